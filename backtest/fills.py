@@ -1,0 +1,34 @@
+"""The fill conventions of the backtester, written plainly in Python.
+
+They match how the live bot trades on closed candles:
+
+* a signal on the close of candle i fills at close[i] (market order right after the close);
+* the stop-loss and take-profit are watched from candle i+1 on, through its open, low, high;
+* a candle that opens beyond a level fills at its open (a gap skips the level);
+* when both levels lie inside one candle the stop-loss is assumed to fill first;
+* a protective exit inside candle j wins over an exit signal at the close of j;
+* after a protective exit in candle j, an entry signal at the close of j opens a new position;
+* a position still open after the last candle is closed at the last close (reason ``end``).
+
+``candle_exit`` is the reference the compiled kernel in ``backtest.kernel`` is tested against.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.executor.protection import ExitReason, exit_reason
+
+
+def candle_exit(
+    open_: float, high: float, low: float, stop_loss: float | Decimal, take_profit: float | Decimal
+) -> tuple[ExitReason, float | Decimal] | None:
+    """Protective exit inside one candle as ``(reason, fill price)``, or None to keep holding."""
+    at_open = exit_reason(open_, stop_loss, take_profit)
+    if at_open is not None:
+        return at_open, open_
+    if exit_reason(low, stop_loss, take_profit) is ExitReason.STOP_LOSS:
+        return ExitReason.STOP_LOSS, stop_loss
+    if exit_reason(high, stop_loss, take_profit) is ExitReason.TAKE_PROFIT:
+        return ExitReason.TAKE_PROFIT, take_profit
+    return None

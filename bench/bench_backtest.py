@@ -1,0 +1,207 @@
+"""Backtest speed in candles per second, beside backtesting.py and vectorbt running the same strategy.
+
+Usage: ``python bench/bench_backtest.py [--data CSV] [--reps N]`` (``make bench`` runs it).
+Times the whole ``run_backtest`` call (indicators, signals, simulation, money in Decimal, equity,
+summary) on data already loaded, after one warm-up call (numba compiled or loaded from cache),
+and reports the median of several repetitions. Rows:
+
+* ``backtest.run_backtest``: this project;
+* ``signals alone (numpy)``: ``compute_indicators`` + ``signal_arrays`` only, the floor of any run;
+* ``backtesting.py``: a ``backtesting.Strategy`` computing the same indicators in ``init`` and
+  applying the rules in ``next`` (trade_on_close, the same stop-loss/take-profit);
+* ``vectorbt``: its own indicators and ``Portfolio.from_signals`` with the same stops and fee, in
+  its own venv under ``var/bench-envs/vectorbt`` (its pins clash with the project's), created on
+  first use; the row says "unavailable: <reason>" when that is impossible.
+
+Nothing is asserted; the table is printed and saved to ``bench/results/bench_backtest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars would garble the table
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from backtest import run_backtest  # noqa: E402
+from services.strategy.indicators import compute_indicators  # noqa: E402
+from services.strategy.rules import signal_arrays  # noqa: E402
+from shared.candles import load_candles, shared_data_dir  # noqa: E402
+from shared.parameters import StrategyParameters  # noqa: E402
+
+MAIN_SERIES = "BTCUSDT_1m_2025-05-20_2025-08-18.csv.gz"
+VECTORBT_ENV = REPO / "var" / "bench-envs" / "vectorbt"
+VECTORBT_SCRIPT = REPO / "bench" / "vendor_envs" / "vectorbt_run.py"
+BASE_PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python")
+TARGET = 2_000_000
+
+
+def median_time(action: Callable[[], object], reps: int) -> float:
+    """Median wall time of ``action`` in seconds over ``reps`` calls (after one untimed call)."""
+    action()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine() -> str:
+    """nproc, CPU model, Python and library versions."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import numba
+    import pandas_ta
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"nproc {usable}, {model}, {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
+            f"numpy {np.__version__}, pandas {pd.__version__}, pandas-ta {pandas_ta.version}, numba {numba.__version__}")
+
+
+def bench_backtesting_py(candles: pd.DataFrame, params: StrategyParameters, reps: int) -> tuple[float, int]:
+    """backtesting.py with the same indicators (computed in init) and rules; returns (median s, trades)."""
+    from backtesting import Backtest, Strategy
+
+    class EmaCross(Strategy):
+        def init(self) -> None:
+            frame = pd.DataFrame({"open": self.data.Open, "high": self.data.High, "low": self.data.Low,
+                                  "close": self.data.Close, "volume": self.data.Volume})
+            values = compute_indicators(frame, params, with_atr=False)
+            for name in ("ema_short", "ema_long", "ema_filter", "rsi"):
+                setattr(self, name, self.I(lambda v=values[name].to_numpy(): v, name=name, plot=False))
+
+        def next(self) -> None:
+            short, long_, rsi = self.ema_short, self.ema_long, self.rsi[-1]
+            if not self.position:
+                if (short[-2] <= long_[-2] and short[-1] > long_[-1] and rsi < params.RSI_OVERBOUGHT
+                        and self.data.Close[-1] > self.ema_filter[-1]):
+                    price = float(self.data.Close[-1])
+                    self.buy(size=0.5, sl=price * (1 - float(params.STOP_LOSS_PERCENTAGE)),
+                             tp=price * (1 + float(params.TAKE_PROFIT_PERCENTAGE)))
+            elif short[-2] >= long_[-2] and short[-1] < long_[-1] and rsi > params.RSI_OVERSOLD:
+                self.position.close()
+
+    data = pd.DataFrame({"Open": candles["open"].to_numpy(), "High": candles["high"].to_numpy(),
+                         "Low": candles["low"].to_numpy(), "Close": candles["close"].to_numpy(),
+                         "Volume": candles["volume"].to_numpy()},
+                        index=pd.to_datetime(candles["open_time"].to_numpy(), unit="ms"))
+    engine = Backtest(data, EmaCross, cash=1e12, commission=0.001, trade_on_close=True, finalize_trades=True)
+    outcome: dict[str, int] = {}
+
+    def run() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outcome["trades"] = int(engine.run()["# Trades"])
+
+    return median_time(run, reps), outcome["trades"]
+
+
+def vectorbt_python() -> Path:
+    """The interpreter of the vectorbt venv, created with ``pip install vectorbt`` on first use."""
+    python = VECTORBT_ENV / "bin" / "python"
+    if python.exists() and subprocess.run([python, "-c", "import vectorbt"], capture_output=True).returncode == 0:
+        return python
+    base = BASE_PYTHON if BASE_PYTHON.exists() else Path(sys.executable)
+    print(f"creating {VECTORBT_ENV} with {base} and installing vectorbt (once)...", file=sys.stderr)
+    steps = [[str(base), "-m", "venv", "--clear", str(VECTORBT_ENV)],
+             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "vectorbt"]]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+            raise RuntimeError(f"{shlex.join(step[:3])}... failed: {lines[-1] if lines else done.returncode}")
+    return python
+
+
+def bench_vectorbt(path: Path, params: StrategyParameters, reps: int) -> tuple[float, int, str]:
+    """vectorbt in its own venv; returns (median s, trades, version)."""
+    settings = {**params.model_dump(mode="json"), "FEE": 0.001, "BALANCE": 10000}
+    command = [str(vectorbt_python()), str(VECTORBT_SCRIPT), "--data", str(path), "--reps", str(reps),
+               "--params", json.dumps(settings)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["median_s"], result["trades"], result["version"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=shared_data_dir() / MAIN_SERIES)
+    parser.add_argument("--reps", type=int, default=15, help="repetitions of the fast rows (backtesting.py: 3)")
+    args = parser.parse_args()
+    if not args.data.is_file():
+        print(f"error: {args.data} not found (set SHARED_DATA_DIR or pass --data)", file=sys.stderr)
+        return 2
+    candles = load_candles(args.data)
+    n = len(candles)
+    params = StrategyParameters()
+    rows: list[dict[str, object]] = []
+
+    def add(engine: str, seconds: float | None, trades: int | None, reps: int, note: str = "") -> None:
+        rows.append({"engine": engine, "median_s": seconds, "candles_per_s": n / seconds if seconds else None,
+                     "trades": trades, "reps": reps, "note": note})
+
+    result = run_backtest(candles, params)  # warm-up: numba compile or cache load
+    add("backtest.run_backtest", median_time(lambda: run_backtest(candles, params), args.reps),
+        len(result.trades), args.reps, "indicators + signals + simulation + Decimal money + summary")
+
+    close, volume = candles["close"].to_numpy(), candles["volume"].to_numpy()
+    add("signals alone (numpy)",
+        median_time(lambda: signal_arrays(compute_indicators(candles, params, with_atr=False), close, volume, params),
+                    args.reps),
+        None, args.reps, "compute_indicators + signal_arrays, no simulation")
+
+    seconds, trades = bench_backtesting_py(candles, params, reps=3)
+    add("backtesting.py", seconds, trades, 3, "same indicators in init, rules in next()")
+
+    try:
+        seconds, trades, version = bench_vectorbt(args.data, params, reps=max(3, args.reps // 2))
+        add(f"vectorbt {version}", seconds, trades, max(3, args.reps // 2),
+            "own EWM indicators + Portfolio.from_signals, separate venv")
+    except (RuntimeError, OSError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
+        add("vectorbt", None, None, 0, f"unavailable: {e}")
+
+    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
+    print(f"machine: {machine()}")
+    print(f"data:    {args.data.name}, {n:,} candles, default parameters, median of the repetitions")
+    print()
+    print(f"| {'engine':<24} | {'median s':>9} | {'candles/s':>12} | {'trades':>6} | {'reps':>4} | note")
+    print(f"|{'-' * 26}|{'-' * 11}|{'-' * 14}|{'-' * 8}|{'-' * 6}|{'-' * 40}")
+    for row in rows:
+        seconds = "" if row["median_s"] is None else f"{row['median_s']:.4f}"
+        speed = "" if row["candles_per_s"] is None else f"{row['candles_per_s'] / 1e6:.2f} M"
+        trades = "" if row["trades"] is None else str(row["trades"])
+        print(f"| {row['engine']:<24} | {seconds:>9} | {speed:>12} | {trades:>6} | {row['reps']:>4} | {row['note']}")
+    ours = rows[0]["candles_per_s"]
+    print(f"\ntarget >= {TARGET / 1e6:.1f} M candles/s: {'met' if ours >= TARGET else 'NOT met'} ({ours / 1e6:.2f} M)")
+    out = REPO / "bench" / "results" / "bench_backtest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), "data": args.data.name, "candles": n, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

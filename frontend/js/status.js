@@ -1,0 +1,200 @@
+// The status panel: mode, bot state, live price, balances, position and the control buttons.
+
+import { api } from "./api.js";
+import { $, confirmAction, el, fmtAge, fmtAmount, fmtPct, fmtPrice, fmtTime, replace } from "./dom.js";
+
+const STATE_LABELS = {
+  running: "Running",
+  stopped: "Stopped",
+  entries_paused: "Entries paused",
+  error: "Error",
+  unknown: "Unknown",
+};
+const MODE_LABELS = { sim: "SIM", testnet: "TESTNET", live: "LIVE" };
+
+export class StatusPanel {
+  constructor(app) {
+    this.app = app;
+    this.status = null;
+    this.priceAt = null; // local clock time of the last price shown
+    this.priceAgeAtLoad = null;
+    $("#btn-start").addEventListener("click", () => this.command("start"));
+    $("#btn-stop").addEventListener("click", () => this.command("stop"));
+    $("#btn-pause").addEventListener("click", () => this.command("pause-entries"));
+    $("#btn-close").addEventListener("click", () => this.closePosition());
+    setInterval(() => this.tick(), 1000);
+  }
+
+  market() {
+    return this.status?.markets.find((m) => m.symbol === this.app.symbol) ?? null;
+  }
+
+  async refresh() {
+    try {
+      this.status = await api("/api/status");
+    } catch (error) {
+      $("#control-message").textContent = `Status unavailable: ${error.message}`;
+      return;
+    }
+    this.app.setSymbols(this.status.symbols);
+    this.render();
+  }
+
+  render() {
+    const s = this.status;
+    if (!s) return;
+    const mode = $("#mode");
+    mode.textContent = MODE_LABELS[s.mode] ?? s.mode.toUpperCase();
+    mode.dataset.mode = s.mode;
+    mode.title = s.mode === "live" ? "Trading with real money" : s.mode === "testnet" ? "Binance testnet" : "Simulated exchange";
+    const banner = $("#banner");
+    banner.hidden = s.mode !== "live";
+    banner.textContent = s.mode === "live" ? "LIVE TRADING — orders use real money." : "";
+
+    const state = $("#bot-state");
+    state.textContent = STATE_LABELS[s.bot.state] ?? s.bot.state;
+    state.dataset.state = s.bot.state;
+    $("#bot-reason").textContent = s.bot.reason ? `${s.bot.reason}${s.bot.changed_at_ms ? ` · ${fmtTime(s.bot.changed_at_ms)}` : ""}` : "";
+    $("#timeframe").textContent = s.timeframe;
+
+    const market = this.market();
+    $("#price-label").textContent = market ? `${market.symbol} last price` : "Last price";
+    this.priceAt = market?.price_age_ms != null ? Date.now() - market.price_age_ms : null;
+    this.showPrice(market?.price ?? null);
+    this.renderFreshness();
+    const signal = market?.last_signal;
+    $("#last-signal").textContent = signal
+      ? `${signal.side} at ${fmtPrice(signal.price)} · candle ${fmtTime(signal.candle_open_time_ms)} · ${signal.reason}`
+      : "none yet";
+    this.renderBalances(market);
+    this.renderPosition(market?.position ?? null);
+    this.renderButtons(market);
+  }
+
+  showPrice(price, direction = "") {
+    const node = $("#price");
+    node.textContent = price === null ? "—" : fmtPrice(price);
+    node.dataset.raw = price ?? "";
+    node.dataset.direction = direction;
+  }
+
+  renderFreshness() {
+    const market = this.market();
+    const age = this.priceAt === null ? null : Date.now() - this.priceAt;
+    $("#price-meta").textContent = age === null ? "no price yet" : `updated ${fmtAge(age)} ago`;
+    const status = this.status?.market_status;
+    const stale = age === null || age > 60000;
+    const freshness = $("#freshness");
+    freshness.textContent = `${status ? `${status.state} · ` : ""}${age === null ? "no data yet" : `last data ${fmtAge(age)} ago`}`;
+    freshness.dataset.stale = String(stale && Boolean(market));
+  }
+
+  renderBalances(market) {
+    const container = $("#balances");
+    const balances = this.status?.balances ?? {};
+    const assets = market ? [market.quote_asset, market.base_asset] : Object.keys(balances);
+    replace(
+      container,
+      assets
+        .filter((asset) => balances[asset])
+        .map((asset) =>
+          el("div", { className: "balance" },
+            el("span", { className: "asset" }, asset),
+            el("span", { className: "amount" }, fmtAmount(balances[asset].free)),
+            Number(balances[asset].locked) > 0 ? el("span", { className: "muted small" }, `${fmtAmount(balances[asset].locked)} locked`) : null,
+          ),
+        ),
+    );
+  }
+
+  renderPosition(position) {
+    const container = $("#position");
+    if (!position) {
+      replace(container, el("p", { className: "muted" }, "No open position."));
+      return;
+    }
+    const pct = this.unrealised(position);
+    const row = (label, value, props = {}) => el("div", {}, el("dt", {}, label), el("dd", props, value));
+    replace(
+      container,
+      el("h3", {}, `Position · ${position.status.toLowerCase()}`),
+      el("dl", { className: "facts position-facts" },
+        row("Entry price", fmtPrice(position.entry_price)),
+        row("Quantity", fmtAmount(position.quantity)),
+        row("Opened", fmtTime(position.entry_time_ms)),
+        row("Stop-loss", fmtPrice(position.stop_loss), { className: "sl" }),
+        row("Take-profit", fmtPrice(position.take_profit), { className: "tp" }),
+        row("Unrealised", fmtPct(pct), { id: "unrealised", className: pct === null ? "" : Number(pct) >= 0 ? "up" : "down" }),
+      ),
+    );
+  }
+
+  unrealised(position) {
+    const price = Number($("#price").dataset.raw || NaN);
+    const entry = Number(position.entry_price);
+    if (!Number.isFinite(price) || !Number.isFinite(entry) || entry <= 0) return position.unrealised_pct;
+    return (((price - entry) / entry) * 100).toFixed(2);
+  }
+
+  renderButtons(market) {
+    const state = this.status?.bot.state;
+    $("#btn-start").disabled = state === "running";
+    $("#btn-stop").disabled = state === "stopped";
+    $("#btn-pause").disabled = state === "entries_paused" || state === "stopped";
+    $("#btn-close").disabled = !market?.position || market.position.status !== "OPEN";
+  }
+
+  /** A live tick from the event stream. */
+  onPrice(data) {
+    if (data.symbol !== this.app.symbol) return;
+    const previous = Number($("#price").dataset.raw || NaN);
+    const price = Number(data.price);
+    this.showPrice(data.price, price > previous ? "up" : price < previous ? "down" : "");
+    this.priceAt = Date.now();
+    const market = this.market();
+    if (market) market.price = data.price;
+    if (market?.position) {
+      const pct = this.unrealised(market.position);
+      const node = $("#unrealised");
+      if (node) {
+        node.textContent = fmtPct(pct);
+        node.className = Number(pct) >= 0 ? "up" : "down";
+      }
+    }
+    this.renderFreshness();
+  }
+
+  tick() {
+    if (this.status) this.renderFreshness();
+  }
+
+  async command(name) {
+    const texts = {
+      start: ["Start trading? The bot will open and close positions.", "Start"],
+      stop: ["Stop trading? No new orders will be placed.", "Stop"],
+      "pause-entries": ["Pause entries? Open positions are still managed and exited.", "Pause entries"],
+    };
+    const [text, label] = texts[name];
+    const live = this.status?.mode === "live" ? " This is LIVE trading with real money." : "";
+    if (!(await confirmAction(text + live, label))) return;
+    await this.send(`/api/bot/${name}`);
+  }
+
+  async closePosition() {
+    const symbol = this.app.symbol;
+    if (!(await confirmAction(`Close the ${symbol} position now at market price?`, "Close position"))) return;
+    await this.send(`/api/positions/${encodeURIComponent(symbol)}/close`);
+  }
+
+  async send(path) {
+    const message = $("#control-message");
+    message.textContent = "Sending…";
+    try {
+      const answer = await api(path, { method: "POST" });
+      message.textContent = `${answer.command.replace("_", " ")} requested.`;
+    } catch (error) {
+      message.textContent = `Command failed: ${error.message}`;
+    }
+    await this.refresh();
+  }
+}

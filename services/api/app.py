@@ -1,0 +1,89 @@
+"""The FastAPI application: a relay between the dashboard and the services' Redis bus.
+
+It holds no trading logic: it reads state and streams from Redis and the ledger, and writes
+only parameter changes and commands (through ``shared.control``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from redis.asyncio import Redis
+
+from services.api import auth
+from services.api.backtests import BacktestRunner
+from services.api.config import ApiSettings
+from services.api.deps import Resources
+from services.api.hub import Hub
+from services.api.middleware import DroppableStream, SecurityHeaders, install_log_filter
+from services.api.relay import relayed_streams
+from services.api.routes import ROUTERS
+from shared.redis_conn import connect_redis
+from shared.store.database import open_engine
+
+logger = logging.getLogger(__name__)
+EVENTS_PATH = "/api/events"
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    """Build the app; its lifespan opens Redis, the ledger engine and the one relay task."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis: Redis = await connect_redis(settings.redis_url)
+        engine = open_engine(settings.database_url)
+        hub = Hub(
+            redis,
+            relayed_streams(settings.symbols),
+            queue_size=settings.sse_queue_size,
+            backlog_limit=settings.sse_backlog_limit,
+            throttle_s=settings.sse_price_interval_ms / 1000,
+        )
+        backtests = BacktestRunner(settings)
+        await auth.ensure_password(redis, settings)
+        relay_task = asyncio.create_task(hub.run(), name="event-relay")
+        app.state.resources = Resources(settings=settings, redis=redis, engine=engine, hub=hub, backtests=backtests)
+        logger.info("api ready env=%s symbols=%s", settings.binance_env, ",".join(settings.symbols))
+        try:
+            yield
+        finally:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+            await backtests.close()
+            await engine.dispose()
+            await redis.aclose()
+            del app.state.resources
+
+    app = FastAPI(
+        title="Trading bot dashboard API",
+        version="1",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        swagger_ui_oauth2_redirect_url=None,
+        lifespan=lifespan,
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    if settings.frontend_dir.is_dir():
+        app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Content-Type", "Last-Event-ID"],
+        )
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(DroppableStream, path=EVENTS_PATH)
+    install_log_filter()
+    return app

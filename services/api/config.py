@@ -1,0 +1,54 @@
+"""Settings of the api (dashboard backend), read from the environment and ``.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+
+from shared.settings import ParameterSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BACKTEST_DATA = PROJECT_ROOT / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
+
+
+class ApiSettings(ParameterSettings):
+    """Where to listen, how to sign in, where the ledger and reports are, SSE limits.
+
+    It extends the parameter settings so the api shows the same start-up parameter set as
+    the strategy and the executor while nothing has been changed from the dashboard yet.
+    """
+
+    api_host: str = Field("127.0.0.1", alias="API_HOST")
+    api_port: int = Field(8000, alias="API_PORT", ge=1, le=65535)
+    dashboard_password: SecretStr | None = Field(None, alias="DASHBOARD_PASSWORD")
+    api_cors_origins: str = Field("", alias="API_CORS_ORIGINS")
+    database_url: str = Field("sqlite:///var/bot.sqlite3", alias="DATABASE_URL")
+    reports_dir: Path = Field(Path("var/reports"), alias="REPORTS_DIR")
+    backtest_data: Path = Field(DEFAULT_BACKTEST_DATA, alias="BACKTEST_DATA")
+    backtest_timeout_s: int = Field(900, alias="BACKTEST_TIMEOUT_S", ge=10)
+    frontend_dir: Path = Field(PROJECT_ROOT / "frontend", alias="FRONTEND_DIR")
+
+    session_ttl_s: int = Field(12 * 3600, alias="SESSION_TTL_S", ge=60)
+    session_cookie_secure: bool = Field(False, alias="SESSION_COOKIE_SECURE")
+    login_free_attempts: int = Field(3, alias="LOGIN_FREE_ATTEMPTS", ge=1)
+    login_max_delay_s: int = Field(300, alias="LOGIN_MAX_DELAY_S", ge=1)
+
+    sse_queue_size: int = Field(500, alias="SSE_QUEUE_SIZE", ge=1)
+    sse_backlog_limit: int = Field(1000, alias="SSE_BACKLOG_LIMIT", ge=1)
+    sse_price_interval_ms: int = Field(500, alias="SSE_PRICE_INTERVAL_MS", ge=0)
+    sse_retry_ms: int = Field(2000, alias="SSE_RETRY_MS", ge=100)
+
+    @field_validator("dashboard_password")
+    @classmethod
+    def _check_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if len(value.get_secret_value()) < 8:
+            raise ValueError("must be at least 8 characters (or unset to have one generated)")
+        return value
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """Origins allowed to call the api from another site; empty means no CORS at all."""
+        return [origin.strip() for origin in self.api_cors_origins.split(",") if origin.strip()]

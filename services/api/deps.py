@@ -1,0 +1,79 @@
+"""Request dependencies: the lifespan-owned resources, the session check, the caller's name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Cookie, Depends, HTTPException, Request, status
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.api import auth
+from services.api.backtests import BacktestRunner
+from services.api.config import ApiSettings
+from services.api.hub import Hub
+
+
+@dataclass
+class Resources:
+    """What the lifespan opens and closes: settings, Redis, the ledger engine, the hub."""
+
+    settings: ApiSettings
+    redis: Redis
+    engine: AsyncEngine
+    hub: Hub
+    backtests: BacktestRunner
+
+
+def _resources(request: Request) -> Resources:
+    return request.app.state.resources
+
+
+def _settings(request: Request) -> ApiSettings:
+    return _resources(request).settings
+
+
+def _redis(request: Request) -> Redis:
+    return _resources(request).redis
+
+
+def _engine(request: Request) -> AsyncEngine:
+    return _resources(request).engine
+
+
+def _hub(request: Request) -> Hub:
+    return _resources(request).hub
+
+
+def _backtests(request: Request) -> BacktestRunner:
+    return _resources(request).backtests
+
+
+SettingsDep = Annotated[ApiSettings, Depends(_settings)]
+RedisDep = Annotated[Redis, Depends(_redis)]
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+HubDep = Annotated[Hub, Depends(_hub)]
+BacktestsDep = Annotated[BacktestRunner, Depends(_backtests)]
+SessionCookie = Annotated[str | None, Cookie(alias=auth.COOKIE_NAME, include_in_schema=False)]
+
+
+def client_ip(request: Request) -> str:
+    """The caller's address (the proxy's when not run with --proxy-headers)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def require_session(redis: RedisDep, token: SessionCookie = None) -> None:
+    """401 unless the request carries a live session cookie."""
+    if not await auth.session_valid(redis, token):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first")
+
+
+def requested_by(request: Request) -> str:
+    """Who to record as the author of a change: the dashboard and the caller's address."""
+    return f"dashboard@{client_ip(request)}"
+
+
+ClientIp = Annotated[str, Depends(client_ip)]
+RequestedBy = Annotated[str, Depends(requested_by)]
+Protected = [Depends(require_session)]

@@ -1,0 +1,162 @@
+"""Wiring: loads the data, builds market, engine and servers, runs the replay timer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections import Counter
+
+from aiohttp import web
+
+from . import admin, state
+from .account import Balances
+from .candles import DataError, Series
+from .config import ConfigError, SimSettings
+from .faults import Faults
+from .market import Market
+from .matching import Engine
+from .ratelimit import RateLimiter
+from .rest import RestApi
+from .rest_market import ROUTES as MARKET_ROUTES
+from .rest_trade import ROUTES as TRADE_ROUTES
+from .streams import StreamHub
+from .symbols import make_spec
+from .walk import MarketClock, wall_ms
+from .wsapi import WsApi
+
+log = logging.getLogger("exchange_sim")
+MAX_SLEEP_S = 0.5
+
+
+def load_series(settings: SimSettings) -> list[Series]:
+    """Read every CSV of ``EXCHANGE_SIM_DATA``; errors name the variable."""
+    series: list[Series] = []
+    try:
+        for path in settings.data_paths:
+            one = Series(path)
+            if any(s.symbol == one.symbol for s in series):
+                raise DataError(f"{path.name}: symbol {one.symbol} is already loaded from another file")
+            series.append(one)
+    except (DataError, OSError, ValueError) as exc:
+        raise ConfigError(f"EXCHANGE_SIM_DATA: {exc}") from None
+    return series
+
+
+class Simulator:
+    """The whole simulated exchange; one instance per process."""
+
+    def __init__(self, settings: SimSettings) -> None:
+        self.settings = settings
+        series = load_series(settings)
+        try:
+            self.specs = {s.symbol: make_spec(s.symbol, s.price_decimals, s.first_price) for s in series}
+        except ValueError as exc:
+            raise ConfigError(f"EXCHANGE_SIM_DATA: {exc}") from None
+        saved = state.load(settings.state_file) if settings.state_file else None
+        anchor = wall_ms()
+        if saved and saved.get("fingerprint") == state.fingerprint(settings):
+            anchor = int(saved["anchor_ms"])
+        self.clock = MarketClock(settings.speed, anchor)
+        self.market = Market(series, {s: spec.tick_size for s, spec in self.specs.items()}, self.clock,
+                             settings.history)
+        self.engine = Engine(self.specs, Balances(settings.starting_balances), settings.market_depth_quote,
+                             settings.slippage_bps, settings.seed)
+        if saved:
+            self.engine.load_state(saved["engine"])
+            log.info("state restored from %s (%d orders)", settings.state_file, len(self.engine.orders))
+        self.limiter = RateLimiter(settings.weight_limit, settings.order_limit_10s)
+        self.faults = Faults()
+        self.requests: Counter[str] = Counter()
+        self.streams = StreamHub(self.market, self.faults, settings.ping_interval)
+        self.wsapi = WsApi(self)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.save()
+
+    def server_time(self) -> int:
+        """Binance ``serverTime``: the wall clock plus the injected offset (never replay time)."""
+        return wall_ms() + self.faults.clock_offset_ms
+
+    def count_request(self, key: str) -> None:
+        self.requests[key] += 1
+
+    def sync_market(self) -> None:
+        """Walk the market up to now: resting orders fill, streams get every step."""
+        ticks = self.market.advance()
+        if not ticks:
+            return
+        now = wall_ms()
+        for tick in ticks:
+            self.engine.on_price(tick.symbol, tick.price, now)
+        self.streams.publish(ticks)
+        self.commit()
+
+    def commit(self) -> None:
+        """Deliver queued account events and persist the account if it changed."""
+        events = self.engine.drain()
+        if events:
+            self.wsapi.broadcast(events)
+            self.save()
+
+    def save(self) -> None:
+        if self.settings.state_file is None:
+            return
+        state.save(self.settings.state_file, {"fingerprint": state.fingerprint(self.settings),
+                                              "anchor_ms": self.clock.anchor_ms, "engine": self.engine.to_state()})
+
+    async def market_loop(self) -> None:
+        """Sleep until the next walk step of any symbol, then emit it."""
+        while True:
+            self.sync_market()
+            due = self.market.next_due()
+            delay = MAX_SLEEP_S if due is None else self.clock.wall_seconds_until(due)
+            await asyncio.sleep(min(MAX_SLEEP_S, max(0.0005, delay)))
+
+    def build_app(self) -> web.Application:
+        """The aiohttp application with every route on one port."""
+        app = web.Application()
+        RestApi(self, MARKET_ROUTES + TRADE_ROUTES).register(app)
+        app.router.add_get("/ws", self.streams.handle_raw)
+        app.router.add_get("/ws/{name:.*}", self.streams.handle_raw)
+        app.router.add_get("/stream", self.streams.handle_combined)
+        app.router.add_get("/ws-api/v3", self.wsapi.handle)
+        admin.register(app, self)
+        app.on_startup.append(self._start)
+        app.on_shutdown.append(self._close_sockets)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, app: web.Application) -> None:
+        self._tasks = [asyncio.create_task(self.market_loop()), asyncio.create_task(self.streams.array_loop())]
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        sockets = [c.conn.ws for c in self.streams.clients] + [c.conn.ws for c in self.wsapi.clients]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(ws.close(code=1001) for ws in sockets),
+                                                  return_exceptions=True), timeout=2)
+
+    async def _stop(self, app: web.Application) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.save()
+
+
+async def serve(sim: Simulator) -> None:
+    """Run until SIGTERM or SIGINT, then shut down cleanly (state saved)."""
+    settings = sim.settings
+    runner = web.AppRunner(sim.build_app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.port
+    log.info("serving %s at speed %s on http://%s:%d (REST /api/v3, streams /ws /stream, ws-api /ws-api/v3, admin /_sim)",
+             ", ".join(sim.specs), settings.speed, settings.host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()

@@ -1,0 +1,76 @@
+"""Fixed-window counters for request weight and order counts (aligned to the clock, as Binance)."""
+
+from __future__ import annotations
+
+import math
+
+MINUTE_MS = 60_000
+TEN_SECONDS_MS = 10_000
+DAY_MS = 86_400_000
+ORDER_LIMIT_1D = 200_000
+
+
+class FixedWindow:
+    """Counts within windows that start at multiples of ``length_ms`` (epoch aligned)."""
+
+    def __init__(self, length_ms: int) -> None:
+        self.length_ms = length_ms
+        self.window_start = 0
+        self.count = 0
+
+    def _roll(self, now: int) -> None:
+        start = now // self.length_ms * self.length_ms
+        if start != self.window_start:
+            self.window_start, self.count = start, 0
+
+    def add(self, amount: int, now: int) -> int:
+        """Add ``amount`` and return the count of the current window."""
+        self._roll(now)
+        self.count += amount
+        return self.count
+
+    def current(self, now: int) -> int:
+        self._roll(now)
+        return self.count
+
+    def retry_after(self, now: int) -> int:
+        """Whole seconds until the window resets (at least 1)."""
+        return max(1, math.ceil((self.window_start + self.length_ms - now) / 1000))
+
+
+class RateLimiter:
+    """REQUEST_WEIGHT per minute and ORDERS per 10 s and per day."""
+
+    def __init__(self, weight_limit: int, order_limit_10s: int) -> None:
+        self.weight_limit = weight_limit
+        self.order_limit_10s = order_limit_10s
+        self.weight = FixedWindow(MINUTE_MS)
+        self.orders_10s = FixedWindow(TEN_SECONDS_MS)
+        self.orders_1d = FixedWindow(DAY_MS)
+
+    def rate_limits(self) -> list[dict[str, object]]:
+        """The ``rateLimits`` array of exchangeInfo."""
+        return [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": self.weight_limit},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": self.order_limit_10s},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": ORDER_LIMIT_1D},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 300_000},
+        ]
+
+    def weight_status(self, now: int) -> list[dict[str, object]]:
+        """The WebSocket API ``rateLimits`` array (weight with its current count)."""
+        return [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                 "limit": self.weight_limit, "count": self.weight.current(now)}]
+
+    def orders_full(self, now: int) -> bool:
+        return (self.orders_10s.current(now) >= self.order_limit_10s
+                or self.orders_1d.current(now) >= ORDER_LIMIT_1D)
+
+    def order_retry_after(self, now: int) -> int:
+        if self.orders_1d.current(now) >= ORDER_LIMIT_1D:
+            return self.orders_1d.retry_after(now)
+        return self.orders_10s.retry_after(now)
+
+    def record_order(self, now: int) -> tuple[int, int]:
+        """Count an accepted order; returns the (10 s, 1 day) counts for the response headers."""
+        return self.orders_10s.add(1, now), self.orders_1d.add(1, now)

@@ -1,0 +1,137 @@
+"""Public REST endpoints: ping, time, exchangeInfo, klines, ticker/price, avgPrice."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from . import errors
+from .candles import VALID_INTERVALS
+from .decimals import fmt8
+from .market import AVG_PRICE_MINS
+from .params import Params
+from .rest import Route
+
+if TYPE_CHECKING:
+    from .app import Simulator
+
+UTC_ZONES = ("0", "+0", "-0", "0:00", "00:00", "+00:00", "-00:00", "+0:00")
+
+
+def ping(sim: Simulator, params: Params) -> object:
+    return {}
+
+
+def server_time(sim: Simulator, params: Params) -> object:
+    return {"serverTime": sim.server_time()}
+
+
+def exchange_info(sim: Simulator, params: Params) -> object:
+    """All symbols, or the ones named by ``symbol`` / ``symbols`` (unknown ones are ``-1121``)."""
+    symbol, symbols = params.get("symbol"), params.symbols()
+    if symbol is not None and symbols is not None:
+        raise errors.bad_combo()
+    names = [symbol] if symbol is not None else symbols if symbols is not None else list(sim.specs)
+    if any(name not in sim.specs for name in names):
+        raise errors.bad_symbol()
+    return {
+        "timezone": "UTC", "serverTime": sim.server_time(), "rateLimits": sim.limiter.rate_limits(),
+        "exchangeFilters": [], "symbols": [sim.specs[name].exchange_info() for name in names],
+    }
+
+
+def klines(sim: Simulator, params: Params) -> object:
+    """Klines whose open time is not after market now; the newest may still be forming."""
+    symbol = params.require("symbol")
+    interval = params.require("interval")
+    if symbol not in sim.specs:
+        raise errors.bad_symbol()
+    if interval not in VALID_INTERVALS:
+        raise errors.bad_interval()
+    zone = params.get("timeZone")
+    if zone is not None and zone not in UTC_ZONES:
+        raise errors.invalid_value("timeZone")
+    start, end, limit = params.long("startTime"), params.long("endTime"), params.limit()
+    sim.sync_market()
+    return [k.rest_row() for k in sim.market.klines(symbol, interval, start, end, limit)]
+
+
+def ticker_price(sim: Simulator, params: Params) -> object:
+    """One ``{symbol, price}`` for ``symbol``, else a list (``symbols`` or all)."""
+    symbol, symbols = params.get("symbol"), params.symbols()
+    if symbol is not None and symbols is not None:
+        raise errors.bad_combo()
+    sim.sync_market()
+    names = [symbol] if symbol is not None else symbols if symbols is not None else list(sim.specs)
+    if any(name not in sim.specs for name in names):
+        raise errors.bad_symbol()
+    rows = [{"symbol": name, "price": fmt8(sim.market.price(name))} for name in names]
+    return rows[0] if symbol is not None else rows
+
+
+def avg_price(sim: Simulator, params: Params) -> object:
+    symbol = params.require("symbol")
+    if symbol not in sim.specs:
+        raise errors.bad_symbol()
+    sim.sync_market()
+    price, close_time = sim.market.avg_price(symbol)
+    return {"mins": AVG_PRICE_MINS, "price": fmt8(price), "closeTime": close_time}
+
+
+def ticker_24hr(sim: Simulator, params: Params) -> object:
+    """Rolling 24 h statistics of the replayed candles (``type=FULL`` or ``MINI``)."""
+    symbol, symbols = params.get("symbol"), params.symbols()
+    if symbol is not None and symbols is not None:
+        raise errors.bad_combo()
+    kind = params.get("type") or "FULL"
+    if kind not in ("FULL", "MINI"):
+        raise errors.ApiError(-1139, "Invalid ticker type.")
+    sim.sync_market()
+    names = [symbol] if symbol is not None else symbols if symbols is not None else list(sim.specs)
+    if any(name not in sim.specs for name in names):
+        raise errors.bad_symbol()
+    rows = [_day_stats(sim, name, kind == "MINI") for name in names]
+    return rows[0] if symbol is not None else rows
+
+
+def _day_stats(sim: Simulator, symbol: str, mini: bool) -> dict[str, object]:
+    window, last = sim.market.day_window(symbol), sim.market.price(symbol)
+    now = sim.market.clock.now()
+    open_ = window[0].open if window else last
+    high = max((k.high for k in window), default=last)
+    low = min((k.low for k in window), default=last)
+    volume = sum((k.volume for k in window), Decimal(0))
+    quote = sum((k.quote_volume for k in window), Decimal(0))
+    stats: dict[str, object] = {"symbol": symbol, "openPrice": fmt8(open_), "highPrice": fmt8(high),
+                                "lowPrice": fmt8(low), "lastPrice": fmt8(last), "volume": fmt8(volume),
+                                "quoteVolume": fmt8(quote), "openTime": window[0].open_time if window else now,
+                                "closeTime": now}
+    traded = [k for k in window if k.trades]
+    ids = {"firstId": traded[0].first_trade_id if traded else -1, "lastId": traded[-1].last_trade_id if traded else -1,
+           "count": sum(k.trades for k in window)}
+    if mini:
+        return {**stats, **ids}
+    change = last - open_
+    return {
+        "symbol": symbol, "priceChange": fmt8(change),
+        "priceChangePercent": f"{(change / open_ * 100 if open_ else Decimal(0)):.3f}",
+        "weightedAvgPrice": fmt8(quote / volume if volume else last), "prevClosePrice": fmt8(open_),
+        "lastPrice": fmt8(last), "lastQty": fmt8(Decimal(0)), "bidPrice": fmt8(last), "bidQty": fmt8(Decimal(0)),
+        "askPrice": fmt8(last), "askQty": fmt8(Decimal(0)), **{k: v for k, v in stats.items() if k != "symbol"}, **ids,
+    }
+
+
+def _ticker_weight(params: Params) -> int:
+    return 2 if params.has("symbol") else 4
+
+
+ROUTES = [
+    Route("GET", "ping", ping, 1),
+    Route("GET", "time", server_time, 1),
+    Route("GET", "exchangeInfo", exchange_info, 20),
+    Route("GET", "klines", klines, 2),
+    Route("GET", "uiKlines", klines, 2),
+    Route("GET", "ticker/price", ticker_price, _ticker_weight),
+    Route("GET", "avgPrice", avg_price, 2),
+    Route("GET", "ticker/24hr", ticker_24hr, lambda p: 2 if p.has("symbol") else 80),
+]

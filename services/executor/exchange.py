@@ -1,0 +1,253 @@
+"""The executor's only door to the exchange's account and order endpoints.
+
+Errors come back as classes named by what the caller should do:
+
+- ``RetryLater``: nothing happened (network error or 5xx on a read); try again later.
+- ``UnknownOutcome``: an order request may or may not have executed (timeout, connection
+  error, 5xx, -1007, -1006, -1000, -1001); settle it by querying the client order id, never by
+  sending blindly.
+- ``Rejected``: the exchange refused the request for good (-2010 insufficient balance, -1013
+  filter failure, ...); ``code`` and ``message`` say why. ``CredentialsRejected`` is the subset
+  that no retry can fix (-2014, -2015, -1022).
+- ``OrderNotFound``: -2013, the order definitely does not exist.
+- ``RateLimited``: 429/418 (or -1003/-1015); no request is sent before ``retry_after_s`` passes.
+- ``ClockSkew``: -1021; the clock offset was measured again, the same request may be resent
+  (reads are repeated once here; an order is resent by the caller).
+
+Rate limits apply to every request: once Retry-After is known, requests wait for it (up to
+``max_wait_s``) or fail at once with ``RateLimited``. The API key and secret never appear in
+errors or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import aiohttp
+from binance import AsyncClient
+from binance.exceptions import BinanceAPIException, BinanceRequestException
+
+from services.executor.sizing import SymbolFilters, format_decimal
+from shared.binance_client import resync_clock
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+UNKNOWN_OUTCOME_CODES = frozenset({-1000, -1001, -1006, -1007})
+RATE_LIMIT_CODES = frozenset({-1003, -1015})
+CREDENTIAL_CODES = frozenset({-2014, -2015, -1022})
+DEFAULT_RETRY_AFTER_S = 1.0
+
+
+class ExchangeError(Exception):
+    """Base of the executor's exchange errors; ``code`` is Binance's error code when known."""
+
+    code: int | None = None
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class RetryLater(ExchangeError):
+    """Nothing happened; the same request may be made again later."""
+
+
+class UnknownOutcome(ExchangeError):
+    """An order request may or may not have executed; query it by client order id."""
+
+
+class Rejected(ExchangeError):
+    """The exchange refused the request; sending it again as is would fail the same way."""
+
+
+class CredentialsRejected(Rejected):
+    """The API key, its permissions or the signature were refused."""
+
+
+class OrderNotFound(ExchangeError):
+    """The queried order does not exist on the exchange (-2013)."""
+
+
+class RateLimited(ExchangeError):
+    """Too many requests (429) or banned (418): no request before ``retry_after_s``."""
+
+    def __init__(self, message: str, code: int | None, retry_after_s: float) -> None:
+        super().__init__(message, code)
+        self.retry_after_s = retry_after_s
+
+
+class ClockSkew(ExchangeError):
+    """-1021: the request's timestamp was refused; the offset has been measured again."""
+
+
+@dataclass(frozen=True)
+class SymbolInfo:
+    """What the executor needs of one ``exchangeInfo`` symbol."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    filters: SymbolFilters
+
+
+class Exchange:
+    """Account, trade and MARKET order calls on one ``AsyncClient``."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        request_timeout_s: float = 10.0,
+        max_wait_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.client.REQUEST_TIMEOUT = request_timeout_s
+        self.max_wait_s = max_wait_s
+        self._clock = clock
+        self._blocked_until = 0.0
+        self._symbols: dict[str, SymbolInfo] = {}
+
+    # -- the rate-limit gate ---------------------------------------------------------------
+
+    @property
+    def blocked_for_s(self) -> float:
+        """Seconds left before the next request may be made (0 when free)."""
+        return max(0.0, self._blocked_until - self._clock())
+
+    async def _wait_gate(self) -> None:
+        wait = self.blocked_for_s
+        if wait <= 0:
+            return
+        if wait > self.max_wait_s:
+            raise RateLimited(f"rate limited: no request for another {wait:.1f}s", None, wait)
+        logger.info("waiting %.2fs for Retry-After before the next exchange request", wait)
+        await asyncio.sleep(wait)
+
+    async def _call(self, what: str, request: Callable[[], Awaitable[T]], *, order: bool = False) -> T:
+        try:
+            return await self._call_once(what, request, order)
+        except ClockSkew:
+            if order:
+                raise
+            # A read is safe to repeat: once more with the offset just measured.
+            return await self._call_once(what, request, order)
+
+    async def _call_once(self, what: str, request: Callable[[], Awaitable[T]], order: bool) -> T:
+        await self._wait_gate()
+        try:
+            return await request()
+        except BinanceAPIException as e:
+            raise await self._map_api_error(what, e, order) from None
+        except BinanceRequestException as e:
+            # A 2xx whose body is not JSON: the request reached the exchange.
+            cls = UnknownOutcome if order else RetryLater
+            raise cls(f"{what}: unreadable response ({e.message[:200]})") from None
+        except (TimeoutError, asyncio.TimeoutError) as e:
+            cls = UnknownOutcome if order else RetryLater
+            raise cls(f"{what}: timed out ({type(e).__name__})") from None
+        except (aiohttp.ClientError, OSError) as e:
+            cls = UnknownOutcome if order else RetryLater
+            raise cls(f"{what}: connection error ({type(e).__name__}: {e})") from None
+
+    async def _map_api_error(self, what: str, e: BinanceAPIException, order: bool) -> ExchangeError:
+        status = int(e.status_code or 0)
+        code = int(e.code) if e.code else None
+        message = f"{what}: {code} {e.message}" if code else f"{what}: HTTP {status} {e.message}"
+        if status in (418, 429) or code in RATE_LIMIT_CODES:
+            retry_after = _retry_after(e)
+            self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
+            return RateLimited(message, code, retry_after)
+        if code == -1021:
+            try:
+                offset = await resync_clock(self.client)
+                logger.warning("clock offset measured again after -1021: %d ms", offset)
+            except Exception as resync_error:  # noqa: BLE001 - reported in the message
+                message = f"{message} (clock resync failed: {type(resync_error).__name__})"
+            return ClockSkew(message, code)
+        if code == -2013:
+            return OrderNotFound(message, code)
+        if status >= 500 or code in UNKNOWN_OUTCOME_CODES:
+            return (UnknownOutcome if order else RetryLater)(message, code)
+        if code in CREDENTIAL_CODES or status in (401, 403):
+            return CredentialsRejected(message, code)
+        return Rejected(message, code)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def symbol_info(self, symbol: str, refresh: bool = False) -> SymbolInfo:
+        """Filters and assets of ``symbol`` from ``exchangeInfo`` (cached per symbol)."""
+        if refresh or symbol not in self._symbols:
+            body = await self._call("exchangeInfo", self.client.get_exchange_info)
+            for item in body.get("symbols", []):
+                info = SymbolInfo(
+                    symbol=item["symbol"],
+                    base_asset=item["baseAsset"],
+                    quote_asset=item["quoteAsset"],
+                    filters=SymbolFilters.from_exchange_info(item),
+                )
+                self._symbols[info.symbol] = info
+            if symbol not in self._symbols:
+                raise Rejected(f"exchangeInfo: unknown symbol {symbol}", -1121)
+        return self._symbols[symbol]
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Free and locked amount of every asset of the account."""
+        body = await self._call("account", lambda: self.client.get_account(omitZeroBalances="true"))
+        return {row["asset"]: (Decimal(row["free"]), Decimal(row["locked"])) for row in body.get("balances", [])}
+
+    async def free_balance(self, asset: str) -> Decimal:
+        """The free amount of ``asset`` (0 when the account has none)."""
+        return (await self.balances()).get(asset, (Decimal(0), Decimal(0)))[0]
+
+    async def query_order(self, symbol: str, client_order_id: str) -> dict[str, Any]:
+        """``GET /api/v3/order`` by client order id; ``OrderNotFound`` when it does not exist."""
+        return await self._call(
+            "query order", lambda: self.client.get_order(symbol=symbol, origClientOrderId=client_order_id)
+        )
+
+    async def order_trades(self, symbol: str, exchange_order_id: int) -> list[dict[str, Any]]:
+        """``myTrades`` of one order."""
+        return await self._call("myTrades", lambda: self.client.get_my_trades(symbol=symbol, orderId=exchange_order_id))
+
+    async def trades_since(self, symbol: str, from_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """``myTrades`` of ``symbol`` with trade id >= ``from_id``."""
+        return await self._call("myTrades", lambda: self.client.get_my_trades(symbol=symbol, fromId=from_id, limit=limit))
+
+    async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
+        """Orders of ``symbol`` still working on the exchange."""
+        return await self._call("openOrders", lambda: self.client.get_open_orders(symbol=symbol))
+
+    # -- the order -----------------------------------------------------------------------------
+
+    async def place_market_order(
+        self, symbol: str, side: str, quantity: Decimal, client_order_id: str
+    ) -> dict[str, Any]:
+        """``POST /api/v3/order`` MARKET with ``newOrderRespType=FULL`` under ``client_order_id``."""
+        params = {
+            "symbol": symbol,
+            "side": side,
+            "type": "MARKET",
+            "quantity": format_decimal(quantity),
+            "newClientOrderId": client_order_id,
+            "newOrderRespType": "FULL",
+        }
+        return await self._call("order", lambda: self.client.create_order(**params), order=True)
+
+
+def _retry_after(e: BinanceAPIException) -> float:
+    headers = getattr(e.response, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return max(0.0, float(value)) if value is not None else DEFAULT_RETRY_AFTER_S
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_S

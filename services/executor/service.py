@@ -1,0 +1,812 @@
+"""The executor: per-symbol handling of tickers, signals, commands and execution reports.
+
+One ``Consumer`` (group ``executor``) reads, for every symbol this replica holds the lease of,
+``market:ticker:<S>``, ``executor:inbox:<S>`` and ``account:executions:<S>``; a batch is handled
+in arrival order, so a symbol's events are applied one at a time by one process. Leases are
+rebalanced in the same task between polls, so a symbol is never given up in the middle of a
+handler; before any order is sent the lease is checked once more.
+
+Every order follows the same path: the intent (order INTENT, position OPENING or CLOSING) is
+committed first, then the MARKET order is sent under its deterministic client order id. A
+definite answer is applied; an unknown outcome is settled by querying that id, and only a
+definite "does not exist" lets the same id be sent again. Fills are recorded by trade id from
+whichever source brings them first (FULL response, execution report, myTrades).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from services.executor import ids, ledger, store
+from services.executor.config import ExecutorSettings
+from services.executor.control import BotControl
+from services.executor.exchange import (
+    ClockSkew,
+    CredentialsRejected,
+    Exchange,
+    ExchangeError,
+    OrderNotFound,
+    RateLimited,
+    Rejected,
+    RetryLater,
+    SymbolInfo,
+    UnknownOutcome,
+)
+from services.executor.notify import Notifier
+from services.executor.protection import ExitReason, exit_reason, protection_levels, realised_return_pct
+from services.executor.sizing import format_decimal, sellable_quantity, size_entry
+from shared.aio import sleep_or_stop
+from shared import streams
+from shared.bus import Consumer, ensure_group
+from shared.events import (
+    BotCommand,
+    Envelope,
+    ExecutionReport,
+    OrderUpdate,
+    PositionClosed,
+    PositionOpened,
+    Signal,
+    Ticker,
+    now_ms,
+)
+from shared.leases import SymbolLeases
+from shared.store.models import Order, Position
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "executor"
+ZERO = Decimal(0)
+SETTLE_THROTTLE_S = 2.0
+REBALANCE_EVERY_S = 1.0
+ALERT_REPEAT_S = 60.0
+
+
+class NotOwned(Exception):
+    """This replica no longer holds the symbol's lease; the entry is left for the next owner."""
+
+
+class Settled(Enum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass
+class SymbolBook:
+    """What the executor keeps in memory about one owned symbol."""
+
+    symbol: str
+    position: Position | None = None
+    info: SymbolInfo | None = None
+    last_price: Decimal | None = None
+    last_tick_wall_ms: int = 0
+    exit_retry_at: float = 0.0
+    pending_exit: tuple[str, int | None, str] | None = None
+    last_settle: float = 0.0
+    alerted: dict[str, float] = field(default_factory=dict)
+
+
+def symbol_of(stream: str) -> str:
+    """The symbol at the end of a per-symbol stream name."""
+    return stream.rsplit(":", 1)[-1]
+
+
+class Executor:
+    """Owns symbols through leases and turns their events into orders and ledger entries."""
+
+    def __init__(
+        self,
+        settings: ExecutorSettings,
+        redis: Redis,
+        sessions: async_sessionmaker,
+        exchange: Exchange,
+        instance: str,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.sessions = sessions
+        self.exchange = exchange
+        self.instance = instance
+        self.notifier = Notifier(redis)
+        self.control = BotControl(redis, settings, self.notifier)
+        self.books: dict[str, SymbolBook] = {}
+        self.leases = SymbolLeases(
+            redis, SERVICE, instance, settings.symbols, self._on_acquired, self._on_lost, ttl_ms=settings.lease_ttl_ms
+        )
+        self.consumer = Consumer(
+            redis,
+            group=streams.GROUP_EXECUTOR,
+            name=instance,
+            handler=self.handle,
+            block_ms=settings.poll_block_ms,
+            claim_idle_ms=max(settings.lease_ttl_ms * 2, 30_000),
+        )
+        self._last_rebalance = 0.0
+        self._last_periodic = time.monotonic()
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow control, hold leases and consume until ``stop``; give the leases back at the end."""
+        await self.control.load()
+        background = [
+            asyncio.create_task(self.leases.keep_alive(stop), name="executor-leases"),
+            asyncio.create_task(self.control.follow(stop), name="executor-control"),
+        ]
+        try:
+            while not stop.is_set():
+                try:
+                    await self.step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - never crash on one bad round
+                    logger.exception("executor round failed")
+                    await sleep_or_stop(stop, 1.0)
+                if not self.consumer.streams:
+                    await sleep_or_stop(stop, self.settings.poll_block_ms / 1000)
+        finally:
+            stop.set()
+            await asyncio.gather(*background, return_exceptions=True)
+            try:
+                await self.leases.release_all()
+            except Exception as e:  # noqa: BLE001
+                logger.warning("could not release leases: %s", e)
+
+    async def step(self) -> None:
+        """One round: rebalance leases (at most every second), poll once, periodic settling."""
+        if time.monotonic() - self._last_rebalance >= REBALANCE_EVERY_S:
+            self._last_rebalance = time.monotonic()
+            await self.leases.rebalance()
+        if self.consumer.streams:
+            await self.consumer.poll_once()
+        if time.monotonic() - self._last_periodic >= self.settings.reconcile_interval_s:
+            self._last_periodic = time.monotonic()
+            for symbol in sorted(self.books):
+                await self.settle_symbol(self.books[symbol])
+
+    async def _on_acquired(self, symbol: str) -> None:
+        from services.executor.reconcile import reconcile_symbol
+
+        ticker = streams.ticker_stream(symbol)
+        # A new group starts at the newest tick; an existing one resumes where the previous owner
+        # stopped, so a stop-loss or take-profit crossed while nobody owned the symbol still fires
+        # (and is recorded in the candle where it was crossed), as a resting stop order would have.
+        await ensure_group(self.redis, ticker, streams.GROUP_EXECUTOR, "$")
+        await ensure_group(self.redis, streams.executor_inbox(symbol), streams.GROUP_EXECUTOR, "0")
+        # Reconciliation reads the exchange for what happened before now; reports from now on follow.
+        await ensure_group(self.redis, streams.executions_stream(symbol), streams.GROUP_EXECUTOR, "$")
+        book = SymbolBook(symbol)
+        self.books[symbol] = book
+        try:
+            await reconcile_symbol(self, book)
+        except Exception as e:  # noqa: BLE001 - the periodic settling tries again
+            logger.exception("reconciliation of %s failed", symbol)
+            await self.notifier.alert("error", "reconcile_failed", f"reconciliation failed: {e}", symbol)
+        await self.reload_position(book)
+        for stream in (ticker, streams.executor_inbox(symbol), streams.executions_stream(symbol)):
+            self.consumer.add_stream(stream, take_over=True)
+
+    async def _on_lost(self, symbol: str) -> None:
+        for stream in (streams.ticker_stream(symbol), streams.executor_inbox(symbol), streams.executions_stream(symbol)):
+            self.consumer.remove_stream(stream)
+        self.books.pop(symbol, None)
+        logger.info("gave up %s", symbol)
+
+    async def _still_owner(self, symbol: str) -> bool:
+        return await self.redis.get(streams.lease_key(SERVICE, symbol)) == self.instance
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    async def handle(self, stream: str, event: Envelope) -> None:
+        """Apply one event of an owned symbol's stream."""
+        symbol = symbol_of(stream)
+        book = self.books.get(symbol)
+        if book is None or symbol not in self.leases.owned:
+            raise NotOwned(symbol)
+        payload = event.payload
+        if getattr(payload, "symbol", symbol) not in (symbol, None):
+            logger.warning("ignored %s for %s on %s", event.type, getattr(payload, "symbol", "?"), stream)
+            return
+        if isinstance(payload, Ticker):
+            await self.on_tick(book, event, payload)
+        elif isinstance(payload, Signal):
+            if payload.side == "BUY":
+                await self.on_entry_signal(book, event, payload)
+            elif payload.side == "SELL":
+                await self.request_exit(
+                    book, ExitReason.SIGNAL, payload.candle_open_time_ms, event.event_id, payload.price, explicit=True
+                )
+        elif isinstance(payload, BotCommand):
+            if payload.command == "close_position":
+                await self.request_exit(book, ExitReason.MANUAL, None, event.event_id, None, explicit=True)
+        elif isinstance(payload, ExecutionReport):
+            state = ledger.order_from_report(payload)
+            if ids.is_bot_id(state.client_order_id):
+                await self.apply_order_state(book, state)
+
+    # -- ticks: protection ---------------------------------------------------------------------
+
+    async def on_tick(self, book: SymbolBook, event: Envelope, tick: Ticker) -> None:
+        """Watch the stop-loss and take-profit of the open position on every fresh price."""
+        # Old ticks (a backlog after a restart or takeover) are still checked: a level crossed
+        # while the executor was away is a stop that would have filled, so the exit is taken
+        # and recorded in the candle where the level was crossed.
+        if now_ms() - event.ts_init_ms <= self.settings.max_data_age_s * 1000:
+            book.last_price = tick.price
+            book.last_tick_wall_ms = event.ts_init_ms
+        position = book.position
+        if position is None:
+            return
+        if position.status in ("OPENING", "CLOSING"):
+            if time.monotonic() - book.last_settle >= SETTLE_THROTTLE_S:
+                await self.settle_symbol(book)
+            return
+        if position.status != "OPEN":
+            return
+        if book.pending_exit is not None:
+            reason, candle, source = book.pending_exit
+            await self.request_exit(book, ExitReason(reason), candle, source, tick.price)
+            return
+        if position.stop_loss is None or position.take_profit is None:
+            return
+        reason = exit_reason(tick.price, position.stop_loss, position.take_profit)
+        if reason is not None:
+            candle = ledger.candle_open_ms(event.ts_event_ms, self.settings.interval_ms)
+            await self.request_exit(book, reason, candle, event.event_id, tick.price)
+
+    # -- entries ---------------------------------------------------------------------------------
+
+    async def on_entry_signal(self, book: SymbolBook, event: Envelope, signal: Signal) -> None:
+        """Open a position on a BUY signal when flat, running, and the data is fresh."""
+        symbol = book.symbol
+        client_id = ids.entry_client_order_id(symbol, signal.candle_open_time_ms, "BUY")
+        async with self.sessions() as session:
+            if await store.get_order(session, client_id) is not None:
+                logger.info("%s BUY signal of candle %d already handled (%s)", symbol, signal.candle_open_time_ms, client_id)
+                return
+        refusal = await self._entry_refusal(book, event, signal)
+        if refusal:
+            await self._skip_entry(book, signal, refusal)
+            return
+        try:
+            info = await self.symbol_info(book)
+            free_quote = await self.exchange.free_balance(info.quote_asset)
+        except ExchangeError as e:
+            await self._exchange_trouble(book, e)
+            await self._skip_entry(book, signal, f"exchange unavailable: {e.message}")
+            return
+        price = await self._sizing_price(book, signal)
+        sizing = size_entry(free_quote, price, self.control.parameters, info.filters)
+        if sizing.quantity is None:
+            await self._skip_entry(book, signal, f"{sizing.reason} (free {format_decimal(free_quote)} {info.quote_asset})")
+            return
+        reason = f"signal {signal.reason}" if signal.reason else "signal"
+        try:
+            async with self.sessions.begin() as session:
+                position, order = await store.create_entry_intent(
+                    session,
+                    symbol=symbol,
+                    client_order_id=client_id,
+                    quantity=sizing.quantity,
+                    signal_event_id=event.event_id,
+                    reason=reason,
+                    entry_candle_open_ms=signal.candle_open_time_ms,
+                    now_ms=now_ms(),
+                )
+        except store.DuplicateOrderError:
+            logger.info("%s entry %s already written", symbol, client_id)
+            return
+        book.position = position
+        await self.notifier.snapshot(symbol, position)
+        await self._order_update(order)
+        await self.execute(book, order)
+
+    async def _entry_refusal(self, book: SymbolBook, event: Envelope, signal: Signal) -> str:
+        if not self.control.entries_allowed:
+            return self.control.entry_refusal()
+        if book.position is not None:
+            return f"a position is already {book.position.status}"
+        age_s = (now_ms() - event.ts_init_ms) / 1000
+        if age_s > self.settings.signal_max_age_s:
+            return f"signal is {age_s:.1f}s old (SIGNAL_MAX_AGE_S={self.settings.signal_max_age_s:g})"
+        fresh = await self.redis.hget(streams.MARKET_FRESHNESS, book.symbol)
+        if fresh is None:
+            return "no market data received yet"
+        data_age_s = (now_ms() - int(float(fresh))) / 1000
+        if data_age_s > self.settings.max_data_age_s:
+            return f"market data is {data_age_s:.1f}s old (MAX_DATA_AGE_S={self.settings.max_data_age_s:g})"
+        return ""
+
+    async def _skip_entry(self, book: SymbolBook, signal: Signal, reason: str) -> None:
+        message = f"BUY signal of candle {signal.candle_open_time_ms} skipped, no order sent: {reason}"
+        # Already in a position is the normal case of a repeated entry signal, not a problem.
+        level = "info" if reason.startswith("a position is already") else "warning"
+        await self.notifier.alert(level, "entry_skipped", message, book.symbol)
+
+    async def _sizing_price(self, book: SymbolBook, signal: Signal) -> Decimal:
+        if book.last_price is not None and now_ms() - book.last_tick_wall_ms <= self.settings.max_data_age_s * 1000:
+            return book.last_price
+        last = await self.redis.hget(streams.MARKET_LAST_PRICE, book.symbol)
+        if last:
+            try:
+                return Decimal(str(last))
+            except ArithmeticError:
+                pass
+        return signal.price
+
+    async def symbol_info(self, book: SymbolBook, refresh: bool = False) -> SymbolInfo:
+        """The symbol's filters and assets (cached by the exchange layer)."""
+        if book.info is None or refresh:
+            book.info = await self.exchange.symbol_info(book.symbol, refresh=refresh)
+        return book.info
+
+    # -- exits ---------------------------------------------------------------------------------
+
+    async def request_exit(
+        self,
+        book: SymbolBook,
+        reason: ExitReason,
+        candle_open_ms: int | None,
+        source_event_id: str,
+        price: Decimal | None,
+        *,
+        explicit: bool = False,
+    ) -> None:
+        """Sell what the open position holds (SL/TP tick, SELL signal or manual close)."""
+        symbol = book.symbol
+        position = book.position
+        if position is None or position.status != "OPEN":
+            if explicit:
+                state = "no position" if position is None else f"the position is {position.status}"
+                level = "warning" if reason is ExitReason.MANUAL else "info"
+                await self.notifier.alert(level, "exit_ignored", f"{reason.value} exit ignored: {state}", symbol)
+            return
+        if not self.control.exits_allowed:
+            book.pending_exit = None
+            await self._alert_throttled(
+                book, "exit_blocked", "warning", f"{reason.value} exit not sent: {self.control.entry_refusal()}"
+            )
+            return
+        if not explicit and time.monotonic() < book.exit_retry_at:
+            return
+        try:
+            info = await self.symbol_info(book)
+        except ExchangeError as e:
+            await self._exchange_trouble(book, e)
+            book.pending_exit = (reason.value, candle_open_ms, source_event_id)
+            return
+        async with self.sessions() as session:
+            exits = await store.orders_of_position(session, position.id, "exit")
+            sold = ledger.totals(
+                await store.fills_of(session, [o.client_order_id for o in exits]), info.base_asset, info.quote_asset
+            ).quantity
+        remaining = position.quantity - sold
+        mark = price or book.last_price
+        sell = sellable_quantity(remaining, info.filters, mark)
+        if sell.dust:
+            book.pending_exit = None
+            await self._alert_throttled(
+                book, "exit_dust", "warning",
+                f"{reason.value} exit not sent: {format_decimal(remaining)} {info.base_asset} cannot be sold ({sell.reason})",
+            )
+            return
+        if exits and exits[-1].status == "REJECTED":
+            client_id = exits[-1].client_order_id
+        else:
+            client_id = ids.exit_client_order_id(position.entry_client_order_id, len(exits) + 1)
+        note = f"{reason.value} exit"
+        if sell.remainder > ZERO:
+            note += f"; {format_decimal(sell.remainder)} {info.base_asset} below one step stays as dust"
+        try:
+            async with self.sessions.begin() as session:
+                position = await store.get_position(session, position.id)
+                assert position is not None
+                order = await store.create_exit_intent(
+                    session,
+                    position,
+                    client_order_id=client_id,
+                    quantity=sell.quantity,
+                    exit_reason=reason.value,
+                    exit_candle_open_ms=candle_open_ms,
+                    signal_event_id=source_event_id,
+                    reason=note,
+                    now_ms=now_ms(),
+                )
+        except store.DuplicateOrderError:
+            logger.warning("%s exit %s exists already; settling it", symbol, client_id)
+            await self.settle_symbol(book)
+            return
+        book.pending_exit = None
+        book.position = position
+        await self.notifier.snapshot(symbol, position)
+        await self._order_update(order)
+        await self.execute(book, order)
+
+    # -- sending and settling ------------------------------------------------------------------
+
+    async def execute(self, book: SymbolBook, order: Order) -> None:
+        """Send the written intent ``order`` and settle its outcome (never two orders for one id)."""
+        symbol = book.symbol
+        attempts = self.settings.order_send_attempts
+        sends = 0
+        while True:
+            if not await self._still_owner(symbol):
+                logger.warning("%s lease lost before sending %s; the next owner settles it", symbol, order.client_order_id)
+                return
+            sends += 1
+            logger.info(
+                "%s sending %s MARKET %s %s as %s (attempt %d)",
+                symbol, order.purpose, order.side, format_decimal(order.requested_quantity), order.client_order_id, sends,
+            )
+            try:
+                body = await self.exchange.place_market_order(
+                    symbol, order.side, order.requested_quantity, order.client_order_id
+                )
+            except RateLimited as e:
+                if sends < attempts and e.retry_after_s <= self.settings.max_retry_after_wait_s:
+                    await self.notifier.alert(
+                        "warning", "rate_limited", f"order {order.client_order_id} waits {e.retry_after_s:g}s (Retry-After)", symbol
+                    )
+                    continue
+                await self._order_refused(book, order, f"rate limited, retry after {e.retry_after_s:g}s: {e.message}", e.code)
+                return
+            except ClockSkew as e:
+                await self.notifier.alert(
+                    "warning", "clock_skew", f"order {order.client_order_id}: clock offset measured again ({e.message})", symbol
+                )
+                if sends < attempts:
+                    continue
+                await self._order_refused(book, order, e.message, e.code)
+                return
+            except CredentialsRejected as e:
+                await self._order_refused(book, order, e.message, e.code)
+                await self.control.enter_error(f"credentials refused by the exchange: {e.message}")
+                return
+            except Rejected as e:
+                if e.code == -2010 and "duplicate" in e.message.lower():
+                    outcome = await self._after_unknown(book, order, e)
+                else:
+                    await self._order_refused(book, order, e.message, e.code)
+                    if e.code == -1013:
+                        try:
+                            await self.symbol_info(book, refresh=True)
+                        except ExchangeError:
+                            pass
+                    return
+            except UnknownOutcome as e:
+                outcome = await self._after_unknown(book, order, e)
+            else:
+                await self.apply_order_state(book, ledger.order_from_response(body), known_id=order.client_order_id)
+                return
+            if outcome is Settled.FOUND:
+                return
+            if outcome is Settled.NOT_FOUND:
+                if sends < attempts:
+                    await self.notifier.alert(
+                        "warning", "order_resent", f"order {order.client_order_id} did not reach the exchange; sending it again with the same id", symbol
+                    )
+                    continue
+                await self._order_refused(book, order, f"not placed after {sends} attempts", None)
+                return
+            await self.notifier.alert(
+                "error", "order_unsettled",
+                f"outcome of order {order.client_order_id} still unknown after {self.settings.order_query_attempts} queries; "
+                "it is queried again before anything else is sent",
+                symbol,
+            )
+            return
+
+    async def _after_unknown(self, book: SymbolBook, order: Order, error: ExchangeError) -> Settled:
+        async with self.sessions.begin() as session:
+            fresh = await store.get_order(session, order.client_order_id)
+            if fresh is not None and fresh.status == "INTENT":
+                await store.update_order(session, fresh, now_ms=now_ms(), status="UNKNOWN", reason=error.message[:500])
+                order = fresh
+        await self._order_update(order)
+        await self.notifier.alert(
+            "warning", "order_unknown", f"order {order.client_order_id} outcome unknown ({error.message}); querying it", book.symbol
+        )
+        return await self.settle_by_query(book, order, first_delay=True)
+
+    async def settle_by_query(
+        self, book: SymbolBook, order: Order, *, first_delay: bool = False, attempts: int | None = None
+    ) -> Settled:
+        """Ask the exchange about ``order`` by client order id (bounded retries) and apply the answer."""
+        delay = self.settings.order_query_delay_s
+        for attempt in range(attempts or self.settings.order_query_attempts):
+            if attempt > 0 or first_delay:
+                await asyncio.sleep(delay)
+            try:
+                body = await self.exchange.query_order(book.symbol, order.client_order_id)
+            except OrderNotFound:
+                return Settled.NOT_FOUND
+            except RateLimited as e:
+                if e.retry_after_s > self.settings.max_retry_after_wait_s:
+                    return Settled.INCONCLUSIVE
+                continue
+            except (RetryLater, UnknownOutcome, ClockSkew):
+                continue
+            except ExchangeError as e:
+                await self._exchange_trouble(book, e)
+                return Settled.INCONCLUSIVE
+            await self.apply_order_state(book, ledger.order_from_response(body), known_id=order.client_order_id)
+            return Settled.FOUND
+        return Settled.INCONCLUSIVE
+
+    async def _order_refused(self, book: SymbolBook, order: Order, message: str, code: int | None) -> None:
+        """The order definitely does not exist: REJECTED, and the position goes back to where it was."""
+        async with self.sessions.begin() as session:
+            fresh = await store.get_order(session, order.client_order_id)
+            if fresh is None or fresh.status in ledger.FINAL_STATUSES:
+                return
+            await store.update_order(session, fresh, now_ms=now_ms(), status="REJECTED", reason=message[:500])
+            position = await store.get_position(session, fresh.position_id) if fresh.position_id else None
+            if position is not None:
+                if fresh.purpose == "entry" and position.status == "OPENING":
+                    await store.mark_position_failed(session, position)
+                elif fresh.purpose == "exit" and position.status == "CLOSING":
+                    await store.reopen_position(session, position)
+                    book.exit_retry_at = time.monotonic() + self.settings.exit_retry_s
+            book.position = await store.active_position(session, book.symbol)
+        await self._order_update(fresh)
+        code_name = {-2010: "insufficient_balance", -1013: "filter_failure"}.get(code or 0, "order_rejected")
+        if code == -2010 and "insufficient" not in message.lower():
+            code_name = "order_rejected"
+        await self.notifier.alert(
+            "error", code_name, f"{fresh.purpose} order {fresh.client_order_id} not placed: {message}", book.symbol
+        )
+        await self.notifier.snapshot(book.symbol, book.position)
+
+    async def apply_order_state(self, book: SymbolBook, state: ledger.OrderState, known_id: str | None = None) -> None:
+        """Record what the exchange says about one of our orders, then settle its position."""
+        client_id = known_id or state.client_order_id
+        async with self.sessions.begin() as session:
+            order = await store.get_order(session, client_id)
+            if order is None:
+                return
+            changed = await self._record(session, book, order, state)
+        if changed:
+            await self._order_update(order)
+        await self._complete_fills(book, order)
+        await self.finalize(book, order.client_order_id)
+
+    async def _record(self, session, book: SymbolBook, order: Order, state: ledger.OrderState) -> bool:  # type: ignore[no-untyped-def]
+        before = (order.status, order.executed_quantity, order.exchange_order_id)
+        for fill in state.fills:
+            await store.record_fill(session, order, fill)
+        status = ledger.stored_status(state.status, order.status)
+        if order.status == "REJECTED" and status != "REJECTED" and state.exchange_order_id is None:
+            status = order.status
+        info = await self.symbol_info(book) if book.info is None else book.info
+        fill_totals = ledger.totals(await store.fills_of(session, [order.client_order_id]), info.base_asset, info.quote_asset)
+        executed = max(order.executed_quantity, state.executed_quantity, fill_totals.quantity)
+        quote = max(order.cumulative_quote, state.cumulative_quote, fill_totals.quote)
+        await store.update_order(
+            session,
+            order,
+            now_ms=now_ms(),
+            status=status,
+            exchange_order_id=state.exchange_order_id,
+            executed_quantity=executed,
+            cumulative_quote=quote,
+            commission_base=fill_totals.commission_base,
+            commission_quote=fill_totals.commission_quote,
+        )
+        return before != (order.status, order.executed_quantity, order.exchange_order_id)
+
+    async def _complete_fills(self, book: SymbolBook, order: Order) -> None:
+        """A final order whose fills are not all recorded: fetch them with myTrades."""
+        if order.status not in ledger.FINAL_STATUSES or order.exchange_order_id is None:
+            return
+        async with self.sessions() as session:
+            recorded = sum((f.quantity for f in await store.fills_of(session, [order.client_order_id])), ZERO)
+        if recorded >= order.executed_quantity:
+            return
+        try:
+            rows = await self.exchange.order_trades(book.symbol, order.exchange_order_id)
+        except ExchangeError as e:
+            logger.warning("%s trades of %s not fetched: %s", book.symbol, order.client_order_id, e.message)
+            return
+        async with self.sessions.begin() as session:
+            fresh = await store.get_order(session, order.client_order_id)
+            assert fresh is not None
+            for row in rows:
+                if int(row.get("orderId", -1)) == order.exchange_order_id:
+                    await store.record_fill(session, fresh, ledger.fill_from_trade(row))
+            await self._record(
+                session, book, fresh,
+                ledger.OrderState(fresh.client_order_id, fresh.status, fresh.exchange_order_id, ZERO, ZERO),
+            )
+
+    async def finalize(self, book: SymbolBook, client_order_id: str) -> None:
+        """Move the order's position on when the order is final and all its fills are known."""
+        info = await self.symbol_info(book)
+        events: list[object] = []
+        async with self.sessions.begin() as session:
+            order = await store.get_order(session, client_order_id)
+            if order is None or order.status not in ledger.FINAL_STATUSES or order.position_id is None:
+                return
+            position = await store.get_position(session, order.position_id)
+            if position is None:
+                return
+            fills = await store.fills_of(session, [order.client_order_id])
+            order_totals = ledger.totals(fills, info.base_asset, info.quote_asset)
+            if order_totals.quantity < order.executed_quantity:
+                await self._alert_throttled(
+                    book, "fills_incomplete", "warning",
+                    f"order {order.client_order_id} executed {format_decimal(order.executed_quantity)} but only "
+                    f"{format_decimal(order_totals.quantity)} of fills are known yet",
+                )
+                return
+            if order.purpose == "entry":
+                if position.status != "OPENING" or position.entry_client_order_id != order.client_order_id:
+                    return
+                if order_totals.quantity <= ZERO:
+                    await store.mark_position_failed(session, position)
+                    events.append(("alert", "warning", "entry_unfilled", f"entry {order.client_order_id} ended {order.status} without a fill"))
+                else:
+                    entry_price = order_totals.average_price
+                    assert entry_price is not None
+                    stop_loss, take_profit = protection_levels(entry_price, self.control.parameters, info.filters.tick_size)
+                    await store.mark_position_open(
+                        session,
+                        position,
+                        entry_price=entry_price,
+                        quantity=order_totals.credited_base,
+                        quote_spent=order_totals.spent_quote,
+                        stop_loss=stop_loss,
+                        take_profit=take_profit,
+                        entry_time_ms=order_totals.last_time_ms or order.updated_at_ms,
+                    )
+                    events.append(
+                        PositionOpened(
+                            symbol=position.symbol,
+                            entry_price=entry_price,
+                            quantity=position.quantity,
+                            quote_spent=position.quote_spent,
+                            stop_loss=stop_loss,
+                            take_profit=take_profit,
+                            entry_time_ms=position.entry_time_ms or 0,
+                            client_order_id=order.client_order_id,
+                        )
+                    )
+            else:
+                if position.status != "CLOSING":
+                    return
+                exits = await store.orders_of_position(session, position.id, "exit")
+                if not exits or exits[-1].client_order_id != order.client_order_id:
+                    return
+                if any(o.status not in ledger.FINAL_STATUSES for o in exits):
+                    return
+                exit_totals = ledger.totals(
+                    await store.fills_of(session, [o.client_order_id for o in exits]), info.base_asset, info.quote_asset
+                )
+                remaining = position.quantity - exit_totals.quantity
+                leftover = sellable_quantity(remaining, info.filters, book.last_price or exit_totals.average_price)
+                reason = position.exit_reason or ""
+                exit_candle = position.exit_candle_open_ms
+                if exit_totals.quantity <= ZERO or not leftover.dust:
+                    await store.reopen_position(session, position)
+                    if exit_totals.quantity > ZERO:
+                        # Sold in part (the order expired): sell the rest with the next exit id.
+                        book.pending_exit = (reason or ExitReason.MANUAL.value, exit_candle, order.client_order_id)
+                        events.append(("alert", "warning", "exit_partial",
+                                       f"exit {order.client_order_id} sold {format_decimal(exit_totals.quantity)} of "
+                                       f"{format_decimal(position.quantity)}; the rest is sold next"))
+                    else:
+                        book.exit_retry_at = time.monotonic() + self.settings.exit_retry_s
+                        events.append(("alert", "error", "exit_unfilled", f"exit {order.client_order_id} ended {order.status} without a fill"))
+                else:
+                    exit_price = exit_totals.average_price
+                    assert exit_price is not None
+                    received = exit_totals.received_quote
+                    return_pct = realised_return_pct(position.quote_spent, received)
+                    exit_time = exit_totals.last_time_ms or order.updated_at_ms
+                    await store.mark_position_closed(
+                        session, position, exit_price=exit_price, quote_received=received,
+                        return_pct=return_pct, exit_time_ms=exit_time,
+                    )
+                    events.append(
+                        PositionClosed(
+                            symbol=position.symbol,
+                            entry_price=position.entry_price or ZERO,
+                            exit_price=exit_price,
+                            quantity=exit_totals.quantity,
+                            quote_spent=position.quote_spent,
+                            quote_received=received,
+                            return_pct=return_pct,
+                            exit_reason=reason,
+                            entry_time_ms=position.entry_time_ms or 0,
+                            exit_time_ms=exit_time,
+                            client_order_id=order.client_order_id,
+                        )
+                    )
+                    if remaining > ZERO:
+                        events.append(("alert", "info", "dust",
+                                       f"{format_decimal(remaining)} {info.base_asset} left after closing is dust, not sold"))
+            book.position = await store.active_position(session, book.symbol)
+        for item in events:
+            if isinstance(item, tuple):
+                _, level, code, message = item
+                await self.notifier.alert(level, code, message, book.symbol)
+            else:
+                await self.notifier.event(item, event_id=f"{item.TYPE}:{client_order_id}")  # type: ignore[attr-defined]
+        await self.notifier.snapshot(book.symbol, book.position)
+
+    async def settle_symbol(self, book: SymbolBook) -> None:
+        """Settle every order of the symbol whose outcome is not final (restart, unknown outcome)."""
+        book.last_settle = time.monotonic()
+        async with self.sessions() as session:
+            pending = await store.unsettled_orders(session, book.symbol)
+        for order in pending:
+            # One query each: this runs between events and must not hold the other symbols up.
+            outcome = await self.settle_by_query(book, order, attempts=1)
+            if outcome is Settled.NOT_FOUND:
+                age_s = (now_ms() - order.updated_at_ms) / 1000
+                if order.status in ("INTENT", "UNKNOWN") and age_s >= self.settings.intent_grace_s:
+                    await self._order_refused(book, order, "the exchange has no order with this id", -2013)
+        # A position whose final order was recorded but not yet applied (stopped in between).
+        async with self.sessions() as session:
+            position = await store.active_position(session, book.symbol)
+            orders = await store.orders_of_position(session, position.id) if position is not None else []
+        if position is not None and position.status in ("OPENING", "CLOSING") and orders:
+            last = orders[-1]
+            if last.status in ledger.FINAL_STATUSES:
+                await self._complete_fills(book, last)
+                await self.finalize(book, last.client_order_id)
+        await self.reload_position(book)
+
+    async def reload_position(self, book: SymbolBook) -> None:
+        """Read the symbol's active position from the ledger and publish its snapshot."""
+        async with self.sessions() as session:
+            book.position = await store.active_position(session, book.symbol)
+        await self.notifier.snapshot(book.symbol, book.position)
+
+    # -- reporting -----------------------------------------------------------------------------
+
+    async def _order_update(self, order: Order) -> None:
+        average = order.cumulative_quote / order.executed_quantity if order.executed_quantity > ZERO else None
+        await self.notifier.event(
+            OrderUpdate(
+                symbol=order.symbol,
+                client_order_id=order.client_order_id,
+                side=order.side,
+                status=order.status,
+                quantity=order.requested_quantity,
+                executed_quantity=order.executed_quantity,
+                quote_quantity=order.cumulative_quote,
+                average_price=average,
+                reason=order.reason,
+                signal_event_id=order.signal_event_id,
+            )
+        )
+
+    async def _exchange_trouble(self, book: SymbolBook, error: ExchangeError) -> None:
+        if isinstance(error, CredentialsRejected):
+            await self.control.enter_error(f"credentials refused by the exchange: {error.message}")
+        code = {
+            RateLimited: "rate_limited",
+            ClockSkew: "clock_skew",
+            RetryLater: "exchange_unavailable",
+            UnknownOutcome: "exchange_unavailable",
+        }.get(type(error), "exchange_error")
+        await self._alert_throttled(book, code, "warning", error.message, repeat_s=10.0)
+
+    async def _alert_throttled(
+        self, book: SymbolBook, code: str, level: str, message: str, repeat_s: float = ALERT_REPEAT_S
+    ) -> None:
+        last = book.alerted.get(code)
+        if last is not None and time.monotonic() - last < repeat_s:
+            logger.debug("%s %s: %s", book.symbol, code, message)
+            return
+        book.alerted[code] = time.monotonic()
+        await self.notifier.alert(level, code, message, book.symbol)
+

@@ -1,0 +1,324 @@
+"""The executor's writes and reads of the ledger database, one named function per query.
+
+Every function takes an ``AsyncSession``; the caller owns the transaction
+(``async with sessions.begin() as session``), so an intent, its position and their status
+change commit together. Only the executor writes these tables.
+
+Position statuses: OPENING (entry order intended or working), OPEN, CLOSING (exit order
+intended or working), CLOSED, and FAILED (the entry order ended without any fill).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.executor.ledger import UNSETTLED_STATUSES, FillData
+from shared.store.models import Fill, Order, Position
+
+ACTIVE_POSITION_STATUSES = ("OPENING", "OPEN", "CLOSING")
+
+
+class DuplicateOrderError(Exception):
+    """An order with this client order id is already in the ledger."""
+
+
+async def get_order(session: AsyncSession, client_order_id: str) -> Order | None:
+    """The order named ``client_order_id``, or None."""
+    return (await session.execute(select(Order).where(Order.client_order_id == client_order_id))).scalar_one_or_none()
+
+
+async def get_order_by_exchange_id(session: AsyncSession, symbol: str, exchange_order_id: int) -> Order | None:
+    """The order the exchange knows as ``exchange_order_id`` on ``symbol``, or None."""
+    query = select(Order).where(Order.symbol == symbol, Order.exchange_order_id == exchange_order_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_position(session: AsyncSession, position_id: int) -> Position | None:
+    """The position with primary key ``position_id``."""
+    return await session.get(Position, position_id)
+
+
+async def active_position(session: AsyncSession, symbol: str) -> Position | None:
+    """The OPENING, OPEN or CLOSING position of ``symbol`` (at most one), or None when flat."""
+    query = (
+        select(Position)
+        .where(Position.symbol == symbol, Position.status.in_(ACTIVE_POSITION_STATUSES))
+        .order_by(Position.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def create_entry_intent(
+    session: AsyncSession,
+    *,
+    symbol: str,
+    client_order_id: str,
+    quantity: Decimal,
+    signal_event_id: str,
+    reason: str,
+    entry_candle_open_ms: int | None,
+    now_ms: int,
+) -> tuple[Position, Order]:
+    """An OPENING position and its entry order in status INTENT (before anything is sent).
+
+    Raises ``DuplicateOrderError`` when the id was used already: the signal was handled before.
+    """
+    if await get_order(session, client_order_id) is not None:
+        raise DuplicateOrderError(client_order_id)
+    position = Position(
+        symbol=symbol,
+        status="OPENING",
+        entry_client_order_id=client_order_id,
+        quantity=Decimal(0),
+        quote_spent=Decimal(0),
+        entry_candle_open_ms=entry_candle_open_ms,
+    )
+    order = Order(
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side="BUY",
+        order_type="MARKET",
+        purpose="entry",
+        status="INTENT",
+        requested_quantity=quantity,
+        executed_quantity=Decimal(0),
+        cumulative_quote=Decimal(0),
+        commission_base=Decimal(0),
+        commission_quote=Decimal(0),
+        signal_event_id=signal_event_id,
+        reason=reason,
+        created_at_ms=now_ms,
+        updated_at_ms=now_ms,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(position)
+            await session.flush()
+            order.position_id = position.id
+            session.add(order)
+            await session.flush()
+    except IntegrityError as e:
+        raise DuplicateOrderError(client_order_id) from e
+    return position, order
+
+
+async def create_exit_intent(
+    session: AsyncSession,
+    position: Position,
+    *,
+    client_order_id: str,
+    quantity: Decimal,
+    exit_reason: str,
+    exit_candle_open_ms: int | None,
+    signal_event_id: str,
+    reason: str,
+    now_ms: int,
+) -> Order:
+    """Mark ``position`` CLOSING and write its exit order in status INTENT.
+
+    An exit order with the same id that was REJECTED (it never existed on the exchange) is
+    reused with the same id; any other existing order with that id raises ``DuplicateOrderError``.
+    """
+    order = await get_order(session, client_order_id)
+    if order is not None:
+        if order.status != "REJECTED" or order.position_id != position.id:
+            raise DuplicateOrderError(client_order_id)
+        order.status = "INTENT"
+        order.requested_quantity = quantity
+        order.executed_quantity = Decimal(0)
+        order.cumulative_quote = Decimal(0)
+        order.signal_event_id = signal_event_id
+        order.reason = reason
+        order.updated_at_ms = now_ms
+    else:
+        order = Order(
+            client_order_id=client_order_id,
+            symbol=position.symbol,
+            side="SELL",
+            order_type="MARKET",
+            purpose="exit",
+            status="INTENT",
+            requested_quantity=quantity,
+            executed_quantity=Decimal(0),
+            cumulative_quote=Decimal(0),
+            commission_base=Decimal(0),
+            commission_quote=Decimal(0),
+            signal_event_id=signal_event_id,
+            reason=reason,
+            position_id=position.id,
+            created_at_ms=now_ms,
+            updated_at_ms=now_ms,
+        )
+        session.add(order)
+    position.status = "CLOSING"
+    position.exit_reason = exit_reason
+    position.exit_candle_open_ms = exit_candle_open_ms
+    if position.exit_client_order_id is None:
+        position.exit_client_order_id = client_order_id
+    await session.flush()
+    return order
+
+
+async def update_order(
+    session: AsyncSession,
+    order: Order,
+    *,
+    now_ms: int,
+    status: str | None = None,
+    exchange_order_id: int | None = None,
+    executed_quantity: Decimal | None = None,
+    cumulative_quote: Decimal | None = None,
+    commission_base: Decimal | None = None,
+    commission_quote: Decimal | None = None,
+    reason: str | None = None,
+) -> Order:
+    """Change the given fields of ``order`` (None leaves a field as it is)."""
+    if status is not None:
+        order.status = status
+    if exchange_order_id is not None:
+        order.exchange_order_id = exchange_order_id
+    if executed_quantity is not None:
+        order.executed_quantity = executed_quantity
+    if cumulative_quote is not None:
+        order.cumulative_quote = cumulative_quote
+    if commission_base is not None:
+        order.commission_base = commission_base
+    if commission_quote is not None:
+        order.commission_quote = commission_quote
+    if reason is not None:
+        order.reason = reason
+    order.updated_at_ms = now_ms
+    await session.flush()
+    return order
+
+
+async def record_fill(session: AsyncSession, order: Order, fill: FillData) -> bool:
+    """Store ``fill`` of ``order`` unless its trade id is known already; True when new."""
+    query = select(Fill.id).where(Fill.symbol == order.symbol, Fill.trade_id == fill.trade_id)
+    if (await session.execute(query)).first() is not None:
+        return False
+    row = Fill(
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        trade_id=fill.trade_id,
+        price=fill.price,
+        quantity=fill.quantity,
+        quote_quantity=fill.quote_quantity,
+        commission=fill.commission,
+        commission_asset=fill.commission_asset,
+        time_ms=fill.time_ms,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+async def fills_of(session: AsyncSession, client_order_ids: Sequence[str]) -> list[Fill]:
+    """Every recorded fill of the given orders, oldest trade first."""
+    if not client_order_ids:
+        return []
+    query = select(Fill).where(Fill.client_order_id.in_(list(client_order_ids))).order_by(Fill.trade_id)
+    return list((await session.execute(query)).scalars())
+
+
+async def orders_of_position(session: AsyncSession, position_id: int, purpose: str | None = None) -> list[Order]:
+    """The orders of one position (optionally only ``entry`` or ``exit``), oldest first."""
+    query = select(Order).where(Order.position_id == position_id)
+    if purpose is not None:
+        query = query.where(Order.purpose == purpose)
+    return list((await session.execute(query.order_by(Order.id))).scalars())
+
+
+async def unsettled_orders(session: AsyncSession, symbol: str) -> list[Order]:
+    """Orders of ``symbol`` whose outcome is not final yet (INTENT, SUBMITTED, UNKNOWN, ...)."""
+    query = select(Order).where(Order.symbol == symbol, Order.status.in_(sorted(UNSETTLED_STATUSES))).order_by(Order.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def last_trade_id(session: AsyncSession, symbol: str) -> int | None:
+    """The highest trade id recorded for ``symbol``, or None before the first fill."""
+    return (await session.execute(select(func.max(Fill.trade_id)).where(Fill.symbol == symbol))).scalar_one_or_none()
+
+
+async def mark_position_open(
+    session: AsyncSession,
+    position: Position,
+    *,
+    entry_price: Decimal,
+    quantity: Decimal,
+    quote_spent: Decimal,
+    stop_loss: Decimal,
+    take_profit: Decimal,
+    entry_time_ms: int,
+) -> Position:
+    """The entry filled: record its average price, credited quantity, cost and protection levels."""
+    position.status = "OPEN"
+    position.entry_price = entry_price
+    position.quantity = quantity
+    position.quote_spent = quote_spent
+    position.stop_loss = stop_loss
+    position.take_profit = take_profit
+    position.entry_time_ms = entry_time_ms
+    await session.flush()
+    return position
+
+
+async def mark_position_failed(session: AsyncSession, position: Position) -> Position:
+    """The entry order ended without a fill: the position never existed."""
+    position.status = "FAILED"
+    await session.flush()
+    return position
+
+
+async def reopen_position(session: AsyncSession, position: Position) -> Position:
+    """An exit order ended with base left to sell: the position is OPEN again."""
+    position.status = "OPEN"
+    position.exit_reason = None
+    position.exit_candle_open_ms = None
+    await session.flush()
+    return position
+
+
+async def mark_position_closed(
+    session: AsyncSession,
+    position: Position,
+    *,
+    exit_price: Decimal,
+    quote_received: Decimal,
+    return_pct: Decimal,
+    exit_time_ms: int,
+) -> Position:
+    """The exit filled: record its average price, net proceeds and realised return (%)."""
+    position.status = "CLOSED"
+    position.exit_price = exit_price
+    position.quote_received = quote_received
+    position.return_pct = return_pct
+    position.exit_time_ms = exit_time_ms
+    await session.flush()
+    return position
+
+
+async def recent_orders(session: AsyncSession, symbol: str | None = None, limit: int = 100) -> list[Order]:
+    """Newest orders first (all symbols when ``symbol`` is None)."""
+    query = select(Order)
+    if symbol is not None:
+        query = query.where(Order.symbol == symbol)
+    return list((await session.execute(query.order_by(Order.id.desc()).limit(limit))).scalars())
+
+
+async def closed_positions(session: AsyncSession, symbol: str | None = None, limit: int = 100) -> list[Position]:
+    """Closed trades, newest first (all symbols when ``symbol`` is None)."""
+    query = select(Position).where(Position.status == "CLOSED")
+    if symbol is not None:
+        query = query.where(Position.symbol == symbol)
+    return list((await session.execute(query.order_by(Position.id.desc()).limit(limit))).scalars())

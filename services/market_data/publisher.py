@@ -1,0 +1,102 @@
+"""Writes market and account events to Redis.
+
+Closed klines are published idempotently by open time: a Lua script appends a kline only when
+its open time is after the last one published for that symbol, so back-fills, reconnects and
+restarts can never put a duplicate or an out-of-order candle in the stream.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from shared import streams
+from shared.codec import dumps, encode
+from shared.events import Balances, ExecutionReport, Kline, MarketStatus, Ticker, make_event, now_ms
+
+SERVICE = "market_data"
+
+_APPEND_IF_NEWER = """
+local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
+local open_time = tonumber(ARGV[2])
+if open_time <= last then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+class Publisher:
+    """Every Redis write of market_data."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._append = redis.register_script(_APPEND_IF_NEWER)
+
+    async def ticker(self, ticker: Ticker, event_time_ms: int) -> None:
+        """Publish a price and refresh last price, exchange clock and freshness."""
+        event = make_event(ticker, SERVICE, event_time_ms)
+        stream = streams.ticker_stream(ticker.symbol)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
+            pipe.hset(streams.MARKET_LAST_PRICE, ticker.symbol, format(ticker.price, "f"))
+            pipe.hset(streams.MARKET_CLOCK, ticker.symbol, event_time_ms)
+            pipe.hset(streams.MARKET_FRESHNESS, ticker.symbol, event.ts_init_ms)
+            await pipe.execute()
+
+    async def kline_update(self, kline: Kline, event_time_ms: int) -> None:
+        """Publish a forming (or final) candle for the chart; not consumed by trading."""
+        event = make_event(kline, SERVICE, event_time_ms)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(streams.KLINE_UPDATES, encode(event), maxlen=streams.maxlen_for(streams.KLINE_UPDATES), approximate=True)
+            pipe.hset(streams.MARKET_CLOCK, kline.symbol, event_time_ms)
+            pipe.hset(streams.MARKET_FRESHNESS, kline.symbol, event.ts_init_ms)
+            await pipe.execute()
+
+    async def closed_kline(self, kline: Kline, event_time_ms: int) -> bool:
+        """Append a closed candle unless it (or a later one) is already there; True if appended."""
+        event = make_event(kline, SERVICE, event_time_ms, event_id=f"kline-{kline.symbol}-{kline.interval}-{kline.open_time_ms}")
+        stream = streams.kline_stream(kline.symbol)
+        flat: list[str] = []
+        for name, value in encode(event).items():
+            flat += [name, value]
+        added = await self._append(
+            keys=[stream, streams.KLINE_LAST_OPEN],
+            args=[kline.symbol, kline.open_time_ms, streams.maxlen_for(stream), *flat],
+        )
+        return bool(added)
+
+    async def advance_clock(self, symbol: str, exchange_time_ms: int) -> None:
+        """Move the symbol's exchange clock forward to ``exchange_time_ms`` (never back)."""
+        current = await self.redis.hget(streams.MARKET_CLOCK, symbol)
+        if current is None or int(current) < exchange_time_ms:
+            await self.redis.hset(streams.MARKET_CLOCK, symbol, exchange_time_ms)
+
+    async def last_closed_open_time(self, symbol: str) -> int | None:
+        """Open time of the newest closed candle published for ``symbol``."""
+        value = await self.redis.hget(streams.KLINE_LAST_OPEN, symbol)
+        return None if value is None else int(value)
+
+    async def execution(self, report: ExecutionReport, event_time_ms: int) -> None:
+        """Publish an execution report to the symbol's executions stream."""
+        event = make_event(report, SERVICE, event_time_ms)
+        stream = streams.executions_stream(report.symbol)
+        await self.redis.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
+        if report.trade_id >= 0:
+            await self.redis.hset(streams.ACCOUNT_LAST_TRADE, report.symbol, report.trade_id)
+
+    async def balances(self, balances: Balances, event_time_ms: int) -> None:
+        """Publish balances and update the snapshot hash (a full snapshot replaces it)."""
+        event = make_event(balances, SERVICE, event_time_ms)
+        values = {asset: dumps(amounts) for asset, amounts in balances.balances.items()}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(streams.ACCOUNT_BALANCES, encode(event), maxlen=streams.maxlen_for(streams.ACCOUNT_BALANCES), approximate=True)
+            if balances.full:
+                pipe.delete(streams.ACCOUNT_SNAPSHOT)
+            if values:
+                pipe.hset(streams.ACCOUNT_SNAPSHOT, mapping=values)
+            await pipe.execute()
+
+    async def status(self, state: str, detail: str = "", symbol: str | None = None, attempt: int = 0) -> None:
+        """Publish a connection/freshness change for the dashboard and the executor."""
+        event = make_event(MarketStatus(state=state, symbol=symbol, detail=detail, attempt=attempt), SERVICE, now_ms())
+        await self.redis.xadd(streams.MARKET_STATUS, encode(event), maxlen=streams.maxlen_for(streams.MARKET_STATUS), approximate=True)

@@ -1,0 +1,172 @@
+"""Entry and exit rules of the EMA-cross strategy (spot, long only).
+
+Entry on closed candle ``i``: the short EMA crosses above the long EMA
+(``ema_short[i-1] <= ema_long[i-1]`` and ``ema_short[i] > ema_long[i]``), RSI[i] is below
+RSI_OVERBOUGHT, and, when enabled, ``close[i] > ema_filter[i]`` (USE_EMA_FILTER) and
+``volume[i] > volume_avg[i]`` (USE_VOLUME_CONFIRMATION).
+
+Exit signal: the short EMA crosses below the long EMA
+(``ema_short[i-1] >= ema_long[i-1]`` and ``ema_short[i] < ema_long[i]``) and RSI[i] is above
+RSI_OVERSOLD.
+
+No signal at all while any enabled indicator is NaN on candle ``i`` or ``i-1`` (warm-up).
+``evaluate`` serves the live service one candle at a time and explains itself;
+``signal_arrays`` computes the same thing over whole arrays for the backtester.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from services.strategy.indicators import IndicatorRow
+from shared.parameters import StrategyParameters
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ENTRY_CONDITIONS = ("ema_cross_up", "rsi_below_overbought", "close_above_ema_filter", "volume_above_average")
+EXIT_CONDITIONS = ("ema_cross_down", "rsi_above_oversold")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One rule check: ``value`` compared with ``threshold`` on the current candle.
+
+    For the EMA crosses ``value``/``threshold`` are the short/long EMA on the current candle and
+    ``previous_value``/``previous_threshold`` the same on the previous candle.
+    """
+
+    name: str
+    passed: bool
+    value: float
+    threshold: float
+    previous_value: float | None = None
+    previous_threshold: float | None = None
+
+    def describe(self) -> str:
+        """Human-readable line for a decision log, e.g. ``rsi_below_overbought: 61.2 < 75 passed``."""
+        verdict = "passed" if self.passed else "failed"
+        text = f"{self.name}: {self.value:.10g} vs {self.threshold:.10g}"
+        if self.previous_value is not None and self.previous_threshold is not None:
+            text += f" (previous {self.previous_value:.10g} vs {self.previous_threshold:.10g})"
+        return f"{text} {verdict}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Outcome of the rules on one closed candle.
+
+    ``warm`` is False while an enabled indicator is still NaN (``missing`` names them); then
+    ``entry`` and ``exit`` are False and ``conditions`` is empty. Disabled filters are not listed.
+    """
+
+    entry: bool
+    exit: bool
+    warm: bool
+    conditions: tuple[Condition, ...] = ()
+    missing: tuple[str, ...] = ()
+
+    def condition(self, name: str) -> Condition | None:
+        """The condition called ``name``, or None when it was not evaluated."""
+        return next((c for c in self.conditions if c.name == name), None)
+
+    def describe(self) -> str:
+        """One line per condition, prefixed by the verdict, for the decision log."""
+        if not self.warm:
+            return "warming up: no value yet for " + ", ".join(self.missing)
+        verdict = "entry" if self.entry else "exit" if self.exit else "no signal"
+        return "; ".join([verdict, *(c.describe() for c in self.conditions)])
+
+
+def required_indicators(params: StrategyParameters) -> tuple[str, ...]:
+    """Indicator columns that must be known (not NaN) on two candles before any signal."""
+    names = ["ema_short", "ema_long", "rsi"]
+    if params.USE_EMA_FILTER:
+        names.append("ema_filter")
+    if params.USE_VOLUME_CONFIRMATION:
+        names.append("volume_avg")
+    return tuple(names)
+
+
+def evaluate(previous: IndicatorRow, current: IndicatorRow, params: StrategyParameters) -> Decision:
+    """Apply the entry and exit rules to the last two closed candles (``previous`` is candle ``i-1``)."""
+    missing = tuple(
+        name
+        for name in required_indicators(params)
+        if math.isnan(getattr(previous, name)) or math.isnan(getattr(current, name))
+    )
+    if missing:
+        return Decision(entry=False, exit=False, warm=False, missing=missing)
+
+    cross_up = Condition(
+        "ema_cross_up",
+        previous.ema_short <= previous.ema_long and current.ema_short > current.ema_long,
+        current.ema_short, current.ema_long, previous.ema_short, previous.ema_long,
+    )
+    entry = [cross_up, Condition("rsi_below_overbought", current.rsi < params.RSI_OVERBOUGHT,
+                                 current.rsi, params.RSI_OVERBOUGHT)]
+    if params.USE_EMA_FILTER:
+        entry.append(Condition("close_above_ema_filter", current.close > current.ema_filter,
+                               current.close, current.ema_filter))
+    if params.USE_VOLUME_CONFIRMATION:
+        entry.append(Condition("volume_above_average", current.volume > current.volume_avg,
+                               current.volume, current.volume_avg))
+    cross_down = Condition(
+        "ema_cross_down",
+        previous.ema_short >= previous.ema_long and current.ema_short < current.ema_long,
+        current.ema_short, current.ema_long, previous.ema_short, previous.ema_long,
+    )
+    exit_ = [cross_down, Condition("rsi_above_oversold", current.rsi > params.RSI_OVERSOLD,
+                                   current.rsi, params.RSI_OVERSOLD)]
+    return Decision(
+        entry=all(c.passed for c in entry),
+        exit=all(c.passed for c in exit_),
+        warm=True,
+        conditions=tuple(entry + exit_),
+    )
+
+
+def signal_arrays(
+    indicators: pd.DataFrame | Mapping[str, np.ndarray],
+    close: np.ndarray,
+    volume: np.ndarray,
+    params: StrategyParameters,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entry and exit signals for every candle, as two bool arrays of the input length.
+
+    ``indicators`` is the output of ``compute_indicators`` (a DataFrame) or any mapping of the
+    same column names to float arrays. Candle 0 never signals (it has no previous candle).
+    """
+    ema_short = np.asarray(indicators["ema_short"], dtype=np.float64)
+    ema_long = np.asarray(indicators["ema_long"], dtype=np.float64)
+    rsi = np.asarray(indicators["rsi"], dtype=np.float64)
+    close = np.asarray(close, dtype=np.float64)
+    n = len(close)
+    entry = np.zeros(n, dtype=bool)
+    exit_ = np.zeros(n, dtype=bool)
+    if n < 2:
+        return entry, exit_
+
+    known = np.ones(n, dtype=bool)
+    for name in required_indicators(params):
+        known &= ~np.isnan(np.asarray(indicators[name], dtype=np.float64))
+    warm = known[1:] & known[:-1]
+
+    short_now, long_now = ema_short[1:], ema_long[1:]
+    short_before, long_before = ema_short[:-1], ema_long[:-1]
+    rsi_now = rsi[1:]
+    go = warm & (short_before <= long_before) & (short_now > long_now) & (rsi_now < params.RSI_OVERBOUGHT)
+    if params.USE_EMA_FILTER:
+        go &= close[1:] > np.asarray(indicators["ema_filter"], dtype=np.float64)[1:]
+    if params.USE_VOLUME_CONFIRMATION:
+        volume_avg = np.asarray(indicators["volume_avg"], dtype=np.float64)[1:]
+        go &= np.asarray(volume, dtype=np.float64)[1:] > volume_avg
+    stop = warm & (short_before >= long_before) & (short_now < long_now) & (rsi_now > params.RSI_OVERSOLD)
+    entry[1:] = go
+    exit_[1:] = stop
+    return entry, exit_

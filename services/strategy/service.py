@@ -1,0 +1,183 @@
+"""strategy: closed klines in, decision records and signals out.
+
+Each replica owns some symbols (leases) and is the only reader of their kline streams, so a
+symbol's candles are evaluated in order by one process. A symbol's window is rebuilt from the
+candles its consumer group already handled, so a restart resumes without replaying history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services.strategy.config import StrategySettings
+from services.strategy.indicators import compute_indicators, indicator_row
+from services.strategy.rules import evaluate
+from services.strategy.window import CandleWindow
+from shared import streams
+from shared.aio import sleep_or_stop
+from shared.bus import Consumer, publish_atomically
+from shared.codec import decode, loads
+from shared.events import Condition, Decision, Envelope, Kline, Signal, make_event
+from shared.leases import SymbolLeases
+from shared.parameters import ParameterError, StrategyParameters, validate_parameters
+from shared.settings import TIMEFRAME_MS
+
+logger = logging.getLogger(__name__)
+SERVICE = "strategy"
+
+
+class StrategyService:
+    """Evaluates the rules on every closed candle of the symbols this replica owns."""
+
+    def __init__(self, settings: StrategySettings, redis: Redis, instance: str) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.instance = instance
+        self.interval_ms = TIMEFRAME_MS[settings.timeframe]
+        self.parameters: StrategyParameters = settings.initial_parameters()
+        self.parameters_version = 0
+        self.windows: dict[str, CandleWindow] = {}
+        self.consumer = Consumer(
+            redis, group=streams.GROUP_STRATEGY, name=f"{SERVICE}-{instance}", handler=self.handle
+        )
+        self.leases = SymbolLeases(redis, SERVICE, instance, settings.symbols, self._acquired, self._lost)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._load_parameters()
+        keep_alive = asyncio.create_task(self.leases.keep_alive(stop))
+        follow = asyncio.create_task(self._follow_parameters(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self.leases.rebalance()
+                    if self.consumer.streams:
+                        await self.consumer.poll_once()
+                    else:
+                        await sleep_or_stop(stop, 0.5)
+                except (RedisError, OSError) as e:
+                    # Redis restarting or unreachable: keep the windows and try again.
+                    logger.warning("strategy round failed (%s); retrying", e)
+                    await sleep_or_stop(stop, 1.0)
+        finally:
+            follow.cancel()
+            await asyncio.gather(keep_alive, follow, return_exceptions=True)
+            await self.leases.release_all()
+
+    async def _acquired(self, symbol: str) -> None:
+        self.windows[symbol] = await self._rebuild_window(symbol)
+        self.consumer.add_stream(streams.kline_stream(symbol), take_over=True)
+
+    async def _lost(self, symbol: str) -> None:
+        self.consumer.remove_stream(streams.kline_stream(symbol))
+        self.windows.pop(symbol, None)
+
+    async def _rebuild_window(self, symbol: str) -> CandleWindow:
+        window = CandleWindow(self.settings.window_candles)
+        stream = streams.kline_stream(symbol)
+        last_delivered = "0-0"
+        try:
+            for group in await self.redis.xinfo_groups(stream):
+                if group["name"] == streams.GROUP_STRATEGY:
+                    last_delivered = group["last-delivered-id"]
+        except Exception:  # noqa: BLE001 - no stream yet: nothing handled yet
+            return window
+        if last_delivered == "0-0":
+            return window
+        pending = {item["message_id"] for item in await self.redis.xpending_range(stream, streams.GROUP_STRATEGY, "-", "+", 10_000)}
+        entries = await self.redis.xrevrange(stream, max=last_delivered, count=self.settings.window_candles + len(pending))
+        for entry_id, fields in reversed(entries):
+            if entry_id not in pending:
+                window.add(decode(fields).payload)
+        logger.info("window rebuilt symbol=%s candles=%d", symbol, len(window))
+        return window
+
+    async def handle(self, stream: str, event: Envelope) -> None:
+        """Evaluate one closed candle and publish its decision (and signal, if any)."""
+        kline = event.payload
+        if not isinstance(kline, Kline) or not kline.closed:
+            return
+        window = self.windows.get(kline.symbol)
+        if window is None or not window.add(kline):
+            return
+        if len(window) < 2:
+            return
+        frame = window.frame()
+        indicators = compute_indicators(frame, self.parameters)
+        previous, current = indicator_row(frame, indicators, -2), indicator_row(frame, indicators, -1)
+        decision = evaluate(previous, current, self.parameters)
+        values = {name: _finite(getattr(current, name)) for name in ("ema_short", "ema_long", "ema_filter", "rsi", "volume_avg", "atr")}
+        recent = await self._is_recent(kline)
+        record = Decision(
+            symbol=kline.symbol, interval=kline.interval, candle_open_time_ms=kline.open_time_ms, close=kline.close,
+            warm=decision.warm, entry=decision.entry, exit=decision.exit,
+            conditions=[
+                Condition(name=c.name, passed=c.passed, value=_finite(c.value), threshold=_finite(c.threshold))
+                for c in decision.conditions
+            ],
+            indicators={**values, "missing": list(decision.missing), "history": not recent},
+            parameters_version=self.parameters_version,
+        )
+        items = [(streams.DECISIONS, make_event(record, SERVICE, kline.close_time_ms,
+                                                 event_id=f"decision-{kline.symbol}-{kline.open_time_ms}-{self.parameters_version}"))]
+        side = "BUY" if decision.entry else "SELL" if decision.exit else None
+        if side is not None and recent:
+            signal = Signal(
+                symbol=kline.symbol, side=side, reason="ema_cross_up" if side == "BUY" else "ema_cross_down",
+                price=kline.close, interval=kline.interval, candle_open_time_ms=kline.open_time_ms,
+                indicators=values, parameters_version=self.parameters_version,
+            )
+            event_id = f"signal-{kline.symbol}-{kline.interval}-{kline.open_time_ms}-{side}"
+            signal_event = make_event(signal, SERVICE, kline.close_time_ms, event_id=event_id)
+            items += [(streams.SIGNALS, signal_event), (streams.executor_inbox(kline.symbol), signal_event)]
+            logger.info("signal symbol=%s side=%s price=%s candle=%d", kline.symbol, side, kline.close, kline.open_time_ms)
+        await publish_atomically(self.redis, items)
+
+    async def _is_recent(self, kline: Kline) -> bool:
+        """Whether the candle is close enough to the market's present to act on it."""
+        clock = await self.redis.hget(streams.MARKET_CLOCK, kline.symbol)
+        if clock is None:
+            return True
+        lag = int(clock) - (kline.close_time_ms + 1)
+        return lag <= self.settings.signal_max_lag_candles * self.interval_ms
+
+    async def _load_parameters(self) -> None:
+        stored = loads(await self.redis.get(streams.PARAMETERS))
+        if stored:
+            self._apply(stored["version"], stored["parameters"])
+
+    async def _follow_parameters(self, stop: asyncio.Event) -> None:
+        last_id = "$"
+        while not stop.is_set():
+            try:
+                reply = await self.redis.xread({streams.CONTROL_PARAMETERS: last_id}, block=1000, count=10)
+            except Exception:  # noqa: BLE001 - Redis hiccup: try again
+                await asyncio.sleep(1)
+                continue
+            for _, entries in reply or []:
+                last_id = entries[-1][0]
+                # The stored set is the truth; the stream entry only says that it changed.
+                await self._load_parameters()
+
+    def _apply(self, version: int, values: dict) -> None:
+        if version <= self.parameters_version:
+            return
+        try:
+            parameters = validate_parameters(values)
+        except ParameterError as e:
+            logger.error("parameter set version=%d refused: %s", version, e)
+            return
+        self.parameters, self.parameters_version = parameters, version
+        logger.info("parameters version=%d applied", version)
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+async def run(settings: StrategySettings, redis: Redis, stop: asyncio.Event, instance: str) -> None:
+    await StrategyService(settings, redis, instance).run(stop)

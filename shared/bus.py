@@ -1,0 +1,287 @@
+"""The message bus over Redis Streams: publish, and consume through consumer groups.
+
+Consumption guarantees, in order of importance:
+- an entry is acknowledged only after its handler returned;
+- a consumer first re-reads its own pending entries (ID ``0``) so a failed entry is retried
+  before anything newer from the same stream, which keeps each stream's order;
+- entries left pending by a dead consumer are reclaimed (``XAUTOCLAIM``) after an idle time,
+  or at once when the caller knows the previous owner is gone (lease taken over);
+- an entry that cannot be decoded, or fails more than ``max_deliveries`` times, is moved to
+  ``deadletter:<stream>`` with the error and acknowledged;
+- with ``dedupe``, a marker keyed by ``event_id`` makes a redelivered event a no-op once its
+  handler succeeded (the marker and the ack are written in one transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from shared.aio import sleep_or_stop
+from shared import streams
+from shared.codec import DecodeError, decode, encode
+from shared.events import Envelope
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[str, Envelope], Awaitable[None]]
+DEDUPE_TTL_S = 7 * 24 * 3600
+PENDING_READ_COUNT = 10_000
+
+
+async def publish(redis: Redis, stream: str, event: Envelope) -> str:
+    """Append ``event`` to ``stream`` (approximate MAXLEN from ``shared.streams``)."""
+    return await redis.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
+
+
+async def publish_atomically(redis: Redis, items: Iterable[tuple[str, Envelope]]) -> list[str]:
+    """Append several events in one MULTI/EXEC: all of them land, or none."""
+    async with redis.pipeline(transaction=True) as pipe:
+        for stream, event in items:
+            pipe.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
+        return await pipe.execute()
+
+
+async def ensure_group(redis: Redis, stream: str, group: str, start_id: str = "0") -> None:
+    """Create ``group`` on ``stream`` (and the stream) unless it exists already."""
+    try:
+        await redis.xgroup_create(stream, group, id=start_id, mkstream=True)
+    except ResponseError as e:
+        if "BUSYGROUP" not in str(e):
+            raise
+
+
+class Consumer:
+    """One consumer of one group over a changeable set of streams."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        group: str,
+        name: str,
+        handler: Handler,
+        streams_to_read: Iterable[str] = (),
+        start_id: str = "0",
+        block_ms: int = 1000,
+        count: int = 100,
+        claim_idle_ms: int = 30_000,
+        max_deliveries: int = 5,
+        dedupe: bool = False,
+        retry_delay_s: float = 0.5,
+    ) -> None:
+        self.redis = redis
+        self.group = group
+        self.name = name
+        self.handler = handler
+        self.start_id = start_id
+        self.block_ms = block_ms
+        self.count = count
+        self.claim_idle_ms = claim_idle_ms
+        self.max_deliveries = max_deliveries
+        self.dedupe = dedupe
+        self.retry_delay_s = retry_delay_s
+        self._streams: set[str] = set()
+        self._ready: set[str] = set()
+        self._to_take_over: set[str] = set()
+        self._last_claim = 0.0
+        self._recheck_pending = True
+        self._carry: list[tuple[tuple[int, int], str, str, dict[str, str] | None]] = []
+        for stream in streams_to_read:
+            self.add_stream(stream)
+
+    @property
+    def streams(self) -> frozenset[str]:
+        """The streams currently read."""
+        return frozenset(self._streams)
+
+    def add_stream(self, stream: str, take_over: bool = False) -> None:
+        """Start reading ``stream``; ``take_over`` claims every pending entry of it at once."""
+        self._streams.add(stream)
+        if take_over:
+            self._to_take_over.add(stream)
+
+    def remove_stream(self, stream: str) -> None:
+        """Stop reading ``stream`` (its pending entries stay in the group for the next owner)."""
+        self._streams.discard(stream)
+        self._carry = [item for item in self._carry if item[1] != stream]
+        self._ready.discard(stream)
+        self._to_take_over.discard(stream)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set."""
+        while not stop.is_set():
+            if not self._streams:
+                await sleep_or_stop(stop, self.block_ms / 1000)
+                continue
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep consuming through Redis hiccups
+                logger.exception("consumer group=%s name=%s poll failed", self.group, self.name)
+                await sleep_or_stop(stop, 1.0)
+
+    async def poll_once(self) -> int:
+        """One round: set up streams, reclaim, then own pending entries or new ones."""
+        await self._prepare_streams()
+        await self._reclaim_stale()
+        if self._recheck_pending:
+            # Everything delivered to this consumer and not acknowledged, read in one go so the
+            # whole backlog is merged in arrival order before anything new is read.
+            self._carry.clear()
+            handled = await self._handle_batch("0")
+            if handled:
+                return handled
+            self._recheck_pending = False
+        return await self._handle_batch(">")
+
+    async def _prepare_streams(self) -> None:
+        for stream in list(self._streams - self._ready):
+            await ensure_group(self.redis, stream, self.group, self.start_id)
+            self._ready.add(stream)
+            self._recheck_pending = True
+        for stream in list(self._to_take_over):
+            await self._claim(stream, min_idle_ms=0)
+            self._to_take_over.discard(stream)
+
+    async def _reclaim_stale(self) -> None:
+        if time.monotonic() - self._last_claim < self.claim_idle_ms / 2000:
+            return
+        self._last_claim = time.monotonic()
+        for stream in list(self._ready):
+            await self._claim(stream, self.claim_idle_ms)
+
+    async def _claim(self, stream: str, min_idle_ms: int) -> None:
+        cursor = "0-0"
+        while True:
+            reply = await self.redis.xautoclaim(
+                stream, self.group, self.name, min_idle_time=min_idle_ms, start_id=cursor, count=100
+            )
+            cursor, claimed = reply[0], reply[1]
+            if claimed:
+                self._recheck_pending = True
+                logger.info("claimed %d pending entries stream=%s group=%s", len(claimed), stream, self.group)
+            if cursor in ("0-0", b"0-0"):
+                return
+
+    async def _handle_batch(self, from_id: str) -> int:
+        ready = sorted(self._ready)
+        if not ready:
+            return 0
+        pending_read = from_id == "0"
+        count = PENDING_READ_COUNT if pending_read else self.count
+        block = None if pending_read or self._carry else self.block_ms
+        reply = await self.redis.xreadgroup(
+            self.group, self.name, {stream: from_id for stream in ready}, count=count, block=block
+        )
+        batch = [item for item in self._carry if item[1] in self._streams]
+        self._carry = []
+        deliveries: dict[str, int] = {}
+        horizon: tuple[int, int] | None = None
+        for stream, entries in _normalise(reply):
+            if stream not in self._streams or not entries:
+                continue
+            if pending_read:
+                deliveries.update(await self._delivery_counts(stream, entries))
+            batch.extend((_id_key(entry_id), stream, entry_id, fields) for entry_id, fields in entries)
+            if len(entries) >= count:
+                # This stream may hold more entries than were read: nothing later than its last
+                # entry can be handled before the rest of it has been read.
+                last = _id_key(entries[-1][0])
+                horizon = last if horizon is None else min(horizon, last)
+        # Entries of all streams are handled in arrival order (ids are times of one server), so
+        # a stop-loss tick published before a signal is handled before it.
+        batch.sort(key=lambda item: item[0])
+        if horizon is not None:
+            self._carry = [item for item in batch if item[0] > horizon]
+            batch = [item for item in batch if item[0] <= horizon]
+        blocked: set[str] = set()
+        handled = 0
+        for _, stream, entry_id, fields in batch:
+            if stream in blocked:
+                continue
+            ok = await self._handle_entry(stream, entry_id, fields, deliveries.get(entry_id, 1))
+            handled += 1
+            if not ok:
+                # Later entries of this stream wait so the stream's order holds; they and the
+                # carried ones are read again from the pending list, in order.
+                blocked.add(stream)
+                self._recheck_pending = True
+                self._carry = []
+        if blocked:
+            await asyncio.sleep(self.retry_delay_s)
+        return handled
+
+    async def _delivery_counts(self, stream: str, entries: list[tuple[str, Any]]) -> dict[str, int]:
+        if not entries:
+            return {}
+        pending = await self.redis.xpending_range(
+            stream, self.group, min=entries[0][0], max=entries[-1][0], count=len(entries), consumername=self.name
+        )
+        return {item["message_id"]: int(item["times_delivered"]) for item in pending}
+
+    async def _handle_entry(self, stream: str, entry_id: str, fields: dict[str, str] | None, deliveries: int) -> bool:
+        if not fields:
+            # Trimmed away while pending: nothing left to handle.
+            await self.redis.xack(stream, self.group, entry_id)
+            return True
+        try:
+            event = decode(fields)
+        except DecodeError as e:
+            await self._dead_letter(stream, entry_id, fields, f"decode: {e}")
+            return True
+        if deliveries > self.max_deliveries:
+            await self._dead_letter(stream, entry_id, fields, f"failed {deliveries - 1} times")
+            return True
+        marker = streams.processed_key(self.group, event.event_id)
+        if self.dedupe and await self.redis.exists(marker):
+            await self.redis.xack(stream, self.group, entry_id)
+            return True
+        try:
+            await self.handler(stream, event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the entry stays pending and is retried
+            logger.warning(
+                "handler failed stream=%s id=%s type=%s attempt=%d: %s", stream, entry_id, event.type, deliveries, e
+            )
+            if deliveries >= self.max_deliveries:
+                await self._dead_letter(stream, entry_id, fields, f"{type(e).__name__}: {e}")
+                return True
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if self.dedupe:
+                pipe.set(marker, "1", ex=DEDUPE_TTL_S)
+            pipe.xack(stream, self.group, entry_id)
+            await pipe.execute()
+        return True
+
+    async def _dead_letter(self, stream: str, entry_id: str, fields: dict[str, str], error: str) -> None:
+        target = streams.deadletter_stream(stream)
+        body = {**fields, "dl_error": error, "dl_stream": stream, "dl_entry_id": entry_id, "dl_group": self.group}
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(target, body, maxlen=streams.maxlen_for(target), approximate=True)
+            pipe.xack(stream, self.group, entry_id)
+            await pipe.execute()
+        logger.error("moved entry to %s id=%s: %s", target, entry_id, error)
+
+
+def _normalise(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str] | None]]]]:
+    if not reply:
+        return []
+    if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]
+        return [(stream, list(value[0] if value and isinstance(value[0], list) else value)) for stream, value in reply.items()]
+    return [(stream, list(entries)) for stream, entries in reply]
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    millis, _, sequence = entry_id.partition("-")
+    return int(millis), int(sequence or 0)
+

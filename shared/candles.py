@@ -1,0 +1,106 @@
+"""Loading of the project's candle files (``open_time,open,high,low,close,volume``).
+
+File names follow ``<SYMBOL>_<interval>_<first day>_<last day>.csv[.gz]``; the symbol and
+interval are read from the name. ``open_time`` is the candle open time in epoch milliseconds
+UTC, prices are in the quote asset, volume in the base asset. The numbers are parsed exactly
+(shortest round-trip decimal text -> the same float64).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PRICE_COLUMNS = ("open", "high", "low", "close")
+CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
+_INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_NAME_PATTERN = re.compile(r"^(?P<symbol>[A-Z0-9]+)_(?P<interval>\d+[smhdwM])(?:_|\.|$)")
+
+
+class CandleFileError(ValueError):
+    """A candle file is missing, badly named or has unexpected content."""
+
+
+@dataclass(frozen=True)
+class CandleArrays:
+    """The columns of a candle series as contiguous numpy arrays (float64, ``open_time`` int64 ms)."""
+
+    open_time: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+
+def parse_file_name(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Return ``(symbol, interval)`` from a name like ``BTCUSDT_1m_2025-05-20_2025-08-18.csv.gz``."""
+    match = _NAME_PATTERN.match(Path(path).name)
+    if match is None:
+        raise CandleFileError(f"{Path(path).name}: expected a name like BTCUSDT_1m_<from>_<to>.csv.gz")
+    return match["symbol"], match["interval"]
+
+
+def interval_ms(interval: str) -> int:
+    """Length of a Binance interval such as ``1m``, ``5m``, ``1h``, ``1d`` in milliseconds."""
+    match = re.fullmatch(r"(\d+)([smhdw])", interval)
+    if match is None:
+        raise CandleFileError(f"unsupported interval {interval!r}")
+    return int(match[1]) * _INTERVAL_UNITS_MS[match[2]]
+
+
+def load_candles(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a candle CSV (gzip or plain, chosen by suffix) into a DataFrame.
+
+    Columns: ``open_time`` (int64 epoch ms) and ``open, high, low, close, volume`` (float64),
+    on a RangeIndex. ``frame.attrs`` carries ``symbol``, ``interval`` and ``path``.
+    Rows must be strictly increasing in time; anything else raises ``CandleFileError``.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CandleFileError(f"{file}: no such file")
+    symbol, interval = parse_file_name(file)
+    dtypes = {"open_time": "int64", **{name: "float64" for name in CANDLE_COLUMNS[1:]}}
+    try:
+        frame = pd.read_csv(file, usecols=list(CANDLE_COLUMNS), dtype=dtypes)
+    except ValueError as e:
+        raise CandleFileError(f"{file}: {e}") from e
+    frame = frame[list(CANDLE_COLUMNS)]
+    times = frame["open_time"].to_numpy()
+    if len(times) > 1 and not bool(np.all(np.diff(times) > 0)):
+        raise CandleFileError(f"{file}: open_time must be strictly increasing")
+    frame.attrs.update(symbol=symbol, interval=interval, path=str(file))
+    return frame
+
+
+def candle_arrays(frame: pd.DataFrame) -> CandleArrays:
+    """Contiguous numpy views of a candle DataFrame.
+
+    ``open_time`` comes from the ``open_time`` column (epoch ms) or, failing that, from a
+    DatetimeIndex.
+    """
+    if "open_time" in frame.columns:
+        open_time = frame["open_time"].to_numpy(dtype=np.int64)
+    elif isinstance(frame.index, pd.DatetimeIndex):
+        index = frame.index if frame.index.tz is None else frame.index.tz_convert("UTC").tz_localize(None)
+        open_time = index.as_unit("ms").asi8.astype(np.int64)
+    else:
+        raise CandleFileError("candles need an open_time column (epoch ms) or a DatetimeIndex")
+    columns = {name: np.ascontiguousarray(frame[name].to_numpy(dtype=np.float64)) for name in CANDLE_COLUMNS[1:]}
+    return CandleArrays(open_time=np.ascontiguousarray(open_time), **columns)
+
+
+def shared_data_dir() -> Path:
+    """Folder of the public candle set: ``$SHARED_DATA_DIR`` or ``<repo>/../shared/data``."""
+    override = os.environ.get("SHARED_DATA_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

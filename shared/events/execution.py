@@ -1,0 +1,77 @@
+"""What the executor publishes about orders, positions and problems."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from shared.events.envelope import Payload
+
+
+class OrderUpdate(Payload):
+    """An order's state as the executor knows it: intent, submitted, filled, rejected, unknown."""
+
+    TYPE = "order_update"
+
+    symbol: str
+    client_order_id: str
+    side: str
+    status: str
+    quantity: Decimal
+    executed_quantity: Decimal = Decimal(0)
+    quote_quantity: Decimal = Decimal(0)
+    average_price: Decimal | None = None
+    reason: str = ""
+    signal_event_id: str = ""
+
+
+class PositionOpened(Payload):
+    """A long position was opened; SL and TP are the protection levels watched on every tick."""
+
+    TYPE = "position_opened"
+
+    symbol: str
+    entry_price: Decimal
+    quantity: Decimal
+    quote_spent: Decimal
+    stop_loss: Decimal
+    take_profit: Decimal
+    entry_time_ms: int
+    client_order_id: str
+
+
+class PositionClosed(Payload):
+    """A position was closed; ``return_pct`` is the realised % after fees."""
+
+    TYPE = "position_closed"
+
+    symbol: str
+    entry_price: Decimal
+    exit_price: Decimal
+    quantity: Decimal
+    quote_spent: Decimal
+    quote_received: Decimal
+    return_pct: Decimal
+    exit_reason: str
+    entry_time_ms: int
+    exit_time_ms: int
+    client_order_id: str
+
+
+class ExecutorAlert(Payload):
+    """Something the trader should see: an exchange error, a skipped order, a recovery."""
+
+    TYPE = "executor_alert"
+
+    level: str
+    code: str
+    message: str
+    symbol: str | None = None
+
+
+class BotStateChanged(Payload):
+    """The bot's trading state: running, stopped, entries_paused or error."""
+
+    TYPE = "bot_state"
+
+    state: str
+    reason: str = ""

@@ -1,0 +1,27 @@
+"""Connecting to Redis with a bounded, visible retry at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+logger = logging.getLogger(__name__)
+
+
+async def connect_redis(url: str, attempts: int = 30, delay_s: float = 1.0) -> Redis:
+    """Open a client on ``url`` and wait until Redis answers PING (``attempts`` tries)."""
+    client = Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    for attempt in range(1, attempts + 1):
+        try:
+            await client.ping()
+            return client
+        except (RedisConnectionError, OSError) as e:
+            if attempt == attempts:
+                await client.aclose()
+                raise
+            logger.warning("redis not reachable (%s); %d retries remaining", e, attempts - attempt)
+            await asyncio.sleep(delay_s)
+    raise AssertionError("unreachable")

@@ -1,0 +1,65 @@
+"""The common life cycle of a service process: settings, logging, Redis, heartbeat, signals.
+
+``python -m services.<name>`` calls ``run_service``; ``--check`` exits 0/1 on the heartbeat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+
+from shared import health
+from shared.logs import setup_logging
+from shared.redis_conn import connect_redis
+from shared.settings import ServiceSettings, load_settings
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+ServiceMain = Callable[[Any, Redis, asyncio.Event, str], Awaitable[None]]
+
+logger = logging.getLogger(__name__)
+
+
+def run_service(service: str, settings_cls: type[SettingsT], main: ServiceMain) -> None:
+    """Parse ``--check``, load settings, then run ``main(settings, redis, stop, instance)``."""
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
+    parser.add_argument("--check", action="store_true", help="exit 0 if this service is healthy on this host")
+    args = parser.parse_args()
+    settings = load_settings(settings_cls)
+    if args.check:
+        sys.exit(health.check(settings.redis_url, service))
+    try:
+        asyncio.run(_serve(service, settings, main))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _serve(service: str, settings: ServiceSettings, main: ServiceMain) -> None:
+    publisher = setup_logging(service, settings.log_level)
+    instance = health.instance_name(settings.instance_id)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    redis = await connect_redis(settings.redis_url)
+    background = [
+        asyncio.create_task(health.heartbeat(redis, service, instance, stop), name="heartbeat"),
+        asyncio.create_task(publisher.run(redis, stop), name="log-publisher"),
+    ]
+    logger.info("starting service=%s instance=%s env=%s", service, instance, settings.binance_env)
+    try:
+        await main(settings, redis, stop, instance)
+    except Exception:
+        logger.exception("service=%s crashed", service)
+        raise
+    finally:
+        stop.set()
+        logger.info("stopped service=%s instance=%s", service, instance)
+        await asyncio.gather(*background, return_exceptions=True)
+        await redis.aclose()

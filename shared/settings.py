@@ -1,0 +1,169 @@
+"""Settings common to every service, read from the environment and ``.env``.
+
+Each service subclasses ``ServiceSettings``; ``load_settings`` turns a validation error into
+one message per offending variable and exits, so a bad configuration never half-starts.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.parameters import ParameterError, StrategyParameters
+
+VALID_TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
+TIMEFRAME_MS = {
+    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+}
+
+BINANCE_URLS = {
+    "testnet": {
+        "rest": "https://testnet.binance.vision",
+        "streams": "wss://stream.testnet.binance.vision",
+        "ws_api": "wss://ws-api.testnet.binance.vision/ws-api/v3",
+    },
+    "live": {
+        "rest": "https://api.binance.com",
+        "streams": "wss://stream.binance.com:9443",
+        "ws_api": "wss://ws-api.binance.com:443/ws-api/v3",
+    },
+}
+
+SettingsT = TypeVar("SettingsT", bound="ServiceSettings")
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs: Redis, logging, the market it trades and how to reach it."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
+    instance_id: str = Field("", alias="INSTANCE_ID")
+
+    binance_env: Literal["sim", "testnet", "live"] = Field("sim", alias="BINANCE_ENV")
+    binance_api_key: SecretStr | None = Field(None, alias="BINANCE_API_KEY")
+    binance_api_secret: SecretStr | None = Field(None, alias="BINANCE_API_SECRET")
+    live_trading_confirmed: str = Field("", alias="LIVE_TRADING_CONFIRMED")
+    sim_url: str = Field("http://127.0.0.1:9100", alias="SIM_URL")
+
+    symbol: str = Field("BTCUSDT", alias="SYMBOL")
+    symbols_csv: str = Field("", alias="SYMBOLS")
+    timeframe: str = Field("1m", alias="TIMEFRAME")
+
+    @field_validator("timeframe")
+    @classmethod
+    def _check_timeframe(cls, value: str) -> str:
+        if value not in VALID_TIMEFRAMES:
+            raise ValueError(f"must be one of {', '.join(VALID_TIMEFRAMES)}")
+        return value
+
+    @field_validator("symbol")
+    @classmethod
+    def _check_symbol(cls, value: str) -> str:
+        return _normalise_symbol(value)
+
+    @field_validator("symbols_csv")
+    @classmethod
+    def _check_symbols(cls, value: str) -> str:
+        return ",".join(_normalise_symbol(s) for s in value.split(",") if s.strip())
+
+    @model_validator(mode="after")
+    def _check_environment(self) -> ServiceSettings:
+        if self.binance_env == "live" and self.live_trading_confirmed != "I_UNDERSTAND_THE_RISK":
+            raise ValueError(
+                "LIVE_TRADING_CONFIRMED must be I_UNDERSTAND_THE_RISK when BINANCE_ENV=live (real money)"
+            )
+        return self
+
+    @property
+    def symbols(self) -> list[str]:
+        """Every traded symbol: ``SYMBOLS`` when set, else ``SYMBOL``."""
+        return self.symbols_csv.split(",") if self.symbols_csv else [self.symbol]
+
+    def binance_urls(self) -> dict[str, str]:
+        """REST, market-stream and WebSocket-API base URLs for ``BINANCE_ENV``."""
+        if self.binance_env == "sim":
+            base = self.sim_url.rstrip("/")
+            ws = "ws" + base[len("http"):]
+            return {"rest": base, "streams": ws, "ws_api": f"{ws}/ws-api/v3"}
+        return BINANCE_URLS[self.binance_env]
+
+    def binance_credentials(self) -> tuple[str, str]:
+        """API key and secret; in ``sim`` mode the simulator's defaults apply when unset."""
+        key = self.binance_api_key.get_secret_value() if self.binance_api_key else ""
+        secret = self.binance_api_secret.get_secret_value() if self.binance_api_secret else ""
+        if self.binance_env == "sim":
+            return key or "sim-key", secret or "sim-secret"
+        if not key or not secret:
+            raise ValueError(f"BINANCE_API_KEY and BINANCE_API_SECRET are required when BINANCE_ENV={self.binance_env}")
+        return key, secret
+
+
+class ParameterSettings(ServiceSettings):
+    """Services that need the strategy/risk parameters' start-up values from the environment."""
+
+    RISK_PER_TRADE: str | None = None
+    CAPITAL_ALLOCATION: str | None = None
+    STOP_LOSS_PERCENTAGE: str | None = None
+    TAKE_PROFIT_PERCENTAGE: str | None = None
+    EMA_SHORT_PERIOD: str | None = None
+    EMA_LONG_PERIOD: str | None = None
+    EMA_FILTER_PERIOD: str | None = None
+    RSI_PERIOD: str | None = None
+    RSI_OVERBOUGHT: str | None = None
+    RSI_OVERSOLD: str | None = None
+    VOLUME_AVG_PERIOD: str | None = None
+    USE_EMA_FILTER: str | None = None
+    USE_VOLUME_CONFIRMATION: str | None = None
+
+    @model_validator(mode="after")
+    def _check_parameters(self) -> ParameterSettings:
+        self.initial_parameters()
+        return self
+
+    def initial_parameters(self) -> StrategyParameters:
+        """The parameter set given by the environment (defaults for what is unset)."""
+        from shared.parameters import validate_parameters
+
+        values = {name: getattr(self, name) for name in StrategyParameters.model_fields if getattr(self, name) is not None}
+        try:
+            return validate_parameters(values)
+        except ParameterError as e:
+            raise ValueError(str(e)) from e
+
+
+def _normalise_symbol(value: str) -> str:
+    symbol = value.strip().upper()
+    if not symbol.isalnum() or not 5 <= len(symbol) <= 20:
+        raise ValueError(f"{value!r} is not a Binance symbol such as BTCUSDT")
+    return symbol
+
+
+def load_settings(cls: type[SettingsT], **overrides: object) -> SettingsT:
+    """Build settings or exit with one line per invalid variable (never a traceback)."""
+    try:
+        return cls(**overrides)
+    except ValidationError as e:
+        print(format_settings_error(e), file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def format_settings_error(error: ValidationError) -> str:
+    """'configuration error' followed by ``VARIABLE: reason`` lines."""
+    lines = ["configuration error:"]
+    for item in error.errors():
+        variable = ".".join(str(part) for part in item["loc"]) or _variables_in(item["msg"])
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {variable or 'settings'}: {message}")
+    return "\n".join(lines)
+
+
+def _variables_in(message: str) -> str:
+    names = [word.strip(":,") for word in message.split() if word.strip(":,").isupper() and "_" in word]
+    return names[0] if names else ""

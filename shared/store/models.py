@@ -1,0 +1,102 @@
+"""Tables of the trading ledger. Money columns are exact decimals stored as text.
+
+SQLite has no exact decimal type, so amounts are kept as text and converted with ``Decimal``
+at the edges; PostgreSQL uses the same columns so both back-ends behave identically.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Amount(TypeDecorator[Decimal]):
+    """A ``Decimal`` persisted as its exact text form."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: object) -> str | None:
+        return None if value is None else format(Decimal(value), "f")
+
+    def process_result_value(self, value: str | None, dialect: object) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    """One order the executor intended or sent; ``client_order_id`` is derived from the signal."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_order_id: Mapped[str] = mapped_column(String(36), unique=True)
+    symbol: Mapped[str] = mapped_column(String(20))
+    side: Mapped[str] = mapped_column(String(4))
+    order_type: Mapped[str] = mapped_column(String(16), default="MARKET")
+    purpose: Mapped[str] = mapped_column(String(16))  # entry | exit
+    status: Mapped[str] = mapped_column(String(20))  # INTENT, SUBMITTED, UNKNOWN, FILLED, PARTIALLY_FILLED, REJECTED, EXPIRED, CANCELED
+    requested_quantity: Mapped[Decimal] = mapped_column(Amount)
+    executed_quantity: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    cumulative_quote: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    commission_base: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    commission_quote: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    exchange_order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    signal_event_id: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    position_id: Mapped[int | None] = mapped_column(ForeignKey("positions.id"), nullable=True)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_orders_symbol_created", "symbol", "created_at_ms"),)
+
+
+class Fill(Base):
+    """One trade of one order; the exchange's trade id makes a fill count once."""
+
+    __tablename__ = "fills"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_order_id: Mapped[str] = mapped_column(ForeignKey("orders.client_order_id"))
+    symbol: Mapped[str] = mapped_column(String(20))
+    trade_id: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[Decimal] = mapped_column(Amount)
+    quantity: Mapped[Decimal] = mapped_column(Amount)
+    quote_quantity: Mapped[Decimal] = mapped_column(Amount)
+    commission: Mapped[Decimal] = mapped_column(Amount)
+    commission_asset: Mapped[str] = mapped_column(String(16), default="")
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("symbol", "trade_id", name="uq_fills_symbol_trade"),)
+
+
+class Position(Base):
+    """A long position from its entry fill to its exit fill, with the realised % after fees."""
+
+    __tablename__ = "positions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10))  # OPENING, OPEN, CLOSING, CLOSED, FAILED (entry never filled)
+    entry_client_order_id: Mapped[str] = mapped_column(String(36), unique=True)
+    entry_price: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+    quantity: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    quote_spent: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    stop_loss: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+    take_profit: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+    entry_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    entry_candle_open_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    exit_client_order_id: Mapped[str | None] = mapped_column(String(36), nullable=True, unique=True)
+    exit_price: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+    quote_received: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+    exit_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    exit_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    exit_candle_open_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    return_pct: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+
+    __table_args__ = (Index("ix_positions_symbol_status", "symbol", "status"),)

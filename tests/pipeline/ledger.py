@@ -1,0 +1,77 @@
+"""Reading what a replay produced, and what the backtester says it should have produced."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from backtest.engine import run_backtest
+from services.executor.protection import ExitReason
+from shared import streams
+from shared.candles import shared_data_dir
+from shared.parameters import StrategyParameters
+
+MINUTE = 60_000
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = shared_data_dir()
+BUNDLED = {
+    "BTCUSDT": ROOT / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz",
+    "ETHUSDT": ROOT / "data" / "ETHUSDT_1m_2025-05-20_2025-05-27.csv.gz",
+}
+# Each replayed market: real candles and the row the replay starts at. Two are other periods of
+# real series traded under other names, so four markets move independently.
+REPLAYS = {
+    "BTCUSDT": (BUNDLED["BTCUSDT"], 2500),
+    "ETHUSDT": (BUNDLED["ETHUSDT"], 2500),
+    "SOLUSDT": (SHARED_DATA / "ETHUSDT_1m_2025-05-20_2025-08-18.csv.gz", 82500),
+    "BNBUSDT": (SHARED_DATA / "BTCUSDT_1m_2023-03-16_2023-05-01.csv.gz", 2500),
+}
+
+
+@dataclass(frozen=True)
+class TradeKey:
+    """A trade as candles: entry and exit candle indices in the replayed file, and the reason."""
+
+    entry: int
+    exit: int | None
+    reason: str
+
+
+def first_open_time(client, symbol: str) -> int:
+    """Replay time of the file's first candle (the oldest closed kline in the stream)."""
+    entries = client.xrange(streams.kline_stream(symbol), count=1)
+    return int(entries[0][1]["open_time_ms"])
+
+
+def replayed_trades(database: Path, symbol: str, first_open: int) -> list[TradeKey]:
+    """Every position of ``symbol`` in the executor's database, as candle indices."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT entry_candle_open_ms, exit_candle_open_ms, exit_reason, status FROM positions WHERE symbol = ? ORDER BY id",
+            (symbol,),
+        ).fetchall()
+    keys = []
+    for entry, exit_, reason, status in rows:
+        keys.append(TradeKey(
+            (entry - first_open) // MINUTE,
+            None if status != "CLOSED" else (exit_ - first_open) // MINUTE,
+            reason if status == "CLOSED" else "open",
+        ))
+    return keys
+
+
+def expected_trades(frame: pd.DataFrame, params: StrategyParameters, first_live: int) -> list[TradeKey]:
+    """The backtester's trades that start once the replay is live (after the warm-up history)."""
+    result = run_backtest(frame.reset_index(drop=True), params)
+    keys = []
+    for trade in result.trades:
+        if trade.entry_index < first_live:
+            continue
+        if trade.exit_reason == ExitReason.END:
+            keys.append(TradeKey(trade.entry_index, None, "open"))
+        else:
+            keys.append(TradeKey(trade.entry_index, trade.exit_index, trade.exit_reason.value))
+    return keys

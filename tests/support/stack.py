@@ -1,0 +1,184 @@
+"""The whole system as real processes: redis-server, the simulator and every service.
+
+Tests use it to replay real candles through simulator -> market_data -> strategy -> executor
+(and the api), to SIGKILL and restart services, and to run replicas.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer, start_redis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class Stack:
+    folder: Path
+    redis: RedisServer
+    env: dict[str, str]
+    sim_port: int
+    api_port: int
+    password: str = "stack-test-password"
+    processes: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis.url
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+    def start(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+        """Start one more process of ``name`` (a replica when one runs already)."""
+        replicas = self.processes.setdefault(name, [])
+        log = self.folder / f"{name}-{len(replicas)}-{int(time.time() * 1000)}.log"
+        env = {**self.env, **(extra_env or {}), "INSTANCE_ID": f"{name}-{len(replicas)}-{time.monotonic_ns()}"}
+        handle = log.open("wb")
+        process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        handle.close()
+        service = ServiceProcess(name, process, log)
+        replicas.append(service)
+        return service
+
+    def kill(self, name: str, index: int = -1) -> None:
+        """SIGKILL one process of ``name``: no clean-up of any kind happens."""
+        service = self.processes[name][index]
+        service.process.send_signal(signal.SIGKILL)
+        service.process.wait(10)
+
+    def stop_all(self) -> None:
+        for replicas in reversed(list(self.processes.values())):
+            for service in replicas:
+                if service.alive():
+                    service.process.terminate()
+        for replicas in self.processes.values():
+            for service in replicas:
+                try:
+                    service.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    service.process.kill()
+        self.redis.stop()
+
+    def logs(self, name: str) -> str:
+        return "\n".join(s.log.read_text(errors="replace") for s in self.processes.get(name, []))
+
+    def wait_http(self, url: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{url} did not answer; logs:\n{self.all_logs()}") from None
+                time.sleep(0.1)
+
+    def all_logs(self) -> str:
+        return "\n".join(f"==== {name}\n{self.logs(name)[-4000:]}" for name in self.processes)
+
+    def wait_for(self, predicate: Any, timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; logs:\n{self.all_logs()}")
+            time.sleep(0.1)
+
+
+def prepare_data(folder: Path, source: Path, symbol: str, start_row: int, rows: int) -> Path:
+    """Write ``rows`` candles of ``source`` from ``start_row`` as ``<SYMBOL>_1m_replay.csv``."""
+    import gzip
+
+    opener = gzip.open if source.suffix == ".gz" else open
+    with opener(source, "rt") as handle:
+        header = handle.readline()
+        lines = [line for index, line in enumerate(handle) if start_row <= index < start_row + rows]
+    target = folder / f"{symbol}_1m_replay.csv"
+    target.write_text(header + "".join(lines))
+    return target
+
+
+def start_stack(
+    folder: Path,
+    *,
+    data: list[Path],
+    symbols: list[str],
+    speed: float = 120,
+    history: int = 120,
+    services: tuple[str, ...] = ("market_data", "strategy", "executor"),
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
+    """Start redis, the simulator and ``services``; return once the simulator answers."""
+    folder.mkdir(parents=True, exist_ok=True)
+    server = start_redis(folder / "redis")
+    sim_port, api_port = free_port(), free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "REDIS_URL": server.url,
+        "BINANCE_ENV": "sim",
+        "SIM_URL": f"http://127.0.0.1:{sim_port}",
+        "SYMBOLS": ",".join(symbols),
+        "TIMEFRAME": "1m",
+        "DATABASE_URL": f"sqlite:///{folder / 'bot.sqlite3'}",
+        "EXCHANGE_SIM_PORT": str(sim_port),
+        "EXCHANGE_SIM_DATA": ",".join(str(p) for p in data),
+        "EXCHANGE_SIM_SPEED": str(speed),
+        "EXCHANGE_SIM_HISTORY": str(history),
+        "EXCHANGE_SIM_BALANCES": "USDT=10000",
+        "EXCHANGE_SIM_SEED": "7",
+        "API_PORT": str(api_port),
+        "DASHBOARD_PASSWORD": "stack-test-password",
+        "WARMUP_CANDLES": "1000",
+        "SIGNAL_MAX_LAG_CANDLES": "100000",
+        "SIGNAL_MAX_AGE_S": "3600",
+        "MAX_DATA_AGE_S": "3600",
+        "LEASE_TTL_MS": "5000",
+        "LOG_LEVEL": "INFO",
+        **(extra_env or {}),
+    }
+    stack = Stack(folder=folder, redis=server, env=env, sim_port=sim_port, api_port=api_port)
+    try:
+        stack.start("exchange_sim")
+        stack.wait_http(f"{stack.sim_url}/api/v3/ping")
+        for name in services:
+            stack.start(name)
+    except BaseException:
+        stack.stop_all()
+        raise
+    return stack
