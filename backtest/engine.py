@@ -8,7 +8,7 @@ conventions in ``backtest.fills``) -> money of each trade in ``Decimal`` with ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -107,12 +107,16 @@ def run_backtest(
     config: BacktestConfig | None = None,
     *,
     on_stage: Callable[[str], None] | None = None,
+    entry_prices: Mapping[int, Decimal] | None = None,
 ) -> BacktestResult:
     """Backtest the strategy over ``candles`` (oldest first; any slice of a loaded file works).
 
     ``candles`` has float columns ``open, high, low, close, volume`` and the candle open time as
     an ``open_time`` column (epoch ms) or a DatetimeIndex. Indicators start from the first row
     given. ``on_stage`` is called with the name of each stage as it starts (for progress bars).
+    ``entry_prices`` (candle index -> price) replaces the close as the fill of an entry signalled
+    at that candle: replaying the fills a live run actually got, whose stop-loss and take-profit
+    follow the fill price, shows whether it still traded by the same rules.
     """
     config = config or BacktestConfig()
     stage = on_stage or (lambda name: None)
@@ -131,7 +135,7 @@ def run_backtest(
     take_profit = np.full(n, np.nan)
     levels: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
     for index in np.flatnonzero(entry[:-1]).tolist():
-        price = _price(arrays.close[index])
+        price = entry_prices[index] if entry_prices and index in entry_prices else _price(arrays.close[index])
         sl, tp = protection_levels(price, params, filters.tick_size)
         levels[index] = (price, sl, tp)
         stop_loss[index] = float(sl)

@@ -47,7 +47,6 @@ from shared.parameters import StrategyParameters  # noqa: E402
 MAIN_SERIES = "BTCUSDT_1m_2025-05-20_2025-08-18.csv.gz"
 VECTORBT_ENV = REPO / "var" / "bench-envs" / "vectorbt"
 VECTORBT_SCRIPT = REPO / "bench" / "vendor_envs" / "vectorbt_run.py"
-BASE_PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python")
 TARGET = 2_000_000
 
 
@@ -123,7 +122,7 @@ def vectorbt_python() -> Path:
     python = VECTORBT_ENV / "bin" / "python"
     if python.exists() and subprocess.run([python, "-c", "import vectorbt"], capture_output=True).returncode == 0:
         return python
-    base = BASE_PYTHON if BASE_PYTHON.exists() else Path(sys.executable)
+    base = Path(getattr(sys, "_base_executable", sys.executable))  # the interpreter our venv came from
     print(f"creating {VECTORBT_ENV} with {base} and installing vectorbt (once)...", file=sys.stderr)
     steps = [[str(base), "-m", "venv", "--clear", str(VECTORBT_ENV)],
              [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "vectorbt"]]

@@ -55,6 +55,19 @@ def test_stop_loss_trade_money_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s["fees_paid"] == pytest.approx(5.0 + 4.8951)
 
 
+def test_a_live_entry_fill_moves_that_trades_levels(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Filled at 101000 instead of the close 100000: the stop moves from 98000 to 98980, inside
+    # candle 1 (low 98500), so the trade stops out there instead of leaving on the exit signal.
+    with_signals(monkeypatch, {0}, {2})
+    rows = [(1e5,) * 4, (99500.0, 99600.0, 98500.0, 99000.0), (99100.0,) * 4]
+    by_close = run_backtest(candles(rows), DEFAULTS, BacktestConfig(symbol="BTCUSDT")).trades
+    (by_fill,) = run_backtest(candles(rows), DEFAULTS, BacktestConfig(symbol="BTCUSDT"),
+                              entry_prices={0: D("101000")}).trades
+    assert [(t.exit_index, t.exit_reason) for t in by_close] == [(2, ExitReason.SIGNAL)]
+    assert (by_fill.entry_price, by_fill.stop_loss, by_fill.take_profit) == (D("101000"), D("98980.00"), D("106050.00"))
+    assert (by_fill.exit_index, by_fill.exit_reason, by_fill.exit_price) == (1, ExitReason.STOP_LOSS, D("98980.00"))
+
+
 def test_dust_after_step_rounding_stays_in_the_equity(monkeypatch: pytest.MonkeyPatch) -> None:
     with_signals(monkeypatch, {0}, {1})
     result = run_backtest(candles([(105954.54,) * 4, (105801.59,) * 4]), DEFAULTS, BacktestConfig(symbol="BTCUSDT"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -48,24 +49,42 @@ def first_open_time(client, symbol: str) -> int:
 
 def replayed_trades(database: Path, symbol: str, first_open: int) -> list[TradeKey]:
     """Every position of ``symbol`` in the executor's database, as candle indices."""
+    return [key for key, _ in _positions(database, symbol, first_open)]
+
+
+def entry_fills(database: Path, symbol: str, first_open: int) -> dict[int, Decimal]:
+    """Average entry fill price of each position of ``symbol``, by entry candle index."""
+    return {key.entry: price for key, price in _positions(database, symbol, first_open) if price is not None}
+
+
+def _positions(database: Path, symbol: str, first_open: int) -> list[tuple[TradeKey, Decimal | None]]:
     with sqlite3.connect(database) as connection:
         rows = connection.execute(
-            "SELECT entry_candle_open_ms, exit_candle_open_ms, exit_reason, status FROM positions WHERE symbol = ? ORDER BY id",
+            "SELECT entry_candle_open_ms, exit_candle_open_ms, exit_reason, status, entry_price FROM positions"
+            " WHERE symbol = ? ORDER BY id",
             (symbol,),
         ).fetchall()
-    keys = []
-    for entry, exit_, reason, status in rows:
-        keys.append(TradeKey(
+    positions = []
+    for entry, exit_, reason, status, price in rows:
+        key = TradeKey(
             (entry - first_open) // MINUTE,
             None if status != "CLOSED" else (exit_ - first_open) // MINUTE,
             reason if status == "CLOSED" else "open",
-        ))
-    return keys
+        )
+        positions.append((key, None if price is None else Decimal(str(price))))
+    return positions
 
 
-def expected_trades(frame: pd.DataFrame, params: StrategyParameters, first_live: int) -> list[TradeKey]:
-    """The backtester's trades that start once the replay is live (after the warm-up history)."""
-    result = run_backtest(frame.reset_index(drop=True), params)
+def expected_trades(frame: pd.DataFrame, params: StrategyParameters, first_live: int,
+                    entry_prices: dict[int, Decimal] | None = None) -> list[TradeKey]:
+    """The backtester's trades that start once the replay is live (after the warm-up history).
+
+    A live entry fills at the first price the exchange has when the order arrives: the close of
+    the signal candle, the next candle's open, or, when the order is slow, a later step of that
+    candle. Its stop-loss and take-profit follow that fill, so ``entry_prices`` (the live fills)
+    replace the close for those entries; every decision is still the backtester's own.
+    """
+    result = run_backtest(frame.reset_index(drop=True), params, entry_prices=entry_prices)
     keys = []
     for trade in result.trades:
         if trade.entry_index < first_live:

