@@ -8,6 +8,7 @@ conventions in ``backtest.fills``) -> money of each trade in ``Decimal`` with ``
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +19,7 @@ import pandas as pd
 
 from backtest import kernel
 from backtest.config import BacktestConfig
-from backtest.metrics import summarise
+from backtest.metrics import TradeMoney, summarise
 from services.executor.protection import ExitReason, protection_levels, realised_return_pct
 from services.executor.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
 from services.strategy.indicators import compute_indicators
@@ -131,15 +132,19 @@ def run_backtest(
     indicators = compute_indicators(candles, params, with_atr=False)
     stage("signals")
     entry, exit_ = signal_arrays(indicators, arrays.close, arrays.volume, params)
+    candidates = np.flatnonzero(entry[:-1])
+    levels: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
+    tick = filters.tick_size
+    for index, close in zip(candidates.tolist(), arrays.close[candidates].tolist(), strict=True):
+        price = entry_prices.get(index) if entry_prices else None
+        if price is None:
+            price = _price(close)
+        levels[index] = (price, *protection_levels(price, params, tick))
     stop_loss = np.full(n, np.nan)
     take_profit = np.full(n, np.nan)
-    levels: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
-    for index in np.flatnonzero(entry[:-1]).tolist():
-        price = entry_prices[index] if entry_prices and index in entry_prices else _price(arrays.close[index])
-        sl, tp = protection_levels(price, params, filters.tick_size)
-        levels[index] = (price, sl, tp)
-        stop_loss[index] = float(sl)
-        take_profit[index] = float(tp)
+    if levels:
+        stop_loss[candidates] = [float(level[1]) for level in levels.values()]
+        take_profit[candidates] = [float(level[2]) for level in levels.values()]
 
     stage("simulation")
     size = len(levels) + 1
@@ -149,17 +154,17 @@ def run_backtest(
         return int(kernel.walk_trades(arrays.open, arrays.high, arrays.low, arrays.close, entry, exit_,
                                       stop_loss, take_profit, start, *out))
 
-    trades, skipped, cash_steps = _settle(walk, out, levels, arrays, params, config, filters)
+    settled = _settle(walk, out, levels, arrays, params, config, filters)
     stage("statistics")
-    at, cash, base = cash_steps
-    equity = kernel.step_values(n, at, cash, float(config.balance))
-    equity += kernel.step_values(n, at, base, 0.0) * arrays.close
-    summary = summarise(trades=trades, open_time=arrays.open_time, close=arrays.close, equity=equity,
-                        starting_balance=config.balance, fee=config.fee, skipped_entries=len(skipped))
+    equity = kernel.step_values(n, settled.step_at, settled.step_cash, float(config.balance))
+    equity += kernel.step_values(n, settled.step_at, settled.step_base, 0.0) * arrays.close
+    summary = summarise(trades=settled.trades, money=settled.money, open_time=arrays.open_time, close=arrays.close,
+                        equity=equity, starting_balance=config.balance, fee=config.fee,
+                        skipped_entries=len(settled.skipped))
     summary.update(symbol=symbol, interval=config.interval or candles.attrs.get("interval"),
                    warmup_candles=params.warmup_candles(),
                    parameters=params.model_dump(mode="json"), settings=settings_dict(config, filters))
-    return BacktestResult(params, config, filters, arrays, trades, skipped, equity, summary)
+    return BacktestResult(params, config, filters, arrays, settled.trades, settled.skipped, equity, summary)
 
 
 def settings_dict(config: BacktestConfig, filters: SymbolFilters) -> dict[str, str]:
@@ -171,6 +176,19 @@ def settings_dict(config: BacktestConfig, filters: SymbolFilters) -> dict[str, s
     }
 
 
+class Settled(NamedTuple):
+    """What ``_settle`` found: the trades, the refused entries, the balance steps the equity curve
+    is built from (candle index, quote, base including dust left after each sell) and the money
+    of each trade as floats for the statistics (``TradeMoney``)."""
+
+    trades: list[Trade]
+    skipped: list[SkippedEntry]
+    step_at: np.ndarray
+    step_cash: np.ndarray
+    step_base: np.ndarray
+    money: TradeMoney
+
+
 def _settle(
     walk: Callable[[int], int],
     out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -179,20 +197,28 @@ def _settle(
     params: StrategyParameters,
     config: BacktestConfig,
     filters: SymbolFilters,
-) -> tuple[list[Trade], list[SkippedEntry], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> Settled:
     """Money of each walked trade, in order; an entry refused by sizing restarts the walk after it.
 
-    Returns the trades, the refused entries and the balance steps ``(candle index, quote, base)``
-    that the equity curve is built from (base includes dust left after each sell).
+    Quantities and quote amounts are ``Decimal`` through the executor's own sizing and rounding.
+    The float copies kept beside them (for the equity curve and the statistics) are computed in
+    float from the same exact quantities rather than converted from each ``Decimal`` result:
+    converting costs more than the arithmetic, and the two agree to about 1e-15.
     """
     keep = 1 - config.fee
+    keep_f = float(keep)
     cash, dust = config.balance, ZERO
+    cash_f, dust_f = float(cash), 0.0
     trades: list[Trade] = []
     skipped: list[SkippedEntry] = []
     step_at: list[int] = []
     step_cash: list[float] = []
     step_base: list[float] = []
+    spent_column: list[float] = []
+    received_column: list[float] = []
     open_time = arrays.open_time
+    make_trade, reasons = Trade, kernel.REASONS
+    stop_code, profit_code = kernel.STOP_LOSS, kernel.TAKE_PROFIT
 
     def walked(start: int) -> list[tuple[int, int, int, float]]:
         count = walk(start)
@@ -203,40 +229,50 @@ def _settle(
         opened, closed, code, fill = pending[k]
         price, sl, tp = levels[opened]
         sizing = size_entry(cash, price, params, filters)
-        if sizing.quantity is None:
+        quantity = sizing.quantity
+        if quantity is None:
             skipped.append(SkippedEntry(int(open_time[opened]), price, sizing.reason))
             pending, k = walked(opened + 1), 0
             continue
-        quantity = sizing.quantity
-        spent = quantity * price
+        spent = sizing.notional
         credited = quantity * keep
         cash -= spent
+        quantity_f = float(quantity)
+        spent_f = quantity_f * float(price)
+        credited_f = quantity_f * keep_f
+        cash_f -= spent_f
         step_at.append(opened)
-        step_cash.append(float(cash))
-        step_base.append(float(credited + dust))
+        step_cash.append(cash_f)
+        step_base.append(credited_f + dust_f)
 
-        if code == kernel.STOP_LOSS and fill == float(sl):
+        if code == stop_code and fill == float(sl):
             exit_price = sl
-        elif code == kernel.TAKE_PROFIT and fill == float(tp):
+        elif code == profit_code and fill == float(tp):
             exit_price = tp
         else:
             exit_price = _price(fill)
         sell = sellable_quantity(credited, filters, exit_price)
         if sell.dust:
             sold, received, dust = ZERO, ZERO, dust + credited
+            received_f, dust_f = 0.0, dust_f + credited_f
         else:
             sold, received, dust = sell.quantity, sell.quantity * exit_price * keep, dust + sell.remainder
+            sold_f = float(sold)
+            received_f, dust_f = sold_f * fill * keep_f, dust_f + (credited_f - sold_f)
         cash += received
+        cash_f += received_f
         step_at.append(closed)
-        step_cash.append(float(cash))
-        step_base.append(float(dust))
-        trades.append(Trade(
-            entry_index=opened, exit_index=closed,
-            entry_time=int(open_time[opened]), exit_time=int(open_time[closed]),
-            entry_price=price, exit_price=exit_price, exit_reason=kernel.REASONS[code],
-            quantity=quantity, sold_quantity=sold, quote_spent=spent, quote_received=received,
-            return_pct=realised_return_pct(spent, received), stop_loss=sl, take_profit=tp,
+        step_cash.append(cash_f)
+        step_base.append(dust_f)
+        spent_column.append(spent_f)
+        received_column.append(received_f)
+        trades.append(make_trade(
+            opened, closed, int(open_time[opened]), int(open_time[closed]), price, exit_price, reasons[code],
+            quantity, sold, spent, received, realised_return_pct(spent, received), sl, tp,
         ))
         k += 1
-    steps = (np.asarray(step_at, dtype=np.int64), np.asarray(step_cash), np.asarray(step_base))
-    return trades, skipped, steps
+    money = TradeMoney(np.asarray(spent_column), np.asarray(received_column),
+                       np.fromiter((t.exit_index - t.entry_index for t in trades), np.int64, len(trades)),
+                       Counter(t.exit_reason for t in trades))
+    return Settled(trades, skipped, np.asarray(step_at, dtype=np.int64), np.asarray(step_cash),
+                   np.asarray(step_base), money)

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -51,9 +51,24 @@ def daily_sharpe(open_time: np.ndarray, equity: np.ndarray, starting_balance: fl
     return float(np.mean(returns)) / spread * math.sqrt(DAYS_PER_YEAR)
 
 
+class TradeMoney(NamedTuple):
+    """Per-trade figures the statistics need, as arrays in trade order (quote units).
+
+    ``spent`` is quantity x entry price (the fee is taken in base, so this is also what was
+    bought); ``received`` the quote credited by the exit after its fee; ``held`` the candles from
+    entry to exit; ``reasons`` counts the exit reasons.
+    """
+
+    spent: np.ndarray
+    received: np.ndarray
+    held: np.ndarray
+    reasons: Counter[ExitReason]
+
+
 def summarise(
     *,
     trades: Sequence[Trade],
+    money: TradeMoney,
     open_time: np.ndarray,
     close: np.ndarray,
     equity: np.ndarray,
@@ -71,18 +86,17 @@ def summarise(
     n = len(close)
     balance = float(starting_balance)
     fee_rate = float(fee)
-    money = np.array([(float(t.quote_spent), float(t.quote_received), float(t.quantity) * float(t.entry_price),
-                       float(t.return_pct)) for t in trades], dtype=np.float64).reshape(-1, 4)
-    spent, received, bought, returns = money.T
+    spent, received = money.spent, money.received
     pnl = received - spent
+    returns = pnl / spent * 100.0 if len(spent) else pnl
     gross_profit = float(pnl[pnl > 0].sum())
     gross_loss = -float(pnl[pnl < 0].sum())
     wins = int((pnl > 0).sum())
-    held = sum(t.exit_index - t.entry_index for t in trades)
+    held = int(money.held.sum())
     final_equity = float(equity[-1]) if n else balance
     keep = 1.0 - fee_rate
-    reasons = Counter(t.exit_reason for t in trades)
-    fees_paid = float((bought * fee_rate).sum() + (received / keep * fee_rate).sum())
+    reasons = money.reasons
+    fees_paid = float((spent * fee_rate).sum() + (received / keep * fee_rate).sum())
     return {
         "start_time": int(open_time[0]) if n else None,
         "end_time": int(open_time[-1]) if n else None,

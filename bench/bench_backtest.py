@@ -2,8 +2,10 @@
 
 Usage: ``python bench/bench_backtest.py [--data CSV] [--reps N]`` (``make bench`` runs it).
 Times the whole ``run_backtest`` call (indicators, signals, simulation, money in Decimal, equity,
-summary) on data already loaded, after one warm-up call (numba compiled or loaded from cache),
-and reports the median of several repetitions. Rows:
+summary) on data already loaded, after one warm-up call (numba compiled or loaded from cache).
+The fast rows are timed in alternating rounds (ours, signals alone, vectorbt; one run each per
+round, each after a garbage collection) so that drifts in the machine's speed hit them alike,
+and the medians are reported. Rows:
 
 * ``backtest.run_backtest``: this project;
 * ``signals alone (numpy)``: ``compute_indicators`` + ``signal_arrays`` only, the floor of any run;
@@ -19,6 +21,7 @@ Nothing is asserted; the table is printed and saved to ``bench/results/bench_bac
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -53,12 +56,15 @@ TARGET = 2_000_000
 def median_time(action: Callable[[], object], reps: int) -> float:
     """Median wall time of ``action`` in seconds over ``reps`` calls (after one untimed call)."""
     action()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(timed(action) for _ in range(reps))
+
+
+def timed(action: Callable[[], object]) -> float:
+    """Wall time of one call of ``action`` in seconds, started after a garbage collection."""
+    gc.collect()
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
 
 
 def machine() -> str:
@@ -134,16 +140,37 @@ def vectorbt_python() -> Path:
     return python
 
 
-def bench_vectorbt(path: Path, params: StrategyParameters, reps: int) -> tuple[float, int, str]:
-    """vectorbt in its own venv; returns (median s, trades, version)."""
-    settings = {**params.model_dump(mode="json"), "FEE": 0.001, "BALANCE": 10000}
-    command = [str(vectorbt_python()), str(VECTORBT_SCRIPT), "--data", str(path), "--reps", str(reps),
-               "--params", json.dumps(settings)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    return result["median_s"], result["trades"], result["version"]
+class VectorbtServer:
+    """vectorbt in its own venv, warmed up, timing one run per request (``vectorbt_run.py --serve``)."""
+
+    def __init__(self, path: Path, params: StrategyParameters) -> None:
+        settings = {**params.model_dump(mode="json"), "FEE": 0.001, "BALANCE": 10000}
+        command = [str(vectorbt_python()), str(VECTORBT_SCRIPT), "--data", str(path), "--serve",
+                   "--params", json.dumps(settings)]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        ready = self._answer()
+        self.version, self.trades = ready["version"], ready["trades"]
+
+    def _answer(self) -> dict:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            assert self.process.stderr is not None
+            lines = self.process.stderr.read().strip().splitlines()
+            raise RuntimeError(lines[-1] if lines else f"exit {self.process.wait()}")
+        return json.loads(line)
+
+    def run_once(self) -> float:
+        assert self.process.stdin is not None
+        self.process.stdin.write("run\n")
+        self.process.stdin.flush()
+        return float(self._answer()["seconds"])
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
 
 
 def main() -> int:
@@ -164,24 +191,35 @@ def main() -> int:
                      "trades": trades, "reps": reps, "note": note})
 
     result = run_backtest(candles, params)  # warm-up: numba compile or cache load
-    add("backtest.run_backtest", median_time(lambda: run_backtest(candles, params), args.reps),
-        len(result.trades), args.reps, "indicators + signals + simulation + Decimal money + summary")
-
     close, volume = candles["close"].to_numpy(), candles["volume"].to_numpy()
-    add("signals alone (numpy)",
-        median_time(lambda: signal_arrays(compute_indicators(candles, params, with_atr=False), close, volume, params),
-                    args.reps),
-        None, args.reps, "compute_indicators + signal_arrays, no simulation")
+    try:
+        vectorbt: VectorbtServer | None = VectorbtServer(args.data, params)
+        vectorbt_note = "own EWM indicators + Portfolio.from_signals, separate venv"
+    except (RuntimeError, OSError, json.JSONDecodeError) as e:
+        vectorbt, vectorbt_note = None, f"unavailable: {e}"
+
+    # The machine's speed drifts by tens of percent from one second to the next, so the rows
+    # are timed in rounds, one run of each per round, and compared by their medians.
+    timings: dict[str, list[float]] = {"ours": [], "signals": [], "vectorbt": []}
+    for _ in range(args.reps):
+        timings["ours"].append(timed(lambda: run_backtest(candles, params)))
+        timings["signals"].append(
+            timed(lambda: signal_arrays(compute_indicators(candles, params, with_atr=False), close, volume, params)))
+        if vectorbt is not None:
+            timings["vectorbt"].append(vectorbt.run_once())
+    add("backtest.run_backtest", statistics.median(timings["ours"]), len(result.trades), args.reps,
+        "indicators + signals + simulation + Decimal money + summary")
+    add("signals alone (numpy)", statistics.median(timings["signals"]), None, args.reps,
+        "compute_indicators + signal_arrays, no simulation")
+    if vectorbt is not None:
+        vectorbt.close()
+        add(f"vectorbt {vectorbt.version}", statistics.median(timings["vectorbt"]), vectorbt.trades, args.reps,
+            vectorbt_note)
+    else:
+        add("vectorbt", None, None, 0, vectorbt_note)
 
     seconds, trades = bench_backtesting_py(candles, params, reps=3)
-    add("backtesting.py", seconds, trades, 3, "same indicators in init, rules in next()")
-
-    try:
-        seconds, trades, version = bench_vectorbt(args.data, params, reps=max(3, args.reps // 2))
-        add(f"vectorbt {version}", seconds, trades, max(3, args.reps // 2),
-            "own EWM indicators + Portfolio.from_signals, separate venv")
-    except (RuntimeError, OSError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
-        add("vectorbt", None, None, 0, f"unavailable: {e}")
+    add("backtesting.py", seconds, trades, 3, "same indicators in init, rules in next() (3 runs after the others)")
 
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"machine: {machine()}")

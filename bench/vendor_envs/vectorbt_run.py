@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -46,10 +47,20 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--params", required=True)
+    parser.add_argument("--serve", action="store_true",
+                        help="after the warm-up, time one run per line read on stdin (one JSON line each)")
     args = parser.parse_args()
     params = json.loads(args.params)
     frame = pd.read_csv(args.data)
-    run(frame, params)  # compile the numba kernels first
+    trades, _ = run(frame, params)  # compile the numba kernels first
+    if args.serve:
+        # The caller alternates its own runs with these, so both see the same machine load.
+        print(json.dumps({"ready": True, "trades": trades, "version": vbt.__version__}), flush=True)
+        for _ in sys.stdin:
+            start = time.perf_counter()
+            trades, _ = run(frame, params)
+            print(json.dumps({"seconds": time.perf_counter() - start, "trades": trades}), flush=True)
+        return
     times = []
     for _ in range(args.reps):
         start = time.perf_counter()

@@ -10,9 +10,9 @@ reject (below minQty or minNotional) is skipped with a reason, never sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.parameters import StrategyParameters
 
@@ -23,7 +23,9 @@ def round_down_to_step(quantity: Decimal, step: Decimal) -> Decimal:
     """Largest multiple of ``step`` not above ``quantity`` (quantity >= 0); ``step`` 0 leaves it unchanged."""
     if step <= ZERO:
         return quantity
-    return (quantity / step).to_integral_value(rounding=ROUND_DOWN) * step
+    # ``//`` is the exact whole number of steps (a division would first round to 28 digits, up
+    # as well as down) and costs a fifth of ``to_integral_value``.
+    return quantity // step * step
 
 
 def format_decimal(value: Decimal) -> str:
@@ -114,12 +116,13 @@ class SymbolFilters:
         return self.min_notional if self.apply_min_to_market else ZERO
 
 
-@dataclass(frozen=True)
-class SizingResult:
+class SizingResult(NamedTuple):
     """Quantity of a market buy (base units, on the step), or None and the reason it was skipped.
 
     ``reason`` names the exchange filter that refused the order; it is empty when ``quantity`` is set.
-    ``notional`` is quantity x price (quote units) at the price used for sizing.
+    ``notional`` is quantity x price (quote units) at the price used for sizing. (A named tuple:
+    the backtester sizes every trade with this function, and a frozen dataclass costs more to make
+    than the arithmetic.)
     """
 
     quantity: Decimal | None
@@ -137,6 +140,7 @@ class SizingResult:
 # A MARKET buy fills at the price of the moment, not the one it was sized at: this share of the
 # allocation stays unspent so a small move up between sizing and fill cannot fail with -2010.
 MARKET_BUY_HEADROOM = Decimal("0.005")
+_SPENDABLE_SHARE = 1 - MARKET_BUY_HEADROOM
 
 
 def size_entry(free_quote: Decimal, price: Decimal, params: StrategyParameters, filters: SymbolFilters) -> SizingResult:
@@ -152,29 +156,28 @@ def size_entry(free_quote: Decimal, price: Decimal, params: StrategyParameters, 
     if allocation <= ZERO:
         return SizingResult(None, f"no free quote balance to allocate ({format_decimal(free_quote)})")
     risk_amount = allocation * params.RISK_PER_TRADE
-    spendable = allocation * (1 - MARKET_BUY_HEADROOM)
-    quantity = min(risk_amount / (price * params.STOP_LOSS_PERCENTAGE), spendable / price)
-    quantity = min(quantity, filters.market_max_quantity)
+    spendable = allocation * _SPENDABLE_SHARE
+    quantity = min(risk_amount / (price * params.STOP_LOSS_PERCENTAGE), spendable / price, filters.market_max_quantity)
     if filters.apply_max_to_market and filters.max_notional is not None:
         quantity = min(quantity, filters.max_notional / price)
-    quantity = round_down_to_step(quantity, filters.market_step)
-    if quantity * price > spendable:  # spendable / price was rounded up in its 28th digit
-        quantity -= filters.market_step
+    step = filters.market_step
+    quantity = round_down_to_step(quantity, step)
     notional = quantity * price
-    sized = {"allocation": allocation, "risk_amount": risk_amount, "notional": notional}
+    if notional > spendable:  # spendable / price was rounded up in its 28th digit
+        quantity -= step
+        notional = quantity * price
     if quantity <= ZERO or quantity < filters.market_min_quantity:
         reason = (f"LOT_SIZE: quantity {format_decimal(quantity)} is below minQty "
-                  f"{format_decimal(filters.market_min_quantity)} (step {format_decimal(filters.market_step)})")
-        return SizingResult(None, reason, **sized)
+                  f"{format_decimal(filters.market_min_quantity)} (step {format_decimal(step)})")
+        return SizingResult(None, reason, allocation, risk_amount, notional)
     if notional < filters.market_min_notional:
         reason = (f"NOTIONAL: order value {format_decimal(notional)} is below minNotional "
                   f"{format_decimal(filters.market_min_notional)}")
-        return SizingResult(None, reason, **sized)
-    return SizingResult(quantity, "", **sized)
+        return SizingResult(None, reason, allocation, risk_amount, notional)
+    return SizingResult(quantity, "", allocation, risk_amount, notional)
 
 
-@dataclass(frozen=True)
-class SellableQuantity:
+class SellableQuantity(NamedTuple):
     """What can be sold of a position: ``quantity`` on the step, ``remainder`` below one step.
 
     ``dust`` is True when ``quantity`` itself cannot be sold (below minQty, or below

@@ -61,6 +61,9 @@ def test_legacy_min_notional_filter_and_missing_filters() -> None:
     ("0.000009", "0.00001", "0"),
     ("5", "0.00001000", "5.00000"),
     ("1.23", "0", "1.23"),
+    # 31 significant digits: dividing first would round 9999.999... up to 10000 and sell 0.1,
+    # more than was credited
+    ("0.0999999999999999999999999999999", "0.00001", "0.09999"),
 ])
 def test_round_down_to_step(quantity: str, step: str, expected: str) -> None:
     assert round_down_to_step(D(quantity), D(step)) == D(expected)
