@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -93,8 +94,14 @@ class Consumer:
         self._last_claim = 0.0
         self._recheck_pending = True
         self._carry: list[tuple[tuple[int, int], str, str, dict[str, str] | None]] = []
+        self._unhandled: Counter[str] = Counter()
         for stream in streams_to_read:
             self.add_stream(stream)
+
+    def backlog(self, stream: str) -> int:
+        """Entries of ``stream`` already read in the batch being handled and still to come after
+        the current one (a handler may leave work that later entries will redo anyway)."""
+        return self._unhandled[stream]
 
     @property
     def streams(self) -> frozenset[str]:
@@ -204,7 +211,9 @@ class Consumer:
             batch = [item for item in batch if item[0] <= horizon]
         blocked: set[str] = set()
         handled = 0
+        self._unhandled = Counter(item[1] for item in batch)
         for _, stream, entry_id, fields in batch:
+            self._unhandled[stream] -= 1
             if stream in blocked:
                 continue
             ok = await self._handle_entry(stream, entry_id, fields, deliveries.get(entry_id, 1))
@@ -215,6 +224,7 @@ class Consumer:
                 blocked.add(stream)
                 self._recheck_pending = True
                 self._carry = []
+        self._unhandled.clear()
         if blocked:
             await asyncio.sleep(self.retry_delay_s)
         return handled

@@ -11,11 +11,14 @@ import asyncio
 import logging
 import math
 
+import numpy as np
+
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.strategy.config import StrategySettings
-from services.strategy.indicators import compute_indicators, indicator_row
+from services.strategy import rules
+from services.strategy.indicators import IndicatorRow, compute_indicators, indicator_row
 from services.strategy.rules import evaluate
 from services.strategy.window import CandleWindow
 from shared import streams
@@ -42,6 +45,7 @@ class StrategyService:
         self.parameters: StrategyParameters = settings.initial_parameters()
         self.parameters_version = 0
         self.windows: dict[str, CandleWindow] = {}
+        self.deferred: dict[str, list[Kline]] = {}  # history candles whose decision waits for the next evaluation
         self.consumer = Consumer(
             redis, group=streams.GROUP_STRATEGY, name=f"{SERVICE}-{instance}", handler=self.handle
         )
@@ -75,6 +79,7 @@ class StrategyService:
     async def _lost(self, symbol: str) -> None:
         self.consumer.remove_stream(streams.kline_stream(symbol))
         self.windows.pop(symbol, None)
+        self.deferred.pop(symbol, None)
 
     async def _rebuild_window(self, symbol: str) -> CandleWindow:
         window = CandleWindow(self.settings.window_candles)
@@ -97,21 +102,49 @@ class StrategyService:
         return window
 
     async def handle(self, stream: str, event: Envelope) -> None:
-        """Evaluate one closed candle and publish its decision (and signal, if any)."""
+        """Evaluate one closed candle and publish its decision (and signal, if any).
+
+        A candle delivered again because its handling failed after it entered the window is
+        evaluated again; its decision and signal keep their event ids, so nothing is doubled
+        downstream. A history candle (too old to trade on) with more candles of its stream
+        already read behind it is only added to the window: its decision is published with the
+        next evaluation, from the same indicator computation, which makes catching up on a
+        back-filled history one computation per batch instead of one per candle.
+        """
         kline = event.payload
         if not isinstance(kline, Kline) or not kline.closed:
             return
         window = self.windows.get(kline.symbol)
-        if window is None or not window.add(kline):
+        if window is None:
             return
+        if not window.add(kline) and kline.open_time_ms != window.last_open_time:
+            return  # older than the window's newest candle: evaluated before
         if len(window) < 2:
+            return
+        deferred = self.deferred.setdefault(kline.symbol, [])
+        if deferred and deferred[-1].open_time_ms == kline.open_time_ms:
+            deferred.pop()
+        recent = await self._is_recent(kline)
+        if not recent and self.consumer.backlog(stream) > 0:
+            deferred.append(kline)
             return
         frame = window.frame()
         indicators = compute_indicators(frame, self.parameters)
-        previous, current = indicator_row(frame, indicators, -2), indicator_row(frame, indicators, -1)
-        decision = evaluate(previous, current, self.parameters)
+        open_times = frame["open_time"].to_numpy()
+        items: list[tuple[str, Envelope]] = []
+        for candle in [*deferred, kline]:
+            position = int(np.searchsorted(open_times, candle.open_time_ms))
+            if position < 1 or position >= len(open_times) or open_times[position] != candle.open_time_ms:
+                continue  # left the window while it waited
+            previous, current = indicator_row(frame, indicators, position - 1), indicator_row(frame, indicators, position)
+            items += self._outcome(candle, evaluate(previous, current, self.parameters), current,
+                                   recent=recent and candle is kline)
+        await publish_atomically(self.redis, items)
+        deferred.clear()
+
+    def _outcome(self, kline: Kline, decision: rules.Decision, current: IndicatorRow, *, recent: bool) -> list[tuple[str, Envelope]]:
+        """The decision record of one candle and, for a recent candle that decided to trade, its signal."""
         values = {name: _finite(getattr(current, name)) for name in ("ema_short", "ema_long", "ema_filter", "rsi", "volume_avg", "atr")}
-        recent = await self._is_recent(kline)
         record = Decision(
             symbol=kline.symbol, interval=kline.interval, candle_open_time_ms=kline.open_time_ms, close=kline.close,
             warm=decision.warm, entry=decision.entry, exit=decision.exit,
@@ -135,7 +168,7 @@ class StrategyService:
             signal_event = make_event(signal, SERVICE, kline.close_time_ms, event_id=event_id)
             items += [(streams.SIGNALS, signal_event), (streams.executor_inbox(kline.symbol), signal_event)]
             logger.info("signal symbol=%s side=%s price=%s candle=%d", kline.symbol, side, kline.close, kline.open_time_ms)
-        await publish_atomically(self.redis, items)
+        return items
 
     async def _is_recent(self, kline: Kline) -> bool:
         """Whether the candle is close enough to the market's present to act on it."""

@@ -1,0 +1,118 @@
+"""The strategy service on a real redis-server: catching up on history, and a failed publish retried."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from redis.asyncio import Redis
+
+from services.strategy import service as strategy_service
+from services.strategy.config import StrategySettings
+from services.strategy.indicators import compute_indicators
+from services.strategy.rules import signal_arrays
+from services.strategy.service import StrategyService
+from services.strategy.window import CandleWindow
+from shared import streams
+from shared.bus import ensure_group, publish
+from shared.candles import load_candles
+from shared.codec import decode
+from shared.events import Kline, make_event
+from shared.parameters import StrategyParameters
+
+pytestmark = pytest.mark.integration
+
+SYMBOL = "BTCUSDT"
+MINUTE = 60_000
+CANDLES = Path(__file__).resolve().parents[2] / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
+
+
+def klines(count: int) -> list[Kline]:
+    frame = load_candles(CANDLES).iloc[:count]
+    return [
+        Kline(symbol=SYMBOL, interval="1m", open_time_ms=int(row.open_time), close_time_ms=int(row.open_time) + MINUTE - 1,
+              open=Decimal(repr(row.open)), high=Decimal(repr(row.high)), low=Decimal(repr(row.low)),
+              close=Decimal(repr(row.close)), volume=Decimal(repr(row.volume)), closed=True)
+        for row in frame.itertuples()
+    ]
+
+
+async def service_over(redis_url: str, redis: Redis, candles: list[Kline]) -> StrategyService:
+    stream = streams.kline_stream(SYMBOL)
+    await ensure_group(redis, stream, streams.GROUP_STRATEGY)
+    for kline in candles:
+        await publish(redis, stream, make_event(kline, "market_data", kline.close_time_ms))
+    settings = StrategySettings(REDIS_URL=redis_url, SYMBOLS=SYMBOL, _env_file=None)
+    strategy = StrategyService(settings, redis, "test")
+    strategy.windows[SYMBOL] = CandleWindow(settings.window_candles)
+    strategy.consumer.add_stream(stream)
+    return strategy
+
+
+async def drain(strategy: StrategyService, redis: Redis) -> None:
+    stream = streams.kline_stream(SYMBOL)
+    for _ in range(50):
+        await strategy.consumer.poll_once()
+        if not (await redis.xpending(stream, streams.GROUP_STRATEGY))["pending"] and \
+                len(strategy.windows[SYMBOL]) == await redis.xlen(stream):
+            return
+    raise AssertionError("the strategy did not catch up")
+
+
+def expected_flags(candles: list[Kline]) -> tuple[np.ndarray, np.ndarray]:
+    frame = load_candles(CANDLES).iloc[: len(candles)].reset_index(drop=True)
+    params = StrategyParameters()
+    indicators = compute_indicators(frame, params, with_atr=False)
+    return signal_arrays(indicators, frame["close"].to_numpy(), frame["volume"].to_numpy(), params)
+
+
+async def test_history_is_caught_up_with_one_computation_per_batch(
+        redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    candles = klines(450)
+    # The market is a day ahead of these candles: all of them are history, none may trade.
+    await redis_client.hset(streams.MARKET_CLOCK, SYMBOL, candles[-1].close_time_ms + 1 + 24 * 60 * MINUTE)
+    computations = []
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        computations.append(1)
+        return compute_indicators(*args, **kwargs)
+
+    monkeypatch.setattr(strategy_service, "compute_indicators", counted)
+    strategy = await service_over(redis_url, redis_client, candles)
+    await drain(strategy, redis_client)
+
+    assert len(computations) <= 6  # batches of 100 entries, not 450 computations
+    records = [decode(fields).payload for _, fields in await redis_client.xrange(streams.DECISIONS)]
+    assert [r.candle_open_time_ms for r in records] == [k.open_time_ms for k in candles[1:]]
+    assert all(r.indicators["history"] for r in records)
+    entry, exit_ = expected_flags(candles)
+    assert [(r.entry, r.exit) for r in records] == list(zip(entry[1:].tolist(), exit_[1:].tolist(), strict=True))
+    assert entry.any() and exit_.any()  # the comparison covers both kinds of decision
+    assert await redis_client.xlen(streams.SIGNALS) == 0
+
+
+async def test_a_candle_whose_publish_failed_is_evaluated_again(
+        redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry, _ = expected_flags(klines(450))
+    first_entry = int(np.flatnonzero(entry)[0])
+    candles = klines(first_entry + 1)  # the last candle decides to buy
+    strategy = await service_over(redis_url, redis_client, candles)
+    real_publish = strategy_service.publish_atomically
+    failures = []
+
+    async def failing_once(redis, items):  # type: ignore[no-untyped-def]
+        if not failures and any(stream == streams.SIGNALS for stream, _ in items):
+            failures.append(1)
+            raise ConnectionError("Redis went away")
+        return await real_publish(redis, items)
+
+    monkeypatch.setattr(strategy_service, "publish_atomically", failing_once)
+    strategy.consumer.retry_delay_s = 0.01
+    await drain(strategy, redis_client)
+
+    assert failures == [1]
+    signals = [decode(fields).payload for _, fields in await redis_client.xrange(streams.SIGNALS)]
+    assert [(s.side, s.candle_open_time_ms) for s in signals] == [("BUY", candles[-1].open_time_ms)]
+    assert await redis_client.xlen(streams.executor_inbox(SYMBOL)) == 1
