@@ -109,13 +109,21 @@ async def reconcile_symbol(executor: Executor, book: SymbolBook) -> ReconcileRep
         except ExchangeError as e:
             free = None
             logger.warning("%s balance not read: %s", symbol, e.message)
-        if free is not None and free < position.quantity:
-            await executor.notifier.alert(
-                "error", "balance_mismatch",
-                f"open position holds {format_decimal(position.quantity)} {info.base_asset} but the account has "
-                f"{format_decimal(free)} free",
-                symbol,
-            )
+        if free is not None:
+            # After a partial exit the position holds only what its exit orders have not sold.
+            async with executor.sessions() as session:
+                exits = await store.orders_of_position(session, position.id, "exit")
+                sold = ledger.totals(
+                    await store.fills_of(session, [o.client_order_id for o in exits]), info.base_asset, info.quote_asset
+                ).quantity
+            held = position.quantity - sold
+            if free < held:
+                await executor.notifier.alert(
+                    "error", "balance_mismatch",
+                    f"open position holds {format_decimal(held)} {info.base_asset} but the account has "
+                    f"{format_decimal(free)} free",
+                    symbol,
+                )
     async with executor.sessions() as session:
         report.unsettled_after = len(await store.unsettled_orders(session, symbol))
     report.position = position.status if position is not None else "FLAT"
