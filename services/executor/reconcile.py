@@ -113,9 +113,7 @@ async def reconcile_symbol(executor: Executor, book: SymbolBook) -> ReconcileRep
             # After a partial exit the position holds only what its exit orders have not sold.
             async with executor.sessions() as session:
                 exits = await store.orders_of_position(session, position.id, "exit")
-                sold = ledger.totals(
-                    await store.fills_of(session, [o.client_order_id for o in exits]), info.base_asset, info.quote_asset
-                ).quantity
+                sold = (await store.totals_of(session, exits, info.base_asset, info.quote_asset)).quantity
             held = position.quantity - sold
             if free < held:
                 await executor.notifier.alert(

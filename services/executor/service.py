@@ -385,9 +385,7 @@ class Executor:
             return
         async with self.sessions() as session:
             exits = await store.orders_of_position(session, position.id, "exit")
-            sold = ledger.totals(
-                await store.fills_of(session, [o.client_order_id for o in exits]), info.base_asset, info.quote_asset
-            ).quantity
+            sold = (await store.totals_of(session, exits, info.base_asset, info.quote_asset)).quantity
         remaining = position.quantity - sold
         mark = price or book.last_price
         sell = sellable_quantity(remaining, info.filters, mark)
@@ -686,9 +684,7 @@ class Executor:
                     return
                 if any(o.status not in ledger.FINAL_STATUSES for o in exits):
                     return
-                exit_totals = ledger.totals(
-                    await store.fills_of(session, [o.client_order_id for o in exits]), info.base_asset, info.quote_asset
-                )
+                exit_totals = await store.totals_of(session, exits, info.base_asset, info.quote_asset)
                 remaining = position.quantity - exit_totals.quantity
                 leftover = sellable_quantity(remaining, info.filters, book.last_price or exit_totals.average_price)
                 reason = position.exit_reason or ""

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.executor.ledger import UNSETTLED_STATUSES, FillData
+from services.executor.ledger import UNSETTLED_STATUSES, FillData, FillTotals, totals
 from shared.store.models import Fill, Order, Position
 
 ACTIVE_POSITION_STATUSES = ("OPENING", "OPEN", "CLOSING")
@@ -229,6 +229,11 @@ async def fills_of(session: AsyncSession, client_order_ids: Sequence[str]) -> li
         return []
     query = select(Fill).where(Fill.client_order_id.in_(list(client_order_ids))).order_by(Fill.trade_id)
     return list((await session.execute(query)).scalars())
+
+
+async def totals_of(session: AsyncSession, orders: Sequence[Order], base_asset: str, quote_asset: str) -> FillTotals:
+    """The recorded fills of ``orders`` summed (for a position's exit orders: what has been sold so far)."""
+    return totals(await fills_of(session, [o.client_order_id for o in orders]), base_asset, quote_asset)
 
 
 async def orders_of_position(session: AsyncSession, position_id: int, purpose: str | None = None) -> list[Order]:

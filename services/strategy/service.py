@@ -16,10 +16,9 @@ import numpy as np
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.strategy.config import StrategySettings
 from services.strategy import rules
+from services.strategy.config import StrategySettings
 from services.strategy.indicators import IndicatorRow, compute_indicators, indicator_row
-from services.strategy.rules import evaluate
 from services.strategy.window import CandleWindow
 from shared import streams
 from shared.aio import sleep_or_stop
@@ -137,7 +136,7 @@ class StrategyService:
             if position < 1 or position >= len(open_times) or open_times[position] != candle.open_time_ms:
                 continue  # left the window while it waited
             previous, current = indicator_row(frame, indicators, position - 1), indicator_row(frame, indicators, position)
-            items += self._outcome(candle, evaluate(previous, current, self.parameters), current,
+            items += self._outcome(candle, rules.evaluate(previous, current, self.parameters), current,
                                    recent=recent and candle is kline)
         await publish_atomically(self.redis, items)
         deferred.clear()
