@@ -29,6 +29,7 @@ class ServiceProcess:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    instance: str = ""
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -63,11 +64,12 @@ class Stack:
         """Start one more process of ``name`` (a replica when one runs already)."""
         replicas = self.processes.setdefault(name, [])
         log = self.folder / f"{name}-{len(replicas)}-{int(time.time() * 1000)}.log"
-        env = {**self.env, **(extra_env or {}), "INSTANCE_ID": f"{name}-{len(replicas)}-{time.monotonic_ns()}"}
+        instance = f"{name}-{len(replicas)}-{time.monotonic_ns()}"
+        env = {**self.env, **(extra_env or {}), "INSTANCE_ID": instance}
         handle = log.open("wb")
         process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
         handle.close()
-        service = ServiceProcess(name, process, log)
+        service = ServiceProcess(name, process, log, instance)
         replicas.append(service)
         return service
 
@@ -140,10 +142,12 @@ def start_stack(
     history: int = 120,
     services: tuple[str, ...] = ("market_data", "strategy", "executor"),
     extra_env: dict[str, str] | None = None,
+    appendonly: bool = False,
 ) -> Stack:
-    """Start redis, the simulator and ``services``; return once the simulator answers."""
+    """Start redis (with ``appendonly``, on an AOF that survives a SIGKILL), the simulator and
+    ``services``; return once the simulator answers."""
     folder.mkdir(parents=True, exist_ok=True)
-    server = start_redis(folder / "redis")
+    server = start_redis(folder / "redis", appendonly=appendonly)
     sim_port, api_port = free_port(), free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
