@@ -121,23 +121,37 @@ class Chaos:
         self.stack, self.monitor = stack, monitor
         self.timeline: list[dict] = []
         self.deferred: list[Action] = []
+        self.later: list[tuple[float, object]] = []  # (seconds from start, call): the end of a clock offset
+        self.start = time.monotonic()
         self.rng = random.Random(seed ^ 0x5EED)
 
-    def run(self, actions: list[Action], live_at: float) -> None:
+    def run(self, actions: list[Action], start: float, until_s: float) -> None:
+        """Execute ``actions`` at their times from ``start`` (monotonic); a fault whose slot is
+        still armed waits for it to be consumed, until ``until_s``."""
         queue = list(actions)
-        while queue or self.deferred:
-            if queue:
-                action = queue.pop(0)
-                delay = live_at + action.at_s - time.monotonic()
-            else:  # slot faults whose slot stayed busy: retried until the quiet tail
-                action, delay = self.deferred.pop(0), 0.5
-                if time.monotonic() > live_at + action.params.get("_until", 0):
+        while queue or self.deferred or self.later:
+            now = time.monotonic() - start
+            for due, call in [item for item in self.later if item[0] <= now]:
+                self.later.remove((due, call))
+                call()
+            if now > until_s and not self.later:
+                for action in self.deferred + [a for a in queue if a.kind is ActionKind.FAULT]:
                     self.timeline.append({"kind": "fault", "target": action.target, "start_ms": wall_ms(),
-                                          "params": action.params, "skipped": "slot busy until the quiet tail"})
-                    continue
-            if delay > 0:
-                time.sleep(delay)
-            self.do(action)
+                                          "params": action.params, "skipped": "its slot stayed armed until the quiet tail"})
+                break
+            for action in list(self.deferred):
+                if not self.slot_busy(action):
+                    self.deferred.remove(action)
+                    self.do(action)
+            if queue and queue[0].at_s <= now:
+                self.do(queue.pop(0))
+                continue
+            time.sleep(0.1)
+
+    def slot_busy(self, action: Action) -> bool:
+        slot = SLOT_OF.get(Fault(action.target)) if action.kind is ActionKind.FAULT else None
+        with self.monitor.lock:
+            return slot is not None and slot in self.monitor.slots
 
     def do(self, action: Action) -> None:
         if action.kind is ActionKind.KILL:
@@ -192,21 +206,21 @@ class Chaos:
 
     def fault(self, action: Action) -> None:
         fault = Fault(action.target)
-        params = {k: v for k, v in action.params.items() if not k.startswith("_")}
+        params = dict(action.params)
         slot = SLOT_OF.get(fault)
-        if slot is not None:
-            with self.monitor.lock:
-                busy = slot in self.monitor.slots
-            if busy:
-                self.deferred.append(action)
-                return
+        if self.slot_busy(action):
+            self.deferred.append(action)
+            return
         record = {"kind": "fault", "target": fault.value, "start_ms": wall_ms(), "params": params}
         try:
             if fault is Fault.TIMESTAMP_CLOCK:
                 sim_post(self.stack, "faults/clock", {"offset_ms": params["offset_ms"]})
-                time.sleep(params["hold_s"])
-                sim_post(self.stack, "faults/clock", {"offset_ms": 0})
-                record["end_ms"] = wall_ms()
+
+                def back(record: dict = record) -> None:
+                    sim_post(self.stack, "faults/clock", {"offset_ms": 0})
+                    record["end_ms"] = wall_ms()
+
+                self.later.append((time.monotonic() - self.start + params["hold_s"], back))
             else:
                 body = {k: v for k, v in params.items() if k != "hold_s"}
                 sim_post(self.stack, FAULT_PATHS[fault], body)
@@ -231,7 +245,7 @@ def run_replay(folder: Path, symbols: list[str], sizes: Sizes, seed: int | None,
     folder.mkdir(parents=True, exist_ok=True)
     data = replay_files(folder, symbols, sizes.rows)
     stack = start_stack(folder / "stack", data=data, symbols=symbols, speed=sizes.speed, history=sizes.history,
-                        services=SERVICES_RUN, extra_env=ENV, appendonly=True)
+                        services=SERVICES_RUN, extra_env=ENV, appendonly=True, exchange_last=True)
     monitor = Monitor(stack, symbols)
     chaos = Chaos(stack, monitor, seed or 0)
     try:
@@ -244,7 +258,8 @@ def run_replay(folder: Path, symbols: list[str], sizes: Sizes, seed: int | None,
         log(f"{label}: every service up {ready_at - live_at:.0f} s into the replay; {span:.0f} s of faults follow")
         if seed is not None:
             actions = schedule(seed, sizes, span)
-            chaos.run([Action(a.at_s, a.kind, a.target, {**a.params, "_until": span}) for a in actions], ready_at)
+            chaos.start = ready_at
+            chaos.run(actions, ready_at, span)
             with monitor.lock:  # still armed: nothing hit them, the reset clears them
                 for record in monitor.slots.values():
                     record["skipped"] = "armed, never hit before the quiet tail"
