@@ -92,6 +92,11 @@ def processed_key(group: str, event_id: str) -> str:
     return f"processed:{group}:{event_id}"
 
 
+def failures_key(group: str, stream: str) -> str:
+    """Hash entry id -> handler failures of ``group`` on ``stream`` (cleared with the ack)."""
+    return f"bus:failures:{group}:{stream}"
+
+
 def maxlen_for(stream: str) -> int:
     """MAXLEN for a stream, looked up by its family (the part before the symbol)."""
     if stream in MAXLEN:
