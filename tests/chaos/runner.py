@@ -27,7 +27,12 @@ from tests.pipeline.ledger import MINUTE, REPLAYS
 from tests.support.stack import Stack, prepare_data, start_stack
 
 RISK = {"STOP_LOSS_PERCENTAGE": "0.002", "TAKE_PROFIT_PERCENTAGE": "0.004"}
-ENV = {**RISK, "SIGNAL_MAX_LAG_CANDLES": "12", "RECONNECT_MAX_DELAY_S": "1", "MARKET_STALE_AFTER_S": "2"}
+# The strategy publishes a signal up to 12 candles late and the executor acts on it up to 12
+# candles after its candle closed (market time); the stack's wall-clock ages are unset for that.
+ENV: dict[str, str | None] = {
+    **RISK, "SIGNAL_MAX_LAG_CANDLES": "12", "SIGNAL_MAX_AGE_CANDLES": "12", "SIGNAL_MAX_AGE_S": None,
+    "MAX_DATA_AGE_S": None, "RECONNECT_MAX_DELAY_S": "1", "MARKET_STALE_AFTER_S": "2",
+}
 SERVICES_RUN = ("market_data", "strategy", "executor", "api")
 STUCK_AFTER_S = 30.0
 
@@ -170,7 +175,7 @@ class Chaos:
         record.update(restart_ms=wall_ms(), instance=service.instance)
         self._track(record)
 
-    def pick(self, planned: str, wait_s: float = 10.0) -> str:
+    def pick(self, planned: str, wait_s: float = 2.0) -> str:
         """The planned service, unless it is still coming back from its last kill: then, mostly,
         another one that is up (a service killed again and again before it is ready would only
         measure how long it takes to start). One kill in five hits a starting process anyway."""
@@ -390,8 +395,8 @@ def collect(stack: Stack, symbols: list[str], sizes: Sizes, monitor: Monitor, ti
             "ticks": monitor.ticks[symbol],
         }
     decisions = [{"id": i, "symbol": f["symbol"], "candle": int(f["candle_open_time_ms"]), "entry": f["entry"] == "true",
-                  "exit": f["exit"] == "true", "history": bool(json.loads(f.get("indicators") or "{}").get("history"))}
-                 for i, f in entries(streams.DECISIONS)]
+                  "exit": f["exit"] == "true", "history": bool(json.loads(f.get("indicators") or "{}").get("history")),
+                  "note": f.get("note", "")} for i, f in entries(streams.DECISIONS)]
     signals = [{"id": i, "symbol": f["symbol"], "side": f["side"], "candle": int(f["candle_open_time_ms"]),
                 "event_id": f["event_id"]} for i, f in entries(streams.SIGNALS)]
     alerts = [{"id": i, "code": f.get("code"), "message": f.get("message"), "symbol": f.get("symbol"),

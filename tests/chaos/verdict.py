@@ -145,7 +145,8 @@ class Run:
 
     def decision(self, symbol: str, candle: int) -> dict | None:
         open_ms = self.first_open[symbol] + candle * MINUTE
-        found = [d for d in self.record["decisions"] if d["symbol"] == symbol and d["candle"] == open_ms]
+        found = [d for d in self.record["decisions"] if d["symbol"] == symbol and d["candle"] == open_ms
+                 and not d.get("note")]  # the strategy's own, not an executor note on its signal
         return found[-1] if found else None
 
     def inbox_signal(self, symbol: str, candle: int, side: str) -> dict | None:
@@ -159,6 +160,8 @@ class Run:
         open_ms = self.first_open[symbol] + candle * MINUTE
         found = [a["message"] for a in self.record["alerts"]
                  if a["code"] == "entry_skipped" and a.get("symbol") == symbol and f"candle {open_ms} " in a["message"]]
+        found += [f"decision log: {d['note']}" for d in self.record["decisions"] if d["symbol"] == symbol
+                  and d["candle"] == open_ms and d.get("note", "").startswith("skipped")]
         found += [f"position {p['id']} {p['entry_client_order_id']} FAILED (intent abandoned)" for p in self.record["positions"]
                   if p["symbol"] == symbol and p["status"] == "FAILED" and p["entry_candle_open_ms"] == open_ms]
         return found
@@ -442,7 +445,7 @@ def lost(run: Run) -> list[str]:
         if gaps:
             found.append(f"{symbol}: kline stream gaps or duplicates at {gaps[:5]}")
         first = run.first_open[symbol]
-        decided = {d["candle"] for d in record["decisions"] if d["symbol"] == symbol}
+        decided = {d["candle"] for d in record["decisions"] if d["symbol"] == symbol and not d.get("note")}
         history = record["history"]
         undecided = [(o - first) // MINUTE for o in opens if o not in decided and (o - first) // MINUTE >= history]
         if undecided:

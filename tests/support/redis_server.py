@@ -44,10 +44,11 @@ class RedisServer:
                 self.process.wait(5)
 
 
-def start_redis(folder: Path, appendonly: bool = False) -> RedisServer:
-    """Start ``redis-server`` on a free port; fail loudly when the binary is missing."""
+def start_redis(folder: Path, appendonly: bool = False, port: int | None = None) -> RedisServer:
+    """Start ``redis-server`` on a free port (or ``port``, to restart one on its data folder);
+    fail loudly when the binary is missing."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     return RedisServer(_launch(port, folder, appendonly), port, folder, appendonly)
 
 

@@ -142,7 +142,7 @@ def start_stack(
     speed: float = 120,
     history: int = 120,
     services: tuple[str, ...] = ("market_data", "strategy", "executor"),
-    extra_env: dict[str, str] | None = None,
+    extra_env: dict[str, str | None] | None = None,
     appendonly: bool = False,
     exchange_last: bool = False,
 ) -> Stack:
@@ -180,6 +180,7 @@ def start_stack(
         "LOG_LEVEL": "INFO",
         **(extra_env or {}),
     }
+    env = {name: value for name, value in env.items() if value is not None}  # None in extra_env: unset
     stack = Stack(folder=folder, redis=server, env=env, sim_port=sim_port, api_port=api_port)
     try:
         if exchange_last:
