@@ -355,13 +355,16 @@ def stuck_items(stack: Stack, symbols: list[str], faults_end_ms: int) -> dict:
     client = stack.client()
     claim_idle_ms = max(int(stack.env.get("LEASE_TTL_MS", "5000")) * 2, 30_000)
     pending = []
+    alive = {p.instance for replicas in stack.processes.values() for p in replicas if p.alive()}
     for key in sorted(client.scan_iter("market:*")) + sorted(client.scan_iter("executor:inbox:*")) + sorted(client.scan_iter("account:executions:*")):
         if client.type(key) != "stream":
             continue
         for group in client.xinfo_groups(key):
             for entry in client.xpending_range(key, group["name"], "-", "+", 1000):
                 if entry["time_since_delivered"] >= claim_idle_ms:
-                    pending.append(f"{key} {entry['message_id']} idle {entry['time_since_delivered']} ms")
+                    pending.append(f"{key} {entry['message_id']} idle {entry['time_since_delivered']} ms, "
+                                   f"delivered {entry['times_delivered']}x to {entry['consumer']}"
+                                   f" ({'alive' if entry['consumer'] in alive else 'dead'})")
     dead = {key: client.xlen(key) for key in client.scan_iter("deadletter:*")}
     database = stack.folder / "bot.sqlite3"
     with sqlite3.connect(database) as connection:
