@@ -179,11 +179,13 @@ class Chaos:
         record.update(restart_ms=wall_ms(), instance=service.instance)
         self._track(record)
 
-    def pick(self, planned: str, wait_s: float = 2.0) -> str:
-        """The planned service, unless it is still coming back from its last kill: then, mostly,
-        another one that is up (a service killed again and again before it is ready would only
-        measure how long it takes to start). One kill in five hits a starting process anyway."""
-        if self.rng.random() < 0.2:
+    def pick(self, planned: str, wait_s: float = 30.0) -> str:
+        """The planned service, unless it is still coming back from its last kill: then another
+        one that is up, or the first to be up again. On a busy machine a service takes longer to
+        start than the schedule leaves between kills, and one killed again and again before it is
+        ready would only measure how long it takes to start. One kill in ten hits a starting
+        process anyway (a crash during start-up and reconciliation)."""
+        if self.rng.random() < 0.1:
             return planned
         deadline = time.monotonic() + wait_s
         while True:
