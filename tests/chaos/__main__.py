@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tests.chaos.plan import LONG, SHORT
-from tests.chaos.runner import run_replay
+from tests.chaos.runner import ABORT, run_replay
 from tests.chaos.verdict import compare, rules_text, table
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -31,7 +31,11 @@ def run(seed: int, sizes, folder: Path, sequential: bool = False, log=print) -> 
     with ThreadPoolExecutor(2) as pool:
         clean = pool.submit(run_replay, folder / "clean", SYMBOLS, sizes, None, log)
         chaos = pool.submit(run_replay, folder / "chaos", SYMBOLS, sizes, seed, log)
-        return clean.result(), chaos.result()
+        try:
+            return clean.result(), chaos.result()
+        except BaseException:
+            ABORT.set()  # the other replay stops too, and each stops its stack
+            raise
 
 
 def main(argv: list[str] | None = None) -> int:

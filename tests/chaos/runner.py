@@ -35,6 +35,16 @@ ENV: dict[str, str | None] = {
 }
 SERVICES_RUN = ("market_data", "strategy", "executor", "api")
 STUCK_AFTER_S = 30.0
+ABORT = threading.Event()  # set on Ctrl-C: both replays of a parallel run stop and clean up
+
+
+class Aborted(Exception):
+    """The run was interrupted."""
+
+
+def check_abort() -> None:
+    if ABORT.is_set():
+        raise Aborted()
 
 
 def wall_ms() -> int:
@@ -135,6 +145,7 @@ class Chaos:
         still armed waits for it to be consumed, until ``until_s``."""
         queue = list(actions)
         while queue or self.deferred or self.later:
+            check_abort()
             now = time.monotonic() - start
             for due, call in [item for item in self.later if item[0] <= now]:
                 self.later.remove((due, call))
@@ -276,9 +287,21 @@ def run_replay(folder: Path, symbols: list[str], sizes: Sizes, seed: int | None,
                     record["skipped"] = "armed, never hit before the quiet tail"
                 monitor.slots.clear()
                 sim_post(stack, "faults/reset")
+        last_action_ms = wall_ms()
+        # Faults end when the last killed process is up again: how long Python takes to import on
+        # a busy machine is not the bot's recovery time, which the 30 s below bound.
+        recovered = time.monotonic() + 120
+        while time.monotonic() < recovered:
+            with monitor.lock:
+                if not monitor.waiting:
+                    break
+            time.sleep(0.2)
         faults_end_ms = wall_ms()
-        log(f"{label}: faults over; stuck check in {STUCK_AFTER_S:.0f} s")
-        time.sleep(max(0.0, faults_end_ms / 1000 + STUCK_AFTER_S - time.time()))
+        log(f"{label}: faults over, every process up {(faults_end_ms - last_action_ms) / 1000:.0f} s after the last;"
+            f" stuck check in {STUCK_AFTER_S:.0f} s")
+        while time.time() < faults_end_ms / 1000 + STUCK_AFTER_S:
+            check_abort()
+            time.sleep(0.2)
         stuck = stuck_items(stack, symbols, faults_end_ms)
         wait_replay_end(stack, symbols, sizes)
         drained(stack, symbols)
@@ -286,6 +309,7 @@ def run_replay(folder: Path, symbols: list[str], sizes: Sizes, seed: int | None,
         monitor.join(10)
         record = collect(stack, symbols, sizes, monitor, chaos.timeline, stuck, faults_end_ms)
         record["label"] = label
+        record["last_action_ms"] = last_action_ms
         record["data"] = [str(p) for p in data]
         return record
     finally:
@@ -300,6 +324,7 @@ def wait_ready(stack: Stack, monitor: Monitor, symbols: list[str], sizes: Sizes)
     since = wall_ms()
 
     def ready() -> bool:
+        check_abort()
         with monitor.lock:
             flowing = all(monitor.ticks[s] and int(monitor.ticks[s][-1][0].split("-")[0]) > since for s in symbols)
         leases = all(client.get(streams.lease_key(n, s)) for n in ("strategy", "executor") for s in symbols)
@@ -319,6 +344,7 @@ def wait_replay_end(stack: Stack, symbols: list[str], sizes: Sizes) -> None:
     client = stack.client()
 
     def done() -> bool:
+        check_abort()
         try:
             state = sim_get(stack, "state")
             last = [client.hget(streams.KLINE_LAST_OPEN, s) for s in symbols]
@@ -337,6 +363,7 @@ def drained(stack: Stack, symbols: list[str], timeout: float = 90) -> None:
     client = stack.client()
 
     def idle() -> bool:
+        check_abort()
         for symbol in symbols:
             for stream in (streams.executor_inbox(symbol), streams.ticker_stream(symbol), streams.kline_stream(symbol),
                            streams.executions_stream(symbol)):
