@@ -164,7 +164,14 @@ class Chaos:
                     self.deferred.remove(action)
                     self.do(action)
             if queue and queue[0].at_s <= now:
-                self.do(queue.pop(0))
+                action = queue.pop(0)
+                if action.kind is ActionKind.KILL and self.all_starting() and action.params.get("waited", 0) < 30:
+                    # Every service is still coming back: this kill waits (up to 30 s), the faults do not.
+                    waited = action.params.get("waited", 0) + 1
+                    queue.append(Action(now + 1, action.kind, action.target, {**action.params, "waited": waited}))
+                    queue.sort(key=lambda a: a.at_s)
+                    continue
+                self.do(action)
                 continue
             time.sleep(0.1)
 
@@ -190,26 +197,25 @@ class Chaos:
         record.update(restart_ms=wall_ms(), instance=service.instance)
         self._track(record)
 
-    def pick(self, planned: str, wait_s: float = 30.0) -> str:
+    def all_starting(self) -> bool:
+        with self.monitor.lock:
+            starting = {r["target"] for r in self.monitor.waiting}
+        return all(s in starting for s in SERVICES_RUN)
+
+    def pick(self, planned: str) -> str:
         """The planned service, unless it is still coming back from its last kill: then another
-        one that is up, or the first to be up again. On a busy machine a service takes longer to
-        start than the schedule leaves between kills, and one killed again and again before it is
-        ready would only measure how long it takes to start. One kill in ten hits a starting
-        process anyway (a crash during start-up and reconciliation)."""
+        one that is up (the run loop holds a kill back while none is). On a busy machine a
+        service takes longer to start than the schedule leaves between kills, and one killed
+        again and again before it is ready would only measure how long it takes to start. One
+        kill in ten hits a starting process anyway (a crash during start-up and reconciliation)."""
         if self.rng.random() < 0.1:
             return planned
-        deadline = time.monotonic() + wait_s
-        while True:
-            with self.monitor.lock:
-                starting = {r["target"] for r in self.monitor.waiting}
-            if planned not in starting:
-                return planned
-            ready = [s for s in SERVICES_RUN if s not in starting]
-            if ready:
-                return self.rng.choice(ready)
-            if time.monotonic() > deadline:
-                return planned
-            time.sleep(0.2)
+        with self.monitor.lock:
+            starting = {r["target"] for r in self.monitor.waiting}
+        if planned not in starting:
+            return planned
+        ready = [s for s in SERVICES_RUN if s not in starting]
+        return self.rng.choice(ready) if ready else planned
 
     def redis_crash(self, action: Action) -> None:
         record = {"kind": "redis_crash", "target": "redis", "start_ms": wall_ms()}
