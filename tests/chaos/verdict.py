@@ -498,7 +498,7 @@ def table(report: Report, title: str = "") -> str:
     row("SIGKILLs", sum(report.kills.values()), ", ".join(f"{k} {v}" for k, v in sorted(report.kills.items())))
     row("simulator faults (fired)", sum(report.faults.values()), ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())))
     if report.faults_unfired:
-        row("faults armed, never hit", sum(report.faults_unfired.values()),
+        row("faults not applied (never hit, or dropped at the quiet tail)", sum(report.faults_unfired.values()),
             ", ".join(f"{k} {v}" for k, v in sorted(report.faults_unfired.items())))
     row("trades clean / chaos", f"{report.trades_clean} / {report.trades_chaos}")
     row("identical", report.identical)
