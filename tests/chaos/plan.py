@@ -73,7 +73,7 @@ class Sizes:
 
 MIN_SPAN_S = 12.0
 LONG = Sizes(rows=1250, kills=104, redis_crashes=2, faults_per_type=13)
-SHORT = Sizes(rows=290, kills=20, redis_crashes=1, faults_per_type=1, quiet_tail_s=32.0)
+SHORT = Sizes(rows=260, kills=20, redis_crashes=1, faults_per_type=1, quiet_tail_s=32.0)
 
 
 def schedule(seed: int, sizes: Sizes, span: float) -> list[Action]:
