@@ -43,7 +43,7 @@ restart:
 	@[ -n "$(SERVICE)" ] || { echo "usage: make restart SERVICE=exchange_sim|market_data|strategy|executor|api"; exit 2; }
 	@$(PY) scripts/supervisor.py restart "$(SERVICE)"
 
-reset-password: install
+reset-password:
 	@$(PY) scripts/reset_password.py
 
 test: install

@@ -206,3 +206,25 @@ def _json(url: str) -> dict:
             return json.loads(response.read())
     except OSError:
         return {"client_order_ids": []}
+
+
+def test_reset_password_prints_a_new_one_once_and_ends_sessions(redis_url: str, tmp_path: Path) -> None:
+    from services.api.auth import SESSION_PREFIX, verify_hash
+    from shared import streams
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.set(streams.DASHBOARD_PASSWORD_HASH, "scrypt$old")
+    client.set(f"{SESSION_PREFIX}abc", "{}")
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
+    result = subprocess.run(["make", "-s", "reset-password"], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    password = result.stdout.decode().strip().rsplit(" ", 1)[-1]
+    assert len(password) >= 16 and verify_hash(password, client.get(streams.DASHBOARD_PASSWORD_HASH))
+    assert not client.exists(f"{SESSION_PREFIX}abc")
+
+    # A configured DASHBOARD_PASSWORD is the password: nothing is changed.
+    stored = client.get(streams.DASHBOARD_PASSWORD_HASH)
+    result = subprocess.run([sys.executable, "scripts/reset_password.py"], cwd=ROOT, capture_output=True, timeout=60,
+                            env={**env, "DASHBOARD_PASSWORD": "configured-one"})
+    assert result.returncode == 1 and b"DASHBOARD_PASSWORD is set" in result.stdout
+    assert client.get(streams.DASHBOARD_PASSWORD_HASH) == stored
