@@ -156,3 +156,15 @@ async def test_a_parameter_change_is_answered(ex: InProcess) -> None:
 async def _state(ex: InProcess, state: str) -> bool:
     await asyncio.sleep(0)
     return ex.executor.control.state == state
+
+
+async def test_a_close_below_the_exchange_minimum_is_refused_naming_the_filter(ex: InProcess) -> None:
+    _, position = await open_position(ex)
+    # A crash far below the stop: the stop-loss exit itself would be under minNotional at this price.
+    await command(ex, "stop")
+    await ex.bus.tick(SYMBOL, "0.01")
+    await wait_until(lambda: ex.bus.alerts("exit_dust"), 10, "stop-loss exit below the minimum")
+    close_id = await command(ex, "close_position", SYMBOL)
+    refused = await answer(ex, close_id, "refused", SYMBOL)
+    assert refused.reason.startswith("order below the exchange minimum") and "NOTIONAL" in refused.reason
+    assert (await ex.ledger.active(SYMBOL)).status == "OPEN" and position.quantity > 0
