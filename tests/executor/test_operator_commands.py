@@ -4,34 +4,16 @@ never strand a position, every command is answered under its id, close-all sells
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
-from collections.abc import AsyncIterator
-
-import pytest
 
 from services.executor.ids import entry_client_order_id, exit_client_order_id
 from shared.control import send_command, update_parameters
 from shared.events import CommandOutcome
 from shared.parameters import StrategyParameters
-from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
+from tests.executor.harness import InProcess, start_in_process, wait_until
+from tests.executor.test_executor_orders import candle, ex  # noqa: F401 - the fixture
 from tests.support.simulator import SimulatorProcess
 
 SYMBOL = "BTCUSDT"
-_candles = itertools.count(random.randrange(1_000_000) * 1000)
-
-
-def candle() -> int:
-    return 1_700_000_000_000 + next(_candles) * MINUTE
-
-
-@pytest.fixture
-async def ex(simulator: SimulatorProcess, redis_url: str, sqlite_url: str) -> AsyncIterator[InProcess]:
-    simulator.reset_faults()
-    simulator.set_balances({"USDT": "10000", "BTC": "0", "ETH": "0"})
-    handle = await start_in_process(simulator, redis_url, sqlite_url, SYMBOL)
-    yield handle
-    await handle.close()
 
 
 async def open_position(ex: InProcess, symbol: str = SYMBOL):  # type: ignore[no-untyped-def]

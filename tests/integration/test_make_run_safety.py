@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.integration.test_make_run import wait
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,16 +67,6 @@ def tree(var: Path, known: dict[int, str] | None = None) -> list[int]:
 
 def snapshot(var: Path) -> dict[int, str]:
     return {pid: start_time(pid) for pid in tree(var)}
-
-
-def wait(predicate, timeout: float, what: str, log: Path):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}\n{log.read_text(errors='replace')[-5000:]}")
 
 
 def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
