@@ -97,6 +97,11 @@ def command_answer_key(command_id: str, outcome: str, symbol: str | None = None)
     return f"control:answered:{command_id}:{symbol or '-'}:{outcome}"
 
 
+def failures_key(group: str, stream: str) -> str:
+    """Hash entry id -> handler failures of ``group`` on ``stream`` (cleared with the ack)."""
+    return f"bus:failures:{group}:{stream}"
+
+
 def maxlen_for(stream: str) -> int:
     """MAXLEN for a stream, looked up by its family (the part before the symbol)."""
     if stream in MAXLEN:
