@@ -87,6 +87,11 @@ def lease_key(service: str, symbol: str) -> str:
     return f"lease:{service}:{symbol}"
 
 
+def members_key(service: str) -> str:
+    """Sorted set of the live replicas of ``service`` (instance -> Redis time of its last refresh)."""
+    return f"members:{service}"
+
+
 def processed_key(group: str, event_id: str) -> str:
     """Marker that ``group`` already applied the effect of ``event_id``."""
     return f"processed:{group}:{event_id}"
