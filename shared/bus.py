@@ -105,6 +105,7 @@ class Consumer:
         self._recheck_pending = True
         self._carry: list[tuple[tuple[int, int], str, str, dict[str, str] | None]] = []
         self._unhandled: Counter[str] = Counter()
+        self.current_entry_id: str | None = None  # the entry whose handler is running
         for stream in streams_to_read:
             self.add_stream(stream)
 
@@ -255,6 +256,7 @@ class Consumer:
         if self.dedupe and await self.redis.exists(marker):
             await self._ack(stream, entry_id)
             return True
+        self.current_entry_id = entry_id
         try:
             await self.handler(stream, event)
         except asyncio.CancelledError:
@@ -271,6 +273,8 @@ class Consumer:
                 await self._dead_letter(stream, entry_id, fields, f"{type(e).__name__}: {e} (failed {failures} times)")
                 return True
             return False
+        finally:
+            self.current_entry_id = None
         await self._ack(stream, entry_id, marker if self.dedupe else None)
         return True
 
@@ -299,6 +303,11 @@ def _normalise(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str] | N
     if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]
         return [(stream, list(value[0] if value and isinstance(value[0], list) else value)) for stream, value in reply.items()]
     return [(stream, list(entries)) for stream, entries in reply]
+
+
+def entry_time_ms(entry_id: str) -> int:
+    """The Redis server time (ms) at which the entry ``entry_id`` was appended."""
+    return _id_key(entry_id)[0]
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

@@ -31,6 +31,7 @@ ACCOUNT_LAST_TRADE = "account:last_trade_id"  # hash: symbol -> last trade id se
 BOT_STATE = "control:bot_state"  # JSON {"state","reason","changed_at_ms"}
 PARAMETERS = "control:parameters:current"  # JSON {"version","parameters",...}
 POSITIONS = "executor:positions"  # hash: symbol -> JSON position snapshot
+ENTRY_SENT = "executor:entry_sent_ms"  # hash: entry client order id -> Redis time (ms) its order was last sent
 KLINE_LAST_OPEN = "market:kline_last_open"  # hash: symbol -> open time of the last closed kline published
 DASHBOARD_PASSWORD_HASH = "api:password_hash"
 
