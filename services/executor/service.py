@@ -684,6 +684,7 @@ class Executor:
                 "it is queried again before anything else is sent",
                 symbol,
             )
+            self._settle_later(book, SETTLE_THROTTLE_S)
             return
 
     async def _not_sent(self, book: SymbolBook, order: Order, message: str, maybe_sent: bool, code: int | None = None) -> None:
@@ -986,6 +987,8 @@ class Executor:
         for order in pending:
             # One query each: this runs between events and must not hold the other symbols up.
             outcome = await self.settle_by_query(book, order, attempts=1)
+            if outcome is Settled.INCONCLUSIVE:
+                self._settle_later(book, SETTLE_THROTTLE_S)  # asked again soon, ticks or not
             if outcome is Settled.NOT_FOUND and order.status in ("INTENT", "UNKNOWN"):
                 # A request older than its recvWindow can no longer be accepted: after the grace
                 # (counted from the last send) "not found" is final, and is settled right then.
