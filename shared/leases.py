@@ -75,7 +75,8 @@ class SymbolLeases:
         """Drop leases lost or above the fair share, then take free symbols up to it."""
         share = math.ceil(len(self.symbols) / max(1, await self._live_replicas()))
         for symbol in sorted(self.owned):
-            if not await self._renew(symbol):
+            started = time.monotonic()
+            if not await self._renew(symbol) and self._not_taken_since(symbol, started):
                 logger.warning("lease lost service=%s symbol=%s", self.service, symbol)
                 await self._forget(symbol)
         while len(self.owned) > share:
@@ -102,7 +103,8 @@ class SymbolLeases:
             try:
                 await self._live_replicas()
                 for symbol in sorted(self.owned):
-                    if not await self._renew(symbol):
+                    started = time.monotonic()
+                    if not await self._renew(symbol) and self._not_taken_since(symbol, started):
                         logger.warning("lease expired service=%s symbol=%s", self.service, symbol)
                         await self._forget(symbol)
             except Exception as e:  # noqa: BLE001 - Redis restarting or unreachable: keep trying
@@ -133,6 +135,11 @@ class SymbolLeases:
         if renewed:
             self._renewed_at[symbol] = time.monotonic()
         return renewed
+
+    def _not_taken_since(self, symbol: str, started: float) -> bool:
+        # The keep-alive and the rebalance run concurrently: a renewal refused while the other
+        # took the symbol again (its lease had expired) must not give up the fresh lease.
+        return self._renewed_at.get(symbol, 0.0) <= started
 
     async def _forget(self, symbol: str) -> None:
         if symbol in self.owned:

@@ -98,6 +98,11 @@ def processed_key(group: str, event_id: str) -> str:
     return f"processed:{group}:{event_id}"
 
 
+def command_answer_key(command_id: str, outcome: str, symbol: str | None = None) -> str:
+    """Marker that one executor replica already gave this answer to this operator command."""
+    return f"control:answered:{command_id}:{symbol or '-'}:{outcome}"
+
+
 def failures_key(group: str, stream: str) -> str:
     """Hash entry id -> handler failures of ``group`` on ``stream`` (cleared with the ack)."""
     return f"bus:failures:{group}:{stream}"

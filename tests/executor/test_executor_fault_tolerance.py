@@ -242,3 +242,24 @@ async def test_an_intent_never_sent_is_settled_when_its_grace_ends_not_at_the_ne
         assert (await handle.bus.snapshot(SYMBOL))["status"] == "FLAT"
     finally:
         await handle.close()
+
+
+async def test_an_unknown_outcome_is_queried_again_soon_without_ticks_or_reconciliation(
+    simulator: SimulatorProcess, redis_url: str, sqlite_url: str
+) -> None:
+    # The order executes, but its answer and the next five queries fail; then the exchange
+    # answers again. No tick arrives and the periodic reconciliation is a minute away.
+    simulator.reset_faults()
+    simulator.set_balances({"USDT": "10000", "BTC": "0"})
+    handle = await start_in_process(simulator, redis_url, sqlite_url, SYMBOL, RECONCILE_INTERVAL_S="60")
+    try:
+        simulator.fail_next(6, status=502, execute=True, path_prefix=ORDER_PATH)
+        open_time = candle()
+        await handle.bus.signal(SYMBOL, "BUY", open_time)
+        await wait_until(lambda: handle.bus.alerts("order_unsettled"), 10, "unsettled alert")
+        position = await wait_until(lambda: handle.ledger.open_position(SYMBOL), 8, "position OPEN")
+        assert position.entry_client_order_id == entry_client_order_id(SYMBOL, open_time)
+        assert simulator.state()["client_order_ids"].count(position.entry_client_order_id) == 1
+    finally:
+        await handle.close()
+        simulator.reset_faults()

@@ -104,3 +104,38 @@ async def test_the_keep_alive_renews_through_a_redis_restart(restartable) -> Non
     finally:
         stop.set()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_renewal_refused_while_the_rebalance_took_the_lease_again_keeps_it(redis_client: Redis) -> None:
+    lost: list[str] = []
+
+    async def on_lost(symbol: str) -> None:
+        lost.append(symbol)
+
+    mine = SymbolLeases(redis_client, SERVICE, "mine", SYMBOLS[:1], _nothing, on_lost, ttl_ms=5000)
+    await mine.rebalance()
+    real_renew = mine._renew
+    calls = 0
+
+    async def slow_refusal_first(symbol: str) -> bool:
+        # The keep-alive's renewal reaches Redis after the lease expired, and its answer comes
+        # back only after the rebalance has taken the symbol again.
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(0.3)
+            return False
+        return await real_renew(symbol)
+
+    mine._renew = slow_refusal_first  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    keep_alive = asyncio.create_task(mine.keep_alive(stop))
+    await asyncio.sleep(0.05)
+    await redis_client.delete(streams.lease_key(SERVICE, SYMBOLS[0]))  # expired meanwhile
+    await mine.rebalance()
+    assert lost == [SYMBOLS[0]] and mine.owned == {SYMBOLS[0]}
+    await asyncio.sleep(0.4)
+    stop.set()
+    await keep_alive
+    assert mine.owned == {SYMBOLS[0]} and lost == [SYMBOLS[0]]
+    assert await owner(redis_client, SYMBOLS[0]) == "mine"
