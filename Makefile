@@ -61,7 +61,7 @@ bench: install system
 	$(PY) bench/bench_backtest.py
 	$(PY) bench/bench_exchange_sim.py
 
-# Long tier, not part of make test (about 10 minutes): a clean and a faulted replay of the same
+# Long tier, not part of make test (12-17 minutes): a clean and a faulted replay of the same
 # candles, compared; exits 1 on any difference no rule allows (tests/chaos/verdict.py).
 .PHONY: chaos
 chaos: install system
