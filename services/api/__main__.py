@@ -20,7 +20,8 @@ async def main(settings: ApiSettings, redis: Redis, stop: asyncio.Event, instanc
         port=settings.api_port,
         log_config=None,  # records go through the service's logging (stderr + logs stream)
         access_log=False,
-        proxy_headers=True,
+        # Forwarded headers are handled inside the app, and only from FORWARDED_ALLOW_IPS.
+        proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=3,
     )

@@ -16,13 +16,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
+from starlette.routing import Match, Mount
+from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.api import auth
+from services.api.admission import Admission
 from services.api.backtests import BacktestRunner
 from services.api.config import ApiSettings
 from services.api.deps import Resources
+from services.api.errors import install_error_handlers
 from services.api.hub import Hub
 from services.api.middleware import DroppableStream, SecurityHeaders, install_log_filter
+from services.api.openapi import install_openapi
 from services.api.relay import relayed_streams
 from services.api.routes import ROUTERS
 from shared.redis_conn import connect_redis
@@ -30,6 +36,16 @@ from shared.store.database import open_engine
 
 logger = logging.getLogger(__name__)
 EVENTS_PATH = "/api/events"
+
+
+class FrontendMount(Mount):
+    """The dashboard's files at ``/``, leaving every ``/api`` path to the router (404, 405)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if path == "/api" or path.startswith("/api/"):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -74,7 +90,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     if settings.frontend_dir.is_dir():
-        app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
+        app.router.routes.append(FrontendMount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend"))
+    install_error_handlers(app)
+    install_openapi(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -83,7 +101,18 @@ def create_app(settings: ApiSettings) -> FastAPI:
             allow_methods=["GET", "POST", "PUT"],
             allow_headers=["Content-Type", "Last-Event-ID"],
         )
-    app.add_middleware(SecurityHeaders)
     app.add_middleware(DroppableStream, path=EVENTS_PATH)
+    app.add_middleware(
+        Admission,
+        stream_path=EVENTS_PATH,
+        max_body_bytes=settings.max_body_bytes,
+        max_requests=settings.max_concurrency,
+        max_streams=settings.sse_max_clients,
+        max_stream_s=settings.sse_max_stream_s,
+        trusted_origins=settings.cors_origins,
+    )
+    app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     install_log_filter()
     return app

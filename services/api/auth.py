@@ -4,6 +4,11 @@ The password is ``DASHBOARD_PASSWORD`` or, when that is unset, one generated at 
 only its salted scrypt hash is kept (``api:password_hash``) and the clear text is written once
 to this process's stderr, never to the shared log stream. Session ids live only in the
 browser's HttpOnly cookie; Redis keeps their SHA-256, so a Redis dump opens no session.
+
+Each session records a fingerprint of the password hash it was opened under. Changing the
+password (``POST /api/password``, a new ``DASHBOARD_PASSWORD`` at the next start, or a new hash
+written by ``make reset-password``) changes that hash, so every session opened before ends at
+once, without having to find them. Guessing is slowed down by ``services.api.throttle``.
 """
 
 from __future__ import annotations
@@ -20,14 +25,11 @@ from redis.asyncio import Redis
 
 from services.api.config import ApiSettings
 from shared import streams
-from shared.codec import dumps
+from shared.codec import dumps, loads
 from shared.events import now_ms
 
 COOKIE_NAME = "bot_session"
 SESSION_PREFIX = "api:session:"
-FAILURES_PREFIX = "api:login:failures:"
-BLOCK_PREFIX = "api:login:block:"
-FAILURE_WINDOW_S = 900
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 # Its own stderr handler and no propagation: the generated password must not reach the
@@ -81,11 +83,19 @@ def verify_hash(password: str, stored: str) -> bool:
 
 
 async def ensure_password(redis: Redis, settings: ApiSettings) -> None:
-    """Make sure a password exists: configured, already stored, or generated now.
+    """Make sure a password hash exists: of the configured password, already stored, or generated now.
 
-    ``SET NX`` lets one api replica win the generation; only the winner prints the password.
+    A configured password that no longer matches the stored hash is stored anew, which ends the
+    sessions opened under the old one. ``SET NX`` lets one api replica win the generation;
+    only the winner prints the password.
     """
-    if settings.dashboard_password is not None or await redis.exists(streams.DASHBOARD_PASSWORD_HASH):
+    if settings.dashboard_password is not None:
+        configured = settings.dashboard_password.get_secret_value()
+        stored = await redis.get(streams.DASHBOARD_PASSWORD_HASH)
+        if stored is None or not await asyncio.to_thread(verify_hash, configured, stored):
+            await redis.set(streams.DASHBOARD_PASSWORD_HASH, await asyncio.to_thread(hash_password, configured))
+        return
+    if await redis.exists(streams.DASHBOARD_PASSWORD_HASH):
         return
     password = secrets.token_urlsafe(15)
     stored = await asyncio.to_thread(hash_password, password)
@@ -114,16 +124,38 @@ def _session_key(token: str) -> str:
     return SESSION_PREFIX + hashlib.sha256(token.encode()).hexdigest()
 
 
+def _epoch(stored_hash: str | None) -> str:
+    """Fingerprint of the password hash in force (a hash of a salted hash: no oracle)."""
+    return hashlib.sha256((stored_hash or "").encode()).hexdigest()[:32]
+
+
 async def create_session(redis: Redis, settings: ApiSettings, client_ip: str) -> str:
     """A new random session id, valid for ``SESSION_TTL_S``; the caller puts it in the cookie."""
     token = secrets.token_urlsafe(32)
-    await redis.set(_session_key(token), dumps({"created_at_ms": now_ms(), "ip": client_ip}), ex=settings.session_ttl_s)
+    epoch = _epoch(await redis.get(streams.DASHBOARD_PASSWORD_HASH))
+    record = {"created_at_ms": now_ms(), "ip": client_ip, "epoch": epoch}
+    await redis.set(_session_key(token), dumps(record), ex=settings.session_ttl_s)
     return token
 
 
 async def session_valid(redis: Redis, token: str | None) -> bool:
-    """Whether ``token`` names a live session."""
-    return bool(token) and bool(await redis.exists(_session_key(token or "")))
+    """Whether ``token`` names a live session opened under the password in force."""
+    if not token or len(token) > 100:
+        return False
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.get(_session_key(token))
+        pipe.get(streams.DASHBOARD_PASSWORD_HASH)
+        raw, stored = await pipe.execute()
+    try:
+        record = loads(raw)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        return False
+    if record.get("epoch") != _epoch(stored):
+        await redis.delete(_session_key(token))  # opened under a password that was changed since
+        return False
+    return True
 
 
 async def delete_session(redis: Redis, token: str | None) -> None:
@@ -132,29 +164,6 @@ async def delete_session(redis: Redis, token: str | None) -> None:
         await redis.delete(_session_key(token))
 
 
-async def blocked_for(redis: Redis, client_ip: str) -> int:
-    """Seconds this client must still wait before another sign-in attempt (0 = may try)."""
-    ttl = await redis.ttl(BLOCK_PREFIX + client_ip)
-    return max(int(ttl), 0)
-
-
-async def record_failure(redis: Redis, settings: ApiSettings, client_ip: str) -> int:
-    """Count a wrong password; past the free attempts, block the client for a doubling delay.
-
-    Returns the delay in seconds now imposed (0 while free attempts remain).
-    """
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(FAILURES_PREFIX + client_ip)
-        pipe.expire(FAILURES_PREFIX + client_ip, FAILURE_WINDOW_S)
-        failures = int((await pipe.execute())[0])
-    extra = failures - settings.login_free_attempts
-    if extra <= 0:
-        return 0
-    delay = min(2 ** (extra - 1), settings.login_max_delay_s)
-    await redis.set(BLOCK_PREFIX + client_ip, "1", ex=delay)
-    return delay
-
-
-async def clear_failures(redis: Redis, client_ip: str) -> None:
-    """Forget a client's failed attempts after a successful sign-in."""
-    await redis.delete(FAILURES_PREFIX + client_ip, BLOCK_PREFIX + client_ip)
+async def change_password(redis: Redis, new_password: str) -> None:
+    """Store the hash of ``new_password``; every session opened before ends with it."""
+    await redis.set(streams.DASHBOARD_PASSWORD_HASH, await asyncio.to_thread(hash_password, new_password))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -33,6 +34,15 @@ class ApiSettings(ParameterSettings):
     session_cookie_secure: bool = Field(False, alias="SESSION_COOKIE_SECURE")
     login_free_attempts: int = Field(3, alias="LOGIN_FREE_ATTEMPTS", ge=1)
     login_max_delay_s: int = Field(300, alias="LOGIN_MAX_DELAY_S", ge=1)
+    login_global_failures: int = Field(5, alias="LOGIN_GLOBAL_FAILURES", ge=1)
+    login_global_window_s: int = Field(60, alias="LOGIN_GLOBAL_WINDOW_S", ge=1)
+    login_device_ttl_s: int = Field(90 * 86400, alias="LOGIN_DEVICE_TTL_S", ge=3600)
+    forwarded_allow_ips: str = Field("", alias="FORWARDED_ALLOW_IPS")
+
+    max_body_bytes: int = Field(64 * 1024, alias="API_MAX_BODY_BYTES", ge=1024)
+    max_concurrency: int = Field(64, alias="API_MAX_CONCURRENCY", ge=1)
+    sse_max_clients: int = Field(200, alias="SSE_MAX_CLIENTS", ge=1)
+    sse_max_stream_s: float = Field(0, alias="SSE_MAX_STREAM_S", ge=0)
 
     sse_queue_size: int = Field(500, alias="SSE_QUEUE_SIZE", ge=1)
     sse_backlog_limit: int = Field(1000, alias="SSE_BACKLOG_LIMIT", ge=1)
@@ -48,7 +58,23 @@ class ApiSettings(ParameterSettings):
             raise ValueError("must be at least 8 characters (or unset to have one generated)")
         return value
 
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _check_cors(cls, value: str) -> str:
+        for origin in (part.strip() for part in value.split(",")):
+            if origin == "*":
+                # The session cookie is sent with credentials: a wildcard would let any site act.
+                raise ValueError("'*' cannot be combined with credentials (the session cookie); list the origins")
+            if origin and not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://desk.example or http://127.0.0.1:8080")
+        return value
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        """Addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (none by default)."""
+        return [address.strip() for address in self.forwarded_allow_ips.split(",") if address.strip()]
+
     @property
     def cors_origins(self) -> list[str]:
         """Origins allowed to call the api from another site; empty means no CORS at all."""
-        return [origin.strip() for origin in self.api_cors_origins.split(",") if origin.strip()]
+        return [origin.strip().rstrip("/") for origin in self.api_cors_origins.split(",") if origin.strip()]

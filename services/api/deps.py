@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Cookie, Depends, HTTPException, Request, status
+from fastapi.security import APIKeyCookie
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -59,11 +60,15 @@ SessionCookie = Annotated[str | None, Cookie(alias=auth.COOKIE_NAME, include_in_
 
 
 def client_ip(request: Request) -> str:
-    """The caller's address (the proxy's when not run with --proxy-headers)."""
+    """The caller's TCP peer, or what a trusted proxy (``FORWARDED_ALLOW_IPS``) says it is."""
     return request.client.host if request.client else "unknown"
 
 
-async def require_session(redis: RedisDep, token: SessionCookie = None) -> None:
+# Declares the cookie as the api's security scheme in the OpenAPI document.
+session_scheme = APIKeyCookie(name=auth.COOKIE_NAME, auto_error=False, description="set by POST /api/login")
+
+
+async def require_session(redis: RedisDep, token: Annotated[str | None, Depends(session_scheme)] = None) -> None:
     """401 unless the request carries a live session cookie."""
     if not await auth.session_valid(redis, token):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first")

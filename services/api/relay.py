@@ -16,7 +16,9 @@ from shared import streams
 from shared.codec import DecodeError, decode
 from shared.events import Envelope
 
-_ID = re.compile(r"^(\d{1,20})-(\d{1,20})(?:@([A-Za-z0-9:_\-]{1,100}))?$")
+# At most 19 digits per part: always below 2**64, the largest id Redis accepts.
+ID_PATTERN = r"^(\d{1,19})-(\d{1,19})(?:@([A-Za-z0-9:_\-]{1,100}))?$"
+_ID = re.compile(ID_PATTERN)
 
 # Event name on the dashboard for each event type.
 EVENT_NAMES = {

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from redis.asyncio import Redis
 
-from services.api import auth
+from services.api import auth, throttle
 from services.api.app import create_app
 from services.api.config import ApiSettings
 from shared import streams
@@ -101,11 +101,11 @@ async def test_failed_sign_ins_are_slowed_down_per_client(app: FastAPI, anon: ht
 async def test_the_delay_doubles_with_each_further_failure(
     settings: ApiSettings, redis_client: Redis
 ) -> None:
-    delays = [await auth.record_failure(redis_client, settings, "10.1.1.1") for _ in range(8)]
+    delays = [await throttle.record_failure(redis_client, settings, "10.1.1.1") for _ in range(8)]
     assert delays == [0, 0, 0, 1, 2, 4, 8, 16]
-    assert 8 <= await auth.blocked_for(redis_client, "10.1.1.1") <= 16
-    await auth.clear_failures(redis_client, "10.1.1.1")
-    assert await auth.blocked_for(redis_client, "10.1.1.1") == 0
+    assert 8 <= await throttle.blocked_for(redis_client, "10.1.1.1") <= 16
+    await throttle.clear_failures(redis_client, "10.1.1.1")
+    assert await throttle.blocked_for(redis_client, "10.1.1.1") == 0
 
 
 async def test_without_a_configured_password_one_is_generated_printed_once_and_kept_hashed(

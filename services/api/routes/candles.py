@@ -116,7 +116,7 @@ async def candles(
     engine: EngineDep,
     settings: SettingsDep,
     symbol: str | None = Query(None, pattern=r"^[A-Z0-9]{5,20}$"),
-    interval: str | None = Query(None),
+    interval: str | None = Query(None, pattern="^(" + "|".join(VALID_TIMEFRAMES) + ")$"),
     limit: int = Query(300, ge=1, le=2000),
 ) -> Chart:
     """Closed candles plus the forming one, with EMA short/long/filter and RSI per candle."""
@@ -124,8 +124,6 @@ async def candles(
     interval = interval or settings.timeframe
     if symbol not in settings.symbols:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{symbol} is not traded here")
-    if interval not in VALID_TIMEFRAMES:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"interval must be one of {', '.join(VALID_TIMEFRAMES)}")
     async with redis.pipeline(transaction=False) as pipe:
         pipe.xrevrange(streams.kline_stream(symbol), count=limit)
         pipe.xrevrange(streams.DECISIONS, count=limit * len(settings.symbols) + 50)

@@ -8,16 +8,17 @@ was missed: reload everything). Each
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from services.api.deps import HubDep, Protected, SettingsDep
 from services.api.hub import Subscription
 from services.api.middleware import drop_callback
-from services.api.relay import Position, Relayed
+from services.api.relay import ID_PATTERN, Position, Relayed
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=Protected)
 
@@ -35,16 +36,25 @@ def _sse(item: Relayed) -> ServerSentEvent:
     return ServerSentEvent(event=item.event, data=item.data, id=item.position.text() if item.position else None)
 
 
-@router.get("/events", response_class=EventSourceResponse)
+def _resume_from(
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=140, json_schema_extra={"pattern": ID_PATTERN})] = None,
+    resume: Annotated[str | None, Query(alias="last_event_id", max_length=140, json_schema_extra={"pattern": ID_PATTERN})] = None,
+) -> Position | None:
+    """Where to resume; a malformed id is a 400 (resuming from a guess could skip events)."""
+    text = last_event_id if last_event_id is not None else resume
+    if text is not None and not re.fullmatch(ID_PATTERN, text):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be <ms>-<seq> or <ms>-<seq>@<stream>")
+    return Position.parse(text)
+
+
+@router.get("/events", response_class=EventSourceResponse, responses={400: {"description": "malformed Last-Event-ID"}})
 async def events(
+    after: Annotated[Position | None, Depends(_resume_from)],
     subscription: Annotated[Subscription, Depends(_subscription)],
     hub: HubDep,
     settings: SettingsDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    resume: Annotated[str | None, Query(alias="last_event_id", max_length=140)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Live events; send ``Last-Event-ID`` (or ``?last_event_id=``) to receive what was missed."""
-    after = Position.parse(last_event_id or resume)
     yield ServerSentEvent(comment="connected", retry=settings.sse_retry_ms)
     if after is not None:
         missed, too_many = await hub.backlog(after)

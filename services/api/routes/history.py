@@ -88,7 +88,7 @@ async def _read(query: Awaitable[T]) -> T:
 async def orders(
     engine: EngineDep,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31),
     symbol: str | None = Symbol,
 ) -> OrderPage:
     """Orders newest first; each exit order carries its closed trade's % result after fees."""
@@ -101,7 +101,7 @@ async def orders(
 async def trades(
     engine: EngineDep,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31),
     symbol: str | None = Symbol,
 ) -> TradePage:
     """Closed trades, most recent first, with their realised % after fees."""

@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.api.deps import Protected, RedisDep, RequestedBy, SettingsDep
+from services.api.errors import FieldProblem, ValidationProblems, unprocessable
+from services.api.parameter_schema import BODY_SCHEMA, check_bounds
 from shared import streams
 from shared.codec import DecodeError, decode
 from shared.control import new_command_id, parameters_record, update_parameters
@@ -35,16 +37,6 @@ class ParameterSet(BaseModel):
     fields: list[FieldInfo]
     command_id: str | None = None
     confirmed_dangers: list[str] = []
-
-
-class FieldProblem(BaseModel):
-    field: str
-    label: str
-    message: str
-
-
-class ParameterProblems(BaseModel):
-    detail: list[FieldProblem]
 
 
 class DangerView(BaseModel):
@@ -112,14 +104,16 @@ async def get_parameters(redis: RedisDep, settings: SettingsDep) -> ParameterSet
     "/parameters",
     responses={
         409: {"model": ConfirmationNeeded, "description": "valid but dangerous: send again with confirm_dangerous=true"},
-        422: {"model": ParameterProblems, "description": "one entry per invalid field"},
+        422: {"model": ValidationProblems, "description": "one entry per invalid field"},
     },
 )
 async def put_parameters(
     redis: RedisDep,
     settings: SettingsDep,
     who: RequestedBy,
-    values: dict[str, Any] = Body(..., examples=[{"EMA_SHORT_PERIOD": 8, "STOP_LOSS_PERCENTAGE": "0.015"}]),
+    values: dict[str, Any] = Body(
+        ..., examples=[{"EMA_SHORT_PERIOD": 8, "STOP_LOSS_PERCENTAGE": "0.015"}], json_schema_extra=BODY_SCHEMA
+    ),
     confirm_dangerous: bool = Query(False, description="apply a change that makes a dangerous setting (risk above 5 %, ...)"),
 ) -> ParameterSet:
     """Change some parameters. The merged set is validated as a whole (periods against the
@@ -129,13 +123,13 @@ async def put_parameters(
     executor answers the change under the returned ``command_id``."""
     command_id = new_command_id()
     try:
+        await check_bounds(redis, values, settings.initial_parameters(), settings.history())
         version, _ = await update_parameters(
             redis, values, who, settings.initial_parameters(),
             history=settings.history(), confirm_dangerous=confirm_dangerous, command_id=command_id,
         )
     except ParameterError as e:
-        problems = [FieldProblem(field=field, label=LABELS.get(field, field), message=message) for field, message in e.problems]
-        return JSONResponse(status_code=422, content=ParameterProblems(detail=problems).model_dump())
+        return unprocessable([FieldProblem(field=field, label=LABELS.get(field, field), message=message) for field, message in e.problems])
     except DangerousParameters as e:
         dangers = [
             DangerView(fields=list(d.fields), labels=[LABELS[name] for name in d.fields], message=d.message)

@@ -1,0 +1,63 @@
+"""One shape for every refusal the api gives, and no input echoed back.
+
+FastAPI's own 422 lists each error with the value that was sent (``input``), so a password
+typed into the wrong field came back in the answer. Here every 422, from the request schema
+or from the parameter rules, is ``{"detail": [{"field": ..., "message": ...}]}`` and never
+carries what was sent. A Redis outage is a 503 with ``Retry-After``, not a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+# Where a parameter came from is not part of its name ("body", "query", "header", "path").
+_LOCATIONS = {"body", "query", "header", "path", "cookie"}
+
+
+class FieldProblem(BaseModel):
+    field: str
+    label: str
+    message: str
+
+
+class ValidationProblems(BaseModel):
+    detail: list[FieldProblem]
+
+
+def problems_of(error: RequestValidationError) -> list[FieldProblem]:
+    """Each error's field (dotted path, no location prefix) and message, without the input."""
+    problems = []
+    for item in error.errors():
+        loc = [str(part) for part in item.get("loc", ())]
+        if loc and loc[0] in _LOCATIONS:
+            loc = loc[1:]
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        field = ".".join(loc) or "body"
+        problems.append(FieldProblem(field=field, label=LABELS.get(field, field), message=message))
+    return problems
+
+
+def unprocessable(problems: list[FieldProblem]) -> JSONResponse:
+    return JSONResponse(status_code=422, content=ValidationProblems(detail=problems).model_dump())
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return unprocessable(problems_of(error))
+
+
+async def _redis_error(request: Request, error: Exception) -> JSONResponse:
+    logger.warning("%s %s: Redis not usable: %s", request.method, request.url.path, error.__class__.__name__)
+    return JSONResponse(status_code=503, content={"detail": "Redis is not reachable; retry later"}, headers={"Retry-After": "1"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RedisError, _redis_error)
