@@ -99,3 +99,39 @@ def test_the_api_process_prints_a_generated_password_once_and_leaks_no_secret(re
         assert client_redis.get(streams.DASHBOARD_PASSWORD_HASH).startswith("scrypt$")
     finally:
         client_redis.close()
+
+
+@pytest.mark.integration
+def test_rotating_x_forwarded_for_does_not_raise_the_guess_rate_and_the_owner_still_signs_in(
+    redis_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = api_env(redis_url, tmp_path, port, DASHBOARD_PASSWORD="the owner's long password")
+    with (tmp_path / "api.log").open("w") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "services.api"], cwd=tmp_path, env=env, stderr=log_file, text=True)
+    try:
+        wait_ready(process, url)
+        statuses = []
+        with httpx.Client(base_url=url) as owner, httpx.Client(base_url=url) as attacker:
+            assert owner.post("/api/login", json={"password": "the owner's long password"}).status_code == 200
+            owner.post("/api/logout")
+            for i in range(30):
+                forged = {"X-Forwarded-For": f"203.0.113.{i}", "X-Real-IP": f"198.51.100.{i}"}
+                statuses.append(attacker.post("/api/login", json={"password": f"guess {i}"}, headers=forged).status_code)
+            # The owner's browser (it signed in before) gets in during the attack, from the same address.
+            assert owner.post("/api/login", json={"password": "the owner's long password"}).status_code == 200
+            # ... and the audit records the real peer, not a forged one.
+            owner.post("/api/bot/stop", headers={"X-Forwarded-For": "203.0.113.99"})
+        checked = statuses.count(401)
+        assert checked <= 5 and statuses.count(429) == 30 - checked, statuses
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+    client_redis = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        commands = [fields for _, fields in client_redis.xrange(streams.CONTROL_COMMANDS)]
+        assert commands and all("203.0.113" not in str(fields) for fields in commands)
+        assert "127.0.0.1" in str(commands[-1])
+    finally:
+        client_redis.close()
