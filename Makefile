@@ -34,7 +34,7 @@ system:
 
 # exec: the supervisor's parent is make itself, so it stops with make (see scripts/supervisor.py).
 run: install system
-	@[ -f .env ] || { cp .env.example .env; echo "created .env from .env.example"; }
+	@scripts/ensure-private.sh
 	exec $(PY) scripts/supervisor.py
 
 stop:

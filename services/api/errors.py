@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
 # Where a parameter came from is not part of its name ("body", "query", "header", "path").
@@ -58,6 +61,23 @@ async def _redis_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": "Redis is not reachable; retry later"}, headers={"Retry-After": "1"})
 
 
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == 405:
+        # Starlette names only the first route of the path; list every method it serves.
+        methods: set[str] = set()
+        for route in iter_route_contexts(request.app.routes):
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and regex.match(request.url.path):
+                methods |= set(getattr(route, "methods", None) or ())
+        if "GET" in methods:
+            methods.add("HEAD")  # served for every GET route
+        if methods:
+            error = StarletteHTTPException(405, error.detail, {"Allow": ", ".join(sorted(methods))})
+    return await http_exception_handler(request, error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(RedisError, _redis_error)

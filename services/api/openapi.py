@@ -48,6 +48,8 @@ def document(app: FastAPI) -> dict[str, Any]:
     components["Detail"] = DETAIL_SCHEMA
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                _not_nullable(parameter)
             responses = operation.setdefault("responses", {})
             if "422" in responses:
                 responses["422"] = {
@@ -63,6 +65,20 @@ def document(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("413", _detail("request body over the size limit"))
     app.openapi_schema = schema
     return schema
+
+
+def _not_nullable(parameter: dict[str, Any]) -> None:
+    """An optional query or header parameter is absent, never null: drop ``null`` from its type."""
+    schema = parameter.get("schema", {})
+    variants = schema.get("anyOf")
+    if not variants:
+        return
+    kept = [variant for variant in variants if variant.get("type") != "null"]
+    if len(kept) == 1:
+        del schema["anyOf"]
+        schema.update(kept[0])
+    else:
+        schema["anyOf"] = kept
 
 
 def install_openapi(app: FastAPI) -> None:

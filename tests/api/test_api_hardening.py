@@ -228,3 +228,8 @@ async def test_a_trusted_device_is_slowed_down_on_its_own(app: FastAPI) -> None:
         assert statuses == [401, 401, 401, 401, 429]
     async with _client(app, "10.0.0.11") as other_browser_same_address:
         assert (await other_browser_same_address.post("/api/login", json={"password": PASSWORD})).status_code == 200
+
+
+async def test_405_lists_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/api/parameters")
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD, PUT"
