@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run stop test restart reset-password backtest bench compose-check install system clean help
+.PHONY: run stop test fuzz restart reset-password backtest bench compose-check install system clean help
 
 help:
 	@echo "make run                      start redis, the simulator and every service; prints the dashboard URL"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench                    benchmarks (tables printed, nothing asserted)"
 	@echo "make chaos [SEED=1] [KILLS=104] [JSON=out.json]   long tier: clean vs faulted replay, comparison table"
 	@echo "make compose-check            validate docker-compose.yml with the real Compose binary"
+	@echo "make fuzz                     schemathesis over the api's OpenAPI document (>= 10,000 requests)"
 
 $(STAMP): requirements-dev.lock
 	@PYTHON_BIN=$$(scripts/find-python.sh) || exit 1; \
@@ -51,6 +52,10 @@ test: install
 	@scripts/ensure-system.sh redis chromium postgres
 	@$(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$status
+
+# The long tier of the api fuzzing; make test runs a short version (tests/api/test_api_fuzz.py).
+fuzz: install system
+	$(PY) scripts/fuzz_api.py --max-examples $(or $(FUZZ_EXAMPLES),500) --min-requests 10000
 
 backtest: install
 	@[ -n "$(DATA)" ] || { echo "usage: make backtest DATA=path/to/candles.csv.gz [PARAMS=\"...\"] [JSON=out.json] [REPORT=out.html]"; exit 2; }
