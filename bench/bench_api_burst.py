@@ -55,48 +55,49 @@ def start_api(redis_url: str, folder: Path, password: str, limits: bool) -> tupl
     raise SystemExit("the api did not start")
 
 
-async def hold_stream(url: str, cookies: dict[str, str], stop: asyncio.Event) -> None:
-    async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=None) as client:
+async def hold_stream(client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+    try:
+        async with client.stream("GET", "/api/events") as response:
+            async for _ in response.aiter_bytes():
+                if stop.is_set():
+                    return
+    except httpx.HTTPError:
+        return
+
+
+async def hammer(client: httpx.AsyncClient, until: float, statuses: Counter[str], latencies: list[float]) -> None:
+    while time.monotonic() < until:
+        started = time.monotonic()
         try:
-            async with client.stream("GET", "/api/events") as response:
-                async for _ in response.aiter_bytes():
-                    if stop.is_set():
-                        return
+            response = await client.get("/api/status")
+        except httpx.TimeoutException:
+            statuses["gave up (2 s)"] += 1
+            continue
         except httpx.HTTPError:
-            return
-
-
-async def hammer(url: str, cookies: dict[str, str], until: float, statuses: Counter[str], latencies: list[float]) -> None:
-    limits = httpx.Limits(max_connections=1)
-    async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=2.0, limits=limits) as client:
-        while time.monotonic() < until:
-            started = time.monotonic()
-            try:
-                response = await client.get("/api/status")
-            except httpx.TimeoutException:
-                statuses["gave up (2 s)"] += 1
-                continue
-            except httpx.HTTPError:
-                statuses["connection error"] += 1
-                await asyncio.sleep(0.05)
-                continue
-            statuses[str(response.status_code)] += 1
-            if response.status_code == 200:
-                latencies.append(time.monotonic() - started)
-            elif response.status_code == 503:
-                await asyncio.sleep(float(response.headers.get("retry-after", "1")) / 10)
+            statuses["connection error"] += 1
+            await asyncio.sleep(0.05)
+            continue
+        statuses[str(response.status_code)] += 1
+        if response.status_code == 200:
+            latencies.append(time.monotonic() - started)
+        elif response.status_code == 503:
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")) / 10)
 
 
 async def run(url: str, password: str, seconds: float, connections: int) -> dict[str, object]:
     async with httpx.AsyncClient(base_url=url) as client:
         cookies = dict((await client.post("/api/login", json={"password": password})).cookies)
     stop = asyncio.Event()
-    streams = [asyncio.create_task(hold_stream(url, cookies, stop)) for _ in range(SSE_CLIENTS)]
+    # One pool per kind of client: one connection per stream, one per hammering client.
+    sse = httpx.AsyncClient(base_url=url, cookies=cookies, timeout=None, limits=httpx.Limits(max_connections=SSE_CLIENTS))
+    load = httpx.AsyncClient(base_url=url, cookies=cookies, timeout=2.0,
+                             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+    streams = [asyncio.create_task(hold_stream(sse, stop)) for _ in range(SSE_CLIENTS)]
     await asyncio.sleep(1.0)
     statuses: Counter[str] = Counter()
     latencies: list[float] = []
     until = time.monotonic() + seconds
-    workers = [asyncio.create_task(hammer(url, cookies, until, statuses, latencies)) for _ in range(connections)]
+    workers = [asyncio.create_task(hammer(load, until, statuses, latencies)) for _ in range(connections)]
     await asyncio.wait(workers, timeout=seconds + 5)
     for task in workers:
         task.cancel()
@@ -104,6 +105,8 @@ async def run(url: str, password: str, seconds: float, connections: int) -> dict
     for task in streams:
         task.cancel()
     await asyncio.gather(*workers, *streams, return_exceptions=True)
+    await load.aclose()
+    await sse.aclose()
     ended = time.monotonic()
     recovered = None
     async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=60) as probe:
