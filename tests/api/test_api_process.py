@@ -35,7 +35,7 @@ def api_env(redis_url: str, tmp_path: Path, port: int, **extra: str) -> dict[str
     return env
 
 
-def wait_ready(process: subprocess.Popen[str], url: str, timeout: float = 20) -> None:
+def wait_ready(process: subprocess.Popen[str], url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
