@@ -55,7 +55,7 @@ test: install
 
 # The long tier of the api fuzzing; make test runs a short version (tests/api/test_api_fuzz.py).
 fuzz: install system
-	$(PY) scripts/fuzz_api.py --max-examples $(or $(FUZZ_EXAMPLES),500) --min-requests 10000
+	$(PY) scripts/fuzz_api.py --max-examples $(or $(FUZZ_EXAMPLES),600) --min-requests 10000
 
 backtest: install
 	@[ -n "$(DATA)" ] || { echo "usage: make backtest DATA=path/to/candles.csv.gz [PARAMS=\"...\"] [JSON=out.json] [REPORT=out.html]"; exit 2; }
@@ -65,6 +65,7 @@ bench: install system
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_backtest.py
 	$(PY) bench/bench_exchange_sim.py
+	$(PY) bench/bench_api_burst.py
 
 # Long tier, not part of make test (12-17 minutes): a clean and a faulted replay of the same
 # candles, compared; exits 1 on any difference no rule allows (tests/chaos/verdict.py).

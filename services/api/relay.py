@@ -16,8 +16,8 @@ from shared import streams
 from shared.codec import DecodeError, decode
 from shared.events import Envelope
 
-# At most 19 digits per part: always below 2**64, the largest id Redis accepts.
-ID_PATTERN = r"^(\d{1,19})-(\d{1,19})(?:@([A-Za-z0-9:_\-]{1,100}))?$"
+# At most 19 ASCII digits per part: always below 2**64, the largest id Redis accepts.
+ID_PATTERN = r"^([0-9]{1,19})-([0-9]{1,19})(?:@([A-Za-z0-9:_\-]{1,100}))?$"
 _ID = re.compile(ID_PATTERN)
 
 # Event name on the dashboard for each event type.

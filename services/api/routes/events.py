@@ -41,7 +41,6 @@ def _resume_from(
     resume: Annotated[str | None, Query(alias="last_event_id", max_length=140, json_schema_extra={"pattern": ID_PATTERN})] = None,
 ) -> Position | None:
     """Where to resume; a malformed id is a 400 (resuming from a guess could skip events)."""
-    last_event_id = last_event_id or None  # an empty header is no header (EventSource sends none)
     for text in (last_event_id, resume):
         if text is not None and not re.fullmatch(ID_PATTERN, text):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be <ms>-<seq> or <ms>-<seq>@<stream>")
