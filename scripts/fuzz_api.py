@@ -135,6 +135,9 @@ def main() -> int:
                 api.kill()
             redis_server.stop()
             log.close()
+            if os.environ.get("FUZZ_KEEP_REPORT"):
+                import shutil
+                shutil.copy(folder / "fuzz.ndjson", os.environ["FUZZ_KEEP_REPORT"])
 
 
 if __name__ == "__main__":

@@ -109,7 +109,6 @@ class Admission:
         self.trusted_origins = frozenset(origin.rstrip("/") for origin in trusted_origins)
         self.requests = 0
         self.streams = 0
-        self.refused_busy = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,13 +129,11 @@ class Admission:
         is_stream = scope["path"] == self.stream_path
         if is_stream:
             if self.streams >= self.max_streams:
-                self.refused_busy += 1
                 await send_refusal(send, Refused(503, "too many live event clients; retry later", _retry_after()))
                 return
             self.streams += 1
         else:
             if self.requests >= self.max_requests:
-                self.refused_busy += 1
                 await send_refusal(send, Refused(503, "the server is busy; retry later", _retry_after()))
                 return
             self.requests += 1

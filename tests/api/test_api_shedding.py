@@ -101,3 +101,11 @@ async def test_a_malformed_last_event_id_is_a_400(live: LiveServer) -> None:
         # The largest ids the format allows still resume (nothing after them: a live stream).
         async with client.stream("GET", "/api/events", headers={"Last-Event-ID": "9" * 19 + "-" + "9" * 19}) as ok:
             assert ok.status_code == 200
+
+
+async def test_an_empty_header_beside_the_query_resumes_from_the_query(live: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+        await live.login(client)
+        assert (await client.get("/api/events", headers={"Last-Event-ID": ""})).status_code == 400
+        async with client.stream("GET", "/api/events", params={"last_event_id": "1-0"}, headers={"Last-Event-ID": ""}) as ok:
+            assert ok.status_code == 200

@@ -41,6 +41,8 @@ def _resume_from(
     resume: Annotated[str | None, Query(alias="last_event_id", max_length=140, json_schema_extra={"pattern": ID_PATTERN})] = None,
 ) -> Position | None:
     """Where to resume; a malformed id is a 400 (resuming from a guess could skip events)."""
+    if last_event_id == "" and resume is not None:
+        last_event_id = None  # an empty header beside the explicit ?last_event_id= says nothing
     for text in (last_event_id, resume):
         if text is not None and not re.fullmatch(ID_PATTERN, text):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be <ms>-<seq> or <ms>-<seq>@<stream>")
