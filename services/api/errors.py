@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.parameters import LABELS
+
 logger = logging.getLogger(__name__)
 # Where a parameter came from is not part of its name ("body", "query", "header", "path").
 _LOCATIONS = {"body", "query", "header", "path", "cookie"}

@@ -140,7 +140,7 @@ async def test_validation_errors_have_one_shape_and_echo_no_input(client: httpx.
         response = await client.request(method, path, json=body)
         assert response.status_code == 422, (path, response.status_code, response.text)
         detail = response.json()["detail"]
-        assert detail and all(set(item) == {"field", "message"} for item in detail), response.text
+        assert detail and all(set(item) == {"field", "label", "message"} for item in detail), response.text
         assert secret not in response.text and "18446744073709551616" not in response.text
     raw = await client.post("/api/login", content=b'{"password": "' + secret.encode(), headers={"Content-Type": "application/json"})
     assert raw.status_code == 422 and secret not in raw.text
