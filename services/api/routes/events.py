@@ -21,6 +21,7 @@ from services.api.middleware import drop_callback
 from services.api.relay import ID_PATTERN, Position, Relayed
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=Protected)
+HEADER_PATTERN = f"^$|{ID_PATTERN}"
 
 
 async def _subscription(request: Request, hub: HubDep) -> AsyncIterator[Subscription]:
@@ -37,12 +38,11 @@ def _sse(item: Relayed) -> ServerSentEvent:
 
 
 def _resume_from(
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=140, json_schema_extra={"pattern": ID_PATTERN})] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=140, json_schema_extra={"pattern": HEADER_PATTERN})] = None,
     resume: Annotated[str | None, Query(alias="last_event_id", max_length=140, json_schema_extra={"pattern": ID_PATTERN})] = None,
 ) -> Position | None:
     """Where to resume; a malformed id is a 400 (resuming from a guess could skip events)."""
-    if last_event_id == "" and resume is not None:
-        last_event_id = None  # an empty header beside the explicit ?last_event_id= says nothing
+    last_event_id = last_event_id or None  # an empty header names no event: a fresh start
     for text in (last_event_id, resume):
         if text is not None and not re.fullmatch(ID_PATTERN, text):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be <ms>-<seq> or <ms>-<seq>@<stream>")
