@@ -59,6 +59,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         live = LiveState()
         ledger = LedgerView(redis, engine, settings, Precisions(redis, settings.symbols))
         await live.seed(redis)
+        await ledger.precisions.refresh()
         chart = CandleStore(redis, settings.symbols, settings.timeframe)
         hub.observers += [live.observe, chart.observe]
         view = EventView(redis, ledger)
