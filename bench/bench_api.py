@@ -92,7 +92,7 @@ async def measure(client: httpx.AsyncClient, path: str, seconds: float, rate: fl
 
 async def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int) -> None:
     url = stack.api_url
-    async with httpx.AsyncClient(base_url=url, timeout=10) as login:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as login:
         response = await login.post("/api/login", json={"password": stack.password})
         response.raise_for_status()
         cookies = login.cookies
@@ -103,9 +103,9 @@ async def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: i
     results: dict[str, list[float]] = {path: [] for path, _ in ROUTES}
     errors: dict[str, int] = {path: 0 for path, _ in ROUTES}
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=10, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, cookies=cookies, timeout=30, limits=limits) as client:
         for path, _ in ROUTES:  # warm every route (first candle load, first ledger read)
-            (await client.get(path)).raise_for_status()
+            (await client.get(path, timeout=120)).raise_for_status()
         for round_ in range(rounds):
             for path, _ in ROUTES:
                 latencies, failed = await measure(client, path, seconds, rate)
