@@ -15,6 +15,7 @@ help:
 	@echo "make reset-password           a new dashboard password, printed once"
 	@echo "make backtest DATA=file.csv.gz [PARAMS=\"EMA_SHORT_PERIOD=12 FEE=0.001\"] [JSON=out.json] [REPORT=out.html]"
 	@echo "make bench                    benchmarks (tables printed, nothing asserted)"
+	@echo "make chaos [SEED=1] [KILLS=104] [JSON=out.json]   long tier: clean vs faulted replay, comparison table"
 	@echo "make compose-check            validate docker-compose.yml with the real Compose binary"
 
 $(STAMP): requirements-dev.lock
@@ -60,6 +61,12 @@ bench: install system
 	$(PY) bench/bench_backtest.py
 	$(PY) bench/bench_exchange_sim.py
 	$(PY) bench/bench_api.py
+
+# Long tier, not part of make test (12-17 minutes): a clean and a faulted replay of the same
+# candles, compared; exits 1 on any difference no rule allows (tests/chaos/verdict.py).
+.PHONY: chaos
+chaos: install system
+	$(PY) -m tests.chaos --seed $(or $(SEED),1) $(if $(KILLS),--kills $(KILLS)) $(if $(JSON),--json "$(JSON)")
 
 compose-check: install
 	@scripts/compose-check.sh

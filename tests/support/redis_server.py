@@ -18,10 +18,21 @@ class RedisServer:
     process: subprocess.Popen[bytes]
     port: int
     folder: Path
+    appendonly: bool = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: only what reached the AOF survives."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+    def restart(self) -> None:
+        """Start the server again on the same port and folder (reloading its AOF)."""
+        self.process = _launch(self.port, self.folder, self.appendonly)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -33,28 +44,33 @@ class RedisServer:
                 self.process.wait(5)
 
 
-def start_redis(folder: Path, appendonly: bool = False) -> RedisServer:
-    """Start ``redis-server`` on a free port; fail loudly when the binary is missing."""
+def start_redis(folder: Path, appendonly: bool = False, port: int | None = None) -> RedisServer:
+    """Start ``redis-server`` on a free port (or ``port``, to restart one on its data folder);
+    fail loudly when the binary is missing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    return RedisServer(_launch(port, folder, appendonly), port, folder, appendonly)
+
+
+def _launch(port: int, folder: Path, appendonly: bool) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: run `make test` (it installs it) or `apt-get install redis-server`")
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     args = [
         binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
         "--appendonly", "yes" if appendonly else "no", "--daemonize", "no", "--logfile", str(folder / "redis.log"),
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = redis.Redis(port=port, socket_timeout=1)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while True:
         try:
             client.ping()
             break
-        except redis.ConnectionError:
+        except (redis.ConnectionError, redis.BusyLoadingError):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start; log: {(folder / 'redis.log').read_text(errors='replace')}")
             time.sleep(0.02)
         finally:
             client.close()
-    return RedisServer(process, port, folder)
+    return process

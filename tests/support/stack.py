@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from shared import streams
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer, start_redis
 
@@ -29,6 +30,7 @@ class ServiceProcess:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    instance: str = ""
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -63,11 +65,12 @@ class Stack:
         """Start one more process of ``name`` (a replica when one runs already)."""
         replicas = self.processes.setdefault(name, [])
         log = self.folder / f"{name}-{len(replicas)}-{int(time.time() * 1000)}.log"
-        env = {**self.env, **(extra_env or {}), "INSTANCE_ID": f"{name}-{len(replicas)}-{time.monotonic_ns()}"}
+        instance = f"{name}-{len(replicas)}-{time.monotonic_ns()}"
+        env = {**self.env, **(extra_env or {}), "INSTANCE_ID": instance}
         handle = log.open("wb")
         process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
         handle.close()
-        service = ServiceProcess(name, process, log)
+        service = ServiceProcess(name, process, log, instance)
         replicas.append(service)
         return service
 
@@ -139,11 +142,16 @@ def start_stack(
     speed: float = 120,
     history: int = 120,
     services: tuple[str, ...] = ("market_data", "strategy", "executor"),
-    extra_env: dict[str, str] | None = None,
+    extra_env: dict[str, str | None] | None = None,
+    appendonly: bool = False,
+    exchange_last: bool = False,
 ) -> Stack:
-    """Start redis, the simulator and ``services``; return once the simulator answers."""
+    """Start redis (with ``appendonly``, on an AOF that survives a SIGKILL), the simulator and
+    ``services``; return once the simulator answers. With ``exchange_last`` the services start
+    first and the simulator (and with it the replay clock) only once every service has loaded
+    and beats its heartbeat: on a busy machine the first candles are then not lost to imports."""
     folder.mkdir(parents=True, exist_ok=True)
-    server = start_redis(folder / "redis")
+    server = start_redis(folder / "redis", appendonly=appendonly)
     sim_port, api_port = free_port(), free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -172,12 +180,19 @@ def start_stack(
         "LOG_LEVEL": "INFO",
         **(extra_env or {}),
     }
+    env = {name: value for name, value in env.items() if value is not None}  # None in extra_env: unset
     stack = Stack(folder=folder, redis=server, env=env, sim_port=sim_port, api_port=api_port)
     try:
+        if exchange_last:
+            started = [stack.start(name) for name in services]
+            client = stack.client()
+            stack.wait_for(lambda: all(client.exists(streams.health_key(s.name, s.instance)) for s in started), 180,
+                           "every service to load")
         stack.start("exchange_sim")
         stack.wait_http(f"{stack.sim_url}/api/v3/ping")
-        for name in services:
-            stack.start(name)
+        if not exchange_last:
+            for name in services:
+                stack.start(name)
     except BaseException:
         stack.stop_all()
         raise
