@@ -66,6 +66,7 @@ bench: install system
 	$(PY) bench/bench_backtest.py
 	$(PY) bench/bench_exchange_sim.py
 	$(PY) bench/bench_api_burst.py
+	$(PY) bench/bench_api.py
 
 # Long tier, not part of make test (12-17 minutes): a clean and a faulted replay of the same
 # candles, compared; exits 1 on any difference no rule allows (tests/chaos/verdict.py).

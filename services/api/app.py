@@ -12,7 +12,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
@@ -26,7 +27,12 @@ from services.api.backtests import BacktestRunner
 from services.api.config import ApiSettings
 from services.api.deps import Resources
 from services.api.errors import install_error_handlers
+from services.api.candle_store import CandleStore
+from services.api.docs import install_docs
+from services.api.event_view import EventView
 from services.api.hub import Hub
+from services.api.ledger_view import LedgerView, Precisions
+from services.api.live_state import LiveState
 from services.api.middleware import DroppableStream, SecurityHeaders, install_log_filter
 from services.api.openapi import install_openapi
 from services.api.relay import relayed_streams
@@ -64,8 +70,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
         backtests = BacktestRunner(settings)
         await auth.ensure_password(redis, settings)
+        live = LiveState()
+        ledger = LedgerView(redis, engine, settings, Precisions(redis, settings.symbols))
+        await live.seed(redis)
+        await ledger.precisions.refresh()
+        chart = CandleStore(redis, settings.symbols, settings.timeframe)
+        hub.observers += [live.observe, chart.observe, ledger.observe]
+        view = EventView(redis, ledger)
+        hub.format, hub.transform = view.format, view.transform
         relay_task = asyncio.create_task(hub.run(), name="event-relay")
-        app.state.resources = Resources(settings=settings, redis=redis, engine=engine, hub=hub, backtests=backtests)
+        app.state.resources = Resources(settings=settings, redis=redis, engine=engine, hub=hub, backtests=backtests,
+                                        ledger=ledger, live=live, candles=chart)
         logger.info("api ready env=%s symbols=%s", settings.binance_env, ",".join(settings.symbols))
         try:
             yield
@@ -81,7 +96,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app = FastAPI(
         title="Trading bot dashboard API",
         version="1",
-        docs_url="/api/docs",
+        docs_url=None,  # served by ``install_docs`` with local files
         redoc_url=None,
         openapi_url="/api/openapi.json",
         swagger_ui_oauth2_redirect_url=None,
@@ -89,6 +104,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    install_docs(app, app.openapi_url or "/api/openapi.json")
+
     if settings.frontend_dir.is_dir():
         app.router.routes.append(FrontendMount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend"))
     install_error_handlers(app)

@@ -13,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api import auth
 from services.api.backtests import BacktestRunner
 from services.api.config import ApiSettings
+from services.api.candle_store import CandleStore
 from services.api.hub import Hub
+from services.api.ledger_view import LedgerView
+from services.api.live_state import LiveState
 
 
 @dataclass
@@ -25,6 +28,9 @@ class Resources:
     engine: AsyncEngine
     hub: Hub
     backtests: BacktestRunner
+    ledger: LedgerView
+    live: LiveState
+    candles: CandleStore
 
 
 def _resources(request: Request) -> Resources:
@@ -51,11 +57,26 @@ def _backtests(request: Request) -> BacktestRunner:
     return _resources(request).backtests
 
 
+def _ledger(request: Request) -> LedgerView:
+    return _resources(request).ledger
+
+
+def _live(request: Request) -> LiveState:
+    return _resources(request).live
+
+
+def _candles(request: Request) -> CandleStore:
+    return _resources(request).candles
+
+
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 HubDep = Annotated[Hub, Depends(_hub)]
 BacktestsDep = Annotated[BacktestRunner, Depends(_backtests)]
+LedgerDep = Annotated[LedgerView, Depends(_ledger)]
+LiveDep = Annotated[LiveState, Depends(_live)]
+CandlesDep = Annotated[CandleStore, Depends(_candles)]
 SessionCookie = Annotated[str | None, Cookie(alias=auth.COOKIE_NAME, include_in_schema=False)]
 
 

@@ -65,6 +65,12 @@ async def _redis_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
+    # Imported here: the route module imports the api's dependencies, which import this module.
+    from services.api.routes.backtest import sign_in_instead
+
+    redirect = sign_in_instead(request, error)
+    if redirect is not None:
+        return redirect
     if error.status_code == 405:
         # Starlette names only the first route of the path; list every method it serves.
         methods: set[str] = set()

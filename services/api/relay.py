@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from shared import streams
 from shared.codec import DecodeError, decode
 from shared.events import Envelope
@@ -37,6 +39,7 @@ EVENT_NAMES = {
     "bot_command": "status",
     "command_outcome": "command",
     "parameters_changed": "parameters",
+    "position_snapshot": "position",
 }
 
 
@@ -83,6 +86,13 @@ class Relayed:
     data: dict[str, Any]
     position: Position | None = None
     throttle_key: tuple[str, str] | None = field(default=None, compare=False)
+    # ``data`` as JSON text, made once for every client (see ``encoded_data``).
+    encoded: str | None = field(default=None, compare=False)
+
+
+def encoded_data(item: Relayed) -> str:
+    """The event's ``data`` as one line of JSON."""
+    return item.encoded if item.encoded is not None else orjson.dumps(item.data, default=str).decode()
 
 
 def relayed_streams(symbols: list[str]) -> list[str]:
@@ -119,6 +129,7 @@ def to_relayed(stream: str, entry_id: str, fields: dict[str, str]) -> Relayed | 
     data = _data(stream, event)
     symbol = str(data.get("symbol") or "")
     if event.type == "ticker":
+        # ``ts_ms``, the ticker's event time, is the exchange's market time.
         data = {"type": "ticker", "symbol": symbol, "price": data["price"], "ts_ms": event.ts_event_ms}
         return Relayed(name, data, None, ("price", symbol))
     if event.type == "kline" and not data.get("closed"):

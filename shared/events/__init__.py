@@ -3,7 +3,10 @@
 from shared.events.account import Balances, ExecutionReport
 from shared.events.control import BotCommand, Command, CommandOutcome, LogRecord, Outcome, ParametersChanged
 from shared.events.envelope import PAYLOAD_TYPES, Envelope, Payload, make_event, now_ms
-from shared.events.execution import STATE_MEANINGS, BotState, BotStateChanged, ExecutorAlert, OrderUpdate, PositionClosed, PositionOpened
+from shared.events.execution import (
+    STATE_MEANINGS, BotState, BotStateChanged, ExecutorAlert, OrderUpdate, PositionClosed, PositionOpened,
+    PositionSnapshot,
+)
 from shared.events.market import Kline, MarketStatus, Ticker
 from shared.events.signals import Condition, Decision, Signal
 
@@ -30,6 +33,7 @@ __all__ = [
     "Payload",
     "PositionClosed",
     "PositionOpened",
+    "PositionSnapshot",
     "Signal",
     "Ticker",
     "make_event",

@@ -18,7 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from services.api.deps import HubDep, Protected, SettingsDep
 from services.api.hub import Subscription
 from services.api.middleware import drop_callback
-from services.api.relay import ID_PATTERN, Position, Relayed
+from services.api.relay import ID_PATTERN, Position, Relayed, encoded_data
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=Protected)
 HEADER_PATTERN = f"^$|{ID_PATTERN}"
@@ -34,7 +34,7 @@ async def _subscription(request: Request, hub: HubDep) -> AsyncIterator[Subscrip
 
 
 def _sse(item: Relayed) -> ServerSentEvent:
-    return ServerSentEvent(event=item.event, data=item.data, id=item.position.text() if item.position else None)
+    return ServerSentEvent(event=item.event, raw_data=encoded_data(item), id=item.position.text() if item.position else None)
 
 
 def _resume_from(
@@ -65,7 +65,8 @@ async def events(
             after = None
         for item in missed:
             yield _sse(item)
-            after = item.position
+            if item.position is not None:
+                after = item.position
     while not subscription.dropped:
         item = await subscription.queue.get()
         if item.position is not None and after is not None and item.position <= after:
