@@ -32,6 +32,9 @@ from shared.events import Envelope
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[str, Envelope], Awaitable[None]]
+# Called with (stream, entry id, raw fields) before decoding: an error text refuses the entry,
+# which goes to the dead-letter stream unhandled (the executor checks MACs this way).
+Gate = Callable[[str, str, dict[str, str]], Awaitable[str | None]]
 DEDUPE_TTL_S = 7 * 24 * 3600
 PENDING_READ_COUNT = 10_000
 
@@ -76,6 +79,7 @@ class Consumer:
         max_deliveries: int = 5,
         dedupe: bool = False,
         retry_delay_s: float = 0.5,
+        gate: Gate | None = None,
     ) -> None:
         self.redis = redis
         self.group = group
@@ -88,6 +92,7 @@ class Consumer:
         self.max_deliveries = max_deliveries
         self.dedupe = dedupe
         self.retry_delay_s = retry_delay_s
+        self.gate = gate
         self._streams: set[str] = set()
         self._ready: set[str] = set()
         self._to_take_over: set[str] = set()
@@ -242,6 +247,11 @@ class Consumer:
             # Trimmed away while pending: nothing left to handle.
             await self.redis.xack(stream, self.group, entry_id)
             return True
+        if self.gate is not None:
+            refusal = await self.gate(stream, entry_id, fields)
+            if refusal:
+                await self._dead_letter(stream, entry_id, fields, refusal)
+                return True
         try:
             event = decode(fields)
         except DecodeError as e:

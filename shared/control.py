@@ -12,7 +12,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from shared import streams
+from shared import signing, streams
 from shared.codec import dumps, encode, loads
 from shared.events import BotCommand, ParametersChanged, make_event, now_ms
 from shared.parameters import StrategyParameters, validate_parameters
@@ -83,7 +83,7 @@ async def update_parameters(
                     source,
                 )
                 pipe.multi()
-                pipe.set(streams.PARAMETERS, dumps(record))
+                pipe.set(streams.PARAMETERS, dumps(signing.seal_record(record)))
                 pipe.xadd(
                     streams.CONTROL_PARAMETERS,
                     encode(event),
@@ -106,7 +106,8 @@ async def send_command(
 
     ``start``, ``stop`` and ``pause_entries`` set the desired state in ``control:bot_state`` and
     append a ``BotCommand`` to ``control:commands`` in one transaction; ``close_position`` goes
-    to the inbox of the executor owning ``symbol`` only.
+    to ``control:commands:<SYMBOL>``, read by the executor owning ``symbol`` only. Commands and
+    the state record carry the bus MAC (``shared.signing``).
     """
     if command not in COMMANDS:
         raise CommandError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
@@ -114,8 +115,8 @@ async def send_command(
     if command == "close_position":
         if not symbol:
             raise CommandError("close_position needs a symbol")
-        inbox = streams.executor_inbox(symbol)
-        await redis.xadd(inbox, encode(event), maxlen=streams.maxlen_for(inbox), approximate=True)
+        target = streams.symbol_commands(symbol)
+        await redis.xadd(target, encode(event), maxlen=streams.maxlen_for(target), approximate=True)
         return
     state = {
         "state": STATE_COMMANDS[command],
@@ -123,7 +124,7 @@ async def send_command(
         "changed_at_ms": now_ms(),
     }
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(streams.BOT_STATE, dumps(state))
+        pipe.set(streams.BOT_STATE, dumps(signing.seal_record(state)))
         pipe.xadd(
             streams.CONTROL_COMMANDS,
             encode(event),

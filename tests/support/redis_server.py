@@ -10,6 +10,8 @@ from pathlib import Path
 
 import redis
 
+from shared.redis_acl import LocalBus, prepare_local
+from shared.streams import BusUser
 from tests.support.ports import free_port
 
 
@@ -18,10 +20,19 @@ class RedisServer:
     process: subprocess.Popen[bytes]
     port: int
     folder: Path
+    bus: LocalBus | None = None  # the ACL users of shared.streams.ACCESS, when started with them
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The admin's URL (every right), for tests that set up and inspect."""
+        plain = f"redis://127.0.0.1:{self.port}/0"
+        return self.bus.admin_url(plain) if self.bus else plain
+
+    def user_url(self, service: str) -> str:
+        """Where ``service`` connects as its own ACL user (the admin URL without ACL users)."""
+        if self.bus is None or service not in set(BusUser):
+            return self.url
+        return self.bus.service_url(BusUser(service), f"redis://127.0.0.1:{self.port}/0")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -33,19 +44,24 @@ class RedisServer:
                 self.process.wait(5)
 
 
-def start_redis(folder: Path, appendonly: bool = False) -> RedisServer:
-    """Start ``redis-server`` on a free port; fail loudly when the binary is missing."""
+def start_redis(folder: Path, appendonly: bool = False, acl: bool = False) -> RedisServer:
+    """Start ``redis-server`` on a free port; fail loudly when the binary is missing.
+
+    ``acl`` starts it as ``make run`` does: the generated ACL file, a password on every user.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: run `make test` (it installs it) or `apt-get install redis-server`")
     folder.mkdir(parents=True, exist_ok=True)
+    bus = prepare_local(folder, folder / "secrets") if acl else None
     port = free_port()
     args = [
         binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
         "--appendonly", "yes" if appendonly else "no", "--daemonize", "no", "--logfile", str(folder / "redis.log"),
+        *(bus.server_args() if bus else []),
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, socket_timeout=1)
+    client = redis.Redis(port=port, socket_timeout=1, password=bus.admin_password if bus else None)
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -57,4 +73,4 @@ def start_redis(folder: Path, appendonly: bool = False) -> RedisServer:
             time.sleep(0.02)
         finally:
             client.close()
-    return RedisServer(process, port, folder)
+    return RedisServer(process, port, folder, bus)

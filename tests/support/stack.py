@@ -63,7 +63,9 @@ class Stack:
         """Start one more process of ``name`` (a replica when one runs already)."""
         replicas = self.processes.setdefault(name, [])
         log = self.folder / f"{name}-{len(replicas)}-{int(time.time() * 1000)}.log"
-        env = {**self.env, **(extra_env or {}), "INSTANCE_ID": f"{name}-{len(replicas)}-{time.monotonic_ns()}"}
+        # Each service as its own ACL user: a permission missing from shared.streams.ACCESS breaks the replay.
+        env = {**self.env, "REDIS_URL": self.redis.user_url(name), **(extra_env or {}),
+               "INSTANCE_ID": f"{name}-{len(replicas)}-{time.monotonic_ns()}"}
         handle = log.open("wb")
         process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
         handle.close()
@@ -143,7 +145,7 @@ def start_stack(
 ) -> Stack:
     """Start redis, the simulator and ``services``; return once the simulator answers."""
     folder.mkdir(parents=True, exist_ok=True)
-    server = start_redis(folder / "redis")
+    server = start_redis(folder / "redis", acl=True)
     sim_port, api_port = free_port(), free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -151,6 +153,7 @@ def start_stack(
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
         "REDIS_URL": server.url,
+        "BUS_SIGNING_KEY": os.environ["BUS_SIGNING_KEY"],
         "BINANCE_ENV": "sim",
         "SIM_URL": f"http://127.0.0.1:{sim_port}",
         "SYMBOLS": ",".join(symbols),
