@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test restart backtest bench compose-check install system clean help
+.PHONY: run test restart backtest bench compose-check compose-secrets install system clean help
 
 help:
 	@echo "make run                      start redis, the simulator and every service; prints the dashboard URL"
@@ -14,6 +14,7 @@ help:
 	@echo "make backtest DATA=file.csv.gz [PARAMS=\"EMA_SHORT_PERIOD=12 FEE=0.001\"] [JSON=out.json] [REPORT=out.html]"
 	@echo "make bench                    benchmarks (tables printed, nothing asserted)"
 	@echo "make compose-check            validate docker-compose.yml with the real Compose binary"
+	@echo "make compose-secrets [ROTATE=1]  write var/compose/ (Redis ACL users, passwords, bus key) for docker compose"
 
 $(STAMP): requirements-dev.lock
 	@PYTHON_BIN=$$(scripts/find-python.sh) || exit 1; \
@@ -54,6 +55,9 @@ bench: install system
 
 compose-check: install
 	@scripts/compose-check.sh
+
+compose-secrets: install
+	$(PY) -m shared.redis_acl compose $(if $(ROTATE),--rotate)
 
 clean:
 	rm -rf var .pytest_cache

@@ -83,3 +83,31 @@ def test_a_password_file_logs_the_service_in_as_its_user(tmp_path: Path) -> None
     settings = ServiceSettings(REDIS_URL="redis://redis:6379/0", REDIS_USERNAME="executor", REDIS_PASSWORD_FILE=str(secret))
     assert settings.redis_url == "redis://executor:s3cret@redis:6379/0"
     assert ServiceSettings(REDIS_URL="redis://127.0.0.1:6380/0").redis_url == "redis://127.0.0.1:6380/0"
+
+
+async def test_rotation_seals_the_records_again_and_refuses_forged_ones(redis_url: str, tmp_path: Path) -> None:
+    from redis.asyncio import Redis
+
+    from shared import streams
+    from shared.bus_key import rotate
+
+    key_file = signing.ensure_key_file(tmp_path / "bus-signing.key")
+    old = signing.parse_key(key_file.read_text())
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await redis.set(streams.PARAMETERS, dumps(signing.seal_record({"version": 2, "parameters": {"RSI_PERIOD": 10}}, old)))
+        await redis.set(streams.BOT_STATE, dumps(signing.seal_record({"state": "stopped", "reason": "ops"}, old)))
+        message = await rotate(redis_url, key_file)
+        new = signing.parse_key(key_file.read_text())
+        assert new != old and "sealed again" in message
+        assert signing.parse_key((tmp_path / "bus-signing.key.old").read_text()) == old
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        for key in (streams.PARAMETERS, streams.BOT_STATE):
+            assert signing.check_record(loads(await redis.get(key)), new) is signing.Seal.VALID
+        # A record the current key does not verify is never laundered.
+        await redis.set(streams.BOT_STATE, dumps({"state": "running"}))
+        with pytest.raises(SystemExit, match="does not verify"):
+            await rotate(redis_url, key_file)
+        assert signing.parse_key(key_file.read_text()) == new
+    finally:
+        await redis.aclose()
