@@ -24,6 +24,7 @@ import os
 import secrets
 from decimal import Decimal
 from enum import StrEnum
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,12 @@ def _mac(key: bytes, body: bytes) -> str:
     return hmac.new(key, _DOMAIN + body, hashlib.sha256).hexdigest()
 
 
+def _verdict(mac: object, key: bytes, body: Callable[[], bytes]) -> Seal:
+    if not mac:
+        return Seal.MISSING
+    return Seal.VALID if hmac.compare_digest(str(mac), _mac(key, body())) else Seal.INVALID
+
+
 def _canonical_fields(fields: dict[str, str]) -> bytes:
     # Length-prefixed, sorted by name: no two different entries share a byte string.
     parts = []
@@ -120,11 +127,7 @@ def seal_fields(fields: dict[str, str], key: bytes) -> dict[str, str]:
 
 def check_fields(fields: dict[str, str], key: bytes) -> Seal:
     """Whether the stream entry ``fields`` carries a MAC made with ``key`` over exactly these fields."""
-    mac = fields.get(MAC_FIELD)
-    if not mac:
-        return Seal.MISSING
-    ok = hmac.compare_digest(str(mac), _mac(key, _canonical_fields(fields)))
-    return Seal.VALID if ok else Seal.INVALID
+    return _verdict(fields.get(MAC_FIELD), key, lambda: _canonical_fields(fields))
 
 
 def needs_seal(fields: dict[str, str]) -> bool:
@@ -159,8 +162,4 @@ def seal_record(record: dict[str, Any], key: bytes | None = None) -> dict[str, A
 
 def check_record(record: dict[str, Any], key: bytes) -> Seal:
     """Whether a JSON record was sealed with ``key`` and not changed since."""
-    mac = record.get(MAC_FIELD)
-    if not mac:
-        return Seal.MISSING
-    ok = hmac.compare_digest(str(mac), _mac(key, _canonical_record(record)))
-    return Seal.VALID if ok else Seal.INVALID
+    return _verdict(record.get(MAC_FIELD), key, lambda: _canonical_record(record))

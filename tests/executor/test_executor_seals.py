@@ -3,10 +3,6 @@ drops them (dead letter), alerts, and sends no order."""
 
 from __future__ import annotations
 
-import itertools
-import random
-from collections.abc import AsyncIterator
-
 import pytest
 
 from services.executor.config import ExecutorSettings
@@ -16,25 +12,11 @@ from shared import signing, streams
 from shared.codec import encode
 from shared.events import BotCommand, make_event
 from shared.signing import SigningKeyError
-from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
+from tests.executor.harness import InProcess, wait_until
+from tests.executor.test_executor_orders import SYMBOL, candle, ex  # noqa: F401 - the same executor fixture
 from tests.support.simulator import SimulatorProcess
 
-SYMBOL = "BTCUSDT"
-_candles = itertools.count(random.randrange(1_000_000) * 1000)
 OTHER_KEY = signing.parse_key(signing.new_key())
-
-
-def candle() -> int:
-    return 1_700_000_000_000 + next(_candles) * MINUTE
-
-
-@pytest.fixture
-async def ex(simulator: SimulatorProcess, redis_url: str, sqlite_url: str) -> AsyncIterator[InProcess]:
-    simulator.reset_faults()
-    simulator.set_balances({"USDT": "10000", "BTC": "0", "ETH": "0"})
-    handle = await start_in_process(simulator, redis_url, sqlite_url, SYMBOL)
-    yield handle
-    await handle.close()
 
 
 def unsealed(fields: dict[str, str]) -> dict[str, str]:
