@@ -61,7 +61,10 @@ async def update_parameters(
         for _ in range(_MAX_CAS_ATTEMPTS):
             try:
                 await pipe.watch(streams.PARAMETERS)
-                version, current = _parse_record(await pipe.get(streams.PARAMETERS), default)
+                raw = await pipe.get(streams.PARAMETERS)
+                version, current = _parse_record(raw, default)
+                if not signing.record_trusted(loads(raw)):
+                    current = default  # never seal again what the bot did not write (a forged set)
                 merged = validate_parameters(values, current)
                 if merged == current:
                     await pipe.unwatch()

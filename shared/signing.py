@@ -141,6 +141,13 @@ def seal_if_sealed_type(fields: dict[str, str]) -> dict[str, str]:
     return seal_fields(fields, _installed)
 
 
+def record_trusted(record: dict[str, Any] | None) -> bool:
+    """Whether a stored record may be built upon: no record, no key in this process, or a valid MAC."""
+    if record is None or _installed is None:
+        return True
+    return check_record(record, _installed) is Seal.VALID
+
+
 def _canonical_record(record: dict[str, Any]) -> bytes:
     body = {k: v for k, v in record.items() if k != MAC_FIELD}
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=_decimal_text)

@@ -111,3 +111,15 @@ async def test_rotation_seals_the_records_again_and_refuses_forged_ones(redis_ur
         assert signing.parse_key(key_file.read_text()) == new
     finally:
         await redis.aclose()
+
+
+async def test_a_forged_parameter_set_is_not_sealed_again_by_the_next_change(redis_client) -> None:
+    from shared import streams
+    from shared.control import update_parameters
+    from shared.parameters import StrategyParameters
+
+    await redis_client.set(streams.PARAMETERS, dumps({"version": 7, "parameters": {"RISK_PER_TRADE": "0.5"}}))
+    version, merged = await update_parameters(redis_client, {"RSI_PERIOD": 10}, "ops", StrategyParameters())
+    record = loads(await redis_client.get(streams.PARAMETERS))
+    assert version == 8 and signing.check_record(record, signing.installed_key()) is signing.Seal.VALID
+    assert merged.RSI_PERIOD == 10 and merged.RISK_PER_TRADE == StrategyParameters().RISK_PER_TRADE
