@@ -69,7 +69,8 @@ REBALANCE_EVERY_S = 1.0
 ALERT_REPEAT_S = 60.0
 
 
-SEALED_STREAM_PREFIXES = ("executor:inbox:", "control:commands:")
+# Every entry of these per-symbol streams can move money, whatever type it claims to be.
+SEALED_STREAM_PREFIXES = (streams.executor_inbox(""), streams.symbol_commands(""))
 
 
 def require_key(settings: ExecutorSettings) -> bytes:

@@ -29,10 +29,12 @@ class RedisServer:
         return self.bus.admin_url(plain) if self.bus else plain
 
     def user_url(self, service: str) -> str:
-        """Where ``service`` connects as its own ACL user (the admin URL without ACL users)."""
-        if self.bus is None or service not in set(BusUser):
+        """Where ``service`` connects as its own ACL user (the admin URL without ACL users; no
+        credentials at all for a process that has no user, such as the simulator)."""
+        plain = f"redis://127.0.0.1:{self.port}/0"
+        if self.bus is None:
             return self.url
-        return self.bus.service_url(BusUser(service), f"redis://127.0.0.1:{self.port}/0")
+        return self.bus.service_url(BusUser(service), plain) if service in set(BusUser) else plain
 
     def stop(self) -> None:
         if self.process.poll() is None:
