@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from shared import signing
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer, start_redis
 
@@ -153,7 +154,8 @@ def start_stack(
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
         "REDIS_URL": server.url,
-        "BUS_SIGNING_KEY": os.environ["BUS_SIGNING_KEY"],
+        # The session's key (tests/conftest.py), or one for this run (bench): every service shares it.
+        "BUS_SIGNING_KEY": os.environ.setdefault("BUS_SIGNING_KEY", signing.new_key()),
         "BINANCE_ENV": "sim",
         "SIM_URL": f"http://127.0.0.1:{sim_port}",
         "SYMBOLS": ",".join(symbols),
