@@ -79,7 +79,7 @@ def service_env(name: str, env: dict[str, str], redis_url: str, bus: redis_acl.L
     """``env`` with this service's own Redis user (none for the simulator, which uses no Redis)."""
     if bus is None:
         return env
-    own = {k: v for k, v in env.items() if k != "REDIS_URL"}
+    own = {k: v for k, v in env.items() if k not in ("REDIS_URL", "REDIS_PASSWORD")}  # compose's admin password
     if name in set(BusUser):
         own["REDIS_URL"] = bus.service_url(BusUser(name), redis_url)
     return own
