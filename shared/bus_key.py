@@ -5,21 +5,20 @@ carry a MAC made with the deployment key; after a plain key change they would be
 checks each with the current key (a record that does not verify is not sealed again: it was not
 written by the bot), seals both with a new key in one transaction, then replaces the key file,
 keeping the old one as ``<file>.old``. Restart the services afterwards so they load the new key.
-Runs as the api's Redis user (it may write ``control:*``), or any URL given.
+Runs as the api's Redis user (it may write both records), or any URL given.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
 
 from shared import signing, streams
 from shared.codec import dumps, loads
-from shared.redis_acl import url_with_credentials, write_secret
+from shared.redis_acl import make_run_url, write_secret
 from shared.redis_conn import connect_redis
 
 RECORDS = (streams.PARAMETERS, streams.BOT_STATE)
@@ -56,11 +55,6 @@ async def rotate(redis_url: str, key_file: Path) -> str:
     return f"new key in {key_file} (old one in {backup}); sealed again: {names}. Restart the services now."
 
 
-def _make_run_url(var: Path) -> str:
-    passwords = json.loads((var / "secrets" / "redis-passwords.json").read_text())
-    return url_with_credentials(f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '6380')}/0", "api", passwords["api"])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.bus_key", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         from shared.settings import ServiceSettings
 
         url = ServiceSettings().redis_url
-    print(asyncio.run(rotate(url or _make_run_url(var), key_file)))
+    print(asyncio.run(rotate(url or make_run_url(var, streams.BusUser.API, os.environ.get("REDIS_PORT", "6380")), key_file)))
     return 0
 
 

@@ -114,6 +114,22 @@ def url_with_credentials(url: str, username: str, password: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def make_run_url(var: Path, user: BusUser, port: str | int) -> str:
+    """How ``user`` reaches `make run`'s Redis from outside it (a tool, not a service): TCP on
+    ``port``, the password from ``var/secrets/redis-passwords.json``."""
+    passwords = json.loads((var / "secrets" / "redis-passwords.json").read_text())
+    return url_with_credentials(f"redis://127.0.0.1:{port}/0", user.value, passwords[user.value])
+
+
+def configured_url(env: dict[str, str]) -> str:
+    """``REDIS_URL`` with ``REDIS_USERNAME`` / ``REDIS_PASSWORD_FILE`` applied, as a service reads them."""
+    url = env["REDIS_URL"]
+    if env.get("REDIS_PASSWORD_FILE"):
+        password = Path(env["REDIS_PASSWORD_FILE"]).read_text().strip()
+        url = url_with_credentials(url, env.get("REDIS_USERNAME") or ADMIN_USER, password)
+    return url
+
+
 @dataclass(frozen=True)
 class LocalBus:
     """A private redis-server's users, as ``make run`` and the test stack start it."""

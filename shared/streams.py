@@ -78,7 +78,7 @@ def executor_inbox(symbol: str) -> str:
 def symbol_commands(symbol: str) -> str:
     """Operator commands for one symbol (close_position), read by the executor owner of it.
 
-    Not the executor inbox: the api may write ``control:*`` only, so it can never append a
+    Not the executor inbox: the api may write control keys only, so it can never append a
     signal to an inbox, whatever it is made to do.
     """
     return f"control:commands:{symbol}"
@@ -102,6 +102,14 @@ def lease_key(service: str, symbol: str) -> str:
 def processed_key(group: str, event_id: str) -> str:
     """Marker that ``group`` already applied the effect of ``event_id``."""
     return f"processed:{group}:{event_id}"
+
+
+COMMAND_ANSWERS = "control:answered:"  # prefix of command_answer_key: written by the executor only
+
+
+def command_answer_key(command_id: str, outcome: str, symbol: str | None = None) -> str:
+    """Marker that one executor replica already gave this answer to this operator command."""
+    return f"{COMMAND_ANSWERS}{command_id}:{symbol or '-'}:{outcome}"
 
 
 def maxlen_for(stream: str) -> int:
@@ -155,13 +163,15 @@ ACCESS: dict[BusUser, BusGrant] = {
     BusUser.EXECUTOR: BusGrant(
         writes=(EXECUTOR_EVENTS, POSITIONS, BOT_STATE, "deadletter:market:ticker:*", "deadletter:executor:inbox:*",
                 "deadletter:account:executions:*", "deadletter:control:commands:*", LOGS, "health:executor:*",
-                "lease:executor:*"),
+                "lease:executor:*", f"{COMMAND_ANSWERS}*"),
         reads=(MARKET_FRESHNESS, MARKET_LAST_PRICE, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS),
         groups=("market:ticker:*", "executor:inbox:*", "account:executions:*", "control:commands:*"),
         scripts=True,  # lease renewal and release
     ),
     BusUser.API: BusGrant(
-        writes=("control:*", "api:*", LOGS, "health:api:*"),
+        # Named control keys, not control:*: the answers to commands are the executor's word.
+        writes=(BOT_STATE, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS, "control:commands:*", "api:*", LOGS,
+                "health:api:*"),
         reads=("market:*", "account:*", "strategy:*", "executor:*", "health:*", "deadletter:*", LOGS),
     ),
 }

@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { BacktestPanel } from "./backtest.js";
 import { CandleChart } from "./chart.js";
+import { CommandAnswers } from "./commands.js";
 import { DecisionsPanel } from "./decisions.js";
 import { $, debounce, el } from "./dom.js";
 import { LiveEvents } from "./events.js";
@@ -17,9 +18,10 @@ class Dashboard {
   constructor() {
     this.symbol = null;
     this.symbols = [];
+    this.answers = new CommandAnswers();
     this.status = new StatusPanel(this);
     this.chart = new CandleChart(this);
-    this.parameters = new ParametersForm();
+    this.parameters = new ParametersForm(this.answers);
     this.orders = new OrdersPanel();
     this.decisions = new DecisionsPanel(this);
     this.logs = new LogPanel();
@@ -47,6 +49,10 @@ class Dashboard {
     ev.on("log", (data) => this.logs.onLog(data));
     ev.on("alert", (data) => this.logs.onLog({ ...data, service: "executor", logger: "alert", level: data.level.toUpperCase() }));
     ev.on("status", () => this.refreshStatus());
+    ev.on("command", (data) => {
+      this.answers.onAnswer(data);
+      this.refreshStatus();
+    });
     ev.on("orders", (data) => {
       this.orders.refreshSoon();
       this.refreshStatus();

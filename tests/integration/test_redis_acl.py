@@ -41,12 +41,14 @@ CASES: dict[BusUser, tuple[Write, list[Write]]] = {
             lambda r: r.xadd(streams.executor_inbox("BTCUSDT"), {"side": "BUY"}),
             lambda r: r.set(streams.PARAMETERS, "{}"),
             lambda r: r.xadd(streams.ticker_stream("BTCUSDT"), {"price": "1"}),
+            lambda r: r.xadd(streams.symbol_commands("BTCUSDT"), {"command": "close_position"}),
         ],
     ),
     BusUser.API: (
         lambda r: r.xadd(streams.CONTROL_COMMANDS, {"command": "stop"}),
         [
             lambda r: r.xadd(streams.executor_inbox("BTCUSDT"), {"side": "BUY"}),
+            lambda r: r.set(streams.command_answer_key("c1", "done"), "api"),  # only the executor answers
             lambda r: r.hset(streams.MARKET_LAST_PRICE, "BTCUSDT", "1"),
             lambda r: r.hset(streams.POSITIONS, "BTCUSDT", "{}"),
             lambda r: r.set(streams.lease_key("executor", "BTCUSDT"), "me"),
@@ -100,6 +102,24 @@ def test_strategy_consumes_klines_through_its_group_without_appending(server: Re
     finally:
         strategy.close()
         admin.close()
+
+
+def test_only_the_executor_marks_a_command_answered(server: RedisServer) -> None:
+    """The once-across-replicas marker of each answer (``Notifier.answer``) is the executor's key."""
+    key = streams.command_answer_key("c-acl", "done", "BTCUSDT")
+    executor = redis.Redis.from_url(server.user_url("executor"), decode_responses=True)
+    try:
+        assert executor.set(key, "executor-1", nx=True, ex=60)
+        assert not executor.set(key, "executor-2", nx=True, ex=60)  # a second replica stays silent
+    finally:
+        executor.close()
+    for user in (BusUser.API, BusUser.STRATEGY, BusUser.MARKET_DATA):
+        client = redis.Redis.from_url(server.user_url(user.value), decode_responses=True)
+        try:
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                client.set(streams.command_answer_key("c-forged", "done"), "x", nx=True)
+        finally:
+            client.close()
 
 
 def test_no_password_or_a_wrong_one_is_refused(server: RedisServer) -> None:

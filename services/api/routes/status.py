@@ -12,7 +12,7 @@ from services.api.deps import Protected, RedisDep, SettingsDep
 from shared import streams
 from shared.codec import DecodeError, decode, loads
 from shared.control import bot_state
-from shared.events import now_ms
+from shared.events import STATE_MEANINGS, now_ms
 
 router = APIRouter(prefix="/api", tags=["status"], dependencies=Protected)
 
@@ -58,6 +58,7 @@ class Status(BaseModel):
     balances: dict[str, dict[str, str]]
     market_status: dict[str, Any] | None
     server_time_ms: int
+    state_meanings: dict[str, str] = {}  # what each bot state lets the bot do, in the README's words
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -186,4 +187,5 @@ async def get_status(redis: RedisDep, settings: SettingsDep) -> Status:
         balances=balances,
         market_status=await _last_market_status(redis),
         server_time_ms=now,
+        state_meanings={state.value: meaning for state, meaning in STATE_MEANINGS.items()},
     )
