@@ -104,6 +104,36 @@ def test_strategy_consumes_klines_through_its_group_without_appending(server: Re
         admin.close()
 
 
+def test_the_api_user_can_send_every_operator_command(server: RedisServer) -> None:
+    """Each command path of shared.control (close-all's transaction included) within the api's grant."""
+    import asyncio
+
+    from redis.asyncio import Redis as AsyncRedis
+
+    from shared import control
+    from shared.parameters import StrategyParameters
+
+    async def send_all() -> None:
+        api = AsyncRedis.from_url(server.user_url("api"), decode_responses=True)
+        try:
+            for command in ("stop", "pause_entries", "start"):
+                await control.send_command(api, command, None, "acl-test")
+            await control.send_command(api, "close_position", "BTCUSDT", "acl-test")
+            await control.send_command(api, "close_all", None, "acl-test", symbols=["BTCUSDT", "ETHUSDT"])
+            await control.update_parameters(api, {"RISK_PER_TRADE": "0.5"}, "acl-test", StrategyParameters(),
+                                            confirm_dangerous=True)
+        finally:
+            await api.aclose()
+
+    asyncio.run(send_all())
+    admin = redis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        assert admin.xlen(streams.symbol_commands("ETHUSDT")) == 1 and admin.xlen(streams.symbol_commands("BTCUSDT")) == 2
+        assert admin.exists(streams.BOT_STATE, streams.PARAMETERS) == 2
+    finally:
+        admin.close()
+
+
 def test_only_the_executor_marks_a_command_answered(server: RedisServer) -> None:
     """The once-across-replicas marker of each answer (``Notifier.answer``) is the executor's key."""
     key = streams.command_answer_key("c-acl", "done", "BTCUSDT")
