@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run stop test fuzz restart reset-password backtest bench compose-check install system clean help
+.PHONY: run stop test fuzz restart reset-password backtest bench compose-check compose-secrets install system clean help
 
 help:
 	@echo "make run                      start redis, the simulator and every service; prints the dashboard URL"
@@ -18,6 +18,7 @@ help:
 	@echo "make chaos [SEED=1] [KILLS=104] [JSON=out.json]   long tier: clean vs faulted replay, comparison table"
 	@echo "make compose-check            validate docker-compose.yml with the real Compose binary"
 	@echo "make fuzz                     schemathesis over the api's OpenAPI document (>= 10,000 requests)"
+	@echo "make compose-secrets [ROTATE=1]  write var/compose/ (Redis ACL users, passwords, bus key) for docker compose"
 
 $(STAMP): requirements-dev.lock
 	@PYTHON_BIN=$$(scripts/find-python.sh) || exit 1; \
@@ -76,6 +77,9 @@ chaos: install system
 
 compose-check: install
 	@scripts/compose-check.sh
+
+compose-secrets: install
+	$(PY) -m shared.redis_acl compose $(if $(ROTATE),--rotate)
 
 clean:
 	rm -rf var .pytest_cache

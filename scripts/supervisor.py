@@ -11,6 +11,10 @@ it and the process holding it. Readiness means the answering process is the one 
 just any server on the port. Services start in order, each after its upstream answers, so a
 normal start logs no "cannot connect".
 
+Redis takes no client without a password: one ACL user per service (``shared.streams.ACCESS``),
+passwords and the bus signing key under ``var/secrets/`` (mode 700, files 600), and every
+service connects as its own user over a unix socket only this user may open.
+
 One process tree: SIGINT, SIGTERM and SIGHUP stop every service in reverse order, then Redis;
 each child asks the kernel to be sent SIGTERM if the supervisor dies (PR_SET_PDEATHSIG), so no
 child outlives it even after a SIGKILL. Pid files (``var/run/<service>.pid`` and
@@ -38,8 +42,13 @@ from dotenv import dotenv_values
 from processes import Port, alive, command_line, die_with_parent, environment, holder_text, listeners, port_free, start_time
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from shared import redis_acl, signing  # noqa: E402 - after the repository is importable
+from shared.streams import BusUser  # noqa: E402
+
 VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))
 RUN = VAR / "run"
+SECRETS = VAR / "secrets"  # mode 700: Redis passwords and the bus signing key, each mode 600
 SUPERVISOR_PID = VAR / "supervisor.pid"
 COLOURS = {"redis": "90", "exchange_sim": "35", "market_data": "36", "strategy": "33", "executor": "32", "api": "34"}
 SERVICES = ["exchange_sim", "market_data", "strategy", "executor", "api"]
@@ -129,15 +138,23 @@ def http_answers(url: str) -> bool:
         return False
 
 
-async def redis_answers(port: int, pid: int) -> bool:
-    """PING answers and ``INFO server`` names the pid started here."""
+def resp_command(*parts: str) -> bytes:
+    """One command in the Redis protocol (any bytes in a part, a password included)."""
+    encoded = [part.encode() for part in parts]
+    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded)
+
+
+async def redis_answers(port: int, pid: int, admin_password: str) -> bool:
+    """The admin signs in, PING answers and ``INFO server`` names the pid started here."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
     except (OSError, TimeoutError):
         return False
     try:
-        writer.write(b"PING\r\nINFO server\r\n")
+        writer.write(resp_command("AUTH", redis_acl.ADMIN_USER, admin_password) + b"PING\r\nINFO server\r\n")
         await writer.drain()
+        if not (await asyncio.wait_for(reader.readline(), 2)).startswith(b"+OK"):
+            return False
         if not (await asyncio.wait_for(reader.readline(), 2)).startswith(b"+PONG"):
             return False
         size = int((await asyncio.wait_for(reader.readline(), 2))[1:])
@@ -278,6 +295,8 @@ async def wait_ready(child: Child, check: Any, what: str, abort: asyncio.Event) 
 
 def child_environment(env: dict[str, str], explicit: set[str], run_id: str, redis_url: str, with_sim: bool) -> dict[str, str]:
     child = {**env, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", RUN_ID_VARIABLE: run_id}
+    if not env.get("BUS_SIGNING_KEY") and not env.get("BUS_SIGNING_KEY_FILE"):
+        child["BUS_SIGNING_KEY_FILE"] = str(signing.ensure_key_file(SECRETS / "bus-signing.key"))
     # The paper account lives as long as the ledger does: both are kept under var/.
     if not child.get("EXCHANGE_SIM_STATE_FILE"):
         child["EXCHANGE_SIM_STATE_FILE"] = str(VAR / "sim" / "state.json")
@@ -292,6 +311,16 @@ def child_environment(env: dict[str, str], explicit: set[str], run_id: str, redi
     return child
 
 
+def service_env(name: str, env: dict[str, str], redis_url: str, bus: redis_acl.LocalBus | None) -> dict[str, str]:
+    """``env`` with this service's own Redis user (none for the simulator, which uses no Redis)."""
+    if bus is None:
+        return env
+    own = {k: v for k, v in env.items() if k not in ("REDIS_URL", "REDIS_PASSWORD")}  # compose's admin password
+    if name in set(BusUser):
+        own["REDIS_URL"] = bus.service_url(BusUser(name), redis_url)
+    return own
+
+
 async def supervise(stop: asyncio.Event) -> int:
     env, explicit = settings()
     with_redis = not env.get("REDIS_URL")
@@ -304,6 +333,7 @@ async def supervise(stop: asyncio.Event) -> int:
         say(f"error: {e}")
         return 1
     by_service = {port.service: port for port in ports}
+    VAR.mkdir(parents=True, exist_ok=True, mode=0o700)
     RUN.mkdir(parents=True, exist_ok=True)
     for stale in RUN.glob("*.pid"):
         stale.unlink(missing_ok=True)  # no supervisor of this folder is alive (checked above)
@@ -313,16 +343,19 @@ async def supervise(stop: asyncio.Event) -> int:
     children: list[Child] = []
     try:
         redis_url = env.get("REDIS_URL", "")
+        bus: redis_acl.LocalBus | None = None
         if with_redis:
-            redis = await start_redis(env, by_service["redis"], abort)
+            redis, bus = await start_redis(env, by_service["redis"], abort)
             children.append(redis)
-            if await first_of(stop, wait_ready(redis, lambda: redis_answers(redis.port.port, redis.pid), "PING", abort)):
+            admin = bus.admin_password
+            if await first_of(stop, wait_ready(redis, lambda: redis_answers(redis.port.port, redis.pid, admin), "PING", abort)):
                 return 0
             redis_url = f"redis://127.0.0.1:{by_service['redis'].port}/0"
         child_env = child_environment(env, explicit, run_id, redis_url, with_sim)
         names = [n for n in SERVICES if n != "exchange_sim" or with_sim]
         for name in names:
-            child = Child(name, [sys.executable, "-m", f"services.{name}"], child_env, by_service.get(name), RUN / f"{name}.pid")
+            child = Child(name, [sys.executable, "-m", f"services.{name}"], service_env(name, child_env, redis_url, bus),
+                          by_service.get(name), RUN / f"{name}.pid")
             child.task = asyncio.create_task(child.keep_running(abort))
             children.append(child)
             if name == "exchange_sim":
@@ -370,17 +403,19 @@ async def first_of(stop: asyncio.Event, work: Any) -> bool:
     return stop.is_set()
 
 
-async def start_redis(env: dict[str, str], port: Port, abort: asyncio.Event) -> Child:
+async def start_redis(env: dict[str, str], port: Port, abort: asyncio.Event) -> tuple[Child, redis_acl.LocalBus]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise StartFailed("redis-server is not installed: run `sudo apt-get install redis-server` or set REDIS_URL")
     folder = VAR / "redis"
     folder.mkdir(parents=True, exist_ok=True)
+    # Nobody reaches this Redis without a password: one ACL user per service (shared.streams.ACCESS).
+    bus = redis_acl.prepare_local(folder, SECRETS)
     argv = [binary, "--port", str(port.port), "--bind", "127.0.0.1", "--dir", str(folder), "--appendonly", "yes",
-            "--save", "", "--daemonize", "no"]
+            "--save", "", "--daemonize", "no", *bus.server_args()]
     child = Child("redis", argv, dict(os.environ), port, None)
     child.task = asyncio.create_task(child.keep_running(abort))
-    return child
+    return child, bus
 
 
 def read_supervisor() -> tuple[int, str] | None:

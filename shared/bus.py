@@ -42,6 +42,11 @@ class NotMine(Exception):
     """Raised by a handler that may not handle the entry here (its stream changed hands): the
     entry stays pending for the next owner and the attempt does not count as a failure."""
 
+
+# Called with (stream, entry id, raw fields) before decoding: an error text refuses the entry,
+# which goes to the dead-letter stream unhandled (the executor checks MACs this way).
+Gate = Callable[[str, str, dict[str, str]], Awaitable[str | None]]
+
 DEDUPE_TTL_S = 7 * 24 * 3600
 PENDING_READ_COUNT = 10_000
 
@@ -86,6 +91,7 @@ class Consumer:
         max_deliveries: int = 5,
         dedupe: bool = False,
         retry_delay_s: float = 0.5,
+        gate: Gate | None = None,
     ) -> None:
         self.redis = redis
         self.group = group
@@ -98,6 +104,7 @@ class Consumer:
         self.max_deliveries = max_deliveries
         self.dedupe = dedupe
         self.retry_delay_s = retry_delay_s
+        self.gate = gate
         self._streams: set[str] = set()
         self._ready: set[str] = set()
         self._to_take_over: set[str] = set()
@@ -247,6 +254,11 @@ class Consumer:
             # Trimmed away while pending: nothing left to handle.
             await self._ack(stream, entry_id)
             return True
+        if self.gate is not None:
+            refusal = await self.gate(stream, entry_id, fields)
+            if refusal:
+                await self._dead_letter(stream, entry_id, fields, refusal)
+                return True
         try:
             event = decode(fields)
         except DecodeError as e:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from shared import signing
 from shared.events import PAYLOAD_TYPES, Envelope, Payload
 
 ENVELOPE_FIELDS = ("event_id", "type", "version", "source", "ts_event_ms", "ts_init_ms")
@@ -43,13 +44,14 @@ def _json_default(value: Any) -> Any:
 
 
 def encode(event: Envelope) -> dict[str, str]:
-    """Flatten an envelope into stream fields (all text)."""
+    """Flatten an envelope into stream fields (all text); money-moving types get their MAC
+    (``shared.signing``) when this process holds the bus key."""
     fields = {name: _text(getattr(event, name)) for name in ENVELOPE_FIELDS}
     for name, value in event.payload.model_dump(mode="python").items():
         if name in fields:
             raise ValueError(f"payload field {name!r} collides with an envelope field")
         fields[name] = _text(value)
-    return fields
+    return signing.seal_if_sealed_type(fields)
 
 
 @cache
@@ -88,7 +90,7 @@ def decode(fields: dict[Any, Any]) -> Envelope:
     optional = _optional_fields(payload_cls)
     raw: dict[str, Any] = {}
     for name, value in text.items():
-        if name in ENVELOPE_FIELDS:
+        if name in ENVELOPE_FIELDS or name == signing.MAC_FIELD:
             continue
         if name in json_fields and value != "":
             try:

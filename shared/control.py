@@ -14,7 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from shared import streams
+from shared import signing, streams
 from shared.codec import dumps, encode, loads
 from shared.events import BotCommand, BotState, Command, ParametersChanged, make_event, now_ms
 from shared.parameters import DangerousParameters, History, StrategyParameters, unconfirmed_dangers, validate_parameters
@@ -81,7 +81,10 @@ async def update_parameters(
         for _ in range(_MAX_CAS_ATTEMPTS):
             try:
                 await pipe.watch(streams.PARAMETERS)
-                version, current = _parse_record(await pipe.get(streams.PARAMETERS), default)
+                raw = await pipe.get(streams.PARAMETERS)
+                version, current = _parse_record(raw, default)
+                if not signing.record_trusted(loads(raw)):
+                    current = default  # never seal again what the bot did not write (a forged set)
                 merged = validate_parameters(values, current, history)
                 if merged == current:
                     await pipe.unwatch()
@@ -110,7 +113,7 @@ async def update_parameters(
                     source,
                 )
                 pipe.multi()
-                pipe.set(streams.PARAMETERS, dumps(record))
+                pipe.set(streams.PARAMETERS, dumps(signing.seal_record(record)))
                 pipe.xadd(
                     streams.CONTROL_PARAMETERS,
                     encode(event),
@@ -141,8 +144,9 @@ async def send_command(
     ``start``, ``stop``, ``pause_entries`` and ``close_all`` set the desired state in
     ``control:bot_state`` and append a ``BotCommand`` to ``control:commands`` in one
     transaction; ``close_all`` also appends, in the same transaction, a ``close_position``
-    (same command id, ``origin="close_all"``) to the inbox of each of ``symbols``.
-    ``close_position`` goes to the inbox of the executor owning ``symbol`` only.
+    (same command id, ``origin="close_all"``) to ``control:commands:<SYMBOL>`` of each of
+    ``symbols``. ``close_position`` goes to ``control:commands:<SYMBOL>``, read by the executor
+    owning ``symbol`` only. Commands and the state record carry the bus MAC (``shared.signing``).
     """
     if command not in COMMANDS:
         raise CommandError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
@@ -151,8 +155,8 @@ async def send_command(
     if command == Command.CLOSE_POSITION:
         if not symbol:
             raise CommandError("close_position needs a symbol")
-        inbox = streams.executor_inbox(symbol)
-        await redis.xadd(inbox, encode(event), maxlen=streams.maxlen_for(inbox), approximate=True)
+        target = streams.symbol_commands(symbol)
+        await redis.xadd(target, encode(event), maxlen=streams.maxlen_for(target), approximate=True)
         return command_id
     if command == Command.CLOSE_ALL and not symbols:
         raise CommandError("close_all needs the traded symbols")
@@ -162,7 +166,7 @@ async def send_command(
         "changed_at_ms": now_ms(),
     }
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.set(streams.BOT_STATE, dumps(state))
+        pipe.set(streams.BOT_STATE, dumps(signing.seal_record(state)))
         pipe.xadd(
             streams.CONTROL_COMMANDS,
             encode(event),
@@ -175,8 +179,8 @@ async def send_command(
                     command=Command.CLOSE_POSITION, symbol=each, requested_by=requested_by,
                     command_id=command_id, origin=Command.CLOSE_ALL,
                 )
-                inbox = streams.executor_inbox(each)
-                pipe.xadd(inbox, encode(make_event(close, source)), maxlen=streams.maxlen_for(inbox), approximate=True)
+                target = streams.symbol_commands(each)
+                pipe.xadd(target, encode(make_event(close, source)), maxlen=streams.maxlen_for(target), approximate=True)
         await pipe.execute()
     return command_id
 

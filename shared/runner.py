@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
-from shared import health
+from shared import health, signing
 from shared.logs import setup_logging
 from shared.redis_conn import connect_redis
 from shared.settings import ServiceSettings, load_settings
@@ -34,6 +34,12 @@ def run_service(service: str, settings_cls: type[SettingsT], main: ServiceMain) 
     settings = load_settings(settings_cls)
     if args.check:
         sys.exit(health.check(settings.redis_url, service))
+    key = settings.signing_key()
+    if key is None and service in signing.KEY_HOLDERS:
+        print("configuration error:\n  BUS_SIGNING_KEY: required (or BUS_SIGNING_KEY_FILE); "
+              "`make run` creates var/secrets/bus-signing.key", file=sys.stderr)
+        raise SystemExit(2)
+    signing.install(key)
     try:
         asyncio.run(_serve(service, settings, main))
     except KeyboardInterrupt:

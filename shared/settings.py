@@ -7,6 +7,7 @@ one message per offending variable and exits, so a bad configuration never half-
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -43,6 +44,13 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    # This service's own Redis user (shared.redis_acl); the password file is how compose
+    # secrets reach a container. Unset: REDIS_URL as given (a plain Redis, or credentials in it).
+    redis_username: str = Field("", alias="REDIS_USERNAME")
+    redis_password_file: str = Field("", alias="REDIS_PASSWORD_FILE")
+    # The deployment key sealing money-moving entries (shared.signing); never stored in Redis.
+    bus_signing_key: SecretStr | None = Field(None, alias="BUS_SIGNING_KEY")
+    bus_signing_key_file: str = Field("", alias="BUS_SIGNING_KEY_FILE")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     instance_id: str = Field("", alias="INSTANCE_ID")
 
@@ -72,6 +80,25 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _check_symbols(cls, value: str) -> str:
         return ",".join(_normalise_symbol(s) for s in value.split(",") if s.strip())
+
+    @model_validator(mode="after")
+    def _bus_credentials(self) -> ServiceSettings:
+        if self.redis_password_file:
+            from shared.redis_acl import url_with_credentials
+
+            path = Path(self.redis_password_file)
+            if not path.is_file():
+                raise ValueError(f"REDIS_PASSWORD_FILE: {path} does not exist")
+            self.redis_url = url_with_credentials(self.redis_url, self.redis_username or "default", path.read_text().strip())
+        self.signing_key()  # a bad key stops the service at start, naming the variable
+        return self
+
+    def signing_key(self) -> bytes | None:
+        """The bus key from ``BUS_SIGNING_KEY`` or ``BUS_SIGNING_KEY_FILE`` (None when neither is set)."""
+        from shared.signing import read_key
+
+        value = self.bus_signing_key.get_secret_value() if self.bus_signing_key else None
+        return read_key(value, self.bus_signing_key_file or None)
 
     @model_validator(mode="after")
     def _check_environment(self) -> ServiceSettings:

@@ -7,6 +7,9 @@ through a lease (``shared.leases``) and is then the only reader of that symbol's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+
 # Streams read by humans and the dashboard (one per event family, every symbol).
 SIGNALS = "strategy:signals"
 DECISIONS = "strategy:decisions"
@@ -71,8 +74,17 @@ def executions_stream(symbol: str) -> str:
 
 
 def executor_inbox(symbol: str) -> str:
-    """Signals and commands addressed to the executor owner of one symbol."""
+    """Signals addressed to the executor owner of one symbol (written by the strategy)."""
     return f"executor:inbox:{symbol}"
+
+
+def symbol_commands(symbol: str) -> str:
+    """Operator commands for one symbol (close_position), read by the executor owner of it.
+
+    Not the executor inbox: the api may write control keys only, so it can never append a
+    signal to an inbox, whatever it is made to do.
+    """
+    return f"control:commands:{symbol}"
 
 
 def deadletter_stream(stream: str) -> str:
@@ -100,9 +112,12 @@ def processed_key(group: str, event_id: str) -> str:
     return f"processed:{group}:{event_id}"
 
 
+COMMAND_ANSWERS = "control:answered:"  # prefix of command_answer_key: written by the executor only
+
+
 def command_answer_key(command_id: str, outcome: str, symbol: str | None = None) -> str:
     """Marker that one executor replica already gave this answer to this operator command."""
-    return f"control:answered:{command_id}:{symbol or '-'}:{outcome}"
+    return f"{COMMAND_ANSWERS}{command_id}:{symbol or '-'}:{outcome}"
 
 
 def failures_key(group: str, stream: str) -> str:
@@ -118,3 +133,59 @@ def maxlen_for(stream: str) -> int:
         return MAXLEN["deadletter"]
     family = stream.rsplit(":", 1)[0]
     return MAXLEN.get(family, 10_000)
+
+
+class BusUser(StrEnum):
+    """The Redis ACL user each service connects as (the simulator uses no Redis)."""
+
+    MARKET_DATA = "market_data"
+    STRATEGY = "strategy"
+    EXECUTOR = "executor"
+    API = "api"
+
+
+@dataclass(frozen=True)
+class BusGrant:
+    """What one service may do on the bus, as key patterns (Redis glob syntax).
+
+    ``writes`` may also be read; ``reads`` are read-only; ``groups`` are streams the service
+    consumes through a consumer group (read, acknowledge, claim, create the group) without the
+    right to append to them; ``scripts`` allows EVAL/EVALSHA (leases, the kline append).
+    """
+
+    writes: tuple[str, ...]
+    reads: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    scripts: bool = False
+
+
+# The one table of who may touch what; ``shared.redis_acl`` turns it into ACL rules for
+# ``make run``, docker compose and the test stack, so a missing permission breaks the tests.
+ACCESS: dict[BusUser, BusGrant] = {
+    BusUser.MARKET_DATA: BusGrant(
+        writes=("market:*", "account:*", LOGS, "health:market_data:*"),
+        scripts=True,  # the Lua append of closed klines
+    ),
+    BusUser.STRATEGY: BusGrant(
+        writes=(DECISIONS, SIGNALS, LAST_SIGNAL, "executor:inbox:*", "deadletter:market:kline:*", LOGS,
+                "health:strategy:*", "lease:strategy:*", "members:strategy", "bus:failures:strategy:*"),
+        reads=(MARKET_CLOCK, PARAMETERS, CONTROL_PARAMETERS),
+        groups=("market:kline:*",),
+        scripts=True,  # lease renewal and release
+    ),
+    BusUser.EXECUTOR: BusGrant(
+        writes=(EXECUTOR_EVENTS, POSITIONS, BOT_STATE, "deadletter:market:ticker:*", "deadletter:executor:inbox:*",
+                "deadletter:account:executions:*", "deadletter:control:commands:*", LOGS, "health:executor:*",
+                "lease:executor:*", f"{COMMAND_ANSWERS}*", ENTRY_SENT, SYMBOL_INFO, "members:executor",
+                "bus:failures:executor:*", DECISIONS),
+        reads=(MARKET_FRESHNESS, MARKET_LAST_PRICE, MARKET_CLOCK, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS),
+        groups=("market:ticker:*", "executor:inbox:*", "account:executions:*", "control:commands:*"),
+        scripts=True,  # lease renewal and release
+    ),
+    BusUser.API: BusGrant(
+        # Named control keys, not control:*: the answers to commands are the executor's word.
+        writes=(BOT_STATE, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS, "control:commands:*", "api:*", LOGS,
+                "health:api:*"),
+        reads=("market:*", "account:*", "strategy:*", "executor:*", "health:*", "deadletter:*", LOGS),
+    ),
+}

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
 from redis.asyncio import Redis
 
+from shared import signing
 from tests.support.redis_server import RedisServer, start_redis
+
+# One bus key for the test session: this process seals what it writes as the services do, and
+# every service started by a test (in-process or as a subprocess) inherits it.
+os.environ.setdefault("BUS_SIGNING_KEY", signing.new_key())
+signing.install(signing.parse_key(os.environ["BUS_SIGNING_KEY"]))
 
 
 @pytest.fixture(scope="session")

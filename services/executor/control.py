@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from services.executor.config import ExecutorSettings
 from services.executor.notify import Notifier
 from shared.aio import sleep_or_stop
-from shared import streams
+from shared import signing, streams
 from shared.codec import DecodeError, decode, dumps, loads
 from shared.control import STATE_COMMANDS
 from shared.events import (
@@ -61,6 +61,8 @@ class BotControl:
         self.parameters_version = 0
         self._positions: dict[str, str] = {}
         self._refused_version: int | None = None
+        self.key = settings.signing_key()
+        self._refused_records: dict[str, str] = {}
 
     @property
     def entries_allowed(self) -> bool:
@@ -84,7 +86,7 @@ class BotControl:
         for stream in (streams.CONTROL_COMMANDS, streams.CONTROL_PARAMETERS):
             last = await self.redis.xrevrange(stream, count=1)
             self._positions[stream] = last[0][0] if last else "0-0"
-        raw_state = loads(await self.redis.get(streams.BOT_STATE))
+        raw_state = await self._sealed_record(streams.BOT_STATE)
         if isinstance(raw_state, dict) and raw_state.get("state") in STATES:
             self.state = raw_state["state"]
             self.reason = str(raw_state.get("reason") or "")
@@ -93,7 +95,7 @@ class BotControl:
                 await self.notifier.alert("warning", "bot_state_invalid", f"ignored {streams.BOT_STATE}={raw_state!r}")
             self.state = self.settings.bot_start_state
             self.reason = "start state"
-        raw_parameters = loads(await self.redis.get(streams.PARAMETERS))
+        raw_parameters = await self._sealed_record(streams.PARAMETERS)
         if isinstance(raw_parameters, dict) and isinstance(raw_parameters.get("parameters"), dict):
             try:
                 self.parameters = validate_parameters(raw_parameters["parameters"], history=self.settings.history())
@@ -119,6 +121,8 @@ class BotControl:
             for stream, entries in _entries(reply):
                 for entry_id, fields in entries:
                     self._positions[stream] = entry_id
+                    if not await self._sealed_entry(stream, entry_id, fields):
+                        continue
                     try:
                         event = decode(fields)
                     except DecodeError as e:
@@ -169,7 +173,7 @@ class BotControl:
         The set is validated again; an invalid one is refused with an alert and the current set
         stays in force.
         """
-        record = loads(await self.redis.get(streams.PARAMETERS))
+        record = await self._sealed_record(streams.PARAMETERS)
         version, values, command_id = None, None, ""
         if isinstance(record, dict) and isinstance(record.get("parameters"), dict):
             version, values = _version(record.get("version")), record["parameters"]
@@ -206,10 +210,33 @@ class BotControl:
         self.state, self.reason = state, reason
         if store:
             body: dict[str, Any] = {"state": state, "reason": reason, "changed_at_ms": now_ms()}
-            await self.redis.set(streams.BOT_STATE, dumps(body))
+            await self.redis.set(streams.BOT_STATE, dumps(signing.seal_record(body, self.key)))
         if changed or store:
             logger.info("bot state %s (%s)", state, reason)
         await self.notifier.event(BotStateChanged(state=state, reason=reason), event_id=event_id)
+
+    async def _sealed_entry(self, stream: str, entry_id: str, fields: dict[str, str]) -> bool:
+        """Whether a control entry carries a valid MAC; a forged one is skipped with an alert."""
+        seal = signing.check_fields(fields, self.key) if self.key else signing.Seal.MISSING
+        if seal is signing.Seal.VALID:
+            return True
+        await self.notifier.alert(
+            "error", "forged_entry", f"refused {fields.get('type', '?')} entry {entry_id} of {stream}: MAC {seal.value}"
+        )
+        return False
+
+    async def _sealed_record(self, key: str) -> Any:
+        """The JSON record at ``key`` when its MAC verifies; a forged one is ignored with an alert."""
+        record = loads(await self.redis.get(key))
+        if not isinstance(record, dict):
+            return record
+        seal = signing.check_record(record, self.key) if self.key else signing.Seal.MISSING
+        if seal is signing.Seal.VALID:
+            return record
+        if self._refused_records.get(key) != record.get(signing.MAC_FIELD, ""):
+            self._refused_records[key] = record.get(signing.MAC_FIELD, "")
+            await self.notifier.alert("error", "forged_record", f"ignored {key}: MAC {seal.value}")
+        return None
 
     async def enter_error(self, reason: str) -> None:
         """Stop entries because something needs the trader (e.g. credentials refused)."""

@@ -49,7 +49,7 @@ from services.executor.notify import Notifier
 from services.executor.protection import ExitReason, exit_reason, protection_levels, realised_return_pct
 from services.executor.sizing import format_decimal, sellable_quantity, size_entry
 from shared.aio import sleep_or_stop
-from shared import streams
+from shared import signing, streams
 from shared.bus import Consumer, NotMine, ensure_group, entry_time_ms
 from shared.codec import dumps
 from shared.events import (
@@ -86,6 +86,18 @@ REBALANCE_EVERY_S = 1.0
 ALERT_REPEAT_S = 60.0
 READS_BEFORE_SIZING = 5  # attempts of the account read, within the signal's allowance
 MAX_REFUSALS = 10  # rate-limit refusals of one order (they do not use up send attempts)
+
+
+# Every entry of these per-symbol streams can move money, whatever type it claims to be.
+SEALED_STREAM_PREFIXES = (streams.executor_inbox(""), streams.symbol_commands(""))
+
+
+def require_key(settings: ExecutorSettings) -> bytes:
+    """The bus key: without it no signal or command could be trusted, so nothing starts."""
+    key = settings.signing_key()
+    if key is None:
+        raise signing.SigningKeyError("BUS_SIGNING_KEY (or BUS_SIGNING_KEY_FILE) is required by the executor")
+    return key
 
 
 @dataclass
@@ -150,6 +162,7 @@ class Executor:
         self.exchange = exchange
         self.instance = instance
         self.notifier = Notifier(redis, instance)
+        self.key = require_key(settings)
         self.control = BotControl(redis, settings, self.notifier)
         self.books: dict[str, SymbolBook] = {}
         self.leases = SymbolLeases(
@@ -162,6 +175,7 @@ class Executor:
             handler=self.handle,
             block_ms=settings.poll_block_ms,
             claim_idle_ms=max(settings.lease_ttl_ms * 2, 30_000),
+            gate=self._check_seal,
         )
         self._last_rebalance = 0.0
         self._last_periodic = time.monotonic()
@@ -218,6 +232,7 @@ class Executor:
         # (and is recorded in the candle where it was crossed), as a resting stop order would have.
         await ensure_group(self.redis, ticker, streams.GROUP_EXECUTOR, "$")
         await ensure_group(self.redis, streams.executor_inbox(symbol), streams.GROUP_EXECUTOR, "0")
+        await ensure_group(self.redis, streams.symbol_commands(symbol), streams.GROUP_EXECUTOR, "0")
         # Reconciliation reads the exchange for what happened before now; reports from now on follow.
         await ensure_group(self.redis, streams.executions_stream(symbol), streams.GROUP_EXECUTOR, "$")
         book = SymbolBook(symbol)
@@ -228,17 +243,33 @@ class Executor:
             logger.exception("reconciliation of %s failed", symbol)
             await self.notifier.alert("error", "reconcile_failed", f"reconciliation failed: {e}", symbol)
         await self.reload_position(book)
-        for stream in (ticker, streams.executor_inbox(symbol), streams.executions_stream(symbol)):
+        for stream in (ticker, streams.executor_inbox(symbol), streams.symbol_commands(symbol), streams.executions_stream(symbol)):
             self.consumer.add_stream(stream, take_over=True)
 
     async def _on_lost(self, symbol: str) -> None:
-        for stream in (streams.ticker_stream(symbol), streams.executor_inbox(symbol), streams.executions_stream(symbol)):
+        for stream in (streams.ticker_stream(symbol), streams.executor_inbox(symbol), streams.symbol_commands(symbol),
+                       streams.executions_stream(symbol)):
             self.consumer.remove_stream(stream)
         self.books.pop(symbol, None)
         logger.info("gave up %s", symbol)
 
     async def _still_owner(self, symbol: str) -> bool:
         return await self.leases.confirm(symbol)
+
+    async def _check_seal(self, stream: str, entry_id: str, fields: dict[str, str]) -> str | None:
+        """Refuse (dead-letter, alert) an entry that could move money without a valid MAC:
+        everything in the inbox and the symbol's command stream, and a signal or command anywhere."""
+        if not (stream.startswith(SEALED_STREAM_PREFIXES) or signing.needs_seal(fields)):
+            return None
+        seal = signing.check_fields(fields, self.key)
+        if seal is signing.Seal.VALID:
+            return None
+        kind = f"{fields.get('type', '?')} {fields.get('side', '')}".strip()
+        await self.notifier.alert(
+            "error", "forged_entry", f"refused {kind} entry {entry_id} of {stream}: MAC {seal.value}; no order sent",
+            symbol_of(stream),
+        )
+        return f"mac {seal.value}"
 
     # -- dispatch ----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from services.strategy import rules
 from services.strategy.config import StrategySettings
 from services.strategy.indicators import IndicatorRow, compute_indicators, indicator_row
 from services.strategy.window import CandleWindow
-from shared import streams
+from shared import signing, streams
 from shared.aio import sleep_or_stop
 from shared.bus import Consumer, publish_atomically
 from shared.codec import decode, dumps, loads
@@ -193,8 +193,14 @@ class StrategyService:
 
     async def _load_parameters(self) -> None:
         stored = loads(await self.redis.get(streams.PARAMETERS))
-        if stored:
-            self._apply(stored["version"], stored["parameters"])
+        if not stored:
+            return
+        key = self.settings.signing_key()
+        seal = signing.check_record(stored, key) if key else signing.Seal.MISSING
+        if seal is not signing.Seal.VALID:
+            logger.error("ignored %s: MAC %s (not written by the api)", streams.PARAMETERS, seal.value)
+            return
+        self._apply(stored["version"], stored["parameters"])
 
     async def _follow_parameters(self, stop: asyncio.Event) -> None:
         last_id = "$"

@@ -25,15 +25,15 @@ async def test_start_stop_pause_set_the_state_and_append_a_command(client: httpx
     assert (await client.get("/api/status")).json()["bot"]["state"] == "running"
 
 
-async def test_close_position_goes_to_the_symbols_inbox_only(client: httpx.AsyncClient, redis_client: Redis) -> None:
+async def test_close_position_goes_to_the_symbols_command_stream_only(client: httpx.AsyncClient, redis_client: Redis) -> None:
     response = await client.post("/api/positions/ETHUSDT/close")
     assert response.status_code == 202 and response.json()["symbol"] == "ETHUSDT"
-    entries = await redis_client.xrange(streams.executor_inbox("ETHUSDT"))
+    entries = await redis_client.xrange(streams.symbol_commands("ETHUSDT"))
     assert len(entries) == 1
     event = decode(entries[0][1])
     assert event.payload.command == "close_position" and event.payload.symbol == "ETHUSDT"
     assert await redis_client.xlen(streams.CONTROL_COMMANDS) == 0
-    assert not await redis_client.exists(streams.executor_inbox("BTCUSDT"))
+    assert not await redis_client.exists(streams.symbol_commands("BTCUSDT"), streams.executor_inbox("ETHUSDT"))
 
 
 async def test_close_position_refuses_symbols_not_traded(client: httpx.AsyncClient, redis_client: Redis) -> None:

@@ -9,8 +9,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from shared import streams
+from shared import signing, streams
 from shared.codec import decode, loads
+
+
+def sealed(fields: dict[str, str]) -> bool:
+    return signing.check_fields(fields, signing.installed_key()) is signing.Seal.VALID
 
 
 async def test_every_command_returns_the_id_it_is_answered_under(client: httpx.AsyncClient, redis_client: Redis) -> None:
@@ -21,7 +25,7 @@ async def test_every_command_returns_the_id_it_is_answered_under(client: httpx.A
         ids.add(body["command_id"])
     assert len(ids) == 4
     sent = [decode(f).payload.command_id for _, f in await redis_client.xrange(streams.CONTROL_COMMANDS)]
-    sent += [decode(f).payload.command_id for _, f in await redis_client.xrange(streams.executor_inbox("BTCUSDT"))]
+    sent += [decode(f).payload.command_id for _, f in await redis_client.xrange(streams.symbol_commands("BTCUSDT"))]
     assert set(sent) == ids
 
 
@@ -30,15 +34,20 @@ async def test_close_all_stops_and_asks_every_symbols_owner_to_close(client: htt
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["state"] == "stopped" and body["symbols"] == ["BTCUSDT", "ETHUSDT"]
-    assert loads(await redis_client.get(streams.BOT_STATE))["state"] == "stopped"
+    state = loads(await redis_client.get(streams.BOT_STATE))
+    assert state["state"] == "stopped"
+    assert signing.check_record(state, signing.installed_key()) is signing.Seal.VALID
     [(_, fields)] = await redis_client.xrange(streams.CONTROL_COMMANDS)
-    assert decode(fields).payload.command == "close_all"
+    assert decode(fields).payload.command == "close_all" and sealed(fields)
     for symbol in ("BTCUSDT", "ETHUSDT"):
-        [(_, fields)] = await redis_client.xrange(streams.executor_inbox(symbol))
+        # The symbol's command stream, sealed: the api writes no executor inbox.
+        [(_, fields)] = await redis_client.xrange(streams.symbol_commands(symbol))
         close = decode(fields).payload
         assert (close.command, close.symbol, close.origin, close.command_id) == (
             "close_position", symbol, "close_all", body["command_id"],
         )
+        assert sealed(fields)
+    assert not [key async for key in redis_client.scan_iter(match="executor:inbox:*")]
 
 
 async def test_a_period_longer_than_the_window_is_refused_naming_it(client: httpx.AsyncClient, redis_client: Redis) -> None:
@@ -90,7 +99,9 @@ async def test_a_dangerous_setting_needs_the_confirmation_flag_and_is_logged(
     assert body["version"] == 1 and len(body["confirmed_dangers"]) == 3 and body["command_id"]
     assert any("dangerous parameters confirmed" in r.getMessage() for r in caplog.records)
     [(_, fields)] = await redis_client.xrange(streams.CONTROL_PARAMETERS)
-    assert decode(fields).payload.command_id == body["command_id"]
+    assert decode(fields).payload.command_id == body["command_id"] and sealed(fields)
+    record = loads(await redis_client.get(streams.PARAMETERS))
+    assert record["confirmed_dangers"] and signing.check_record(record, signing.installed_key()) is signing.Seal.VALID
     # A later change that leaves the dangerous fields alone needs no new confirmation.
     assert (await client.put("/api/parameters", json={"RSI_PERIOD": 12})).status_code == 200
     # 100 % allocation with 3 % risk is dangerous on its own.

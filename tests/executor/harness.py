@@ -21,10 +21,10 @@ from services.executor import store
 from services.executor.config import ExecutorSettings
 from services.executor.exchange import Exchange
 from services.executor.service import Executor
-from shared import streams
+from shared import signing, streams
 from shared.binance_client import close_client, open_client
 from shared.bus import publish, publish_atomically
-from shared.codec import decode, loads
+from shared.codec import decode, dumps, loads
 from shared.events import BotCommand, Envelope, ExecutorAlert, Signal, Ticker, make_event, now_ms
 from shared.store.database import open_engine, session_factory
 from shared.store.models import Order, Position
@@ -123,13 +123,14 @@ class Bus:
 
     async def close_position(self, symbol: str) -> Envelope:
         event = make_event(BotCommand(command="close_position", symbol=symbol, requested_by="test"), "api")
-        await publish(self.redis, streams.executor_inbox(symbol), event)
+        await publish(self.redis, streams.symbol_commands(symbol), event)
         return event
 
     async def command(self, command: str) -> None:
         """What the api does for start/stop/pause_entries: the key, then the command."""
         state = {"start": "running", "stop": "stopped", "pause_entries": "entries_paused"}[command]
-        await self.redis.set(streams.BOT_STATE, f'{{"state":"{state}","reason":"test","changed_at_ms":{now_ms()}}}')
+        record = signing.seal_record({"state": state, "reason": "test", "changed_at_ms": now_ms()})
+        await self.redis.set(streams.BOT_STATE, dumps(record))
         await publish(self.redis, streams.CONTROL_COMMANDS, make_event(BotCommand(command=command, requested_by="test"), "api"))
 
     async def events(self, event_type: str | None = None) -> list[Envelope]:
@@ -257,7 +258,7 @@ class ExecutorProcess:
 
 def start_process(folder: Path, env: dict[str, str], instance: str) -> ExecutorProcess:
     """Start ``python -m services.executor`` with ``env`` (on top of a clean environment)."""
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")}
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "BUS_SIGNING_KEY")}
     full = {**base, **env, "INSTANCE_ID": instance, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / f"{instance}-{time.monotonic_ns()}.log"

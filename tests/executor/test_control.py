@@ -14,6 +14,7 @@ from shared import streams
 from shared.bus import publish
 from shared.codec import decode, dumps, loads
 from shared.events import BotCommand, make_event, now_ms
+from shared.signing import seal_record
 from tests.executor.harness import wait_until
 
 
@@ -35,15 +36,15 @@ async def test_absent_keys_mean_the_start_state_and_the_environment_parameters(r
 
 
 async def test_stored_state_and_parameters_win_and_invalid_ones_are_refused(redis_client: Redis) -> None:
-    await redis_client.set(streams.BOT_STATE, dumps({"state": "stopped", "reason": "maintenance", "changed_at_ms": 1}))
-    await redis_client.set(streams.PARAMETERS, dumps({"version": 3, "parameters": {"RSI_PERIOD": 10}}))
+    await redis_client.set(streams.BOT_STATE, dumps(seal_record({"state": "stopped", "reason": "maintenance", "changed_at_ms": 1})))
+    await redis_client.set(streams.PARAMETERS, dumps(seal_record({"version": 3, "parameters": {"RSI_PERIOD": 10}})))
     bot = control(redis_client)
     await bot.load()
     assert bot.state == "stopped" and bot.reason == "maintenance" and not bot.strategy_exits_allowed
     assert bot.parameters.RSI_PERIOD == 10 and bot.parameters_version == 3
 
-    await redis_client.set(streams.BOT_STATE, dumps({"state": "dancing"}))
-    await redis_client.set(streams.PARAMETERS, dumps({"version": 4, "parameters": {"EMA_SHORT_PERIOD": 50}}))
+    await redis_client.set(streams.BOT_STATE, dumps(seal_record({"state": "dancing"})))
+    await redis_client.set(streams.PARAMETERS, dumps(seal_record({"version": 4, "parameters": {"EMA_SHORT_PERIOD": 50}})))
     other = control(redis_client)
     await other.load()
     assert other.state == "running" and other.parameters_version == 0

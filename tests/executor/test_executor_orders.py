@@ -207,12 +207,13 @@ async def _state(ex: InProcess, state: str) -> bool:
 
 async def set_parameters(ex: InProcess, version: int, values: dict[str, str]) -> None:
     """What the api does: store the versioned set, then announce it on control:parameters."""
-    from shared import streams
+    from shared import signing, streams
     from shared.codec import dumps
 
     record = {"version": version, "parameters": values, "changed_at_ms": now_ms(), "changed_by": "test"}
-    await ex.redis.set(streams.PARAMETERS, dumps(record))
-    await ex.redis.xadd(streams.CONTROL_PARAMETERS, {"type": "parameters_changed", "event_id": f"parameters-{version}"})
+    await ex.redis.set(streams.PARAMETERS, dumps(signing.seal_record(record)))
+    announcement = {"type": "parameters_changed", "event_id": f"parameters-{version}"}
+    await ex.redis.xadd(streams.CONTROL_PARAMETERS, signing.seal_if_sealed_type(announcement))
 
 
 async def test_parameters_follow_changes_and_refuse_invalid_sets(ex: InProcess, simulator: SimulatorProcess) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import compose
@@ -64,3 +65,62 @@ def test_executor_and_api_share_the_ledger_on_the_volume_whatever_make_runs_env_
     assert urls == {"sqlite:////app/var/db/bot.sqlite3"}
     for name in ("executor", "api"):
         assert any(volume["target"] == "/app/var/db" for volume in services[name]["volumes"])
+
+
+def test_each_service_logs_in_as_its_own_user_and_never_sees_the_admin_password() -> None:
+    import json
+
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "REDIS_PASSWORD": "admin-secret",
+           "DASHBOARD_PASSWORD": "y"}
+    result = subprocess.run([str(BINARY), "-f", "docker-compose.yml", "config", "--format", "json"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    spec = json.loads(result.stdout)
+    services = spec["services"]
+    assert "--aclfile" in services["redis"]["command"]
+    for name in ("market_data", "strategy", "executor", "api"):
+        environment = services[name]["environment"]
+        assert environment["REDIS_USERNAME"] == name
+        assert environment["REDIS_PASSWORD"] == "" and "admin-secret" not in environment["REDIS_URL"]
+        mounted = {(s["source"], s.get("target")) for s in services[name]["secrets"]}
+        assert (f"redis_{name}", "redis_password") in mounted
+        assert ("bus_signing_key" in {s for s, _ in mounted}) == (name != "market_data")
+    assert {s["file"].rsplit("/", 1)[-1] for s in spec["secrets"].values()} >= {"users.acl", "bus-signing.key"}
+
+
+def test_the_secrets_command_writes_an_acl_file_redis_accepts(tmp_path: Path) -> None:
+    import redis as redis_client
+
+    from tests.support.ports import free_port
+
+    folder = tmp_path / "compose"
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "REDIS_PASSWORD": "admin-secret"}
+    result = subprocess.run([sys.executable, "-m", "shared.redis_acl", "compose", "--dir", str(folder)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--aclfile", str(folder / "users.acl")], stdout=subprocess.DEVNULL)
+    try:
+        import time
+
+        admin = redis_client.Redis(port=port, password="admin-secret", socket_timeout=2)
+        for _ in range(100):
+            try:
+                admin.ping()
+                break
+            except redis_client.ConnectionError:
+                time.sleep(0.05)
+        for name in ("market_data", "strategy", "executor", "api"):
+            password = (folder / f"redis-{name}.password").read_text()
+            assert redis_client.Redis(port=port, username=name, password=password).ping()
+        api = redis_client.Redis(port=port, username="api", password=(folder / "redis-api.password").read_text())
+        try:
+            api.xadd("executor:inbox:BTCUSDT", {"side": "BUY"})
+            raise AssertionError("the api appended to an executor inbox")
+        except redis_client.exceptions.NoPermissionError:
+            pass
+    finally:
+        server.terminate()
+        server.wait(5)

@@ -54,6 +54,7 @@ def test_run_starts_everything_restarts_one_service_and_stops_cleanly(tmp_path: 
         wait(lambda: f"http://127.0.0.1:{api_port}/" in log.read_text(errors="replace"), 60, "the dashboard URL", log)
         wait(lambda: answers(f"http://127.0.0.1:{api_port}/"), 90, "the dashboard", log)
         pids = wait(lambda: _pids(var) if len(_pids(var)) == len(SERVICES) else None, 60, "every service", log)
+        _assert_bus_is_private(var, redis_port)
         os.kill(pids["strategy"], signal.SIGTERM)  # what `make restart SERVICE=strategy` does
         wait(lambda: _pids(var).get("strategy") not in (None, pids["strategy"]), 30, "strategy to come back", log)
         after = _pids(var)
@@ -79,3 +80,30 @@ def _pids(var: Path) -> dict[str, int]:
     if not folder.exists():
         return {}
     return {path.stem: int(path.read_text()) for path in folder.glob("*.pid") if path.read_text().strip()}
+
+
+def _assert_bus_is_private(var: Path, redis_port: int) -> None:
+    """make run's Redis refuses a client without a password; its secrets are the owner's only."""
+    import stat
+
+    import redis
+
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        redis.Redis(port=redis_port, socket_timeout=5).ping()
+    secrets = var / "secrets"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    for name in ("redis-passwords.json", "redis-admin.password", "bus-signing.key"):
+        assert stat.S_IMODE((secrets / name).stat().st_mode) == 0o600, name
+    admin = redis.Redis(port=redis_port, password=(secrets / "redis-admin.password").read_text().strip(),
+                        decode_responses=True, socket_timeout=5)
+    try:
+        users = set(admin.acl_users())
+        assert users == {"default", "market_data", "strategy", "executor", "api"}
+        # Every service is connected as its own user (the simulator uses no Redis).
+        connected = {line.split(" user=")[1].split(" ")[0] for line in admin.execute_command("CLIENT", "LIST").splitlines()}
+        assert {"market_data", "strategy", "executor", "api"} <= connected
+    finally:
+        admin.close()
+    socket = var / "redis" / "redis.sock"
+    if socket.exists():
+        assert stat.S_IMODE(socket.stat().st_mode) == 0o700

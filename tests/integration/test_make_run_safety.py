@@ -69,6 +69,12 @@ def snapshot(var: Path) -> dict[int, str]:
     return {pid: start_time(pid) for pid in tree(var)}
 
 
+def admin_client(env: dict[str, str]) -> redis.Redis:
+    """make run's Redis as its admin (the password make run wrote under var/secrets)."""
+    password = (Path(env["BOT_VAR_DIR"]) / "secrets" / "redis-admin.password").read_text().strip()
+    return redis.Redis(port=int(env["REDIS_PORT"]), password=password, decode_responses=True)
+
+
 def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as handle:
         return subprocess.Popen([sys.executable, "scripts/supervisor.py"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
@@ -124,11 +130,11 @@ def test_sim_url_follows_the_sim_port_and_sighup_stops_the_whole_tree(tmp_path: 
     supervisor = start(env, log)
     cleanup.append(supervisor)
     wait_started(env, log)
-    client = redis.Redis(port=int(env["REDIS_PORT"]), decode_responses=True)
+    client = admin_client(env)
     # market_data reads the simulator started on EXCHANGE_SIM_PORT...
     wait(lambda: client.xlen("market:kline:BTCUSDT") > 0, 60, "candles from the simulator", log)
     # ...and the executor trades on it.
-    asyncio.run(_send_buy(env["REDIS_PORT"], candle := 1_800_000_000_000))
+    asyncio.run(_send_buy(env, candle := 1_800_000_000_000))
     sim = f"http://127.0.0.1:{env['EXCHANGE_SIM_PORT']}/_sim/state"
     wait(lambda: f"EB-BTCUSDT-{candle}" in _json(sim)["client_order_ids"], 60, "the entry order on the simulator", log)
 
@@ -177,15 +183,22 @@ def test_make_stop_from_another_shell_and_restart_checks_the_pid(tmp_path: Path,
     assert b"not running" in subprocess.run(["make", "-s", "stop"], cwd=ROOT, env=env, capture_output=True, timeout=30).stdout
 
 
-async def _send_buy(redis_port: str, candle: int) -> None:
+async def _send_buy(env: dict[str, str], candle: int) -> None:
+    """A BUY signal as the strategy of this run would send it: sealed with the run's bus key."""
     from redis.asyncio import Redis
 
+    from shared import signing
     from tests.executor.harness import Bus
 
-    client = Redis(port=int(redis_port), decode_responses=True)
+    var = Path(env["BOT_VAR_DIR"])
+    client = Redis(port=int(env["REDIS_PORT"]), password=(var / "secrets" / "redis-admin.password").read_text().strip(),
+                   decode_responses=True)
+    session_key = signing.installed_key()
+    signing.install(signing.parse_key((var / "secrets" / "bus-signing.key").read_text()))
     try:
         await Bus(client).signal("BTCUSDT", "BUY", candle)
     finally:
+        signing.install(session_key)
         await client.aclose()
 
 
@@ -219,3 +232,31 @@ def test_reset_password_prints_a_new_one_once_and_ends_sessions(redis_url: str, 
                             env={**env, "DASHBOARD_PASSWORD": "configured-one"})
     assert result.returncode == 1 and b"DASHBOARD_PASSWORD is set" in result.stdout
     assert client.get(streams.DASHBOARD_PASSWORD_HASH) == stored
+
+
+def test_reset_password_signs_in_to_make_runs_redis_as_the_api(tmp_path: Path) -> None:
+    """No REDIS_URL: make run's password-protected Redis, as the api's user from var/secrets."""
+    from services.api.auth import SESSION_PREFIX, verify_hash
+    from shared import streams
+    from tests.support.redis_server import start_redis
+
+    var = tmp_path / "var"
+    server = start_redis(var, acl=True)  # passwords in var/secrets, as make run keeps them
+    admin = redis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        assert (var / "secrets" / "redis-passwords.json").is_file()
+        admin.set(f"{SESSION_PREFIX}abc", "{}")
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "BOT_VAR_DIR": str(var), "REDIS_PORT": str(server.port)}
+        result = subprocess.run(["make", "-s", "reset-password"], cwd=ROOT, env=env, capture_output=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        password = result.stdout.decode().strip().rsplit(" ", 1)[-1]
+        assert verify_hash(password, admin.get(streams.DASHBOARD_PASSWORD_HASH))
+        assert not admin.exists(f"{SESSION_PREFIX}abc")
+        # Without the secrets it is refused by Redis, and says so without a password in the text.
+        (var / "secrets" / "redis-passwords.json").rename(var / "secrets" / "moved.json")
+        result = subprocess.run([sys.executable, "scripts/reset_password.py"], cwd=ROOT, env=env, capture_output=True, timeout=60)
+        assert result.returncode == 1 and b"could not reset the password" in result.stdout, result.stdout + result.stderr
+        assert verify_hash(password, admin.get(streams.DASHBOARD_PASSWORD_HASH))
+    finally:
+        admin.close()
+        server.stop()

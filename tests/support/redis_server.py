@@ -10,6 +10,8 @@ from pathlib import Path
 
 import redis
 
+from shared.redis_acl import LocalBus, prepare_local
+from shared.streams import BusUser
 from tests.support.ports import free_port
 
 
@@ -19,10 +21,21 @@ class RedisServer:
     port: int
     folder: Path
     appendonly: bool = False
+    bus: LocalBus | None = None  # the ACL users of shared.streams.ACCESS, when started with them
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The admin's URL (every right), for tests that set up and inspect."""
+        plain = f"redis://127.0.0.1:{self.port}/0"
+        return self.bus.admin_url(plain) if self.bus else plain
+
+    def user_url(self, service: str) -> str:
+        """Where ``service`` connects as its own ACL user (the admin URL without ACL users; no
+        credentials at all for a process that has no user, such as the simulator)."""
+        plain = f"redis://127.0.0.1:{self.port}/0"
+        if self.bus is None:
+            return self.url
+        return self.bus.service_url(BusUser(service), plain) if service in set(BusUser) else plain
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: only what reached the AOF survives."""
@@ -32,7 +45,7 @@ class RedisServer:
 
     def restart(self) -> None:
         """Start the server again on the same port and folder (reloading its AOF)."""
-        self.process = _launch(self.port, self.folder, self.appendonly)
+        self.process = _launch(self.port, self.folder, self.appendonly, self.bus)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -44,24 +57,29 @@ class RedisServer:
                 self.process.wait(5)
 
 
-def start_redis(folder: Path, appendonly: bool = False, port: int | None = None) -> RedisServer:
+def start_redis(folder: Path, appendonly: bool = False, port: int | None = None, acl: bool = False) -> RedisServer:
     """Start ``redis-server`` on a free port (or ``port``, to restart one on its data folder);
-    fail loudly when the binary is missing."""
+    fail loudly when the binary is missing.
+
+    ``acl`` starts it as ``make run`` does: the generated ACL file, a password on every user.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    bus = prepare_local(folder, folder / "secrets") if acl else None
     port = port or free_port()
-    return RedisServer(_launch(port, folder, appendonly), port, folder, appendonly)
+    return RedisServer(_launch(port, folder, appendonly, bus), port, folder, appendonly, bus)
 
 
-def _launch(port: int, folder: Path, appendonly: bool) -> subprocess.Popen[bytes]:
+def _launch(port: int, folder: Path, appendonly: bool, bus: LocalBus | None) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: run `make test` (it installs it) or `apt-get install redis-server`")
     args = [
         binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
         "--appendonly", "yes" if appendonly else "no", "--daemonize", "no", "--logfile", str(folder / "redis.log"),
+        *(bus.server_args() if bus else []),
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port, socket_timeout=1)
+    client = redis.Redis(port=port, socket_timeout=1, password=bus.admin_password if bus else None)
     deadline = time.monotonic() + 30
     while True:
         try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from shared import streams
+from shared import signing, streams
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer, start_redis
 
@@ -66,7 +66,8 @@ class Stack:
         replicas = self.processes.setdefault(name, [])
         log = self.folder / f"{name}-{len(replicas)}-{int(time.time() * 1000)}.log"
         instance = f"{name}-{len(replicas)}-{time.monotonic_ns()}"
-        env = {**self.env, **(extra_env or {}), "INSTANCE_ID": instance}
+        # Each service as its own ACL user: a permission missing from shared.streams.ACCESS breaks the replay.
+        env = {**self.env, "REDIS_URL": self.redis.user_url(name), **(extra_env or {}), "INSTANCE_ID": instance}
         handle = log.open("wb")
         process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
         handle.close()
@@ -151,7 +152,7 @@ def start_stack(
     first and the simulator (and with it the replay clock) only once every service has loaded
     and beats its heartbeat: on a busy machine the first candles are then not lost to imports."""
     folder.mkdir(parents=True, exist_ok=True)
-    server = start_redis(folder / "redis", appendonly=appendonly)
+    server = start_redis(folder / "redis", appendonly=appendonly, acl=True)
     sim_port, api_port = free_port(), free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -159,6 +160,8 @@ def start_stack(
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
         "REDIS_URL": server.url,
+        # The session's key (tests/conftest.py), or one for this run (bench): every service shares it.
+        "BUS_SIGNING_KEY": os.environ.setdefault("BUS_SIGNING_KEY", signing.new_key()),
         "BINANCE_ENV": "sim",
         "SIM_URL": f"http://127.0.0.1:{sim_port}",
         "SYMBOLS": ",".join(symbols),

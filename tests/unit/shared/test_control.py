@@ -75,11 +75,12 @@ async def test_state_commands_set_the_state_and_append_one_command(redis_client:
     assert len(entries) == 1 and decode(entries[0][1]).payload.command == "pause_entries"
 
 
-async def test_close_position_needs_a_symbol_and_touches_only_the_inbox(redis_client: Redis) -> None:
+async def test_close_position_needs_a_symbol_and_touches_only_the_symbols_command_stream(redis_client: Redis) -> None:
     with pytest.raises(CommandError):
         await send_command(redis_client, "close_position", None, "ops")
     with pytest.raises(CommandError):
         await send_command(redis_client, "liquidate", None, "ops")
     await send_command(redis_client, "close_position", "BTCUSDT", "ops")
-    assert await redis_client.xlen(streams.executor_inbox("BTCUSDT")) == 1
+    assert await redis_client.xlen(streams.symbol_commands("BTCUSDT")) == 1
+    assert not await redis_client.exists(streams.executor_inbox("BTCUSDT"))
     assert not await redis_client.exists(streams.BOT_STATE, streams.CONTROL_COMMANDS)
