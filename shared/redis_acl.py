@@ -37,7 +37,9 @@ READ_COMMANDS = (
     "get", "mget", "exists", "ttl", "pttl", "type", "strlen", "hget", "hmget", "hgetall", "hlen", "hexists",
     "xrange", "xrevrange", "xread", "xlen", "xinfo|stream", "xinfo|groups", "xinfo|consumers", "xpending",
 )
-WRITE_COMMANDS = ("set", "del", "unlink", "expire", "pexpire", "incr", "hset", "hdel", "xadd", "xtrim")
+WRITE_COMMANDS = ("set", "del", "unlink", "expire", "pexpire", "incr", "hset", "hdel", "hincrby", "xadd", "xtrim",
+                  # replica membership (shared.leases): a sorted set scored by Redis time
+                  "zadd", "zrem", "zremrangebyscore", "zcount")
 GROUP_COMMANDS = (
     "xreadgroup", "xack", "xgroup|create", "xautoclaim", "xpending", "xinfo|groups", "xinfo|consumers",
     "xrange", "xrevrange", "xlen",
