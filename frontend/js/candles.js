@@ -26,13 +26,16 @@ function open(row, bucketMs) {
   return bucket;
 }
 
+/** Candle rows with their prices as numbers (the API sends decimal text). */
+export const numeric = (rows) => rows.map((row) => ({ ...row, open: Number(row.open), high: Number(row.high), low: Number(row.low), close: Number(row.close) }));
+
 /**
  * Rows of `baseMs` candles (oldest first, `{time_ms, open, high, low, close, volume, closed, …}`)
  * aggregated into candles of `bucketMs`. A bucket is closed when its last base candle closes
  * the bucket; the first bucket may be partial when the rows start inside it.
  */
 export function aggregate(rows, baseMs, bucketMs) {
-  if (bucketMs <= baseMs) return rows.map((row) => ({ ...row, open: Number(row.open), high: Number(row.high), low: Number(row.low), close: Number(row.close) }));
+  if (bucketMs <= baseMs) return numeric(rows);
   const out = [];
   for (const row of rows) {
     const last = out[out.length - 1];

@@ -4,7 +4,7 @@
 // time in the page's zone; values come from /api/candles and the live feed.
 
 import { api } from "./api.js";
-import { aggregate, BucketTail, bucketOf, TIMEFRAMES } from "./candles.js";
+import { BucketTail, bucketOf, numeric, TIMEFRAMES } from "./candles.js";
 import { CrosshairLegend } from "./chart-legend.js";
 import { ChartOverlays } from "./chart-overlays.js";
 import { chartTime } from "./clock.js";
@@ -74,9 +74,7 @@ export class CandleChart {
     this.load();
   }
 
-  async fetch(symbol, timeframe, limit) {
-    return api(`/api/candles?symbol=${encodeURIComponent(symbol)}&timeframe=${timeframe}&limit=${limit}`);
-  }
+  fetch = (symbol, timeframe, limit) => api(`/api/candles?symbol=${encodeURIComponent(symbol)}&timeframe=${timeframe}&limit=${limit}`);
 
   async load() {
     if (!this.ensureChart()) return;
@@ -86,17 +84,19 @@ export class CandleChart {
     let data;
     let tail = null;
     try {
+      // The bot's timeframe is the stored one; longer ones are aggregated by the api.
+      const base = this.app.status.status?.timeframe ?? "1m";
+      this.baseMs = TIMEFRAMES[base] ?? 60000;
       data = await this.fetch(symbol, this.timeframe, SHOWN);
-      this.baseMs = TIMEFRAMES[data.interval] ?? 60000;
       // The newest bucket is kept up to date from the live base candles: fetch those it holds.
-      if (this.bucketMs > this.baseMs) tail = await this.fetch(symbol, data.interval, Math.ceil(this.bucketMs / this.baseMs) + 1);
+      if (this.bucketMs > this.baseMs) tail = await this.fetch(symbol, base, Math.ceil(this.bucketMs / this.baseMs) + 1);
     } catch (error) {
       if (error.status === 422 && this.timeframe !== "1m") return this.setTimeframe("1m");
       this.message.textContent = `Chart unavailable: ${error.message}`;
       return;
     }
     if (symbol !== this.app.symbol) return;
-    this.interval = data.interval;
+    this.interval = this.app.status.status?.timeframe ?? data.interval;
     if (data.precision) setSymbolInfo(symbol, data.precision);
     this.data = data;
     const last = data.candles[data.candles.length - 1];
@@ -116,7 +116,7 @@ export class CandleChart {
       button.setAttribute("aria-pressed", String(button.dataset.timeframe === this.timeframe));
       button.disabled = (TIMEFRAMES[button.dataset.timeframe] ?? 0) < this.baseMs;
     }
-    const rows = aggregate(this.data.candles, this.bucketMs, this.bucketMs).map((row) => ({ ...row, chartTime: chartTime(row.time_ms) }));
+    const rows = numeric(this.data.candles).map((row) => ({ ...row, chartTime: chartTime(row.time_ms) }));
     this.rows = rows;
     this.candles.setData(rows.map((r) => ({ time: r.chartTime, open: r.open, high: r.high, low: r.low, close: r.close })));
     for (const [key] of LINES) this[key].setData(rows.filter((r) => r[key] !== null && r[key] !== undefined).map((r) => ({ time: r.chartTime, value: r[key] })));

@@ -52,7 +52,15 @@ export function fmtFixed(value, digits, { sign = false } = {}) {
 }
 
 export const fmtPrice = (value, symbol) => fmtFixed(value, precisionOf(symbol).price);
-export const fmtQty = (value, symbol) => fmtFixed(value, precisionOf(symbol).quantity);
+/** Decimal text cut (not rounded) to `digits` decimals: a quantity is never shown larger than held. */
+export function truncate(value, digits) {
+  const text = typeof value === "number" ? value.toFixed(12) : String(value ?? "");
+  const match = /^(-?\d*)(?:\.(\d*))?$/.exec(text.trim());
+  if (!match) return value;
+  return digits > 0 ? `${match[1] || "0"}.${(match[2] ?? "").padEnd(digits, "0").slice(0, digits)}` : match[1] || "0";
+}
+
+export const fmtQty = (value, symbol) => (number(value) === null ? fmtFixed(value, 0) : fmtFixed(truncate(value, precisionOf(symbol).quantity), precisionOf(symbol).quantity));
 export const fmtQuote = (value, symbol, options) => fmtFixed(value, precisionOf(symbol).quote, options);
 export const fmtSignedQuote = (value, symbol) => fmtQuote(value, symbol, { sign: true });
 
