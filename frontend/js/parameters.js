@@ -73,7 +73,7 @@ export class ParametersForm {
       this.version = data.version;
       this.descriptions = Object.fromEntries(data.fields.map((f) => [f.name, f.description]));
       $("#params-version").textContent = data.version
-        ? `version ${data.version} · ${fmtTime(data.changed_at_ms)} · ${data.changed_by}`
+        ? `version ${data.version} · ${fmtTime(data.changed_at_ms)} (wall clock) · ${data.changed_by}`
         : "version 0 · start-up values";
       this.render();
     } catch (error) {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from decimal import Decimal
 from typing import Any
@@ -193,6 +194,19 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     # The chart is drawn.
     await expect(page.get_by_test_id("chart").locator("canvas").first).to_be_visible()
     assert await canvas_paint(page) > 500
+
+    # The price scale includes the open position's stop-loss and take-profit (5 % above entry,
+    # far beyond the candles), and the values under the cursor are those of the hovered candle.
+    scale = await page.evaluate("dashboard.chart.candles.priceScale().getVisibleRange()")
+    position = loads(await redis_client.hget(streams.POSITIONS, "BTCUSDT"))
+    assert scale["from"] <= float(position["stop_loss"]) and float(position["take_profit"]) <= scale["to"]
+    newest = await page.get_by_test_id("chart-legend").text_content()
+    box = await page.get_by_test_id("chart").bounding_box()
+    await page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.3)
+    await expect(page.get_by_test_id("chart-legend")).not_to_have_text(newest or "")
+    hovered = await page.get_by_test_id("chart-legend").text_content()
+    assert re.search(r"O [\d,]+\.\d{2}H [\d,]+\.\d{2}L [\d,]+\.\d{2}C [\d,]+\.\d{2}", hovered or ""), hovered
+    assert "RSI" in (hovered or "")
 
     # A live log line arrives.
     await publish(redis_client, streams.LOGS, make_event(LogRecord(service="strategy", level="INFO", logger="s", message="candle closed, no signal"), "strategy"))
