@@ -38,7 +38,7 @@ export class TradesPanel {
     const symbol = this.app.symbol;
     if (!symbol) return;
     try {
-      const data = await api(`/api/trades?symbol=${encodeURIComponent(symbol)}&limit=${PAGE}&offset=${this.offset}`);
+      const data = await api(`/api/trades?symbol=${encodeURIComponent(symbol)}&status=all&limit=${PAGE}&offset=${this.offset}`);
       this.items = data.items;
       this.total = data.total;
       this.render();

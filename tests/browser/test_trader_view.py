@@ -92,8 +92,8 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         page.on("request", lambda request: refetched.append(request.url) if watched.search(request.url) else None)
 
         # Trades happen; the trades panel follows the feed.
-        await expect(page.get_by_test_id("trades").locator("tr[data-trade-id]")).to_have_count(3, timeout=120_000)
-        trades = (await get(page, stack, "/api/trades?symbol=BTCUSDT&limit=500"))["items"]
+        await page.wait_for_function("document.querySelectorAll('[data-testid=trades] tr[data-trade-id]').length >= 3", timeout=120_000)
+        trades = (await get(page, stack, "/api/trades?symbol=BTCUSDT&status=all&limit=500"))["items"]
         closed = [t for t in trades if t["status"] == "CLOSED"]
         assert len(closed) >= 2
         assert refetched == [], f"refetched on events: {refetched}"
@@ -117,7 +117,7 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         first_candle = await page.evaluate("dashboard.chart.rows[0].time_ms")
         entries = {m["id"] for m in markers if m["kind"] == "entry"}
         exits = {m["id"] for m in markers if m["kind"] == "exit"}
-        in_range = [t for t in (await get(page, stack, "/api/trades?symbol=BTCUSDT&limit=500"))["items"] if t["entry_time_ms"] >= first_candle]
+        in_range = [t for t in (await get(page, stack, "/api/trades?symbol=BTCUSDT&status=all&limit=500"))["items"] if t["entry_time_ms"] >= first_candle]
         assert in_range and {str(t["id"]) for t in in_range} <= entries
         assert {str(t["id"]) for t in in_range if t["status"] == "CLOSED"} <= exits
 
