@@ -25,7 +25,11 @@ from services.executor.sizing import SymbolFilters, format_decimal, sellable_qua
 from services.strategy.indicators import compute_indicators
 from services.strategy.rules import signal_arrays
 from shared.candles import CandleArrays, candle_arrays
+from shared import profit
 from shared.parameters import StrategyParameters
+from shared.precision import Precision, split_symbol
+from shared.profit import TradeRecord
+from shared.settings import TIMEFRAME_MS
 
 ZERO = Decimal(0)
 
@@ -51,6 +55,8 @@ class Trade(NamedTuple):
     return_pct: Decimal
     stop_loss: Decimal
     take_profit: Decimal
+    dust_in: Decimal = ZERO
+    dust_out: Decimal = ZERO
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: prices and returns as numbers, quantities as exact decimal text."""
@@ -67,6 +73,8 @@ class Trade(NamedTuple):
             "quote_received": float(self.quote_received),
             "stop_loss": float(self.stop_loss),
             "take_profit": float(self.take_profit),
+            "dust_in": format_decimal(self.dust_in),
+            "dust_out": format_decimal(self.dust_out),
         }
 
 
@@ -77,6 +85,7 @@ class SkippedEntry:
     time: int
     price: Decimal
     reason: str
+    dust: Decimal = ZERO  # the bot's base dust at that moment (sold with the next exit)
 
 
 @dataclass
@@ -161,10 +170,41 @@ def run_backtest(
     summary = summarise(trades=settled.trades, money=settled.money, open_time=arrays.open_time, close=arrays.close,
                         equity=equity, starting_balance=config.balance, fee=config.fee,
                         skipped_entries=len(settled.skipped))
+    summary["profit"] = profit_block(settled.trades, symbol or "", filters, config, arrays,
+                                     _price(arrays.close[-1]), config.interval or candles.attrs.get("interval"))
     summary.update(symbol=symbol, interval=config.interval or candles.attrs.get("interval"),
                    warmup_candles=params.warmup_candles(),
                    parameters=params.model_dump(mode="json"), settings=settings_dict(config, filters))
     return BacktestResult(params, config, filters, arrays, settled.trades, settled.skipped, equity, summary)
+
+
+def trade_records(trades: list[Trade], symbol: str, fee: Decimal, interval_ms: int) -> list[TradeRecord]:
+    """The backtest's trades as ledger rows of the profit read model (market time: the close of
+    the candle whose decision filled it; the buy commission is taken in base, the sell's in quote)."""
+    return [
+        TradeRecord(
+            id=number, symbol=symbol, status="CLOSED",
+            entry_time_ms=t.entry_time + interval_ms, exit_time_ms=t.exit_time + interval_ms,
+            entry_price=t.entry_price, exit_price=t.exit_price,
+            quantity=t.quantity * (1 - fee), sold_quantity=t.sold_quantity,
+            quote_spent=t.quote_spent, quote_received=t.quote_received,
+            entry_fee_quote=t.quantity * fee * t.entry_price, exit_fee_quote=t.sold_quantity * t.exit_price * fee,
+            dust_in=t.dust_in, dust_out=t.dust_out,
+        )
+        for number, t in enumerate(trades, start=1)
+    ]
+
+
+def profit_block(trades: list[Trade], symbol: str, filters: SymbolFilters, config: BacktestConfig,
+                 arrays: CandleArrays, last_price: Decimal, interval: str | None) -> dict[str, Any]:
+    """The profit figures of the run, by the read model the dashboard uses on the live ledger."""
+    interval_ms = TIMEFRAME_MS.get(interval or "", 60_000)
+    records = trade_records(trades, symbol, config.fee, interval_ms)
+    base, quote = split_symbol(symbol) if symbol else ("", "USDT")
+    precision = Precision(symbol, base, quote, filters.tick_size, filters.market_step,
+                          filters.market_min_quantity, filters.market_min_notional)
+    result = profit.figures(records, {symbol: last_price}, config.balance, single_symbol=True)
+    return {"quote_asset": quote, **profit.figures_dict(result, precision)}
 
 
 def settings_dict(config: BacktestConfig, filters: SymbolFilters) -> dict[str, str]:
@@ -231,7 +271,7 @@ def _settle(
         sizing = size_entry(cash, price, params, filters)
         quantity = sizing.quantity
         if quantity is None:
-            skipped.append(SkippedEntry(int(open_time[opened]), price, sizing.reason))
+            skipped.append(SkippedEntry(int(open_time[opened]), price, sizing.reason, dust))
             pending, k = walked(opened + 1), 0
             continue
         spent = sizing.notional
@@ -251,12 +291,15 @@ def _settle(
             exit_price = tp
         else:
             exit_price = _price(fill)
-        sell = sellable_quantity(credited, filters, exit_price)
+        # The exit sells the position and the bot's dust of earlier exits, rounded down to the step
+        # (as the executor does), so dust never grows beyond one step.
+        dust_in = dust
+        sell = sellable_quantity(credited + dust_in, filters, exit_price)
         if sell.dust:
-            sold, received, dust = ZERO, ZERO, dust + credited
+            sold, received, dust = ZERO, ZERO, dust_in + credited
             received_f, dust_f = 0.0, dust_f + credited_f
         else:
-            sold, received, dust = sell.quantity, sell.quantity * exit_price * keep, dust + sell.remainder
+            sold, received, dust = sell.quantity, sell.quantity * exit_price * keep, sell.remainder
             sold_f = float(sold)
             received_f, dust_f = sold_f * fill * keep_f, dust_f + (credited_f - sold_f)
         cash += received
@@ -268,7 +311,7 @@ def _settle(
         received_column.append(received_f)
         trades.append(make_trade(
             opened, closed, int(open_time[opened]), int(open_time[closed]), price, exit_price, reasons[code],
-            quantity, sold, spent, received, realised_return_pct(spent, received), sl, tp,
+            quantity, sold, spent, received, realised_return_pct(spent, received), sl, tp, dust_in, dust,
         ))
         k += 1
     money = TradeMoney(np.asarray(spent_column), np.asarray(received_column),

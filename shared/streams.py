@@ -33,6 +33,8 @@ PARAMETERS = "control:parameters:current"  # JSON {"version","parameters",...}
 POSITIONS = "executor:positions"  # hash: symbol -> JSON position snapshot
 KLINE_LAST_OPEN = "market:kline_last_open"  # hash: symbol -> open time of the last closed kline published
 DASHBOARD_PASSWORD_HASH = "api:password_hash"
+LAST_SIGNAL = "strategy:last_signal"  # hash: symbol -> the symbol's newest signal entry (flat fields as JSON)
+SYMBOL_INFO = "market:symbols"  # hash: symbol -> JSON {"symbol","base_asset","quote_asset","tick_size","step_size","min_qty","min_notional"}
 
 MAXLEN = {
     "market:kline": 20_000,

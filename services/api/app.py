@@ -21,7 +21,10 @@ from services.api import auth
 from services.api.backtests import BacktestRunner
 from services.api.config import ApiSettings
 from services.api.deps import Resources
+from services.api.event_view import EventView
 from services.api.hub import Hub
+from services.api.ledger_view import LedgerView, Precisions
+from services.api.live_state import LiveState
 from services.api.middleware import DroppableStream, SecurityHeaders, install_log_filter
 from services.api.relay import relayed_streams
 from services.api.routes import ROUTERS
@@ -48,8 +51,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
         backtests = BacktestRunner(settings)
         await auth.ensure_password(redis, settings)
+        live = LiveState()
+        ledger = LedgerView(redis, engine, settings, Precisions(redis, settings.symbols))
+        await live.seed(redis)
+        hub.observers.append(live.observe)
+        view = EventView(redis, ledger)
+        hub.format, hub.transform = view.format, view.transform
         relay_task = asyncio.create_task(hub.run(), name="event-relay")
-        app.state.resources = Resources(settings=settings, redis=redis, engine=engine, hub=hub, backtests=backtests)
+        app.state.resources = Resources(settings=settings, redis=redis, engine=engine, hub=hub, backtests=backtests,
+                                        ledger=ledger, live=live)
         logger.info("api ready env=%s symbols=%s", settings.binance_env, ",".join(settings.symbols))
         try:
             yield

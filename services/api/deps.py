@@ -13,6 +13,8 @@ from services.api import auth
 from services.api.backtests import BacktestRunner
 from services.api.config import ApiSettings
 from services.api.hub import Hub
+from services.api.ledger_view import LedgerView
+from services.api.live_state import LiveState
 
 
 @dataclass
@@ -24,6 +26,8 @@ class Resources:
     engine: AsyncEngine
     hub: Hub
     backtests: BacktestRunner
+    ledger: LedgerView
+    live: LiveState
 
 
 def _resources(request: Request) -> Resources:
@@ -50,11 +54,21 @@ def _backtests(request: Request) -> BacktestRunner:
     return _resources(request).backtests
 
 
+def _ledger(request: Request) -> LedgerView:
+    return _resources(request).ledger
+
+
+def _live(request: Request) -> LiveState:
+    return _resources(request).live
+
+
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 HubDep = Annotated[Hub, Depends(_hub)]
 BacktestsDep = Annotated[BacktestRunner, Depends(_backtests)]
+LedgerDep = Annotated[LedgerView, Depends(_ledger)]
+LiveDep = Annotated[LiveState, Depends(_live)]
 SessionCookie = Annotated[str | None, Cookie(alias=auth.COOKIE_NAME, include_in_schema=False)]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -62,6 +62,12 @@ class Hub:
         self._last_sent: dict[tuple[str, str], float] = {}
         self._pending: dict[tuple[str, str], Relayed] = {}
         self.ready = asyncio.Event()
+        # Called with (stream, entry id, fields) for every entry, in delivery order, clients or not.
+        self.observers: list[Callable[[str, str, dict[str, str]], None]] = []
+        # Turns a relayed event into the events the clients receive (formatting, derived events).
+        self.transform: Callable[[Relayed], Awaitable[list[Relayed]]] | None = None
+        # Formats one event for the clients (numbers in the symbol's precision); cheap and synchronous.
+        self.format: Callable[[Relayed], Relayed] | None = None
 
     def subscribe(self, on_drop: Callable[[], None] | None = None) -> Subscription:
         """Register a client; it receives every event delivered from now on."""
@@ -82,6 +88,8 @@ class Hub:
             subscription.on_drop()
 
     def _fan_out(self, item: Relayed) -> None:
+        if self.format is not None:
+            item = self.format(item)
         for subscription in list(self.subscriptions):
             try:
                 subscription.queue.put_nowait(item)
@@ -132,7 +140,9 @@ class Hub:
         ready = sorted((entry for entry in self._held if entry[0].ms < server_ms), key=lambda entry: entry[0])
         self._held = [entry for entry in self._held if entry[0].ms >= server_ms]
         for position, fields in ready:
-            self._deliver(position, fields)
+            for observe in self.observers:
+                observe(position.stream, position.entry_id, fields)
+            await self._deliver(position, fields)
         self._flush_throttled()
 
     def _collect(self, reply: Any) -> None:
@@ -142,14 +152,15 @@ class Hub:
                 if fields:
                     self._held.append((Position.of(stream, entry_id), fields))
 
-    def _deliver(self, position: Position, fields: dict[str, str]) -> None:
+    async def _deliver(self, position: Position, fields: dict[str, str]) -> None:
         if not self.subscriptions:
             return
         item = to_relayed(position.stream, position.entry_id, fields)
         if item is None:
             return
         if item.throttle_key is None:
-            self._fan_out(item)
+            for out in await self._transformed(item):
+                self._fan_out(out)
             return
         last = self._last_sent.get(item.throttle_key, 0.0)
         if time.monotonic() - last >= self.throttle_s:
@@ -159,6 +170,15 @@ class Hub:
         else:
             # Keep only the newest; it goes out when the symbol's interval has passed.
             self._pending[item.throttle_key] = item
+
+    async def _transformed(self, item: Relayed) -> list[Relayed]:
+        if self.transform is None:
+            return [item]
+        try:
+            return await self.transform(item)
+        except Exception as e:  # noqa: BLE001 - the raw event still goes out
+            logger.warning("event %s not enriched: %s", item.event, e)
+            return [item]
 
     def _flush_throttled(self) -> None:
         now = time.monotonic()
@@ -198,7 +218,12 @@ class Hub:
                 break
             item = to_relayed(position.stream, position.entry_id, fields)
             if item is not None and item.position is not None:
-                items.append(item)
+                items.extend(await self._transformed(item))
+        # A derived summary (``profit``) is current state: the last one replayed is enough.
+        last_derived = {item.event: index for index, item in enumerate(items) if item.position is None}
+        items = [item for index, item in enumerate(items) if item.position is not None or last_derived[item.event] == index]
+        if self.format is not None:
+            items = [self.format(item) for item in items]
         return items, False
 
 

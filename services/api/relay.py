@@ -34,6 +34,7 @@ EVENT_NAMES = {
     "balances": "status",
     "bot_command": "status",
     "parameters_changed": "parameters",
+    "position_snapshot": "position",
 }
 
 
@@ -116,6 +117,7 @@ def to_relayed(stream: str, entry_id: str, fields: dict[str, str]) -> Relayed | 
     data = _data(stream, event)
     symbol = str(data.get("symbol") or "")
     if event.type == "ticker":
+        # ``ts_ms``, the ticker's event time, is the exchange's market time.
         data = {"type": "ticker", "symbol": symbol, "price": data["price"], "ts_ms": event.ts_event_ms}
         return Relayed(name, data, None, ("price", symbol))
     if event.type == "kline" and not data.get("closed"):

@@ -187,3 +187,10 @@ def stored_status(exchange_status: str, current: str) -> str:
     if current in FINAL_STATUSES and status not in FINAL_STATUSES:
         return current
     return status
+
+
+def carried_dust(dust_in: Decimal, exit_statuses: Iterable[str]) -> Decimal:
+    """The bot's dust an exit of the position sells with it: the dust carried in, unless an
+    exit was already refused (then the rest is sold without it, so a base balance smaller than
+    the ledger says, e.g. sold by hand, cannot keep the position from being closed)."""
+    return ZERO if any(status == "REJECTED" for status in exit_statuses) else dust_in

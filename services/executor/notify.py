@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from shared import streams
 from shared.bus import publish
 from shared.codec import dumps
-from shared.events import ExecutorAlert, Payload, make_event
+from shared.events import ExecutorAlert, Payload, PositionSnapshot, make_event
 from shared.logs import redact
 from shared.store.models import Position
 
@@ -23,10 +23,15 @@ _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ER
 
 
 def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
-    """The ``executor:positions`` value of ``symbol``: FLAT when there is no active position."""
+    """The ``executor:positions`` value of ``symbol``: FLAT when there is no active position.
+
+    ``entry_time_ms`` is the exchange's fill time, ``entry_market_time_ms`` the market time of
+    the entry decision; ``dust_quantity`` the bot's dust the position's exit will sell too.
+    """
     if position is None or position.status not in ("OPENING", "OPEN", "CLOSING"):
         return {"symbol": symbol, "status": "FLAT", "entry_price": None, "quantity": None,
-                "entry_time_ms": None, "stop_loss": None, "take_profit": None}
+                "entry_time_ms": None, "stop_loss": None, "take_profit": None,
+                "trade_id": None, "entry_market_time_ms": None, "dust_quantity": None}
     return {
         "symbol": symbol,
         "status": position.status,
@@ -35,6 +40,9 @@ def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
         "entry_time_ms": position.entry_time_ms,
         "stop_loss": _text(position.stop_loss),
         "take_profit": _text(position.take_profit),
+        "trade_id": position.id,
+        "entry_market_time_ms": position.entry_market_time_ms,
+        "dust_quantity": _text(position.dust_in),
     }
 
 
@@ -47,6 +55,7 @@ class Notifier:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._last_snapshot: dict[str, str] = {}
 
     async def event(self, payload: Payload, *, event_id: str | None = None, ts_event_ms: int | None = None) -> None:
         """Append ``payload`` to ``executor:events``."""
@@ -62,8 +71,32 @@ class Notifier:
         await self.event(ExecutorAlert(level=level, code=code, message=message, symbol=symbol))
 
     async def snapshot(self, symbol: str, position: Position | None) -> None:
-        """Write the position snapshot of ``symbol`` to the ``executor:positions`` hash."""
+        """Write the position snapshot of ``symbol`` to the ``executor:positions`` hash and, when it
+        changed, announce it as a ``position_snapshot`` event (the dashboard's position panel)."""
+        body = position_snapshot(symbol, position)
+        text = dumps(body)
         try:
-            await self.redis.hset(streams.POSITIONS, symbol, dumps(position_snapshot(symbol, position)))
+            await self.redis.hset(streams.POSITIONS, symbol, text)
         except Exception as e:  # noqa: BLE001
             logger.error("could not write the position snapshot of %s: %s", symbol, e)
+            return
+        if self._last_snapshot.get(symbol) == text:
+            return
+        self._last_snapshot[symbol] = text
+        await self.event(PositionSnapshot(
+            symbol=symbol, status=body["status"], trade_id=body["trade_id"], entry_price=body["entry_price"],
+            quantity=body["quantity"], dust_quantity=body["dust_quantity"],
+            entry_time_ms=body["entry_market_time_ms"] or body["entry_time_ms"],
+            stop_loss=body["stop_loss"], take_profit=body["take_profit"],
+        ))
+
+    async def symbol_info(self, info: Any) -> None:
+        """Publish a symbol's filters (``market:symbols``) so the dashboard reads numbers in its precision."""
+        filters = info.filters
+        body = {"symbol": info.symbol, "base_asset": info.base_asset, "quote_asset": info.quote_asset,
+                "tick_size": _text(filters.tick_size), "step_size": _text(filters.market_step),
+                "min_qty": _text(filters.market_min_quantity), "min_notional": _text(filters.market_min_notional)}
+        try:
+            await self.redis.hset(streams.SYMBOL_INFO, info.symbol, dumps(body))
+        except Exception as e:  # noqa: BLE001
+            logger.error("could not publish the filters of %s: %s", info.symbol, e)

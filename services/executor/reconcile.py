@@ -114,7 +114,7 @@ async def reconcile_symbol(executor: Executor, book: SymbolBook) -> ReconcileRep
             async with executor.sessions() as session:
                 exits = await store.orders_of_position(session, position.id, "exit")
                 sold = (await store.totals_of(session, exits, info.base_asset, info.quote_asset)).quantity
-            held = position.quantity - sold
+            held = position.quantity + ledger.carried_dust(position.dust_in, (o.status for o in exits)) - sold
             if free < held:
                 await executor.notifier.alert(
                     "error", "balance_mismatch",

@@ -46,6 +46,7 @@ from services.executor.sizing import format_decimal, sellable_quantity, size_ent
 from shared.aio import sleep_or_stop
 from shared import streams
 from shared.bus import Consumer, ensure_group
+from shared.codec import dumps
 from shared.events import (
     BotCommand,
     Envelope,
@@ -92,6 +93,7 @@ class SymbolBook:
     pending_exit: tuple[str, int | None, str] | None = None
     last_settle: float = 0.0
     alerted: dict[str, float] = field(default_factory=dict)
+    market_time_ms: int | None = None  # exchange time of the newest tick: the market clock of a manual close
 
 
 def symbol_of(stream: str) -> str:
@@ -222,7 +224,8 @@ class Executor:
                 await self.on_entry_signal(book, event, payload)
             elif payload.side == "SELL":
                 await self.request_exit(
-                    book, ExitReason.SIGNAL, payload.candle_open_time_ms, event.event_id, payload.price, explicit=True
+                    book, ExitReason.SIGNAL, payload.candle_open_time_ms, event.event_id, payload.price, explicit=True,
+                    market_time_ms=payload.candle_open_time_ms + self.settings.interval_ms,
                 )
         elif isinstance(payload, BotCommand):
             if payload.command == "close_position":
@@ -242,6 +245,7 @@ class Executor:
         if now_ms() - event.ts_init_ms <= self.settings.max_data_age_s * 1000:
             book.last_price = tick.price
             book.last_tick_wall_ms = event.ts_init_ms
+        book.market_time_ms = max(book.market_time_ms or 0, event.ts_event_ms)
         position = book.position
         if position is None:
             return
@@ -260,7 +264,7 @@ class Executor:
         reason = exit_reason(tick.price, position.stop_loss, position.take_profit)
         if reason is not None:
             candle = ledger.candle_open_ms(event.ts_event_ms, self.settings.interval_ms)
-            await self.request_exit(book, reason, candle, event.event_id, tick.price)
+            await self.request_exit(book, reason, candle, event.event_id, tick.price, market_time_ms=event.ts_event_ms)
 
     # -- entries ---------------------------------------------------------------------------------
 
@@ -300,6 +304,9 @@ class Executor:
                     reason=reason,
                     entry_candle_open_ms=signal.candle_open_time_ms,
                     now_ms=now_ms(),
+                    market_time_ms=signal.candle_open_time_ms + self.settings.interval_ms,
+                    parameters_version=signal.parameters_version,
+                    entry_indicators=dumps(signal.indicators),
                 )
         except store.DuplicateOrderError:
             logger.info("%s entry %s already written", symbol, client_id)
@@ -346,6 +353,7 @@ class Executor:
         """The symbol's filters and assets (cached by the exchange layer)."""
         if book.info is None or refresh:
             book.info = await self.exchange.symbol_info(book.symbol, refresh=refresh)
+            await self.notifier.symbol_info(book.info)
         return book.info
 
     # -- exits ---------------------------------------------------------------------------------
@@ -359,8 +367,9 @@ class Executor:
         price: Decimal | None,
         *,
         explicit: bool = False,
+        market_time_ms: int | None = None,
     ) -> None:
-        """Sell what the open position holds (SL/TP tick, SELL signal or manual close)."""
+        """Sell what the open position holds, with the bot's dust (SL/TP tick, SELL signal or manual close)."""
         symbol = book.symbol
         position = book.position
         if position is None or position.status != "OPEN":
@@ -386,7 +395,9 @@ class Executor:
         async with self.sessions() as session:
             exits = await store.orders_of_position(session, position.id, "exit")
             sold = (await store.totals_of(session, exits, info.base_asset, info.quote_asset)).quantity
-        remaining = position.quantity - sold
+        remaining = position.quantity + ledger.carried_dust(position.dust_in, (o.status for o in exits)) - sold
+        if market_time_ms is None:
+            market_time_ms = book.market_time_ms or await self._market_clock(symbol)
         mark = price or book.last_price
         sell = sellable_quantity(remaining, info.filters, mark)
         if sell.dust:
@@ -417,6 +428,7 @@ class Executor:
                     signal_event_id=source_event_id,
                     reason=note,
                     now_ms=now_ms(),
+                    market_time_ms=market_time_ms,
                 )
         except store.DuplicateOrderError:
             logger.warning("%s exit %s exists already; settling it", symbol, client_id)
@@ -674,6 +686,8 @@ class Executor:
                             take_profit=take_profit,
                             entry_time_ms=position.entry_time_ms or 0,
                             client_order_id=order.client_order_id,
+                            position_id=position.id,
+                            entry_market_time_ms=position.entry_market_time_ms,
                         )
                     )
             else:
@@ -685,7 +699,8 @@ class Executor:
                 if any(o.status not in ledger.FINAL_STATUSES for o in exits):
                     return
                 exit_totals = await store.totals_of(session, exits, info.base_asset, info.quote_asset)
-                remaining = position.quantity - exit_totals.quantity
+                carried = ledger.carried_dust(position.dust_in, (o.status for o in exits))
+                remaining = position.quantity + carried - exit_totals.quantity
                 leftover = sellable_quantity(remaining, info.filters, book.last_price or exit_totals.average_price)
                 reason = position.exit_reason or ""
                 exit_candle = position.exit_candle_open_ms
@@ -708,7 +723,7 @@ class Executor:
                     exit_time = exit_totals.last_time_ms or order.updated_at_ms
                     await store.mark_position_closed(
                         session, position, exit_price=exit_price, quote_received=received,
-                        return_pct=return_pct, exit_time_ms=exit_time,
+                        return_pct=return_pct, exit_time_ms=exit_time, dust_out=max(remaining, ZERO),
                     )
                     events.append(
                         PositionClosed(
@@ -723,11 +738,16 @@ class Executor:
                             entry_time_ms=position.entry_time_ms or 0,
                             exit_time_ms=exit_time,
                             client_order_id=order.client_order_id,
+                            position_id=position.id,
+                            entry_market_time_ms=position.entry_market_time_ms,
+                            exit_market_time_ms=position.exit_market_time_ms,
+                            dust_out=position.dust_out,
                         )
                     )
                     if remaining > ZERO:
                         events.append(("alert", "info", "dust",
-                                       f"{format_decimal(remaining)} {info.base_asset} left after closing is dust, not sold"))
+                                       f"{format_decimal(remaining)} {info.base_asset} below one step left after closing "
+                                       "is the bot's dust; the next exit sells it"))
             book.position = await store.active_position(session, book.symbol)
         for item in events:
             if isinstance(item, tuple):
@@ -767,6 +787,14 @@ class Executor:
         await self.notifier.snapshot(book.symbol, book.position)
 
     # -- reporting -----------------------------------------------------------------------------
+
+    async def _market_clock(self, symbol: str) -> int | None:
+        """The market clock of ``symbol`` (exchange time of its newest market message), if known."""
+        try:
+            value = await self.redis.hget(streams.MARKET_CLOCK, symbol)
+            return int(float(value)) if value else None
+        except Exception:  # noqa: BLE001 - a stamp, never a reason not to exit
+            return None
 
     async def _order_update(self, order: Order) -> None:
         average = order.cumulative_quote / order.executed_quantity if order.executed_quantity > ZERO else None

@@ -64,10 +64,15 @@ async def create_entry_intent(
     reason: str,
     entry_candle_open_ms: int | None,
     now_ms: int,
+    market_time_ms: int | None = None,
+    parameters_version: int | None = None,
+    entry_indicators: str | None = None,
 ) -> tuple[Position, Order]:
     """An OPENING position and its entry order in status INTENT (before anything is sent).
 
-    Raises ``DuplicateOrderError`` when the id was used already: the signal was handled before.
+    The position takes over the bot's dust of the symbol (what the last exit left below one
+    step), so its exit sells it too. Raises ``DuplicateOrderError`` when the id was used
+    already: the signal was handled before.
     """
     if await get_order(session, client_order_id) is not None:
         raise DuplicateOrderError(client_order_id)
@@ -78,6 +83,11 @@ async def create_entry_intent(
         quantity=Decimal(0),
         quote_spent=Decimal(0),
         entry_candle_open_ms=entry_candle_open_ms,
+        entry_market_time_ms=market_time_ms,
+        dust_in=await bot_dust(session, symbol),
+        dust_out=Decimal(0),
+        parameters_version=parameters_version,
+        entry_indicators=entry_indicators,
     )
     order = Order(
         client_order_id=client_order_id,
@@ -95,6 +105,7 @@ async def create_entry_intent(
         reason=reason,
         created_at_ms=now_ms,
         updated_at_ms=now_ms,
+        market_time_ms=market_time_ms,
     )
     try:
         async with session.begin_nested():
@@ -119,6 +130,7 @@ async def create_exit_intent(
     signal_event_id: str,
     reason: str,
     now_ms: int,
+    market_time_ms: int | None = None,
 ) -> Order:
     """Mark ``position`` CLOSING and write its exit order in status INTENT.
 
@@ -136,6 +148,7 @@ async def create_exit_intent(
         order.signal_event_id = signal_event_id
         order.reason = reason
         order.updated_at_ms = now_ms
+        order.market_time_ms = market_time_ms
     else:
         order = Order(
             client_order_id=client_order_id,
@@ -154,11 +167,13 @@ async def create_exit_intent(
             position_id=position.id,
             created_at_ms=now_ms,
             updated_at_ms=now_ms,
+            market_time_ms=market_time_ms,
         )
         session.add(order)
     position.status = "CLOSING"
     position.exit_reason = exit_reason
     position.exit_candle_open_ms = exit_candle_open_ms
+    position.exit_market_time_ms = market_time_ms
     if position.exit_client_order_id is None:
         position.exit_client_order_id = client_order_id
     await session.flush()
@@ -213,6 +228,7 @@ async def record_fill(session: AsyncSession, order: Order, fill: FillData) -> bo
         commission=fill.commission,
         commission_asset=fill.commission_asset,
         time_ms=fill.time_ms,
+        market_time_ms=order.market_time_ms,
     )
     try:
         async with session.begin_nested():
@@ -290,6 +306,7 @@ async def reopen_position(session: AsyncSession, position: Position) -> Position
     position.status = "OPEN"
     position.exit_reason = None
     position.exit_candle_open_ms = None
+    position.exit_market_time_ms = None
     await session.flush()
     return position
 
@@ -302,15 +319,29 @@ async def mark_position_closed(
     quote_received: Decimal,
     return_pct: Decimal,
     exit_time_ms: int,
+    dust_out: Decimal = Decimal(0),
 ) -> Position:
-    """The exit filled: record its average price, net proceeds and realised return (%)."""
+    """The exit filled: record its average price, net proceeds, realised return (%) and the
+    base it left below one step (the bot's dust, sold by the next exit)."""
     position.status = "CLOSED"
+    position.dust_out = dust_out
     position.exit_price = exit_price
     position.quote_received = quote_received
     position.return_pct = return_pct
     position.exit_time_ms = exit_time_ms
     await session.flush()
     return position
+
+
+async def bot_dust(session: AsyncSession, symbol: str) -> Decimal:
+    """The bot's base dust of ``symbol``: what its most recent closed position left behind."""
+    query = (
+        select(Position.dust_out)
+        .where(Position.symbol == symbol, Position.status == "CLOSED")
+        .order_by(Position.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none() or Decimal(0)
 
 
 async def recent_orders(session: AsyncSession, symbol: str | None = None, limit: int = 100) -> list[Order]:

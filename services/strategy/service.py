@@ -23,7 +23,7 @@ from services.strategy.window import CandleWindow
 from shared import streams
 from shared.aio import sleep_or_stop
 from shared.bus import Consumer, publish_atomically
-from shared.codec import decode, loads
+from shared.codec import decode, dumps, loads
 from shared.events import Condition, Decision, Envelope, Kline, Signal, make_event
 from shared.leases import SymbolLeases
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
@@ -140,6 +140,20 @@ class StrategyService:
                                    recent=recent and candle is kline)
         await publish_atomically(self.redis, items)
         deferred.clear()
+        await self._remember_signals(items)
+
+    async def _remember_signals(self, items: list[tuple[str, Envelope]]) -> None:
+        """Keep each symbol's newest signal in ``strategy:last_signal`` (the dashboard's status reads it
+        instead of decoding the stream). Display state only: a failure is logged, the signal stands."""
+        latest = {event.payload.symbol: event for stream, event in items if stream == streams.SIGNALS}
+        if not latest:
+            return
+        mapping = {symbol: dumps({**event.payload.model_dump(mode="json"), "ts_ms": event.ts_event_ms})
+                   for symbol, event in latest.items()}
+        try:
+            await self.redis.hset(streams.LAST_SIGNAL, mapping=mapping)
+        except RedisError as e:
+            logger.warning("last signal not kept: %s", e)
 
     def _outcome(self, kline: Kline, decision: rules.Decision, current: IndicatorRow, *, recent: bool) -> list[tuple[str, Envelope]]:
         """The decision record of one candle and, for a recent candle that decided to trade, its signal."""

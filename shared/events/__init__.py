@@ -3,7 +3,7 @@
 from shared.events.account import Balances, ExecutionReport
 from shared.events.control import BotCommand, LogRecord, ParametersChanged
 from shared.events.envelope import PAYLOAD_TYPES, Envelope, Payload, make_event, now_ms
-from shared.events.execution import BotStateChanged, ExecutorAlert, OrderUpdate, PositionClosed, PositionOpened
+from shared.events.execution import BotStateChanged, ExecutorAlert, OrderUpdate, PositionClosed, PositionOpened, PositionSnapshot
 from shared.events.market import Kline, MarketStatus, Ticker
 from shared.events.signals import Condition, Decision, Signal
 
@@ -25,6 +25,7 @@ __all__ = [
     "Payload",
     "PositionClosed",
     "PositionOpened",
+    "PositionSnapshot",
     "Signal",
     "Ticker",
     "make_event",

@@ -37,6 +37,8 @@ class PositionOpened(Payload):
     take_profit: Decimal
     entry_time_ms: int
     client_order_id: str
+    position_id: int | None = None
+    entry_market_time_ms: int | None = None
 
 
 class PositionClosed(Payload):
@@ -55,6 +57,26 @@ class PositionClosed(Payload):
     entry_time_ms: int
     exit_time_ms: int
     client_order_id: str
+    position_id: int | None = None
+    entry_market_time_ms: int | None = None
+    exit_market_time_ms: int | None = None
+    dust_out: Decimal = Decimal(0)
+
+
+class PositionSnapshot(Payload):
+    """The active position of one symbol (status FLAT with nulls when none), as in ``executor:positions``."""
+
+    TYPE = "position_snapshot"
+
+    symbol: str
+    status: str
+    trade_id: int | None = None
+    entry_price: Decimal | None = None
+    quantity: Decimal | None = None
+    dust_quantity: Decimal | None = None
+    entry_time_ms: int | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
 
 
 class ExecutorAlert(Payload):

@@ -50,8 +50,11 @@ class Order(Base):
     signal_event_id: Mapped[str] = mapped_column(String(64), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     position_id: Mapped[int | None] = mapped_column(ForeignKey("positions.id"), nullable=True)
-    created_at_ms: Mapped[int] = mapped_column(BigInteger)
-    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)  # wall clock
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)  # wall clock
+    # Market time of the decision that sent it: the signal candle's close, the SL/TP tick's
+    # exchange time, or the market clock at a command (a replay runs ahead of the wall clock).
+    market_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (Index("ix_orders_symbol_created", "symbol", "created_at_ms"),)
 
@@ -70,7 +73,8 @@ class Fill(Base):
     quote_quantity: Mapped[Decimal] = mapped_column(Amount)
     commission: Mapped[Decimal] = mapped_column(Amount)
     commission_asset: Mapped[str] = mapped_column(String(16), default="")
-    time_ms: Mapped[int] = mapped_column(BigInteger)
+    time_ms: Mapped[int] = mapped_column(BigInteger)  # the exchange's trade time
+    market_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # its order's decision
 
     __table_args__ = (UniqueConstraint("symbol", "trade_id", name="uq_fills_symbol_trade"),)
 
@@ -98,5 +102,15 @@ class Position(Base):
     exit_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     exit_candle_open_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     return_pct: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+    # ``entry_time_ms``/``exit_time_ms`` are the exchange's fill stamps; these the decisions' market time.
+    entry_market_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    exit_market_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Base below one step left by earlier exits (the bot's own), sold with this exit, and what
+    # this exit left in turn: the bot's dust of the symbol is the last closed position's dust_out.
+    dust_in: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0), server_default="0")
+    dust_out: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0), server_default="0")
+    parameters_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    entry_indicators: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON of the signal's indicators
 
-    __table_args__ = (Index("ix_positions_symbol_status", "symbol", "status"),)
+    __table_args__ = (Index("ix_positions_symbol_status", "symbol", "status"),
+                      Index("ix_positions_symbol_exit_market", "symbol", "exit_market_time_ms"))

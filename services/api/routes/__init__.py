@@ -9,6 +9,7 @@ from services.api.routes import (
     health,
     history,
     parameters,
+    profit,
     session,
     status,
 )
@@ -20,6 +21,7 @@ ROUTERS = [
     parameters.router,
     control.router,
     history.router,
+    profit.router,
     feeds.router,
     candles.router,
     backtest.router,

@@ -52,7 +52,8 @@ async def events(
             after = None
         for item in missed:
             yield _sse(item)
-            after = item.position
+            if item.position is not None:
+                after = item.position
     while not subscription.dropped:
         item = await subscription.queue.get()
         if item.position is not None and after is not None and item.position <= after:
