@@ -96,7 +96,12 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         page.on("request", lambda request: refetched.append(request.url) if watched.search(request.url) else None)
 
         # Trades happen; the trades panel follows the feed.
-        await page.wait_for_function("document.querySelectorAll('[data-testid=trades] tr[data-trade-id]').length >= 3", timeout=120_000)
+        rows = page.get_by_test_id("trades").locator("tr[data-trade-id]")
+        for _ in range(240):
+            if await rows.count() >= 3:
+                break
+            await page.wait_for_timeout(500)
+        assert await rows.count() >= 3, "fewer than 3 trades after 2 minutes of replay"
         trades = (await get(page, stack, "/api/trades?symbol=BTCUSDT&status=all&limit=500"))["items"]
         closed = [t for t in trades if t["status"] == "CLOSED"]
         assert len(closed) >= 2
@@ -127,7 +132,8 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
 
         # A trade row moves the chart to that trade and opens its orders, fills and entry indicators.
         oldest = min(closed, key=lambda t: t["entry_time_ms"])
-        await page.evaluate("(() => { const ts = dashboard.chart.chart.timeScale(); const n = dashboard.chart.rows.length; ts.setVisibleLogicalRange({from: n - 15, to: n}); })()")
+        # Show the first bars: replayed history, before the bot could trade.
+        await page.evaluate("dashboard.chart.chart.timeScale().setVisibleLogicalRange({from: 0, to: 15})")
         visible = await page.evaluate("dashboard.chart.chart.timeScale().getVisibleRange()")
         entry_second = oldest["entry_time_ms"] // 1000
         assert not visible["from"] <= entry_second <= visible["to"]
@@ -144,11 +150,11 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         await expect(detail.get_by_test_id("entry-indicators")).to_contain_text("RSI")
 
         # Timeframe switch: 5m candles aggregated from the 1m ones.
-        await page.get_by_test_id("timeframes").get_by_role("button", name="5m").click()
+        await page.get_by_test_id("timeframes").get_by_role("button", name="5m", exact=True).click()
         await expect(page.get_by_test_id("chart")).to_have_attribute("aria-label", re.compile(r"BTCUSDT 5m candle chart"))
         spacing = await page.evaluate("dashboard.chart.rows.slice(-3).map((r) => r.time_ms)")
         assert all((b - a) == 300_000 for a, b in zip(spacing, spacing[1:], strict=False))
-        await page.get_by_test_id("timeframes").get_by_role("button", name="1m").click()
+        await page.get_by_test_id("timeframes").get_by_role("button", name="1m", exact=True).click()
 
         # No number on the page has more decimals than the symbol's precision (service log text aside).
         symbols = (await get(page, stack, "/api/symbols"))["symbols"]
