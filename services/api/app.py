@@ -21,6 +21,7 @@ from services.api import auth
 from services.api.backtests import BacktestRunner
 from services.api.config import ApiSettings
 from services.api.deps import Resources
+from services.api.candle_store import CandleStore
 from services.api.event_view import EventView
 from services.api.hub import Hub
 from services.api.ledger_view import LedgerView, Precisions
@@ -54,12 +55,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
         live = LiveState()
         ledger = LedgerView(redis, engine, settings, Precisions(redis, settings.symbols))
         await live.seed(redis)
-        hub.observers.append(live.observe)
+        chart = CandleStore(redis, settings.symbols, settings.timeframe)
+        hub.observers += [live.observe, chart.observe]
         view = EventView(redis, ledger)
         hub.format, hub.transform = view.format, view.transform
         relay_task = asyncio.create_task(hub.run(), name="event-relay")
         app.state.resources = Resources(settings=settings, redis=redis, engine=engine, hub=hub, backtests=backtests,
-                                        ledger=ledger, live=live)
+                                        ledger=ledger, live=live, candles=chart)
         logger.info("api ready env=%s symbols=%s", settings.binance_env, ",".join(settings.symbols))
         try:
             yield

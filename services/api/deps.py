@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.api import auth
 from services.api.backtests import BacktestRunner
 from services.api.config import ApiSettings
+from services.api.candle_store import CandleStore
 from services.api.hub import Hub
 from services.api.ledger_view import LedgerView
 from services.api.live_state import LiveState
@@ -28,6 +29,7 @@ class Resources:
     backtests: BacktestRunner
     ledger: LedgerView
     live: LiveState
+    candles: CandleStore
 
 
 def _resources(request: Request) -> Resources:
@@ -62,6 +64,10 @@ def _live(request: Request) -> LiveState:
     return _resources(request).live
 
 
+def _candles(request: Request) -> CandleStore:
+    return _resources(request).candles
+
+
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
@@ -69,6 +75,7 @@ HubDep = Annotated[Hub, Depends(_hub)]
 BacktestsDep = Annotated[BacktestRunner, Depends(_backtests)]
 LedgerDep = Annotated[LedgerView, Depends(_ledger)]
 LiveDep = Annotated[LiveState, Depends(_live)]
+CandlesDep = Annotated[CandleStore, Depends(_candles)]
 SessionCookie = Annotated[str | None, Cookie(alias=auth.COOKIE_NAME, include_in_schema=False)]
 
 

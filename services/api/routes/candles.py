@@ -1,7 +1,9 @@
-"""Candles for the chart, joined with the strategy's indicator values and trade markers.
+"""Candles for the chart in the timeframe asked for, with the strategy's indicator values and the
+trade markers, all in market time.
 
-Nothing is computed here: closed candles come from the symbol's kline stream, the forming
-one from the kline updates, the indicators from each candle's decision record.
+Nothing is computed here but the aggregation: closed candles, indicator values and signals come
+from the api's ``CandleStore`` (the streams, kept in memory), the forming candle from the kline
+updates, the trades from the ledger.
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.api.deps import EngineDep, Protected, RedisDep, SettingsDep
+from services.api.candle_store import Bar, CandleStore, aggregate, bar_of
+from services.api.deps import CandlesDep, LedgerDep, Protected, RedisDep, SettingsDep
+from services.api.ledger_view import LedgerView
 from services.api.routes.status import PositionView, position_view
 from shared import streams
-from shared.codec import DecodeError, decode
 from shared.control import current_parameters
+from shared.precision import Precision, short_pct
 from shared.settings import TIMEFRAME_MS, VALID_TIMEFRAMES
-from shared.store.queries import positions_since
 
 router = APIRouter(prefix="/api", tags=["chart"], dependencies=Protected)
 logger = logging.getLogger(__name__)
 INDICATORS = ("ema_short", "ema_long", "ema_filter", "rsi")
 UPDATES_LOOKBACK = 200
+CHART_TIMEFRAMES = ("1m", "5m", "15m", "1h")
+MAX_BASE_CANDLES = 20_000
 
 
 class Candle(BaseModel):
@@ -47,42 +52,20 @@ class Marker(BaseModel):
     side: str
     price: str | None
     text: str
+    trade_id: int | None = None
+    exit_reason: str | None = None
 
 
 class Chart(BaseModel):
     symbol: str
     interval: str
+    timeframe: str
+    precision: dict[str, Any] | None = None
     candles: list[Candle]
     markers: list[Marker]
     position: PositionView | None
     rsi_overbought: float
     rsi_oversold: float
-
-
-def _events(entries: list[tuple[str, dict[str, str]]], kind: str) -> list[Any]:
-    events = []
-    for _, fields in entries:
-        try:
-            event = decode(fields)
-        except DecodeError:
-            continue
-        if event.type == kind:
-            events.append(event)
-    return events
-
-
-def _candle(kline: Any, indicators: dict[str, Any] | None) -> Candle:
-    values = {name: _number((indicators or {}).get(name)) for name in INDICATORS}
-    return Candle(
-        time_ms=kline.open_time_ms,
-        open=format(kline.open, "f"),
-        high=format(kline.high, "f"),
-        low=format(kline.low, "f"),
-        close=format(kline.close, "f"),
-        volume=format(kline.volume, "f"),
-        closed=kline.closed,
-        **values,
-    )
 
 
 def _number(value: Any) -> float | None:
@@ -92,76 +75,116 @@ def _number(value: Any) -> float | None:
         return None
 
 
-async def _trade_markers(engine: EngineDep, symbol: str, since_ms: int, step_ms: int) -> list[Marker]:
+def _candle(bar: Bar, indicators: dict[str, Any] | None, f: Precision) -> Candle:
+    values = {name: _number((indicators or {}).get(name)) for name in INDICATORS}
+    return Candle(time_ms=bar.open_time_ms, open=f.price(bar.open) or "", high=f.price(bar.high) or "",
+                  low=f.price(bar.low) or "", close=f.price(bar.close) or "", volume=f.quantity(bar.volume) or "",
+                  closed=bar.closed, **values)
+
+
+def _bucket(time_ms: int, step_ms: int) -> int:
+    return time_ms - time_ms % step_ms
+
+
+async def _trade_markers(ledger: LedgerView, symbol: str, since_ms: int, until_ms: int | None, step_ms: int,
+                         base_ms: int, f: Precision) -> list[Marker]:
     try:
-        positions = await positions_since(engine, symbol, since_ms)
+        trades = await ledger.trades()
     except SQLAlchemyError as e:  # no ledger yet: the chart still shows candles and signals
         logger.debug("no trade markers: %s", e.__class__.__name__)
         return []
     markers = []
-    for row in positions:
-        if row["entry_time_ms"] is not None and row["entry_price"] is not None:
-            markers.append(Marker(time_ms=row["entry_time_ms"] - row["entry_time_ms"] % step_ms, kind="entry",
-                                  side="BUY", price=format(row["entry_price"], "f"), text="entry"))
-        if row["exit_time_ms"] is not None and row["exit_price"] is not None:
-            result = "" if row["return_pct"] is None else f" {row['return_pct']:.2f}%"
-            markers.append(Marker(time_ms=row["exit_time_ms"] - row["exit_time_ms"] % step_ms, kind="exit",
-                                  side="SELL", price=format(row["exit_price"], "f"), text=f"{row['exit_reason'] or 'exit'}{result}"))
-    return markers
+    for trade in trades:
+        p = trade.position
+        if p.symbol != symbol:
+            continue
+        entry_at = p.entry_candle_open_ms if p.entry_candle_open_ms is not None else trade.record.entry_time_ms
+        if entry_at is not None and p.entry_price is not None and entry_at >= since_ms - base_ms:
+            markers.append(Marker(time_ms=_bucket(entry_at, step_ms), kind="entry", side="BUY",
+                                  price=f.price(p.entry_price), text="entry", trade_id=p.id))
+        if p.status != "CLOSED" or p.exit_price is None:
+            continue
+        exit_at = p.exit_candle_open_ms
+        if exit_at is None:  # a manual close: the candle of the market clock at the command
+            exit_at = trade.record.exit_time_ms
+        if exit_at is not None and exit_at >= since_ms - base_ms:
+            result = "" if p.return_pct is None else f" {short_pct(p.return_pct)}%"
+            markers.append(Marker(time_ms=_bucket(exit_at, step_ms), kind="exit", side="SELL", price=f.price(p.exit_price),
+                                  text=f"{p.exit_reason or 'exit'}{result}", trade_id=p.id, exit_reason=p.exit_reason))
+    if until_ms is not None:
+        markers = [m for m in markers if m.time_ms <= until_ms]
+    return [m for m in markers if m.time_ms >= _bucket(since_ms, step_ms)]
 
 
 @router.get("/candles", responses={404: {"description": "symbol not traded by this bot"}})
 async def candles(
     redis: RedisDep,
-    engine: EngineDep,
+    ledger: LedgerDep,
+    store: CandlesDep,
     settings: SettingsDep,
     symbol: str | None = Query(None, pattern=r"^[A-Z0-9]{5,20}$"),
-    interval: str | None = Query(None),
+    interval: str | None = Query(None, description="the bot's candle interval (alias of timeframe)"),
+    timeframe: str | None = Query(None, description="1m, 5m, 15m or 1h, aggregated from the stored candles"),
     limit: int = Query(300, ge=1, le=2000),
+    end_ms: int | None = Query(None, ge=0, le=2**53, description="market time: candles opening before it"),
 ) -> Chart:
-    """Closed candles plus the forming one, with EMA short/long/filter and RSI per candle."""
+    """Candles of the timeframe, with EMA short/long/filter and RSI per candle, and the trade markers."""
     symbol = symbol or settings.symbols[0]
-    interval = interval or settings.timeframe
     if symbol not in settings.symbols:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{symbol} is not traded here")
-    if interval not in VALID_TIMEFRAMES:
+    base = settings.timeframe
+    wanted = timeframe or interval or base
+    if wanted not in VALID_TIMEFRAMES:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"interval must be one of {', '.join(VALID_TIMEFRAMES)}")
+    step_ms, base_ms = TIMEFRAME_MS[wanted], TIMEFRAME_MS[base]
+    if wanted != base and (wanted not in CHART_TIMEFRAMES or step_ms < base_ms or step_ms % base_ms):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"timeframe must be {base} or a multiple of it among {', '.join(CHART_TIMEFRAMES)}")
+    await store.ready()
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.xrevrange(streams.kline_stream(symbol), count=limit)
-        pipe.xrevrange(streams.DECISIONS, count=limit * len(settings.symbols) + 50)
         pipe.xrevrange(streams.KLINE_UPDATES, count=UPDATES_LOOKBACK)
-        pipe.xrevrange(streams.SIGNALS, count=500)
         pipe.hget(streams.POSITIONS, symbol)
         pipe.hget(streams.MARKET_LAST_PRICE, symbol)
-        closed_entries, decision_entries, update_entries, signal_entries, position_raw, price = await pipe.execute()
-    indicators = {
-        event.payload.candle_open_time_ms: event.payload.indicators
-        for event in _events(decision_entries, "decision")
-        if event.payload.symbol == symbol and event.payload.interval == interval
-    }
-    klines = [event.payload for event in reversed(_events(closed_entries, "kline")) if event.payload.interval == interval]
-    rows = [_candle(kline, indicators.get(kline.open_time_ms)) for kline in klines]
-    last_open = rows[-1].time_ms if rows else -1
-    for event in _events(update_entries, "kline"):
-        kline = event.payload
-        if kline.symbol == symbol and kline.interval == interval and not kline.closed and kline.open_time_ms > last_open:
-            rows.append(_candle(kline, None))
-            break
+        if ledger.precisions.stale:
+            pipe.hmget(streams.SYMBOL_INFO, ledger.precisions.symbols)
+        replies = await pipe.execute()
+    update_entries, position_raw, price = replies[:3]
+    if len(replies) == 4:
+        ledger.precisions.apply(replies[3])
+    f = ledger.precisions.of(symbol)
+    factor = step_ms // base_ms
+    bars = store.closed_before(symbol, end_ms, min((limit + 1) * factor, MAX_BASE_CANDLES))
+    if end_ms is None:
+        last_open = bars[-1].open_time_ms if bars else -1
+        for _, fields in update_entries:
+            if fields.get("symbol") == symbol and fields.get("interval") == base and fields.get("closed") == "false":
+                forming = bar_of(fields)
+                if forming is not None and forming.open_time_ms > last_open:
+                    bars = [*bars, forming]
+                break
+    grouped = aggregate(bars, step_ms, base_ms)
+    # ``limit`` closed candles, and the forming one after them.
+    grouped = grouped[-(limit + 1):] if grouped and not grouped[-1][0].closed else grouped[-limit:]
+    rows = [_candle(bar, store.indicators.get((symbol, last)), f) for bar, last in grouped]
     since = rows[0].time_ms if rows else 0
+    until = rows[-1].time_ms if rows else None
     markers = [
-        Marker(time_ms=signal.candle_open_time_ms, kind="signal", side=signal.side, price=format(signal.price, "f"), text=signal.reason)
-        for signal in (event.payload for event in reversed(_events(signal_entries, "signal")))
-        if signal.symbol == symbol and signal.interval == interval and signal.candle_open_time_ms >= since
+        Marker(time_ms=_bucket(mark.time_ms, step_ms), kind="signal", side=mark.side, price=f.price(mark.price), text=mark.reason)
+        for mark in store.signals.get(symbol, [])
+        if mark.interval == base and mark.time_ms >= since and (until is None or mark.time_ms < until + step_ms)
     ]
-    markers += await _trade_markers(engine, symbol, since, TIMEFRAME_MS[interval])
+    markers += await _trade_markers(ledger, symbol, since, until, step_ms, base_ms, f)
     markers.sort(key=lambda marker: marker.time_ms)
     _, parameters = await current_parameters(redis, settings.initial_parameters())
+    known = ledger.precisions.known(symbol)
     return Chart(
         symbol=symbol,
-        interval=interval,
+        interval=wanted,
+        timeframe=wanted,
+        precision=known.to_dict() if known else None,
         candles=rows,
         markers=markers,
-        position=position_view(position_raw, price),
+        position=position_view(position_raw, price, f),
         rsi_overbought=parameters.RSI_OVERBOUGHT,
         rsi_oversold=parameters.RSI_OVERSOLD,
     )
