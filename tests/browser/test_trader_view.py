@@ -122,18 +122,29 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         assert int(api_figures["trades"]) >= 2
 
         # Markers: an entry marker for every trade in the chart's range, an exit marker for every closed one.
-        markers = await page.evaluate("dashboard.chart.overlays.plugin.markers().map((m) => ({time: m.time, kind: m.kind, id: m.tradeId}))")
-        first_candle = await page.evaluate("dashboard.chart.rows[0].time_ms")
-        entries = {m["id"] for m in markers if m["kind"] == "entry"}
-        exits = {m["id"] for m in markers if m["kind"] == "exit"}
-        in_range = [t for t in (await get(page, stack, "/api/trades?symbol=BTCUSDT&status=all&limit=500"))["items"] if t["entry_time_ms"] >= first_candle]
+        # (the trades the api knows now; a trade opened a moment ago gets its markers from its event)
+        known = (await get(page, stack, "/api/trades?symbol=BTCUSDT&status=all&limit=500"))["items"]
+        for _ in range(20):
+            markers = await page.evaluate("dashboard.chart.overlays.plugin.markers().map((m) => ({time: m.time, kind: m.kind, id: m.tradeId}))")
+            first_candle = await page.evaluate("dashboard.chart.rows[0].time_ms")
+            entries = {m["id"] for m in markers if m["kind"] == "entry"}
+            exits = {m["id"] for m in markers if m["kind"] == "exit"}
+            in_range = [t for t in known if t["entry_time_ms"] >= first_candle]
+            wanted_exits = {str(t["id"]) for t in in_range if t["status"] == "CLOSED"}
+            if {str(t["id"]) for t in in_range} <= entries and wanted_exits <= exits:
+                break
+            await page.wait_for_timeout(250)
         assert in_range and {str(t["id"]) for t in in_range} <= entries
-        assert {str(t["id"]) for t in in_range if t["status"] == "CLOSED"} <= exits
+        assert wanted_exits <= exits
 
         # A trade row moves the chart to that trade and opens its orders, fills and entry indicators.
         oldest = min(closed, key=lambda t: t["entry_time_ms"])
-        # Show the first bars: replayed history, before the bot could trade.
-        await page.evaluate("dashboard.chart.chart.timeScale().setVisibleLogicalRange({from: 0, to: 15})")
+        # Show 8 bars as far as possible from the trade's entry.
+        await page.evaluate("""(entryMs) => { const rows = dashboard.chart.rows, n = rows.length;
+            const at = rows.findIndex((r) => r.time_ms + 60000 > entryMs);
+            const from = at > n / 2 ? 0 : n - 8;
+            dashboard.chart.chart.timeScale().setVisibleLogicalRange({from, to: from + 8}); }""", oldest["entry_time_ms"])
+        await page.wait_for_timeout(300)  # the chart applies a range on its next frame
         visible = await page.evaluate("dashboard.chart.chart.timeScale().getVisibleRange()")
         entry_second = oldest["entry_time_ms"] // 1000
         assert not visible["from"] <= entry_second <= visible["to"]
@@ -159,8 +170,10 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         # No number on the page has more decimals than the symbol's precision (service log text aside).
         symbols = (await get(page, stack, "/api/symbols"))["symbols"]
         allowed = max(max(s["price_decimals"], s["quantity_decimals"], s["quote_decimals"]) for s in symbols)
-        text = await page.evaluate("""() => { const app = document.querySelector('#app').cloneNode(true);
-            app.querySelector('#logs').remove(); return app.innerText; }""")
+        texts = await page.evaluate("""() => { const walker = document.createTreeWalker(document.querySelector('#app'), NodeFilter.SHOW_TEXT);
+            const out = []; for (let n = walker.nextNode(); n; n = walker.nextNode()) if (!n.parentElement.closest('#logs')) out.push(n.textContent);
+            return out; }""")
+        text = "\n".join(texts)
         widest = max((len(m.group(1)) for m in NUMBER.finditer(text)), default=0)
         assert widest <= allowed, [m.group(0) for m in NUMBER.finditer(text) if len(m.group(1)) > allowed]
 
@@ -182,10 +195,10 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         result = phone_page.get_by_test_id("trades").locator("th", has_text="Result")
         box = await result.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 390
-        await phone_page.get_by_test_id("profit-summary").scroll_into_view_if_needed()
         await phone_page.evaluate("window.scrollTo(0, 0)")
         await phone_page.wait_for_timeout(300)
         await phone_page.screenshot(path=str(ARTIFACTS / "dashboard-trader-phone.png"))
+        await phone_page.locator(".trades-card").screenshot(path=str(ARTIFACTS / "dashboard-trader-phone-trades.png"))
         await phone.close()
 
         # The api goes away: a notice says so, and clears itself once the api answers again.
@@ -197,7 +210,8 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
 
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ARTIFACTS / "dashboard-trader.png", SCREENSHOTS / "dashboard-trader.png")
-        shutil.copyfile(ARTIFACTS / "dashboard-trader-phone.png", SCREENSHOTS / "dashboard-trader-phone.png")
+        for name in ("dashboard-trader-phone.png", "dashboard-trader-phone-trades.png"):
+            shutil.copyfile(ARTIFACTS / name, SCREENSHOTS / name)
         await context.close()
         assert errors == []
     finally:
