@@ -4,6 +4,7 @@
 // time in the page's zone; values come from /api/candles and the live feed.
 
 import { api } from "./api.js";
+import { makeChart } from "./charting.js";
 import { BucketTail, bucketOf, numeric, TIMEFRAMES } from "./candles.js";
 import { CrosshairLegend } from "./chart-legend.js";
 import { ChartOverlays } from "./chart-overlays.js";
@@ -11,7 +12,7 @@ import { chartTime } from "./clock.js";
 import { $, debounce } from "./dom.js";
 import { fmtPrice, setSymbolInfo } from "./format.js";
 
-const COLORS = { up: "#22c55e", down: "#ef4444", emaShort: "#38bdf8", emaLong: "#f59e0b", emaFilter: "#a78bfa", rsi: "#e879f9", text: "#cbd5e1", grid: "#1e293b" };
+const COLORS = { up: "#22c55e", down: "#ef4444", emaShort: "#38bdf8", emaLong: "#f59e0b", emaFilter: "#a78bfa", rsi: "#e879f9" };
 const LINES = [["ema_short", "emaShort"], ["ema_long", "emaLong"], ["ema_filter", "emaFilter"], ["rsi", "rsi"]];
 const SHOWN = 500;
 const TF_KEY = "dashboard.timeframe";
@@ -35,19 +36,11 @@ export class CandleChart {
   ensureChart() {
     if (this.chart) return true;
     const LC = window.LightweightCharts;
-    if (!LC) {
+    this.chart = makeChart(this.container, { priceFormatter: (price) => fmtPrice(price), crosshair: { mode: LC?.CrosshairMode.Normal } });
+    if (!this.chart) {
       this.message.textContent = "The chart library did not load.";
       return false;
     }
-    this.chart = LC.createChart(this.container, {
-      autoSize: true,
-      layout: { background: { color: "transparent" }, textColor: COLORS.text, panes: { separatorColor: COLORS.grid } },
-      grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
-      timeScale: { timeVisible: true, secondsVisible: false, borderColor: COLORS.grid },
-      rightPriceScale: { borderColor: COLORS.grid },
-      crosshair: { mode: LC.CrosshairMode.Normal },
-      localization: { locale: "en-US", priceFormatter: (price) => fmtPrice(price) },
-    });
     this.candles = this.chart.addSeries(LC.CandlestickSeries, {
       upColor: COLORS.up, downColor: COLORS.down, borderVisible: false, wickUpColor: COLORS.up, wickDownColor: COLORS.down,
     });

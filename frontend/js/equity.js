@@ -3,11 +3,12 @@
 // `profit` event (the api's figures at that moment: nothing is summed here).
 
 import { api } from "./api.js";
+import { makeChart, THEME } from "./charting.js";
 import { chartTime, onTimeZone } from "./clock.js";
 import { $ } from "./dom.js";
 import { fmtQuote } from "./format.js";
 
-const COLORS = { realised: "#38bdf8", equity: "#f59e0b", text: "#cbd5e1", grid: "#1e293b" };
+const COLORS = { realised: "#38bdf8", equity: "#f59e0b" };
 
 export class EquityChart {
   constructor() {
@@ -20,17 +21,9 @@ export class EquityChart {
 
   ensureChart() {
     if (this.chart) return true;
+    this.chart = makeChart(this.container, { priceFormatter: (value) => fmtQuote(value), leftPriceScale: { visible: true, borderColor: THEME.grid } });
+    if (!this.chart) return false;
     const LC = window.LightweightCharts;
-    if (!LC) return false;
-    this.chart = LC.createChart(this.container, {
-      autoSize: true,
-      layout: { background: { color: "transparent" }, textColor: COLORS.text },
-      grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
-      timeScale: { timeVisible: true, secondsVisible: false, borderColor: COLORS.grid },
-      leftPriceScale: { visible: true, borderColor: COLORS.grid },
-      rightPriceScale: { borderColor: COLORS.grid },
-      localization: { locale: "en-US", priceFormatter: (value) => fmtQuote(value) },
-    });
     const line = (color, priceScaleId, title) =>
       this.chart.addSeries(LC.LineSeries, { color, lineWidth: 2, priceScaleId, title, lastValueVisible: true, priceLineVisible: false });
     this.realised = line(COLORS.realised, "left", "realised P&L");

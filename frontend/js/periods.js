@@ -3,6 +3,7 @@
 // current period, so the panel reloads then — not on other events.
 
 import { api } from "./api.js";
+import { makeChart, THEME } from "./charting.js";
 import { $, debounce, el, replace } from "./dom.js";
 import { fmtCount, fmtPct, fmtQuote, fmtSignedQuote, tone } from "./format.js";
 
@@ -24,19 +25,15 @@ export class PeriodsPanel {
 
   ensureChart() {
     if (this.chart) return true;
-    const LC = window.LightweightCharts;
-    if (!LC) return false;
-    this.chart = LC.createChart(this.container, {
-      autoSize: true,
-      layout: { background: { color: "transparent" }, textColor: "#cbd5e1" },
-      grid: { vertLines: { visible: false }, horzLines: { color: "#1e293b" } },
-      timeScale: { borderColor: "#1e293b", fixLeftEdge: true, fixRightEdge: true },
-      rightPriceScale: { borderColor: "#1e293b" },
-      localization: { locale: "en-US", priceFormatter: (value) => fmtSignedQuote(value) },
+    this.chart = makeChart(this.container, {
+      priceFormatter: (value) => fmtSignedQuote(value),
+      grid: { vertLines: { visible: false }, horzLines: { color: THEME.grid } },
+      timeScale: { borderColor: THEME.grid, fixLeftEdge: true, fixRightEdge: true },
       handleScroll: false,
       handleScale: false,
     });
-    this.bars = this.chart.addSeries(LC.HistogramSeries, { priceLineVisible: false, lastValueVisible: false });
+    if (!this.chart) return false;
+    this.bars = this.chart.addSeries(window.LightweightCharts.HistogramSeries, { priceLineVisible: false, lastValueVisible: false });
     return true;
   }
 
