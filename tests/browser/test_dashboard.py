@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import streams
 from shared.bus import publish
 from shared.codec import dumps, loads
-from shared.events import Balances, Condition, Decision, Kline, LogRecord, OrderUpdate, Signal, Ticker, make_event, now_ms
+from shared.events import Balances, Condition, Decision, ExecutorAlert, Kline, LogRecord, OrderUpdate, Signal, Ticker, make_event, now_ms
 from shared.store.database import open_engine
 from shared.store.models import Order, Position
 from tests.browser.conftest import ARTIFACTS, ApiProcess
@@ -211,6 +211,18 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     # A live log line arrives.
     await publish(redis_client, streams.LOGS, make_event(LogRecord(service="strategy", level="INFO", logger="s", message="candle closed, no signal"), "strategy"))
     await expect(page.get_by_test_id("logs")).to_contain_text("candle closed, no signal")
+
+    # An executor alert and the log line the executor writes for it are shown once, whichever comes first.
+    for first_alert, message in ((True, "quantity below the minimum"), (False, "balance too low for the exit")):
+        alert = make_event(ExecutorAlert(level="warning", code="order_refused", message=message, symbol="BTCUSDT"), "executor")
+        line = make_event(LogRecord(service="executor", level="WARNING", logger="executor.notify",
+                                    message=f"BTCUSDT order_refused: {message}"), "executor")
+        for stream, event in ([(streams.EXECUTOR_EVENTS, alert), (streams.LOGS, line)] if first_alert else
+                              [(streams.LOGS, line), (streams.EXECUTOR_EVENTS, alert)]):
+            await publish(redis_client, stream, event)
+        await expect(page.get_by_test_id("logs")).to_contain_text(message)
+        await page.wait_for_timeout(500)
+        await expect(page.get_by_test_id("logs").locator(".log-line", has_text=message)).to_have_count(1)
 
     # Parameters: a valid change is applied and versioned.
     form = page.get_by_test_id("parameters")
