@@ -66,7 +66,10 @@ export class TradesPanel {
   onPosition(position) {
     const trade = this.items.find((t) => t.id === position.trade_id && OPEN.has(t.status));
     if (!trade) return;
-    Object.assign(trade, { unrealised_quote: position.unrealised_quote, unrealised_pct: position.unrealised_pct, stop_loss: position.stop_loss, take_profit: position.take_profit });
+    // A snapshot without a price (null unrealised figures) keeps the last known ones.
+    for (const key of ["unrealised_quote", "unrealised_pct", "stop_loss", "take_profit", "status"]) {
+      if (position[key] !== null && position[key] !== undefined) trade[key] = position[key];
+    }
     this.render();
   }
 
