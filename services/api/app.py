@@ -12,7 +12,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
@@ -22,6 +23,7 @@ from services.api.backtests import BacktestRunner
 from services.api.config import ApiSettings
 from services.api.deps import Resources
 from services.api.candle_store import CandleStore
+from services.api.docs import install_docs
 from services.api.event_view import EventView
 from services.api.hub import Hub
 from services.api.ledger_view import LedgerView, Precisions
@@ -29,6 +31,8 @@ from services.api.live_state import LiveState
 from services.api.middleware import DroppableStream, SecurityHeaders, install_log_filter
 from services.api.relay import relayed_streams
 from services.api.routes import ROUTERS
+from services.api.routes.backtest import sign_in_instead
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.redis_conn import connect_redis
 from shared.store.database import open_engine
 
@@ -55,6 +59,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         live = LiveState()
         ledger = LedgerView(redis, engine, settings, Precisions(redis, settings.symbols))
         await live.seed(redis)
+        await ledger.precisions.refresh()
         chart = CandleStore(redis, settings.symbols, settings.timeframe)
         hub.observers += [live.observe, chart.observe]
         view = EventView(redis, ledger)
@@ -77,7 +82,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app = FastAPI(
         title="Trading bot dashboard API",
         version="1",
-        docs_url="/api/docs",
+        docs_url=None,  # served by ``install_docs`` with local files
         redoc_url=None,
         openapi_url="/api/openapi.json",
         swagger_ui_oauth2_redirect_url=None,
@@ -85,6 +90,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    install_docs(app, app.openapi_url or "/api/openapi.json")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return sign_in_instead(request, exc) or await http_exception_handler(request, exc)
+
     if settings.frontend_dir.is_dir():
         app.mount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
     if settings.cors_origins:

@@ -78,11 +78,11 @@ class EventView:
     async def transform(self, item: Relayed) -> list[Relayed]:
         """Join executor events with their ledger rows; follow a trade event with the new profit."""
         kind = item.data.get("type")
+        await self.ledger.precisions.refresh()  # every few seconds at most: ``format`` reads them
         if item.event == "position":
             return [self._position(item)]
         if item.event != "orders":
             return [item]
-        await self.ledger.precisions.refresh()
         data = dict(item.data)
         try:
             if kind == "order_update":

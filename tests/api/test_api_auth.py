@@ -177,3 +177,19 @@ async def test_dashboard_is_served_with_security_headers(anon: httpx.AsyncClient
     assert response.headers["x-frame-options"] == "DENY"
     docs = await anon.get("/api/docs")
     assert docs.status_code == 200 and "content-security-policy" not in docs.headers
+
+
+async def test_api_docs_work_offline_with_local_swagger_ui_files(anon: httpx.AsyncClient) -> None:
+    page = (await anon.get("/api/docs")).text
+    assert "/api/docs/assets/swagger-ui-bundle.js" in page and "cdn.jsdelivr" not in page and "unpkg" not in page
+    bundle = await anon.get("/api/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 500_000
+    assert (await anon.get("/api/docs/assets/swagger-ui.css")).status_code == 200
+
+
+async def test_a_report_link_without_a_session_shows_the_sign_in_page(anon: httpx.AsyncClient) -> None:
+    browser = await anon.get("/api/backtest/report", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert browser.status_code == 303 and browser.headers["location"] == "/?next=%2Fapi%2Fbacktest%2Freport"
+    script = await anon.get("/api/backtest/report", headers={"Accept": "application/json"})
+    assert script.status_code == 401 and script.json() == {"detail": "sign in first"}
+    assert (await anon.get("/api/status", headers={"Accept": "text/html"})).status_code == 401

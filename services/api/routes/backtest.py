@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import FileResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel
 
 from services.api.backtests import BacktestBusy
@@ -68,3 +70,15 @@ async def report(redis: RedisDep, settings: SettingsDep, backtests: BacktestsDep
     if found is None or not found["has_html"]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no backtest report for the current parameters yet")
     return FileResponse(found["html_path"], media_type="text/html")
+
+
+def sign_in_instead(request: Request, exc: StarletteHTTPException) -> RedirectResponse | None:
+    """A browser opening the report link without a live session gets the sign-in page, not JSON.
+
+    The dashboard at ``/`` shows its sign-in form and, after signing in, returns to ``next``.
+    """
+    if exc.status_code != status.HTTP_401_UNAUTHORIZED or request.url.path != REPORT_URL:
+        return None
+    if "text/html" not in request.headers.get("accept", ""):
+        return None
+    return RedirectResponse(f"/?next={quote(REPORT_URL, safe='')}", status_code=status.HTTP_303_SEE_OTHER)
