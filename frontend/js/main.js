@@ -112,6 +112,12 @@ async function boot() {
     // Shown as a login error below if the server stays unreachable.
   }
   if (!session.authenticated) await showLogin();
+  // A report link opened without a session came here to sign in: go on to it (same-site paths only).
+  const next = new URLSearchParams(window.location.search).get("next");
+  if (next && /^\/api\/[\w/.-]*$/.test(next)) {
+    window.location.replace(next);
+    return;
+  }
   $("#login").hidden = true;
   $("#app").hidden = false;
   const dashboard = new Dashboard();

@@ -274,6 +274,16 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     shutil.copyfile(ARTIFACTS / "dashboard.png", SCREENSHOTS / "dashboard.png")
     shutil.copyfile(ARTIFACTS / "dashboard-phone.png", SCREENSHOTS / "dashboard-phone.png")
     await phone.close()
+
+    # A report link opened without a session shows the sign-in page, then the report.
+    visitor = await browser.new_context()
+    report = await visitor.new_page()
+    await report.goto(f"{api_process.url}/api/backtest/report")
+    await expect(report.get_by_label("Password")).to_be_visible()
+    await report.get_by_label("Password").fill(api_process.password)
+    await report.get_by_role("button", name="Sign in").click()
+    await report.wait_for_url(f"{api_process.url}/api/backtest/report")
+    await visitor.close()
     await context.close()
     assert errors == []
     assert api_process.password not in api_process.log.read_text()
