@@ -193,8 +193,9 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
             wrap = await phone_page.evaluate(f"(() => {{ const n = document.querySelector('[data-testid={panel}]'); return [n.scrollWidth, n.clientWidth]; }})()")
             assert wrap[0] <= wrap[1], f"{panel} scrolls sideways: {wrap}"
         result = phone_page.get_by_test_id("trades").locator("th", has_text="Result")
-        box = await result.bounding_box()
-        assert box is not None and box["x"] + box["width"] <= 390
+        await expect(result).to_be_visible()
+        right = await result.evaluate("(node) => node.getBoundingClientRect().right")
+        assert 0 < right <= 390
         await phone_page.evaluate("window.scrollTo(0, 0)")
         await phone_page.wait_for_timeout(300)
         await phone_page.screenshot(path=str(ARTIFACTS / "dashboard-trader-phone.png"))
