@@ -51,6 +51,7 @@ bench: install system
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_backtest.py
 	$(PY) bench/bench_exchange_sim.py
+	$(PY) bench/bench_api.py
 
 compose-check: install
 	@scripts/compose-check.sh

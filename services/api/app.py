@@ -61,7 +61,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         await live.seed(redis)
         await ledger.precisions.refresh()
         chart = CandleStore(redis, settings.symbols, settings.timeframe)
-        hub.observers += [live.observe, chart.observe]
+        hub.observers += [live.observe, chart.observe, ledger.observe]
         view = EventView(redis, ledger)
         hub.format, hub.transform = view.format, view.transform
         relay_task = asyncio.create_task(hub.run(), name="event-relay")

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from services.api.follow import catch_up, entry_position
 from shared import streams
 
 LOAD_KLINES = 20_000  # the kline streams' MAXLEN
@@ -26,10 +27,7 @@ LOAD_SIGNALS = 2_000
 KEEP_SIGNALS = 2_000
 CATCH_UP_LIMIT = 5_000
 
-
-def _entry(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+_entry = entry_position
 
 
 @dataclass(frozen=True)
@@ -104,18 +102,7 @@ class CandleStore:
             for stream in self.followed:
                 pipe.xrevrange(stream, count=1)
             newest = await pipe.execute()
-        behind = [stream for stream, reply in zip(self.followed, newest)
-                  if reply and _entry(reply[0][0]) > self.cursors.get(stream, (0, -1))]
-        if not behind:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream in behind:
-                cursor = self.cursors.get(stream)
-                pipe.xrange(stream, min=f"({cursor[0]}-{cursor[1]}" if cursor else "-", count=CATCH_UP_LIMIT)
-            replies = await pipe.execute()
-        for stream, entries in zip(behind, replies):
-            for entry_id, fields in entries:
-                self._take(stream, entry_id, fields)
+        await catch_up(self.redis, self.cursors, dict(zip(self.followed, newest)), self._take, CATCH_UP_LIMIT)
 
     def observe(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         """An entry delivered by the relay (ignored until the first load, which reads it anyway)."""

@@ -12,6 +12,7 @@ an entry with a smaller position in that millisecond.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.api.relay import Position, Relayed, is_ephemeral, to_relayed
+from services.api.relay import Position, Relayed, encoded_data, is_ephemeral, to_relayed
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class Hub:
     def _fan_out(self, item: Relayed) -> None:
         if self.format is not None:
             item = self.format(item)
+        # Encoded once here rather than once per client.
+        item = dataclasses.replace(item, encoded=encoded_data(item))
         for subscription in list(self.subscriptions):
             try:
                 subscription.queue.put_nowait(item)

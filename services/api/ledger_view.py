@@ -26,6 +26,8 @@ from shared.store import queries
 from shared.store.models import Fill, Order, Position
 
 PRECISION_REFRESH_S = 5.0
+VERSION_CHECK_S = 1.0
+LEDGER_EVENTS = frozenset({"order_update", "position_opened", "position_closed", "position_snapshot"})
 ZERO = Decimal(0)
 
 
@@ -43,14 +45,17 @@ class Precisions:
         self.redis = redis
         self.symbols = list(symbols)
         self._known: dict[str, Precision] = {}
+        self._fallback: dict[str, Precision] = {}
         self._read_at = float("-inf")
 
     def of(self, symbol: str) -> Precision:
         known = self._known.get(symbol)
         if known is not None:
             return known
-        base, quote = split_symbol(symbol)
-        return Precision(symbol, base, quote)
+        fallback = self._fallback.get(symbol)
+        if fallback is None:
+            fallback = self._fallback[symbol] = Precision(symbol, *split_symbol(symbol))
+        return fallback
 
     def known(self, symbol: str) -> Precision | None:
         return self._known.get(symbol)
@@ -100,15 +105,31 @@ class LedgerView:
         self.engine = engine
         self.settings = settings
         self.precisions = precisions
-        self._version: tuple[int, int, int] | None = None
+        self._version: tuple[int, ...] | None = None
         self._trades: list[LedgerTrade] = []
         self._summary_key: tuple[Any, ...] | None = None
         self._summary: dict[str, Any] | None = None
+        self._dirty = True
+        self._checked_at = float("-inf")
 
     # -- inputs ----------------------------------------------------------------------------
 
+    def observe(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
+        """An executor event about an order or a position means the ledger changed (hub observer)."""
+        if stream == streams.EXECUTOR_EVENTS and fields.get("type") in LEDGER_EVENTS:
+            self._dirty = True
+
     async def trades(self) -> list[LedgerTrade]:
-        """Every non-failed position with its orders, re-read only when the ledger changed."""
+        """Every non-failed position with its orders, re-read only when the ledger changed.
+
+        Whether it changed is asked of the database when an executor event said so, and at
+        least every ``VERSION_CHECK_S`` (a change the events did not announce).
+        """
+        if (not self._dirty and self._version is not None
+                and time.monotonic() - self._checked_at < VERSION_CHECK_S):
+            return self._trades
+        self._dirty = False
+        self._checked_at = time.monotonic()
         version = await queries.ledger_version(self.engine)
         if version != self._version:
             rows = await queries.trades_with_orders(self.engine)

@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.api.follow import catch_up, entry_position
 from shared import streams
 from shared.codec import DecodeError, decode
 
@@ -28,10 +29,7 @@ SEED_LOOKBACK = 200
 CATCH_UP_LIMIT = 1000
 FOLLOWED = (streams.EXECUTOR_EVENTS, streams.MARKET_STATUS, streams.SIGNALS)
 
-
-def _entry(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
+_entry = entry_position
 
 
 class LiveState:
@@ -65,18 +63,7 @@ class LiveState:
 
         ``newest`` maps each of ``FOLLOWED`` to its ``XREVRANGE ... COUNT 1`` reply.
         """
-        behind = [stream for stream, reply in newest.items()
-                  if reply and _entry(reply[0][0]) > self.cursors.get(stream, (0, -1))]
-        if not behind:
-            return
-        async with redis.pipeline(transaction=False) as pipe:
-            for stream in behind:
-                cursor = self.cursors.get(stream)
-                pipe.xrange(stream, min=f"({cursor[0]}-{cursor[1]}" if cursor else "-", count=CATCH_UP_LIMIT)
-            replies = await pipe.execute()
-        for stream, entries in zip(behind, replies):
-            for entry_id, fields in entries:
-                self.observe(stream, entry_id, fields)
+        await catch_up(redis, self.cursors, newest, self.observe, CATCH_UP_LIMIT)
 
     def observe(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         kind = fields.get("type")

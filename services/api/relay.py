@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from shared import streams
 from shared.codec import DecodeError, decode
 from shared.events import Envelope
@@ -81,6 +83,13 @@ class Relayed:
     data: dict[str, Any]
     position: Position | None = None
     throttle_key: tuple[str, str] | None = field(default=None, compare=False)
+    # ``data`` as JSON text, made once for every client (see ``encoded_data``).
+    encoded: str | None = field(default=None, compare=False)
+
+
+def encoded_data(item: Relayed) -> str:
+    """The event's ``data`` as one line of JSON."""
+    return item.encoded if item.encoded is not None else orjson.dumps(item.data, default=str).decode()
 
 
 def relayed_streams(symbols: list[str]) -> list[str]:

@@ -181,12 +181,20 @@ def market_exit_time(position: Position) -> int | None:
     return position.exit_market_time_ms if position.exit_market_time_ms is not None else position.exit_time_ms
 
 
-async def ledger_version(engine: AsyncEngine) -> tuple[int, int, int]:
-    """Changes whenever an order or position changes: (orders, positions, newest order update)."""
+async def ledger_version(engine: AsyncEngine) -> tuple[int, ...]:
+    """Changes whenever an order or a position changes (one query): orders and their newest update,
+    positions, and how many are open, closed and failed (a position moves on in its own
+    transaction, after its order's last update)."""
+
+    def positions_in(status: str | None) -> Any:
+        query = select(func.count(Position.id))
+        return (query if status is None else query.where(Position.status == status)).scalar_subquery()
+
+    query = select(select(func.count(Order.id)).scalar_subquery(), select(func.max(Order.updated_at_ms)).scalar_subquery(),
+                   positions_in(None), positions_in("OPEN"), positions_in("CLOSED"), positions_in("FAILED"))
     async with AsyncSession(engine) as session:
-        orders, updated = (await session.execute(select(func.count(Order.id), func.max(Order.updated_at_ms)))).one()
-        positions = (await session.execute(select(func.count(Position.id)))).scalar_one()
-    return int(orders or 0), int(positions or 0), int(updated or 0)
+        row = (await session.execute(query)).one()
+    return tuple(int(value or 0) for value in row)
 
 
 async def trades_with_orders(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -75,11 +76,31 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _candle(bar: Bar, indicators: dict[str, Any] | None, f: Precision) -> Candle:
-    values = {name: _number((indicators or {}).get(name)) for name in INDICATORS}
-    return Candle(time_ms=bar.open_time_ms, open=f.price(bar.open) or "", high=f.price(bar.high) or "",
-                  low=f.price(bar.low) or "", close=f.price(bar.close) or "", volume=f.quantity(bar.volume) or "",
-                  closed=bar.closed, **values)
+def _candle(bar: Bar, indicators: dict[str, Any] | None, f: Precision) -> dict[str, Any]:
+    row: dict[str, Any] = {"time_ms": bar.open_time_ms, "open": f.price(bar.open) or "", "high": f.price(bar.high) or "",
+                           "low": f.price(bar.low) or "", "close": f.price(bar.close) or "",
+                           "volume": f.quantity(bar.volume) or "", "closed": bar.closed}
+    for name in INDICATORS:
+        row[name] = _number((indicators or {}).get(name))
+    return row
+
+
+# Formatted rows of closed candles, reused while the candle, its indicators and the precision are the same.
+_ROWS: dict[tuple[str, int, int], tuple[Bar, Any, Precision, dict[str, Any]]] = {}
+_ROWS_LIMIT = 200_000
+
+
+def _cached_candle(symbol: str, step_ms: int, bar: Bar, indicators: dict[str, Any] | None, f: Precision) -> dict[str, Any]:
+    key = (symbol, step_ms, bar.open_time_ms)
+    hit = _ROWS.get(key)
+    if hit is not None and hit[1] is indicators and (hit[2] is f or hit[2] == f) and (hit[0] is bar or hit[0] == bar):
+        return hit[3]
+    row = _candle(bar, indicators, f)
+    if bar.closed:
+        if len(_ROWS) >= _ROWS_LIMIT:
+            _ROWS.clear()
+        _ROWS[key] = (bar, indicators, f, row)
+    return row
 
 
 def _bucket(time_ms: int, step_ms: int) -> int:
@@ -116,7 +137,7 @@ async def _trade_markers(ledger: LedgerView, symbol: str, since_ms: int, until_m
     return [m for m in markers if m.time_ms >= _bucket(since_ms, step_ms)]
 
 
-@router.get("/candles", responses={404: {"description": "symbol not traded by this bot"}})
+@router.get("/candles", response_model=Chart, responses={404: {"description": "symbol not traded by this bot"}})
 async def candles(
     redis: RedisDep,
     ledger: LedgerDep,
@@ -127,7 +148,7 @@ async def candles(
     timeframe: str | None = Query(None, description="1m, 5m, 15m or 1h, aggregated from the stored candles"),
     limit: int = Query(300, ge=1, le=2000),
     end_ms: int | None = Query(None, ge=0, le=2**53, description="market time: candles opening before it"),
-) -> Chart:
+) -> Response:
     """Candles of the timeframe, with EMA short/long/filter and RSI per candle, and the trade markers."""
     symbol = symbol or settings.symbols[0]
     if symbol not in settings.symbols:
@@ -142,7 +163,8 @@ async def candles(
                             f"timeframe must be {base} or a multiple of it among {', '.join(CHART_TIMEFRAMES)}")
     await store.ready()
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.xrevrange(streams.KLINE_UPDATES, count=UPDATES_LOOKBACK)
+        # The forming candle of each symbol is among the newest few updates.
+        pipe.xrevrange(streams.KLINE_UPDATES, count=min(UPDATES_LOOKBACK, 10 * len(settings.symbols) + 10))
         pipe.hget(streams.POSITIONS, symbol)
         pipe.hget(streams.MARKET_LAST_PRICE, symbol)
         if ledger.precisions.stale:
@@ -165,9 +187,9 @@ async def candles(
     grouped = aggregate(bars, step_ms, base_ms)
     # ``limit`` closed candles, and the forming one after them.
     grouped = grouped[-(limit + 1):] if grouped and not grouped[-1][0].closed else grouped[-limit:]
-    rows = [_candle(bar, store.indicators.get((symbol, last)), f) for bar, last in grouped]
-    since = rows[0].time_ms if rows else 0
-    until = rows[-1].time_ms if rows else None
+    rows = [_cached_candle(symbol, step_ms, bar, store.indicators.get((symbol, last)), f) for bar, last in grouped]
+    since = rows[0]["time_ms"] if rows else 0
+    until = rows[-1]["time_ms"] if rows else None
     markers = [
         Marker(time_ms=_bucket(mark.time_ms, step_ms), kind="signal", side=mark.side, price=f.price(mark.price), text=mark.reason)
         for mark in store.signals.get(symbol, [])
@@ -177,14 +199,11 @@ async def candles(
     markers.sort(key=lambda marker: marker.time_ms)
     _, parameters = await current_parameters(redis, settings.initial_parameters())
     known = ledger.precisions.known(symbol)
-    return Chart(
-        symbol=symbol,
-        interval=wanted,
-        timeframe=wanted,
-        precision=known.to_dict() if known else None,
-        candles=rows,
-        markers=markers,
-        position=position_view(position_raw, price, f),
-        rsi_overbought=parameters.RSI_OVERBOUGHT,
-        rsi_oversold=parameters.RSI_OVERSOLD,
-    )
+    position = position_view(position_raw, price, f)
+    # Built as JSON directly: validating 500 candle models again would cost more than the rest.
+    return Response(orjson.dumps({
+        "symbol": symbol, "interval": wanted, "timeframe": wanted, "precision": known.to_dict() if known else None,
+        "candles": rows, "markers": [m.model_dump() for m in markers],
+        "position": position.model_dump() if position is not None else None,
+        "rsi_overbought": parameters.RSI_OVERBOUGHT, "rsi_oversold": parameters.RSI_OVERSOLD,
+    }), media_type="application/json")

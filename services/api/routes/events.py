@@ -16,7 +16,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from services.api.deps import HubDep, Protected, SettingsDep
 from services.api.hub import Subscription
 from services.api.middleware import drop_callback
-from services.api.relay import Position, Relayed
+from services.api.relay import Position, Relayed, encoded_data
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=Protected)
 
@@ -31,7 +31,7 @@ async def _subscription(request: Request, hub: HubDep) -> AsyncIterator[Subscrip
 
 
 def _sse(item: Relayed) -> ServerSentEvent:
-    return ServerSentEvent(event=item.event, data=item.data, id=item.position.text() if item.position else None)
+    return ServerSentEvent(event=item.event, raw_data=encoded_data(item), id=item.position.text() if item.position else None)
 
 
 @router.get("/events", response_class=EventSourceResponse)
