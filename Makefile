@@ -5,12 +5,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test restart backtest bench compose-check install system clean help
+.PHONY: run stop test restart reset-password backtest bench compose-check install system clean help
 
 help:
 	@echo "make run                      start redis, the simulator and every service; prints the dashboard URL"
 	@echo "make test                     the whole test suite"
+	@echo "make stop                     stop a running 'make run' (from any terminal)"
 	@echo "make restart SERVICE=name     restart one service of a running 'make run'"
+	@echo "make reset-password           a new dashboard password, printed once"
 	@echo "make backtest DATA=file.csv.gz [PARAMS=\"EMA_SHORT_PERIOD=12 FEE=0.001\"] [JSON=out.json] [REPORT=out.html]"
 	@echo "make bench                    benchmarks (tables printed, nothing asserted)"
 	@echo "make compose-check            validate docker-compose.yml with the real Compose binary"
@@ -29,14 +31,20 @@ install: $(STAMP)
 system:
 	@scripts/ensure-system.sh redis
 
+# exec: the supervisor's parent is make itself, so it stops with make (see scripts/supervisor.py).
 run: install system
 	@[ -f .env ] || { cp .env.example .env; echo "created .env from .env.example"; }
-	$(PY) scripts/supervisor.py
+	exec $(PY) scripts/supervisor.py
+
+stop:
+	@$(PY) scripts/supervisor.py stop
 
 restart:
 	@[ -n "$(SERVICE)" ] || { echo "usage: make restart SERVICE=exchange_sim|market_data|strategy|executor|api"; exit 2; }
-	@[ -f var/run/$(SERVICE).pid ] || { echo "$(SERVICE) is not running under make run"; exit 1; }
-	@kill -TERM $$(cat var/run/$(SERVICE).pid) && echo "$(SERVICE) stopped; make run starts it again"
+	@$(PY) scripts/supervisor.py restart "$(SERVICE)"
+
+reset-password:
+	@$(PY) scripts/reset_password.py
 
 test: install
 	@scripts/ensure-system.sh redis chromium postgres

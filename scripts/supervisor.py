@@ -1,8 +1,22 @@
 """`make run`: a private redis-server, then every service as its own process.
 
-Output is prefixed and coloured per service. A service that exits is started again after a
-short pause, so `make restart SERVICE=strategy` (which only stops that process) restarts it
-while the rest keep running. Ctrl-C stops everything, services first, Redis last.
+    python scripts/supervisor.py                 run everything (make run)
+    python scripts/supervisor.py stop            stop a running `make run` (make stop)
+    python scripts/supervisor.py restart NAME    restart one service of it (make restart)
+
+It owns its ports or refuses to start: Redis, simulator and api ports are checked before
+anything starts, and a taken one ends the run at once with the port, the variable that moves
+it and the process holding it. Readiness means the answering process is the one started here
+(the port's listening socket belongs to that child's pid; Redis also reports its pid), never
+just any server on the port. Services start in order, each after its upstream answers, so a
+normal start logs no "cannot connect".
+
+One process tree: SIGINT, SIGTERM and SIGHUP stop every service in reverse order, then Redis;
+each child asks the kernel to be sent SIGTERM if the supervisor dies (PR_SET_PDEATHSIG), so no
+child outlives it even after a SIGKILL. Pid files (``var/run/<service>.pid`` and
+``var/supervisor.pid``) are removed on exit; `restart` and `stop` signal a pid only after
+checking it is still that process of this run. Output is prefixed and coloured per service;
+a service that exits is started again after a short pause.
 """
 
 from __future__ import annotations
@@ -12,120 +26,448 @@ import os
 import shutil
 import signal
 import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
+
+from processes import Port, alive, command_line, die_with_parent, environment, holder_text, listeners, port_free, start_time
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))
 RUN = VAR / "run"
+SUPERVISOR_PID = VAR / "supervisor.pid"
 COLOURS = {"redis": "90", "exchange_sim": "35", "market_data": "36", "strategy": "33", "executor": "32", "api": "34"}
 SERVICES = ["exchange_sim", "market_data", "strategy", "executor", "api"]
+READY_TIMEOUT_S = 60.0
+STOP_BUDGET_S = 11.0  # every child is gone well within 15 s of a stop signal
+PER_CHILD_WAIT_S = 3.0
+RUN_ID_VARIABLE = "BOT_RUN_ID"
 
 
-def settings() -> dict[str, str]:
+class StartFailed(Exception):
+    """`make run` cannot start (a port is taken, a service never became ready)."""
+
+
+def settings() -> tuple[dict[str, str], set[str]]:
+    """The environment over ``.env``, and the names set explicitly (non-empty) in either."""
     values = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None} if (ROOT / ".env").exists() else {}
     values.update(os.environ)
-    return values
+    return values, {name for name, value in values.items() if value != ""}
+
+
+def say(message: str) -> None:
+    write(f"{'make run':>12} | {message}\n")
+
+
+def write(text: str) -> None:
+    # After a SIGHUP the terminal may be gone: output is lost, the shutdown must go on.
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
 
 
 async def pipe_output(name: str, stream: asyncio.StreamReader) -> None:
     prefix = f"\033[{COLOURS.get(name, '0')}m{name:>12} |\033[0m " if sys.stdout.isatty() else f"{name:>12} | "
     while line := await stream.readline():
-        sys.stdout.write(prefix + line.decode(errors="replace"))
-        sys.stdout.flush()
+        write(prefix + line.decode(errors="replace"))
 
 
-async def start_redis(env: dict[str, str]) -> tuple[asyncio.subprocess.Process | None, str]:
-    if env.get("REDIS_URL"):
-        return None, env["REDIS_URL"]
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed: run `sudo apt-get install redis-server` or set REDIS_URL")
-    port = env.get("REDIS_PORT", "6380")
-    folder = VAR / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
-    # Own session: Ctrl-C reaches only the supervisor, which stops Redis after every service.
-    process = await asyncio.create_subprocess_exec(
-        binary, "--port", port, "--bind", "127.0.0.1", "--dir", str(folder), "--appendonly", "yes",
-        "--save", "", "--daemonize", "no",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-    )
-    asyncio.create_task(pipe_output("redis", process.stdout))
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(100):
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
-            writer.write(b"PING\r\n")
-            await writer.drain()
-            if (await reader.readline()).startswith(b"+PONG"):
-                writer.close()
-                return process, url
-            writer.close()
-        except OSError:
-            pass
-        await asyncio.sleep(0.1)
-    raise SystemExit(f"redis-server did not start on port {port}")
+def planned_ports(env: dict[str, str], with_redis: bool, with_sim: bool) -> list[Port]:
+    """Every port this run will bind, with the variable that moves it."""
+    ports = []
+    if with_redis:
+        ports.append(Port("redis", "127.0.0.1", int(env.get("REDIS_PORT") or 6380), "REDIS_PORT"))
+    if with_sim:
+        ports.append(Port("exchange_sim", env.get("EXCHANGE_SIM_HOST") or "127.0.0.1",
+                          int(env.get("EXCHANGE_SIM_PORT") or 9100), "EXCHANGE_SIM_PORT"))
+    ports.append(Port("api", env.get("API_HOST") or "127.0.0.1", int(env.get("API_PORT") or 8000), "API_PORT"))
+    return ports
 
 
-async def keep_running(name: str, env: dict[str, str], stop: asyncio.Event) -> None:
-    pid_file = RUN / f"{name}.pid"
-    while not stop.is_set():
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", f"services.{name}", cwd=ROOT, env=env,
+def check_ports(ports: list[Port]) -> None:
+    """Refuse to start when a port is taken (or two services were given the same one)."""
+    seen: dict[int, Port] = {}
+    for port in ports:
+        if port.port in seen:
+            raise StartFailed(
+                f"port {port.port} is given to both {seen[port.port].service} ({seen[port.port].variable}) "
+                f"and {port.service} ({port.variable}); set one of them to another port"
+            )
+        seen[port.port] = port
+        if not port_free(port.host, port.port):
+            raise StartFailed(port_taken(port))
+
+
+def port_taken(port: Port) -> str:
+    return (f"port {port.port} for {port.service} is already in use by {holder_text(port.port)}; "
+            f"stop it or set {port.variable} to a free port")
+
+
+def client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def ours(port: Port, pid: int | None) -> bool:
+    """Whether the listening socket on ``port`` belongs to the child ``pid``."""
+    return pid is not None and pid in listeners(port.port)
+
+
+def http_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered (e.g. 503 while degraded)
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+async def redis_answers(port: int, pid: int) -> bool:
+    """PING answers and ``INFO server`` names the pid started here."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(b"PING\r\nINFO server\r\n")
+        await writer.drain()
+        if not (await asyncio.wait_for(reader.readline(), 2)).startswith(b"+PONG"):
+            return False
+        size = int((await asyncio.wait_for(reader.readline(), 2))[1:])
+        info = (await asyncio.wait_for(reader.readexactly(size + 2), 2)).decode(errors="replace")
+        return f"process_id:{pid}\r" in info
+    except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError):
+        return False
+    finally:
+        writer.close()
+
+
+class Child:
+    """One service kept running: started again when it exits, until asked to stop."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: Port | None, pid_file: Path | None) -> None:
+        self.name, self.argv, self.env, self.port, self.pid_file = name, argv, env, port, pid_file
+        self.process: asyncio.subprocess.Process | None = None
+        self.stopping = asyncio.Event()
+        self.failed: str = ""
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None and self.process.returncode is None else None
+
+    async def spawn(self) -> None:
+        parent = os.getpid()
+        # Own session: a Ctrl-C reaches only the supervisor, which stops services in order;
+        # the death signal makes the child stop if the supervisor dies without doing so.
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv, cwd=ROOT, env=self.env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            preexec_fn=lambda: die_with_parent(parent),
         )
-        pid_file.write_text(str(process.pid))
-        output = asyncio.create_task(pipe_output(name, process.stdout))
-        waiter = asyncio.create_task(process.wait())
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if stop.is_set() and process.returncode is None:
-            process.terminate()
+        if self.pid_file is not None:
+            self.pid_file.write_text(str(self.process.pid))
+
+    async def keep_running(self, abort: asyncio.Event) -> None:
+        restart = False
+        while not self.stopping.is_set():
+            if restart and self.port is not None and not port_free(self.port.host, self.port.port):
+                # Someone else took the port while the service was down: restarting would
+                # only fail again, every second, forever.
+                self.failed = f"{self.name} cannot start again: {port_taken(self.port)}"
+                abort.set()
+                return
+            await self.spawn()
+            assert self.process is not None and self.process.stdout is not None
+            output = asyncio.create_task(pipe_output(self.name, self.process.stdout))
+            waiter = asyncio.create_task(self.process.wait())
+            stopper = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if self.process.returncode is None:
+                await waiter
+            await output
+            if self.pid_file is not None:
+                self.pid_file.unlink(missing_ok=True)
+            if not self.stopping.is_set():
+                say(f"{self.name} exited with {self.process.returncode}; starting it again in 1 s")
+                restart = True
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), 1)
+                except TimeoutError:
+                    pass
+
+    def terminate(self) -> None:
+        """Ask the current process to stop (SIGTERM); it is not started again."""
+        self.stopping.set()
+        if self.process is not None and self.process.returncode is None:
             try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-        stopper.cancel()
-        await output
-        pid_file.unlink(missing_ok=True)
-        if not stop.is_set():
-            print(f"{name:>12} | exited with {process.returncode}; starting it again in 1 s", flush=True)
-            try:
-                await asyncio.wait_for(stop.wait(), 1)
-            except TimeoutError:
+                self.process.terminate()
+            except ProcessLookupError:
                 pass
 
+    async def wait_gone(self, timeout: float) -> bool:
+        """Whether the process has exited within ``timeout`` seconds."""
+        if self.process is None or self.process.returncode is not None:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self.process.wait()), max(timeout, 0.05))
+        except TimeoutError:
+            return False
+        return True
 
-async def main() -> None:
-    RUN.mkdir(parents=True, exist_ok=True)
-    env = settings()
-    redis_process, redis_url = await start_redis(env)
-    child_env = {**env, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    async def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            say(f"{self.name} did not stop in time; killing it")
+            try:
+                self.process.kill()
+            except ProcessLookupError:
+                pass
+            await self.process.wait()
+        if self.task is not None:
+            await self.task
+
+
+async def stop_all(children: list[Child]) -> None:
+    """Stop in the reverse of the start order (consumers before producers, Redis last).
+
+    Each gets SIGTERM and a few seconds before the next one is asked; whatever is still
+    running when the budget is spent is killed, so the tree is gone within 15 s.
+    """
+    deadline = time.monotonic() + STOP_BUDGET_S
+    for child in children:
+        child.stopping.set()  # none is started again while the others stop
+    services = [child for child in reversed(children) if child.name != "redis"]
+    for child in services:
+        child.terminate()
+        await child.wait_gone(min(PER_CHILD_WAIT_S, deadline - time.monotonic()))
+    for child in services:
+        if not await child.wait_gone(deadline - time.monotonic()):
+            await child.kill()
+        elif child.task is not None:
+            await child.task
+    for child in children:
+        if child.name == "redis":
+            child.terminate()
+            if not await child.wait_gone(max(deadline - time.monotonic(), 3.0)):
+                await child.kill()
+            elif child.task is not None:
+                await child.task
+
+
+async def wait_ready(child: Child, check: Any, what: str, abort: asyncio.Event) -> None:
+    """Until ``check()`` is true for the child started here; StartFailed on timeout or abort."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline and not abort.is_set():
+        if child.pid is not None and await check():
+            return
+        await asyncio.sleep(0.2)
+    if abort.is_set():
+        raise StartFailed(child.failed or "stopped while starting")
+    if child.port is not None and not port_free(child.port.host, child.port.port) and not ours(child.port, child.pid):
+        raise StartFailed(f"{child.name}: {port_taken(child.port)}")
+    raise StartFailed(f"{child.name} did not become ready ({what}) within {READY_TIMEOUT_S:g} s")
+
+
+def child_environment(env: dict[str, str], explicit: set[str], run_id: str, redis_url: str, with_sim: bool) -> dict[str, str]:
+    child = {**env, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", RUN_ID_VARIABLE: run_id}
     # The paper account lives as long as the ledger does: both are kept under var/.
-    if not child_env.get("EXCHANGE_SIM_STATE_FILE"):
-        child_env["EXCHANGE_SIM_STATE_FILE"] = str(VAR / "sim" / "state.json")
+    if not child.get("EXCHANGE_SIM_STATE_FILE"):
+        child["EXCHANGE_SIM_STATE_FILE"] = str(VAR / "sim" / "state.json")
+    if with_sim:
+        host = client_host(env.get("EXCHANGE_SIM_HOST") or "127.0.0.1")
+        sim_url = f"http://{host}:{int(env.get('EXCHANGE_SIM_PORT') or 9100)}"
+        if "SIM_URL" not in explicit:
+            child["SIM_URL"] = sim_url  # one setting per fact: the port the simulator is started on
+        elif child["SIM_URL"].rstrip("/") != sim_url:
+            say(f"note: SIM_URL={child['SIM_URL']} is set, so the services do not use the simulator started "
+                f"on {sim_url}; unset SIM_URL to follow EXCHANGE_SIM_PORT")
+    return child
+
+
+async def supervise(stop: asyncio.Event) -> int:
+    env, explicit = settings()
+    with_redis = not env.get("REDIS_URL")
+    with_sim = env.get("BINANCE_ENV", "sim") == "sim"
+    try:
+        check_running()
+        ports = planned_ports(env, with_redis, with_sim)
+        check_ports(ports)
+    except (StartFailed, ValueError) as e:
+        say(f"error: {e}")
+        return 1
+    by_service = {port.service: port for port in ports}
+    RUN.mkdir(parents=True, exist_ok=True)
+    for stale in RUN.glob("*.pid"):
+        stale.unlink(missing_ok=True)  # no supervisor of this folder is alive (checked above)
+    run_id = uuid.uuid4().hex
+    SUPERVISOR_PID.write_text(f"{os.getpid()} {start_time(os.getpid())} {run_id}\n")
+    abort = asyncio.Event()
+    children: list[Child] = []
+    try:
+        redis_url = env.get("REDIS_URL", "")
+        if with_redis:
+            redis = await start_redis(env, by_service["redis"], abort)
+            children.append(redis)
+            if await first_of(stop, wait_ready(redis, lambda: redis_answers(redis.port.port, redis.pid), "PING", abort)):
+                return 0
+            redis_url = f"redis://127.0.0.1:{by_service['redis'].port}/0"
+        child_env = child_environment(env, explicit, run_id, redis_url, with_sim)
+        names = [n for n in SERVICES if n != "exchange_sim" or with_sim]
+        for name in names:
+            child = Child(name, [sys.executable, "-m", f"services.{name}"], child_env, by_service.get(name), RUN / f"{name}.pid")
+            child.task = asyncio.create_task(child.keep_running(abort))
+            children.append(child)
+            if name == "exchange_sim":
+                port = by_service[name]
+                url = f"http://{client_host(port.host)}:{port.port}/api/v3/ping"
+                if await first_of(stop, wait_ready(child, lambda c=child, u=url: _http_ours(c, u), "GET /api/v3/ping", abort)):
+                    return 0
+        api = children[-1]
+        port = by_service["api"]
+        health = f"http://{client_host(port.host)}:{port.port}/api/health"
+        if await first_of(stop, wait_ready(api, lambda: _http_ours(api, health), "GET /api/health", abort)):
+            return 0
+        say(f"dashboard: http://{client_host(port.host)}:{port.port}/   "
+            "(the api prints the login password on its first start; lost it? make reset-password)")
+        say("restart one service: make restart SERVICE=strategy    stop: Ctrl-C or make stop")
+        await first_of(stop, abort.wait())
+        if abort.is_set() and not stop.is_set():
+            raise StartFailed(next((c.failed for c in children if c.failed), "a service failed"))
+        return 0
+    except StartFailed as e:
+        say(f"error: {e}")
+        return 1
+    finally:
+        say("stopping services...")
+        await stop_all(children)
+        SUPERVISOR_PID.unlink(missing_ok=True)
+        say("stopped.")
+
+
+async def _http_ours(child: Child, url: str) -> bool:
+    return await asyncio.to_thread(http_answers, url) and ours(child.port, child.pid)
+
+
+async def first_of(stop: asyncio.Event, work: Any) -> bool:
+    """Run ``work`` unless a stop signal comes first; True when stopped."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return True
+    task.result()
+    return stop.is_set()
+
+
+async def start_redis(env: dict[str, str], port: Port, abort: asyncio.Event) -> Child:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StartFailed("redis-server is not installed: run `sudo apt-get install redis-server` or set REDIS_URL")
+    folder = VAR / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [binary, "--port", str(port.port), "--bind", "127.0.0.1", "--dir", str(folder), "--appendonly", "yes",
+            "--save", "", "--daemonize", "no"]
+    child = Child("redis", argv, dict(os.environ), port, None)
+    child.task = asyncio.create_task(child.keep_running(abort))
+    return child
+
+
+def read_supervisor() -> tuple[int, str] | None:
+    """(pid, run id) of the live supervisor of this folder, None when there is none.
+
+    The pid counts only while it is still the process that wrote the file (same start time,
+    a supervisor command line); a stale file is removed.
+    """
+    try:
+        pid_text, started, run_id = SUPERVISOR_PID.read_text().split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    if alive(pid) and start_time(pid) == started and "supervisor.py" in command_line(pid):
+        return pid, run_id
+    SUPERVISOR_PID.unlink(missing_ok=True)
+    return None
+
+
+def check_running() -> None:
+    running = read_supervisor()
+    if running is not None:
+        raise StartFailed(f"make run is already running here (pid {running[0]}); `make stop` stops it")
+
+
+def stop_command() -> int:
+    """`make stop`: SIGTERM the supervisor of this folder and wait until it has exited."""
+    running = read_supervisor()
+    if running is None:
+        print("make run is not running (no live supervisor for this folder)")
+        return 0
+    pid, _ = running
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(pid):
+        print(f"make run (pid {pid}) did not stop within 30 s")
+        return 1
+    print(f"make run (pid {pid}) stopped")
+    return 0
+
+
+def restart_command(name: str) -> int:
+    """`make restart SERVICE=name`: SIGTERM that service only if its pid is still it."""
+    if name not in SERVICES:
+        print(f"usage: make restart SERVICE={'|'.join(SERVICES)}")
+        return 2
+    running = read_supervisor()
+    pid_file = RUN / f"{name}.pid"
+    if running is None:
+        print(f"{name} is not running under make run")
+        return 1
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        print(f"{name} is not running under make run (no pid file)")
+        return 1
+    if not (alive(pid) and f"services.{name}" in command_line(pid) and environment(pid).get(RUN_ID_VARIABLE) == running[1]):
+        print(f"{pid_file} names pid {pid}, which is not {name} of this make run; nothing was signalled")
+        return 1
+    os.kill(pid, signal.SIGTERM)
+    print(f"{name} stopped; make run starts it again")
+    return 0
+
+
+def main() -> int:
+    command = sys.argv[1] if len(sys.argv) > 1 else "run"
+    if command == "stop":
+        return stop_command()
+    if command == "restart":
+        return restart_command(sys.argv[2] if len(sys.argv) > 2 else "")
+    if command != "run":
+        print(__doc__)
+        return 2
+    # Die with whoever started us (make): closing the terminal or killing make stops the tree.
+    die_with_parent()
+    return asyncio.run(_run())
+
+
+async def _run() -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
-    names = [n for n in SERVICES if n != "exchange_sim" or child_env.get("BINANCE_ENV", "sim") == "sim"]
-    stops = {name: asyncio.Event() for name in names}
-    tasks = {name: asyncio.create_task(keep_running(name, child_env, stops[name])) for name in names}
-    host, port = child_env.get("API_HOST", "127.0.0.1"), child_env.get("API_PORT", "8000")
-    print(f"\n  dashboard: http://{host}:{port}/   (the api prints the login password on its first start)\n"
-          f"  restart one service: make restart SERVICE=strategy    stop: Ctrl-C\n", flush=True)
-    await stop.wait()
-    print("stopping services...", flush=True)
-    # The reverse of the start order: consumers before producers, the market last.
-    for name in reversed(names):
-        stops[name].set()
-        await tasks[name]
-    if redis_process is not None:
-        redis_process.terminate()
-        await redis_process.wait()
-    print("stopped.", flush=True)
+    return await supervise(stop)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(main())

@@ -6,13 +6,36 @@ so the same names appear in the environment, the API and the dashboard.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 PERCENT_FIELDS = ("RISK_PER_TRADE", "STOP_LOSS_PERCENTAGE", "TAKE_PROFIT_PERCENTAGE")
 PERIOD_FIELDS = ("EMA_SHORT_PERIOD", "EMA_LONG_PERIOD", "EMA_FILTER_PERIOD", "RSI_PERIOD", "VOLUME_AVG_PERIOD")
+
+# The dashboard form's label of each field: errors name both, so the trader finds the input.
+LABELS = {
+    "RISK_PER_TRADE": "Risk per trade",
+    "CAPITAL_ALLOCATION": "Capital allocation",
+    "STOP_LOSS_PERCENTAGE": "Stop-loss distance",
+    "TAKE_PROFIT_PERCENTAGE": "Take-profit distance",
+    "EMA_SHORT_PERIOD": "EMA short period",
+    "EMA_LONG_PERIOD": "EMA long period",
+    "EMA_FILTER_PERIOD": "EMA filter period",
+    "RSI_PERIOD": "RSI period",
+    "VOLUME_AVG_PERIOD": "Volume average period",
+    "RSI_OVERBOUGHT": "RSI overbought",
+    "RSI_OVERSOLD": "RSI oversold",
+    "USE_EMA_FILTER": "Use the EMA trend filter",
+    "USE_VOLUME_CONFIRMATION": "Require volume confirmation",
+}
+
+# Valid but dangerous: a change that makes one of these true needs an explicit confirmation.
+MAX_SAFE_RISK = Decimal("0.05")
+MIN_SAFE_STOP_LOSS = Decimal("0.002")
+MAX_SAFE_RISK_AT_FULL_ALLOCATION = Decimal("0.02")
 
 
 class StrategyParameters(BaseModel):
@@ -39,22 +62,7 @@ class StrategyParameters(BaseModel):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> StrategyParameters:
-        problems: list[tuple[str, str]] = []
-        for name in PERIOD_FIELDS:
-            if getattr(self, name) < 2:
-                problems.append((name, "must be at least 2"))
-        for name in PERCENT_FIELDS:
-            value = getattr(self, name)
-            if not Decimal(0) < value < Decimal(1):
-                problems.append((name, "must be between 0 and 1 (exclusive), e.g. 0.02 for 2%"))
-        if not Decimal(0) < self.CAPITAL_ALLOCATION <= Decimal(1):
-            problems.append(("CAPITAL_ALLOCATION", "must be greater than 0 and at most 1"))
-        if self.EMA_SHORT_PERIOD >= self.EMA_LONG_PERIOD:
-            problems.append(("EMA_SHORT_PERIOD", "must be smaller than EMA_LONG_PERIOD"))
-        if not 0 < self.RSI_OVERSOLD < self.RSI_OVERBOUGHT < 100:
-            problems.append(("RSI_OVERSOLD", "must satisfy 0 < RSI_OVERSOLD < RSI_OVERBOUGHT < 100"))
-        if self.STOP_LOSS_PERCENTAGE >= self.TAKE_PROFIT_PERCENTAGE:
-            problems.append(("STOP_LOSS_PERCENTAGE", "must be smaller than TAKE_PROFIT_PERCENTAGE"))
+        problems = consistency_problems(dict(self))
         if problems:
             raise ParameterError(problems)
         return self
@@ -69,6 +77,100 @@ class StrategyParameters(BaseModel):
         return max(periods) + 1
 
 
+def consistency_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Range and cross-field rules over the fields of ``values`` that parsed (others are skipped)."""
+    problems: list[tuple[str, str]] = []
+    has = values.__contains__
+    for name in PERIOD_FIELDS:
+        if has(name) and values[name] < 2:
+            problems.append((name, "must be at least 2"))
+    for name in PERCENT_FIELDS:
+        if has(name) and not Decimal(0) < values[name] < Decimal(1):
+            problems.append((name, "must be between 0 and 1 (exclusive), e.g. 0.02 for 2%"))
+    if has("CAPITAL_ALLOCATION") and not Decimal(0) < values["CAPITAL_ALLOCATION"] <= Decimal(1):
+        problems.append(("CAPITAL_ALLOCATION", "must be greater than 0 and at most 1"))
+    if has("EMA_SHORT_PERIOD") and has("EMA_LONG_PERIOD") and values["EMA_SHORT_PERIOD"] >= values["EMA_LONG_PERIOD"]:
+        problems.append(("EMA_SHORT_PERIOD", "must be smaller than EMA_LONG_PERIOD"))
+    if has("RSI_OVERSOLD") and has("RSI_OVERBOUGHT") and not 0 < values["RSI_OVERSOLD"] < values["RSI_OVERBOUGHT"] < 100:
+        problems.append(("RSI_OVERSOLD", "must satisfy 0 < RSI_OVERSOLD < RSI_OVERBOUGHT < 100"))
+    if (
+        has("STOP_LOSS_PERCENTAGE") and has("TAKE_PROFIT_PERCENTAGE")
+        and values["STOP_LOSS_PERCENTAGE"] >= values["TAKE_PROFIT_PERCENTAGE"]
+    ):
+        problems.append(("STOP_LOSS_PERCENTAGE", "must be smaller than TAKE_PROFIT_PERCENTAGE"))
+    return problems
+
+
+@dataclass(frozen=True)
+class History:
+    """How many closed candles the strategy can ever see: its window, and the back-fill."""
+
+    window_candles: int  # STRATEGY_WINDOW_CANDLES
+    backfill_candles: int  # WARMUP_CANDLES
+
+    def problems(self, values: dict[str, Any]) -> list[tuple[str, str]]:
+        """A period needing more candles than exist would keep the strategy warming up forever.
+
+        ``values`` are the fields that parsed; a period whose filter is off needs nothing.
+        """
+        needs = {}
+        for name, extra, switch in (
+            ("EMA_LONG_PERIOD", 1, None), ("RSI_PERIOD", 2, None),
+            ("EMA_FILTER_PERIOD", 1, "USE_EMA_FILTER"), ("VOLUME_AVG_PERIOD", 1, "USE_VOLUME_CONFIRMATION"),
+        ):
+            if name in values and (switch is None or values.get(switch, True)):
+                needs[name] = values[name] + extra
+        if self.window_candles <= self.backfill_candles:
+            limit, source = self.window_candles, f"the strategy window holds (STRATEGY_WINDOW_CANDLES={self.window_candles})"
+        else:
+            limit, source = self.backfill_candles, f"the back-fill provides (WARMUP_CANDLES={self.backfill_candles})"
+        return [
+            (name, f"needs {need} closed candles, more than {source}: the bot would stay warming up and never trade")
+            for name, need in needs.items()
+            if need > limit
+        ]
+
+
+@dataclass(frozen=True)
+class Danger:
+    """A valid setting that can lose money fast; ``fields`` are the inputs involved."""
+
+    fields: tuple[str, ...]
+    message: str
+
+    def text(self) -> str:
+        return f"{', '.join(f'{LABELS[name]} ({name})' for name in self.fields)}: {self.message}"
+
+
+def dangers(parameters: StrategyParameters) -> list[Danger]:
+    """The dangerous-but-valid settings of ``parameters``."""
+    found = []
+    risk, stop = parameters.RISK_PER_TRADE, parameters.STOP_LOSS_PERCENTAGE
+    if risk > MAX_SAFE_RISK:
+        found.append(Danger(("RISK_PER_TRADE",), f"risking {_pct(risk)} of the capital per trade is above {_pct(MAX_SAFE_RISK)}"))
+    if stop < MIN_SAFE_STOP_LOSS:
+        found.append(Danger(
+            ("STOP_LOSS_PERCENTAGE",),
+            f"a stop-loss {_pct(stop)} below the entry is under {_pct(MIN_SAFE_STOP_LOSS)}: ordinary noise and fees stop you out",
+        ))
+    if parameters.CAPITAL_ALLOCATION == 1 and risk > MAX_SAFE_RISK_AT_FULL_ALLOCATION:
+        found.append(Danger(
+            ("CAPITAL_ALLOCATION", "RISK_PER_TRADE"),
+            f"the whole balance allocated with {_pct(risk)} risk per trade (above {_pct(MAX_SAFE_RISK_AT_FULL_ALLOCATION)})",
+        ))
+    return found
+
+
+def unconfirmed_dangers(new: StrategyParameters, current: StrategyParameters) -> list[Danger]:
+    """Dangers of ``new`` that involve a field this change sets to a new value."""
+    changed = {name for name in StrategyParameters.model_fields if getattr(new, name) != getattr(current, name)}
+    return [danger for danger in dangers(new) if changed.intersection(danger.fields)]
+
+
+def _pct(value: Decimal) -> str:
+    return f"{(value * 100).normalize():f} %"
+
+
 class ParameterError(ValueError):
     """One or more parameters are invalid; ``problems`` lists ``(field, reason)`` pairs."""
 
@@ -77,26 +179,44 @@ class ParameterError(ValueError):
         super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
 
 
-def validate_parameters(values: dict[str, Any], base: StrategyParameters | None = None) -> StrategyParameters:
-    """Merge ``values`` over ``base`` and validate the whole set.
+class DangerousParameters(ValueError):
+    """A valid change that needs the trader's explicit confirmation."""
 
-    Raises ``ParameterError`` naming every offending field; nothing is returned half-applied.
+    def __init__(self, found: list[Danger]) -> None:
+        self.dangers = found
+        super().__init__("; ".join(danger.text() for danger in found))
+
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+
+def _adapter(name: str) -> TypeAdapter[Any]:
+    if name not in _ADAPTERS:
+        _ADAPTERS[name] = TypeAdapter(StrategyParameters.model_fields[name].annotation)
+    return _ADAPTERS[name]
+
+
+def validate_parameters(
+    values: dict[str, Any], base: StrategyParameters | None = None, history: History | None = None
+) -> StrategyParameters:
+    """Merge ``values`` over ``base`` and validate the whole set (against ``history`` when given).
+
+    Raises ``ParameterError`` naming every offending field at once (unknown names, malformed
+    values, ranges, cross-field rules, periods longer than the history); nothing is returned
+    half-applied.
     """
     merged = (base or StrategyParameters()).model_dump()
-    unknown = sorted(set(values) - set(merged))
-    if unknown:
-        raise ParameterError([(name, "unknown parameter") for name in unknown])
-    merged.update(values)
-    try:
-        return StrategyParameters.model_validate(merged)
-    except ParameterError:
-        raise
-    except ValidationError as e:
-        problems = []
-        for error in e.errors():
-            if isinstance(error.get("ctx", {}).get("error"), ParameterError):
-                problems.extend(error["ctx"]["error"].problems)
-            else:
-                field = ".".join(str(part) for part in error["loc"]) or "parameters"
-                problems.append((field, error["msg"]))
-        raise ParameterError(problems) from e
+    problems = [(name, "unknown parameter") for name in sorted(set(values) - set(merged))]
+    merged.update({name: value for name, value in values.items() if name in merged})
+    parsed: dict[str, Any] = {}
+    for name, value in merged.items():
+        try:
+            parsed[name] = _adapter(name).validate_python(value)
+        except ValidationError as e:
+            problems.append((name, e.errors()[0]["msg"]))
+    problems += consistency_problems(parsed)
+    if history is not None:
+        problems += history.problems(parsed)
+    if problems:
+        raise ParameterError(problems)
+    return StrategyParameters.model_validate(parsed)

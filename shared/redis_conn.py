@@ -11,8 +11,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 logger = logging.getLogger(__name__)
 
 
+QUIET_ATTEMPTS = 5  # Redis starting up at the same time is normal, not yet worth a warning
+
+
 async def connect_redis(url: str, attempts: int = 30, delay_s: float = 1.0) -> Redis:
-    """Open a client on ``url`` and wait until Redis answers PING (``attempts`` tries)."""
+    """Open a client on ``url`` and wait until Redis answers PING (``attempts`` tries).
+
+    The first few failures are logged as waiting (info); only later ones as a warning.
+    """
     client = Redis.from_url(url, decode_responses=True, health_check_interval=30)
     for attempt in range(1, attempts + 1):
         try:
@@ -22,6 +28,7 @@ async def connect_redis(url: str, attempts: int = 30, delay_s: float = 1.0) -> R
             if attempt == attempts:
                 await client.aclose()
                 raise
-            logger.warning("redis not reachable (%s); %d retries remaining", e, attempts - attempt)
+            level = logging.INFO if attempt <= QUIET_ATTEMPTS else logging.WARNING
+            logger.log(level, "waiting for redis (%s); %d retries remaining", e, attempts - attempt)
             await asyncio.sleep(delay_s)
     raise AssertionError("unreachable")

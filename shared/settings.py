@@ -7,12 +7,12 @@ one message per offending variable and exits, so a bad configuration never half-
 from __future__ import annotations
 
 import sys
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.parameters import ParameterError, StrategyParameters
+from shared.parameters import History, ParameterError, StrategyParameters
 
 VALID_TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
 TIMEFRAME_MS = {
@@ -105,8 +105,17 @@ class ServiceSettings(BaseSettings):
         return key, secret
 
 
+def warmup_candles_field() -> Any:
+    """``WARMUP_CANDLES``: closed candles market_data back-fills at first start (one definition)."""
+    return Field(1000, alias="WARMUP_CANDLES", ge=50, le=5000)
+
+
 class ParameterSettings(ServiceSettings):
-    """Services that need the strategy/risk parameters' start-up values from the environment."""
+    """Services that need the strategy/risk parameters' start-up values from the environment,
+    and the history they are validated against (a period longer than it never warms up)."""
+
+    window_candles: int = Field(1000, alias="STRATEGY_WINDOW_CANDLES", ge=100, le=20_000)
+    warmup_candles: int = warmup_candles_field()
 
     RISK_PER_TRADE: str | None = None
     CAPITAL_ALLOCATION: str | None = None
@@ -133,9 +142,13 @@ class ParameterSettings(ServiceSettings):
 
         values = {name: getattr(self, name) for name in StrategyParameters.model_fields if getattr(self, name) is not None}
         try:
-            return validate_parameters(values)
+            return validate_parameters(values, history=self.history())
         except ParameterError as e:
             raise ValueError(str(e)) from e
+
+    def history(self) -> History:
+        """The candles a parameter set may ask for."""
+        return History(window_candles=self.window_candles, backfill_candles=self.warmup_candles)
 
 
 def _normalise_symbol(value: str) -> str:

@@ -94,6 +94,11 @@ def processed_key(group: str, event_id: str) -> str:
     return f"processed:{group}:{event_id}"
 
 
+def command_answer_key(command_id: str, outcome: str, symbol: str | None = None) -> str:
+    """Marker that one executor replica already gave this answer to this operator command."""
+    return f"control:answered:{command_id}:{symbol or '-'}:{outcome}"
+
+
 def maxlen_for(stream: str) -> int:
     """MAXLEN for a stream, looked up by its family (the part before the symbol)."""
     if stream in MAXLEN:

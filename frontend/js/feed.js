@@ -51,6 +51,10 @@ export function wireFeed(app) {
       refreshStatus(); // bot state and commands: operator actions, rare
     }
   });
+  ev.on("command", (data) => {
+    app.answers.onAnswer(data); // a command's outcome, shown beside its button
+    refreshStatus();
+  });
   ev.on("orders", (data) => {
     if (data.type === "order_update") {
       if (data.order) app.orders.onOrder(data.order);

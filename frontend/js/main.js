@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { BacktestPanel } from "./backtest.js";
 import { CandleChart } from "./chart.js";
 import { onTimeZone } from "./clock.js";
+import { CommandAnswers } from "./commands.js";
 import { DecisionsPanel } from "./decisions.js";
 import { $, el } from "./dom.js";
 import { EquityChart } from "./equity.js";
@@ -26,6 +27,7 @@ class Dashboard {
   constructor() {
     this.symbol = null;
     this.symbols = [];
+    this.answers = new CommandAnswers();
     this.header = new MarketHeader();
     this.status = new StatusPanel(this);
     this.chart = new CandleChart(this);
@@ -33,7 +35,7 @@ class Dashboard {
     this.equity = new EquityChart();
     this.trades = new TradesPanel(this);
     this.periods = new PeriodsPanel();
-    this.parameters = new ParametersForm();
+    this.parameters = new ParametersForm(this.answers);
     this.orders = new OrdersPanel();
     this.decisions = new DecisionsPanel(this);
     this.logs = new LogPanel();

@@ -1,5 +1,7 @@
 // The parameters form: labels, units, per-field validation, and the server's 422 messages
 // shown beside each field. Only changed fields are sent; the server validates the whole set.
+// A dangerous-but-valid change (409) is applied only after the trader ticks the confirmation;
+// the executor's answer to an applied change is shown under the form.
 
 import { api, ApiError } from "./api.js";
 import { $, el, fmtTime, replace } from "./dom.js";
@@ -50,7 +52,8 @@ export function checkField(name, text) {
 }
 
 export class ParametersForm {
-  constructor() {
+  constructor(answers) {
+    this.answers = answers;
     this.form = $("#parameters");
     this.current = null;
     this.version = 0;
@@ -72,6 +75,8 @@ export class ParametersForm {
       this.current = data.parameters;
       this.version = data.version;
       this.descriptions = Object.fromEntries(data.fields.map((f) => [f.name, f.description]));
+      // The server's labels are the ones its error messages use.
+      for (const f of data.fields) if (META[f.name] && f.label) META[f.name].label = f.label;
       $("#params-version").textContent = data.version
         ? `version ${data.version} · ${fmtTime(data.changed_at_ms)} (wall clock) · ${data.changed_by}`
         : "version 0 · start-up values";
@@ -89,6 +94,7 @@ export class ParametersForm {
     );
     replace($("#params-fields"), groups);
     this.dirty = false;
+    this.showDangers([]);
   }
 
   field(name, meta) {
@@ -116,6 +122,7 @@ export class ParametersForm {
 
   onInput(input) {
     if (!input.name || !META[input.name]) return;
+    this.showDangers([]);
     this.dirty = true;
     if (input.type !== "checkbox") {
       $(`#u-${input.name}`).textContent = this.unitText(META[input.name], input.value);
@@ -168,17 +175,24 @@ export class ParametersForm {
       return;
     }
     this.say("Saving…");
+    const confirmed = !$("#params-danger").hidden && $("#params-confirm").checked;
     try {
-      const data = await api("/api/parameters", { method: "PUT", body: values });
+      const path = confirmed ? "/api/parameters?confirm_dangerous=true" : "/api/parameters";
+      const data = await api(path, { method: "PUT", body: values });
       await this.load();
       this.say(`Saved as version ${data.version}.`);
+      if (data.command_id && this.answers) this.answers.track(data.command_id, $("#params-answer"));
     } catch (error) {
-      if (error instanceof ApiError && error.status === 422 && Array.isArray(error.body?.detail)) {
+      if (error instanceof ApiError && error.status === 409 && Array.isArray(error.body?.dangers)) {
+        this.showDangers(error.body.dangers);
+        this.say("Not applied: dangerous settings need your confirmation below.", true);
+      } else if (error instanceof ApiError && error.status === 422 && Array.isArray(error.body?.detail)) {
         const general = [];
         for (const problem of error.body.detail) {
           const field = problem.field ?? String(problem.loc?.at(-1) ?? "");
           const message = problem.message ?? problem.msg ?? "invalid";
-          if (!this.showError(field, message)) general.push(`${field}: ${message}`);
+          const label = problem.label && problem.label !== field ? `${problem.label} (${field})` : field;
+          if (!this.showError(field, message)) general.push(`${label}: ${message}`);
         }
         this.say(general.length ? general.join("; ") : "Not applied: see the fields.", true);
         const bad = this.form.querySelector("[aria-invalid='true']");
@@ -187,6 +201,15 @@ export class ParametersForm {
         this.say(`Not applied: ${error.message}`, true);
       }
     }
+  }
+
+  /** The 409's dangers with the confirmation box; none hides both. */
+  showDangers(dangers) {
+    const box = $("#params-danger");
+    box.hidden = !dangers.length;
+    $("#params-confirm").checked = false;
+    replace($("#params-dangers"), dangers.map((d) =>
+      el("li", {}, `${d.labels.map((label, i) => `${label} (${d.fields[i]})`).join(", ")}: ${d.message}`)));
   }
 
   /** Another dashboard or replica changed the parameters. */

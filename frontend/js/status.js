@@ -23,6 +23,7 @@ export class StatusPanel {
     $("#btn-stop").addEventListener("click", () => this.command("stop"));
     $("#btn-pause").addEventListener("click", () => this.command("pause-entries"));
     $("#btn-close").addEventListener("click", () => this.closePosition());
+    $("#btn-close-all").addEventListener("click", () => this.closeAll());
     setInterval(() => this.tick(), 1000);
   }
 
@@ -58,6 +59,7 @@ export class StatusPanel {
     state.textContent = STATE_LABELS[s.bot.state] ?? s.bot.state;
     state.dataset.state = s.bot.state;
     $("#bot-reason").textContent = s.bot.reason ? `${s.bot.reason}${s.bot.changed_at_ms ? ` · ${fmtTime(s.bot.changed_at_ms)} (wall clock)` : ""}` : "";
+    $("#bot-meaning").textContent = s.state_meanings?.[s.bot.state] ?? "";
     $("#timeframe").textContent = s.timeframe;
 
     const market = this.market();
@@ -145,7 +147,24 @@ export class StatusPanel {
     $("#btn-start").disabled = state === "running";
     $("#btn-stop").disabled = state === "stopped";
     $("#btn-pause").disabled = state === "entries_paused" || state === "stopped";
-    $("#btn-close").disabled = !market?.position || market.position.status !== "OPEN";
+    // Close stays available in every state: a refusal ("no position", ...) is answered beside it.
+    $("#btn-close").disabled = !market;
+  }
+
+  /** "BTCUSDT 0.01 at 100,000.00 (stop-loss 98,000.00, take-profit 105,000.00)" per open position. */
+  openPositions() {
+    return (this.status?.markets ?? [])
+      .filter((m) => m.position)
+      .map((m) => {
+        const p = m.position;
+        const levels = p.stop_loss ? ` (stop-loss ${fmtPrice(p.stop_loss)}, take-profit ${fmtPrice(p.take_profit)})` : "";
+        return `${m.symbol} ${p.status === "OPEN" ? `${fmtAmount(p.quantity)} at ${fmtPrice(p.entry_price)}${levels}` : p.status.toLowerCase()}`;
+      });
+  }
+
+  positionsText() {
+    const open = this.openPositions();
+    return open.length ? ` Open positions: ${open.join("; ")}.` : " No position is open.";
   }
 
   /** A live tick from the event stream. */
@@ -174,28 +193,48 @@ export class StatusPanel {
 
   async command(name) {
     const texts = {
-      start: ["Start trading? The bot will open and close positions.", "Start"],
-      stop: ["Stop trading? No new orders will be placed.", "Stop"],
-      "pause-entries": ["Pause entries? Open positions are still managed and exited.", "Pause entries"],
+      start: ["Start trading? running: the bot opens and closes positions.", "Start", "start"],
+      stop: [
+        "Stop? stopped: no new entries and no strategy exits, but stop-loss, take-profit and manual close " +
+          `keep working while a position is open.${this.positionsText()}`,
+        "Stop", "stop",
+      ],
+      "pause-entries": [
+        "Pause entries? entries paused: no new entries; strategy exits, stop-loss, take-profit and manual close work." +
+          this.positionsText(),
+        "Pause entries", "pause",
+      ],
     };
-    const [text, label] = texts[name];
-    const live = this.status?.mode === "live" ? " This is LIVE trading with real money." : "";
-    if (!(await confirmAction(text + live, label))) return;
-    await this.send(`/api/bot/${name}`);
+    const [text, label, answer] = texts[name];
+    if (!(await confirmAction(text + this.liveWarning(), label))) return;
+    await this.send(`/api/bot/${name}`, answer);
+  }
+
+  liveWarning() {
+    return this.status?.mode === "live" ? " This is LIVE trading with real money." : "";
   }
 
   async closePosition() {
     const symbol = this.app.symbol;
-    if (!(await confirmAction(`Close the ${symbol} position now at market price?`, "Close position"))) return;
-    await this.send(`/api/positions/${encodeURIComponent(symbol)}/close`);
+    const text = `Close the ${symbol} position now at market price? Works in every bot state.${this.positionsText()}`;
+    if (!(await confirmAction(text + this.liveWarning(), "Close position"))) return;
+    await this.send(`/api/positions/${encodeURIComponent(symbol)}/close`, "close");
   }
 
-  async send(path) {
+  async closeAll() {
+    const text = "Close all and stop? The bot stops at once (no new entries, no strategy exits) and sells every " +
+      `open position at market; each exit's outcome is shown here.${this.positionsText()}`;
+    if (!(await confirmAction(text + this.liveWarning(), "Close all and stop"))) return;
+    await this.send("/api/bot/close-all", "close-all");
+  }
+
+  async send(path, answer) {
     const message = $("#control-message");
     message.textContent = "Sending…";
     try {
-      const answer = await api(path, { method: "POST" });
-      message.textContent = `${answer.command.replace("_", " ")} requested.`;
+      const sent = await api(path, { method: "POST" });
+      message.textContent = `${sent.command.replaceAll("_", " ")} requested.`;
+      this.app.answers.track(sent.command_id, $(`#answer-${answer}`));
     } catch (error) {
       message.textContent = `Command failed: ${error.message}`;
     }

@@ -35,6 +35,7 @@ EVENT_NAMES = {
     "market_status": "status",
     "balances": "status",
     "bot_command": "status",
+    "command_outcome": "command",
     "parameters_changed": "parameters",
     "position_snapshot": "position",
 }

@@ -6,8 +6,13 @@ then followed on ``control:commands`` and ``control:parameters`` with a plain XR
 replica sees every change. The stream positions are taken before the keys are read, so a
 change made in between is not missed.
 
-States: running (entries and exits), entries_paused (exits only), stopped (no order at all),
-error (set by the executor itself when the exchange refuses its credentials; exits only).
+States (``shared.events.STATE_MEANINGS`` has the words the dashboard shows):
+running (entries and exits); entries_paused (no new entries; strategy exits, stop-loss,
+take-profit and manual close work); stopped (no new entries and no strategy exits, but
+stop-loss, take-profit and manual close keep working: stopping never strands a position);
+error (set by the executor itself when the exchange refuses its credentials; like paused).
+
+Every command is answered (``Notifier.answer``) under its command id, once for all replicas.
 """
 
 from __future__ import annotations
@@ -23,13 +28,24 @@ from services.executor.notify import Notifier
 from shared.aio import sleep_or_stop
 from shared import streams
 from shared.codec import DecodeError, decode, dumps, loads
-from shared.events import BotCommand, BotStateChanged, Envelope, ParametersChanged, now_ms
+from shared.control import STATE_COMMANDS
+from shared.events import (
+    STATE_MEANINGS,
+    BotCommand,
+    BotState,
+    BotStateChanged,
+    Command,
+    Envelope,
+    Outcome,
+    ParametersChanged,
+    now_ms,
+)
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
 
 logger = logging.getLogger(__name__)
 
-STATES = ("running", "stopped", "entries_paused", "error")
-COMMAND_STATES = {"start": "running", "stop": "stopped", "pause_entries": "entries_paused"}
+STATES = tuple(BotState)
+COMMAND_STATES = {command.value: state.value for command, state in STATE_COMMANDS.items()}
 
 
 class BotControl:
@@ -51,8 +67,9 @@ class BotControl:
         return self.state == "running"
 
     @property
-    def exits_allowed(self) -> bool:
-        return self.state != "stopped"
+    def strategy_exits_allowed(self) -> bool:
+        """SELL signals are followed; stop-loss, take-profit and manual close always are."""
+        return self.state != BotState.STOPPED
 
     def entry_refusal(self) -> str:
         """Why entries are refused now (empty when allowed)."""
@@ -79,7 +96,7 @@ class BotControl:
         raw_parameters = loads(await self.redis.get(streams.PARAMETERS))
         if isinstance(raw_parameters, dict) and isinstance(raw_parameters.get("parameters"), dict):
             try:
-                self.parameters = validate_parameters(raw_parameters["parameters"])
+                self.parameters = validate_parameters(raw_parameters["parameters"], history=self.settings.history())
                 self.parameters_version = int(raw_parameters.get("version") or 0)
             except (ParameterError, ValueError, TypeError) as e:
                 await self.notifier.alert(
@@ -118,9 +135,33 @@ class BotControl:
         payload = event.payload
         if isinstance(payload, BotCommand) and payload.command in COMMAND_STATES:
             by = f" by {payload.requested_by}" if payload.requested_by else ""
-            await self.set_state(COMMAND_STATES[payload.command], f"{payload.command}{by}", event_id=f"bot_state:{event.event_id}")
+            state = COMMAND_STATES[payload.command]
+            await self.set_state(state, f"{payload.command}{by}", event_id=f"bot_state:{event.event_id}")
+            command_id = payload.command_id or event.event_id
+            open_symbols = await self.open_symbols()
+            held = ", ".join(open_symbols) if open_symbols else "none"
+            if payload.command == Command.CLOSE_ALL:
+                # Each symbol's owner answers for its own exit under the same id.
+                await self.notifier.answer(
+                    command_id, payload.command, Outcome.ACCEPTED,
+                    f"the bot is stopped; every open position is sold at market (open: {held})",
+                )
+            else:
+                meaning = STATE_MEANINGS[BotState(state)]
+                if state == BotState.STOPPED:
+                    meaning += f" (open positions: {held})"
+                await self.notifier.answer(command_id, payload.command, Outcome.DONE, meaning)
         elif isinstance(payload, ParametersChanged):
             await self.refresh_parameters(payload)
+
+    async def open_symbols(self) -> list[str]:
+        """Symbols with a position (opening, open or closing), from every replica's snapshots."""
+        try:
+            snapshots = await self.redis.hgetall(streams.POSITIONS)
+        except Exception as e:  # noqa: BLE001 - the answer goes out without the list
+            logger.warning("could not read the positions: %s", e)
+            return []
+        return sorted(symbol for symbol, raw in snapshots.items() if (loads(raw) or {}).get("status", "FLAT") != "FLAT")
 
     async def refresh_parameters(self, change: object | None = None) -> None:
         """Follow the stored parameter set when it is newer (else the announced one, if newer).
@@ -129,24 +170,33 @@ class BotControl:
         stays in force.
         """
         record = loads(await self.redis.get(streams.PARAMETERS))
-        version, values = None, None
+        version, values, command_id = None, None, ""
         if isinstance(record, dict) and isinstance(record.get("parameters"), dict):
             version, values = _version(record.get("version")), record["parameters"]
+            command_id = str(record.get("command_id") or "")
         announced = _version(getattr(change, "parameters_version", None))
         if isinstance(change, ParametersChanged) and announced is not None and (version is None or announced > version):
-            version, values = announced, dict(change.parameters)
+            version, values, command_id = announced, dict(change.parameters), change.command_id
         if version is None or values is None or version <= self.parameters_version:
             return
         try:
-            parameters = validate_parameters(dict(values))
+            parameters = validate_parameters(dict(values), history=self.settings.history())
         except (ParameterError, ValueError, TypeError) as e:
             if version != self._refused_version:
                 self._refused_version = version
                 await self.notifier.alert("error", "parameters_refused", f"version {version} refused: {e}")
+                if command_id:
+                    await self.notifier.answer(
+                        command_id, Command.SET_PARAMETERS, Outcome.REFUSED, f"version {version} refused: {e}"
+                    )
             return
         self.parameters = parameters
         self.parameters_version = version
         logger.info("parameters version %d applied", version)
+        if command_id:
+            await self.notifier.answer(
+                command_id, Command.SET_PARAMETERS, Outcome.DONE, f"parameters version {version} in force"
+            )
 
     async def set_state(self, state: str, reason: str, *, event_id: str | None = None, store: bool = False) -> None:
         """Change the state, publish ``BotStateChanged``; ``store`` also writes ``control:bot_state``."""

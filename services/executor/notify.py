@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from shared import streams
 from shared.bus import publish
 from shared.codec import dumps
-from shared.events import ExecutorAlert, Payload, PositionSnapshot, make_event
+from shared.events import CommandOutcome, ExecutorAlert, Outcome, Payload, PositionSnapshot, make_event
 from shared.logs import redact
 from shared.store.models import Position
 
@@ -20,6 +20,7 @@ logger = logging.getLogger("services.executor")
 
 SOURCE = "executor"
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+ANSWER_TTL_S = 24 * 3600
 
 
 def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
@@ -53,8 +54,9 @@ def _text(value: Decimal | None) -> str | None:
 class Notifier:
     """Publishes executor events; failures to publish are logged, never raised."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, instance: str = "") -> None:
         self.redis = redis
+        self.instance = instance
         self._last_snapshot: dict[str, str] = {}
 
     async def event(self, payload: Payload, *, event_id: str | None = None, ts_event_ms: int | None = None) -> None:
@@ -69,6 +71,30 @@ class Notifier:
         message = redact(message)
         logger.log(_LEVELS.get(level, logging.WARNING), "%s%s: %s", f"{symbol} " if symbol else "", code, message)
         await self.event(ExecutorAlert(level=level, code=code, message=message, symbol=symbol))
+
+    async def answer(
+        self, command_id: str, command: str, outcome: Outcome, reason: str, symbol: str | None = None
+    ) -> None:
+        """Tell the operator what became of a command: once per command, outcome and symbol.
+
+        Every replica follows ``control:commands``; the first to claim the answer publishes it,
+        so the operator gets one answer, not one per replica. Never throttled.
+        """
+        reason = redact(reason)
+        try:
+            first = await self.redis.set(
+                streams.command_answer_key(command_id, outcome, symbol), self.instance or "-", nx=True, ex=ANSWER_TTL_S
+            )
+        except Exception as e:  # noqa: BLE001 - answering twice beats not answering
+            logger.warning("could not claim the answer to %s: %s", command_id, e)
+            first = True
+        if not first:
+            return
+        level = logging.WARNING if outcome is Outcome.REFUSED else logging.INFO
+        logger.log(level, "%scommand %s %s: %s (id %s)", f"{symbol} " if symbol else "", command, outcome.value, reason, command_id)
+        await self.event(CommandOutcome(
+            command_id=command_id, command=command, outcome=outcome, reason=reason, symbol=symbol, instance=self.instance,
+        ))
 
     async def snapshot(self, symbol: str, position: Position | None) -> None:
         """Write the position snapshot of ``symbol`` to the ``executor:positions`` hash and, when it

@@ -49,9 +49,11 @@ from shared.bus import Consumer, ensure_group
 from shared.codec import dumps
 from shared.events import (
     BotCommand,
+    Command,
     Envelope,
     ExecutionReport,
     OrderUpdate,
+    Outcome,
     PositionClosed,
     PositionOpened,
     Signal,
@@ -68,6 +70,16 @@ ZERO = Decimal(0)
 SETTLE_THROTTLE_S = 2.0
 REBALANCE_EVERY_S = 1.0
 ALERT_REPEAT_S = 60.0
+
+
+@dataclass
+class CloseRequest:
+    """An operator's close of one symbol, answered until its position is closed or the close fails."""
+
+    command_id: str
+    command: str  # close_position, or close_all when it is part of one
+    source_event_id: str
+    accepted: bool = False
 
 
 class NotOwned(Exception):
@@ -93,6 +105,7 @@ class SymbolBook:
     pending_exit: tuple[str, int | None, str] | None = None
     last_settle: float = 0.0
     alerted: dict[str, float] = field(default_factory=dict)
+    closes: list[CloseRequest] = field(default_factory=list)
     market_time_ms: int | None = None  # exchange time of the newest tick: the market clock of a manual close
 
 
@@ -117,7 +130,7 @@ class Executor:
         self.sessions = sessions
         self.exchange = exchange
         self.instance = instance
-        self.notifier = Notifier(redis)
+        self.notifier = Notifier(redis, instance)
         self.control = BotControl(redis, settings, self.notifier)
         self.books: dict[str, SymbolBook] = {}
         self.leases = SymbolLeases(
@@ -228,8 +241,8 @@ class Executor:
                     market_time_ms=payload.candle_open_time_ms + self.settings.interval_ms,
                 )
         elif isinstance(payload, BotCommand):
-            if payload.command == "close_position":
-                await self.request_exit(book, ExitReason.MANUAL, None, event.event_id, None, explicit=True)
+            if payload.command == Command.CLOSE_POSITION:
+                await self.on_close_command(book, event, payload)
         elif isinstance(payload, ExecutionReport):
             state = ledger.order_from_report(payload)
             if ids.is_bot_id(state.client_order_id):
@@ -265,6 +278,50 @@ class Executor:
         if reason is not None:
             candle = ledger.candle_open_ms(event.ts_event_ms, self.settings.interval_ms)
             await self.request_exit(book, reason, candle, event.event_id, tick.price, market_time_ms=event.ts_event_ms)
+
+    # -- operator closes ---------------------------------------------------------------------------
+
+    async def on_close_command(self, book: SymbolBook, event: Envelope, command: BotCommand) -> None:
+        """Sell the position at market on the operator's request, in any bot state; always answered."""
+        request = CloseRequest(command.command_id or event.event_id, command.origin or command.command, event.event_id)
+        position = book.position
+        if position is None:
+            # Part of a close-all, a flat symbol is simply done; asked for alone, it is refused.
+            outcome = Outcome.DONE if request.command == Command.CLOSE_ALL else Outcome.REFUSED
+            await self.notifier.answer(request.command_id, request.command, outcome, "no position", book.symbol)
+            return
+        if position.status == "OPENING":
+            # The entry is in flight: the position is sold as soon as the entry settles.
+            request.accepted = True
+            book.closes.append(request)
+            await self.notifier.answer(
+                request.command_id, request.command, Outcome.ACCEPTED,
+                "the entry order is still being filled; the position is sold as soon as it is open", book.symbol,
+            )
+            return
+        if position.status == "CLOSING":
+            request.accepted = True
+            book.closes.append(request)
+            await self.notifier.answer(
+                request.command_id, request.command, Outcome.ACCEPTED, "an exit order is already being executed", book.symbol
+            )
+            return
+        book.closes.append(request)
+        refusal = await self.request_exit(book, ExitReason.MANUAL, None, event.event_id, None, explicit=True)
+        if refusal:
+            await self._answer_closes(book, Outcome.REFUSED, refusal)
+
+    async def _answer_closes(self, book: SymbolBook, outcome: Outcome, reason: str) -> None:
+        """Answer every pending close of ``book``; a final outcome ends them."""
+        pending = list(book.closes)
+        if outcome is not Outcome.ACCEPTED:
+            book.closes.clear()
+        for request in pending:
+            if outcome is Outcome.ACCEPTED:
+                if request.accepted:
+                    continue
+                request.accepted = True
+            await self.notifier.answer(request.command_id, request.command, outcome, reason, book.symbol)
 
     # -- entries ---------------------------------------------------------------------------------
 
@@ -368,30 +425,35 @@ class Executor:
         *,
         explicit: bool = False,
         market_time_ms: int | None = None,
-    ) -> None:
-        """Sell what the open position holds, with the bot's dust (SL/TP tick, SELL signal or manual close)."""
+    ) -> str:
+        """Sell what the open position holds, with the bot's dust (SL/TP tick, SELL signal or manual close).
+
+        Returns why no exit is under way ("" when an exit order was sent or will be retried).
+        Only a new SELL signal waits for the bot state: stop-loss, take-profit, manual close
+        and the rest of an exit already begun go through in every state.
+        """
         symbol = book.symbol
         position = book.position
         if position is None or position.status != "OPEN":
-            if explicit:
-                state = "no position" if position is None else f"the position is {position.status}"
-                level = "warning" if reason is ExitReason.MANUAL else "info"
-                await self.notifier.alert(level, "exit_ignored", f"{reason.value} exit ignored: {state}", symbol)
-            return
-        if not self.control.exits_allowed:
-            book.pending_exit = None
+            state = "no position" if position is None else f"the position is {position.status}"
+            if explicit and reason is not ExitReason.MANUAL:
+                await self.notifier.alert("info", "exit_ignored", f"{reason.value} exit ignored: {state}", symbol)
+            return state
+        if reason is ExitReason.SIGNAL and explicit and not self.control.strategy_exits_allowed:
             await self._alert_throttled(
-                book, "exit_blocked", "warning", f"{reason.value} exit not sent: {self.control.entry_refusal()}"
+                book, "exit_blocked", "info",
+                f"SELL signal not followed: {self.control.entry_refusal()} (stop-loss and take-profit are still watched)",
             )
-            return
+            return "the bot is stopped"
         if not explicit and time.monotonic() < book.exit_retry_at:
-            return
+            return ""
         try:
             info = await self.symbol_info(book)
         except ExchangeError as e:
             await self._exchange_trouble(book, e)
             book.pending_exit = (reason.value, candle_open_ms, source_event_id)
-            return
+            await self._answer_closes(book, Outcome.ACCEPTED, f"exchange unavailable ({e.message}); retried on the next price")
+            return ""
         async with self.sessions() as session:
             exits = await store.orders_of_position(session, position.id, "exit")
             sold = (await store.totals_of(session, exits, info.base_asset, info.quote_asset)).quantity
@@ -406,7 +468,7 @@ class Executor:
                 book, "exit_dust", "warning",
                 f"{reason.value} exit not sent: {format_decimal(remaining)} {info.base_asset} cannot be sold ({sell.reason})",
             )
-            return
+            return f"order below the exchange minimum: {format_decimal(remaining)} {info.base_asset} cannot be sold ({sell.reason})"
         if exits and exits[-1].status == "REJECTED":
             client_id = exits[-1].client_order_id
         else:
@@ -433,12 +495,16 @@ class Executor:
         except store.DuplicateOrderError:
             logger.warning("%s exit %s exists already; settling it", symbol, client_id)
             await self.settle_symbol(book)
-            return
+            return ""
         book.pending_exit = None
         book.position = position
         await self.notifier.snapshot(symbol, position)
         await self._order_update(order)
+        await self._answer_closes(
+            book, Outcome.ACCEPTED, f"exit order {client_id} sent: MARKET SELL {format_decimal(sell.quantity)} {info.base_asset}"
+        )
         await self.execute(book, order)
+        return ""
 
     # -- sending and settling ------------------------------------------------------------------
 
@@ -574,6 +640,10 @@ class Executor:
             "error", code_name, f"{fresh.purpose} order {fresh.client_order_id} not placed: {message}", book.symbol
         )
         await self.notifier.snapshot(book.symbol, book.position)
+        if book.closes:
+            what = "exit" if fresh.purpose == "exit" else "entry (nothing was bought, no position)"
+            outcome = Outcome.REFUSED if fresh.purpose == "exit" else Outcome.DONE
+            await self._answer_closes(book, outcome, f"{what} order {fresh.client_order_id} not placed: {message}")
 
     async def apply_order_state(self, book: SymbolBook, state: ledger.OrderState, known_id: str | None = None) -> None:
         """Record what the exchange says about one of our orders, then settle its position."""
@@ -756,6 +826,31 @@ class Executor:
             else:
                 await self.notifier.event(item, event_id=f"{item.TYPE}:{client_order_id}")  # type: ignore[attr-defined]
         await self.notifier.snapshot(book.symbol, book.position)
+        if book.closes:
+            await self._after_final_order(book, events)
+
+    async def _after_final_order(self, book: SymbolBook, events: list[object]) -> None:
+        """Answer the operator's closes waiting on the order just finalized."""
+        for item in events:
+            if isinstance(item, PositionClosed):
+                await self._answer_closes(
+                    book, Outcome.DONE,
+                    f"closed: sold {format_decimal(item.quantity)} at {format_decimal(item.exit_price)}, "
+                    f"return {format_decimal(item.return_pct)} %",
+                )
+                return
+            if isinstance(item, tuple) and item[2] in ("exit_unfilled", "entry_unfilled"):
+                outcome = Outcome.REFUSED if item[2] == "exit_unfilled" else Outcome.DONE
+                await self._answer_closes(book, outcome, item[3] + ("" if outcome is Outcome.REFUSED else ": no position"))
+                return
+            if isinstance(item, PositionOpened) and book.position is not None and book.position.status == "OPEN":
+                # A close asked for while the entry was being filled: sell now.
+                refusal = await self.request_exit(
+                    book, ExitReason.MANUAL, None, book.closes[0].source_event_id, None, explicit=True
+                )
+                if refusal:
+                    await self._answer_closes(book, Outcome.REFUSED, refusal)
+                return
 
     async def settle_symbol(self, book: SymbolBook) -> None:
         """Settle every order of the symbol whose outcome is not final (restart, unknown outcome)."""

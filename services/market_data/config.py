@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, warmup_candles_field
 
 
 class MarketDataSettings(ServiceSettings):
     """Feed resilience and warm-up; names are the environment variables."""
 
-    warmup_candles: int = Field(1000, alias="WARMUP_CANDLES", ge=50, le=5000)
+    warmup_candles: int = warmup_candles_field()
     stale_after_s: float = Field(10.0, alias="MARKET_STALE_AFTER_S", gt=0)
     reconnect_max_delay_s: float = Field(30.0, alias="RECONNECT_MAX_DELAY_S", gt=0)
     max_connection_age_s: float = Field(23.5 * 3600, alias="MAX_CONNECTION_AGE_S", gt=0)

@@ -8,7 +8,6 @@ from shared.settings import ParameterSettings
 
 
 class StrategySettings(ParameterSettings):
-    """Window size and how old a candle may be and still produce a signal."""
+    """How old a candle may be and still produce a signal (the window is in ``ParameterSettings``)."""
 
-    window_candles: int = Field(1000, alias="STRATEGY_WINDOW_CANDLES", ge=100, le=20_000)
     signal_max_lag_candles: int = Field(3, alias="SIGNAL_MAX_LAG_CANDLES", ge=1)

@@ -213,7 +213,7 @@ class StrategyService:
         if version <= self.parameters_version:
             return
         try:
-            parameters = validate_parameters(values)
+            parameters = validate_parameters(values, history=self.settings.history())
         except ParameterError as e:
             logger.error("parameter set version=%d refused: %s", version, e)
             return

@@ -1,17 +1,24 @@
 """Event schemas: one envelope, one module per family. Importing this registers every type."""
 
 from shared.events.account import Balances, ExecutionReport
-from shared.events.control import BotCommand, LogRecord, ParametersChanged
+from shared.events.control import BotCommand, Command, CommandOutcome, LogRecord, Outcome, ParametersChanged
 from shared.events.envelope import PAYLOAD_TYPES, Envelope, Payload, make_event, now_ms
-from shared.events.execution import BotStateChanged, ExecutorAlert, OrderUpdate, PositionClosed, PositionOpened, PositionSnapshot
+from shared.events.execution import (
+    STATE_MEANINGS, BotState, BotStateChanged, ExecutorAlert, OrderUpdate, PositionClosed, PositionOpened,
+    PositionSnapshot,
+)
 from shared.events.market import Kline, MarketStatus, Ticker
 from shared.events.signals import Condition, Decision, Signal
 
 __all__ = [
     "PAYLOAD_TYPES",
+    "STATE_MEANINGS",
+    "BotState",
     "Balances",
     "BotCommand",
     "BotStateChanged",
+    "Command",
+    "CommandOutcome",
     "Condition",
     "Decision",
     "Envelope",
@@ -21,6 +28,7 @@ __all__ = [
     "LogRecord",
     "MarketStatus",
     "OrderUpdate",
+    "Outcome",
     "ParametersChanged",
     "Payload",
     "PositionClosed",

@@ -3,8 +3,30 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 
 from shared.events.envelope import Payload
+
+
+class BotState(StrEnum):
+    """The bot's trading state (``error`` is set by the executor itself)."""
+
+    RUNNING = "running"
+    ENTRIES_PAUSED = "entries_paused"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+# What each state means, in the words the dashboard and the README use.
+STATE_MEANINGS = {
+    BotState.RUNNING: "running: entries and exits",
+    BotState.ENTRIES_PAUSED: "entries paused: no new entries; strategy exits, stop-loss, take-profit and manual close work",
+    BotState.STOPPED: (
+        "stopped: no new entries and no strategy exits, but stop-loss, take-profit and manual close "
+        "keep working while a position is open"
+    ),
+    BotState.ERROR: "error: no new entries until started again; exits, stop-loss, take-profit and manual close work",
+}
 
 
 class OrderUpdate(Payload):

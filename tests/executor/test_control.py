@@ -28,7 +28,7 @@ async def published(redis: Redis, event_type: str) -> list:
 async def test_absent_keys_mean_the_start_state_and_the_environment_parameters(redis_client: Redis) -> None:
     bot = control(redis_client, BOT_START_STATE="entries_paused", STOP_LOSS_PERCENTAGE="0.01")
     await bot.load()
-    assert bot.state == "entries_paused" and not bot.entries_allowed and bot.exits_allowed
+    assert bot.state == "entries_paused" and not bot.entries_allowed and bot.strategy_exits_allowed
     assert bot.parameters.STOP_LOSS_PERCENTAGE == Decimal("0.01") and bot.parameters_version == 0
     [state] = await published(redis_client, "bot_state")
     assert state.state == "entries_paused"
@@ -39,7 +39,7 @@ async def test_stored_state_and_parameters_win_and_invalid_ones_are_refused(redi
     await redis_client.set(streams.PARAMETERS, dumps({"version": 3, "parameters": {"RSI_PERIOD": 10}}))
     bot = control(redis_client)
     await bot.load()
-    assert bot.state == "stopped" and bot.reason == "maintenance" and not bot.exits_allowed
+    assert bot.state == "stopped" and bot.reason == "maintenance" and not bot.strategy_exits_allowed
     assert bot.parameters.RSI_PERIOD == 10 and bot.parameters_version == 3
 
     await redis_client.set(streams.BOT_STATE, dumps({"state": "dancing"}))
@@ -80,7 +80,7 @@ async def test_error_state_is_stored_for_the_dashboard_and_cleared_by_start(redi
     await bot.enter_error("credentials refused by the exchange: -2015")
     stored = loads(await redis_client.get(streams.BOT_STATE))
     assert stored["state"] == "error" and "-2015" in stored["reason"] and stored["changed_at_ms"] <= now_ms()
-    assert not bot.entries_allowed and bot.exits_allowed and "-2015" in bot.entry_refusal()
+    assert not bot.entries_allowed and bot.strategy_exits_allowed and "-2015" in bot.entry_refusal()
     await bot.apply(make_event(BotCommand(command="start"), "api"))
     assert bot.state == "running"
     assert [s.state for s in await published(redis_client, "bot_state")] == ["running", "error", "running"]
@@ -88,3 +88,22 @@ async def test_error_state_is_stored_for_the_dashboard_and_cleared_by_start(redi
 
 async def _is(bot: BotControl, state: str) -> bool:
     return bot.state == state
+
+
+async def test_two_replicas_apply_a_command_and_answer_it_once(redis_client: Redis) -> None:
+    replicas = [control(redis_client), control(redis_client)]
+    for bot in replicas:
+        await bot.load()
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(bot.follow(stop, block_ms=50)) for bot in replicas]
+    try:
+        await publish(redis_client, streams.CONTROL_COMMANDS, make_event(
+            BotCommand(command="pause_entries", requested_by="ops", command_id="cmd-1"), "api"))
+        for bot in replicas:
+            await wait_until(lambda bot=bot: _is(bot, "entries_paused"), 5, "paused on every replica")
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        await asyncio.gather(*(asyncio.wait_for(task, 5) for task in tasks))
+    [outcome] = [a for a in await published(redis_client, "command_outcome") if a.command_id == "cmd-1"]
+    assert outcome.outcome == "done" and outcome.command == "pause_entries" and "no new entries" in outcome.reason

@@ -201,29 +201,6 @@ async def _at_least(awaitable, count: int):  # type: ignore[no-untyped-def]
     return items if len(items) >= count else None
 
 
-async def test_stopped_places_no_order_and_paused_still_exits(ex: InProcess, simulator: SimulatorProcess) -> None:
-    entry_id, position = await open_position(ex, simulator)
-    await ex.bus.command("stop")
-    await wait_until(lambda: _state(ex, "stopped"), 5, "stopped")
-    await ex.bus.tick(SYMBOL, str(position.stop_loss))
-    await wait_until(lambda: ex.bus.alerts("exit_blocked"), 5, "exit blocked while stopped")
-    assert exit_client_order_id(entry_id) not in simulator.state()["client_order_ids"]
-    assert (await ex.ledger.active(SYMBOL)).status == "OPEN"
-
-    await ex.bus.command("pause_entries")
-    await wait_until(lambda: _state(ex, "entries_paused"), 5, "paused")
-    await ex.bus.tick(SYMBOL, str(position.stop_loss))
-    [closed] = await wait_until(lambda: ex.ledger.closed(SYMBOL), 10, "exit while paused")
-    assert closed.exit_reason == "stop_loss"
-    blocked = candle()
-    await ex.bus.signal(SYMBOL, "BUY", blocked)
-    [alert] = await wait_until(lambda: ex.bus.alerts("entry_skipped"), 10, "entry skipped while paused")
-    assert "paused" in alert.message
-    assert entry_client_order_id(SYMBOL, blocked) not in simulator.state()["client_order_ids"]
-    states = [e.payload.state for e in await ex.bus.events("bot_state")]
-    assert states[-2:] == ["stopped", "entries_paused"]
-
-
 async def _state(ex: InProcess, state: str) -> bool:
     return ex.executor.control.state == state
 

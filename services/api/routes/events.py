@@ -1,7 +1,8 @@
 """Server-sent events: the dashboard's live feed, resumable with ``Last-Event-ID``.
 
 Event names: ``log``, ``price``, ``candle``, ``status``, ``signal``, ``decision``, ``orders``,
-``alert``, ``parameters``, and ``reset`` (too much was missed: reload everything). Each
+``alert``, ``command`` (an answer to an operator command), ``parameters``, and ``reset`` (too much
+was missed: reload everything). Each
 ``data`` is JSON: the event's payload plus ``type``, ``source``, ``ts_ms`` and ``stream``.
 """
 

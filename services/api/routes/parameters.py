@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Body, Query
@@ -11,14 +12,16 @@ from pydantic import BaseModel
 from services.api.deps import Protected, RedisDep, RequestedBy, SettingsDep
 from shared import streams
 from shared.codec import DecodeError, decode
-from shared.control import parameters_record, update_parameters
-from shared.parameters import ParameterError, StrategyParameters
+from shared.control import new_command_id, parameters_record, update_parameters
+from shared.parameters import LABELS, DangerousParameters, ParameterError, StrategyParameters
 
 router = APIRouter(prefix="/api", tags=["parameters"], dependencies=Protected)
+logger = logging.getLogger(__name__)
 
 
 class FieldInfo(BaseModel):
     name: str
+    label: str
     type: str
     description: str
     default: Any
@@ -30,15 +33,29 @@ class ParameterSet(BaseModel):
     changed_at_ms: int | None = None
     changed_by: str | None = None
     fields: list[FieldInfo]
+    command_id: str | None = None
+    confirmed_dangers: list[str] = []
 
 
 class FieldProblem(BaseModel):
     field: str
+    label: str
     message: str
 
 
 class ParameterProblems(BaseModel):
     detail: list[FieldProblem]
+
+
+class DangerView(BaseModel):
+    fields: list[str]
+    labels: list[str]
+    message: str
+
+
+class ConfirmationNeeded(BaseModel):
+    detail: str
+    dangers: list[DangerView]
 
 
 class Change(BaseModel):
@@ -61,6 +78,7 @@ def _fields() -> list[FieldInfo]:
     return [
         FieldInfo(
             name=name,
+            label=LABELS.get(name, name),
             type=kinds.get(getattr(info.annotation, "__name__", ""), "string"),
             description=info.description or "",
             default=defaults[name],
@@ -79,6 +97,8 @@ async def _current(redis: RedisDep, settings: SettingsDep) -> ParameterSet:
         changed_at_ms=record.get("changed_at_ms"),
         changed_by=record.get("changed_by"),
         fields=_fields(),
+        command_id=record.get("command_id") or None,
+        confirmed_dangers=list(record.get("confirmed_dangers") or []),
     )
 
 
@@ -88,20 +108,49 @@ async def get_parameters(redis: RedisDep, settings: SettingsDep) -> ParameterSet
     return await _current(redis, settings)
 
 
-@router.put("/parameters", responses={422: {"model": ParameterProblems, "description": "one entry per invalid field"}})
+@router.put(
+    "/parameters",
+    responses={
+        409: {"model": ConfirmationNeeded, "description": "valid but dangerous: send again with confirm_dangerous=true"},
+        422: {"model": ParameterProblems, "description": "one entry per invalid field"},
+    },
+)
 async def put_parameters(
     redis: RedisDep,
     settings: SettingsDep,
     who: RequestedBy,
     values: dict[str, Any] = Body(..., examples=[{"EMA_SHORT_PERIOD": 8, "STOP_LOSS_PERCENTAGE": "0.015"}]),
+    confirm_dangerous: bool = Query(False, description="apply a change that makes a dangerous setting (risk above 5 %, ...)"),
 ) -> ParameterSet:
-    """Change some parameters. The merged set is validated as a whole; nothing is applied on error."""
+    """Change some parameters. The merged set is validated as a whole (periods against the
+    candles the strategy can have); nothing is applied on error. A valid change that makes a
+    dangerous setting (risk per trade above 5 %, stop-loss under 0.2 %, the whole balance
+    allocated with risk above 2 %) needs ``confirm_dangerous=true`` and is logged as such. The
+    executor answers the change under the returned ``command_id``."""
+    command_id = new_command_id()
     try:
-        await update_parameters(redis, values, who, settings.initial_parameters())
+        version, _ = await update_parameters(
+            redis, values, who, settings.initial_parameters(),
+            history=settings.history(), confirm_dangerous=confirm_dangerous, command_id=command_id,
+        )
     except ParameterError as e:
-        problems = [FieldProblem(field=field, message=message) for field, message in e.problems]
+        problems = [FieldProblem(field=field, label=LABELS.get(field, field), message=message) for field, message in e.problems]
         return JSONResponse(status_code=422, content=ParameterProblems(detail=problems).model_dump())
-    return await _current(redis, settings)
+    except DangerousParameters as e:
+        dangers = [
+            DangerView(fields=list(d.fields), labels=[LABELS[name] for name in d.fields], message=d.message)
+            for d in e.dangers
+        ]
+        body = ConfirmationNeeded(detail=f"dangerous setting, confirm to apply: {e}", dangers=dangers)
+        return JSONResponse(status_code=409, content=body.model_dump())
+    current = await _current(redis, settings)
+    if current.command_id != command_id:
+        current.command_id = None  # nothing changed: no new version, nothing to answer
+    elif current.confirmed_dangers:
+        logger.warning(
+            "dangerous parameters confirmed by %s in version %d: %s", who, version, "; ".join(current.confirmed_dangers)
+        )
+    return current
 
 
 @router.get("/parameters/history")

@@ -19,7 +19,7 @@ from services.api.ledger_view import Precisions
 from services.api.live_state import FOLLOWED, LiveState
 from shared import streams
 from shared.codec import loads
-from shared.events import now_ms
+from shared.events import STATE_MEANINGS, now_ms
 from shared.precision import QUOTE_ASSETS, Precision, pct, split_symbol
 
 router = APIRouter(prefix="/api", tags=["status"], dependencies=Protected)
@@ -76,6 +76,7 @@ class Status(BaseModel):
     balances: dict[str, dict[str, str]]
     market_status: dict[str, Any] | None
     server_time_ms: int
+    state_meanings: dict[str, str] = {}  # what each bot state lets the bot do, in the README's words
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -201,6 +202,7 @@ async def get_status(redis: RedisDep, settings: SettingsDep, live: LiveDep, ledg
         balances=balances,
         market_status=live.market_status,
         server_time_ms=now,
+        state_meanings={state.value: meaning for state, meaning in STATE_MEANINGS.items()},
     )
 
 

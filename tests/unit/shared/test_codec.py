@@ -55,7 +55,8 @@ def test_parameter_set_is_validated_as_a_whole() -> None:
 def test_unknown_and_malformed_parameters_are_named() -> None:
     with pytest.raises(ParameterError) as error:
         validate_parameters({"EMA_SHORT": 5, "RSI_PERIOD": "abc"})
-    assert [field for field, _ in error.value.problems] == ["EMA_SHORT"]
+    # Every problem at once: the unknown name and the malformed value.
+    assert [field for field, _ in error.value.problems] == ["EMA_SHORT", "RSI_PERIOD"]
     with pytest.raises(ParameterError) as error:
         validate_parameters({"RSI_PERIOD": "abc"})
     assert error.value.problems[0][0] == "RSI_PERIOD"
