@@ -5,9 +5,13 @@ Consumption guarantees, in order of importance:
 - a consumer first re-reads its own pending entries (ID ``0``) so a failed entry is retried
   before anything newer from the same stream, which keeps each stream's order;
 - entries left pending by a dead consumer are reclaimed (``XAUTOCLAIM``) after an idle time,
-  or at once when the caller knows the previous owner is gone (lease taken over);
-- an entry that cannot be decoded, or fails more than ``max_deliveries`` times, is moved to
-  ``deadletter:<stream>`` with the error and acknowledged;
+  or at once when the caller knows the previous owner is gone (lease taken over); the pending
+  entries are merged by entry id with the entries of every stream not delivered yet, so a
+  claimed entry never overtakes an older entry of another stream;
+- an entry that cannot be decoded, or whose handler failed ``max_deliveries`` times, is moved
+  to ``deadletter:<stream>`` with the error and acknowledged. Failures are counted in the bus's
+  own hash (``streams.failures_key``), not by the stream's delivery counter, which also rises
+  on every claim and re-read: consumers killed while holding an entry never dead-letter it;
 - with ``dedupe``, a marker keyed by ``event_id`` makes a redelivered event a no-op once its
   handler succeeded (the marker and the ack are written in one transaction).
 """
@@ -32,6 +36,12 @@ from shared.events import Envelope
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[str, Envelope], Awaitable[None]]
+
+
+class NotMine(Exception):
+    """Raised by a handler that may not handle the entry here (its stream changed hands): the
+    entry stays pending for the next owner and the attempt does not count as a failure."""
+
 DEDUPE_TTL_S = 7 * 24 * 3600
 PENDING_READ_COUNT = 10_000
 
@@ -95,6 +105,7 @@ class Consumer:
         self._recheck_pending = True
         self._carry: list[tuple[tuple[int, int], str, str, dict[str, str] | None]] = []
         self._unhandled: Counter[str] = Counter()
+        self.current_entry_id: str | None = None  # the entry whose handler is running
         for stream in streams_to_read:
             self.add_stream(stream)
 
@@ -136,18 +147,13 @@ class Consumer:
                 await sleep_or_stop(stop, 1.0)
 
     async def poll_once(self) -> int:
-        """One round: set up streams, reclaim, then own pending entries or new ones."""
+        """One round: set up streams, reclaim, then own pending entries merged with new ones."""
         await self._prepare_streams()
         await self._reclaim_stale()
         if self._recheck_pending:
-            # Everything delivered to this consumer and not acknowledged, read in one go so the
-            # whole backlog is merged in arrival order before anything new is read.
+            # Carried entries are delivered, hence pending: they are read again from the list.
             self._carry.clear()
-            handled = await self._handle_batch("0")
-            if handled:
-                return handled
-            self._recheck_pending = False
-        return await self._handle_batch(">")
+        return await self._handle_batch(pending=self._recheck_pending)
 
     async def _prepare_streams(self) -> None:
         for stream in list(self._streams - self._ready):
@@ -178,31 +184,37 @@ class Consumer:
             if cursor in ("0-0", b"0-0"):
                 return
 
-    async def _handle_batch(self, from_id: str) -> int:
+    async def _read(self, ready: list[str], from_id: str, count: int, block: int | None) -> list[tuple[str, list[Any]]]:
+        reply = await self.redis.xreadgroup(self.group, self.name, {stream: from_id for stream in ready}, count=count, block=block)
+        return [(stream, entries) for stream, entries in _normalise(reply) if stream in self._streams and entries]
+
+    async def _handle_batch(self, *, pending: bool) -> int:
         ready = sorted(self._ready)
         if not ready:
             return 0
-        pending_read = from_id == "0"
-        count = PENDING_READ_COUNT if pending_read else self.count
-        block = None if pending_read or self._carry else self.block_ms
-        reply = await self.redis.xreadgroup(
-            self.group, self.name, {stream: from_id for stream in ready}, count=count, block=block
-        )
+        reads: list[tuple[list[tuple[str, list[Any]]], int]] = []
+        if pending:
+            # Everything delivered to this consumer and not acknowledged (its own failures, the
+            # entries claimed from a dead consumer), read in one go...
+            own = await self._read(ready, "0", PENDING_READ_COUNT, None)
+            if not own:
+                self._recheck_pending = False
+            reads.append((own, PENDING_READ_COUNT))
+        # ... and what no consumer received yet: both are merged by entry id below, so a signal
+        # claimed from a dead owner is not handled before older ticks it never saw.
+        block = None if pending or self._carry else self.block_ms
+        reads.append((await self._read(ready, ">", self.count, block), self.count))
         batch = [item for item in self._carry if item[1] in self._streams]
         self._carry = []
-        deliveries: dict[str, int] = {}
         horizon: tuple[int, int] | None = None
-        for stream, entries in _normalise(reply):
-            if stream not in self._streams or not entries:
-                continue
-            if pending_read:
-                deliveries.update(await self._delivery_counts(stream, entries))
-            batch.extend((_id_key(entry_id), stream, entry_id, fields) for entry_id, fields in entries)
-            if len(entries) >= count:
-                # This stream may hold more entries than were read: nothing later than its last
-                # entry can be handled before the rest of it has been read.
-                last = _id_key(entries[-1][0])
-                horizon = last if horizon is None else min(horizon, last)
+        for streams_read, count in reads:
+            for stream, entries in streams_read:
+                batch.extend((_id_key(entry_id), stream, entry_id, fields) for entry_id, fields in entries)
+                if len(entries) >= count:
+                    # This stream may hold more entries than were read: nothing later than its
+                    # last entry can be handled before the rest of it has been read.
+                    last = _id_key(entries[-1][0])
+                    horizon = last if horizon is None else min(horizon, last)
         # Entries of all streams are handled in arrival order (ids are times of one server), so
         # a stop-loss tick published before a signal is handled before it.
         batch.sort(key=lambda item: item[0])
@@ -214,9 +226,9 @@ class Consumer:
         self._unhandled = Counter(item[1] for item in batch)
         for _, stream, entry_id, fields in batch:
             self._unhandled[stream] -= 1
-            if stream in blocked:
-                continue
-            ok = await self._handle_entry(stream, entry_id, fields, deliveries.get(entry_id, 1))
+            if stream in blocked or stream not in self._streams:
+                continue  # blocked by a failure, or given up by the handler of an earlier entry
+            ok = await self._handle_entry(stream, entry_id, fields)
             handled += 1
             if not ok:
                 # Later entries of this stream wait so the stream's order holds; they and the
@@ -229,49 +241,50 @@ class Consumer:
             await asyncio.sleep(self.retry_delay_s)
         return handled
 
-    async def _delivery_counts(self, stream: str, entries: list[tuple[str, Any]]) -> dict[str, int]:
-        if not entries:
-            return {}
-        pending = await self.redis.xpending_range(
-            stream, self.group, min=entries[0][0], max=entries[-1][0], count=len(entries), consumername=self.name
-        )
-        return {item["message_id"]: int(item["times_delivered"]) for item in pending}
-
-    async def _handle_entry(self, stream: str, entry_id: str, fields: dict[str, str] | None, deliveries: int) -> bool:
+    async def _handle_entry(self, stream: str, entry_id: str, fields: dict[str, str] | None) -> bool:
+        failures_key = streams.failures_key(self.group, stream)
         if not fields:
             # Trimmed away while pending: nothing left to handle.
-            await self.redis.xack(stream, self.group, entry_id)
+            await self._ack(stream, entry_id)
             return True
         try:
             event = decode(fields)
         except DecodeError as e:
             await self._dead_letter(stream, entry_id, fields, f"decode: {e}")
             return True
-        if deliveries > self.max_deliveries:
-            await self._dead_letter(stream, entry_id, fields, f"failed {deliveries - 1} times")
-            return True
         marker = streams.processed_key(self.group, event.event_id)
         if self.dedupe and await self.redis.exists(marker):
-            await self.redis.xack(stream, self.group, entry_id)
+            await self._ack(stream, entry_id)
             return True
+        self.current_entry_id = entry_id
         try:
             await self.handler(stream, event)
         except asyncio.CancelledError:
             raise
+        except NotMine as e:
+            logger.info("entry left for the next owner stream=%s id=%s: %s", stream, entry_id, e)
+            return False
         except Exception as e:  # noqa: BLE001 - the entry stays pending and is retried
+            failures = int(await self.redis.hincrby(failures_key, entry_id, 1))
             logger.warning(
-                "handler failed stream=%s id=%s type=%s attempt=%d: %s", stream, entry_id, event.type, deliveries, e
+                "handler failed stream=%s id=%s type=%s failure=%d: %s", stream, entry_id, event.type, failures, e
             )
-            if deliveries >= self.max_deliveries:
-                await self._dead_letter(stream, entry_id, fields, f"{type(e).__name__}: {e}")
+            if failures >= self.max_deliveries:
+                await self._dead_letter(stream, entry_id, fields, f"{type(e).__name__}: {e} (failed {failures} times)")
                 return True
             return False
+        finally:
+            self.current_entry_id = None
+        await self._ack(stream, entry_id, marker if self.dedupe else None)
+        return True
+
+    async def _ack(self, stream: str, entry_id: str, marker: str | None = None) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            if self.dedupe:
+            if marker is not None:
                 pipe.set(marker, "1", ex=DEDUPE_TTL_S)
             pipe.xack(stream, self.group, entry_id)
+            pipe.hdel(streams.failures_key(self.group, stream), entry_id)
             await pipe.execute()
-        return True
 
     async def _dead_letter(self, stream: str, entry_id: str, fields: dict[str, str], error: str) -> None:
         target = streams.deadletter_stream(stream)
@@ -279,6 +292,7 @@ class Consumer:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(target, body, maxlen=streams.maxlen_for(target), approximate=True)
             pipe.xack(stream, self.group, entry_id)
+            pipe.hdel(streams.failures_key(self.group, stream), entry_id)
             await pipe.execute()
         logger.error("moved entry to %s id=%s: %s", target, entry_id, error)
 
@@ -289,6 +303,11 @@ def _normalise(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str] | N
     if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]
         return [(stream, list(value[0] if value and isinstance(value[0], list) else value)) for stream, value in reply.items()]
     return [(stream, list(entries)) for stream, entries in reply]
+
+
+def entry_time_ms(entry_id: str) -> int:
+    """The Redis server time (ms) at which the entry ``entry_id`` was appended."""
+    return _id_key(entry_id)[0]
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

@@ -4,6 +4,16 @@ A replica owns a symbol while it holds ``lease:<service>:<symbol>`` (SET NX PX, 
 it expires). Only the owner reads that symbol's streams, so each symbol's events are handled
 in order by one process at a time, and replicas share the symbols evenly: each takes at most
 ``ceil(symbols / live replicas)`` and gives back what is above that share.
+
+Live replicas are the members of ``members:<service>`` (a sorted set scored by Redis server
+time) refreshed within one lease TTL. A replica refreshes its membership just before it renews
+its leases, so a dead replica stops counting no later than its leases expire: a replica that
+restarts takes its fair share at once, without waiting for the dead one's heartbeat to expire.
+
+The keep-alive survives Redis errors (a restart, a failover): it keeps trying, renews as soon as
+Redis answers, and gives up locally a symbol it could not renew for a whole TTL. ``confirm``
+renews one lease right before an irreversible action (an order), so the owner holds it for a
+full TTL from that moment or does not act.
 """
 
 from __future__ import annotations
@@ -11,16 +21,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
 from shared import streams
+from shared.aio import sleep_or_stop
 
 logger = logging.getLogger(__name__)
 
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+# Refresh this replica's membership and count the members refreshed within one TTL (server time).
+_MEMBERS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl * 10)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl * 10)
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - ttl), '+inf')
+"""
+RETRY_AFTER_ERROR_S = 0.25
 
 SymbolCallback = Callable[[str], Awaitable[None]]
 
@@ -46,12 +69,14 @@ class SymbolLeases:
         self.on_lost = on_lost
         self.ttl_ms = ttl_ms
         self.owned: set[str] = set()
+        self._renewed_at: dict[str, float] = {}
 
     async def rebalance(self) -> None:
         """Drop leases lost or above the fair share, then take free symbols up to it."""
         share = math.ceil(len(self.symbols) / max(1, await self._live_replicas()))
         for symbol in sorted(self.owned):
-            if not await self._renew(symbol):
+            started = time.monotonic()
+            if not await self._renew(symbol) and self._not_taken_since(symbol, started):
                 logger.warning("lease lost service=%s symbol=%s", self.service, symbol)
                 await self._forget(symbol)
         while len(self.owned) > share:
@@ -67,41 +92,63 @@ class SymbolLeases:
             key = streams.lease_key(self.service, symbol)
             if await self.redis.set(key, self.instance, nx=True, px=self.ttl_ms):
                 self.owned.add(symbol)
+                self._renewed_at[symbol] = time.monotonic()
                 logger.info("lease taken service=%s symbol=%s", self.service, symbol)
                 await self.on_acquired(symbol)
 
     async def keep_alive(self, stop: asyncio.Event) -> None:
-        """Renew owned leases every third of the TTL, independently of slow handlers."""
+        """Renew owned leases every third of the TTL, independently of slow handlers, through
+        Redis errors (a symbol not renewed for a whole TTL is given up locally)."""
         while not stop.is_set():
-            for symbol in sorted(self.owned):
-                if not await self._renew(symbol):
-                    logger.warning("lease expired service=%s symbol=%s", self.service, symbol)
-                    await self._forget(symbol)
             try:
-                await asyncio.wait_for(stop.wait(), self.ttl_ms / 3000)
-            except TimeoutError:
-                pass
+                await self._live_replicas()
+                for symbol in sorted(self.owned):
+                    started = time.monotonic()
+                    if not await self._renew(symbol) and self._not_taken_since(symbol, started):
+                        logger.warning("lease expired service=%s symbol=%s", self.service, symbol)
+                        await self._forget(symbol)
+            except Exception as e:  # noqa: BLE001 - Redis restarting or unreachable: keep trying
+                logger.warning("lease renewal failed service=%s (%s: %s); retrying", self.service, type(e).__name__, e)
+                for symbol in sorted(self.owned):
+                    if time.monotonic() - self._renewed_at.get(symbol, 0.0) >= self.ttl_ms / 1000:
+                        logger.warning("lease not renewed for a whole TTL service=%s symbol=%s", self.service, symbol)
+                        await self._forget(symbol)
+                await sleep_or_stop(stop, min(RETRY_AFTER_ERROR_S, self.ttl_ms / 3000))
+                continue
+            await sleep_or_stop(stop, self.ttl_ms / 3000)
+
+    async def confirm(self, symbol: str) -> bool:
+        """Renew ``symbol``'s lease now if this replica still holds it: True means it is held for
+        a whole TTL from now (call it after any wait, right before an irreversible action)."""
+        return symbol in self.owned and await self._renew(symbol)
 
     async def release_all(self) -> None:
         """Give every lease back (clean shutdown) so another replica takes over at once."""
         for symbol in sorted(self.owned):
             await self._forget(symbol)
             await self.redis.eval(_RELEASE, 1, streams.lease_key(self.service, symbol), self.instance)
+        await self.redis.zrem(streams.members_key(self.service), self.instance)
 
     async def _renew(self, symbol: str) -> bool:
         key = streams.lease_key(self.service, symbol)
-        return bool(await self.redis.eval(_RENEW, 1, key, self.instance, self.ttl_ms))
+        renewed = bool(await self.redis.eval(_RENEW, 1, key, self.instance, self.ttl_ms))
+        if renewed:
+            self._renewed_at[symbol] = time.monotonic()
+        return renewed
+
+    def _not_taken_since(self, symbol: str, started: float) -> bool:
+        # The keep-alive and the rebalance run concurrently: a renewal refused while the other
+        # took the symbol again (its lease had expired) must not give up the fresh lease.
+        return self._renewed_at.get(symbol, 0.0) <= started
 
     async def _forget(self, symbol: str) -> None:
         if symbol in self.owned:
             self.owned.discard(symbol)
+            self._renewed_at.pop(symbol, None)
             await self.on_lost(symbol)
 
     async def _live_replicas(self) -> int:
-        count = 0
-        async for _ in self.redis.scan_iter(match=f"health:{self.service}:*", count=200):
-            count += 1
-        return count
+        return int(await self.redis.eval(_MEMBERS, 1, streams.members_key(self.service), self.instance, self.ttl_ms))
 
     def _preferred_order(self) -> list[str]:
         # Replicas start their scan at different symbols so they rarely race for the same lease.

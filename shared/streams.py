@@ -31,6 +31,7 @@ ACCOUNT_LAST_TRADE = "account:last_trade_id"  # hash: symbol -> last trade id se
 BOT_STATE = "control:bot_state"  # JSON {"state","reason","changed_at_ms"}
 PARAMETERS = "control:parameters:current"  # JSON {"version","parameters",...}
 POSITIONS = "executor:positions"  # hash: symbol -> JSON position snapshot
+ENTRY_SENT = "executor:entry_sent_ms"  # hash: entry client order id -> Redis time (ms) its order was last sent
 KLINE_LAST_OPEN = "market:kline_last_open"  # hash: symbol -> open time of the last closed kline published
 DASHBOARD_PASSWORD_HASH = "api:password_hash"
 LAST_SIGNAL = "strategy:last_signal"  # hash: symbol -> the symbol's newest signal entry (flat fields as JSON)
@@ -89,6 +90,11 @@ def lease_key(service: str, symbol: str) -> str:
     return f"lease:{service}:{symbol}"
 
 
+def members_key(service: str) -> str:
+    """Sorted set of the live replicas of ``service`` (instance -> Redis time of its last refresh)."""
+    return f"members:{service}"
+
+
 def processed_key(group: str, event_id: str) -> str:
     """Marker that ``group`` already applied the effect of ``event_id``."""
     return f"processed:{group}:{event_id}"
@@ -97,6 +103,11 @@ def processed_key(group: str, event_id: str) -> str:
 def command_answer_key(command_id: str, outcome: str, symbol: str | None = None) -> str:
     """Marker that one executor replica already gave this answer to this operator command."""
     return f"control:answered:{command_id}:{symbol or '-'}:{outcome}"
+
+
+def failures_key(group: str, stream: str) -> str:
+    """Hash entry id -> handler failures of ``group`` on ``stream`` (cleared with the ack)."""
+    return f"bus:failures:{group}:{stream}"
 
 
 def maxlen_for(stream: str) -> int:

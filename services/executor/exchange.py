@@ -44,6 +44,9 @@ UNKNOWN_OUTCOME_CODES = frozenset({-1000, -1001, -1006, -1007})
 RATE_LIMIT_CODES = frozenset({-1003, -1015})
 CREDENTIAL_CODES = frozenset({-2014, -2015, -1022})
 DEFAULT_RETRY_AFTER_S = 1.0
+# Every order carries this recvWindow: a request the exchange has not accepted within it (after
+# its timestamp) never executes, which bounds how long a sent order can still appear.
+ORDER_RECV_WINDOW_MS = 5000
 
 
 class ExchangeError(Exception):
@@ -133,16 +136,19 @@ class Exchange:
         logger.info("waiting %.2fs for Retry-After before the next exchange request", wait)
         await asyncio.sleep(wait)
 
-    async def _call(self, what: str, request: Callable[[], Awaitable[T]], *, order: bool = False) -> T:
+    async def _call(self, what: str, request: Callable[[], Awaitable[T]], *, order: bool = False, wait: bool = True) -> T:
         try:
-            return await self._call_once(what, request, order)
+            return await self._call_once(what, request, order, wait)
         except ClockSkew:
             if order:
                 raise
             # A read is safe to repeat: once more with the offset just measured.
-            return await self._call_once(what, request, order)
+            return await self._call_once(what, request, order, wait)
 
-    async def _call_once(self, what: str, request: Callable[[], Awaitable[T]], order: bool) -> T:
+    async def _call_once(self, what: str, request: Callable[[], Awaitable[T]], order: bool, wait: bool = True) -> T:
+        if not wait and self.blocked_for_s > 0:
+            # The caller waits itself, so it can check what a wait may have changed before sending.
+            raise RateLimited(f"{what}: no request for another {self.blocked_for_s:.1f}s", None, self.blocked_for_s)
         await self._wait_gate()
         try:
             return await request()
@@ -230,9 +236,10 @@ class Exchange:
     # -- the order -----------------------------------------------------------------------------
 
     async def place_market_order(
-        self, symbol: str, side: str, quantity: Decimal, client_order_id: str
+        self, symbol: str, side: str, quantity: Decimal, client_order_id: str, *, wait: bool = True
     ) -> dict[str, Any]:
-        """``POST /api/v3/order`` MARKET with ``newOrderRespType=FULL`` under ``client_order_id``."""
+        """``POST /api/v3/order`` MARKET with ``newOrderRespType=FULL`` under ``client_order_id``;
+        with ``wait=False`` a closed rate-limit gate raises ``RateLimited`` instead of waiting."""
         params = {
             "symbol": symbol,
             "side": side,
@@ -240,8 +247,9 @@ class Exchange:
             "quantity": format_decimal(quantity),
             "newClientOrderId": client_order_id,
             "newOrderRespType": "FULL",
+            "recvWindow": ORDER_RECV_WINDOW_MS,
         }
-        return await self._call("order", lambda: self.client.create_order(**params), order=True)
+        return await self._call("order", lambda: self.client.create_order(**params), order=True, wait=wait)
 
 
 def _retry_after(e: BinanceAPIException) -> float:

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from shared import streams
 from shared.bus import publish
 from shared.codec import dumps
-from shared.events import CommandOutcome, ExecutorAlert, Outcome, Payload, PositionSnapshot, make_event
+from shared.events import CommandOutcome, Condition, Decision, ExecutorAlert, Outcome, Payload, PositionSnapshot, Signal, make_event
 from shared.logs import redact
 from shared.store.models import Position
 
@@ -95,6 +95,21 @@ class Notifier:
         await self.event(CommandOutcome(
             command_id=command_id, command=command, outcome=outcome, reason=reason, symbol=symbol, instance=self.instance,
         ))
+
+    async def decision(self, signal: Signal, note: str) -> None:
+        """A decision-log record (``strategy:decisions``) saying what became of ``signal`` when the
+        executor did not act on it, e.g. "skipped: entry pending"."""
+        record = Decision(
+            symbol=signal.symbol, interval=signal.interval, candle_open_time_ms=signal.candle_open_time_ms,
+            close=signal.price, warm=True, entry=signal.side == "BUY", exit=signal.side == "SELL",
+            conditions=[Condition(name=f"executor {note}", passed=False)], indicators=dict(signal.indicators),
+            parameters_version=signal.parameters_version, note=note,
+        )
+        event_id = f"decision-{signal.symbol}-{signal.candle_open_time_ms}-{signal.side}-executor"
+        try:
+            await publish(self.redis, streams.DECISIONS, make_event(record, SOURCE, signal.candle_open_time_ms, event_id))
+        except Exception as e:  # noqa: BLE001 - Redis trouble must not stop order handling
+            logger.error("could not write the decision of %s: %s", event_id, e)
 
     async def snapshot(self, symbol: str, position: Position | None) -> None:
         """Write the position snapshot of ``symbol`` to the ``executor:positions`` hash and, when it

@@ -3,8 +3,13 @@
 One ``Consumer`` (group ``executor``) reads, for every symbol this replica holds the lease of,
 ``market:ticker:<S>``, ``executor:inbox:<S>`` and ``account:executions:<S>``; a batch is handled
 in arrival order, so a symbol's events are applied one at a time by one process. Leases are
-rebalanced in the same task between polls, so a symbol is never given up in the middle of a
-handler; before any order is sent the lease is checked once more.
+rebalanced between polls and renewed by their own task; after any wait and right before an
+order is sent the lease is renewed (``SymbolLeases.confirm``), and a replica that no longer holds
+it sends nothing and leaves the entry to the next owner.
+
+Trading ages are market time against ``market:clock``: a BUY is acted on only within its
+allowance after its candle's close, and a price or exit signal acts on a position only if it is
+later than the position's entry.
 
 Every order follows the same path: the intent (order INTENT, position OPENING or CLOSING) is
 committed first, then the MARKET order is sent under its deterministic client order id. A
@@ -45,11 +50,13 @@ from services.executor.protection import ExitReason, exit_reason, protection_lev
 from services.executor.sizing import format_decimal, sellable_quantity, size_entry
 from shared.aio import sleep_or_stop
 from shared import streams
-from shared.bus import Consumer, ensure_group
+from shared.bus import Consumer, NotMine, ensure_group, entry_time_ms
 from shared.codec import dumps
 from shared.events import (
     BotCommand,
     Command,
+    Condition,
+    Decision,
     Envelope,
     ExecutionReport,
     OrderUpdate,
@@ -68,8 +75,17 @@ logger = logging.getLogger(__name__)
 SERVICE = "executor"
 ZERO = Decimal(0)
 SETTLE_THROTTLE_S = 2.0
+# Stamp an entry with the Redis server time at which its order leaves: the clock of entry ids.
+_STAMP_SENT = """
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ms)
+return ms
+"""
 REBALANCE_EVERY_S = 1.0
 ALERT_REPEAT_S = 60.0
+READS_BEFORE_SIZING = 5  # attempts of the account read, within the signal's allowance
+MAX_REFUSALS = 10  # rate-limit refusals of one order (they do not use up send attempts)
 
 
 @dataclass
@@ -82,7 +98,7 @@ class CloseRequest:
     accepted: bool = False
 
 
-class NotOwned(Exception):
+class NotOwned(NotMine):
     """This replica no longer holds the symbol's lease; the entry is left for the next owner."""
 
 
@@ -100,7 +116,10 @@ class SymbolBook:
     position: Position | None = None
     info: SymbolInfo | None = None
     last_price: Decimal | None = None
-    last_tick_wall_ms: int = 0
+    last_tick_market_ms: int = 0
+    entry_fill_ms: int | None = None  # the open position's entry fill, exchange time
+    entry_sent_ms: int | None = None  # Redis time its entry order was sent (compares with entry ids)
+    settle_due: float | None = None  # monotonic time an unsent intent can be settled for good
     exit_retry_at: float = 0.0
     pending_exit: tuple[str, int | None, str] | None = None
     last_settle: float = 0.0
@@ -182,6 +201,9 @@ class Executor:
             await self.leases.rebalance()
         if self.consumer.streams:
             await self.consumer.poll_once()
+        for book in [b for b in self.books.values() if b.settle_due is not None and b.settle_due <= time.monotonic()]:
+            book.settle_due = None
+            await self.settle_symbol(book)
         if time.monotonic() - self._last_periodic >= self.settings.reconcile_interval_s:
             self._last_periodic = time.monotonic()
             for symbol in sorted(self.books):
@@ -216,7 +238,7 @@ class Executor:
         logger.info("gave up %s", symbol)
 
     async def _still_owner(self, symbol: str) -> bool:
-        return await self.redis.get(streams.lease_key(SERVICE, symbol)) == self.instance
+        return await self.leases.confirm(symbol)
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -236,6 +258,11 @@ class Executor:
             if payload.side == "BUY":
                 await self.on_entry_signal(book, event, payload)
             elif payload.side == "SELL":
+                if self._before_entry(book, payload.candle_open_time_ms + self.settings.interval_ms):
+                    await self.notifier.alert("info", "exit_ignored", f"SELL signal of candle {payload.candle_open_time_ms} "
+                                              "is from before the position's entry", symbol)
+                    await self._decision_note(book, payload, "exit ignored: signal from before the entry")
+                    return
                 await self.request_exit(
                     book, ExitReason.SIGNAL, payload.candle_open_time_ms, event.event_id, payload.price, explicit=True,
                     market_time_ms=payload.candle_open_time_ms + self.settings.interval_ms,
@@ -253,11 +280,12 @@ class Executor:
     async def on_tick(self, book: SymbolBook, event: Envelope, tick: Ticker) -> None:
         """Watch the stop-loss and take-profit of the open position on every fresh price."""
         # Old ticks (a backlog after a restart or takeover) are still checked: a level crossed
-        # while the executor was away is a stop that would have filled, so the exit is taken
-        # and recorded in the candle where the level was crossed.
-        if now_ms() - event.ts_init_ms <= self.settings.max_data_age_s * 1000:
+        # while the executor was away, after the entry, is a stop that would have filled, so the
+        # exit is taken and recorded in the candle where the level was crossed. A price from
+        # before the entry never acts on the position.
+        if event.ts_event_ms >= book.last_tick_market_ms:
             book.last_price = tick.price
-            book.last_tick_wall_ms = event.ts_init_ms
+            book.last_tick_market_ms = event.ts_event_ms
         book.market_time_ms = max(book.market_time_ms or 0, event.ts_event_ms)
         position = book.position
         if position is None:
@@ -274,6 +302,8 @@ class Executor:
             return
         if position.stop_loss is None or position.take_profit is None:
             return
+        if self._before_entry(book, event.ts_event_ms):
+            return  # a price from before the entry: the position did not exist yet
         reason = exit_reason(tick.price, position.stop_loss, position.take_profit)
         if reason is not None:
             candle = ledger.candle_open_ms(event.ts_event_ms, self.settings.interval_ms)
@@ -338,12 +368,15 @@ class Executor:
             await self._skip_entry(book, signal, refusal)
             return
         try:
-            info = await self.symbol_info(book)
-            free_quote = await self.exchange.free_balance(info.quote_asset)
+            read = await self._read_before_sizing(book, signal)
         except ExchangeError as e:
             await self._exchange_trouble(book, e)
             await self._skip_entry(book, signal, f"exchange unavailable: {e.message}")
             return
+        if isinstance(read, str):
+            await self._skip_entry(book, signal, read)
+            return
+        info, free_quote = read
         price = await self._sizing_price(book, signal)
         sizing = size_entry(free_quote, price, self.control.parameters, info.filters)
         if sizing.quantity is None:
@@ -378,25 +411,86 @@ class Executor:
             return self.control.entry_refusal()
         if book.position is not None:
             return f"a position is already {book.position.status}"
-        age_s = (now_ms() - event.ts_init_ms) / 1000
-        if age_s > self.settings.signal_max_age_s:
-            return f"signal is {age_s:.1f}s old (SIGNAL_MAX_AGE_S={self.settings.signal_max_age_s:g})"
         fresh = await self.redis.hget(streams.MARKET_FRESHNESS, book.symbol)
         if fresh is None:
             return "no market data received yet"
-        data_age_s = (now_ms() - int(float(fresh))) / 1000
-        if data_age_s > self.settings.max_data_age_s:
-            return f"market data is {data_age_s:.1f}s old (MAX_DATA_AGE_S={self.settings.max_data_age_s:g})"
+        # The one wall-clock rule here bounds I/O: a feed silent this long is down, so the
+        # market clock it drives says nothing about the present.
+        silent_s = (now_ms() - int(float(fresh))) / 1000
+        if silent_s > self.settings.market_stale_after_s:
+            return f"market data feed silent for {silent_s:.1f}s (MARKET_STALE_AFTER_S={self.settings.market_stale_after_s:g})"
+        return await self._allowance_refusal(book, signal.candle_open_time_ms)
+
+    async def _market_clock(self, symbol: str) -> int | None:
+        """The market's present for ``symbol``: exchange time of the newest market message."""
+        value = await self.redis.hget(streams.MARKET_CLOCK, symbol)
+        return None if value is None else int(value)
+
+    async def _allowance_refusal(self, book: SymbolBook, candle_open_ms: int) -> str:
+        """Why a BUY of the candle opening at ``candle_open_ms`` can no longer be acted on ("" if it can)."""
+        clock = await self._market_clock(book.symbol)
+        if clock is None:
+            return "no market data received yet"
+        interval = self.settings.interval_ms
+        age_ms = clock - (candle_open_ms + interval)
+        if age_ms > self.settings.signal_max_age_ms:
+            return (f"signal too old: its candle closed {age_ms / interval:.1f} candles before the market clock "
+                    f"(SIGNAL_MAX_AGE_CANDLES={self.settings.signal_max_age_candles:g})")
         return ""
+
+    async def _read_before_sizing(self, book: SymbolBook, signal: Signal) -> tuple[SymbolInfo, Decimal] | str:
+        """The symbol's filters and the free quote balance. A refusal before execution (429/418,
+        -1003, 5xx, network, -1021) is retried like an order, after Retry-After, while the
+        signal is within its allowance; returns why the entry is skipped when it no longer is."""
+        for attempt in range(1, READS_BEFORE_SIZING + 1):
+            try:
+                info = await self.symbol_info(book)
+                return info, await self.exchange.free_balance(info.quote_asset)
+            except (RateLimited, RetryLater, ClockSkew) as e:
+                too_long = isinstance(e, RateLimited) and e.retry_after_s > self.settings.max_retry_after_wait_s
+                if attempt == READS_BEFORE_SIZING or too_long:
+                    raise
+                await self._exchange_trouble(book, e)
+                await asyncio.sleep(e.retry_after_s if isinstance(e, RateLimited) else self.settings.order_query_delay_s)
+                refusal = await self._allowance_refusal(book, signal.candle_open_time_ms)
+                if refusal:
+                    return f"{refusal}, after waiting for the exchange ({e.message})"
+        raise AssertionError("unreachable")
 
     async def _skip_entry(self, book: SymbolBook, signal: Signal, reason: str) -> None:
         message = f"BUY signal of candle {signal.candle_open_time_ms} skipped, no order sent: {reason}"
         # Already in a position is the normal case of a repeated entry signal, not a problem.
         level = "info" if reason.startswith("a position is already") else "warning"
         await self.notifier.alert(level, "entry_skipped", message, book.symbol)
+        pending = reason.startswith("a position is already OPENING")
+        await self._decision_note(book, signal, "skipped: entry pending" if pending else f"skipped: {reason}")
+
+    async def _decision_note(self, book: SymbolBook, signal: Signal, note: str) -> None:
+        """What became of a signal the executor did not act on, in the decision log."""
+        await self.notifier.decision(signal, note)
+
+    def _before_entry(self, book: SymbolBook, market_ms: int) -> bool:
+        """Whether the event being handled (a price or exit signal at ``market_ms``) is from
+        before the position's entry: stamped by the exchange no later than the entry fill, or
+        published on the bus before the entry order was sent (a backlog the executor reads
+        late; in a replay the exchange stamps fills in wall time, prices in market time)."""
+        if book.entry_fill_ms is not None and market_ms <= book.entry_fill_ms:
+            return True
+        entry_id = self.consumer.current_entry_id
+        return book.entry_sent_ms is not None and entry_id is not None and entry_time_ms(entry_id) <= book.entry_sent_ms
+
+    async def _load_entry_times(self, book: SymbolBook) -> None:
+        position = book.position
+        if position is None or position.status not in ("OPEN", "CLOSING"):
+            book.entry_fill_ms = book.entry_sent_ms = None
+            return
+        sent = await self.redis.hget(streams.ENTRY_SENT, position.entry_client_order_id)
+        book.entry_fill_ms = position.entry_time_ms
+        book.entry_sent_ms = None if sent is None else int(sent)
 
     async def _sizing_price(self, book: SymbolBook, signal: Signal) -> Decimal:
-        if book.last_price is not None and now_ms() - book.last_tick_wall_ms <= self.settings.max_data_age_s * 1000:
+        clock = await self._market_clock(book.symbol)
+        if book.last_price is not None and clock is not None and clock - book.last_tick_market_ms <= self.settings.max_data_age_ms:
             return book.last_price
         last = await self.redis.hget(streams.MARKET_LAST_PRICE, book.symbol)
         if last:
@@ -509,14 +603,35 @@ class Executor:
     # -- sending and settling ------------------------------------------------------------------
 
     async def execute(self, book: SymbolBook, order: Order) -> None:
-        """Send the written intent ``order`` and settle its outcome (never two orders for one id)."""
+        """Send the written intent ``order`` and settle its outcome (never two orders for one id).
+
+        Before every send, after any wait: an entry must still be within its signal's allowance
+        (market time) and the symbol's lease is renewed; otherwise nothing is sent (an order no
+        request of which can have reached the exchange is REJECTED at once). A refusal before
+        execution (429/418/-1003) waits for Retry-After and does not use up a send attempt.
+        """
         symbol = book.symbol
         attempts = self.settings.order_send_attempts
-        sends = 0
+        sends = refusals = 0
+        maybe_sent = False  # whether a request of this order may have reached the exchange
         while True:
+            wait = self.exchange.blocked_for_s
+            if 0 < wait <= self.settings.max_retry_after_wait_s:
+                await asyncio.sleep(wait)
+            if order.purpose == "entry" and book.position is not None and book.position.entry_candle_open_ms is not None:
+                refusal = await self._allowance_refusal(book, book.position.entry_candle_open_ms)
+                if refusal:
+                    await self._not_sent(book, order, f"not sent within its allowance: {refusal}", maybe_sent)
+                    return
             if not await self._still_owner(symbol):
                 logger.warning("%s lease lost before sending %s; the next owner settles it", symbol, order.client_order_id)
-                return
+                await self._not_sent(book, order, "not sent: this replica no longer holds the symbol's lease", maybe_sent)
+                raise NotOwned(symbol)
+            if sends or refusals:
+                await self._touch(order)
+            if order.purpose == "entry" and not maybe_sent:
+                # What the bus carried before the order left is from before the position.
+                await self.redis.eval(_STAMP_SENT, 1, streams.ENTRY_SENT, order.client_order_id)
             sends += 1
             logger.info(
                 "%s sending %s MARKET %s %s as %s (attempt %d)",
@@ -524,15 +639,17 @@ class Executor:
             )
             try:
                 body = await self.exchange.place_market_order(
-                    symbol, order.side, order.requested_quantity, order.client_order_id
+                    symbol, order.side, order.requested_quantity, order.client_order_id, wait=False
                 )
             except RateLimited as e:
-                if sends < attempts and e.retry_after_s <= self.settings.max_retry_after_wait_s:
+                sends -= 1  # refused before execution: no send attempt used
+                refusals += 1
+                if refusals < MAX_REFUSALS and e.retry_after_s <= self.settings.max_retry_after_wait_s:
                     await self.notifier.alert(
                         "warning", "rate_limited", f"order {order.client_order_id} waits {e.retry_after_s:g}s (Retry-After)", symbol
                     )
                     continue
-                await self._order_refused(book, order, f"rate limited, retry after {e.retry_after_s:g}s: {e.message}", e.code)
+                await self._not_sent(book, order, f"rate limited, retry after {e.retry_after_s:g}s: {e.message}", maybe_sent, e.code)
                 return
             except ClockSkew as e:
                 await self.notifier.alert(
@@ -558,6 +675,7 @@ class Executor:
                             pass
                     return
             except UnknownOutcome as e:
+                maybe_sent = True
                 outcome = await self._after_unknown(book, order, e)
             else:
                 await self.apply_order_state(book, ledger.order_from_response(body), known_id=order.client_order_id)
@@ -578,7 +696,29 @@ class Executor:
                 "it is queried again before anything else is sent",
                 symbol,
             )
+            self._settle_later(book, SETTLE_THROTTLE_S)
             return
+
+    async def _not_sent(self, book: SymbolBook, order: Order, message: str, maybe_sent: bool, code: int | None = None) -> None:
+        """Stop sending ``order``. When no request of it can have reached the exchange it is
+        REJECTED now (its symbol is free at once); otherwise it is settled by query once no
+        request carrying it can still be accepted."""
+        if not maybe_sent:
+            await self._order_refused(book, order, message, code)
+            return
+        await self.notifier.alert("warning", "order_unsettled", f"order {order.client_order_id}: {message}; settled by query", book.symbol)
+        self._settle_later(book, self.settings.intent_grace_s)
+
+    def _settle_later(self, book: SymbolBook, delay_s: float) -> None:
+        due = time.monotonic() + max(0.0, delay_s)
+        book.settle_due = due if book.settle_due is None else min(book.settle_due, due)
+
+    async def _touch(self, order: Order) -> None:
+        """Stamp the order before sending it again: the grace of an intent counts from its last send."""
+        async with self.sessions.begin() as session:
+            fresh = await store.get_order(session, order.client_order_id)
+            if fresh is not None and fresh.status in ("INTENT", "UNKNOWN"):
+                await store.update_order(session, fresh, now_ms=now_ms())
 
     async def _after_unknown(self, book: SymbolBook, order: Order, error: ExchangeError) -> Settled:
         async with self.sessions.begin() as session:
@@ -624,6 +764,8 @@ class Executor:
             if fresh is None or fresh.status in ledger.FINAL_STATUSES:
                 return
             await store.update_order(session, fresh, now_ms=now_ms(), status="REJECTED", reason=message[:500])
+            if fresh.purpose == "entry":
+                await self.redis.hdel(streams.ENTRY_SENT, fresh.client_order_id)
             position = await store.get_position(session, fresh.position_id) if fresh.position_id else None
             if position is not None:
                 if fresh.purpose == "entry" and position.status == "OPENING":
@@ -710,6 +852,7 @@ class Executor:
         """Move the order's position on when the order is final and all its fills are known."""
         info = await self.symbol_info(book)
         events: list[object] = []
+        closed_entry: str | None = None
         async with self.sessions.begin() as session:
             order = await store.get_order(session, client_order_id)
             if order is None or order.status not in ledger.FINAL_STATUSES or order.position_id is None:
@@ -795,6 +938,7 @@ class Executor:
                         session, position, exit_price=exit_price, quote_received=received,
                         return_pct=return_pct, exit_time_ms=exit_time, dust_out=max(remaining, ZERO),
                     )
+                    closed_entry = position.entry_client_order_id
                     events.append(
                         PositionClosed(
                             symbol=position.symbol,
@@ -819,6 +963,9 @@ class Executor:
                                        f"{format_decimal(remaining)} {info.base_asset} below one step left after closing "
                                        "is the bot's dust; the next exit sells it"))
             book.position = await store.active_position(session, book.symbol)
+        if closed_entry is not None:
+            await self.redis.hdel(streams.ENTRY_SENT, closed_entry)
+        await self._load_entry_times(book)
         for item in events:
             if isinstance(item, tuple):
                 _, level, code, message = item
@@ -860,10 +1007,16 @@ class Executor:
         for order in pending:
             # One query each: this runs between events and must not hold the other symbols up.
             outcome = await self.settle_by_query(book, order, attempts=1)
-            if outcome is Settled.NOT_FOUND:
+            if outcome is Settled.INCONCLUSIVE:
+                self._settle_later(book, SETTLE_THROTTLE_S)  # asked again soon, ticks or not
+            if outcome is Settled.NOT_FOUND and order.status in ("INTENT", "UNKNOWN"):
+                # A request older than its recvWindow can no longer be accepted: after the grace
+                # (counted from the last send) "not found" is final, and is settled right then.
                 age_s = (now_ms() - order.updated_at_ms) / 1000
-                if order.status in ("INTENT", "UNKNOWN") and age_s >= self.settings.intent_grace_s:
+                if age_s >= self.settings.intent_grace_s:
                     await self._order_refused(book, order, "the exchange has no order with this id", -2013)
+                else:
+                    self._settle_later(book, self.settings.intent_grace_s - age_s)
         # A position whose final order was recorded but not yet applied (stopped in between).
         async with self.sessions() as session:
             position = await store.active_position(session, book.symbol)
@@ -879,6 +1032,7 @@ class Executor:
         """Read the symbol's active position from the ledger and publish its snapshot."""
         async with self.sessions() as session:
             book.position = await store.active_position(session, book.symbol)
+        await self._load_entry_times(book)
         await self.notifier.snapshot(book.symbol, book.position)
 
     # -- reporting -----------------------------------------------------------------------------

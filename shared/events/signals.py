@@ -47,3 +47,5 @@ class Decision(Payload):
     conditions: list[Condition]
     indicators: dict[str, Any]
     parameters_version: int
+    # Set by the executor when it did not act on the candle's signal: why ("skipped: entry pending").
+    note: str = ""

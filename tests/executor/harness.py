@@ -82,9 +82,11 @@ class Bus:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    async def fresh(self, symbol: str) -> None:
-        """Market data just arrived for ``symbol`` (as market_data marks it)."""
+    async def fresh(self, symbol: str, market_ms: int | None = None) -> None:
+        """Market data just arrived for ``symbol`` (as market_data marks it): wall-clock
+        freshness, and the market clock at ``market_ms`` (exchange time; now by default)."""
         await self.redis.hset(streams.MARKET_FRESHNESS, symbol, str(now_ms()))
+        await self.redis.hset(streams.MARKET_CLOCK, symbol, str(now_ms() if market_ms is None else market_ms))
 
     def signal_event(
         self, symbol: str, side: str, candle_open_ms: int, price: str = "100000", *, age_s: float = 0.0
@@ -102,7 +104,8 @@ class Bus:
     async def signal(self, symbol: str, side: str, candle_open_ms: int, price: str = "100000", *, age_s: float = 0.0) -> Envelope:
         """Publish a strategy signal the way the strategy does (both streams, atomically)."""
         if side == "BUY":
-            await self.fresh(symbol)
+            # The market's present: the signal's candle closed ``age_s`` (market time) ago.
+            await self.fresh(symbol, candle_open_ms + MINUTE + int(age_s * 1000))
         event = self.signal_event(symbol, side, candle_open_ms, price, age_s=age_s)
         await publish_atomically(self.redis, [(streams.SIGNALS, event), (streams.executor_inbox(symbol), event)])
         return event
@@ -114,7 +117,7 @@ class Bus:
             Ticker(symbol=symbol, price=p, open=p, high=p, low=p, volume=Decimal(1), quote_volume=p),
             "market_data", ts_event_ms=ts_event_ms,
         )
-        await self.fresh(symbol)
+        await self.fresh(symbol, event.ts_event_ms)
         await publish(self.redis, streams.ticker_stream(symbol), event)
         return event
 

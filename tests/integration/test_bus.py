@@ -233,3 +233,104 @@ async def test_a_stream_read_only_in_part_holds_back_later_entries_of_other_stre
     assert order == ["t1", "t2", "t3", "t4", "t5", "signal"]
     assert (await redis_client.xpending("ticks", "g"))["pending"] == 0
     assert (await redis_client.xpending("signals", "g"))["pending"] == 0
+
+
+def _worker(redis_url: str, name: str, pause_s: float, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.bus_worker", redis_url, name, "0", str(pause_s), *extra], cwd=ROOT, env=env
+    )
+
+
+@pytest.mark.integration
+async def test_a_takeover_merges_claimed_entries_with_older_unread_entries_of_other_streams(
+    redis_client: Redis, redis_url: str
+) -> None:
+    # Five ticks, then a signal. The owner reads two entries per stream: t1, t2 and the signal,
+    # which it holds back behind t2 (the tick stream was read in part); it is killed while
+    # handling t1. Its pending list then holds t1, t2 and the signal; t3..t5 were never read.
+    ids: dict[str, str] = {}
+    for code in ("t1", "t2", "t3", "t4", "t5"):
+        ids[(await _publish(redis_client, "ticks", code))] = code
+        await asyncio.sleep(0.003)
+    ids[(await _publish(redis_client, "inbox", "signal"))] = "signal"
+    owner = _worker(redis_url, "owner", 30, "inbox,ticks", "2")
+    try:
+        await wait_for(lambda: _started(redis_client, "owner"), 15)
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(5)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+    assert len(await redis_client.xpending_range("inbox", "workers", "-", "+", 10)) == 1
+    heir = _worker(redis_url, "heir", 0, "inbox,ticks", "2")
+    try:
+        await wait_for(lambda: _applied_count(redis_client, 6), 15)
+        applied = [ids[item.split(":", 1)[1]] for item in await redis_client.lrange("applied_by", 0, -1)]
+        assert applied == ["t1", "t2", "t3", "t4", "t5", "signal"]
+    finally:
+        heir.kill()
+        heir.wait(5)
+
+
+@pytest.mark.integration
+async def test_consumers_killed_in_turn_holding_an_entry_never_dead_letter_it(redis_client: Redis, redis_url: str) -> None:
+    # Every takeover claims the entry and reads it again (two deliveries each), but no handler
+    # ever failed: the sixth consumer handles it.
+    event = alert("survivor")
+    await publish(redis_client, "work", event)
+    for number in range(1, 6):
+        name = f"doomed{number}"
+        worker = _worker(redis_url, name, 30)
+        try:
+            await wait_for(lambda n=name: _contains(redis_client, "started", f"{n}:{event.event_id}"), 15)
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(5)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+    [pending] = await redis_client.xpending_range("work", "workers", "-", "+", 10)
+    assert pending["times_delivered"] > 5  # the stream's own counter says "delivered often"
+    last = _worker(redis_url, "sixth", 0)
+    try:
+        await wait_for(lambda: _contains(redis_client, "applied_by", f"sixth:{event.event_id}"), 15)
+        assert await redis_client.xlen(streams.deadletter_stream("work")) == 0
+        assert (await redis_client.xpending("work", "workers"))["pending"] == 0
+        assert not await redis_client.exists(streams.failures_key("workers", "work"))
+    finally:
+        last.kill()
+        last.wait(5)
+
+
+async def test_a_handler_failure_counts_in_the_bus_key_and_success_clears_it(redis_client: Redis) -> None:
+    failures = 2
+
+    async def handler(stream: str, event: Envelope) -> None:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise RuntimeError("transient")
+
+    await publish(redis_client, "s", alert())
+    consumer = Consumer(redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, retry_delay_s=0)
+    await consumer.poll_once()
+    await consumer.poll_once()
+    [(entry_id, count)] = (await redis_client.hgetall(streams.failures_key("g", "s"))).items()
+    assert count == "2"
+    await consumer.poll_once()
+    assert (await redis_client.xpending("s", "g"))["pending"] == 0
+    assert not await redis_client.exists(streams.failures_key("g", "s"))
+
+
+async def _publish(redis: Redis, stream: str, code: str) -> str:
+    event = alert(code)
+    await publish(redis, stream, event)
+    return event.event_id
+
+
+async def _started(redis: Redis, name: str) -> bool:
+    return any(item.startswith(f"{name}:") for item in await redis.lrange("started", 0, -1))
+
+
+async def _applied_count(redis: Redis, count: int) -> bool:
+    return await redis.llen("applied_by") >= count

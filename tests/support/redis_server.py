@@ -33,13 +33,14 @@ class RedisServer:
                 self.process.wait(5)
 
 
-def start_redis(folder: Path, appendonly: bool = False) -> RedisServer:
-    """Start ``redis-server`` on a free port; fail loudly when the binary is missing."""
+def start_redis(folder: Path, appendonly: bool = False, port: int | None = None) -> RedisServer:
+    """Start ``redis-server`` on a free port (or ``port``, to restart one on its data folder);
+    fail loudly when the binary is missing."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: run `make test` (it installs it) or `apt-get install redis-server`")
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     args = [
         binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
         "--appendonly", "yes" if appendonly else "no", "--daemonize", "no", "--logfile", str(folder / "redis.log"),
