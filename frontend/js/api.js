@@ -19,8 +19,12 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   try {
     response = await fetch(path, init);
   } catch (error) {
+    if (error?.name === "AbortError") throw error;
+    window.dispatchEvent(new CustomEvent("server-unreachable"));
     throw new ApiError(0, { detail: "the dashboard server cannot be reached" });
   }
+  // Any answer means the server is back: notices about it clear themselves.
+  window.dispatchEvent(new CustomEvent("server-reachable"));
   const text = await response.text();
   let data = null;
   try {

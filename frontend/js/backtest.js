@@ -42,7 +42,7 @@ export class BacktestPanel {
     if (data.run.state === "failed") parts.push(el("p", { className: "field-error" }, `Last run failed: ${data.run.error || "unknown error"}`));
     if (data.report) {
       const s = data.report.summary;
-      parts.push(el("p", { className: "small" }, `Report of ${fmtTime(data.report.created_at_ms)} for the current parameters`));
+      parts.push(el("p", { className: "small" }, `Report of ${fmtTime(data.report.created_at_ms)} (wall clock) for the current parameters`));
       parts.push(el("dl", { className: "facts" }, SHOWN.filter(([key]) => key in s).map(([key, label, format]) =>
         el("div", {}, el("dt", {}, label), el("dd", {}, format(s[key]))))));
     } else if (!running) {

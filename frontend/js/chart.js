@@ -1,21 +1,21 @@
-// The candle chart (lightweight-charts): candles, EMA lines, an RSI pane with its bounds,
-// signal and trade markers, stop-loss / take-profit lines. Values come from /api/candles and
-// the live feed; nothing is computed here.
+// The candle chart (lightweight-charts): candles, EMA lines, an RSI pane with its bounds, trade
+// markers and position lines (chart-overlays.js), the values under the cursor (chart-legend.js)
+// and a timeframe switch that aggregates the stored candles (candles.js). Times are market
+// time in the page's zone; values come from /api/candles and the live feed.
 
 import { api } from "./api.js";
+import { makeChart } from "./charting.js";
+import { BucketTail, bucketOf, numeric, TIMEFRAMES } from "./candles.js";
+import { CrosshairLegend } from "./chart-legend.js";
+import { ChartOverlays } from "./chart-overlays.js";
+import { chartTime } from "./clock.js";
 import { $, debounce } from "./dom.js";
+import { fmtPrice, setSymbolInfo } from "./format.js";
 
-const COLORS = {
-  up: "#22c55e",
-  down: "#ef4444",
-  emaShort: "#38bdf8",
-  emaLong: "#f59e0b",
-  emaFilter: "#a78bfa",
-  rsi: "#e879f9",
-  text: "#cbd5e1",
-  grid: "#1e293b",
-};
-const seconds = (ms) => Math.floor(ms / 1000);
+const COLORS = { up: "#22c55e", down: "#ef4444", emaShort: "#38bdf8", emaLong: "#f59e0b", emaFilter: "#a78bfa", rsi: "#e879f9" };
+const LINES = [["ema_short", "emaShort"], ["ema_long", "emaLong"], ["ema_filter", "emaFilter"], ["rsi", "rsi"]];
+const SHOWN = 500;
+const TF_KEY = "dashboard.timeframe";
 
 export class CandleChart {
   constructor(app) {
@@ -23,69 +23,99 @@ export class CandleChart {
     this.container = $("#chart");
     this.message = $("#chart-message");
     this.chart = null;
-    this.lines = [];
-    this.lastTime = 0;
+    this.data = null; // the last /api/candles answer, in the chart's timeframe
+    this.tail = null; // the newest bucket, kept up to date from the live base candles
+    this.baseMs = 60000;
+    this.timeframe = localStorage.getItem(TF_KEY) || "1m";
     this.reloadSoon = debounce(() => this.load(), 500);
+    for (const button of document.querySelectorAll("#chart-timeframes button")) {
+      button.addEventListener("click", () => this.setTimeframe(button.dataset.timeframe));
+    }
   }
 
   ensureChart() {
     if (this.chart) return true;
     const LC = window.LightweightCharts;
-    if (!LC) {
+    this.chart = makeChart(this.container, { priceFormatter: (price) => fmtPrice(price), crosshair: { mode: LC?.CrosshairMode.Normal } });
+    if (!this.chart) {
       this.message.textContent = "The chart library did not load.";
       return false;
     }
-    this.chart = LC.createChart(this.container, {
-      autoSize: true,
-      layout: { background: { color: "transparent" }, textColor: COLORS.text, panes: { separatorColor: COLORS.grid } },
-      grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
-      timeScale: { timeVisible: true, secondsVisible: false, borderColor: COLORS.grid },
-      rightPriceScale: { borderColor: COLORS.grid },
-      crosshair: { mode: LC.CrosshairMode.Normal },
-    });
     this.candles = this.chart.addSeries(LC.CandlestickSeries, {
       upColor: COLORS.up, downColor: COLORS.down, borderVisible: false, wickUpColor: COLORS.up, wickDownColor: COLORS.down,
     });
     // Named in the legend above the chart; no titles on the price axis.
-    const line = (color, pane = 0) =>
-      this.chart.addSeries(LC.LineSeries, { color, lineWidth: 2, priceLineVisible: false, lastValueVisible: false }, pane);
-    this.emaShort = line(COLORS.emaShort);
-    this.emaLong = line(COLORS.emaLong);
-    this.emaFilter = line(COLORS.emaFilter);
-    this.rsi = line(COLORS.rsi, 1);
+    const line = (color, pane = 0, format = undefined) =>
+      this.chart.addSeries(LC.LineSeries, { color, lineWidth: 2, priceLineVisible: false, lastValueVisible: false, priceFormat: format }, pane);
+    for (const [key, color] of LINES.slice(0, 3)) this[key] = line(COLORS[color]);
+    this.rsi = line(COLORS.rsi, 1, { type: "price", precision: 2, minMove: 0.01 });
     this.chart.panes()[0].setStretchFactor(3);
     this.chart.panes()[1].setStretchFactor(1);
-    this.markers = LC.createSeriesMarkers(this.candles, []);
+    this.overlays = new ChartOverlays(this.candles, LC);
+    this.legend = new CrosshairLegend($("#chart-legend"), this.chart);
     return true;
   }
+
+  get bucketMs() {
+    return Math.max(TIMEFRAMES[this.timeframe] ?? this.baseMs, this.baseMs);
+  }
+
+  setTimeframe(timeframe) {
+    if (!TIMEFRAMES[timeframe]) return;
+    this.timeframe = timeframe;
+    localStorage.setItem(TF_KEY, timeframe);
+    this.load();
+  }
+
+  fetch = (symbol, timeframe, limit) => api(`/api/candles?symbol=${encodeURIComponent(symbol)}&timeframe=${timeframe}&limit=${limit}`);
 
   async load() {
     if (!this.ensureChart()) return;
     const symbol = this.app.symbol;
     if (!symbol) return;
-    this.message.textContent = this.lastTime ? "" : "Loading candles…";
+    if (!this.rows?.length) this.message.textContent = "Loading candles…";
     let data;
+    let tail = null;
     try {
-      data = await api(`/api/candles?symbol=${encodeURIComponent(symbol)}&limit=500`);
+      // The bot's timeframe is the stored one; longer ones are aggregated by the api.
+      const base = this.app.status.status?.timeframe ?? "1m";
+      this.baseMs = TIMEFRAMES[base] ?? 60000;
+      data = await this.fetch(symbol, this.timeframe, SHOWN);
+      // The newest bucket is kept up to date from the live base candles: fetch those it holds.
+      if (this.bucketMs > this.baseMs) tail = await this.fetch(symbol, base, Math.ceil(this.bucketMs / this.baseMs) + 1);
     } catch (error) {
+      if (error.status === 422 && this.timeframe !== "1m") return this.setTimeframe("1m");
       this.message.textContent = `Chart unavailable: ${error.message}`;
       return;
     }
     if (symbol !== this.app.symbol) return;
-    this.interval = data.interval;
-    const rows = data.candles;
-    this.candles.setData(rows.map((c) => ({ time: seconds(c.time_ms), open: +c.open, high: +c.high, low: +c.low, close: +c.close })));
-    const series = (key) => rows.filter((c) => c[key] !== null && c.closed).map((c) => ({ time: seconds(c.time_ms), value: c[key] }));
-    this.emaShort.setData(series("ema_short"));
-    this.emaLong.setData(series("ema_long"));
-    this.emaFilter.setData(series("ema_filter"));
-    this.rsi.setData(series("rsi"));
-    this.lastTime = rows.length ? rows[rows.length - 1].time_ms : 0;
+    this.interval = this.app.status.status?.timeframe ?? data.interval;
+    if (data.precision) setSymbolInfo(symbol, data.precision);
+    this.data = data;
+    const last = data.candles[data.candles.length - 1];
+    const start = last ? bucketOf(last.time_ms, this.bucketMs) : 0;
+    this.tail = new BucketTail(this.baseMs, this.bucketMs, (tail ?? data).candles.filter((c) => c.time_ms >= start));
     this.setBounds(data.rsi_overbought, data.rsi_oversold);
-    this.setMarkers(data.markers);
-    this.setPositionLines(data.position);
-    this.message.textContent = rows.length ? "" : "No candles yet: waiting for market data.";
-    this.container.setAttribute("aria-label", `${symbol} ${data.interval} candle chart, ${rows.length} candles`);
+    this.overlays.setMarkers(data.markers);
+    this.overlays.setPosition(data.position);
+    this.render();
+    this.message.textContent = data.candles.length ? "" : "No candles yet: waiting for market data.";
+  }
+
+  /** Redraw everything from the last answer (after a load or a time-zone change). */
+  render() {
+    if (!this.chart || !this.data) return;
+    for (const button of document.querySelectorAll("#chart-timeframes button")) {
+      button.setAttribute("aria-pressed", String(button.dataset.timeframe === this.timeframe));
+      button.disabled = (TIMEFRAMES[button.dataset.timeframe] ?? 0) < this.baseMs;
+    }
+    const rows = numeric(this.data.candles).map((row) => ({ ...row, chartTime: chartTime(row.time_ms) }));
+    this.rows = rows;
+    this.candles.setData(rows.map((r) => ({ time: r.chartTime, open: r.open, high: r.high, low: r.low, close: r.close })));
+    for (const [key] of LINES) this[key].setData(rows.filter((r) => r[key] !== null && r[key] !== undefined).map((r) => ({ time: r.chartTime, value: r[key] })));
+    this.legend.setRows(rows);
+    this.overlays.draw(this.bucketMs);
+    this.container.setAttribute("aria-label", `${this.app.symbol} ${this.timeframe} candle chart, ${rows.length} candles`);
   }
 
   setBounds(overbought, oversold) {
@@ -94,67 +124,77 @@ export class CandleChart {
     this.boundLines = [bound(overbought, "overbought"), bound(oversold, "oversold")];
   }
 
-  setMarkers(markers) {
-    this.markerList = markers.map((m) => ({
-      time: seconds(m.time_ms),
-      position: m.side === "BUY" ? "belowBar" : "aboveBar",
-      color: m.kind === "signal" ? (m.side === "BUY" ? "#86efac" : "#fca5a5") : m.side === "BUY" ? COLORS.up : COLORS.down,
-      shape: m.side === "BUY" ? "arrowUp" : "arrowDown",
-      text: m.kind === "signal" ? `${m.side} signal` : m.text,
-    }));
-    this.markers.setMarkers(this.markerList);
-  }
-
-  setPositionLines(position) {
-    for (const line of this.lines) this.candles.removePriceLine(line);
-    this.lines = [];
-    if (!position) return;
-    const add = (price, color, title) => {
-      if (price !== null && price !== undefined) {
-        this.lines.push(this.candles.createPriceLine({ price: +price, color, lineWidth: 1, lineStyle: 1, axisLabelVisible: true, title }));
+  /** Draw `row` (an aggregated candle) as the newest or a current bar. */
+  drawRow(row) {
+    row.chartTime = chartTime(row.time_ms);
+    const index = this.rows.findIndex((r) => r.time_ms === row.time_ms);
+    if (index === -1) this.rows.push(row);
+    else this.rows[index] = row;
+    // A bar before a series' last one is a historical update (a late decision's indicator values).
+    const put = (series, point) => {
+      try {
+        series.update(point);
+      } catch {
+        series.update(point, true);
       }
     };
-    add(position.entry_price, "#94a3b8", "entry");
-    add(position.stop_loss, COLORS.down, "SL");
-    add(position.take_profit, COLORS.up, "TP");
+    try {
+      put(this.candles, { time: row.chartTime, open: row.open, high: row.high, low: row.low, close: row.close });
+      for (const [key] of LINES) if (row[key] !== null && row[key] !== undefined) put(this[key], { time: row.chartTime, value: row[key] });
+      this.legend.update(row);
+    } catch {
+      this.reloadSoon(); // a bar the series does not hold: redraw from the API
+    }
   }
 
-  /** A candle from the live feed (forming or just closed). */
+  /** A base candle from the live feed (forming or just closed), folded into its bucket. */
   onCandle(data) {
-    if (!this.chart || data.symbol !== this.app.symbol || (this.interval && data.interval !== this.interval)) return;
-    if (data.open_time_ms < this.lastTime) return;
-    try {
-      this.candles.update({ time: seconds(data.open_time_ms), open: +data.open, high: +data.high, low: +data.low, close: +data.close });
-      this.lastTime = data.open_time_ms;
-      if (this.message.textContent.startsWith("No candles")) this.message.textContent = "";
-    } catch {
-      this.reloadSoon();
-    }
+    if (!this.chart || !this.tail || data.symbol !== this.app.symbol || (this.interval && data.interval !== this.interval)) return;
+    const row = this.tail.fold({ time_ms: data.open_time_ms, open: data.open, high: data.high, low: data.low, close: data.close, volume: data.volume, closed: data.closed });
+    if (row) this.drawRow(row);
+    if (row && this.message.textContent.startsWith("No candles")) this.message.textContent = "";
   }
 
   /** A decision carries the indicator values of the candle it was made on. */
   onDecision(data) {
-    if (!this.chart || data.symbol !== this.app.symbol || data.interval !== this.interval) return;
-    const time = seconds(data.candle_open_time_ms);
-    const values = data.indicators ?? {};
-    try {
-      for (const [key, series] of [["ema_short", this.emaShort], ["ema_long", this.emaLong], ["ema_filter", this.emaFilter], ["rsi", this.rsi]]) {
-        if (values[key] !== null && values[key] !== undefined) series.update({ time, value: Number(values[key]) });
-      }
-    } catch {
-      this.reloadSoon();
-    }
+    if (!this.chart || !this.tail || data.symbol !== this.app.symbol || data.interval !== this.interval) return;
+    const values = {};
+    for (const [key] of LINES) if (data.indicators?.[key] !== null && data.indicators?.[key] !== undefined) values[key] = Number(data.indicators[key]);
+    const row = this.tail.indicators(data.candle_open_time_ms, values);
+    if (row) return this.drawRow(row);
+    // An older bucket shows the values of its last base candle.
+    const old = this.rows.find((r) => r.time_ms === bucketOf(data.candle_open_time_ms, this.bucketMs));
+    if (old && data.candle_open_time_ms + this.baseMs === old.time_ms + this.bucketMs) this.drawRow({ ...old, ...values });
+  }
+
+  /** Trade markers and position lines from the live feed. */
+  onTrade(trade) {
+    if (this.chart && trade.symbol === this.app.symbol) this.overlays.upsertTrade(trade);
+  }
+
+  onPosition(position, symbol) {
+    if (this.chart && symbol === this.app.symbol) this.overlays.setPosition(position);
+  }
+
+  /** New RSI bounds after a parameter change. */
+  onParameters(data) {
+    const p = data.parameters ?? {};
+    if (this.chart && p.RSI_OVERBOUGHT !== undefined && p.RSI_OVERSOLD !== undefined) this.setBounds(Number(p.RSI_OVERBOUGHT), Number(p.RSI_OVERSOLD));
   }
 
   onSignal(data) {
-    if (!this.chart || data.symbol !== this.app.symbol) return;
-    this.markerList = [...(this.markerList ?? []), {
-      time: seconds(data.candle_open_time_ms),
-      position: data.side === "BUY" ? "belowBar" : "aboveBar",
-      color: data.side === "BUY" ? "#86efac" : "#fca5a5",
-      shape: data.side === "BUY" ? "arrowUp" : "arrowDown",
-      text: `${data.side} signal`,
-    }].sort((a, b) => a.time - b.time);
-    this.markers.setMarkers(this.markerList);
+    if (this.chart && data.symbol === this.app.symbol) this.overlays.addSignal(data);
+  }
+
+  /** Centre the visible range on `timeMs` (a trade's entry), keeping the zoom. */
+  scrollTo(timeMs) {
+    if (!this.chart || !this.rows?.length) return false;
+    const target = chartTime(bucketOf(timeMs, this.bucketMs));
+    let index = this.rows.findIndex((row) => row.chartTime >= target);
+    if (index === -1) index = this.rows.length - 1;
+    const range = this.chart.timeScale().getVisibleLogicalRange();
+    const half = range ? Math.max(10, (range.to - range.from) / 2) : 60;
+    this.chart.timeScale().setVisibleLogicalRange({ from: index - half, to: index + half });
+    return this.rows[0].time_ms <= timeMs;
   }
 }

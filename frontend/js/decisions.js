@@ -3,10 +3,12 @@
 
 import { api } from "./api.js";
 import { $, el, fmtPrice, fmtTime, replace } from "./dom.js";
+import { fmtFixed, precisionOf } from "./format.js";
 
 const KEEP = 30;
 
-const number = (value) => (value === null || value === undefined ? "—" : Number(value).toLocaleString("en-US", { maximumFractionDigits: 4 }));
+// Indicator values (EMAs are prices, RSI and ratios are not) with the symbol's price decimals.
+const number = (value) => (value === null || value === undefined ? "—" : fmtFixed(value, precisionOf().price));
 
 export class DecisionsPanel {
   constructor(app) {

@@ -39,6 +39,7 @@ export class LiveEvents {
     this.source = source;
     for (const name of this.handlers.keys()) this.listen(source, name);
     source.onopen = () => {
+      window.dispatchEvent(new CustomEvent("server-reachable"));
       this.setState("live");
       this.retryMs = 1000;
       if (this.interrupted) this.onReconnected();

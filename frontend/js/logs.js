@@ -1,11 +1,19 @@
 // Live logs of every service: filter by service and level; auto-scroll that pauses while the
-// reader looks at older lines.
+// reader looks at older lines. Times are the wall clock. An executor alert is also a log line
+// of the executor: whichever arrives first is shown, the other is dropped.
 
 import { api } from "./api.js";
-import { $, el, fmtTime } from "./dom.js";
+import { fmtClockTime } from "./clock.js";
+import { $, el } from "./dom.js";
 
 const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 const MAX_LINES = 500;
+// Every service that logs to the bus, listed before any of its lines arrives.
+const SERVICES = ["api", "market_data", "strategy", "executor"];
+const SEEN_KEEP = 200;
+
+/** The text the executor logs for an alert (services/executor/notify.py). */
+const alertText = (alert) => `${alert.symbol ? `${alert.symbol} ` : ""}${alert.code}: ${alert.message}`;
 
 export class LogPanel {
   constructor() {
@@ -15,6 +23,8 @@ export class LogPanel {
     this.level = $("#log-level");
     this.lines = [];
     this.services = new Set();
+    this.seen = []; // texts of recent alerts and executor lines, to show each once
+    for (const name of SERVICES) this.addService(name);
     this.follow = true;
     this.unseen = 0;
     this.box.addEventListener("scroll", () => {
@@ -60,7 +70,7 @@ export class LogPanel {
 
   row(line) {
     return el("div", { className: "log-line", dataset: { level: line.level } },
-      el("time", {}, fmtTime(line.ts_ms).slice(11)),
+      el("time", { title: "wall clock" }, fmtClockTime(line.ts_ms)),
       el("span", { className: "log-level" }, line.level),
       el("span", { className: "log-service" }, line.service),
       el("span", { className: "log-message" }, line.message),
@@ -74,9 +84,33 @@ export class LogPanel {
     this.updateResume();
   }
 
+  /** True when `text` was shown already (an alert and its log line); remembers it otherwise. */
+  shownBefore(text) {
+    const index = this.seen.indexOf(text);
+    if (index !== -1) {
+      this.seen.splice(index, 1);
+      return true;
+    }
+    this.seen.push(text);
+    if (this.seen.length > SEEN_KEEP) this.seen.shift();
+    return false;
+  }
+
+  /** An executor alert: shown as the executor's log line unless that line came first. */
+  onAlert(data) {
+    const message = alertText(data);
+    if (this.shownBefore(message)) return;
+    this.addLine({ ...data, service: "executor", logger: "alert", level: String(data.level).toUpperCase(), message });
+  }
+
   /** A log record from the live feed. */
   onLog(data) {
-    const line = { ...data };
+    if (data.service === "executor" && data.message.includes(": ") && this.shownBefore(data.message)) return;
+    this.addLine(data);
+  }
+
+  addLine(data) {
+    const line = { ts_ms: Date.now(), ...data };
     this.lines.push(line);
     this.addService(line.service);
     if (this.lines.length > MAX_LINES) {

@@ -1,26 +1,40 @@
-// Entry point: sign-in, then every panel wired to the REST API and the live event feed.
+// Entry point: sign-in, then every panel loaded from the REST API once and kept current by the
+// live event feed (feed.js).
 
 import { api } from "./api.js";
 import { BacktestPanel } from "./backtest.js";
 import { CandleChart } from "./chart.js";
+import { onTimeZone } from "./clock.js";
 import { CommandAnswers } from "./commands.js";
 import { DecisionsPanel } from "./decisions.js";
-import { $, debounce, el } from "./dom.js";
+import { $, el } from "./dom.js";
+import { EquityChart } from "./equity.js";
 import { LiveEvents } from "./events.js";
+import { wireFeed } from "./feed.js";
+import { selectSymbol, setSymbolInfo } from "./format.js";
+import { MarketHeader } from "./header.js";
 import { HealthPanel } from "./health.js";
 import { LogPanel } from "./logs.js";
 import { logout, showLogin } from "./login.js";
 import { OrdersPanel } from "./orders.js";
 import { ParametersForm } from "./parameters.js";
+import { PeriodsPanel } from "./periods.js";
+import { ProfitPanel } from "./profit.js";
 import { StatusPanel } from "./status.js";
+import { TradesPanel } from "./trades.js";
 
 class Dashboard {
   constructor() {
     this.symbol = null;
     this.symbols = [];
     this.answers = new CommandAnswers();
+    this.header = new MarketHeader();
     this.status = new StatusPanel(this);
     this.chart = new CandleChart(this);
+    this.profit = new ProfitPanel(this);
+    this.equity = new EquityChart();
+    this.trades = new TradesPanel(this);
+    this.periods = new PeriodsPanel();
     this.parameters = new ParametersForm(this.answers);
     this.orders = new OrdersPanel();
     this.decisions = new DecisionsPanel(this);
@@ -28,47 +42,18 @@ class Dashboard {
     this.health = new HealthPanel();
     this.backtest = new BacktestPanel();
     this.events = new LiveEvents($("#connection"));
-    this.refreshStatus = debounce(() => this.status.refresh(), 250);
     $("#symbol").addEventListener("change", (event) => this.selectSymbol(event.target.value));
     $("#logout").addEventListener("click", () => logout());
-    this.wireEvents();
+    onTimeZone(() => this.render());
+    wireFeed(this);
   }
 
-  wireEvents() {
-    const ev = this.events;
-    ev.on("price", (data) => this.status.onPrice(data));
-    ev.on("candle", (data) => this.chart.onCandle(data));
-    ev.on("decision", (data) => {
-      this.chart.onDecision(data);
-      this.decisions.onDecision(data);
-    });
-    ev.on("signal", (data) => {
-      this.chart.onSignal(data);
-      this.refreshStatus();
-    });
-    ev.on("log", (data) => this.logs.onLog(data));
-    ev.on("alert", (data) => this.logs.onLog({ ...data, service: "executor", logger: "alert", level: data.level.toUpperCase() }));
-    ev.on("status", () => this.refreshStatus());
-    ev.on("command", (data) => {
-      this.answers.onAnswer(data);
-      this.refreshStatus();
-    });
-    ev.on("orders", (data) => {
-      this.orders.refreshSoon();
-      this.refreshStatus();
-      if (data.type !== "order_update") this.chart.reloadSoon();
-    });
-    ev.on("parameters", (data) => {
-      this.parameters.onChanged(data);
-      this.chart.reloadSoon();
-      this.backtest.load();
-    });
-    ev.on("reset", () => this.loadAll());
-    ev.onReconnected = () => {
-      // Prices and forming candles are not replayed; fetch the current picture.
-      this.status.refresh();
-      this.chart.load();
-    };
+  /** Every `/api/status` answer: symbol precisions and the market clock. */
+  onStatus(status) {
+    for (const market of status.markets ?? []) {
+      setSymbolInfo(market.symbol, { base_asset: market.base_asset, quote_asset: market.quote_asset, ...(market.precision ?? {}) });
+    }
+    this.header.seed(status.market);
   }
 
   setSymbols(symbols) {
@@ -79,27 +64,42 @@ class Dashboard {
     $("#symbol-field").hidden = symbols.length < 2;
     const saved = localStorage.getItem("dashboard.symbol");
     this.symbol = symbols.includes(this.symbol) ? this.symbol : symbols.includes(saved) ? saved : symbols[0];
+    selectSymbol(this.symbol);
     select.value = this.symbol;
   }
 
   selectSymbol(symbol) {
     this.symbol = symbol;
+    selectSymbol(symbol);
     localStorage.setItem("dashboard.symbol", symbol);
     this.status.render();
     this.chart.load();
+    this.trades.load();
     this.decisions.load();
+  }
+
+  /** Redraw what shows times after a time-zone change (no refetch). */
+  render() {
+    this.status.render();
+    this.chart.render();
+    this.trades.render();
+    this.orders.render(this.orders.items);
+    this.decisions.render();
+    this.logs.renderAll();
   }
 
   async loadAll() {
     await this.status.refresh();
-    await Promise.all([this.chart.load(), this.parameters.load(), this.orders.load(), this.decisions.load(), this.logs.load(), this.backtest.load()]);
+    await Promise.all([
+      this.chart.load(), this.profit.load(), this.equity.load(), this.trades.load(), this.periods.load(),
+      this.parameters.load(), this.orders.load(), this.decisions.load(), this.logs.load(), this.backtest.load(),
+    ]);
   }
 
   async start() {
     this.health.start();
     await this.loadAll();
     this.events.start();
-    setInterval(() => this.status.refresh(), 15000);
   }
 }
 
@@ -114,6 +114,12 @@ async function boot() {
     // Shown as a login error below if the server stays unreachable.
   }
   if (!session.authenticated) await showLogin();
+  // A report link opened without a session came here to sign in: go on to it (same-site paths only).
+  const next = new URLSearchParams(window.location.search).get("next");
+  if (next && /^\/api\/[\w/.-]*$/.test(next)) {
+    window.location.replace(next);
+    return;
+  }
   $("#login").hidden = true;
   $("#app").hidden = false;
   const dashboard = new Dashboard();

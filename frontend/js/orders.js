@@ -1,7 +1,10 @@
-// Order history, newest first, with each closed trade's % result; refreshed on order events.
+// Order history, newest first, with each closed trade's % result. Loaded once; each order
+// event carries its `Order` row, which is put in place (the first page only).
 
 import { api } from "./api.js";
-import { $, debounce, el, fmtAmount, fmtPct, fmtPrice, fmtTime, replace } from "./dom.js";
+import { fmtTime } from "./clock.js";
+import { $, el, replace } from "./dom.js";
+import { fmtPct, fmtPrice, fmtQty, fmtQuote, tone } from "./format.js";
 
 const PAGE = 15;
 
@@ -10,7 +13,7 @@ export class OrdersPanel {
     this.box = $("#orders");
     this.offset = 0;
     this.total = 0;
-    this.refreshSoon = debounce(() => this.load(), 300);
+    this.items = [];
     $("#orders-prev").addEventListener("click", () => this.page(-PAGE));
     $("#orders-next").addEventListener("click", () => this.page(PAGE));
   }
@@ -25,6 +28,7 @@ export class OrdersPanel {
     try {
       const data = await api(`/api/orders?limit=${PAGE}&offset=${this.offset}`);
       this.total = data.total;
+      this.items = data.items;
       this.render(data.items);
     } catch (error) {
       replace(this.box, el("p", { className: "muted" }, error.status === 503 ? "Order history is not available yet." : `Orders unavailable: ${error.message}`));
@@ -40,24 +44,43 @@ export class OrdersPanel {
     $("#orders-page").textContent = this.total ? `${this.offset + 1}–${Math.min(this.offset + PAGE, this.total)} of ${this.total}` : "";
   }
 
+  /** An `order_update` event's `Order` row: updated in place, or added on top of the first page. */
+  onOrder(order) {
+    if (!order) return;
+    const index = this.items.findIndex((o) => o.client_order_id === order.client_order_id);
+    if (index !== -1) this.items[index] = order;
+    else {
+      this.total += 1;
+      if (this.offset !== 0) return this.updatePager();
+      this.items.unshift(order);
+      this.items.length = Math.min(this.items.length, PAGE);
+    }
+    this.render(this.items);
+    this.updatePager();
+  }
+
   render(items) {
     if (!items.length) {
       replace(this.box, el("p", { className: "muted" }, "No orders yet."));
       return;
     }
-    const head = el("thead", {}, el("tr", {}, ["Time", "Symbol", "Side", "Type", "Status", "Quantity", "Avg price", "Quote", "Result"].map((t) => el("th", { scope: "col" }, t))));
+    const columns = [["Market time", ""], ["Symbol", "wide"], ["Side", ""], ["Type", "wide"], ["Status", "wide"], ["Quantity", "num wide"],
+      ["Avg price", "num wide"], ["Quote", "num wide"], ["Fees", "num wide"], ["Result", "num"]];
+    const head = el("thead", {}, el("tr", {}, columns.map(([t, className]) => el("th", { scope: "col", className }, t))));
     const body = el("tbody", {}, items.map((o) => {
-      const pct = o.return_pct;
+      const pct = o.return_pct ?? null;
+      const s = o.symbol;
       return el("tr", { dataset: { orderId: o.client_order_id } },
-        el("td", {}, fmtTime(o.created_at_ms)),
-        el("td", {}, o.symbol),
+        el("td", { title: `recorded ${fmtTime(o.created_at_ms)} (wall clock)` }, fmtTime(o.market_time_ms ?? o.created_at_ms)),
+        el("td", { className: "wide" }, s),
         el("td", { className: o.side === "BUY" ? "up" : "down" }, o.side),
-        el("td", {}, o.purpose),
-        el("td", { title: o.reason || "" }, o.status),
-        el("td", { className: "num" }, fmtAmount(o.executed_quantity !== "0" ? o.executed_quantity : o.requested_quantity)),
-        el("td", { className: "num" }, fmtPrice(o.average_price)),
-        el("td", { className: "num" }, fmtAmount(o.cumulative_quote)),
-        el("td", { className: `num ${pct === null ? "" : Number(pct) >= 0 ? "up" : "down"}` }, pct === null ? "" : fmtPct(pct)),
+        el("td", { className: "wide" }, o.purpose),
+        el("td", { className: "wide", title: o.reason || "" }, o.status),
+        el("td", { className: "num wide" }, fmtQty(Number(o.executed_quantity) ? o.executed_quantity : o.requested_quantity, s)),
+        el("td", { className: "num wide" }, fmtPrice(o.average_price, s)),
+        el("td", { className: "num wide" }, fmtQuote(o.cumulative_quote, s)),
+        el("td", { className: "num wide" }, fmtQuote(o.fees_quote, s)),
+        el("td", { className: `num ${tone(pct)}` }, pct === null ? "" : fmtPct(pct)),
       );
     }));
     replace(this.box, el("table", {}, el("caption", { className: "sr-only" }, "Orders, newest first"), head, body));

@@ -78,7 +78,7 @@ export class ParametersForm {
       // The server's labels are the ones its error messages use.
       for (const f of data.fields) if (META[f.name] && f.label) META[f.name].label = f.label;
       $("#params-version").textContent = data.version
-        ? `version ${data.version} · ${fmtTime(data.changed_at_ms)} · ${data.changed_by}`
+        ? `version ${data.version} · ${fmtTime(data.changed_at_ms)} (wall clock) · ${data.changed_by}`
         : "version 0 · start-up values";
       this.render();
     } catch (error) {

@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { $, confirmAction, el, fmtAge, fmtAmount, fmtPct, fmtPrice, fmtTime, replace } from "./dom.js";
+import { fmtAsset, fmtSignedQuote } from "./format.js";
 
 const STATE_LABELS = {
   running: "Running",
@@ -34,9 +35,11 @@ export class StatusPanel {
     try {
       this.status = await api("/api/status");
     } catch (error) {
-      $("#control-message").textContent = `Status unavailable: ${error.message}`;
+      // An unreachable server is shown (and cleared) by the header's notice.
+      if (error.status !== 0) $("#control-message").textContent = `Status unavailable: ${error.message}`;
       return;
     }
+    this.app.onStatus?.(this.status);
     this.app.setSymbols(this.status.symbols);
     this.render();
   }
@@ -55,7 +58,7 @@ export class StatusPanel {
     const state = $("#bot-state");
     state.textContent = STATE_LABELS[s.bot.state] ?? s.bot.state;
     state.dataset.state = s.bot.state;
-    $("#bot-reason").textContent = s.bot.reason ? `${s.bot.reason}${s.bot.changed_at_ms ? ` · ${fmtTime(s.bot.changed_at_ms)}` : ""}` : "";
+    $("#bot-reason").textContent = s.bot.reason ? `${s.bot.reason}${s.bot.changed_at_ms ? ` · ${fmtTime(s.bot.changed_at_ms)} (wall clock)` : ""}` : "";
     $("#bot-meaning").textContent = s.state_meanings?.[s.bot.state] ?? "";
     $("#timeframe").textContent = s.timeframe;
 
@@ -102,8 +105,8 @@ export class StatusPanel {
         .map((asset) =>
           el("div", { className: "balance" },
             el("span", { className: "asset" }, asset),
-            el("span", { className: "amount" }, fmtAmount(balances[asset].free)),
-            Number(balances[asset].locked) > 0 ? el("span", { className: "muted small" }, `${fmtAmount(balances[asset].locked)} locked`) : null,
+            el("span", { className: "amount" }, fmtAsset(balances[asset].free, asset)),
+            Number(balances[asset].locked) > 0 ? el("span", { className: "muted small" }, `${fmtAsset(balances[asset].locked, asset)} locked`) : null,
           ),
         ),
     );
@@ -123,10 +126,11 @@ export class StatusPanel {
       el("dl", { className: "facts position-facts" },
         row("Entry price", fmtPrice(position.entry_price)),
         row("Quantity", fmtAmount(position.quantity)),
-        row("Opened", fmtTime(position.entry_time_ms)),
+        row("Opened (market time)", fmtTime(position.entry_time_ms)),
         row("Stop-loss", fmtPrice(position.stop_loss), { className: "sl" }),
         row("Take-profit", fmtPrice(position.take_profit), { className: "tp" }),
         row("Unrealised", fmtPct(pct), { id: "unrealised", className: pct === null ? "" : Number(pct) >= 0 ? "up" : "down" }),
+        position.unrealised_quote == null ? null : row("Unrealised P&L", fmtSignedQuote(position.unrealised_quote), { id: "unrealised-quote" }),
       ),
     );
   }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import shutil
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import streams
 from shared.bus import publish
 from shared.codec import dumps, loads
-from shared.events import Balances, Condition, Decision, Kline, LogRecord, OrderUpdate, Signal, Ticker, make_event, now_ms
+from shared.events import Balances, Condition, Decision, ExecutorAlert, Kline, LogRecord, OrderUpdate, Signal, Ticker, make_event, now_ms
 from shared.store.database import open_engine
 from shared.store.models import Order, Position
 from tests.browser.conftest import ARTIFACTS, ApiProcess
@@ -194,9 +195,34 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     await expect(page.get_by_test_id("chart").locator("canvas").first).to_be_visible()
     assert await canvas_paint(page) > 500
 
+    # The price scale includes the open position's stop-loss and take-profit (5 % above entry,
+    # far beyond the candles), and the values under the cursor are those of the hovered candle.
+    scale = await page.evaluate("dashboard.chart.candles.priceScale().getVisibleRange()")
+    position = loads(await redis_client.hget(streams.POSITIONS, "BTCUSDT"))
+    assert scale["from"] <= float(position["stop_loss"]) and float(position["take_profit"]) <= scale["to"]
+    newest = await page.get_by_test_id("chart-legend").text_content()
+    box = await page.get_by_test_id("chart").bounding_box()
+    await page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.3)
+    await expect(page.get_by_test_id("chart-legend")).not_to_have_text(newest or "")
+    hovered = await page.get_by_test_id("chart-legend").text_content()
+    assert re.search(r"O [\d,]+\.\d{2}H [\d,]+\.\d{2}L [\d,]+\.\d{2}C [\d,]+\.\d{2}", hovered or ""), hovered
+    assert "RSI" in (hovered or "")
+
     # A live log line arrives.
     await publish(redis_client, streams.LOGS, make_event(LogRecord(service="strategy", level="INFO", logger="s", message="candle closed, no signal"), "strategy"))
     await expect(page.get_by_test_id("logs")).to_contain_text("candle closed, no signal")
+
+    # An executor alert and the log line the executor writes for it are shown once, whichever comes first.
+    for first_alert, message in ((True, "quantity below the minimum"), (False, "balance too low for the exit")):
+        alert = make_event(ExecutorAlert(level="warning", code="order_refused", message=message, symbol="BTCUSDT"), "executor")
+        line = make_event(LogRecord(service="executor", level="WARNING", logger="executor.notify",
+                                    message=f"BTCUSDT order_refused: {message}"), "executor")
+        for stream, event in ([(streams.EXECUTOR_EVENTS, alert), (streams.LOGS, line)] if first_alert else
+                              [(streams.LOGS, line), (streams.EXECUTOR_EVENTS, alert)]):
+            await publish(redis_client, stream, event)
+        await expect(page.get_by_test_id("logs")).to_contain_text(message)
+        await page.wait_for_timeout(500)
+        await expect(page.get_by_test_id("logs").locator(".log-line", has_text=message)).to_have_count(1)
 
     # Parameters: a valid change is applied and versioned.
     form = page.get_by_test_id("parameters")
@@ -248,6 +274,16 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     shutil.copyfile(ARTIFACTS / "dashboard.png", SCREENSHOTS / "dashboard.png")
     shutil.copyfile(ARTIFACTS / "dashboard-phone.png", SCREENSHOTS / "dashboard-phone.png")
     await phone.close()
+
+    # A report link opened without a session shows the sign-in page, then the report.
+    visitor = await browser.new_context()
+    report = await visitor.new_page()
+    await report.goto(f"{api_process.url}/api/backtest/report")
+    await expect(report.get_by_label("Password")).to_be_visible()
+    await report.get_by_label("Password").fill(api_process.password)
+    await report.get_by_role("button", name="Sign in").click()
+    await report.wait_for_url(f"{api_process.url}/api/backtest/report")
+    await visitor.close()
     await context.close()
     assert errors == []
     assert api_process.password not in api_process.log.read_text()
