@@ -133,7 +133,11 @@ class SymbolBook:
     entry_sent_ms: int | None = None  # Redis time its entry order was sent (compares with entry ids)
     settle_due: float | None = None  # monotonic time an unsent intent can be settled for good
     exit_retry_at: float = 0.0
+    # A decided exit not yet under way (reason, candle, source event): it keeps its reason and is
+    # sent again at ``exit_due`` (monotonic), ticks or not; ``exit_refusals`` paces the backoff.
     pending_exit: tuple[str, int | None, str] | None = None
+    exit_due: float | None = None
+    exit_refusals: int = 0
     last_settle: float = 0.0
     alerted: dict[str, float] = field(default_factory=dict)
     closes: list[CloseRequest] = field(default_factory=list)
@@ -218,6 +222,9 @@ class Executor:
         for book in [b for b in self.books.values() if b.settle_due is not None and b.settle_due <= time.monotonic()]:
             book.settle_due = None
             await self.settle_symbol(book)
+        for book in [b for b in self.books.values() if b.exit_due is not None and b.exit_due <= time.monotonic()]:
+            book.exit_due = None
+            await self._retry_exit(book)
         if time.monotonic() - self._last_periodic >= self.settings.reconcile_interval_s:
             self._last_periodic = time.monotonic()
             for symbol in sorted(self.books):
@@ -564,7 +571,14 @@ class Executor:
             if explicit and reason is not ExitReason.MANUAL:
                 await self.notifier.alert("info", "exit_ignored", f"{reason.value} exit ignored: {state}", symbol)
             return state
-        if reason is ExitReason.SIGNAL and explicit and not self.control.strategy_exits_allowed:
+        decided = book.pending_exit
+        if decided is not None:
+            # An exit once decided stays decided: whatever triggers it again (its retry, a price,
+            # a SELL, a manual close) sends it with the reason and candle that decided it, in
+            # every bot state.
+            reason, candle_open_ms, source_event_id = ExitReason(decided[0]), decided[1], decided[2]
+            market_time_ms = position.exit_market_time_ms or market_time_ms
+        elif reason is ExitReason.SIGNAL and explicit and not self.control.strategy_exits_allowed:
             await self._alert_throttled(
                 book, "exit_blocked", "info",
                 f"SELL signal not followed: {self.control.entry_refusal()} (stop-loss and take-profit are still watched)",
@@ -577,7 +591,8 @@ class Executor:
         except ExchangeError as e:
             await self._exchange_trouble(book, e)
             book.pending_exit = (reason.value, candle_open_ms, source_event_id)
-            await self._answer_closes(book, Outcome.ACCEPTED, f"exchange unavailable ({e.message}); retried on the next price")
+            delay = self._schedule_exit_retry(book)
+            await self._answer_closes(book, Outcome.ACCEPTED, f"exchange unavailable ({e.message}); retried in {delay:.1f}s")
             return ""
         async with self.sessions() as session:
             exits = await store.orders_of_position(session, position.id, "exit")
@@ -588,7 +603,7 @@ class Executor:
         mark = price or book.last_price
         sell = sellable_quantity(remaining, info.filters, mark)
         if sell.dust:
-            book.pending_exit = None
+            book.pending_exit = book.exit_due = None
             await self._alert_throttled(
                 book, "exit_dust", "warning",
                 f"{reason.value} exit not sent: {format_decimal(remaining)} {info.base_asset} cannot be sold ({sell.reason})",
@@ -621,7 +636,7 @@ class Executor:
             logger.warning("%s exit %s exists already; settling it", symbol, client_id)
             await self.settle_symbol(book)
             return ""
-        book.pending_exit = None
+        book.pending_exit = book.exit_due = None
         book.position = position
         await self.notifier.snapshot(symbol, position)
         await self._order_update(order)
@@ -630,6 +645,42 @@ class Executor:
         )
         await self.execute(book, order)
         return ""
+
+    def _schedule_exit_retry(self, book: SymbolBook) -> float:
+        """When the pending exit is sent again: bounded backoff (ORDER_QUERY_DELAY_S doubling up
+        to EXIT_RETRY_S), never before the exchange's Retry-After ends. Returns the delay."""
+        book.exit_refusals += 1
+        base = max(self.settings.order_query_delay_s, 0.05)
+        backoff = min(self.settings.exit_retry_s, base * 2 ** min(book.exit_refusals - 1, 16))
+        delay = max(backoff, self.exchange.blocked_for_s)
+        book.exit_due = book.exit_retry_at = time.monotonic() + delay
+        return delay
+
+    async def _retry_exit(self, book: SymbolBook) -> None:
+        """Send the pending exit again, without waiting for a price."""
+        if book.pending_exit is None or book.position is None or book.position.status != "OPEN":
+            return
+        reason, candle, source = book.pending_exit
+        try:
+            await self.request_exit(book, ExitReason(reason), candle, source, None)
+        except NotOwned:
+            logger.warning("%s lease lost before the exit was sent again; the next owner sends it", book.symbol)
+        except Exception:  # noqa: BLE001 - a failed round must not drop the decided exit
+            logger.exception("%s pending exit not sent; tried again", book.symbol)
+            if book.pending_exit is not None and book.exit_due is None:
+                self._schedule_exit_retry(book)
+
+    async def _exit_pending(self, book: SymbolBook, decided: tuple[str, int | None, str], client_id: str, why: str) -> None:
+        """An exit refused before it could execute stays decided and is sent again soon."""
+        book.pending_exit = decided
+        delay = self._schedule_exit_retry(book)
+        level = "error" if book.exit_refusals >= 3 else "warning"
+        await self.notifier.alert(
+            level, "exit_pending",
+            f"{decided[0]} exit {client_id} not placed ({why}); it stays decided and is sent again in {delay:.1f}s "
+            f"with the same id (refusal {book.exit_refusals})",
+            book.symbol,
+        )
 
     # -- sending and settling ------------------------------------------------------------------
 
@@ -691,14 +742,14 @@ class Executor:
                 await self._order_refused(book, order, e.message, e.code)
                 return
             except CredentialsRejected as e:
-                await self._order_refused(book, order, e.message, e.code)
+                await self._order_refused(book, order, e.message, e.code, definite=True)
                 await self.control.enter_error(f"credentials refused by the exchange: {e.message}")
                 return
             except Rejected as e:
                 if e.code == -2010 and "duplicate" in e.message.lower():
                     outcome = await self._after_unknown(book, order, e)
                 else:
-                    await self._order_refused(book, order, e.message, e.code)
+                    await self._order_refused(book, order, e.message, e.code, definite=True)
                     if e.code == -1013:
                         try:
                             await self.symbol_info(book, refresh=True)
@@ -788,8 +839,19 @@ class Executor:
             return Settled.FOUND
         return Settled.INCONCLUSIVE
 
-    async def _order_refused(self, book: SymbolBook, order: Order, message: str, code: int | None) -> None:
-        """The order definitely does not exist: REJECTED, and the position goes back to where it was."""
+    async def _order_refused(
+        self, book: SymbolBook, order: Order, message: str, code: int | None, *, definite: bool = False
+    ) -> None:
+        """The order definitely does not exist: REJECTED, and the position goes back to where it was.
+
+        An exit refused before it could execute (rate limit, clock, 5xx or timeout settled as
+        "not found", lease) stays decided and is sent again soon under the same id. A ``definite``
+        refusal (the exchange's answer will not change by itself, e.g. -2010, -1013) is an error
+        alert and is not retried on a timer: the next trigger (a price beyond a level after
+        EXIT_RETRY_S, a SELL signal, a manual close) tries the same id again.
+        """
+        decided: tuple[str, int | None, str] | None = None
+        refused_exit = "the"
         async with self.sessions.begin() as session:
             fresh = await store.get_order(session, order.client_order_id)
             if fresh is None or fresh.status in ledger.FINAL_STATUSES:
@@ -802,10 +864,20 @@ class Executor:
                 if fresh.purpose == "entry" and position.status == "OPENING":
                     await store.mark_position_failed(session, position)
                 elif fresh.purpose == "exit" and position.status == "CLOSING":
-                    await store.reopen_position(session, position)
+                    refused_exit = position.exit_reason or refused_exit
+                    if not definite and position.exit_reason:
+                        decided = (position.exit_reason, position.exit_candle_open_ms, fresh.signal_event_id or "")
+                    await store.reopen_position(session, position, keep_exit=decided is not None)
                     book.exit_retry_at = time.monotonic() + self.settings.exit_retry_s
+                    if decided is None:
+                        book.pending_exit = book.exit_due = None
             book.position = await store.active_position(session, book.symbol)
         await self._order_update(fresh)
+        if decided is not None:
+            await self._exit_pending(book, decided, fresh.client_order_id, message)
+            await self.notifier.snapshot(book.symbol, book.position)
+            await self._answer_closes(book, Outcome.ACCEPTED, f"exit order {fresh.client_order_id} not placed ({message}); sent again soon")
+            return
         code_name = {-2010: "insufficient_balance", -1013: "filter_failure"}.get(code or 0, "order_rejected")
         if code == -2010 and "insufficient" not in message.lower():
             code_name = "order_rejected"
@@ -813,6 +885,15 @@ class Executor:
             "error", code_name, f"{fresh.purpose} order {fresh.client_order_id} not placed: {message}", book.symbol
         )
         await self.notifier.snapshot(book.symbol, book.position)
+        if fresh.purpose == "exit" and definite:
+            # The position stays OPEN and unsold: the operator must know, and know what to do.
+            await self.notifier.alert(
+                "error", "exit_refused",
+                f"{refused_exit} exit {fresh.client_order_id} refused by the exchange: {message}; the position stays OPEN and is not sold. "
+                "It is tried again with the same id on the next trigger (a price beyond a level after EXIT_RETRY_S, "
+                "a SELL signal, or a manual close); check the account and close it manually if needed",
+                book.symbol,
+            )
         if book.closes:
             what = "exit" if fresh.purpose == "exit" else "entry (nothing was bought, no position)"
             outcome = Outcome.REFUSED if fresh.purpose == "exit" else Outcome.DONE
@@ -884,6 +965,7 @@ class Executor:
         info = await self.symbol_info(book)
         events: list[object] = []
         closed_entry: str | None = None
+        retry_exit: tuple[str, int | None, str] | None = None
         async with self.sessions.begin() as session:
             order = await store.get_order(session, client_order_id)
             if order is None or order.status not in ledger.FINAL_STATUSES or order.position_id is None:
@@ -949,15 +1031,15 @@ class Executor:
                 reason = position.exit_reason or ""
                 exit_candle = position.exit_candle_open_ms
                 if exit_totals.quantity <= ZERO or not leftover.dust:
-                    await store.reopen_position(session, position)
+                    # Nothing or only part sold (the order expired): the exit stays decided and
+                    # the rest is sold with the next exit id, soon, ticks or not.
+                    await store.reopen_position(session, position, keep_exit=True)
+                    retry_exit = (reason or ExitReason.MANUAL.value, exit_candle, order.signal_event_id or order.client_order_id)
                     if exit_totals.quantity > ZERO:
-                        # Sold in part (the order expired): sell the rest with the next exit id.
-                        book.pending_exit = (reason or ExitReason.MANUAL.value, exit_candle, order.client_order_id)
                         events.append(("alert", "warning", "exit_partial",
                                        f"exit {order.client_order_id} sold {format_decimal(exit_totals.quantity)} of "
                                        f"{format_decimal(position.quantity)}; the rest is sold next"))
                     else:
-                        book.exit_retry_at = time.monotonic() + self.settings.exit_retry_s
                         events.append(("alert", "error", "exit_unfilled", f"exit {order.client_order_id} ended {order.status} without a fill"))
                 else:
                     exit_price = exit_totals.average_price
@@ -996,6 +1078,10 @@ class Executor:
             book.position = await store.active_position(session, book.symbol)
         if closed_entry is not None:
             await self.redis.hdel(streams.ENTRY_SENT, closed_entry)
+            book.exit_refusals = 0
+        if retry_exit is not None:
+            book.pending_exit = retry_exit
+            self._schedule_exit_retry(book)
         await self._load_entry_times(book)
         for item in events:
             if isinstance(item, tuple):
@@ -1017,9 +1103,12 @@ class Executor:
                     f"return {format_decimal(item.return_pct)} %",
                 )
                 return
-            if isinstance(item, tuple) and item[2] in ("exit_unfilled", "entry_unfilled"):
-                outcome = Outcome.REFUSED if item[2] == "exit_unfilled" else Outcome.DONE
-                await self._answer_closes(book, outcome, item[3] + ("" if outcome is Outcome.REFUSED else ": no position"))
+            if isinstance(item, tuple) and item[2] == "exit_unfilled":
+                # The exit stays decided and is sent again: the close is still under way.
+                await self._answer_closes(book, Outcome.ACCEPTED, item[3] + "; sent again soon")
+                return
+            if isinstance(item, tuple) and item[2] == "entry_unfilled":
+                await self._answer_closes(book, Outcome.DONE, item[3] + ": no position")
                 return
             if isinstance(item, PositionOpened) and book.position is not None and book.position.status == "OPEN":
                 # A close asked for while the entry was being filled: sell now.
@@ -1062,7 +1151,13 @@ class Executor:
     async def reload_position(self, book: SymbolBook) -> None:
         """Read the symbol's active position from the ledger and publish its snapshot."""
         async with self.sessions() as session:
-            book.position = await store.active_position(session, book.symbol)
+            book.position = position = await store.active_position(session, book.symbol)
+            if position is not None and position.status == "OPEN" and position.exit_reason and book.pending_exit is None:
+                # An exit decided before a restart or takeover and not yet sold: still decided.
+                exits = await store.orders_of_position(session, position.id, "exit")
+                source = exits[-1].signal_event_id if exits and exits[-1].signal_event_id else position.entry_client_order_id
+                book.pending_exit = (position.exit_reason, position.exit_candle_open_ms, source)
+                book.exit_due = time.monotonic()
         await self._load_entry_times(book)
         await self.notifier.snapshot(book.symbol, book.position)
 

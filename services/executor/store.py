@@ -301,12 +301,14 @@ async def mark_position_failed(session: AsyncSession, position: Position) -> Pos
     return position
 
 
-async def reopen_position(session: AsyncSession, position: Position) -> Position:
-    """An exit order ended with base left to sell: the position is OPEN again."""
+async def reopen_position(session: AsyncSession, position: Position, *, keep_exit: bool = False) -> Position:
+    """An exit order ended with base left to sell: the position is OPEN again. With ``keep_exit``
+    the exit stays decided (its reason and candle are kept, so a restart retries it)."""
     position.status = "OPEN"
-    position.exit_reason = None
-    position.exit_candle_open_ms = None
-    position.exit_market_time_ms = None
+    if not keep_exit:
+        position.exit_reason = None
+        position.exit_candle_open_ms = None
+        position.exit_market_time_ms = None
     await session.flush()
     return position
 
