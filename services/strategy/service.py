@@ -12,6 +12,7 @@ import logging
 import math
 
 import numpy as np
+import pandas as pd
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -53,6 +54,7 @@ class StrategyService:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._load_parameters()
+        _warm_up(self.parameters)
         keep_alive = asyncio.create_task(self.leases.keep_alive(stop))
         follow = asyncio.create_task(self._follow_parameters(stop))
         try:
@@ -231,6 +233,17 @@ class StrategyService:
             return
         self.parameters, self.parameters_version = parameters, version
         logger.info("parameters version=%d applied", version)
+
+
+def _warm_up(parameters: StrategyParameters) -> None:
+    """One indicator computation on a synthetic window before any symbol is taken: the first in
+    a process loads pandas-ta's code paths (1.7 s on a loaded machine, 0.04 s the next time),
+    which would otherwise hold back the first candles handled after a start or restart."""
+    steps = np.arange(300, dtype=np.float64)
+    prices = 100.0 + np.sin(steps / 7.0)
+    frame = pd.DataFrame({"open_time": steps.astype(np.int64), "open": prices, "high": prices + 1.0,
+                          "low": prices - 1.0, "close": prices, "volume": np.ones_like(steps)})
+    compute_indicators(frame, parameters)
 
 
 def _finite(value: float) -> float | None:
