@@ -12,6 +12,10 @@ Consumption guarantees, in order of importance:
   to ``deadletter:<stream>`` with the error and acknowledged. Failures are counted in the bus's
   own hash (``streams.failures_key``), not by the stream's delivery counter, which also rises
   on every claim and re-read: consumers killed while holding an entry never dead-letter it;
+- a handler raising ``AckLater`` took the entry in but publishes its output with a later
+  entry's: the entry stays pending (not a failure; the stream goes on) until the handler
+  acknowledges it in the transaction that publishes that output (``publish_atomically(acks=)``),
+  so a consumer killed in between leaves it to be handled again;
 - with ``dedupe``, a marker keyed by ``event_id`` makes a redelivered event a no-op once its
   handler succeeded (the marker and the ack are written in one transaction).
 """
@@ -43,6 +47,11 @@ class NotMine(Exception):
     entry stays pending for the next owner and the attempt does not count as a failure."""
 
 
+class AckLater(Exception):
+    """Raised by a handler whose entry's output is published with a later entry's: the entry
+    stays pending until that publish acknowledges it (``publish_atomically(acks=...)``)."""
+
+
 # Called with (stream, entry id, raw fields) before decoding: an error text refuses the entry,
 # which goes to the dead-letter stream unhandled (the executor checks MACs this way).
 Gate = Callable[[str, str, dict[str, str]], Awaitable[str | None]]
@@ -56,12 +65,19 @@ async def publish(redis: Redis, stream: str, event: Envelope) -> str:
     return await redis.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
 
 
-async def publish_atomically(redis: Redis, items: Iterable[tuple[str, Envelope]]) -> list[str]:
-    """Append several events in one MULTI/EXEC: all of them land, or none."""
+async def publish_atomically(redis: Redis, items: Iterable[tuple[str, Envelope]],
+                             acks: Iterable[tuple[str, str, str]] = ()) -> list[str]:
+    """Append several events in one MULTI/EXEC: all of them land, or none. ``acks`` are
+    (stream, group, entry id) of entries left pending by ``AckLater`` whose output these events
+    are: they are acknowledged in the same transaction, never before their output exists."""
     async with redis.pipeline(transaction=True) as pipe:
         for stream, event in items:
             pipe.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
-        return await pipe.execute()
+        added = len(pipe)
+        for stream, group, entry_id in acks:
+            pipe.xack(stream, group, entry_id)
+            pipe.hdel(streams.failures_key(group, stream), entry_id)
+        return (await pipe.execute())[:added]
 
 
 async def ensure_group(redis: Redis, stream: str, group: str, start_id: str = "0") -> None:
@@ -273,6 +289,8 @@ class Consumer:
             await self.handler(stream, event)
         except asyncio.CancelledError:
             raise
+        except AckLater:
+            return True  # pending until the handler's own publish acknowledges it
         except NotMine as e:
             logger.info("entry left for the next owner stream=%s id=%s: %s", stream, entry_id, e)
             return False

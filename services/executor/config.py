@@ -25,8 +25,10 @@ class ExecutorSettings(ParameterSettings):
     database_url: str = Field("sqlite:///var/bot.sqlite3", alias="DATABASE_URL")
     signal_max_age_candles: float = Field(1.0, gt=0, alias="SIGNAL_MAX_AGE_CANDLES")
     max_data_age_ms: int = Field(30_000, gt=0, alias="MAX_DATA_AGE_MS")
-    # The same variable as market_data's watchdog: a feed silent this long (wall clock) is down.
-    market_stale_after_s: float = Field(10.0, gt=0, alias="MARKET_STALE_AFTER_S")
+    # A feed silent this long (wall clock) is down: its market clock says nothing about the
+    # present, so no entry. Not market_data's reconnect watchdog (MARKET_STALE_AFTER_S): that
+    # one is tuned to reconnect early, this one to when acting on the clock stops being safe.
+    entry_max_feed_silence_s: float = Field(10.0, gt=0, alias="ENTRY_MAX_FEED_SILENCE_S")
     # Older names, read as market seconds; refused together with their replacements.
     signal_max_age_s: float | None = Field(None, gt=0, alias="SIGNAL_MAX_AGE_S")
     max_data_age_s: float | None = Field(None, gt=0, alias="MAX_DATA_AGE_S")

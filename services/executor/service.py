@@ -455,8 +455,9 @@ class Executor:
         # The one wall-clock rule here bounds I/O: a feed silent this long is down, so the
         # market clock it drives says nothing about the present.
         silent_s = (now_ms() - int(float(fresh))) / 1000
-        if silent_s > self.settings.market_stale_after_s:
-            return f"market data feed silent for {silent_s:.1f}s (MARKET_STALE_AFTER_S={self.settings.market_stale_after_s:g})"
+        if silent_s > self.settings.entry_max_feed_silence_s:
+            return (f"market data feed silent for {silent_s:.1f}s "
+                    f"(ENTRY_MAX_FEED_SILENCE_S={self.settings.entry_max_feed_silence_s:g})")
         return await self._allowance_refusal(book, signal.candle_open_time_ms)
 
     async def _market_clock(self, symbol: str) -> int | None:

@@ -66,10 +66,16 @@ class Publisher:
         return bool(added)
 
     async def advance_clock(self, symbol: str, exchange_time_ms: int) -> None:
-        """Move the symbol's exchange clock forward to ``exchange_time_ms`` (never back)."""
+        """Move the symbol's exchange clock forward to ``exchange_time_ms`` (never back), from an
+        exchange reply received just now: the feed was heard, so freshness is refreshed too (the
+        executor's feed-silence rule would otherwise refuse the signals of the candles back-filled
+        after a restart longer than its bound, although they are as fresh as a live message)."""
         current = await self.redis.hget(streams.MARKET_CLOCK, symbol)
-        if current is None or int(current) < exchange_time_ms:
-            await self.redis.hset(streams.MARKET_CLOCK, symbol, exchange_time_ms)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if current is None or int(current) < exchange_time_ms:
+                pipe.hset(streams.MARKET_CLOCK, symbol, exchange_time_ms)
+            pipe.hset(streams.MARKET_FRESHNESS, symbol, now_ms())
+            await pipe.execute()
 
     async def last_closed_open_time(self, symbol: str) -> int | None:
         """Open time of the newest closed candle published for ``symbol``."""

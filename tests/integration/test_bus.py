@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from shared import streams
-from shared.bus import Consumer, ensure_group, publish, publish_atomically
+from shared.bus import AckLater, Consumer, ensure_group, publish, publish_atomically
 from shared.events import Envelope, ExecutorAlert, Signal, make_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +60,24 @@ async def test_entry_is_acknowledged_only_after_the_handler_succeeds(redis_clien
     await consumer.poll_once()
     assert seen == [event.event_id]
     assert (await redis_client.xpending("s", "g"))["pending"] == 0
+
+
+async def test_an_entry_acked_later_stays_pending_until_the_publish_that_acknowledges_it(redis_client: Redis) -> None:
+    held: list[str] = []
+
+    async def handler(stream: str, event: Envelope) -> None:
+        if event.payload.code == "held":
+            held.append(consumer.current_entry_id or "")
+            raise AckLater
+        await publish_atomically(redis_client, [("out", alert("result"))], acks=[(stream, "g", entry) for entry in held])
+
+    for code in ("held", "held", "last"):
+        await publish(redis_client, "s", alert(code))
+    consumer = Consumer(redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50)
+    await consumer.poll_once()
+    assert len(held) == 2 and await redis_client.xlen("out") == 1  # the stream went on past the held entries
+    assert (await redis_client.xpending("s", "g"))["pending"] == 0  # acknowledged by that publish
+    assert not await redis_client.exists(streams.failures_key("g", "s"))
 
 
 async def test_failed_entry_blocks_later_entries_of_the_same_stream(redis_client: Redis) -> None:

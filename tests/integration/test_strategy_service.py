@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -102,11 +103,11 @@ async def test_a_candle_whose_publish_failed_is_evaluated_again(
     real_publish = strategy_service.publish_atomically
     failures = []
 
-    async def failing_once(redis, items):  # type: ignore[no-untyped-def]
+    async def failing_once(redis, items, **kwargs):  # type: ignore[no-untyped-def]
         if not failures and any(stream == streams.SIGNALS for stream, _ in items):
             failures.append(1)
             raise ConnectionError("Redis went away")
-        return await real_publish(redis, items)
+        return await real_publish(redis, items, **kwargs)
 
     monkeypatch.setattr(strategy_service, "publish_atomically", failing_once)
     strategy.consumer.retry_delay_s = 0.01
@@ -116,3 +117,33 @@ async def test_a_candle_whose_publish_failed_is_evaluated_again(
     signals = [decode(fields).payload for _, fields in await redis_client.xrange(streams.SIGNALS)]
     assert [(s.side, s.candle_open_time_ms) for s in signals] == [("BUY", candles[-1].open_time_ms)]
     assert await redis_client.xlen(streams.executor_inbox(SYMBOL)) == 1
+
+
+async def test_a_strategy_killed_mid_batch_loses_no_decision(redis_url: str, redis_client: Redis) -> None:
+    candles = klines(300)
+    await redis_client.hset(streams.MARKET_CLOCK, SYMBOL, candles[-1].close_time_ms + 1 + 24 * 60 * MINUTE)
+    first = await service_over(redis_url, redis_client, candles)
+    real_handle, calls = first.consumer.handler, []
+
+    async def killed_at_150(stream, event):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 150:  # half-way through the second batch of history candles
+            raise asyncio.CancelledError  # what a SIGKILL leaves: nothing after this point runs
+        await real_handle(stream, event)
+
+    first.consumer.handler = killed_at_150
+    with pytest.raises(asyncio.CancelledError):
+        for _ in range(5):
+            await first.consumer.poll_once()
+    assert len(calls) == 150
+
+    # A new process takes the symbol over: window from the group, pending entries claimed.
+    settings = StrategySettings(REDIS_URL=redis_url, SYMBOLS=SYMBOL, _env_file=None)
+    second = StrategyService(settings, redis_client, "restarted")
+    await second._acquired(SYMBOL)
+    await drain(second, redis_client)
+
+    records = [decode(fields).payload for _, fields in await redis_client.xrange(streams.DECISIONS)]
+    assert [r.candle_open_time_ms for r in records] == [k.open_time_ms for k in candles[1:]]
+    entry, exit_ = expected_flags(candles)
+    assert [(r.entry, r.exit) for r in records] == list(zip(entry[1:].tolist(), exit_[1:].tolist(), strict=True))

@@ -68,11 +68,13 @@ def run_replay(tmp_path: Path, symbols: list[str], during=None, replicas: int = 
     """Replay ``symbols``; return the stack, the trades in its ledger and the trades the backtester
     makes with the ledger's entry fills, by symbol."""
     data = [prepare_data(tmp_path, REPLAYS[s][0], s, REPLAYS[s][1], ROWS) for s in symbols]
-    stack = start_stack(tmp_path / "stack", data=data, symbols=symbols, speed=speed, history=HISTORY, extra_env={**ENV, **(env or {})})
+    # The replay clock starts once every service (every replica) has loaded: on a busy machine
+    # imports take seconds, and at 240x the first tradable candles would otherwise pass before
+    # anyone reads them.
+    services = ("market_data", *("strategy", "executor") * replicas)
+    stack = start_stack(tmp_path / "stack", data=data, symbols=symbols, speed=speed, history=HISTORY,
+                        services=services, extra_env={**ENV, **(env or {})}, exchange_last=True)
     try:
-        for _ in range(replicas - 1):
-            stack.start("strategy")
-            stack.start("executor")
         if during is not None:
             during(stack)
         settle(stack, symbols)
@@ -117,9 +119,7 @@ def test_sigkill_of_each_service_in_turn_changes_nothing(tmp_path: Path) -> None
             wait_for_candle(stack, "BTCUSDT", index)
             if name == "executor":
                 stack.wait_for(lambda: '"OPEN"' in (stack.client().hget(streams.POSITIONS, "BTCUSDT") or ""), 30, "the position")
-            stack.kill(name)
-            time.sleep(0.5)
-            stack.start(name)
+            stack.restart(name)  # SIGKILL, and a fresh process 0.5 s later
 
     stack, ledgers, expected = run_replay(tmp_path, ["BTCUSDT"], during=kill_each)
     try:

@@ -61,15 +61,19 @@ class Stack:
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url, decode_responses=True)
 
-    def start(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
-        """Start one more process of ``name`` (a replica when one runs already)."""
+    def start(self, name: str, extra_env: dict[str, str] | None = None, *, held: Path | None = None) -> ServiceProcess:
+        """Start one more process of ``name`` (a replica when one runs already). With ``held``,
+        the process imports its modules, touches ``held`` and waits for a line on its stdin."""
         replicas = self.processes.setdefault(name, [])
         log = self.folder / f"{name}-{len(replicas)}-{int(time.time() * 1000)}.log"
         instance = f"{name}-{len(replicas)}-{time.monotonic_ns()}"
         # Each service as its own ACL user: a permission missing from shared.streams.ACCESS breaks the replay.
         env = {**self.env, "REDIS_URL": self.redis.user_url(name), **(extra_env or {}), "INSTANCE_ID": instance}
+        command = [sys.executable, "-m", f"services.{name}"] if held is None else \
+            [sys.executable, "-m", "tests.support.warm_start", name, str(held)]
         handle = log.open("wb")
-        process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.PIPE if held is not None else None)
         handle.close()
         service = ServiceProcess(name, process, log, instance)
         replicas.append(service)
@@ -80,6 +84,22 @@ class Stack:
         service = self.processes[name][index]
         service.process.send_signal(signal.SIGKILL)
         service.process.wait(10)
+
+    def restart(self, name: str, index: int = -1, pause_s: float = 0.5) -> ServiceProcess:
+        """SIGKILL one process of ``name`` and start a fresh one ``pause_s`` later, its imports
+        done before the kill: on a loaded machine they alone take seconds (many candles of a
+        fast replay), which is not what a restart test is about."""
+        old = self.processes[name][index]
+        held = self.folder / f"{name}-held-{time.monotonic_ns()}"
+        fresh = self.start(name, held=held)
+        self.wait_for(lambda: held.exists() or not fresh.alive(), 180, f"a fresh {name} to import its modules")
+        old.process.send_signal(signal.SIGKILL)
+        old.process.wait(10)
+        time.sleep(pause_s)
+        assert fresh.process.stdin is not None
+        fresh.process.stdin.write(b"run\n")
+        fresh.process.stdin.close()
+        return fresh
 
     def stop_all(self) -> None:
         for replicas in reversed(list(self.processes.values())):
@@ -177,10 +197,15 @@ def start_stack(
         "DASHBOARD_PASSWORD": "stack-test-password",
         "WARMUP_CANDLES": "1000",
         "SIGNAL_MAX_LAG_CANDLES": "100000",
-        "SIGNAL_MAX_AGE_S": "3600",
-        "MAX_DATA_AGE_S": "3600",
+        # No age limit unless a test sets one: the executor's ages are market time, so "none"
+        # is a large number of candles / market ms (a test may still lower them).
+        "SIGNAL_MAX_AGE_CANDLES": "100000",
+        "MAX_DATA_AGE_MS": str(100_000 * 60_000),
         "LEASE_TTL_MS": "5000",
         "LOG_LEVEL": "INFO",
+        # Started before the simulator, market_data must not back off for long once it is up:
+        # every second of backoff at 240x is four candles the strategy sees only as history.
+        **({"RECONNECT_MAX_DELAY_S": "1"} if exchange_last else {}),
         **(extra_env or {}),
     }
     env = {name: value for name, value in env.items() if value is not None}  # None in extra_env: unset

@@ -29,3 +29,11 @@ def test_an_older_name_set_with_its_replacement_is_refused_by_name(
         load_settings(ExecutorSettings, _env_file=None)
     err = capsys.readouterr().err
     assert f"{old}: {old} is replaced by {new}" in err
+
+
+def test_the_entry_feed_silence_bound_is_not_market_datas_reconnect_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A watchdog tuned to reconnect after 2 s of silence must not stop entries after 2 s.
+    monkeypatch.setenv("MARKET_STALE_AFTER_S", "2")
+    assert load_settings(ExecutorSettings, _env_file=None).entry_max_feed_silence_s == 10.0
+    monkeypatch.setenv("ENTRY_MAX_FEED_SILENCE_S", "30")
+    assert load_settings(ExecutorSettings, _env_file=None).entry_max_feed_silence_s == 30.0
