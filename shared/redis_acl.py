@@ -36,6 +36,7 @@ CONNECTION_COMMANDS = (
 READ_COMMANDS = (
     "get", "mget", "exists", "ttl", "pttl", "type", "strlen", "hget", "hmget", "hgetall", "hlen", "hexists",
     "xrange", "xrevrange", "xread", "xlen", "xinfo|stream", "xinfo|groups", "xinfo|consumers", "xpending",
+    "zcard", "zrange",
 )
 WRITE_COMMANDS = ("set", "del", "unlink", "expire", "pexpire", "incr", "hset", "hdel", "hincrby", "xadd", "xtrim",
                   # replica membership (shared.leases): a sorted set scored by Redis time
