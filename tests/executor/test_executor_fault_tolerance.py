@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -25,6 +24,7 @@ from shared.codec import decode
 from shared.events import now_ms
 from shared.store.database import open_engine, session_factory
 from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
+from tests.executor.test_executor_faults import ex, order_requests  # noqa: F401 - the fixture, shared
 from tests.support.simulator import SimulatorProcess
 
 SYMBOL = "BTCUSDT"
@@ -36,19 +36,6 @@ _candles = itertools.count(random.randrange(1_000_000) * 1000)
 def candle() -> int:
     return 1_400_000_000_000 + next(_candles) * MINUTE
 
-
-@pytest.fixture
-async def ex(simulator: SimulatorProcess, redis_url: str, sqlite_url: str) -> AsyncIterator[InProcess]:
-    simulator.reset_faults()
-    simulator.set_balances({"USDT": "10000", "BTC": "0"})
-    handle = await start_in_process(simulator, redis_url, sqlite_url, SYMBOL)
-    yield handle
-    await handle.close()
-    simulator.reset_faults()
-
-
-def order_requests(sim: SimulatorProcess) -> int:
-    return int(sim.state()["requests"].get("POST /api/v3/order", 0))
 
 
 async def drained(ex: InProcess, stream: str) -> bool:
