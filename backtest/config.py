@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
-from services.executor.sizing import SymbolFilters
+from shared.trading.sizing import SymbolFilters
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
 
 DEFAULT_FEE = Decimal("0.001")

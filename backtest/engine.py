@@ -20,15 +20,15 @@ import pandas as pd
 from backtest import kernel
 from backtest.config import BacktestConfig
 from backtest.metrics import TradeMoney, summarise
-from services.executor.protection import ExitReason, protection_levels, realised_return_pct
-from services.executor.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
-from services.strategy.indicators import compute_indicators
-from services.strategy.rules import signal_arrays
+from shared.trading.protection import ExitReason, protection_levels, realised_return_pct
+from shared.trading.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
+from shared.trading.indicators import compute_indicators
+from shared.trading.rules import signal_arrays
 from shared.candles import CandleArrays, candle_arrays
-from shared import profit
+from shared.trading import profit
 from shared.parameters import StrategyParameters
 from shared.precision import Precision, split_symbol
-from shared.profit import TradeRecord
+from shared.trading.profit import TradeRecord
 from shared.settings import TIMEFRAME_MS
 
 ZERO = Decimal(0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.executor.protection import ExitReason, exit_reason
+from shared.trading.protection import ExitReason, exit_reason
 
 
 def candle_exit(

@@ -1,6 +1,6 @@
 """Compiled walk over the candles: where each position opens and closes, and why.
 
-The rule for a protective exit is the one of ``services.executor.protection.exit_reason``
+The rule for a protective exit is the one of ``shared.trading.protection.exit_reason``
 (price at or below the stop-loss -> stop, at or above the take-profit -> take-profit, the stop
 first), applied along the assumed path of a candle: open, then low, then high. Hence a candle
 that opens beyond a level fills at its open, and when both levels lie inside one candle the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from services.executor.protection import ExitReason
+from shared.trading.protection import ExitReason
 
 NONE, STOP_LOSS, TAKE_PROFIT, SIGNAL, END = 0, 1, 2, 3, 4
 REASONS = {STOP_LOSS: ExitReason.STOP_LOSS, TAKE_PROFIT: ExitReason.TAKE_PROFIT,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from services.executor.protection import ExitReason
+from shared.trading.protection import ExitReason
 
 if TYPE_CHECKING:
     from backtest.engine import Trade

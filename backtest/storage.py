@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from services.executor.sizing import format_decimal
+from shared.trading.sizing import format_decimal
 from shared.parameters import StrategyParameters
 
 

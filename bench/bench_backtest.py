@@ -42,8 +42,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from backtest import run_backtest  # noqa: E402
-from services.strategy.indicators import compute_indicators  # noqa: E402
-from services.strategy.rules import signal_arrays  # noqa: E402
+from shared.trading.indicators import compute_indicators  # noqa: E402
+from shared.trading.rules import signal_arrays  # noqa: E402
 from shared.candles import load_candles, shared_data_dir  # noqa: E402
 from shared.parameters import StrategyParameters  # noqa: E402
 

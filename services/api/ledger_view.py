@@ -1,7 +1,7 @@
 """The ledger as the trader reads it: trades, orders and fills in market time, profit figures,
 every number in its symbol's precision.
 
-Nothing is computed here that the read model (``shared.profit``) does not define; this module
+Nothing is computed here that the read model (``shared.trading.profit``) does not define; this module
 gathers its inputs (ledger rows, last prices, balances, symbol filters) and formats its output.
 Ledger rows are read again only when the ledger changed (``queries.ledger_version``).
 """
@@ -18,10 +18,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.config import ApiSettings
-from shared import profit, streams
+from shared import streams
+from shared.trading import profit
 from shared.codec import loads
 from shared.precision import Precision, pct, short_pct, split_symbol
-from shared.profit import PeriodUnit, TradeRecord
+from shared.trading.profit import PeriodUnit, TradeRecord
 from shared.store import queries
 from shared.store.models import Fill, Order, Position
 

@@ -33,7 +33,7 @@ import aiohttp
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
-from services.executor.sizing import SymbolFilters, format_decimal
+from shared.trading.sizing import SymbolFilters, format_decimal
 from shared.binance_client import resync_clock
 
 logger = logging.getLogger(__name__)

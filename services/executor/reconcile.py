@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from services.executor import ids, ledger, store
+from services.executor import store
+from shared.trading import ids, ledger
 from services.executor.exchange import ExchangeError
-from services.executor.sizing import format_decimal
+from shared.trading.sizing import format_decimal
 
 if TYPE_CHECKING:
     from services.executor.service import Executor, SymbolBook

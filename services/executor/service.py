@@ -30,7 +30,8 @@ from enum import Enum
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from services.executor import ids, ledger, store
+from services.executor import store
+from shared.trading import ids, ledger
 from services.executor.config import ExecutorSettings
 from services.executor.control import BotControl
 from services.executor.exchange import (
@@ -46,8 +47,8 @@ from services.executor.exchange import (
     UnknownOutcome,
 )
 from services.executor.notify import Notifier
-from services.executor.protection import ExitReason, exit_reason, protection_levels, realised_return_pct
-from services.executor.sizing import format_decimal, sellable_quantity, size_entry
+from shared.trading.protection import ExitReason, exit_reason, protection_levels, realised_return_pct
+from shared.trading.sizing import format_decimal, sellable_quantity, size_entry
 from shared.aio import sleep_or_stop
 from shared import signing, streams
 from shared.bus import Consumer, NotMine, ensure_group, entry_time_ms

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.executor.ledger import UNSETTLED_STATUSES, FillData, FillTotals, totals
+from shared.trading.ledger import UNSETTLED_STATUSES, FillData, FillTotals, totals
 from shared.store.models import Fill, Order, Position
 
 ACTIVE_POSITION_STATUSES = ("OPENING", "OPEN", "CLOSING")

@@ -17,9 +17,9 @@ import pandas as pd
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services.strategy import rules
+from shared.trading import rules
 from services.strategy.config import StrategySettings
-from services.strategy.indicators import IndicatorRow, compute_indicators, indicator_row
+from shared.trading.indicators import IndicatorRow, compute_indicators, indicator_row
 from services.strategy.window import CandleWindow
 from shared import signing, streams
 from shared.aio import sleep_or_stop

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 
 from shared.events.envelope import Payload
-
-
-class BotState(StrEnum):
-    """The bot's trading state (``error`` is set by the executor itself)."""
-
-    RUNNING = "running"
-    ENTRIES_PAUSED = "entries_paused"
-    STOPPED = "stopped"
-    ERROR = "error"
+from shared.trading.vocabulary import BotState
 
 
 # What each state means, in the words the dashboard and the README use.

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.profit import TradeRecord, order_fee_quote
+from shared.trading.profit import TradeRecord, order_fee_quote
 from shared.store.models import Fill, Order, Position
 
 CLOSED = "CLOSED"

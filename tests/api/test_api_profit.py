@@ -11,8 +11,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backtest.engine import run_backtest
-from services.executor import ledger, store
-from services.executor.protection import realised_return_pct
+from services.executor import store
+from shared.trading import ledger
+from shared.trading.protection import realised_return_pct
 from shared import streams
 from shared.candles import load_candles
 from shared.codec import dumps

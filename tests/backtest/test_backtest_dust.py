@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from backtest.engine import run_backtest
-from shared import profit
+from shared.trading import profit
 from shared.candles import load_candles
 from shared.parameters import validate_parameters
 from tests.support.shared_data import SharedData

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from backtest import BacktestConfig, engine, run_backtest
-from services.executor.protection import ExitReason
+from shared.trading.protection import ExitReason
 from shared.candles import load_candles
 from shared.parameters import StrategyParameters
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from backtest import fills, kernel
-from services.executor.protection import exit_reason
+from shared.trading.protection import exit_reason
 
 
 def test_exit_code_agrees_with_exit_reason_including_ties() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from services.executor.protection import exit_reason
+from shared.trading.protection import exit_reason
 
 MINUTE = 60_000
 STEPS = 4

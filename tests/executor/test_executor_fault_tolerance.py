@@ -17,7 +17,7 @@ from decimal import Decimal
 import pytest
 
 from services.executor import store
-from services.executor.ids import entry_client_order_id
+from shared.trading.ids import entry_client_order_id
 from shared import streams
 from shared.bus import publish, publish_atomically
 from shared.codec import decode

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.executor.ids import entry_client_order_id, exit_client_order_id
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
 from tests.support.simulator import SimulatorProcess
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from services.executor.ids import entry_client_order_id, exit_client_order_id
-from services.executor.protection import protection_levels
-from services.executor.sizing import round_down_to_step
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
+from shared.trading.protection import protection_levels
+from shared.trading.sizing import round_down_to_step
 from shared.events import now_ms
 from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
 from tests.support.simulator import SimulatorProcess

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.executor.ids import entry_client_order_id, exit_client_order_id
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from shared import streams
 from shared.bus import publish
 from shared.events import ExecutionReport, make_event

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from services.executor.ids import entry_client_order_id, exit_client_order_id
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from shared import streams
 from shared.store.database import open_engine, session_factory
 from tests.executor.harness import MINUTE, Bus, ExecutorProcess, Ledger, executor_env, start_process, wait_until

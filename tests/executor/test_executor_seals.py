@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.executor.config import ExecutorSettings
-from services.executor.ids import entry_client_order_id, exit_client_order_id
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from services.executor.service import require_key
 from shared import signing, streams
 from shared.codec import encode

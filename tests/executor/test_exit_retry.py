@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.executor.ids import exit_client_order_id
+from shared.trading.ids import exit_client_order_id
 from shared import streams
 from shared.events import now_ms
 from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.executor.ids import entry_client_order_id, exit_client_order_id
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from shared.control import send_command, update_parameters
 from shared.events import CommandOutcome
 from shared.parameters import StrategyParameters

@@ -7,8 +7,9 @@ from decimal import Decimal as D
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from services.executor import ledger, store
-from services.executor.protection import realised_return_pct
+from services.executor import store
+from shared.trading import ledger
+from shared.trading.protection import realised_return_pct
 
 ENTRY = "EB-BTCUSDT-1747699200000"
 EXIT = "XS-BTCUSDT-1747699200000"

@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 
 from services.strategy import service as strategy_service
 from services.strategy.config import StrategySettings
-from services.strategy.indicators import compute_indicators
-from services.strategy.rules import signal_arrays
+from shared.trading.indicators import compute_indicators
+from shared.trading.rules import signal_arrays
 from services.strategy.service import StrategyService
 from services.strategy.window import CandleWindow
 from shared import streams

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from backtest.engine import run_backtest
-from services.executor.protection import ExitReason
+from shared.trading.protection import ExitReason
 from shared import streams
 from shared.candles import shared_data_dir
 from shared.parameters import StrategyParameters

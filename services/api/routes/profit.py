@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from services.api.deps import LedgerDep, Protected, SettingsDep
 from services.api.routes.history import read_ledger
-from shared.profit import PeriodUnit
+from shared.trading.profit import PeriodUnit
 
 router = APIRouter(prefix="/api", tags=["profit"], dependencies=Protected)
 Symbol = Query(None, pattern=r"^[A-Z0-9]{5,20}$")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from shared import profit
+from shared.trading import profit
 from shared.precision import Precision
-from shared.profit import PeriodUnit, TradeRecord
+from shared.trading.profit import PeriodUnit, TradeRecord
 
 DAY = 86_400_000
 MIN = 60_000

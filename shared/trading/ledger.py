@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from shared.trading.vocabulary import OrderStatus
+
 ZERO = Decimal(0)
-FINAL_STATUSES = frozenset({"FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH"})
-EXCHANGE_STATUSES = FINAL_STATUSES | {"NEW", "PENDING_NEW", "PARTIALLY_FILLED"}
+S = OrderStatus
+FINAL_STATUSES = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED, S.EXPIRED_IN_MATCH})
+EXCHANGE_STATUSES = FINAL_STATUSES | {S.NEW, S.PENDING_NEW, S.PARTIALLY_FILLED}
 # Ours: the order may exist or be working on the exchange, or its fills are still arriving.
-UNSETTLED_STATUSES = frozenset({"INTENT", "SUBMITTED", "UNKNOWN", "PARTIALLY_FILLED"})
+UNSETTLED_STATUSES = frozenset({S.INTENT, S.SUBMITTED, S.UNKNOWN, S.PARTIALLY_FILLED})
 
 
 @dataclass(frozen=True)

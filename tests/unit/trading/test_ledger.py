@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from services.executor import ledger
+from shared.trading import ledger
 from shared.events import ExecutionReport
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.executor.ids import (
+from shared.trading.ids import (
     CLIENT_ORDER_ID,
     ClientOrderIdError,
     entry_client_order_id,

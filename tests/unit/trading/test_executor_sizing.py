@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from services.executor.sizing import (
+from shared.trading.sizing import (
     SymbolFilters,
     format_decimal,
     round_down_to_step,

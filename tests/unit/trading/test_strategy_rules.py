@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.strategy.indicators import IndicatorRow, compute_indicators
-from services.strategy.rules import evaluate, required_indicators, signal_arrays
+from shared.trading.indicators import IndicatorRow, compute_indicators
+from shared.trading.rules import evaluate, required_indicators, signal_arrays
 from shared.candles import load_candles
 from shared.parameters import StrategyParameters
 

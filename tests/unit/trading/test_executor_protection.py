@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from services.executor.protection import ExitReason, exit_reason, protection_levels, realised_return_pct
+from shared.trading.protection import ExitReason, exit_reason, protection_levels, realised_return_pct
 from shared.parameters import StrategyParameters
 
 DEFAULTS = StrategyParameters()  # stop 2 %, take profit 5 %

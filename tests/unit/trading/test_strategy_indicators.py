@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import talib
 
-from services.strategy.indicators import (
+from shared.trading.indicators import (
     INDICATOR_COLUMNS,
     compute_indicators,
     indicator_row,

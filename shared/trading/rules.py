@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from services.strategy.indicators import IndicatorRow
+from shared.trading.indicators import IndicatorRow
 from shared.parameters import StrategyParameters
 
 if TYPE_CHECKING:

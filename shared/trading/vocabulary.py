@@ -1,0 +1,61 @@
+"""The words the ledger, the events, the executor and the api share, one enum each.
+
+They are ``StrEnum`` so that a member compares equal to its stored or transmitted string: the
+database columns, the event payloads and the exchange's answers keep their spelling.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    """An order's side, in the exchange's spelling."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderStatus(StrEnum):
+    """An order's status in the ledger: ours before the exchange answered, then the exchange's."""
+
+    # Ours: written before the request is sent, so a crash cannot lose the intent.
+    INTENT = "INTENT"
+    SUBMITTED = "SUBMITTED"
+    # The request's outcome is unknown (timeout, 5xx): reconciliation must ask the exchange.
+    UNKNOWN = "UNKNOWN"
+    # The exchange's (Binance's ``orderStatus``).
+    NEW = "NEW"
+    PENDING_NEW = "PENDING_NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    EXPIRED_IN_MATCH = "EXPIRED_IN_MATCH"
+
+
+class PositionStatus(StrEnum):
+    """A position's life: entry sent, held, exit sent, done; FAILED = the entry never filled."""
+
+    OPENING = "OPENING"
+    OPEN = "OPEN"
+    CLOSING = "CLOSING"
+    CLOSED = "CLOSED"
+    FAILED = "FAILED"
+
+
+class OrderPurpose(StrEnum):
+    """Why an order was placed."""
+
+    ENTRY = "entry"
+    EXIT = "exit"
+
+
+class BotState(StrEnum):
+    """The bot's trading state (``error`` is set by the executor itself)."""
+
+    RUNNING = "running"
+    ENTRIES_PAUSED = "entries_paused"
+    STOPPED = "stopped"
+    ERROR = "error"
