@@ -33,39 +33,42 @@ class Resources:
     candles: CandleStore
 
 
+# Every dependency below is ``async def``: FastAPI runs a plain ``def`` dependency in a worker
+# thread, which costs a thread hop per dependency per request and makes the event loop wait for
+# the interpreter lock behind the pool's threads.
 def _resources(request: Request) -> Resources:
     return request.app.state.resources
 
 
-def _settings(request: Request) -> ApiSettings:
+async def _settings(request: Request) -> ApiSettings:
     return _resources(request).settings
 
 
-def _redis(request: Request) -> Redis:
+async def _redis(request: Request) -> Redis:
     return _resources(request).redis
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     return _resources(request).engine
 
 
-def _hub(request: Request) -> Hub:
+async def _hub(request: Request) -> Hub:
     return _resources(request).hub
 
 
-def _backtests(request: Request) -> BacktestRunner:
+async def _backtests(request: Request) -> BacktestRunner:
     return _resources(request).backtests
 
 
-def _ledger(request: Request) -> LedgerView:
+async def _ledger(request: Request) -> LedgerView:
     return _resources(request).ledger
 
 
-def _live(request: Request) -> LiveState:
+async def _live(request: Request) -> LiveState:
     return _resources(request).live
 
 
-def _candles(request: Request) -> CandleStore:
+async def _candles(request: Request) -> CandleStore:
     return _resources(request).candles
 
 
@@ -80,7 +83,7 @@ CandlesDep = Annotated[CandleStore, Depends(_candles)]
 SessionCookie = Annotated[str | None, Cookie(alias=auth.COOKIE_NAME, include_in_schema=False)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     """The caller's TCP peer, or what a trusted proxy (``FORWARDED_ALLOW_IPS``) says it is."""
     return request.client.host if request.client else "unknown"
 
@@ -95,9 +98,9 @@ async def require_session(redis: RedisDep, token: Annotated[str | None, Depends(
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first")
 
 
-def requested_by(request: Request) -> str:
+async def requested_by(request: Request) -> str:
     """Who to record as the author of a change: the dashboard and the caller's address."""
-    return f"dashboard@{client_ip(request)}"
+    return f"dashboard@{await client_ip(request)}"
 
 
 ClientIp = Annotated[str, Depends(client_ip)]
