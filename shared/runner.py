@@ -26,8 +26,14 @@ ServiceMain = Callable[[Any, Redis, asyncio.Event, str], Awaitable[None]]
 logger = logging.getLogger(__name__)
 
 
-def run_service(service: str, settings_cls: type[SettingsT], main: ServiceMain) -> None:
-    """Parse ``--check``, load settings, then run ``main(settings, redis, stop, instance)``."""
+def run_service(
+    service: str,
+    settings_cls: type[SettingsT],
+    main: ServiceMain,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> None:
+    """Parse ``--check``, load settings, then run ``main(settings, redis, stop, instance)``
+    (on the event loop ``loop_factory`` makes, asyncio's own by default)."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
     parser.add_argument("--check", action="store_true", help="exit 0 if this service is healthy on this host")
     args = parser.parse_args()
@@ -41,7 +47,7 @@ def run_service(service: str, settings_cls: type[SettingsT], main: ServiceMain) 
         raise SystemExit(2)
     signing.install(key)
     try:
-        asyncio.run(_serve(service, settings, main))
+        asyncio.run(_serve(service, settings, main), loop_factory=loop_factory)
     except KeyboardInterrupt:
         pass
 

@@ -11,6 +11,11 @@ from services.api.app import create_app
 from services.api.config import ApiSettings
 from shared.runner import run_service
 
+try:
+    import uvloop
+except ImportError:  # not built for every platform; asyncio's loop serves the same, slower
+    uvloop = None  # type: ignore[assignment]
+
 
 async def main(settings: ApiSettings, redis: Redis, stop: asyncio.Event, instance: str) -> None:
     """Run uvicorn until the service is asked to stop."""
@@ -37,4 +42,5 @@ async def main(settings: ApiSettings, redis: Redis, stop: asyncio.Event, instanc
 
 
 if __name__ == "__main__":
-    run_service("api", ApiSettings, main)
+    # uvicorn picks uvloop only when it creates the loop itself; here the service runner does.
+    run_service("api", ApiSettings, main, loop_factory=uvloop.new_event_loop if uvloop else None)
