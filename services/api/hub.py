@@ -20,7 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.api.relay import Position, Relayed, encoded_data, is_ephemeral, to_relayed
+from services.api.relay import Position, Relayed, encoded_data, is_ephemeral, sse_frame, to_relayed
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,9 @@ class Hub:
     def _fan_out(self, item: Relayed) -> None:
         if self.format is not None:
             item = self.format(item)
-        # Encoded once here rather than once per client.
+        # Encoded once here, the whole frame, rather than once per client.
         item = dataclasses.replace(item, encoded=encoded_data(item))
+        item = dataclasses.replace(item, frame=sse_frame(item))
         for subscription in list(self.subscriptions):
             try:
                 subscription.queue.put_nowait(item)

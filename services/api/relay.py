@@ -88,11 +88,22 @@ class Relayed:
     throttle_key: tuple[str, str] | None = field(default=None, compare=False)
     # ``data`` as JSON text, made once for every client (see ``encoded_data``).
     encoded: str | None = field(default=None, compare=False)
+    # The whole ``text/event-stream`` frame, made once for every client (see ``sse_frame``).
+    frame: bytes | None = field(default=None, compare=False)
 
 
 def encoded_data(item: Relayed) -> str:
     """The event's ``data`` as one line of JSON."""
     return item.encoded if item.encoded is not None else orjson.dumps(item.data, default=str).decode()
+
+
+def sse_frame(item: Relayed) -> bytes:
+    """The event as it goes on the wire: ``event``, one ``data`` line (JSON has no raw newline),
+    the position as ``id`` when it can be resumed from, and the blank line that ends it."""
+    if item.frame is not None:
+        return item.frame
+    event_id = f"id: {item.position.text()}\n" if item.position is not None else ""
+    return f"event: {item.event}\ndata: {encoded_data(item)}\n{event_id}\n".encode()
 
 
 def relayed_streams(symbols: list[str]) -> list[str]:
