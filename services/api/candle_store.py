@@ -71,6 +71,8 @@ class CandleStore:
         self.indicators: dict[tuple[str, int], dict[str, Any]] = {}
         self.signals: dict[str, list[SignalMark]] = {s: [] for s in symbols}
         self.cursors: dict[str, tuple[int, int]] = {}
+        # Counts the entries taken: what was made from the store is current while it is unchanged.
+        self.version = 0
         self.loaded = False
         self._lock = asyncio.Lock()
 
@@ -117,6 +119,7 @@ class CandleStore:
         if position <= self.cursors.get(stream, (0, -1)):
             return
         self.cursors[stream] = position
+        self.version += 1
         kind = fields.get("type")
         symbol = fields.get("symbol", "")
         if kind == "kline" and symbol in self.bars and fields.get("interval") == self.interval:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from services.api.routes.status import split_symbol, unrealised_pct
@@ -116,6 +119,32 @@ async def test_candles_join_each_closed_candle_with_its_indicators_and_markers(
     assert [c["time_ms"] for c in limited["candles"]] == [T0 + 3 * MINUTE, T0 + 4 * MINUTE, T0 + 5 * MINUTE]
     assert (await client.get("/api/candles", params={"symbol": "DOGEUSDT"})).status_code == 404
     assert (await client.get("/api/candles", params={"interval": "7m"})).status_code == 422
+
+
+async def test_a_chart_answer_follows_every_new_entry_and_ledger_change(
+    app: FastAPI, client: httpx.AsyncClient, redis_client: Redis, ledger_url: str
+) -> None:
+    async def chart() -> dict[str, Any]:
+        return (await client.get("/api/candles", params={"symbol": "BTCUSDT", "limit": 10})).json()
+
+    for index in range(3):
+        await publish(redis_client, streams.kline_stream("BTCUSDT"), kline("BTCUSDT", index, str(100 + index)))
+    assert [c["close"] for c in (await chart())["candles"]] == ["100", "101", "102"]
+    assert await chart() == await chart()  # nothing new: the same answer
+    await publish(redis_client, streams.KLINE_UPDATES, kline("BTCUSDT", 3, "104", closed=False))
+    assert [(c["close"], c["closed"]) for c in (await chart())["candles"]][-1] == ("104", False)
+    await publish(redis_client, streams.KLINE_UPDATES, kline("BTCUSDT", 3, "105", closed=False))
+    assert (await chart())["candles"][-1]["close"] == "105"
+    await publish(redis_client, streams.DECISIONS, decision("BTCUSDT", 1, "101"))
+    assert (await chart())["candles"][1]["ema_short"] == 101.0
+    await publish(redis_client, streams.SIGNALS, signal("BTCUSDT", 2, "102"))
+    assert [m["kind"] for m in (await chart())["markers"]] == ["signal"]
+    await publish(redis_client, streams.kline_stream("BTCUSDT"), kline("BTCUSDT", 3, "103"))
+    assert [(c["close"], c["closed"]) for c in (await chart())["candles"]][-1] == ("103", True)
+    await seed(ledger_url, trades=1)
+    # What the event relay does on an executor event about a position: the ledger changed.
+    app.state.resources.ledger.observe(streams.EXECUTOR_EVENTS, "1-0", {"type": "position_opened"})
+    assert [m["kind"] for m in (await chart())["markers"]] == ["entry", "signal"]
 
 
 async def test_candles_without_a_ledger_still_draw(client: httpx.AsyncClient, redis_client: Redis) -> None:

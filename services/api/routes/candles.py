@@ -9,6 +9,7 @@ updates, the trades from the ledger.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,13 +18,15 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.api.candle_store import Bar, CandleStore, aggregate, bar_of
+from services.api.config import ApiSettings
 from services.api.errors import FieldProblem, unprocessable
 from services.api.deps import CandlesDep, LedgerDep, Protected, RedisDep, SettingsDep
-from services.api.ledger_view import LedgerView
+from services.api.ledger_view import LedgerTrade, LedgerView
 from services.api.routes.status import PositionView, position_view
 from shared import streams
 from shared.control import current_parameters
 from shared.precision import Precision, short_pct
+from shared.parameters import StrategyParameters
 from shared.settings import TIMEFRAME_MS, VALID_TIMEFRAMES
 
 router = APIRouter(prefix="/api", tags=["chart"], dependencies=Protected)
@@ -104,17 +107,54 @@ def _cached_candle(symbol: str, step_ms: int, bar: Bar, indicators: dict[str, An
     return row
 
 
+@dataclass(frozen=True)
+class _Drawn:
+    """The candles and markers of one request, as JSON, and what they were made from."""
+
+    store: CandleStore
+    store_version: int
+    forming: Bar | None
+    precision: Precision
+    trades: list[LedgerTrade]
+    candles: orjson.Fragment
+    markers: orjson.Fragment
+
+    def made_from(self, store: CandleStore, forming: Bar | None, precision: Precision, trades: list[LedgerTrade]) -> bool:
+        # ``trades`` is the ledger view's list, replaced (not changed) when the ledger changes.
+        return (self.store is store and self.store_version == store.version and self.trades is trades
+                and self.forming == forming
+                and (self.precision is precision or self.precision == precision))
+
+
+# Between two entries of the streams (or two ledger changes) every chart request with the same
+# query gets the same candles and markers: they are encoded once, not once per request.
+_DRAWN: dict[tuple[str, str, int, int | None], _Drawn] = {}
+_DRAWN_LIMIT = 256
+_initial: tuple[ApiSettings, StrategyParameters] | None = None
+
+
+def _initial_parameters(settings: ApiSettings) -> StrategyParameters:
+    """The start-up parameter set, validated once per settings object rather than per request."""
+    global _initial
+    if _initial is None or _initial[0] is not settings:
+        _initial = (settings, settings.initial_parameters())
+    return _initial[1]
+
+
 def _bucket(time_ms: int, step_ms: int) -> int:
     return time_ms - time_ms % step_ms
 
 
-async def _trade_markers(ledger: LedgerView, symbol: str, since_ms: int, until_ms: int | None, step_ms: int,
-                         base_ms: int, f: Precision) -> list[Marker]:
+async def _ledger_trades(ledger: LedgerView) -> list[LedgerTrade]:
     try:
-        trades = await ledger.trades()
+        return await ledger.trades()
     except SQLAlchemyError as e:  # no ledger yet: the chart still shows candles and signals
         logger.debug("no trade markers: %s", e.__class__.__name__)
         return []
+
+
+def _trade_markers(trades: list[LedgerTrade], symbol: str, since_ms: int, until_ms: int | None, step_ms: int,
+                   base_ms: int, f: Precision) -> list[Marker]:
     markers = []
     for trade in trades:
         p = trade.position
@@ -178,15 +218,40 @@ async def candles(
     f = ledger.precisions.of(symbol)
     factor = step_ms // base_ms
     bars = store.closed_before(symbol, end_ms, min((limit + 1) * factor, MAX_BASE_CANDLES))
+    forming: Bar | None = None
     if end_ms is None:
         last_open = bars[-1].open_time_ms if bars else -1
         for _, fields in update_entries:
             if fields.get("symbol") == symbol and fields.get("interval") == base and fields.get("closed") == "false":
-                forming = bar_of(fields)
-                if forming is not None and forming.open_time_ms > last_open:
-                    bars = [*bars, forming]
+                newest = bar_of(fields)
+                if newest is not None and newest.open_time_ms > last_open:
+                    forming = newest
                 break
-    grouped = aggregate(bars, step_ms, base_ms)
+    trades = await _ledger_trades(ledger)
+    key = (symbol, wanted, limit, end_ms)
+    drawn = _DRAWN.get(key)
+    if drawn is None or not drawn.made_from(store, forming, f, trades):
+        drawn = _draw(store, symbol, bars, forming, trades, base, step_ms, base_ms, limit, f)
+        if len(_DRAWN) >= _DRAWN_LIMIT:
+            _DRAWN.clear()
+        _DRAWN[key] = drawn
+    _, parameters = await current_parameters(redis, _initial_parameters(settings))
+    known = ledger.precisions.known(symbol)
+    position = position_view(position_raw, price, f)
+    # Built as JSON directly: validating 500 candle models again would cost more than the rest.
+    return Response(orjson.dumps({
+        "symbol": symbol, "interval": wanted, "timeframe": wanted, "precision": known.to_dict() if known else None,
+        "candles": drawn.candles, "markers": drawn.markers,
+        "position": position.model_dump() if position is not None else None,
+        "rsi_overbought": parameters.RSI_OVERBOUGHT, "rsi_oversold": parameters.RSI_OVERSOLD,
+    }), media_type="application/json")
+
+
+def _draw(store: CandleStore, symbol: str, bars: list[Bar], forming: Bar | None, trades: list[LedgerTrade], base: str,
+          step_ms: int, base_ms: int, limit: int, f: Precision) -> _Drawn:
+    """The candles of the timeframe (the forming one last) with their indicator values, and the
+    markers in their range."""
+    grouped = aggregate([*bars, forming] if forming is not None else bars, step_ms, base_ms)
     # ``limit`` closed candles, and the forming one after them.
     grouped = grouped[-(limit + 1):] if grouped and not grouped[-1][0].closed else grouped[-limit:]
     rows = [_cached_candle(symbol, step_ms, bar, store.indicators.get((symbol, last)), f) for bar, last in grouped]
@@ -197,15 +262,7 @@ async def candles(
         for mark in store.signals.get(symbol, [])
         if mark.interval == base and mark.time_ms >= since and (until is None or mark.time_ms < until + step_ms)
     ]
-    markers += await _trade_markers(ledger, symbol, since, until, step_ms, base_ms, f)
+    markers += _trade_markers(trades, symbol, since, until, step_ms, base_ms, f)
     markers.sort(key=lambda marker: marker.time_ms)
-    _, parameters = await current_parameters(redis, settings.initial_parameters())
-    known = ledger.precisions.known(symbol)
-    position = position_view(position_raw, price, f)
-    # Built as JSON directly: validating 500 candle models again would cost more than the rest.
-    return Response(orjson.dumps({
-        "symbol": symbol, "interval": wanted, "timeframe": wanted, "precision": known.to_dict() if known else None,
-        "candles": rows, "markers": [m.model_dump() for m in markers],
-        "position": position.model_dump() if position is not None else None,
-        "rsi_overbought": parameters.RSI_OVERBOUGHT, "rsi_oversold": parameters.RSI_OVERSOLD,
-    }), media_type="application/json")
+    return _Drawn(store, store.version, forming, f, trades, orjson.Fragment(orjson.dumps(rows)),
+                  orjson.Fragment(orjson.dumps([m.model_dump() for m in markers])))
