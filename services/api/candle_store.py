@@ -80,13 +80,26 @@ class CandleStore:
     def followed(self) -> list[str]:
         return [streams.kline_stream(s) for s in self.symbols] + [streams.DECISIONS, streams.SIGNALS]
 
-    async def ready(self) -> None:
-        """Load once, then take what the relay has not delivered yet."""
+    async def load(self) -> None:
+        """Read the streams once (the first request waits for it; the others then do not)."""
+        if self.loaded:
+            return
         async with self._lock:
             if not self.loaded:
                 await self._load()
                 self.loaded = True
-            await self._catch_up()
+
+    def ask_newest(self, pipe: Any) -> None:
+        """Queue, on the caller's pipeline, the reads ``catch_up`` needs (one per followed stream)."""
+        for stream in self.followed:
+            pipe.xrevrange(stream, count=1)
+
+    async def catch_up(self, newest: list[Any]) -> None:
+        """Take the entries the relay has not delivered yet, given the replies of ``ask_newest``.
+
+        Needs no lock: an entry is taken once whoever reads it first (see ``_take``).
+        """
+        await catch_up(self.redis, self.cursors, dict(zip(self.followed, newest)), self._take, CATCH_UP_LIMIT)
 
     async def _load(self) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -98,13 +111,6 @@ class CandleStore:
         for stream, entries in zip(self.followed, replies):
             for entry_id, fields in reversed(entries):
                 self._take(stream, entry_id, fields)
-
-    async def _catch_up(self) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream in self.followed:
-                pipe.xrevrange(stream, count=1)
-            newest = await pipe.execute()
-        await catch_up(self.redis, self.cursors, dict(zip(self.followed, newest)), self._take, CATCH_UP_LIMIT)
 
     def observe(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         """An entry delivered by the relay (ignored until the first load, which reads it anyway)."""

@@ -203,8 +203,10 @@ async def candles(
         field = "timeframe" if timeframe else "interval"
         return unprocessable([FieldProblem(field=field, label=field, message=(
             f"must be {base} or a multiple of it among {', '.join(CHART_TIMEFRAMES)}"))])
-    await store.ready()
+    await store.load()
     async with redis.pipeline(transaction=False) as pipe:
+        # One round trip: what the store has not seen yet, and the state beside the candles.
+        store.ask_newest(pipe)
         # The forming candle of each symbol is among the newest few updates.
         pipe.xrevrange(streams.KLINE_UPDATES, count=min(UPDATES_LOOKBACK, 10 * len(settings.symbols) + 10))
         pipe.hget(streams.POSITIONS, symbol)
@@ -212,9 +214,11 @@ async def candles(
         if ledger.precisions.stale:
             pipe.hmget(streams.SYMBOL_INFO, ledger.precisions.symbols)
         replies = await pipe.execute()
-    update_entries, position_raw, price = replies[:3]
-    if len(replies) == 4:
-        ledger.precisions.apply(replies[3])
+    followed = len(store.followed)
+    await store.catch_up(replies[:followed])
+    update_entries, position_raw, price = replies[followed:followed + 3]
+    if len(replies) == followed + 4:
+        ledger.precisions.apply(replies[-1])
     f = ledger.precisions.of(symbol)
     factor = step_ms // base_ms
     bars = store.closed_before(symbol, end_ms, min((limit + 1) * factor, MAX_BASE_CANDLES))
