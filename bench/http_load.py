@@ -57,6 +57,7 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, cookie: str) -> None:
         self.reader = reader
         self.writer = writer
+        self.answered = 0
         self.prefix = f"Host: {host}\r\nCookie: {cookie}\r\nAccept: */*\r\n\r\n".encode()
 
     @classmethod
@@ -78,11 +79,13 @@ class Connection:
             await self.reader.readexactly(length)
         if b"connection: close" in head.lower():
             self.close()
+        self.answered += 1
         return status, length
 
     @property
     def closed(self) -> bool:
-        return self.writer.is_closing()
+        # The server closes a keep-alive connection left idle (uvicorn: after 5 s).
+        return self.writer.is_closing() or self.reader.at_eof()
 
     def close(self) -> None:
         self.writer.close()
@@ -132,6 +135,28 @@ class Pool:
         self.idle.clear()
 
 
+async def fetch(pool: Pool, path: str) -> int:
+    """The status of ``GET path`` on a pooled connection. A request that fails on a reused
+    connection before any byte of the answer came is sent again once on a new one: the server
+    had closed the idle connection (uvicorn does after 5 s), as every HTTP client allows for."""
+    for attempt in (1, 2):
+        connection = await pool.acquire()
+        try:
+            status, _ = await connection.get(path)
+        except (OSError, asyncio.IncompleteReadError) as e:
+            await pool.release(connection, broken=True)
+            nothing_came = not (isinstance(e, asyncio.IncompleteReadError) and e.partial)
+            if attempt == 1 and connection.answered > 0 and nothing_came:
+                continue
+            raise
+        except BaseException:
+            await pool.release(connection, broken=True)
+            raise
+        await pool.release(connection)
+        return status
+    raise AssertionError("unreachable")
+
+
 async def open_loop(pool: Pool, path: str, seconds: float, rate: float) -> tuple[list[float], dict[str, int]]:
     """Request ``i`` is due at start + i / rate, whether or not earlier ones answered; its latency
     counts from that moment, so waiting for a free connection (the queue) is part of it."""
@@ -141,19 +166,10 @@ async def open_loop(pool: Pool, path: str, seconds: float, rate: float) -> tuple
 
     async def one(due: float) -> None:
         try:
-            connection = await pool.acquire()
-        except OSError as e:
-            errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
-            return
-        broken = False
-        try:
-            status, _ = await connection.get(path)
+            status = await fetch(pool, path)
         except (OSError, asyncio.IncompleteReadError, ValueError) as e:
-            broken = True
             errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
             return
-        finally:
-            await pool.release(connection, broken)
         if status != 200:
             errors[str(status)] = errors.get(str(status), 0) + 1
             return
