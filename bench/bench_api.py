@@ -114,8 +114,9 @@ def load_process(host: str, port: int, cookie: str, plan: dict[str, Any], pids: 
         for name, pid in pids.items():
             try:
                 sample[name] = http_load.process_cpu_seconds(pid)
+                sample[f"{name} waiting"] = http_load.process_wait_seconds(pid)
             except OSError:
-                sample[name] = float("nan")
+                sample[name] = sample[f"{name} waiting"] = float("nan")
         return sample
 
     def share(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
@@ -170,7 +171,7 @@ def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int, ca
     readers.start()
     ready.wait(60)
     time.sleep(3)
-    pids = {"api": stack.processes["api"][0].process.pid, "readers": readers.pid}
+    pids = {"api": stack.processes["api"][0].process.pid, "redis": stack.redis.process.pid, "readers": readers.pid}
     plan = {"seconds": seconds, "rounds": rounds, "rate": rate, "capacity_seconds": capacity_seconds}
     started_load = load_average()
     load = context.Process(target=load_process, args=(host, port, cookie, plan, pids, load_out))
@@ -186,9 +187,11 @@ def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int, ca
           f"{ended_load} at the end.")
     print(f"{clients} event-stream clients ({events['connected']} received events, {events['events']} events in "
           f"total), {rate:g} requests/s per route, {rounds} rounds of {seconds:g} s, speed-60 replay. "
-          f"Client processes kept on core {client_core()}; CPU in % of one core.\n")
-    print("| route | requests | errors | p50 ms | p99 ms | api CPU | request client CPU | stream readers CPU |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"Client processes kept on core {client_core()}; CPU in % of one core; \"waiting\": share of the time "
+          f"the process was ready to run but had no core (the machine's other load).\n")
+    print("| route | requests | errors | p50 ms | p99 ms | api CPU | api waiting | redis-server CPU | redis waiting "
+          "| request client CPU | stream readers CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for path, label in ROUTES:
         row = measured["results"][path]
         values, errors, cpu = row["latencies"], row["errors"], row["cpu"]
@@ -196,15 +199,17 @@ def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int, ca
         detail = "" if not failed else " (" + ", ".join(f"{n} × {k}" for k, n in sorted(errors.items())) + ")"
         p50 = f"{statistics.median(values):.2f}" if values else "—"
         print(f"| {label} | {len(values) + failed} | {failed}{detail} | {p50} | {percentile(values, 0.99):.2f} | "
-              f"{mean_share(cpu, 'api'):.0f} % | {mean_share(cpu, 'client'):.0f} % | {mean_share(cpu, 'readers'):.0f} % |")
+              f"{mean_share(cpu, 'api'):.0f} % | {mean_share(cpu, 'api waiting'):.0f} % | {mean_share(cpu, 'redis'):.0f} % | "
+              f"{mean_share(cpu, 'redis waiting'):.0f} % | {mean_share(cpu, 'client'):.0f} % | "
+              f"{mean_share(cpu, 'readers'):.0f} % |")
     print(f"\nCapacity: {CAPACITY_CONNECTIONS} connections requesting without pause for {capacity_seconds:g} s each, "
           f"the same {clients} event-stream clients connected.\n")
-    print("| route | requests/s | p50 ms | api CPU | api CPU ms per request | request client CPU |")
-    print("|---|---|---|---|---|---|")
+    print("| route | requests/s | p50 ms | api CPU | api waiting | api CPU ms per request | request client CPU |")
+    print("|---|---|---|---|---|---|---|")
     for path, label in ROUTES:
         row = measured["capacity"][path]
         print(f"| {label} | {row['rate']:.0f} | {row['p50']:.2f} | {row['cpu']['api'] * 100:.0f} % | "
-              f"{row['api_ms']:.2f} | {row['cpu']['client'] * 100:.0f} % |")
+              f"{row['cpu']['api waiting'] * 100:.0f} % | {row['api_ms']:.2f} | {row['cpu']['client'] * 100:.0f} % |")
 
 
 def main() -> None:

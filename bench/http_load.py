@@ -45,6 +45,13 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_wait_seconds(pid: int) -> float:
+    """Seconds the process' main thread was ready to run but waited for a core (Linux schedstat):
+    what a busy machine takes from a server that would otherwise be running."""
+    with open(f"/proc/{pid}/schedstat") as handle:
+        return int(handle.read().split()[1]) / 1e9
+
+
 def pin(cpu: int | None) -> None:
     """Keep this process on one core (when the machine has more than one), off the server's."""
     if cpu is not None and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
