@@ -82,6 +82,16 @@ def load_average() -> str:
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
+def cpu_pressure() -> str:
+    """Share of the last minute in which some runnable task had no core (Linux PSI), or "?"."""
+    try:
+        with open("/proc/pressure/cpu") as handle:
+            some = handle.readline().split()
+        return next(part.split("=")[1] for part in some if part.startswith("avg60=")) + " %"
+    except (OSError, StopIteration, IndexError):
+        return "?"
+
+
 # -- event-stream readers (their own process) ------------------------------------------------
 
 def readers_process(host: str, port: int, cookie: str, clients: int, ready: Any, stop: Any, out: Any) -> None:
@@ -173,18 +183,19 @@ def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int, ca
     time.sleep(3)
     pids = {"api": stack.processes["api"][0].process.pid, "redis": stack.redis.process.pid, "readers": readers.pid}
     plan = {"seconds": seconds, "rounds": rounds, "rate": rate, "capacity_seconds": capacity_seconds}
-    started_load = load_average()
+    started_load, started_pressure = load_average(), cpu_pressure()
     load = context.Process(target=load_process, args=(host, port, cookie, plan, pids, load_out))
     load.start()
     measured = load_out.get(timeout=seconds * rounds * len(ROUTES) * 4 + capacity_seconds * len(ROUTES) + 600)
     load.join(30)
-    ended_load = load_average()
+    ended_load, ended_pressure = load_average(), cpu_pressure()
     stop.set()
     events = reader_out.get(timeout=60)
     readers.join(30)
 
     print(f"\nMachine: {machine()}; load average (1, 5, 15 min) {started_load} at the start, "
-          f"{ended_load} at the end.")
+          f"{ended_load} at the end; CPU pressure (tasks waiting for a core, last minute) {started_pressure} "
+          f"at the start, {ended_pressure} at the end.")
     print(f"{clients} event-stream clients ({events['connected']} received events, {events['events']} events in "
           f"total), {rate:g} requests/s per route, {rounds} rounds of {seconds:g} s, speed-60 replay. "
           f"Client processes kept on core {client_core()}; CPU in % of one core; \"waiting\": share of the time "
