@@ -30,6 +30,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from shared import signing  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.redis_server import start_redis  # noqa: E402
 
@@ -40,11 +41,14 @@ def start_api(redis_url: str, folder: Path, password: str, limits: bool) -> tupl
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("API_", "SSE_", "DASHBOARD_"))}
     env.update(PYTHONPATH=str(REPO), REDIS_URL=redis_url, API_PORT=str(port), DASHBOARD_PASSWORD=password,
-               DATABASE_URL=f"sqlite:///{folder / 'ledger.sqlite3'}", SYMBOLS="BTCUSDT", LOG_LEVEL="WARNING")
+               DATABASE_URL=f"sqlite:///{folder / 'ledger.sqlite3'}", SYMBOLS="BTCUSDT", LOG_LEVEL="WARNING",
+               BUS_SIGNING_KEY=signing.new_key())  # the api refuses to start without the bus key
     if not limits:
         env.update(API_MAX_CONCURRENCY="1000000", SSE_MAX_CLIENTS="1000000")
-    process = subprocess.Popen([sys.executable, "-m", "services.api"], cwd=folder, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = folder / f"api-{port}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "services.api"], cwd=folder, env=env,
+                                   stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -52,7 +56,8 @@ def start_api(redis_url: str, folder: Path, password: str, limits: bool) -> tupl
                 return process, url
         except httpx.TransportError:
             time.sleep(0.1)
-    raise SystemExit("the api did not start")
+    process.terminate()
+    raise SystemExit(f"the api did not start:\n{log.read_text(errors='replace')[-2000:]}")
 
 
 async def hold_stream(client: httpx.AsyncClient, stop: asyncio.Event) -> None:
