@@ -25,8 +25,8 @@ from services.api.ledger_view import LedgerTrade, LedgerView
 from services.api.routes.status import PositionView, position_view
 from shared import streams
 from shared.control import current_parameters
-from shared.precision import Precision, short_pct
 from shared.parameters import StrategyParameters
+from shared.precision import Precision, short_pct
 from shared.settings import TIMEFRAME_MS, VALID_TIMEFRAMES
 
 router = APIRouter(prefix="/api", tags=["chart"], dependencies=Protected)
