@@ -10,6 +10,7 @@ field by field (they are flat text); one that does not parse is skipped.
 from __future__ import annotations
 
 import asyncio
+import gc
 from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -88,6 +89,9 @@ class CandleStore:
             if not self.loaded:
                 await self._load()
                 self.loaded = True
+                # Tens of thousands of candles kept for the process' life: out of the collector's
+                # full passes, as what was loaded at start (see ``app.keep_out_of_full_collections``).
+                gc.freeze()
 
     def ask_newest(self, pipe: Any) -> None:
         """Queue, on the caller's pipeline, the reads ``catch_up`` needs (one per followed stream)."""
