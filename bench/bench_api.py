@@ -120,7 +120,8 @@ def load_process(host: str, port: int, cookie: str, plan: dict[str, Any], pids: 
     http_load.pin(client_core())
 
     def cpu() -> dict[str, float]:
-        sample = {"client": http_load.cpu_seconds(), "wall": time.perf_counter()}
+        sample = {"client": http_load.cpu_seconds(), "client waiting": http_load.process_wait_seconds(os.getpid()),
+                  "wall": time.perf_counter()}
         for name, pid in pids.items():
             try:
                 sample[name] = http_load.process_cpu_seconds(pid)
@@ -201,8 +202,8 @@ def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int, ca
           f"Client processes kept on core {client_core()}; CPU in % of one core; \"waiting\": share of the time "
           f"the process was ready to run but had no core (the machine's other load).\n")
     print("| route | requests | errors | p50 ms | p99 ms | api CPU | api waiting | redis-server CPU | redis waiting "
-          "| request client CPU | stream readers CPU |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| request client CPU | client waiting | stream readers CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path, label in ROUTES:
         row = measured["results"][path]
         values, errors, cpu = row["latencies"], row["errors"], row["cpu"]
@@ -212,7 +213,7 @@ def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int, ca
         print(f"| {label} | {len(values) + failed} | {failed}{detail} | {p50} | {percentile(values, 0.99):.2f} | "
               f"{mean_share(cpu, 'api'):.0f} % | {mean_share(cpu, 'api waiting'):.0f} % | {mean_share(cpu, 'redis'):.0f} % | "
               f"{mean_share(cpu, 'redis waiting'):.0f} % | {mean_share(cpu, 'client'):.0f} % | "
-              f"{mean_share(cpu, 'readers'):.0f} % |")
+              f"{mean_share(cpu, 'client waiting'):.0f} % | {mean_share(cpu, 'readers'):.0f} % |")
     print(f"\nCapacity: {CAPACITY_CONNECTIONS} connections requesting without pause for {capacity_seconds:g} s each, "
           f"the same {clients} event-stream clients connected.\n")
     print("| route | requests/s | p50 ms | api CPU | api waiting | api CPU ms per request | request client CPU |")
