@@ -17,12 +17,15 @@ from shared.events import (
 )
 from shared.logs import redact
 from shared.store.models import Position
+from shared.trading.vocabulary import PositionStatus, Side
 
 logger = logging.getLogger("services.executor")
 
 SOURCE = "executor"
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 ANSWER_TTL_S = 24 * 3600
+FLAT = "FLAT"  # the snapshot's status of a symbol without an active position
+ACTIVE = (PositionStatus.OPENING, PositionStatus.OPEN, PositionStatus.CLOSING)
 
 
 def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
@@ -31,15 +34,15 @@ def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
     ``entry_time_ms`` is the exchange's fill time, ``entry_market_time_ms`` the market time of
     the entry decision; ``dust_quantity`` the bot's dust the position's exit will sell too.
     """
-    if position is None or position.status not in ("OPENING", "OPEN", "CLOSING"):
-        return {"symbol": symbol, "status": "FLAT", "entry_price": None, "quantity": None,
+    if position is None or position.status not in ACTIVE:
+        return {"symbol": symbol, "status": FLAT, "entry_price": None, "quantity": None,
                 "entry_time_ms": None, "stop_loss": None, "take_profit": None,
                 "trade_id": None, "entry_market_time_ms": None, "dust_quantity": None}
     return {
         "symbol": symbol,
         "status": position.status,
         "entry_price": _text(position.entry_price),
-        "quantity": _text(position.quantity) if position.status != "OPENING" else None,
+        "quantity": _text(position.quantity) if position.status != PositionStatus.OPENING else None,
         "entry_time_ms": position.entry_time_ms,
         "stop_loss": _text(position.stop_loss),
         "take_profit": _text(position.take_profit),
@@ -103,7 +106,7 @@ class Notifier:
         executor did not act on it, e.g. "skipped: entry pending"."""
         record = Decision(
             symbol=signal.symbol, interval=signal.interval, candle_open_time_ms=signal.candle_open_time_ms,
-            close=signal.price, warm=True, entry=signal.side == "BUY", exit=signal.side == "SELL",
+            close=signal.price, warm=True, entry=signal.side == Side.BUY, exit=signal.side == Side.SELL,
             conditions=[Condition(name=f"executor {note}", passed=False)], indicators=dict(signal.indicators),
             parameters_version=signal.parameters_version, note=note,
         )
