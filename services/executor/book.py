@@ -22,9 +22,9 @@ class SymbolBook:
     symbol: str
     position: Position | None = None
     info: SymbolInfo | None = None
-    market: MarketView = MarketView()
-    entry: EntryTimes = EntryTimes()
-    exit: ExitState = ExitState()
+    market: MarketView = field(default_factory=MarketView)
+    entry: EntryTimes = field(default_factory=EntryTimes)
+    exit: ExitState = field(default_factory=ExitState)
     closes: tuple[CloseRequest, ...] = ()
     settle_due: float | None = None  # monotonic time the unsettled orders are queried again
     last_settle: float = 0.0

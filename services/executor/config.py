@@ -44,8 +44,10 @@ class ExecutorSettings(ParameterSettings):
 
     @model_validator(mode="after")
     def _read_older_names(self) -> ExecutorSettings:
-        for old, new, field in (("SIGNAL_MAX_AGE_S", "SIGNAL_MAX_AGE_CANDLES", "signal_max_age_candles"),
-                                ("MAX_DATA_AGE_S", "MAX_DATA_AGE_MS", "max_data_age_ms")):
+        for old, new, field in (
+            ("SIGNAL_MAX_AGE_S", "SIGNAL_MAX_AGE_CANDLES", "signal_max_age_candles"),
+            ("MAX_DATA_AGE_S", "MAX_DATA_AGE_MS", "max_data_age_ms"),
+        ):
             value = getattr(self, old.lower())
             if value is None:
                 continue

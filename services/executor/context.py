@@ -26,7 +26,14 @@ from services.executor.core.exits import ExitRequest
 from services.executor.core.refusals import Refusal
 from services.executor.core.sending import SendPolicy
 from services.executor.core.state import ExitPolicy, answer_closes
-from services.executor.errors import ClockSkew, CredentialsRejected, ExchangeError, RateLimited, RetryLater, UnknownOutcome
+from services.executor.errors import (
+    ClockSkew,
+    CredentialsRejected,
+    ExchangeError,
+    RateLimited,
+    RetryLater,
+    UnknownOutcome,
+)
 from services.executor.exchange import SymbolInfo
 from services.executor.ports import EventSink, ExchangePort
 from shared import streams
@@ -100,7 +107,9 @@ class Shell:
         self.bus_entry_ms = bus_entry_ms  # when the bus entry being handled was appended (Redis ms)
         self.exit_policy = ExitPolicy(settings.order_query_delay_s, settings.exit_retry_s)
         self.send_policy = SendPolicy(
-            settings.order_send_attempts, settings.order_query_attempts, settings.max_retry_after_wait_s,
+            settings.order_send_attempts,
+            settings.order_query_attempts,
+            settings.max_retry_after_wait_s,
             settings.intent_grace_s,
         )
         self.allowance = Allowance(settings.interval_ms, settings.signal_max_age_ms, settings.signal_max_age_candles)
@@ -138,12 +147,20 @@ class Shell:
     async def order_update(self, order: Order) -> None:
         """Publish the order as the ledger holds it."""
         average = order.cumulative_quote / order.executed_quantity if order.executed_quantity > ZERO else None
-        await self.sink.event(OrderUpdate(
-            symbol=order.symbol, client_order_id=order.client_order_id, side=order.side, status=order.status,
-            quantity=order.requested_quantity, executed_quantity=order.executed_quantity,
-            quote_quantity=order.cumulative_quote, average_price=average, reason=order.reason,
-            signal_event_id=order.signal_event_id,
-        ))
+        await self.sink.event(
+            OrderUpdate(
+                symbol=order.symbol,
+                client_order_id=order.client_order_id,
+                side=order.side,
+                status=order.status,
+                quantity=order.requested_quantity,
+                executed_quantity=order.executed_quantity,
+                quote_quantity=order.cumulative_quote,
+                average_price=average,
+                reason=order.reason,
+                signal_event_id=order.signal_event_id,
+            )
+        )
 
     async def exchange_trouble(self, book: SymbolBook, error: ExchangeError) -> None:
         """Report an exchange error (credentials refused also put the bot in error)."""
@@ -203,8 +220,14 @@ class Shell:
     async def _request_exit(self, book: SymbolBook, effect: fx.RequestExit) -> None:
         if effect.only_when_open and (book.position is None or book.position.status != PositionStatus.OPEN):
             return
-        request = ExitRequest(effect.reason, effect.candle_open_ms, effect.source_event_id, effect.price,
-                              effect.explicit, effect.market_time_ms)
+        request = ExitRequest(
+            effect.reason,
+            effect.candle_open_ms,
+            effect.source_event_id,
+            effect.price,
+            effect.explicit,
+            effect.market_time_ms,
+        )
         refusal = await self.flows.request_exit(book, request)
         if refusal and effect.answer_refusal:
             await self.answer_closes(book, Outcome.REFUSED, refusal)

@@ -48,7 +48,12 @@ class Entries:
         client_id = ids.entry_client_order_id(book.symbol, signal.candle_open_time_ms, Side.BUY)
         async with shell.sessions() as session:
             if await store.get_order(session, client_id) is not None:
-                logger.info("%s BUY signal of candle %d already handled (%s)", book.symbol, signal.candle_open_time_ms, client_id)
+                logger.info(
+                    "%s BUY signal of candle %d already handled (%s)",
+                    book.symbol,
+                    signal.candle_open_time_ms,
+                    client_id,
+                )
                 return
         refusal = await self._refusal(book, signal)
         if refusal:
@@ -66,11 +71,15 @@ class Entries:
         info, free_quote = read
         sizing = size_entry(free_quote, await self._sizing_price(book, signal), shell.control.parameters, info.filters)
         if sizing.quantity is None:
-            await shell.perform(book, skipped(signal, f"{sizing.reason} (free {format_decimal(free_quote)} {info.quote_asset})"))
+            await shell.perform(
+                book, skipped(signal, f"{sizing.reason} (free {format_decimal(free_quote)} {info.quote_asset})")
+            )
             return
         await self._enter(book, event, signal, client_id, sizing.quantity)
 
-    async def _enter(self, book: SymbolBook, event: Envelope, signal: Signal, client_id: str, quantity: Decimal) -> None:
+    async def _enter(
+        self, book: SymbolBook, event: Envelope, signal: Signal, client_id: str, quantity: Decimal
+    ) -> None:
         shell = self.shell
         try:
             async with shell.sessions.begin() as session:
@@ -102,8 +111,9 @@ class Entries:
         if refusal:
             return refusal
         fresh = await shell.redis.hget(streams.MARKET_FRESHNESS, book.symbol)
-        refusal = feed_refusal(None if fresh is None else int(float(fresh)), shell.clock.now_ms(),
-                               shell.settings.entry_max_feed_silence_s)
+        refusal = feed_refusal(
+            None if fresh is None else int(float(fresh)), shell.clock.now_ms(), shell.settings.entry_max_feed_silence_s
+        )
         if refusal:
             return refusal
         return allowance_refusal(await shell.market_clock(book.symbol), signal.candle_open_time_ms, shell.allowance)
@@ -118,12 +128,16 @@ class Entries:
                 info = await shell.symbol_info(book)
                 return info, await shell.exchange.free_balance(info.quote_asset)
             except (RateLimited, RetryLater, ClockSkew) as e:
-                delay = read_retry_delay(e, attempt, shell.settings.max_retry_after_wait_s, shell.settings.order_query_delay_s)
+                delay = read_retry_delay(
+                    e, attempt, shell.settings.max_retry_after_wait_s, shell.settings.order_query_delay_s
+                )
                 if delay is None:
                     raise
                 await shell.exchange_trouble(book, e)
                 await shell.clock.sleep(delay)
-                refusal = allowance_refusal(await shell.market_clock(book.symbol), signal.candle_open_time_ms, shell.allowance)
+                refusal = allowance_refusal(
+                    await shell.market_clock(book.symbol), signal.candle_open_time_ms, shell.allowance
+                )
                 if refusal:
                     return f"{refusal}, after waiting for the exchange ({e.message})"
         raise AssertionError("unreachable")
@@ -131,7 +145,9 @@ class Entries:
     async def _sizing_price(self, book: SymbolBook, signal: Signal) -> Decimal:
         shell = self.shell
         clock = await shell.market_clock(book.symbol)
-        price = recent_price(book.market.last_price, book.market.last_tick_market_ms, clock, shell.settings.max_data_age_ms)
+        price = recent_price(
+            book.market.last_price, book.market.last_tick_market_ms, clock, shell.settings.max_data_age_ms
+        )
         if price is not None:
             return price
         last = await shell.redis.hget(streams.MARKET_LAST_PRICE, book.symbol)

@@ -103,7 +103,9 @@ class Exchange:
         logger.info("waiting %.2fs for Retry-After before the next exchange request", wait)
         await asyncio.sleep(wait)
 
-    async def _call(self, what: str, request: Callable[[], Awaitable[T]], *, order: bool = False, wait: bool = True) -> T:
+    async def _call(
+        self, what: str, request: Callable[[], Awaitable[T]], *, order: bool = False, wait: bool = True
+    ) -> T:
         try:
             return await self._call_once(what, request, order, wait)
         except ClockSkew:
@@ -194,7 +196,9 @@ class Exchange:
 
     async def trades_since(self, symbol: str, from_id: int, limit: int = 1000) -> list[dict[str, Any]]:
         """``myTrades`` of ``symbol`` with trade id >= ``from_id``."""
-        return await self._call("myTrades", lambda: self.client.get_my_trades(symbol=symbol, fromId=from_id, limit=limit))
+        return await self._call(
+            "myTrades", lambda: self.client.get_my_trades(symbol=symbol, fromId=from_id, limit=limit)
+        )
 
     async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
         """Orders of ``symbol`` still working on the exchange."""

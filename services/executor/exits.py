@@ -70,7 +70,12 @@ class Exits:
         return await self._send(book, position, go, planned, market_time_ms, info)
 
     async def _send(
-        self, book: SymbolBook, position: Position, request: ExitRequest, planned: ExitOrder, market_time_ms: int | None,
+        self,
+        book: SymbolBook,
+        position: Position,
+        request: ExitRequest,
+        planned: ExitOrder,
+        market_time_ms: int | None,
         info: SymbolInfo,
     ) -> str:
         shell = self.shell
@@ -79,9 +84,15 @@ class Exits:
                 fresh = await store.get_position(session, position.id)
                 assert fresh is not None
                 order = await store.create_exit_intent(
-                    session, fresh, client_order_id=planned.client_order_id, quantity=planned.quantity,
-                    exit_reason=request.reason.value, exit_candle_open_ms=request.candle_open_ms,
-                    signal_event_id=request.source_event_id, reason=planned.note, now_ms=shell.clock.now_ms(),
+                    session,
+                    fresh,
+                    client_order_id=planned.client_order_id,
+                    quantity=planned.quantity,
+                    exit_reason=request.reason.value,
+                    exit_candle_open_ms=request.candle_open_ms,
+                    signal_event_id=request.source_event_id,
+                    reason=planned.note,
+                    now_ms=shell.clock.now_ms(),
                     market_time_ms=market_time_ms,
                 )
         except store.DuplicateOrderError:
@@ -93,7 +104,8 @@ class Exits:
         await shell.sink.snapshot(book.symbol, fresh)
         await shell.order_update(order)
         await shell.answer_closes(
-            book, Outcome.ACCEPTED,
+            book,
+            Outcome.ACCEPTED,
             f"exit order {planned.client_order_id} sent: MARKET SELL {format_decimal(planned.quantity)} {info.base_asset}",
         )
         await self.sender.execute(book, order)
@@ -105,11 +117,15 @@ class Exits:
         if pending is None or book.position is None or book.position.status != PositionStatus.OPEN:
             return
         try:
-            await self.request_exit(book, ExitRequest(ExitReason(pending.reason), pending.candle_open_ms, pending.source_event_id))
+            await self.request_exit(
+                book, ExitRequest(ExitReason(pending.reason), pending.candle_open_ms, pending.source_event_id)
+            )
         except NotOwned:
             logger.warning("%s lease lost before the exit was sent again; the next owner sends it", book.symbol)
         except Exception:  # noqa: BLE001 - a failed round must not drop the decided exit
             logger.exception("%s pending exit not sent; tried again", book.symbol)
             if book.exit.pending is not None and book.exit.due is None:
                 shell = self.shell
-                book.exit, _ = schedule_retry(book.exit, shell.clock.monotonic(), shell.exit_policy, shell.exchange.blocked_for_s)
+                book.exit, _ = schedule_retry(
+                    book.exit, shell.clock.monotonic(), shell.exit_policy, shell.exchange.blocked_for_s
+                )

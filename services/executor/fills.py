@@ -89,6 +89,8 @@ class Fills:
                 if int(row.get("orderId", -1)) == order.exchange_order_id:
                     await store.record_fill(session, fresh, ledger.fill_from_trade(row))
             await self._record(
-                session, book, fresh,
+                session,
+                book,
+                fresh,
                 ledger.OrderState(fresh.client_order_id, fresh.status, fresh.exchange_order_id, ZERO, ZERO),
             )

@@ -62,8 +62,14 @@ class Positions:
 
     def _market(self, info: SymbolInfo) -> Market:
         shell = self.shell
-        return Market(info.filters, info.base_asset, shell.control.parameters, shell.clock.monotonic(),
-                      shell.exchange.blocked_for_s, shell.exit_policy)
+        return Market(
+            info.filters,
+            info.base_asset,
+            shell.control.parameters,
+            shell.clock.monotonic(),
+            shell.exchange.blocked_for_s,
+            shell.exit_policy,
+        )
 
     async def refuse_order(self, book: SymbolBook, order: Order, refusal: Refusal) -> None:
         """The order definitely does not exist: REJECTED, and the position goes back to where it was."""
@@ -74,11 +80,22 @@ class Positions:
                 return
             position = await store.get_position(session, fresh.position_id) if fresh.position_id else None
             step = refuse_order(
-                fresh, position, refusal, book.exit, closes_waiting=bool(book.closes), now=shell.clock.monotonic(),
-                policy=shell.exit_policy, blocked_for_s=shell.exchange.blocked_for_s,
+                fresh,
+                position,
+                refusal,
+                book.exit,
+                closes_waiting=bool(book.closes),
+                now=shell.clock.monotonic(),
+                policy=shell.exit_policy,
+                blocked_for_s=shell.exchange.blocked_for_s,
             )
-            await store.update_order(session, fresh, now_ms=shell.clock.now_ms(), status=OrderStatus.REJECTED,
-                                     reason=step.order_change.reason)
+            await store.update_order(
+                session,
+                fresh,
+                now_ms=shell.clock.now_ms(),
+                status=OrderStatus.REJECTED,
+                reason=step.order_change.reason,
+            )
             if position is not None and step.position_change is not None:
                 await write_change(session, position, step.position_change)
             book.position = await store.active_position(session, book.symbol)
@@ -91,8 +108,12 @@ class Positions:
         shell = self.shell
         async with shell.sessions() as session:
             book.position = position = await store.active_position(session, book.symbol)
-            if (position is not None and position.status == PositionStatus.OPEN and position.exit_reason
-                    and book.exit.pending is None):
+            if (
+                position is not None
+                and position.status == PositionStatus.OPEN
+                and position.exit_reason
+                and book.exit.pending is None
+            ):
                 exits = await store.orders_of_position(session, position.id, OrderPurpose.EXIT)
                 book.exit = resumed(position, exits, book.exit, shell.clock.monotonic())
         await self.load_entry_times(book)
@@ -113,8 +134,14 @@ async def write_change(session: AsyncSession, position: Position, change: fx.Led
     match change:
         case fx.MarkOpen(opened=o):
             await store.mark_position_open(
-                session, position, entry_price=o.entry_price, quantity=o.quantity, quote_spent=o.quote_spent,
-                stop_loss=o.stop_loss, take_profit=o.take_profit, entry_time_ms=o.entry_time_ms,
+                session,
+                position,
+                entry_price=o.entry_price,
+                quantity=o.quantity,
+                quote_spent=o.quote_spent,
+                stop_loss=o.stop_loss,
+                take_profit=o.take_profit,
+                entry_time_ms=o.entry_time_ms,
             )
         case fx.MarkFailed():
             await store.mark_position_failed(session, position)
@@ -122,8 +149,13 @@ async def write_change(session: AsyncSession, position: Position, change: fx.Led
             await store.reopen_position(session, position, keep_exit=keep_exit)
         case fx.MarkClosed(closed=c):
             await store.mark_position_closed(
-                session, position, exit_price=c.exit_price, quote_received=c.quote_received,
-                return_pct=c.return_pct, exit_time_ms=c.exit_time_ms, dust_out=c.dust_out,
+                session,
+                position,
+                exit_price=c.exit_price,
+                quote_received=c.quote_received,
+                return_pct=c.return_pct,
+                exit_time_ms=c.exit_time_ms,
+                dust_out=c.dust_out,
             )
         case fx.RejectOrder():
             raise ValueError("an order's rejection is not a position change")

@@ -37,6 +37,7 @@ from shared.trading.vocabulary import PositionStatus
 
 logger = logging.getLogger(__name__)
 
+
 class Settling(Protocol):
     """Settling the symbol's orders and positions (the executor's own flows)."""
 
@@ -126,8 +127,12 @@ async def reconcile_symbol(
         client_id = str(row.get("clientOrderId", ""))
         if ids.is_bot_id(client_id) and not await ledger.knows_order(client_id):
             report.unknown_open_orders += 1
-            await sink.alert("error", "unknown_open_order",
-                             f"open order {client_id} carries a bot id but is not in the ledger", symbol)
+            await sink.alert(
+                "error",
+                "unknown_open_order",
+                f"open order {client_id} carries a bot id but is not in the ledger",
+                symbol,
+            )
     await settling.reload_position(book)
     if book.position is not None and book.position.status == PositionStatus.OPEN:
         await _compare_balance(book, info, ledger, exchange, sink)
@@ -138,8 +143,13 @@ async def reconcile_symbol(
 
 
 async def _record_trades(
-    book: SymbolBook, last_trade: int, report: ReconcileReport, settling: Settling, ledger: ReconcileLedger,
-    exchange: ReconcileExchange, sink: AlertSink,
+    book: SymbolBook,
+    last_trade: int,
+    report: ReconcileReport,
+    settling: Settling,
+    ledger: ReconcileLedger,
+    exchange: ReconcileExchange,
+    sink: AlertSink,
 ) -> None:
     symbol = book.symbol
     try:
@@ -151,7 +161,9 @@ async def _record_trades(
     for client_id in sorted(touched):
         await settling.finalize(book, client_id)
     if report.foreign_trades:
-        await sink.alert("info", "foreign_trades", f"{report.foreign_trades} trade(s) on {symbol} were not placed by the bot", symbol)
+        await sink.alert(
+            "info", "foreign_trades", f"{report.foreign_trades} trade(s) on {symbol} were not placed by the bot", symbol
+        )
 
 
 async def _compare_balance(
@@ -166,6 +178,8 @@ async def _compare_balance(
         return
     # After a partial exit the position holds only what its exit orders have not sold.
     statuses, sold = await ledger.exits_sold(position.id, info.base_asset, info.quote_asset)
-    shortfall = balance_shortfall(held_quantity(position.quantity, position.dust_in, statuses, sold), free, info.base_asset)
+    shortfall = balance_shortfall(
+        held_quantity(position.quantity, position.dust_in, statuses, sold), free, info.base_asset
+    )
     if shortfall is not None:
         await sink.alert("error", "balance_mismatch", shortfall, book.symbol)

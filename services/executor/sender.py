@@ -50,8 +50,13 @@ class Sender:
                 return
             state = state.sent()
             logger.info(
-                "%s sending %s MARKET %s %s as %s (attempt %d)", book.symbol, order.purpose, order.side,
-                format_decimal(order.requested_quantity), order.client_order_id, state.sends,
+                "%s sending %s MARKET %s %s as %s (attempt %d)",
+                book.symbol,
+                order.purpose,
+                order.side,
+                format_decimal(order.requested_quantity),
+                order.client_order_id,
+                state.sends,
             )
             step: Step
             try:
@@ -83,10 +88,14 @@ class Sender:
             clock = await shell.market_clock(book.symbol)
             refusal = allowance_refusal(clock, position.entry_candle_open_ms, shell.allowance)
             if refusal:
-                await shell.perform(book, not_sent(state, f"not sent within its allowance: {refusal}", shell.send_policy), order)
+                await shell.perform(
+                    book, not_sent(state, f"not sent within its allowance: {refusal}", shell.send_policy), order
+                )
                 return False
         if not await shell.lease.confirm(book.symbol):
-            logger.warning("%s lease lost before sending %s; the next owner settles it", book.symbol, order.client_order_id)
+            logger.warning(
+                "%s lease lost before sending %s; the next owner settles it", book.symbol, order.client_order_id
+            )
             message = "not sent: this replica no longer holds the symbol's lease"
             await shell.perform(book, not_sent(state, message, shell.send_policy), order)
             raise NotOwned(book.symbol)
@@ -109,7 +118,8 @@ class Sender:
         async with self.shell.sessions.begin() as session:
             fresh = await store.get_order(session, order.client_order_id)
             if fresh is not None and fresh.status == OrderStatus.INTENT:
-                await store.update_order(session, fresh, now_ms=self.shell.clock.now_ms(), status=OrderStatus.UNKNOWN,
-                                         reason=reason)
+                await store.update_order(
+                    session, fresh, now_ms=self.shell.clock.now_ms(), status=OrderStatus.UNKNOWN, reason=reason
+                )
                 order = fresh
         await self.shell.order_update(order)

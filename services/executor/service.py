@@ -70,8 +70,12 @@ def require_key(settings: ExecutorSettings) -> bytes:
 
 def symbol_streams(symbol: str) -> tuple[str, str, str, str]:
     """The per-symbol streams the owner of ``symbol`` reads."""
-    return (streams.ticker_stream(symbol), streams.executor_inbox(symbol), streams.symbol_commands(symbol),
-            streams.executions_stream(symbol))
+    return (
+        streams.ticker_stream(symbol),
+        streams.executor_inbox(symbol),
+        streams.symbol_commands(symbol),
+        streams.executions_stream(symbol),
+    )
 
 
 class Executor:
@@ -108,8 +112,9 @@ class Executor:
             claim_idle_ms=max(settings.lease_ttl_ms * 2, 30_000),
             gate=self._check_seal,
         )
-        self.shell = Shell(settings, redis, sessions, exchange, self.notifier, self.control, self.leases, clock,
-                           self._bus_entry_ms)
+        self.shell = Shell(
+            settings, redis, sessions, exchange, self.notifier, self.control, self.leases, clock, self._bus_entry_ms
+        )
         self.flows = Flows(self.shell)
         self._last_rebalance = 0.0
         self._last_periodic = clock.monotonic()
@@ -174,8 +179,9 @@ class Executor:
         book = SymbolBook(symbol)
         self.books[symbol] = book
         try:
-            await reconcile_symbol(book, settling=self.flows, ledger=Ledger(self.sessions), exchange=self.exchange,
-                                   sink=self.notifier)
+            await reconcile_symbol(
+                book, settling=self.flows, ledger=Ledger(self.sessions), exchange=self.exchange, sink=self.notifier
+            )
         except Exception as e:  # noqa: BLE001 - the periodic settling tries again
             logger.exception("reconciliation of %s failed", symbol)
             await self.notifier.alert("error", "reconcile_failed", f"reconciliation failed: {e}", symbol)
@@ -203,7 +209,9 @@ class Executor:
             return None
         kind = f"{fields.get('type', '?')} {fields.get('side', '')}".strip()
         await self.notifier.alert(
-            "error", "forged_entry", f"refused {kind} entry {entry_id} of {stream}: MAC {seal.value}; no order sent",
+            "error",
+            "forged_entry",
+            f"refused {kind} entry {entry_id} of {stream}: MAC {seal.value}; no order sent",
             symbol_of(stream),
         )
         return f"mac {seal.value}"
@@ -225,7 +233,9 @@ class Executor:
         elif isinstance(payload, Signal) and payload.side == Side.BUY:
             await self.flows.entries.on_entry_signal(book, event, payload)
         elif isinstance(payload, Signal) and payload.side == Side.SELL:
-            effects = on_sell_signal(payload, event.event_id, book.entry, self._bus_entry_ms(), self.settings.interval_ms)
+            effects = on_sell_signal(
+                payload, event.event_id, book.entry, self._bus_entry_ms(), self.settings.interval_ms
+            )
             await self.shell.perform(book, effects)
         elif isinstance(payload, BotCommand) and payload.command == Command.CLOSE_POSITION:
             await self.on_close_command(book, event, payload)
@@ -238,8 +248,12 @@ class Executor:
         """Watch the stop-loss and take-profit of the open position on every price (``core.ticks``)."""
         book.market = book.market.with_tick(tick.price, event.ts_event_ms)
         effects = on_tick(
-            book.position, book.exit, book.entry, Tick(event.event_id, tick.price, event.ts_event_ms, self._bus_entry_ms()),
-            interval_ms=self.settings.interval_ms, since_settle_s=self.clock.monotonic() - book.last_settle,
+            book.position,
+            book.exit,
+            book.entry,
+            Tick(event.event_id, tick.price, event.ts_event_ms, self._bus_entry_ms()),
+            interval_ms=self.settings.interval_ms,
+            since_settle_s=self.clock.monotonic() - book.last_settle,
         )
         await self.shell.perform(book, effects)
 

@@ -139,5 +139,5 @@ def exit_retry_delay(refusals: int, query_delay_s: float, exit_retry_s: float, b
     """Seconds until a decided exit refused ``refusals`` times in a row is sent again: the query
     delay doubling per refusal up to ``exit_retry_s``, never before the exchange's Retry-After ends."""
     base = max(query_delay_s, MIN_RETRY_BASE_S)
-    backoff = min(exit_retry_s, base * 2 ** min(refusals - 1, MAX_BACKOFF_DOUBLINGS))
+    backoff = min(exit_retry_s, base * 2.0 ** min(refusals - 1, MAX_BACKOFF_DOUBLINGS))
     return max(backoff, blocked_for_s)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -18,7 +19,16 @@ from services.executor.config import ExecutorSettings
 from services.executor.service import Executor
 from shared import streams
 from shared.codec import decode
-from shared.events import BotCommand, CommandOutcome, Envelope, ExecutionReport, ExecutorAlert, Signal, Ticker, make_event
+from shared.events import (
+    BotCommand,
+    CommandOutcome,
+    Envelope,
+    ExecutionReport,
+    ExecutorAlert,
+    Signal,
+    Ticker,
+    make_event,
+)
 from shared.store.database import migrate, open_engine, session_factory
 from shared.store.models import Order, Position
 from tests.component.fake_exchange import SYMBOL, FakeExchange
@@ -26,10 +36,18 @@ from tests.support.fake_clock import FakeClock
 
 MINUTE = 60_000
 D = Decimal
-SETTINGS = {
-    "SYMBOLS": SYMBOL, "TIMEFRAME": "1m", "BINANCE_ENV": "sim", "ORDER_QUERY_DELAY_S": "1", "ORDER_QUERY_ATTEMPTS": "3",
-    "ORDER_SEND_ATTEMPTS": "3", "INTENT_GRACE_S": "10", "EXIT_RETRY_S": "10", "RECONCILE_INTERVAL_S": "30",
-    "MAX_RETRY_AFTER_WAIT_S": "10", "LEASE_TTL_MS": "5000",
+SETTINGS: dict[str, Any] = {
+    "SYMBOLS": SYMBOL,
+    "TIMEFRAME": "1m",
+    "BINANCE_ENV": "sim",
+    "ORDER_QUERY_DELAY_S": "1",
+    "ORDER_QUERY_ATTEMPTS": "3",
+    "ORDER_SEND_ATTEMPTS": "3",
+    "INTENT_GRACE_S": "10",
+    "EXIT_RETRY_S": "10",
+    "RECONCILE_INTERVAL_S": "30",
+    "MAX_RETRY_AFTER_WAIT_S": "10",
+    "LEASE_TTL_MS": "5000",
 }
 
 
@@ -49,7 +67,9 @@ class Rig:
 
     def replica(self, instance: str = "executor-a") -> Executor:
         """A new executor process (nothing in memory) on the same Redis, ledger, exchange and clock."""
-        return Executor(self.settings, self.redis, session_factory(self.engine), self.exchange, instance, clock=self.clock)
+        return Executor(
+            self.settings, self.redis, session_factory(self.engine), self.exchange, instance, clock=self.clock
+        )
 
     async def start(self, executor: Executor | None = None) -> Executor:
         """Load control and take the symbol's lease (which reconciles it), as a start does."""
@@ -73,8 +93,16 @@ class Rig:
         """The strategy's signal of the last closed candle, handled by the executor."""
         await self.fresh()
         open_ms = candle_open_ms if candle_open_ms is not None else (self.market_ms() // MINUTE - 1) * MINUTE
-        payload = Signal(symbol=SYMBOL, side=side, reason="ema_cross", price=D(price), interval="1m",
-                         candle_open_time_ms=open_ms, indicators={"rsi": 50.0}, parameters_version=0)
+        payload = Signal(
+            symbol=SYMBOL,
+            side=side,
+            reason="ema_cross",
+            price=D(price),
+            interval="1m",
+            candle_open_time_ms=open_ms,
+            indicators={"rsi": 50.0},
+            parameters_version=0,
+        )
         event = make_event(payload, "strategy", ts_event_ms=open_ms + MINUTE - 1, event_id=f"signal-{open_ms}-{side}")
         await self.executor.handle(streams.executor_inbox(SYMBOL), event)
         return payload
@@ -82,8 +110,11 @@ class Rig:
     async def tick(self, price: str, ts_event_ms: int | None = None) -> Envelope:
         p = D(price)
         ts = ts_event_ms if ts_event_ms is not None else self.market_ms()
-        event = make_event(Ticker(symbol=SYMBOL, price=p, open=p, high=p, low=p, volume=D(1), quote_volume=p),
-                           "market_data", ts_event_ms=ts)
+        event = make_event(
+            Ticker(symbol=SYMBOL, price=p, open=p, high=p, low=p, volume=D(1), quote_volume=p),
+            "market_data",
+            ts_event_ms=ts,
+        )
         await self.executor.handle(streams.ticker_stream(SYMBOL), event)
         return event
 
@@ -102,11 +133,23 @@ class Rig:
             quote += D(trade["quoteQty"])
             last = index == len(trades) - 1
             report = ExecutionReport(
-                symbol=SYMBOL, client_order_id=client_order_id, order_id=body["orderId"], side=body["side"],
-                order_type="MARKET", execution_type="TRADE", status=body["status"] if last else "PARTIALLY_FILLED",
-                quantity=D(body["origQty"]), price=D(0), last_quantity=D(trade["qty"]), last_price=D(trade["price"]),
-                cumulative_quantity=quantity, cumulative_quote=quote, commission=D(trade["commission"]),
-                commission_asset=trade["commissionAsset"], trade_id=trade["id"], transact_time_ms=trade["time"],
+                symbol=SYMBOL,
+                client_order_id=client_order_id,
+                order_id=body["orderId"],
+                side=body["side"],
+                order_type="MARKET",
+                execution_type="TRADE",
+                status=body["status"] if last else "PARTIALLY_FILLED",
+                quantity=D(body["origQty"]),
+                price=D(0),
+                last_quantity=D(trade["qty"]),
+                last_price=D(trade["price"]),
+                cumulative_quantity=quantity,
+                cumulative_quote=quote,
+                commission=D(trade["commission"]),
+                commission_asset=trade["commissionAsset"],
+                trade_id=trade["id"],
+                transact_time_ms=trade["time"],
             )
             await self.executor.handle(streams.executions_stream(SYMBOL), make_event(report, "market_data"))
 
@@ -131,7 +174,8 @@ class Rig:
             return await store.closed_positions(session, SYMBOL)
 
     async def events(self, event_type: str | None = None) -> list[Envelope]:
-        found = [decode(fields) for _, fields in await self.redis.xrange(streams.EXECUTOR_EVENTS)]
+        entries = await self.redis.xrange(streams.EXECUTOR_EVENTS) or []
+        found = [decode(dict(fields or {})) for _, fields in entries]
         return [e for e in found if event_type is None or e.type == event_type]
 
     async def alerts(self, code: str | None = None) -> list[ExecutorAlert]:
@@ -154,7 +198,9 @@ def exchange(clock: FakeClock) -> FakeExchange:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, redis_url: str, redis_client: Redis, exchange: FakeExchange, clock: FakeClock) -> AsyncIterator[Rig]:
+async def rig(
+    tmp_path: Path, redis_url: str, redis_client: Redis, exchange: FakeExchange, clock: FakeClock
+) -> AsyncIterator[Rig]:
     url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
     migrate(url)
     engine = open_engine(url)

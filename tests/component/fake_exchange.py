@@ -21,9 +21,17 @@ from tests.support.fake_clock import FakeClock
 
 D = Decimal
 SYMBOL = "BTCUSDT"
-FILTERS = SymbolFilters(tick_size=D("0.01"), step_size=D("0.00001"), min_qty=D("0.00001"), max_qty=D("9000"),
-                        min_notional=D("5"), symbol=SYMBOL)
-COMMISSION = D("0.001")  # of the received asset, as Binance takes it without BNB
+FILTERS = SymbolFilters(
+    tick_size=D("0.01"),
+    step_size=D("0.00001"),
+    min_qty=D("0.00001"),
+    max_qty=D("9000"),
+    min_notional=D("5"),
+    symbol=SYMBOL,
+)
+COMMISSION = D("0.001")
+ONE = D(1)
+PRICE = D("100000")  # of the received asset, as Binance takes it without BNB
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,7 @@ class Execute:
     """An order answer: execute ``part`` of the quantity (1 fills it; less expires the rest) in
     ``trades`` trades; ``answer`` False executes it but the answer is lost (a timeout)."""
 
-    part: Decimal = D(1)
+    part: Decimal = ONE
     trades: int = 1
     answer: bool = True
 
@@ -44,7 +52,7 @@ NOT_SENT = UnknownOutcome("order: timed out (TimeoutError)")  # a timeout whose 
 class FakeExchange:
     """Answers the executor's requests from its script, else as a healthy exchange would."""
 
-    def __init__(self, clock: FakeClock, price: Decimal = D("100000")) -> None:
+    def __init__(self, clock: FakeClock, price: Decimal = PRICE) -> None:
         self.clock = clock
         self.price = price
         self.info = SymbolInfo(SYMBOL, "BTC", "USDT", FILTERS)
@@ -137,17 +145,27 @@ class FakeExchange:
         time_ms = self.fill_time_ms if self.fill_time_ms is not None else self.clock.now_ms()
         executed = FILTERS.step_size * (quantity * how.part // FILTERS.step_size)
         order_id = next(self._order_ids)
-        fills = []
+        fills: list[dict[str, Any]] = []
         for index in range(how.trades):
-            part = executed / how.trades if index < how.trades - 1 else executed - sum((D(f["qty"]) for f in fills), D(0))
+            part = (
+                executed / how.trades if index < how.trades - 1 else executed - sum((D(f["qty"]) for f in fills), D(0))
+            )
             fills.append(self._trade(order_id, side, part, time_ms))
         quote = sum((D(f["qty"]) * self.price for f in fills), D(0))
         self._settle_balances(side, executed, quote)
         body = {
-            "symbol": SYMBOL, "orderId": order_id, "clientOrderId": client_order_id, "transactTime": time_ms,
-            "updateTime": time_ms, "side": side, "type": "MARKET", "origQty": format_decimal(quantity),
-            "status": "FILLED" if executed == quantity else "EXPIRED", "executedQty": format_decimal(executed),
-            "cummulativeQuoteQty": format_decimal(quote), "fills": fills,
+            "symbol": SYMBOL,
+            "orderId": order_id,
+            "clientOrderId": client_order_id,
+            "transactTime": time_ms,
+            "updateTime": time_ms,
+            "side": side,
+            "type": "MARKET",
+            "origQty": format_decimal(quantity),
+            "status": "FILLED" if executed == quantity else "EXPIRED",
+            "executedQty": format_decimal(executed),
+            "cummulativeQuoteQty": format_decimal(quote),
+            "fills": fills,
         }
         self.orders[client_order_id] = body
         return body
@@ -156,13 +174,25 @@ class FakeExchange:
         trade_id = next(self._trade_ids)
         commission = quantity * COMMISSION if side == "BUY" else quantity * self.price * COMMISSION
         asset = "BTC" if side == "BUY" else "USDT"
-        self.trades.append({
-            "id": trade_id, "orderId": order_id, "price": format_decimal(self.price), "qty": format_decimal(quantity),
-            "quoteQty": format_decimal(quantity * self.price), "commission": format_decimal(commission),
-            "commissionAsset": asset, "time": time_ms,
-        })
-        return {"price": format_decimal(self.price), "qty": format_decimal(quantity), "commission": format_decimal(commission),
-                "commissionAsset": asset, "tradeId": trade_id}
+        self.trades.append(
+            {
+                "id": trade_id,
+                "orderId": order_id,
+                "price": format_decimal(self.price),
+                "qty": format_decimal(quantity),
+                "quoteQty": format_decimal(quantity * self.price),
+                "commission": format_decimal(commission),
+                "commissionAsset": asset,
+                "time": time_ms,
+            }
+        )
+        return {
+            "price": format_decimal(self.price),
+            "qty": format_decimal(quantity),
+            "commission": format_decimal(commission),
+            "commissionAsset": asset,
+            "tradeId": trade_id,
+        }
 
     def _settle_balances(self, side: str, executed: Decimal, quote: Decimal) -> None:
         if side == "BUY":

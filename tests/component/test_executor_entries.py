@@ -20,12 +20,18 @@ async def test_a_filled_entry_opens_the_position_with_levels_from_its_fill(rig: 
     client_id = entry_client_order_id(SYMBOL, signal.candle_open_time_ms)
     position = await rig.position()
     assert position is not None and position.status == "OPEN"
-    assert position.entry_price == D("100000") and position.stop_loss == D("98000") and position.take_profit == D("105000")
+    assert (
+        position.entry_price == D("100000") and position.stop_loss == D("98000") and position.take_profit == D("105000")
+    )
     order = await rig.order(client_id)
     assert order.status == "FILLED" and position.quantity == order.executed_quantity * D("0.999")
     assert rig.exchange.sent() == [client_id]
-    assert [e.type for e in await rig.events() if e.type.startswith("position_")] == ["position_snapshot", "position_snapshot",
-                                                                                        "position_opened", "position_snapshot"]
+    assert [e.type for e in await rig.events() if e.type.startswith("position_")] == [
+        "position_snapshot",
+        "position_snapshot",
+        "position_opened",
+        "position_snapshot",
+    ]
     assert await rig.redis.hget(streams.ENTRY_SENT, client_id) is not None
 
 
@@ -43,7 +49,10 @@ async def test_an_unknown_outcome_is_resolved_by_query_without_a_second_order(ri
     assert position is not None and position.status == "OPEN"
     # The query's answer carries no fills: they came from myTrades, each trade once.
     assert [c for c in rig.exchange.calls if c[0] in ("query", "trades")] == [
-        ("query", client_id), ("query", client_id), ("trades", str(order.exchange_order_id))]
+        ("query", client_id),
+        ("query", client_id),
+        ("trades", str(order.exchange_order_id)),
+    ]
     assert [a.code for a in await rig.alerts() if a.code.startswith("order_")] == ["order_unknown"]
     assert rig.clock.slept == [1.0, 1.0]  # ORDER_QUERY_DELAY_S before each query, on the fake clock
 

@@ -45,7 +45,9 @@ async def test_a_partial_exit_whose_answer_was_lost_is_reconciled_and_the_rest_s
     partly = await rig.position()
     assert partly is not None and partly.status == "OPEN" and partly.exit_reason == "stop_loss"
     exit_order = await rig.order(first)
-    assert exit_order.status == "EXPIRED" and exit_order.executed_quantity == D("0.4") * position.quantity // D("0.00001") * D("0.00001")
+    assert exit_order.status == "EXPIRED" and exit_order.executed_quantity == D("0.4") * position.quantity // D(
+        "0.00001"
+    ) * D("0.00001")
     summary = (await rig.alerts("reconciled"))[-1]  # the new owner's
     assert summary.message.startswith("1 unsettled order(s) before, 0 after")
     assert await rig.alerts("balance_mismatch") == []  # the account holds what the exits did not sell
@@ -64,7 +66,7 @@ async def test_a_partial_exit_whose_answer_was_lost_is_reconciled_and_the_rest_s
 
 async def test_a_refused_exit_is_sent_again_under_its_id_by_a_price_after_exit_retry_s(rig: Rig) -> None:
     await rig.start()
-    position, entry_id = await open_position(rig)
+    _, entry_id = await open_position(rig)
     exit_id = exit_client_order_id(entry_id)
     rig.exchange.then("order", INSUFFICIENT)
     await rig.tick("97000")

@@ -57,8 +57,11 @@ async def test_an_order_that_may_have_arrived_is_settled_by_the_next_owner(rig: 
         await rig.signal("BUY", candle_open_ms=open_ms)
     assert rig.exchange.sent() == [client_id]
     assert (await rig.order(client_id)).status == "UNKNOWN"  # it may exist: only a query can tell
-    assert [a.code for a in await rig.alerts() if a.code.startswith("order_")] == ["order_unknown", "order_resent",
-                                                                                    "order_unsettled"]
+    assert [a.code for a in await rig.alerts() if a.code.startswith("order_")] == [
+        "order_unknown",
+        "order_resent",
+        "order_unsettled",
+    ]
 
     # The next owner reconciles: the id is still unknown to the exchange but within its grace...
     await rig.redis.delete(LEASE)

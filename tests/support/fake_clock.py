@@ -27,7 +27,7 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move both clocks forward by ``seconds``."""
         self.monotonic_s += seconds
-        self.wall_ms += int(round(seconds * 1000))
+        self.wall_ms += round(seconds * 1000)
 
     def on_sleep(self, hook: Callable[[float], Awaitable[None]]) -> None:
         """Run ``hook(seconds)`` at every later sleep, before time moves (e.g. a lease lost meanwhile)."""

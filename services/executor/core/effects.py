@@ -141,8 +141,21 @@ class RefreshSymbolInfo:
 
 
 Effect = (
-    Alert | Publish | Answer | AnswerCloses | Snapshot | Note | ForgetEntrySent | RequestExit | RefuseOrder
-    | ApplyAnswer | MarkUnknown | SettleLater | SettleNow | EnterError | RefreshSymbolInfo
+    Alert
+    | Publish
+    | Answer
+    | AnswerCloses
+    | Snapshot
+    | Note
+    | ForgetEntrySent
+    | RequestExit
+    | RefuseOrder
+    | ApplyAnswer
+    | MarkUnknown
+    | SettleLater
+    | SettleNow
+    | EnterError
+    | RefreshSymbolInfo
 )
 
 # -- ledger changes (inside the transaction) -------------------------------------------------------

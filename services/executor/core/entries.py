@@ -35,8 +35,10 @@ def allowance_refusal(market_clock_ms: int | None, candle_open_ms: int, allowanc
     interval = allowance.interval_ms
     age_ms = market_clock_ms - (candle_open_ms + interval)
     if age_ms > allowance.max_age_ms:
-        return (f"signal too old: its candle closed {age_ms / interval:.1f} candles before the market clock "
-                f"(SIGNAL_MAX_AGE_CANDLES={allowance.max_age_candles:g})")
+        return (
+            f"signal too old: its candle closed {age_ms / interval:.1f} candles before the market clock "
+            f"(SIGNAL_MAX_AGE_CANDLES={allowance.max_age_candles:g})"
+        )
     return ""
 
 
@@ -66,18 +68,28 @@ def skipped(signal: Signal, reason: str) -> tuple[Effect, ...]:
     # Already in a position is the normal case of a repeated entry signal, not a problem.
     level = "info" if reason.startswith(ALREADY_IN_POSITION) else "warning"
     pending = reason.startswith(f"{ALREADY_IN_POSITION} OPENING")
-    return Alert(level, "entry_skipped", message), Note(signal, "skipped: entry pending" if pending else f"skipped: {reason}")
+    return Alert(level, "entry_skipped", message), Note(
+        signal, "skipped: entry pending" if pending else f"skipped: {reason}"
+    )
 
 
-def recent_price(last_price: Decimal | None, last_tick_market_ms: int, market_clock_ms: int | None, max_data_age_ms: int) -> Decimal | None:
+def recent_price(
+    last_price: Decimal | None, last_tick_market_ms: int, market_clock_ms: int | None, max_data_age_ms: int
+) -> Decimal | None:
     """The latest tick's price if it is recent on the market clock (an entry is sized at it;
     else at the last price market data stored, else at the signal's)."""
-    if last_price is not None and market_clock_ms is not None and market_clock_ms - last_tick_market_ms <= max_data_age_ms:
+    if (
+        last_price is not None
+        and market_clock_ms is not None
+        and market_clock_ms - last_tick_market_ms <= max_data_age_ms
+    ):
         return last_price
     return None
 
 
-def read_retry_delay(error: RateLimited | RetryLater | ClockSkew, attempt: int, max_wait_s: float, query_delay_s: float) -> float | None:
+def read_retry_delay(
+    error: RateLimited | RetryLater | ClockSkew, attempt: int, max_wait_s: float, query_delay_s: float
+) -> float | None:
     """How long to wait before reading the account again after ``error`` on read ``attempt``;
     None when the entry gives up (the last attempt, or a Retry-After longer than ``max_wait_s``)."""
     too_long = isinstance(error, RateLimited) and error.retry_after_s > max_wait_s

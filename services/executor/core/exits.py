@@ -70,7 +70,9 @@ def trigger(
     decided = exit_state.pending
     if decided is not None:
         request = replace(
-            request, reason=ExitReason(decided.reason), candle_open_ms=decided.candle_open_ms,
+            request,
+            reason=ExitReason(decided.reason),
+            candle_open_ms=decided.candle_open_ms,
             source_event_id=decided.source_event_id,
             market_time_ms=position.exit_market_time_ms or request.market_time_ms,
         )
@@ -123,10 +125,17 @@ def plan(
     return ExitOrder(client_id, sell.quantity, note)
 
 
-def resumed(position: PositionFacts | None, exits: Sequence[OrderFacts], exit_state: ExitState, now: float) -> ExitState:
+def resumed(
+    position: PositionFacts | None, exits: Sequence[OrderFacts], exit_state: ExitState, now: float
+) -> ExitState:
     """An exit decided before a restart or takeover and not yet sold is still decided: it is
     taken up from the ledger (the position OPEN with its exit reason kept) and sent at once."""
-    if position is None or position.status != PositionStatus.OPEN or not position.exit_reason or exit_state.pending is not None:
+    if (
+        position is None
+        or position.status != PositionStatus.OPEN
+        or not position.exit_reason
+        or exit_state.pending is not None
+    ):
         return exit_state
     source = exits[-1].signal_event_id if exits and exits[-1].signal_event_id else position.entry_client_order_id
     return replace(exit_state, pending=DecidedExit(position.exit_reason, position.exit_candle_open_ms, source), due=now)

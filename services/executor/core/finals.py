@@ -8,7 +8,7 @@ and the effects (events, alerts, answers to waiting closes) out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from services.executor.core.effects import (
@@ -46,7 +46,7 @@ class FinalFacts:
     position: PositionFacts
     order_totals: FillTotals
     exits: Sequence[OrderFacts] = ()  # the position's exit orders, oldest first (exit orders only)
-    exit_totals: FillTotals = FillTotals()
+    exit_totals: FillTotals = field(default_factory=FillTotals)
     mark: Decimal | None = None  # the latest price, for the minimum notional of what is left
 
 
@@ -69,17 +69,23 @@ class FinalStep:
 
     settled: bool
     change: LedgerChange | None = None
-    exit: ExitState = ExitState()
+    exit: ExitState = field(default_factory=ExitState)
     effects: tuple[Effect, ...] = ()
 
 
-def settle_final(facts: FinalFacts, market: Market, exit_state: ExitState, closes: tuple[CloseRequest, ...]) -> FinalStep:
+def settle_final(
+    facts: FinalFacts, market: Market, exit_state: ExitState, closes: tuple[CloseRequest, ...]
+) -> FinalStep:
     """Move the position of a final order on, if that order is the one it waits for."""
     order, position = facts.order, facts.position
     if facts.order_totals.quantity < order.executed_quantity:
-        message = (f"order {order.client_order_id} executed {format_decimal(order.executed_quantity)} but only "
-                   f"{format_decimal(facts.order_totals.quantity)} of fills are known yet")
-        return FinalStep(False, exit=exit_state, effects=(Alert("warning", "fills_incomplete", message, ALERT_REPEAT_S),))
+        message = (
+            f"order {order.client_order_id} executed {format_decimal(order.executed_quantity)} but only "
+            f"{format_decimal(facts.order_totals.quantity)} of fills are known yet"
+        )
+        return FinalStep(
+            False, exit=exit_state, effects=(Alert("warning", "fills_incomplete", message, ALERT_REPEAT_S),)
+        )
     if order.purpose == OrderPurpose.ENTRY:
         if position.status != PositionStatus.OPENING or position.entry_client_order_id != order.client_order_id:
             return FinalStep(False, exit=exit_state)
@@ -94,7 +100,9 @@ def settle_final(facts: FinalFacts, market: Market, exit_state: ExitState, close
     return _settle_exit(facts, market, exit_state, closes)
 
 
-def _settle_entry(facts: FinalFacts, market: Market, exit_state: ExitState, closes: tuple[CloseRequest, ...]) -> FinalStep:
+def _settle_entry(
+    facts: FinalFacts, market: Market, exit_state: ExitState, closes: tuple[CloseRequest, ...]
+) -> FinalStep:
     order, position = facts.order, facts.position
     opened = open_from_entry(facts.order_totals, order.updated_at_ms, market.parameters, market.filters.tick_size)
     if opened is None:
@@ -107,16 +115,30 @@ def _settle_entry(facts: FinalFacts, market: Market, exit_state: ExitState, clos
     effects = (Publish(event, f"{event.TYPE}:{order.client_order_id}"), Snapshot())
     if closes:
         # A close asked for while the entry was being filled: sell now.
-        effects += (RequestExit(ExitReason.MANUAL, None, closes[0].source_event_id, explicit=True,
-                                answer_refusal=True, only_when_open=True),)
+        effects += (
+            RequestExit(
+                ExitReason.MANUAL,
+                None,
+                closes[0].source_event_id,
+                explicit=True,
+                answer_refusal=True,
+                only_when_open=True,
+            ),
+        )
     return FinalStep(True, MarkOpen(opened), exit_state, effects)
 
 
-def _settle_exit(facts: FinalFacts, market: Market, exit_state: ExitState, closes: tuple[CloseRequest, ...]) -> FinalStep:
+def _settle_exit(
+    facts: FinalFacts, market: Market, exit_state: ExitState, closes: tuple[CloseRequest, ...]
+) -> FinalStep:
     order, position = facts.order, facts.position
     outcome = close_from_exits(
-        quantity=position.quantity, dust_in=position.dust_in, quote_spent=position.quote_spent,
-        exit_statuses=[o.status for o in facts.exits], exit_totals=facts.exit_totals, filters=market.filters,
+        quantity=position.quantity,
+        dust_in=position.dust_in,
+        quote_spent=position.quote_spent,
+        exit_statuses=[o.status for o in facts.exits],
+        exit_totals=facts.exit_totals,
+        filters=market.filters,
         mark=facts.mark or facts.exit_totals.average_price,
         fallback_time_ms=order.updated_at_ms,
     )
@@ -124,13 +146,21 @@ def _settle_exit(facts: FinalFacts, market: Market, exit_state: ExitState, close
         return _closed(facts, market, exit_state, closes, outcome)
     # Nothing or only part sold (the order expired): the exit stays decided and the rest is
     # sold with the next exit id, soon, ticks or not.
-    retry = DecidedExit(position.exit_reason or ExitReason.MANUAL.value, position.exit_candle_open_ms,
-                        order.signal_event_id or order.client_order_id)
-    new_state, _ = schedule_retry(replace(exit_state, pending=retry), market.now, market.exit_policy, market.blocked_for_s)
+    retry = DecidedExit(
+        position.exit_reason or ExitReason.MANUAL.value,
+        position.exit_candle_open_ms,
+        order.signal_event_id or order.client_order_id,
+    )
+    new_state, _ = schedule_retry(
+        replace(exit_state, pending=retry), market.now, market.exit_policy, market.blocked_for_s
+    )
     if outcome.sold > ZERO:
-        alert = Alert("warning", "exit_partial",
-                      f"exit {order.client_order_id} sold {format_decimal(outcome.sold)} of "
-                      f"{format_decimal(position.quantity)}; the rest is sold next")
+        alert = Alert(
+            "warning",
+            "exit_partial",
+            f"exit {order.client_order_id} sold {format_decimal(outcome.sold)} of "
+            f"{format_decimal(position.quantity)}; the rest is sold next",
+        )
         after: tuple[Effect, ...] = ()
     else:
         alert = Alert("error", "exit_unfilled", f"exit {order.client_order_id} ended {order.status} without a fill")
@@ -160,15 +190,28 @@ def _closed(
         exit_market_time_ms=position.exit_market_time_ms,
         dust_out=closed.dust_out,
     )
-    effects: tuple[Effect, ...] = (ForgetEntrySent(position.entry_client_order_id),
-                                   Publish(event, f"{event.TYPE}:{order.client_order_id}"))
+    effects: tuple[Effect, ...] = (
+        ForgetEntrySent(position.entry_client_order_id),
+        Publish(event, f"{event.TYPE}:{order.client_order_id}"),
+    )
     if closed.remaining > ZERO:
-        effects += (Alert("info", "dust", f"{format_decimal(closed.remaining)} {market.base_asset} below one step left "
-                                          "after closing is the bot's dust; the next exit sells it"),)
+        effects += (
+            Alert(
+                "info",
+                "dust",
+                f"{format_decimal(closed.remaining)} {market.base_asset} below one step left "
+                "after closing is the bot's dust; the next exit sells it",
+            ),
+        )
     effects += (Snapshot(),)
     if closes:
-        effects += (AnswerCloses(Outcome.DONE, f"closed: sold {format_decimal(closed.sold)} at "
-                                               f"{format_decimal(closed.exit_price)}, return {format_decimal(closed.return_pct)} %"),)
+        effects += (
+            AnswerCloses(
+                Outcome.DONE,
+                f"closed: sold {format_decimal(closed.sold)} at "
+                f"{format_decimal(closed.exit_price)}, return {format_decimal(closed.return_pct)} %",
+            ),
+        )
     return FinalStep(True, MarkClosed(closed), replace(exit_state, refusals=0), effects)
 
 

@@ -87,9 +87,12 @@ def refuse_order(
         level = "error" if exit_state.refusals >= ERROR_AFTER_REFUSALS else "warning"
         client_id = order.client_order_id
         effects += (
-            Alert(level, "exit_pending",
-                  f"{decided.reason} exit {client_id} not placed ({refusal.message}); it stays decided and is sent again "
-                  f"in {delay:.1f}s with the same id (refusal {exit_state.refusals})"),
+            Alert(
+                level,
+                "exit_pending",
+                f"{decided.reason} exit {client_id} not placed ({refusal.message}); it stays decided and is sent again "
+                f"in {delay:.1f}s with the same id (refusal {exit_state.refusals})",
+            ),
             Snapshot(),
             AnswerCloses(Outcome.ACCEPTED, f"exit order {client_id} not placed ({refusal.message}); sent again soon"),
         )
@@ -98,7 +101,9 @@ def refuse_order(
     return RefusalStep(reject, change, exit_state, effects)
 
 
-def _refused_for_good(order: OrderFacts, refusal: Refusal, refused_exit: str, closes_waiting: bool) -> tuple[Effect, ...]:
+def _refused_for_good(
+    order: OrderFacts, refusal: Refusal, refused_exit: str, closes_waiting: bool
+) -> tuple[Effect, ...]:
     code_name = REFUSAL_CODES.get(refusal.code or 0, "order_rejected")
     if refusal.code == -2010 and "insufficient" not in refusal.message.lower():
         code_name = "order_rejected"
@@ -109,12 +114,15 @@ def _refused_for_good(order: OrderFacts, refusal: Refusal, refused_exit: str, cl
     )
     if is_exit and refusal.definite:
         # The position stays OPEN and unsold: the operator must know, and know what to do.
-        effects += (Alert(
-            "error", "exit_refused",
-            f"{refused_exit} exit {client_id} refused by the exchange: {refusal.message}; the position stays OPEN and is "
-            "not sold. It is tried again with the same id on the next trigger (a price beyond a level after "
-            "EXIT_RETRY_S, a SELL signal, or a manual close); check the account and close it manually if needed",
-        ),)
+        effects += (
+            Alert(
+                "error",
+                "exit_refused",
+                f"{refused_exit} exit {client_id} refused by the exchange: {refusal.message}; the position stays OPEN and is "
+                "not sold. It is tried again with the same id on the next trigger (a price beyond a level after "
+                "EXIT_RETRY_S, a SELL signal, or a manual close); check the account and close it manually if needed",
+            ),
+        )
     if closes_waiting:
         what = "exit" if is_exit else "entry (nothing was bought, no position)"
         outcome = Outcome.REFUSED if is_exit else Outcome.DONE

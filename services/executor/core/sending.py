@@ -108,8 +108,11 @@ def on_reply(state: Sending, reply: SendReply, policy: SendPolicy) -> Step:
     if isinstance(reply, RateLimited):
         state = replace(state, sends=state.sends - 1, refusals=state.refusals + 1)  # no send used up
         if state.refusals < MAX_REFUSALS and reply.retry_after_s <= policy.max_retry_after_wait_s:
-            return Step(state, (Alert("warning", "rate_limited", f"order {cid} waits {reply.retry_after_s:g}s (Retry-After)"),),
-                        Next.SEND)
+            return Step(
+                state,
+                (Alert("warning", "rate_limited", f"order {cid} waits {reply.retry_after_s:g}s (Retry-After)"),),
+                Next.SEND,
+            )
         why = f"rate limited, retry after {reply.retry_after_s:g}s: {reply.message}"
         return Step(state, not_sent(state, why, policy, reply.code), Next.DONE)
     if isinstance(reply, ClockSkew):
@@ -118,8 +121,14 @@ def on_reply(state: Sending, reply: SendReply, policy: SendPolicy) -> Step:
             return Step(state, (alert,), Next.SEND)
         return Step(state, (alert, RefuseOrder(reply.message, reply.code)), Next.DONE)
     if isinstance(reply, CredentialsRejected):
-        return Step(state, (RefuseOrder(reply.message, reply.code, definite=True),
-                            EnterError(f"credentials refused by the exchange: {reply.message}")), Next.DONE)
+        return Step(
+            state,
+            (
+                RefuseOrder(reply.message, reply.code, definite=True),
+                EnterError(f"credentials refused by the exchange: {reply.message}"),
+            ),
+            Next.DONE,
+        )
     if isinstance(reply, Rejected):
         if reply.code == -2010 and "duplicate" in reply.message.lower():
             return _unknown(state, reply)  # the id exists already: what became of it is asked
@@ -131,7 +140,9 @@ def on_reply(state: Sending, reply: SendReply, policy: SendPolicy) -> Step:
 
 
 def _unknown(state: Sending, error: ExchangeError) -> Step:
-    alert = Alert("warning", "order_unknown", f"order {state.client_order_id} outcome unknown ({error.message}); querying it")
+    alert = Alert(
+        "warning", "order_unknown", f"order {state.client_order_id} outcome unknown ({error.message}); querying it"
+    )
     return Step(state, (MarkUnknown(error.message[:REASON_LENGTH]), alert), Next.QUERY)
 
 
@@ -142,12 +153,17 @@ def on_query(state: Sending, outcome: QueryOutcome, policy: SendPolicy) -> Step:
         return Step(state, (), Next.DONE)
     if outcome is QueryOutcome.NOT_FOUND:
         if state.sends < policy.send_attempts:
-            alert = Alert("warning", "order_resent", f"order {cid} did not reach the exchange; sending it again with the same id")
+            alert = Alert(
+                "warning", "order_resent", f"order {cid} did not reach the exchange; sending it again with the same id"
+            )
             return Step(state, (alert,), Next.SEND)
         return Step(state, (RefuseOrder(f"not placed after {state.sends} attempts", None),), Next.DONE)
-    alert = Alert("error", "order_unsettled",
-                  f"outcome of order {cid} still unknown after {policy.query_attempts} queries; "
-                  "it is queried again before anything else is sent")
+    alert = Alert(
+        "error",
+        "order_unsettled",
+        f"outcome of order {cid} still unknown after {policy.query_attempts} queries; "
+        "it is queried again before anything else is sent",
+    )
     return Step(state, (alert, SettleLater(SETTLE_THROTTLE_S)), Next.DONE)
 
 

@@ -1,7 +1,8 @@
 """The decision core's view of one symbol: the ledger facts it reads, and the state it keeps.
 
 ``PositionFacts`` and ``OrderFacts`` name the fields of a ledger position and order the core
-reads (the store's rows have them); the core never changes them, it returns ledger changes.
+reads (the store's rows have them), read-only: the core never changes them, it returns ledger
+changes.
 ``ExitState`` (a decided exit waiting to be sent again, and its pacing) and ``CloseRequest``
 (an operator's close being answered) are replaced, never mutated.
 """
@@ -20,35 +21,59 @@ from shared.trading.lifecycle import DecidedExit, exit_retry_delay
 class PositionFacts(Protocol):
     """What the core reads of a ledger position."""
 
-    id: int
-    symbol: str
-    status: str
-    entry_client_order_id: str
-    entry_price: Decimal | None
-    quantity: Decimal
-    quote_spent: Decimal
-    stop_loss: Decimal | None
-    take_profit: Decimal | None
-    entry_time_ms: int | None
-    entry_candle_open_ms: int | None
-    entry_market_time_ms: int | None
-    exit_reason: str | None
-    exit_candle_open_ms: int | None
-    exit_market_time_ms: int | None
-    dust_in: Decimal
+    @property
+    def id(self) -> int: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def entry_client_order_id(self) -> str: ...
+    @property
+    def entry_price(self) -> Decimal | None: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def quote_spent(self) -> Decimal: ...
+    @property
+    def stop_loss(self) -> Decimal | None: ...
+    @property
+    def take_profit(self) -> Decimal | None: ...
+    @property
+    def entry_time_ms(self) -> int | None: ...
+    @property
+    def entry_candle_open_ms(self) -> int | None: ...
+    @property
+    def entry_market_time_ms(self) -> int | None: ...
+    @property
+    def exit_reason(self) -> str | None: ...
+    @property
+    def exit_candle_open_ms(self) -> int | None: ...
+    @property
+    def exit_market_time_ms(self) -> int | None: ...
+    @property
+    def dust_in(self) -> Decimal: ...
 
 
 class OrderFacts(Protocol):
     """What the core reads of a ledger order."""
 
-    client_order_id: str
-    purpose: str
-    status: str
-    executed_quantity: Decimal
-    cumulative_quote: Decimal
-    exchange_order_id: int | None
-    signal_event_id: str
-    updated_at_ms: int
+    @property
+    def client_order_id(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def executed_quantity(self) -> Decimal: ...
+    @property
+    def cumulative_quote(self) -> Decimal: ...
+    @property
+    def exchange_order_id(self) -> int | None: ...
+    @property
+    def signal_event_id(self) -> str: ...
+    @property
+    def updated_at_ms(self) -> int: ...
 
 
 @dataclass(frozen=True)

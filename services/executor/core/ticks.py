@@ -96,13 +96,27 @@ def on_tick(
     return (RequestExit(reason, candle, tick.event_id, tick.price, market_time_ms=tick.ts_event_ms),)
 
 
-def on_sell_signal(signal: Signal, event_id: str, times: EntryTimes, bus_entry_ms: int | None, interval_ms: int) -> tuple[Effect, ...]:
+def on_sell_signal(
+    signal: Signal, event_id: str, times: EntryTimes, bus_entry_ms: int | None, interval_ms: int
+) -> tuple[Effect, ...]:
     """A SELL signal: exit the position, unless its candle closed before the entry."""
     closed_ms = signal.candle_open_time_ms + interval_ms
     if before_entry(times, closed_ms, bus_entry_ms):
         return (
-            Alert("info", "exit_ignored", f"SELL signal of candle {signal.candle_open_time_ms} is from before the position's entry"),
+            Alert(
+                "info",
+                "exit_ignored",
+                f"SELL signal of candle {signal.candle_open_time_ms} is from before the position's entry",
+            ),
             Note(signal, "exit ignored: signal from before the entry"),
         )
-    return (RequestExit(ExitReason.SIGNAL, signal.candle_open_time_ms, event_id, signal.price, explicit=True,
-                        market_time_ms=closed_ms),)
+    return (
+        RequestExit(
+            ExitReason.SIGNAL,
+            signal.candle_open_time_ms,
+            event_id,
+            signal.price,
+            explicit=True,
+            market_time_ms=closed_ms,
+        ),
+    )

@@ -55,7 +55,9 @@ async def totals_of(session: AsyncSession, orders: Sequence[Order], base_asset: 
     return totals(await fills_of(session, [o.client_order_id for o in orders]), base_asset, quote_asset)
 
 
-async def orders_of_position(session: AsyncSession, position_id: int, purpose: OrderPurpose | None = None) -> list[Order]:
+async def orders_of_position(
+    session: AsyncSession, position_id: int, purpose: OrderPurpose | None = None
+) -> list[Order]:
     """The orders of one position (optionally only ``entry`` or ``exit``), oldest first."""
     query = select(Order).where(Order.position_id == position_id)
     if purpose is not None:

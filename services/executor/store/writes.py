@@ -18,6 +18,7 @@ from shared.trading.vocabulary import OrderPurpose, OrderStatus, PositionStatus,
 ZERO = Decimal(0)
 MARKET = "MARKET"  # the only order type the executor sends
 
+
 class DuplicateOrderError(Exception):
     """An order with this client order id is already in the ledger."""
 
@@ -57,8 +58,9 @@ async def create_entry_intent(
         parameters_version=parameters_version,
         entry_indicators=entry_indicators,
     )
-    order = _intent(client_order_id, symbol, Side.BUY, OrderPurpose.ENTRY, quantity, signal_event_id, reason,
-                    now_ms, market_time_ms)
+    order = _intent(
+        client_order_id, symbol, Side.BUY, OrderPurpose.ENTRY, quantity, signal_event_id, reason, now_ms, market_time_ms
+    )
     try:
         async with session.begin_nested():
             session.add(position)
@@ -102,8 +104,17 @@ async def create_exit_intent(
         order.updated_at_ms = now_ms
         order.market_time_ms = market_time_ms
     else:
-        order = _intent(client_order_id, position.symbol, Side.SELL, OrderPurpose.EXIT, quantity, signal_event_id, reason,
-                        now_ms, market_time_ms)
+        order = _intent(
+            client_order_id,
+            position.symbol,
+            Side.SELL,
+            OrderPurpose.EXIT,
+            quantity,
+            signal_event_id,
+            reason,
+            now_ms,
+            market_time_ms,
+        )
         order.position_id = position.id
         session.add(order)
     position.status = PositionStatus.CLOSING
@@ -117,8 +128,15 @@ async def create_exit_intent(
 
 
 def _intent(
-    client_order_id: str, symbol: str, side: Side, purpose: OrderPurpose, quantity: Decimal, signal_event_id: str,
-    reason: str, now_ms: int, market_time_ms: int | None,
+    client_order_id: str,
+    symbol: str,
+    side: Side,
+    purpose: OrderPurpose,
+    quantity: Decimal,
+    signal_event_id: str,
+    reason: str,
+    now_ms: int,
+    market_time_ms: int | None,
 ) -> Order:
     """A new MARKET order in status INTENT, nothing executed yet."""
     return Order(

@@ -15,15 +15,6 @@ The package: ``records`` (one trade), ``stats`` (the figures of a set), ``series
 equity curve, the text form); every name is importable from ``shared.trading.profit``.
 """
 
-from shared.trading.profit.stats import (
-    Drawdown,
-    Figures,
-    Summary,
-    figures,
-    realised_drawdown,
-    starting_equity_from,
-    summarise,
-)
 from shared.trading.profit.records import (
     ACTIVE,
     CLOSED,
@@ -47,20 +38,29 @@ from shared.trading.profit.series import (
     periods,
     summary_dict,
 )
+from shared.trading.profit.stats import (
+    Drawdown,
+    Figures,
+    Summary,
+    figures,
+    realised_drawdown,
+    starting_equity_from,
+    summarise,
+)
 
 __all__ = [
     "ACTIVE",
     "CLOSED",
+    "HUNDRED",
+    "ZERO",
     "Drawdown",
     "EquityPoint",
     "Figures",
-    "HUNDRED",
     "Period",
     "PeriodUnit",
     "Summary",
     "TradeRecord",
     "TradeRef",
-    "ZERO",
     "bot_dust",
     "closed_in_order",
     "equity_curve",

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from shared.precision import Precision, pct
-from shared.trading.profit.stats import Figures, Summary
 from shared.trading.profit.records import HUNDRED, ZERO, PeriodUnit, TradeRecord, TradeRef, closed_in_order
+from shared.trading.profit.stats import Figures, Summary
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,18 @@ def periods(trades: Iterable[TradeRecord], unit: PeriodUnit) -> list[Period]:
         profits = [t.profit_quote or ZERO for t in rows]
         spent = sum((t.quote_spent for t in rows), ZERO)
         realised = sum(profits, ZERO)
-        result.append(Period(start, end, label, len(rows), sum(1 for p in profits if p > ZERO), realised,
-                             sum((t.fees_quote for t in rows), ZERO), realised / spent * HUNDRED if spent > ZERO else None))
+        result.append(
+            Period(
+                start,
+                end,
+                label,
+                len(rows),
+                sum(1 for p in profits if p > ZERO),
+                realised,
+                sum((t.fees_quote for t in rows), ZERO),
+                realised / spent * HUNDRED if spent > ZERO else None,
+            )
+        )
     return result
 
 
@@ -84,13 +94,22 @@ def equity_curve(
         realised += profit
         equity += profit
         peak = max(peak, equity)
-        points.append(EquityPoint(trade.exit_time_ms or 0, trade.id, realised, equity, peak - equity,
-                                  (peak - equity) / peak * HUNDRED if peak > ZERO else None))
+        points.append(
+            EquityPoint(
+                trade.exit_time_ms or 0,
+                trade.id,
+                realised,
+                equity,
+                peak - equity,
+                (peak - equity) / peak * HUNDRED if peak > ZERO else None,
+            )
+        )
     if now_ms is not None:
         last = equity + open_value_quote
         top = max(peak, last)
-        points.append(EquityPoint(now_ms, None, realised, last, top - last,
-                                  (top - last) / top * HUNDRED if top > ZERO else None))
+        points.append(
+            EquityPoint(now_ms, None, realised, last, top - last, (top - last) / top * HUNDRED if top > ZERO else None)
+        )
     return points
 
 
@@ -105,17 +124,30 @@ def figures_dict(f: Figures, precision: Precision) -> dict[str, object]:
         return None if r is None else {"id": r.id, "profit_quote": q(r.profit_quote), "profit_pct": pct(r.profit_pct)}
 
     return {
-        "trades": f.trades, "wins": f.wins, "losses": f.losses, "open_trades": f.open_trades,
-        "realised_quote": q(f.realised_quote), "realised_pct": pct(f.realised_pct),
-        "unrealised_quote": q(f.unrealised_quote), "fees_quote": q(f.fees_quote),
-        "dust_quote": q(f.dust_quote), "dust_quantity": precision.dust(f.dust_quantity),
-        "win_rate_pct": pct(f.win_rate_pct), "profit_factor": pct(f.profit_factor),
-        "expectancy_quote": q(f.expectancy_quote), "expectancy_pct": pct(f.expectancy_pct),
-        "avg_duration_ms": f.avg_duration_ms, "max_duration_ms": f.max_duration_ms,
-        "max_drawdown_quote": q(f.max_drawdown_quote), "max_drawdown_pct": pct(f.max_drawdown_pct),
-        "best_trade": ref(f.best_trade), "worst_trade": ref(f.worst_trade),
-        "gross_profit_quote": q(f.gross_profit_quote), "gross_loss_quote": q(f.gross_loss_quote),
-        "starting_equity_quote": q(f.starting_equity_quote), "equity_quote": q(f.equity_quote),
+        "trades": f.trades,
+        "wins": f.wins,
+        "losses": f.losses,
+        "open_trades": f.open_trades,
+        "realised_quote": q(f.realised_quote),
+        "realised_pct": pct(f.realised_pct),
+        "unrealised_quote": q(f.unrealised_quote),
+        "fees_quote": q(f.fees_quote),
+        "dust_quote": q(f.dust_quote),
+        "dust_quantity": precision.dust(f.dust_quantity),
+        "win_rate_pct": pct(f.win_rate_pct),
+        "profit_factor": pct(f.profit_factor),
+        "expectancy_quote": q(f.expectancy_quote),
+        "expectancy_pct": pct(f.expectancy_pct),
+        "avg_duration_ms": f.avg_duration_ms,
+        "max_duration_ms": f.max_duration_ms,
+        "max_drawdown_quote": q(f.max_drawdown_quote),
+        "max_drawdown_pct": pct(f.max_drawdown_pct),
+        "best_trade": ref(f.best_trade),
+        "worst_trade": ref(f.worst_trade),
+        "gross_profit_quote": q(f.gross_profit_quote),
+        "gross_loss_quote": q(f.gross_loss_quote),
+        "starting_equity_quote": q(f.starting_equity_quote),
+        "equity_quote": q(f.equity_quote),
     }
 
 
@@ -131,12 +163,24 @@ def summary_dict(summary: Summary, precisions: Mapping[str, Precision], quote_as
 
 
 def period_dict(p: Period, precision: Precision) -> dict[str, object]:
-    return {"start_ms": p.start_ms, "end_ms": p.end_ms, "label": p.label, "trades": p.trades, "wins": p.wins,
-            "realised_quote": precision.quote(p.realised_quote), "fees_quote": precision.quote(p.fees_quote),
-            "realised_pct": pct(p.realised_pct)}
+    return {
+        "start_ms": p.start_ms,
+        "end_ms": p.end_ms,
+        "label": p.label,
+        "trades": p.trades,
+        "wins": p.wins,
+        "realised_quote": precision.quote(p.realised_quote),
+        "fees_quote": precision.quote(p.fees_quote),
+        "realised_pct": pct(p.realised_pct),
+    }
 
 
 def equity_point_dict(p: EquityPoint, precision: Precision) -> dict[str, object]:
-    return {"time_ms": p.time_ms, "trade_id": p.trade_id, "realised_quote": precision.quote(p.realised_quote),
-            "equity_quote": precision.quote(p.equity_quote), "drawdown_quote": precision.quote(p.drawdown_quote),
-            "drawdown_pct": pct(p.drawdown_pct)}
+    return {
+        "time_ms": p.time_ms,
+        "trade_id": p.trade_id,
+        "realised_quote": precision.quote(p.realised_quote),
+        "equity_quote": precision.quote(p.equity_quote),
+        "drawdown_quote": precision.quote(p.drawdown_quote),
+        "drawdown_pct": pct(p.drawdown_pct),
+    }

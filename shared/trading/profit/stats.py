@@ -96,11 +96,11 @@ def figures(
     durations = [d for d in (t.duration_ms for t in closed) if d is not None]
     pcts = [p for p in (t.profit_pct for t in closed) if p is not None]
     active = [t for t in trades if t.status in ACTIVE]
-    unrealised = sum((u for u in (t.unrealised_quote(last_prices.get(t.symbol)) for t in active) if u is not None), ZERO)
+    unrealised = sum((u for t in active if (u := t.unrealised_quote(last_prices.get(t.symbol))) is not None), ZERO)
     fees = sum((t.fees_quote for t in trades), ZERO)
     dust_quantity, dust_quote = _dust(trades, last_prices, single_symbol)
     drawdown = realised_drawdown(profits_q, starting_equity)
-    best, worst = _best_and_worst([TradeRef(t.id, p, t.profit_pct) for t, p in zip(closed, profits_q)])
+    best, worst = _best_and_worst(closed)
     count = len(closed)
     return Figures(
         trades=count,
@@ -108,8 +108,7 @@ def figures(
         losses=count - wins,
         open_trades=len(active),
         realised_quote=realised,
-        realised_pct=(realised / starting_equity * HUNDRED if starting_equity is not None and starting_equity > ZERO
-                      else realised / spent * HUNDRED if spent > ZERO else None),
+        realised_pct=_realised_pct(realised, spent, starting_equity),
         unrealised_quote=unrealised,
         fees_quote=fees,
         dust_quantity=dust_quantity,
@@ -127,7 +126,9 @@ def figures(
         gross_profit_quote=gross_profit,
         gross_loss_quote=gross_loss,
         starting_equity_quote=starting_equity if with_equity else None,
-        equity_quote=None if starting_equity is None or not with_equity else starting_equity + realised + unrealised + dust_quote,
+        equity_quote=None
+        if starting_equity is None or not with_equity
+        else starting_equity + realised + unrealised + dust_quote,
     )
 
 
@@ -152,7 +153,15 @@ def _dust(
     return dust_quantity, dust_quote
 
 
-def _best_and_worst(refs: Sequence[TradeRef]) -> tuple[TradeRef | None, TradeRef | None]:
+def _realised_pct(realised: Decimal, spent: Decimal, starting_equity: Decimal | None) -> Decimal | None:
+    """Realised P&L in % of the starting equity, else of the quote spent."""
+    if starting_equity is not None and starting_equity > ZERO:
+        return realised / starting_equity * HUNDRED
+    return realised / spent * HUNDRED if spent > ZERO else None
+
+
+def _best_and_worst(closed: Sequence[TradeRecord]) -> tuple[TradeRef | None, TradeRef | None]:
+    refs = [TradeRef(t.id, t.profit_quote, t.profit_pct) for t in closed if t.profit_quote is not None]
     if not refs:
         return None, None
     return max(refs, key=lambda r: (r.profit_quote, -r.id)), min(refs, key=lambda r: (r.profit_quote, r.id))
@@ -168,8 +177,10 @@ def summarise(
     by_symbol: dict[str, list[TradeRecord]] = {symbol: [] for symbol in symbols}
     for trade in trades:
         by_symbol.setdefault(trade.symbol, []).append(trade)
-    per_symbol = {s: figures(rows, last_prices, starting_equity, single_symbol=True, with_equity=len(by_symbol) == 1)
-                  for s, rows in sorted(by_symbol.items())}
+    per_symbol = {
+        s: figures(rows, last_prices, starting_equity, single_symbol=True, with_equity=len(by_symbol) == 1)
+        for s, rows in sorted(by_symbol.items())
+    }
     return Summary(figures(trades, last_prices, starting_equity, single_symbol=len(by_symbol) == 1), per_symbol)
 
 

@@ -49,8 +49,16 @@ def test_the_bot_state_then_the_position_refuse_entries() -> None:
 
 
 def signal() -> Signal:
-    return Signal(symbol="BTCUSDT", side="BUY", reason="ema_cross", price=D("100"), interval="1m",
-                  candle_open_time_ms=0, indicators={}, parameters_version=0)
+    return Signal(
+        symbol="BTCUSDT",
+        side="BUY",
+        reason="ema_cross",
+        price=D("100"),
+        interval="1m",
+        candle_open_time_ms=0,
+        indicators={},
+        parameters_version=0,
+    )
 
 
 def test_a_skipped_buy_is_an_alert_and_a_decision_note() -> None:
@@ -122,5 +130,11 @@ def test_an_answer_never_turns_a_final_order_back_into_a_working_one() -> None:
 
 def test_an_order_the_bot_rejected_stays_rejected_unless_the_exchange_shows_its_own_id() -> None:
     rejected = order(status="REJECTED", exchange_order_id=None)
-    assert merge_answer(rejected, OrderState(rejected.client_order_id, "FILLED", None, D(0), D(0)), fills("0", "0")).status == "REJECTED"
-    assert merge_answer(rejected, OrderState(rejected.client_order_id, "FILLED", 12, D(0), D(0)), fills("0", "0")).status == "FILLED"
+    assert (
+        merge_answer(rejected, OrderState(rejected.client_order_id, "FILLED", None, D(0), D(0)), fills("0", "0")).status
+        == "REJECTED"
+    )
+    assert (
+        merge_answer(rejected, OrderState(rejected.client_order_id, "FILLED", 12, D(0), D(0)), fills("0", "0")).status
+        == "FILLED"
+    )

@@ -52,7 +52,9 @@ def test_a_price_does_not_trigger_a_new_exit_before_the_retry_window_ends() -> N
 def test_unreadable_filters_keep_the_exit_decided_and_tell_waiting_closes() -> None:
     state, effects = unavailable(TICK, "exchangeInfo: timed out", ExitState(), 10.0, POLICY, 0.0)
     assert state.pending == DecidedExit("stop_loss", 1_000, "tick-5") and state.due == 11.0
-    assert effects == (fx.AnswerCloses(Outcome.ACCEPTED, "exchange unavailable (exchangeInfo: timed out); retried in 1.0s"),)
+    assert effects == (
+        fx.AnswerCloses(Outcome.ACCEPTED, "exchange unavailable (exchangeInfo: timed out); retried in 1.0s"),
+    )
 
 
 def test_the_exit_sells_the_position_and_its_carried_dust_rounded_down_to_the_step() -> None:
@@ -61,8 +63,10 @@ def test_the_exit_sells_the_position_and_its_carried_dust_rounded_down_to_the_st
 
 
 def test_the_rest_of_a_partial_exit_is_sold_under_the_next_id_without_the_dust() -> None:
-    exits = [order(client_order_id=EXIT_ID, purpose="exit", status="REJECTED"),
-             order(client_order_id="XS2-BTCUSDT-1747699200000", purpose="exit", status="EXPIRED")]
+    exits = [
+        order(client_order_id=EXIT_ID, purpose="exit", status="REJECTED"),
+        order(client_order_id="XS2-BTCUSDT-1747699200000", purpose="exit", status="EXPIRED"),
+    ]
     planned = plan(position(quantity=D("0.01"), dust_in=D("0.000008")), exits, D("0.004"), FILTERS, "BTC", TICK, None)
     assert planned == ExitOrder("XS3-BTCUSDT-1747699200000", D("0.006"), "stop_loss exit")
 

@@ -14,8 +14,15 @@ from tests.unit.executor.facts import ENTRY_ID, EXIT_ID, fills, market, order, p
 
 D = Decimal
 CLOSE = CloseRequest("cmd-1", "close_position", "event-9")
-OPENING = position(status="OPENING", entry_price=None, quantity=D(0), quote_spent=D(0), stop_loss=None,
-                   take_profit=None, entry_time_ms=None)
+OPENING = position(
+    status="OPENING",
+    entry_price=None,
+    quantity=D(0),
+    quote_spent=D(0),
+    stop_loss=None,
+    take_profit=None,
+    entry_time_ms=None,
+)
 CLOSING = position(status="CLOSING", exit_reason="stop_loss", exit_candle_open_ms=1_700, exit_market_time_ms=1_750)
 EXIT = order(client_order_id=EXIT_ID, purpose="exit", signal_event_id="tick-3")
 
@@ -49,7 +56,11 @@ def test_an_entry_that_ended_without_a_fill_fails_and_answers_a_waiting_close() 
     assert step.settled and isinstance(step.change, fx.MarkFailed)
     assert kinds(step.effects) == ["Alert:entry_unfilled", "Snapshot", "AnswerCloses"]
     answer = step.effects[-1]
-    assert isinstance(answer, fx.AnswerCloses) and answer.outcome is Outcome.DONE and answer.reason.endswith(": no position")
+    assert (
+        isinstance(answer, fx.AnswerCloses)
+        and answer.outcome is Outcome.DONE
+        and answer.reason.endswith(": no position")
+    )
 
 
 def test_an_entry_opened_while_a_close_waits_is_sold_at_once() -> None:
@@ -73,10 +84,20 @@ def test_an_order_the_position_does_not_wait_for_changes_nothing() -> None:
         FinalFacts(order(client_order_id="EB-BTCUSDT-1"), OPENING, fills("0.01", "1000")),
         FinalFacts(EXIT, position(status="OPEN"), fills("0.01", "1000"), (EXIT,), fills("0.01", "1000")),
         FinalFacts(EXIT, CLOSING, fills("0.01", "1000"), (), fills("0.01", "1000")),
-        FinalFacts(EXIT, CLOSING, fills("0.01", "1000"), (EXIT, order(client_order_id="XS2-X", purpose="exit")),
-                   fills("0.01", "1000")),
-        FinalFacts(EXIT, CLOSING, fills("0.01", "1000"), (order(client_order_id="XS2-X", status="SUBMITTED"), EXIT),
-                   fills("0.01", "1000")),
+        FinalFacts(
+            EXIT,
+            CLOSING,
+            fills("0.01", "1000"),
+            (EXIT, order(client_order_id="XS2-X", purpose="exit")),
+            fills("0.01", "1000"),
+        ),
+        FinalFacts(
+            EXIT,
+            CLOSING,
+            fills("0.01", "1000"),
+            (order(client_order_id="XS2-X", status="SUBMITTED"), EXIT),
+            fills("0.01", "1000"),
+        ),
     ]
     for facts in cases:
         step = settle_final(facts, market(), ExitState(), ())
@@ -90,14 +111,22 @@ def test_an_exit_that_sold_everything_closes_the_position() -> None:
     assert isinstance(step.change, fx.MarkClosed)
     closed = step.change.closed
     assert (closed.exit_price, closed.quote_received, closed.return_pct, closed.dust_out) == (
-        D("101000"), D("1008.99"), D("0.899"), D(0))
+        D("101000"),
+        D("1008.99"),
+        D("0.899"),
+        D(0),
+    )
     assert step.exit.refusals == 0
     assert kinds(step.effects) == ["ForgetEntrySent", "Publish", "Snapshot", "AnswerCloses"]
     event = step.effects[1]
     assert isinstance(event, fx.Publish) and isinstance(event.payload, PositionClosed)
     assert event.payload.exit_reason == "stop_loss" and event.payload.exit_market_time_ms == 1_750
     answer = step.effects[-1]
-    assert isinstance(answer, fx.AnswerCloses) and answer.outcome is Outcome.DONE and answer.reason.startswith("closed: sold 0.01")
+    assert (
+        isinstance(answer, fx.AnswerCloses)
+        and answer.outcome is Outcome.DONE
+        and answer.reason.startswith("closed: sold 0.01")
+    )
 
 
 def test_what_is_left_below_one_step_is_the_bots_dust() -> None:
@@ -111,8 +140,20 @@ def test_what_is_left_below_one_step_is_the_bots_dust() -> None:
 
 def test_an_exit_that_sold_part_reopens_with_the_exit_still_decided() -> None:
     sold = fills("0.004", "400")
-    facts = FinalFacts(order(client_order_id=EXIT_ID, purpose="exit", status="EXPIRED", executed_quantity=D("0.004"),
-                             signal_event_id="tick-3"), CLOSING, sold, (EXIT,), sold, D("100000"))
+    facts = FinalFacts(
+        order(
+            client_order_id=EXIT_ID,
+            purpose="exit",
+            status="EXPIRED",
+            executed_quantity=D("0.004"),
+            signal_event_id="tick-3",
+        ),
+        CLOSING,
+        sold,
+        (EXIT,),
+        sold,
+        D("100000"),
+    )
     step = settle_final(facts, market(now=50.0), ExitState(), (CLOSE,))
     assert step.change == fx.Reopen(keep_exit=True)
     assert step.exit.pending == DecidedExit("stop_loss", 1_700, "tick-3")
@@ -121,12 +162,21 @@ def test_an_exit_that_sold_part_reopens_with_the_exit_still_decided() -> None:
 
 
 def test_an_exit_that_sold_nothing_reopens_decided_and_tells_a_waiting_close_it_goes_on() -> None:
-    facts = FinalFacts(order(client_order_id=EXIT_ID, purpose="exit", status="EXPIRED", executed_quantity=D(0),
-                             signal_event_id=""), position(status="CLOSING"), fills("0", "0"), (EXIT,), fills("0", "0"))
+    facts = FinalFacts(
+        order(client_order_id=EXIT_ID, purpose="exit", status="EXPIRED", executed_quantity=D(0), signal_event_id=""),
+        position(status="CLOSING"),
+        fills("0", "0"),
+        (EXIT,),
+        fills("0", "0"),
+    )
     step = settle_final(facts, market(blocked_for_s=30.0), ExitState(), (CLOSE,))
     assert step.change == fx.Reopen(keep_exit=True)
     # No reason recorded: a manual exit; the source falls back to the order id; Retry-After bounds the retry.
     assert step.exit.pending == DecidedExit("manual", None, EXIT_ID) and step.exit.due == 130.0
     assert kinds(step.effects) == ["Alert:exit_unfilled", "Snapshot", "AnswerCloses"]
     answer = step.effects[-1]
-    assert isinstance(answer, fx.AnswerCloses) and answer.outcome is Outcome.ACCEPTED and answer.reason.endswith("sent again soon")
+    assert (
+        isinstance(answer, fx.AnswerCloses)
+        and answer.outcome is Outcome.ACCEPTED
+        and answer.reason.endswith("sent again soon")
+    )

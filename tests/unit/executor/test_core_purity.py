@@ -13,14 +13,35 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-CORE = sorted((ROOT / "services/executor/core").glob("*.py")) + [ROOT / "services/executor/errors.py"]
+CORE = [*sorted((ROOT / "services/executor/core").glob("*.py")), ROOT / "services/executor/errors.py"]
 TRADING = sorted((ROOT / "shared/trading").rglob("*.py"))
 CORE_MAY_IMPORT = (
-    "__future__", "collections", "dataclasses", "decimal", "enum", "typing",
-    "shared.events", "shared.parameters", "shared.trading", "services.executor.core", "services.executor.errors",
+    "__future__",
+    "collections",
+    "dataclasses",
+    "decimal",
+    "enum",
+    "typing",
+    "shared.events",
+    "shared.parameters",
+    "shared.trading",
+    "services.executor.core",
+    "services.executor.errors",
 )
-NEVER = ("redis", "sqlalchemy", "aiohttp", "binance", "asyncio", "socket", "time", "shared.bus", "shared.store",
-         "shared.clock", "services.executor.exchange", "services.executor.store")
+NEVER = (
+    "redis",
+    "sqlalchemy",
+    "aiohttp",
+    "binance",
+    "asyncio",
+    "socket",
+    "time",
+    "shared.bus",
+    "shared.store",
+    "shared.clock",
+    "services.executor.exchange",
+    "services.executor.store",
+)
 CLOCK_READS = {"now_ms", "monotonic", "time_ns", "perf_counter", "now", "utcnow", "today"}
 
 

@@ -18,14 +18,24 @@ def alerts(effects: tuple[fx.Effect, ...]) -> list[tuple[str, str]]:
 
 
 def refuse(
-    o: OrderRow, p: PositionRow | None, refusal: Refusal, state: ExitState = ExitState(), closes: bool = False,
+    o: OrderRow,
+    p: PositionRow | None,
+    refusal: Refusal,
+    state: ExitState | None = None,
+    closes: bool = False,
     blocked: float = 0.0,
 ) -> RefusalStep:
-    return refuse_order(o, p, refusal, state, closes_waiting=closes, now=100.0, policy=POLICY, blocked_for_s=blocked)
+    return refuse_order(
+        o, p, refusal, state or ExitState(), closes_waiting=closes, now=100.0, policy=POLICY, blocked_for_s=blocked
+    )
 
 
 def test_a_refused_entry_fails_its_position_and_forgets_when_it_was_sent() -> None:
-    step = refuse(order(status="INTENT"), position(status="OPENING"), Refusal("-2010 Account has insufficient balance", -2010, True))
+    step = refuse(
+        order(status="INTENT"),
+        position(status="OPENING"),
+        Refusal("-2010 Account has insufficient balance", -2010, True),
+    )
     assert step.order_change == fx.RejectOrder("-2010 Account has insufficient balance")
     assert isinstance(step.position_change, fx.MarkFailed)
     assert step.effects[0] == fx.ForgetEntrySent(ENTRY_ID)
@@ -57,7 +67,9 @@ def test_the_third_refusal_in_a_row_of_a_decided_exit_is_an_error() -> None:
 
 def test_a_definite_exit_refusal_reopens_undecided_and_tells_the_operator_what_to_do() -> None:
     decided = ExitState(pending=DecidedExit("stop_loss", 1, "x"), due=90.0)
-    step = refuse(EXIT, CLOSING, Refusal("-2010 Account has insufficient balance", -2010, True), state=decided, closes=True)
+    step = refuse(
+        EXIT, CLOSING, Refusal("-2010 Account has insufficient balance", -2010, True), state=decided, closes=True
+    )
     assert step.position_change == fx.Reopen(keep_exit=False)
     assert step.exit.pending is None and step.exit.due is None and step.exit.retry_at == 110.0
     assert alerts(step.effects) == [("error", "insufficient_balance"), ("error", "exit_refused")]
@@ -66,9 +78,11 @@ def test_a_definite_exit_refusal_reopens_undecided_and_tells_the_operator_what_t
 
 
 def test_refusal_codes_name_the_alert() -> None:
-    for refusal, code in ((Refusal("-2010 Order would trigger immediately", -2010, True), "order_rejected"),
-                          (Refusal("-1013 Filter failure: LOT_SIZE", -1013, True), "filter_failure"),
-                          (Refusal("-1111 precision", -1111, True), "order_rejected")):
+    for refusal, code in (
+        (Refusal("-2010 Order would trigger immediately", -2010, True), "order_rejected"),
+        (Refusal("-1013 Filter failure: LOT_SIZE", -1013, True), "filter_failure"),
+        (Refusal("-1111 precision", -1111, True), "order_rejected"),
+    ):
         assert alerts(refuse(order(status="INTENT"), None, refusal).effects)[0] == ("error", code)
 
 

@@ -8,8 +8,8 @@ from services.executor.core.sending import (
     Next,
     QueryOutcome,
     QueryStep,
-    SendPolicy,
     Sending,
+    SendPolicy,
     after_settling_query,
     not_sent,
     on_query,
@@ -72,13 +72,17 @@ def test_a_clock_skew_is_sent_again_until_the_attempts_are_used_up() -> None:
 
 def test_refused_credentials_refuse_the_order_for_good_and_stop_the_bot() -> None:
     step = on_reply(FIRST, CredentialsRejected("-2015 Invalid API-key", -2015), POLICY)
-    assert step.effects == (fx.RefuseOrder("-2015 Invalid API-key", -2015, definite=True),
-                            fx.EnterError("credentials refused by the exchange: -2015 Invalid API-key"))
+    assert step.effects == (
+        fx.RefuseOrder("-2015 Invalid API-key", -2015, definite=True),
+        fx.EnterError("credentials refused by the exchange: -2015 Invalid API-key"),
+    )
 
 
 def test_a_refusal_is_definite_and_a_filter_failure_reads_the_filters_again() -> None:
     step = on_reply(FIRST, Rejected("-2010 Account has insufficient balance", -2010), POLICY)
-    assert step.next is Next.DONE and step.effects == (fx.RefuseOrder("-2010 Account has insufficient balance", -2010, True),)
+    assert step.next is Next.DONE and step.effects == (
+        fx.RefuseOrder("-2010 Account has insufficient balance", -2010, True),
+    )
     step = on_reply(FIRST, Rejected("-1013 Filter failure", -1013), POLICY)
     assert codes(step.effects) == ["RefuseOrder", "RefreshSymbolInfo"]
 
@@ -124,7 +128,8 @@ def test_one_query_answer() -> None:
 
 def test_an_unknown_id_is_rejected_only_once_its_grace_is_over() -> None:
     assert after_settling_query("INTENT", QueryOutcome.NOT_FOUND, 12.0, POLICY) == (
-        fx.RefuseOrder("the exchange has no order with this id", -2013),)
+        fx.RefuseOrder("the exchange has no order with this id", -2013),
+    )
     assert after_settling_query("UNKNOWN", QueryOutcome.NOT_FOUND, 4.0, POLICY) == (fx.SettleLater(6.0),)
     assert after_settling_query("SUBMITTED", QueryOutcome.NOT_FOUND, 99.0, POLICY) == ()
     assert after_settling_query("INTENT", QueryOutcome.INCONCLUSIVE, 99.0, POLICY) == (fx.SettleLater(2.0),)

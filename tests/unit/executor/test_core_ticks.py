@@ -37,7 +37,9 @@ def test_before_the_entry_by_its_fill_time_or_by_when_its_order_was_sent() -> No
 
 def test_a_stop_loss_crossed_exits_in_the_candle_of_the_tick() -> None:
     [request] = on_tick(position(), ExitState(), AFTER, tick("97999"), interval_ms=MINUTE, since_settle_s=0)
-    assert request == fx.RequestExit(ExitReason.STOP_LOSS, 2 * MINUTE, "tick-1", D("97999"), market_time_ms=2 * MINUTE + 5)
+    assert request == fx.RequestExit(
+        ExitReason.STOP_LOSS, 2 * MINUTE, "tick-1", D("97999"), market_time_ms=2 * MINUTE + 5
+    )
     [request] = on_tick(position(), ExitState(), AFTER, tick("104000"), interval_ms=MINUTE, since_settle_s=0)
     assert isinstance(request, fx.RequestExit) and request.reason is ExitReason.TAKE_PROFIT
 
@@ -58,18 +60,32 @@ def test_any_price_sends_a_decided_exit_with_its_own_reason() -> None:
 
 def test_a_price_settles_an_order_under_way_at_most_every_two_seconds() -> None:
     for status in ("OPENING", "CLOSING"):
-        assert on_tick(position(status=status), ExitState(), AFTER, tick("1"), interval_ms=MINUTE, since_settle_s=2.0) == (
-            fx.SettleNow(),)
-        assert on_tick(position(status=status), ExitState(), AFTER, tick("1"), interval_ms=MINUTE, since_settle_s=1.9) == ()
+        assert on_tick(
+            position(status=status), ExitState(), AFTER, tick("1"), interval_ms=MINUTE, since_settle_s=2.0
+        ) == (fx.SettleNow(),)
+        assert (
+            on_tick(position(status=status), ExitState(), AFTER, tick("1"), interval_ms=MINUTE, since_settle_s=1.9)
+            == ()
+        )
 
 
 def signal(candle_open_ms: int) -> Signal:
-    return Signal(symbol="BTCUSDT", side="SELL", reason="ema_cross_down", price=D("99000"), interval="1m",
-                  candle_open_time_ms=candle_open_ms, indicators={}, parameters_version=0)
+    return Signal(
+        symbol="BTCUSDT",
+        side="SELL",
+        reason="ema_cross_down",
+        price=D("99000"),
+        interval="1m",
+        candle_open_time_ms=candle_open_ms,
+        indicators={},
+        parameters_version=0,
+    )
 
 
 def test_a_sell_signal_exits_in_its_candle_unless_the_candle_closed_before_the_entry() -> None:
     [request] = on_sell_signal(signal(MINUTE), "signal-1", AFTER, None, MINUTE)
-    assert request == fx.RequestExit(ExitReason.SIGNAL, MINUTE, "signal-1", D("99000"), explicit=True, market_time_ms=2 * MINUTE)
+    assert request == fx.RequestExit(
+        ExitReason.SIGNAL, MINUTE, "signal-1", D("99000"), explicit=True, market_time_ms=2 * MINUTE
+    )
     ignored = on_sell_signal(signal(0), "signal-0", EntryTimes(fill_ms=MINUTE), None, MINUTE)
     assert [type(e).__name__ for e in ignored] == ["Alert", "Note"]
