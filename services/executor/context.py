@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -211,6 +211,8 @@ class Shell:
                 await self.flows.apply_answer(book, _about(order, effect), body)
             case fx.MarkUnknown(reason=reason):
                 await self.flows.mark_unknown(book, _about(order, effect), reason)
+            case _:
+                assert_never(effect)
 
     async def answer_closes(self, book: SymbolBook, outcome: Outcome, reason: str) -> None:
         """Answer every operator close waiting on ``book``; a final outcome ends them."""
