@@ -77,6 +77,7 @@ def register(app: web.Application, sim: Simulator) -> None:
 
     def reset(body: Body) -> object:
         faults.reset()
+        sim.limiter.lift_ban()
         return faults.describe()
 
     def balances(body: Body) -> object:

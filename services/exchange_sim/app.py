@@ -54,6 +54,7 @@ class Simulator:
             self.specs = {s.symbol: make_spec(s.symbol, s.price_decimals, s.first_price) for s in series}
         except ValueError as exc:
             raise ConfigError(f"EXCHANGE_SIM_DATA: {exc}") from None
+        self.assets = sorted({a for spec in self.specs.values() for a in (spec.base, spec.quote)})
         saved = state.load(settings.state_file) if settings.state_file else None
         anchor = wall_ms()
         if saved and saved.get("fingerprint") == state.fingerprint(settings):

@@ -5,16 +5,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import orjson
+
 from . import errors
 from .candles import VALID_INTERVALS
 from .decimals import fmt8
 from .market import AVG_PRICE_MINS
 from .params import Params
 from .rest import Route
+from .symbols import SYMBOL_PERMISSIONS, SYMBOL_STATUSES
 
 if TYPE_CHECKING:
     from .app import Simulator
 
+DEFAULT_PERMISSIONS = ("SPOT", "MARGIN", "LEVERAGED")  # what exchangeInfo shows without ``permissions``
 UTC_ZONES = ("0", "+0", "-0", "0:00", "00:00", "+00:00", "-00:00", "+0:00")
 
 
@@ -27,17 +31,43 @@ def server_time(sim: Simulator, params: Params) -> object:
 
 
 def exchange_info(sim: Simulator, params: Params) -> object:
-    """All symbols, or the ones named by ``symbol`` / ``symbols`` (unknown ones are ``-1121``)."""
+    """All symbols, or the ones named by ``symbol`` / ``symbols`` (unknown ones are ``-1121``),
+    filtered by ``symbolStatus`` and ``permissions``; ``showPermissionSets=false`` empties the sets."""
     symbol, symbols = params.get("symbol"), params.symbols()
+    status, permissions = params.get("symbolStatus"), _permissions(params)
     if symbol is not None and symbols is not None:
         raise errors.bad_combo()
+    if (symbol is not None or symbols is not None) and (status is not None or permissions is not None):
+        raise errors.bad_combo()
+    if status is not None and status not in SYMBOL_STATUSES:
+        raise errors.ApiError(-1122, "Invalid symbolStatus.")
     names = [symbol] if symbol is not None else symbols if symbols is not None else list(sim.specs)
     if any(name not in sim.specs for name in names):
         raise errors.bad_symbol()
+    wanted = set(permissions or DEFAULT_PERMISSIONS)
+    rows = [sim.specs[name].exchange_info(params.flag("showPermissionSets", True)) for name in names]
+    rows = [r for r in rows if (status is None or r["status"] == status)
+            and (symbol is not None or symbols is not None or wanted & set(SYMBOL_PERMISSIONS))]
     return {
         "timezone": "UTC", "serverTime": sim.server_time(), "rateLimits": sim.limiter.rate_limits(),
-        "exchangeFilters": [], "symbols": [sim.specs[name].exchange_info() for name in names],
+        "exchangeFilters": [], "symbols": rows,
     }
+
+
+def _permissions(params: Params) -> list[str] | None:
+    """``permissions``: one name (``SPOT``) or a JSON array of names."""
+    value = params.get("permissions")
+    if value is None:
+        return None
+    if not value.startswith("["):
+        return [value]
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
+        raise errors.invalid_value("permissions")
+    return parsed
 
 
 def klines(sim: Simulator, params: Params) -> object:
@@ -51,9 +81,13 @@ def klines(sim: Simulator, params: Params) -> object:
     zone = params.get("timeZone")
     if zone is not None and zone not in UTC_ZONES:
         raise errors.invalid_value("timeZone")
-    start, end, limit = params.long("startTime"), params.long("endTime"), params.limit()
+    start, end, limit = params.time_ms("startTime", round_up=True), params.time_ms("endTime"), params.limit()
     sim.sync_market()
-    return [k.rest_row() for k in sim.market.klines(symbol, interval, start, end, limit)]
+    rows = [k.rest_row() for k in sim.market.klines(symbol, interval, start, end, limit)]
+    if params.micros:  # open time in µs; the close time is the last µs of the kline
+        for row in rows:
+            row[0], row[6] = int(row[0]) * 1000, int(row[6]) * 1000 + 999  # type: ignore[call-overload]
+    return rows
 
 
 def ticker_price(sim: Simulator, params: Params) -> object:

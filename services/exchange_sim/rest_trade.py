@@ -31,7 +31,7 @@ def account(sim: Simulator, params: Params) -> object:
                             "buyer": fmt8(COMMISSION_RATE * 0), "seller": fmt8(COMMISSION_RATE * 0)},
         "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
         "requireSelfTradePrevention": False, "preventSor": False, "updateTime": sim.engine.update_time,
-        "accountType": "SPOT", "balances": sim.engine.balances.rows(omit), "permissions": ["SPOT"],
+        "accountType": "SPOT", "balances": sim.engine.balances.rows(omit, sim.assets), "permissions": ["SPOT"],
         "uid": 100000001,
     }
 
@@ -126,7 +126,7 @@ def cancel_open_orders(sim: Simulator, params: Params) -> object:
 
 
 def _window(params: Params) -> tuple[int | None, int | None]:
-    start, end = params.long("startTime"), params.long("endTime")
+    start, end = params.time_ms("startTime", round_up=True), params.time_ms("endTime")
     if start is not None and end is not None and end - start > DAY_MS:
         raise errors.lookup_too_long()
     return start, end

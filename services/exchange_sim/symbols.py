@@ -15,6 +15,8 @@ from .decimals import floor_to_step, fmt8, step_from_decimals
 QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "TUSD", "BUSD", "DAI", "EUR", "TRY", "BRL", "JPY", "BTC", "ETH", "BNB", "USD")
 ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
 ASSET_PRECISION = 8
+SYMBOL_STATUSES = ("TRADING", "HALT", "BREAK")
+SYMBOL_PERMISSIONS = ("SPOT",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +62,8 @@ class SymbolSpec:
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ]
 
-    def exchange_info(self) -> dict[str, object]:
-        """This symbol's entry in ``exchangeInfo.symbols``."""
+    def exchange_info(self, permission_sets: bool = True) -> dict[str, object]:
+        """This symbol's entry in ``exchangeInfo.symbols`` (``permissionSets`` empty when not wanted)."""
         return {
             "symbol": self.symbol, "status": "TRADING", "baseAsset": self.base,
             "baseAssetPrecision": ASSET_PRECISION, "quoteAsset": self.quote, "quotePrecision": ASSET_PRECISION,
@@ -71,7 +73,7 @@ class SymbolSpec:
             "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False, "cancelReplaceAllowed": False,
             "amendAllowed": False, "pegInstructionsAllowed": False, "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False, "filters": self.filters(), "permissions": [],
-            "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "NONE",
+            "permissionSets": [list(SYMBOL_PERMISSIONS)] if permission_sets else [], "defaultSelfTradePreventionMode": "NONE",
             "allowedSelfTradePreventionModes": ["NONE"],
         }
 
