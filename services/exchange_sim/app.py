@@ -19,6 +19,7 @@ from .market import Market
 from .matching import Engine
 from .ratelimit import RateLimiter
 from .rest import RestApi
+from .rest_lists import ROUTES as LIST_ROUTES
 from .rest_market import ROUTES as MARKET_ROUTES
 from .rest_trade import ROUTES as TRADE_ROUTES
 from .streams import StreamHub
@@ -117,7 +118,7 @@ class Simulator:
     def build_app(self) -> web.Application:
         """The aiohttp application with every route on one port."""
         app = web.Application()
-        RestApi(self, MARKET_ROUTES + TRADE_ROUTES).register(app)
+        RestApi(self, MARKET_ROUTES + TRADE_ROUTES + LIST_ROUTES).register(app)
         app.router.add_get("/ws", self.streams.handle_raw)
         app.router.add_get("/ws/{name:.*}", self.streams.handle_raw)
         app.router.add_get("/stream", self.streams.handle_combined)

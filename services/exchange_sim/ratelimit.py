@@ -111,6 +111,6 @@ class RateLimiter:
             return self.orders_1d.retry_after(now)
         return self.orders_10s.retry_after(now)
 
-    def record_order(self, now: int) -> tuple[int, int]:
-        """Count an accepted order; returns the (10 s, 1 day) counts for the response headers."""
-        return self.orders_10s.add(1, now), self.orders_1d.add(1, now)
+    def record_order(self, now: int, count: int = 1) -> tuple[int, int]:
+        """Count accepted orders (an OCO is 2); returns the (10 s, 1 day) counts for the headers."""
+        return self.orders_10s.add(count, now), self.orders_1d.add(count, now)

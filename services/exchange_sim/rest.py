@@ -37,6 +37,7 @@ class Route:
     weight: int | Callable[[Params], int]
     signed: bool = False
     order: bool = False
+    order_count: int = 1  # unfilled-order count of one request (an OCO places 2)
 
 
 def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -103,7 +104,7 @@ class RestApi:
                 payload = to_micros(payload)
             status = 200
             if route.order:
-                count_10s, count_1d = sim.limiter.record_order(now)
+                count_10s, count_1d = sim.limiter.record_order(now, route.order_count)
                 headers["X-MBX-ORDER-COUNT-10S"] = str(count_10s)
                 headers["X-MBX-ORDER-COUNT-1D"] = str(count_1d)
         except ApiError as exc:

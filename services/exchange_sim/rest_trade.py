@@ -117,11 +117,18 @@ def cancel_open_orders(sim: Simulator, params: Params) -> object:
     if not orders:
         raise errors.unknown_order()
     now = wall_ms()
-    result = []
+    result: list[object] = []
+    cancel_id = sim.engine.new_client_id()  # one id for the whole request, as Binance answers
     for order in orders:
-        cancel_id = sim.engine.new_client_id()
-        sim.engine.cancel(order, cancel_id, now)
-        result.append(order.cancel_response(cancel_id, now))
+        if not order.is_open:
+            continue  # a leg of an order list cancelled with its other leg
+        if order.order_list_id == -1:
+            sim.engine.cancel(order, cancel_id, now)
+            result.append(order.cancel_response(cancel_id, now))
+            continue
+        order_list = sim.engine.lists[order.order_list_id]
+        legs = sim.engine.cancel_list(order_list, cancel_id, now)
+        result.append(order_list.response(sim.engine.orders, [leg.cancel_response(cancel_id, now) for leg in legs]))
     return result
 
 
