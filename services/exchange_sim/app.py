@@ -12,6 +12,7 @@ from aiohttp import web
 
 from . import admin, state
 from .account import Balances
+from .book import Book, build_book
 from .candles import DataError, Series
 from .config import ConfigError, SimSettings
 from .faults import Faults
@@ -71,7 +72,8 @@ class Simulator:
         self.limiter = RateLimiter(settings.weight_limit, settings.order_limit_10s)
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
-        self.streams = StreamHub(self.market, self.faults, settings.ping_interval)
+        self.streams = StreamHub(self.market, self.faults, settings.ping_interval, self.specs,
+                                 self.engine.level_quote)
         self.wsapi = WsApi(self)
         self._tasks: list[asyncio.Task[None]] = []
         self.save()
@@ -79,6 +81,11 @@ class Simulator:
     def server_time(self) -> int:
         """Binance ``serverTime``: the wall clock plus the injected offset (never replay time)."""
         return wall_ms() + self.faults.clock_offset_ms
+
+    def book(self, symbol: str) -> Book:
+        """The synthetic book of ``symbol`` around its walk price now."""
+        return build_book(self.specs[symbol], self.market.price(symbol), self.engine.level_quote,
+                          self.market.replays[symbol].sequence)
 
     def count_request(self, key: str) -> None:
         self.requests[key] += 1

@@ -7,8 +7,8 @@ from decimal import Decimal
 from . import errors
 from .decimals import is_multiple
 from .matching import OrderRequest
-from .params import Params
 from .orders import MARKET_STOPS, STOP_TYPES
+from .params import Params
 from .symbols import SymbolSpec
 
 SIDES = ("BUY", "SELL")
@@ -114,14 +114,13 @@ def check_combination(order_type: str, tif: str | None, qty: Decimal | None, quo
     renames them for an order-list leg (``price`` -> ``abovePrice``)."""
     name = (names or {}).get
     is_stop = order_type in STOP_TYPES
-    if order_type == "MARKET":
-        if qty is None and quote is None:
-            if tif is not None:
-                raise errors.not_required("timeInForce")
-            if price is not None:
-                raise errors.not_required("price")
-            raise errors.either_mandatory("quantity", "quoteOrderQty")
-    needed = [("quantity", qty)] if order_type != "MARKET" else []
+    if order_type == "MARKET" and qty is None and quote is None:
+        if tif is not None:
+            raise errors.not_required("timeInForce")
+        if price is not None:
+            raise errors.not_required("price")
+        raise errors.either_mandatory("quantity", "quoteOrderQty")
+    needed: list[tuple[str, object]] = [("quantity", qty)] if order_type != "MARKET" else []
     if order_type in LIMIT_KINDS:
         needed = [("timeInForce", tif), *needed, ("price", price)]
     elif order_type == "LIMIT_MAKER":

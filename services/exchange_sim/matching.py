@@ -485,9 +485,9 @@ class Engine:
             order_list = OrderList.from_state(raw)
             self.lists[order_list.order_list_id] = order_list
         self.trades.sort(key=lambda f: f.trade_id)
-        self.next_order_id = int(data["next_order_id"])  # type: ignore[arg-type]
-        self.next_trade_id = int(data["next_trade_id"])  # type: ignore[arg-type]
-        self.next_exec_id = int(data["next_exec_id"])  # type: ignore[arg-type]
-        self.next_list_id = int(data.get("next_list_id", 0))  # type: ignore[call-overload]
+        self.next_order_id = int(str(data["next_order_id"]))
+        self.next_trade_id = int(str(data["next_trade_id"]))
+        self.next_exec_id = int(str(data["next_exec_id"]))
+        self.next_list_id = int(str(data.get("next_list_id", 0)))
         self.received_client_ids = list(data["received_client_ids"])  # type: ignore[call-overload]
-        self.update_time = int(data["update_time"])  # type: ignore[arg-type]
+        self.update_time = int(str(data["update_time"]))

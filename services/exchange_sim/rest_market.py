@@ -1,4 +1,4 @@
-"""Public REST endpoints: ping, time, exchangeInfo, klines, ticker/price, avgPrice."""
+"""Public REST endpoints: ping, time, exchangeInfo, depth, trades, klines, tickers, avgPrice."""
 
 from __future__ import annotations
 
@@ -146,13 +146,78 @@ def _day_stats(sim: Simulator, symbol: str, mini: bool) -> dict[str, object]:
     if mini:
         return {**stats, **ids}
     change = last - open_
+    trade, top = sim.market.tapes[symbol].latest(), sim.book(symbol).book_ticker()
     return {
         "symbol": symbol, "priceChange": fmt8(change),
         "priceChangePercent": f"{(change / open_ * 100 if open_ else Decimal(0)):.3f}",
         "weightedAvgPrice": fmt8(quote / volume if volume else last), "prevClosePrice": fmt8(open_),
-        "lastPrice": fmt8(last), "lastQty": fmt8(Decimal(0)), "bidPrice": fmt8(last), "bidQty": fmt8(Decimal(0)),
-        "askPrice": fmt8(last), "askQty": fmt8(Decimal(0)), **{k: v for k, v in stats.items() if k != "symbol"}, **ids,
+        "lastPrice": fmt8(last), "lastQty": fmt8(trade.qty if trade else Decimal(0)), "bidPrice": top["bidPrice"],
+        "bidQty": top["bidQty"], "askPrice": top["askPrice"], "askQty": top["askQty"], **{k: v for k, v in stats.items() if k != "symbol"}, **ids,
     }
+
+
+def _known(sim: Simulator, params: Params) -> str:
+    symbol = params.require("symbol")
+    if symbol not in sim.specs:
+        raise errors.bad_symbol()
+    return symbol
+
+
+def depth(sim: Simulator, params: Params) -> object:
+    """The synthetic book around the walk price (at most ``DEPTH_LEVELS`` levels a side)."""
+    symbol = _known(sim, params)
+    limit = params.limit(default=100, maximum=5000)
+    status = params.get("symbolStatus")
+    if status is not None:
+        if status not in SYMBOL_STATUSES:
+            raise errors.ApiError(-1122, "Invalid symbolStatus.")
+        if status != "TRADING":
+            raise errors.ApiError(-1220, "The symbol's status does not match the requested symbolStatus.")
+    sim.sync_market()
+    return sim.book(symbol).depth(limit)
+
+
+def _depth_weight(params: Params) -> int:
+    """Binance's weight by limit: 1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250."""
+    try:
+        limit = min(int(params.get("limit") or 100), 5000)
+    except ValueError:
+        limit = 100
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+def book_ticker(sim: Simulator, params: Params) -> object:
+    symbol, symbols = params.get("symbol"), params.symbols()
+    if symbol is not None and symbols is not None:
+        raise errors.bad_combo()
+    sim.sync_market()
+    names = [symbol] if symbol is not None else symbols if symbols is not None else list(sim.specs)
+    if any(name not in sim.specs for name in names):
+        raise errors.bad_symbol()
+    rows = [sim.book(name).book_ticker() for name in names]
+    return rows[0] if symbol is not None else rows
+
+
+def recent_trades(sim: Simulator, params: Params) -> object:
+    symbol = _known(sim, params)
+    sim.sync_market()
+    return [t.rest_row() for t in sim.market.tapes[symbol].select(params.limit(500, 1000))]
+
+
+def historical_trades(sim: Simulator, params: Params) -> object:
+    symbol = _known(sim, params)
+    sim.sync_market()
+    return [t.rest_row() for t in sim.market.tapes[symbol].select(params.limit(500, 1000), params.long("fromId"))]
+
+
+def agg_trades(sim: Simulator, params: Params) -> object:
+    symbol = _known(sim, params)
+    from_id = params.long("fromId")
+    start, end = params.time_ms("startTime", round_up=True), params.time_ms("endTime")
+    if from_id is not None and (start is not None or end is not None):
+        raise errors.bad_combo()
+    sim.sync_market()
+    return [t.agg_row() for t in sim.market.tapes[symbol].select(params.limit(500, 1000), from_id, start, end)]
 
 
 def _ticker_weight(params: Params) -> int:
@@ -168,4 +233,9 @@ ROUTES = [
     Route("GET", "ticker/price", ticker_price, _ticker_weight),
     Route("GET", "avgPrice", avg_price, 2),
     Route("GET", "ticker/24hr", ticker_24hr, lambda p: 2 if p.has("symbol") else 80),
+    Route("GET", "depth", depth, _depth_weight),
+    Route("GET", "ticker/bookTicker", book_ticker, _ticker_weight),
+    Route("GET", "trades", recent_trades, 25),
+    Route("GET", "historicalTrades", historical_trades, 25),
+    Route("GET", "aggTrades", agg_trades, 4),
 ]
