@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import aiohttp
@@ -66,7 +66,7 @@ async def test_trades_and_aggregate_trades_follow_the_walk(rest) -> None:  # typ
     assert set(trades[0]) == {"id", "price", "qty", "quoteQty", "time", "isBuyerMaker", "isBestMatch"}
     ids = [t["id"] for t in trades]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    assert all(D(t["quoteQty"]) == (D(t["price"]) * D(t["qty"])).quantize(D("1e-8")) for t in trades)
+    assert all(D(t["quoteQty"]) == (D(t["price"]) * D(t["qty"])).quantize(D("1e-8"), ROUND_HALF_UP) for t in trades)
     status, older, _ = await rest.call("GET", "historicalTrades", {"symbol": "BTCUSDT", "fromId": ids[0], "limit": 2})
     assert [t["id"] for t in older] == ids[:2]
     status, aggs, _ = await rest.call("GET", "aggTrades", {"symbol": "BTCUSDT", "fromId": ids[0], "limit": 2})
