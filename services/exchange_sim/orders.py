@@ -167,6 +167,8 @@ class Order:
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> Order:
         values = dict(data)
+        if "working_time" not in values and values.get("type") not in STOP_TYPES:
+            values["working_time"] = values["time"]  # saved before stop orders existed: it was working
         values["fills"] = [Fill(**_decimals(Fill, f)) for f in data.get("fills", [])]
         return cls(**_decimals(cls, {k: v for k, v in values.items() if k != "fills"}), fills=values["fills"])
 
