@@ -3,6 +3,7 @@ parameters and time unit, and the 418 IP ban after repeated 429s."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from decimal import Decimal
 
@@ -28,7 +29,7 @@ async def test_account_lists_zero_balances_unless_omitted(rest) -> None:  # type
 async def test_account_of_a_fresh_simulator_lists_every_asset(tmp_path, rest) -> None:  # type: ignore[no-untyped-def]
     with start_simulator(tmp_path, balances="USDT=50") as fresh:
         rest.sim = fresh
-        status, account, _ = await rest.call("GET", "account", signed=True)
+        _, account, _ = await rest.call("GET", "account", signed=True)
         assert [b["asset"] for b in account["balances"]] == ["BTC", "ETH", "USDT"]
 
 
@@ -75,7 +76,7 @@ async def test_repeated_429s_lead_to_a_418_ban(tmp_path, rest) -> None:  # type:
         rest.sim = small
         left = 60 - time.time() % 60
         if left < 5:  # the weight window is aligned to the minute; start well inside one
-            time.sleep(left + 0.1)
+            await asyncio.sleep(left + 0.1)
         answers = [(await rest.call("GET", "exchangeInfo"))[:3] for _ in range(7)]
         statuses = [a[0] for a in answers]
         first = statuses.index(429)  # the readiness pings of the start used some weight too

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
 from typing import Any
 
 import aiohttp
@@ -96,7 +97,7 @@ async def test_book_and_trade_streams(live: SimulatorProcess, session) -> None: 
     assert set(partial) == {"lastUpdateId", "bids", "asks"} and len(partial["bids"]) == 5
     diffs = by_stream["btcusdt@depth"]
     assert all(d["e"] == "depthUpdate" and d["u"] >= d["U"] for d in diffs)
-    assert all(b["U"] == a["u"] + 1 for a, b in zip(diffs, diffs[1:]))  # no update is skipped
+    assert all(b["U"] == a["u"] + 1 for a, b in pairwise(diffs))  # no update is skipped
     removed = [price for d in diffs for price, qty in d["b"] + d["a"] if D(qty) == 0]
     assert removed  # the walk moved: levels left the book with quantity 0
 

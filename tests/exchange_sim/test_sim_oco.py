@@ -16,7 +16,13 @@ from binance.exceptions import BinanceAPIException
 
 from shared.binance_client import close_client
 from tests.exchange_sim.conftest import Row, write_candles
-from tests.support.simulator import SimulatorProcess, make_ccxt_client, make_python_binance_client, make_socket_manager
+from tests.support.simulator import (
+    SimulatorProcess,
+    make_ccxt_client,
+    make_python_binance_client,
+    make_socket_manager,
+    start_simulator,
+)
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -35,8 +41,6 @@ def trend(start: float, step: float, count: int = 4000) -> list[Row]:
 
 @pytest.fixture(scope="module")
 def trending(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    from tests.support.simulator import start_simulator
-
     folder: Path = tmp_path_factory.mktemp("trending")
     data = [write_candles(folder / "BTCUSDT_1m_fall.csv", trend(100_000, -10)),
             write_candles(folder / "ETHUSDT_1m_rise.csv", trend(2_000, 1))]
