@@ -45,7 +45,7 @@ stop:
 	@$(PY) scripts/supervisor.py stop
 
 restart:
-	@[ -n "$(SERVICE)" ] || { echo "usage: make restart SERVICE=exchange_sim|market_data|strategy|executor|api"; exit 2; }
+	@[ -n "$(SERVICE)" ] || { echo "usage: make restart SERVICE=exchange_sim|market_data|strategy|executor|notifier|api"; exit 2; }
 	@$(PY) scripts/supervisor.py restart "$(SERVICE)"
 
 reset-password:

@@ -15,7 +15,7 @@ import pytest
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("exchange_sim", "market_data", "strategy", "executor", "api")
+SERVICES = ("exchange_sim", "market_data", "strategy", "executor", "notifier", "api")
 
 
 def wait(predicate, timeout: float, what: str, log: Path):
