@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from pydantic import Field, SecretStr, field_validator
@@ -33,6 +34,8 @@ class NotifierSettings(ServiceSettings):
     def _check_urls(cls, value: SecretStr) -> SecretStr:
         import apprise
 
+        # Apprise logs a URL it cannot parse (partly masked): not even that reaches a terminal here.
+        logging.getLogger("apprise").setLevel(logging.CRITICAL)
         for index, url in enumerate(split_urls(value.get_secret_value()), start=1):
             if apprise.Apprise.instantiate(url) is None:
                 scheme = url.split("://", 1)[0] if "://" in url else "?"

@@ -93,7 +93,7 @@ class Deliverer:
                 return True
             if stop.is_set():
                 return False
-            logger.warning("notification kind=%s key=%s not delivered to %d target(s) (attempt %d); retrying in %.0f s",
+            logger.warning("notification kind=%s key=%s not delivered to %d target(s) (attempt %d); retrying in %.1f s",
                            note.kind.value, note.key, len(self.targets) - len(done), attempt, delay)
             await sleep_or_stop(stop, delay)
             delay = min(delay * 2, self.retry_max_s)

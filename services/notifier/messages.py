@@ -86,7 +86,7 @@ def classify(event: Envelope, alert_level: str = "warning") -> Notification | No
             event.event_id, NotifyKind.EXIT_FILL, f"{payload.symbol} exit filled: {payload.exit_reason}",
             f"Sold {_number(payload.quantity)} {base} at {_number(payload.exit_price)} (entry "
             f"{_number(payload.entry_price)}). Result {_signed(precision.quote(result))} {quote} "
-            f"({_signed(_number(payload.return_pct.quantize(Decimal('0.01'))))} %).",
+            f"({_signed(pct(payload.return_pct))} %).",
             Severity.SUCCESS if result > 0 else Severity.WARNING,
         )
     if isinstance(payload, ExecutorAlert):

@@ -35,6 +35,8 @@ async def run(settings: NotifierSettings, redis: Redis, stop: asyncio.Event, ins
         logger.warning("NOTIFY_URLS is empty: no notification will be sent")
         await stop.wait()
         return
+    # Apprise says "Notifying 1 service(s)" for every message; its warnings are enough here.
+    logging.getLogger("apprise").setLevel(logging.WARNING)
     targets = make_targets(urls)
     deliverer = Deliverer(redis, targets, timeout_s=settings.notify_timeout_s, retry_max_s=settings.notify_retry_max_s)
     kinds = settings.kinds
