@@ -7,6 +7,7 @@ A token's text is in the answer that creates it and nowhere else: only its SHA-2
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import JSONResponse
@@ -38,9 +39,10 @@ class TokenInfo(BaseModel):
 
 
 class NewToken(BaseModel):
-    name: str = Field(min_length=1, max_length=64, description="what the token is for, e.g. 'grafana'")
-    role: str = Field("viewer", description="viewer or operator (never more than its account's role)")
-    account: str = Field(OWNER, max_length=32, description="whose token it is: 'owner' or an account's name")
+    name: str = Field(pattern=f"^{accounts.TOKEN_NAME_RULE.pattern}$", description="what the token is for, e.g. 'grafana'")
+    role: Literal["viewer", "operator"] = Field("viewer", description="never more than its account's role")
+    account: str = Field(OWNER, pattern=f"^({OWNER}|{accounts.NAME_RULE.pattern})$",
+                         description="whose token it is: 'owner' or an account's name")
 
 
 class CreatedToken(BaseModel):
@@ -58,7 +60,11 @@ def _token(view: TokenView) -> TokenInfo:
 
 
 def _problem(e: AccessError) -> JSONResponse:
+    """An unknown account is 404, a role above the account's 409, anything else 422, each naming the field."""
     field, _, message = str(e).partition(": ")
+    if field in ("account", "role"):
+        code = status.HTTP_404_NOT_FOUND if field == "account" else status.HTTP_409_CONFLICT
+        return JSONResponse(status_code=code, content={"detail": f"{field}: {message}"})
     return unprocessable([FieldProblem(field=field, label=field, message=message)])
 
 
@@ -74,7 +80,9 @@ async def list_tokens(engine: EngineDep) -> list[TokenInfo]:
     return [_token(view) for view in await accounts.list_tokens(engine)]
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED, responses={422: {"description": "a field is invalid"}})
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, responses={
+    404: {"description": "no such account"}, 409: {"description": "a role above the account's"},
+    422: {"description": "a field is invalid"}})
 async def create_token(body: NewToken, engine: EngineDep, who: RequestedBy) -> CreatedToken:
     """A new token for scripts; its text is in this answer only."""
     try:
