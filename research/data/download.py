@@ -8,8 +8,10 @@ never duplicated) and their spans added to its coverage, in one atomic write. A 
 moment therefore loses at most the pieces since the last write, and the next run fetches exactly
 what is still missing.
 
-Only closed candles are stored: the REST part ends one interval before the exchange's time at the
-start of the run (read from ``/api/v3/time``), and archive days that have not ended are skipped.
+Only closed candles are stored: the REST part ends where the candle forming at the exchange's time
+at the start of the run opens (``/api/v3/time``; a candle answered with a close time not before
+that time is left out, and its span stays uncovered), and archive days that have not ended are
+skipped.
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ class Downloader:
         self.rest: RestKlines | None = None
         self.archive: archive.ArchiveFiles | None = None
         self.cutoff = plan.span[1]
+        self.server_ms = 0
 
     async def prepare(self) -> None:
         """Check the symbols and read the exchange's clock and weight limit (REST only)."""
@@ -175,8 +178,8 @@ class Downloader:
         server_ms = await self.rest.server_time()
         info = await self.rest.exchange_info(self.plan.symbols)
         self.rest.gate.budget = max(EXCHANGE_INFO_WEIGHT, int(limit_per_minute(info) * self.plan.weight_share))
-        # A candle is closed once its close time (open + interval - 1) is before the exchange's now.
-        self.cutoff = min(self.plan.span[1], server_ms - self.interval_ms + 1)
+        self.server_ms = server_ms
+        self.cutoff = min(self.plan.span[1], timespan.candle_open(server_ms, self.plan.interval, self.interval_ms))
 
     async def run_symbol(self, symbol: str) -> SeriesResult:
         plan = self.plan
@@ -214,11 +217,16 @@ class Downloader:
         async def fetch() -> Fetched:
             assert self.rest is not None
             rows = await self.rest.klines(symbol, self.plan.interval, window)
+            covered = window
+            forming = [int(r[0]) for r in rows if int(r[6]) >= self.server_ms]
+            if forming:  # never stored: the part from it on stays missing for a later run
+                covered = (window[0], min(forming))
+                rows = [r for r in rows if int(r[0]) < covered[1]]
             try:
                 table = kline_store.table_from_rows(rows) if rows else _empty()
             except kline_store.KlineStoreError as e:
                 raise DownloadError(f"{symbol} {self.plan.interval} from {timespan.iso(window[0])}: {e}") from None
-            return Fetched(table, (window,))
+            return Fetched(table, (covered,))
         return fetch
 
     def _archive_pieces(self, symbol: str, month: str, wanted: Span, missing: list[Span]) -> list[Piece]:

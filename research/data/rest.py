@@ -69,7 +69,7 @@ class RestKlines:
                     raise RateLimitStop(f"Binance {what} for {seconds:.0f} s (HTTP {status}, Retry-After), longer "
                                         f"than --max-wait {self.max_wait_s:.0f} s: stopped. What was fetched is kept; "
                                         "run the same command again later to fetch the rest")
-                log.warning("HTTP %s from Binance: waiting %s s (Retry-After)", status, seconds)
+                log.warning("HTTP %s from Binance: waiting %g s (Retry-After)", status, seconds)
                 self.gate.pause(seconds)
                 problem = f"HTTP {status}"
                 continue

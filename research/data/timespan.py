@@ -80,6 +80,13 @@ def day_span(day: date) -> Span:
     return start, start + DAY_MS
 
 
+def candle_open(time_ms: int, interval: str, interval_ms: int) -> int:
+    """Open time of the candle of ``interval`` holding ``time_ms``: Binance's candles start at whole
+    multiples of their length since the epoch, weeks on Mondays (the epoch was a Thursday)."""
+    offset = 4 * DAY_MS if interval == "1w" else 0
+    return (time_ms - offset) // interval_ms * interval_ms + offset
+
+
 def windows(span: Span, step_ms: int) -> Iterable[Span]:
     """``span`` cut into consecutive windows of ``step_ms`` (the last one shorter)."""
     start, end = span
