@@ -103,20 +103,20 @@ async def fill_month(path: Path, symbol: str, interval: str, pieces: list[Piece]
     existing = kline_store.read_month(path) if path.exists() else None
     if existing is not None and (existing.symbol, existing.interval) != (symbol, interval):
         raise DownloadError(f"{path}: holds {existing.symbol} {existing.interval}, not {symbol} {interval}")
-    state = {"table": existing.table if existing else None, "coverage": list(existing.coverage) if existing else []}
+    table: pa.Table | None = existing.table if existing else None
+    coverage: list[Span] = list(existing.coverage) if existing else []
     done: list[Fetched] = []
     new = 0
 
     def flush() -> None:
-        nonlocal new
+        nonlocal table, coverage, new
         if not done:
             return
-        before = state["table"].num_rows if state["table"] is not None else 0
-        merged = kline_store.merge(state["table"], pa.concat_tables([f.table for f in done]))
-        coverage = ranges.union([*state["coverage"], *(s for f in done for s in f.covered)])
-        kline_store.write_month(path, merged, symbol=symbol, interval=interval, coverage=coverage)
-        state["table"], state["coverage"] = merged, coverage
-        new += merged.num_rows - before
+        before = table.num_rows if table is not None else 0
+        table = kline_store.merge(table, pa.concat_tables([f.table for f in done]))
+        coverage = ranges.union([*coverage, *(s for f in done for s in f.covered)])
+        kline_store.write_month(path, table, symbol=symbol, interval=interval, coverage=coverage)
+        new += table.num_rows - before
         done.clear()
 
     gate = asyncio.Semaphore(concurrency)

@@ -38,8 +38,9 @@ def kline(open_ms: int, interval_ms: int, o: str, h: str, low: str, c: str, v: s
 
 def csv_text(rows: list[Row], *, micro: bool, header: bool) -> str:
     unit = 1000 if micro else 1
-    lines = ["open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
-             "taker_buy_quote_volume,ignore"] if header else []
+    names = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+             "taker_buy_quote_volume,ignore")
+    lines = [names] if header else []
     for r in rows:
         lines.append(",".join([str(r[0] * unit), *(f"{x:.8f}" for x in r[1:6]), str(r[6] * unit + (unit - 1)),
                                f"{r[7]:.8f}", str(r[8]), f"{r[9]:.8f}", f"{r[10]:.8f}", "0"]))

@@ -13,8 +13,17 @@ from pathlib import Path
 import pytest
 
 from tests.support.downloads import (
-    MIN, REPO_ROOT, command, download_env, file_bytes, first_open_time, iso_arg, klines_requests, reference_klines,
-    run_download, stored_rows,
+    MIN,
+    REPO_ROOT,
+    command,
+    download_env,
+    file_bytes,
+    first_open_time,
+    iso_arg,
+    klines_requests,
+    reference_klines,
+    run_download,
+    stored_rows,
 )
 from tests.support.simulator import SimulatorProcess, start_simulator
 
@@ -87,22 +96,8 @@ async def test_a_killed_download_resumes_without_duplicates(live: SimulatorProce
     out = tmp_path / "store"
     # Each page now takes 1.5 s, so the run is still busy when its first write is seen and killed.
     live.delay_next(1500, count=50, path_prefix="/api/v3/klines")
-    proc = subprocess.Popen(command(*args(live, out, "--concurrency", "1", "--flush-every", "1", symbols="BTCUSDT")),
-                            cwd=REPO_ROOT, env=download_env(live), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not list(out.rglob("klines.parquet")):
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "no month file written within 60 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
+    kill_after_first_write(args(live, out, "--concurrency", "1", "--flush-every", "1", symbols="BTCUSDT"), out,
+                           download_env(live))
     live.reset_faults()
 
     start, end = span(live)
@@ -117,6 +112,25 @@ async def test_a_killed_download_resumes_without_duplicates(live: SimulatorProce
     stored, new, requests = resumed.counts("BTCUSDT")
     assert (stored, new) == (HISTORY, HISTORY - len(partial))
     assert requests < full_requests  # only the missing part was asked for
+
+
+def kill_after_first_write(cli: list[str], out: Path, env: dict[str, str]) -> None:
+    """Start the download, SIGKILL it as soon as a month file exists (bounded wait)."""
+    proc = subprocess.Popen(command(*cli), cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.rglob("klines.parquet")):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no month file written within 60 s"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
 
 
 def gapped_file(folder: Path, holes: list[range]) -> Path:

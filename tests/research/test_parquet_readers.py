@@ -17,7 +17,14 @@ from backtest import run_backtest
 from shared.candles import load_candles
 from shared.parameters import StrategyParameters
 from tests.support.downloads import (
-    MIN, REPO_ROOT, Row, download_env, first_open_time, iso_arg, reference_klines, run_download,
+    MIN,
+    REPO_ROOT,
+    Row,
+    download_env,
+    first_open_time,
+    iso_arg,
+    reference_klines,
+    run_download,
 )
 from tests.support.simulator import BUNDLED_DATA, SimulatorProcess, start_simulator
 
@@ -67,13 +74,18 @@ def test_the_backtest_command_takes_a_parquet_folder(downloaded: tuple[Simulator
     result = tmp_path / "result.json"
     done = subprocess.run([sys.executable, "-m", "backtest", "--data", str(out / "symbol=BTCUSDT" / "interval=1m"),
                            "--json", str(result), "--quiet"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     summary = json.loads(result.read_text())["summary"]
     expected = run_backtest(load_candles(csv_of("BTCUSDT")).iloc[:HISTORY], StrategyParameters())
     assert (summary["candles"], summary["trades"], summary["data_file"]) == (
         HISTORY, len(expected.trades), "symbol=BTCUSDT/interval=1m")
     assert summary["total_return_pct"] == pytest.approx(expected.summary["total_return_pct"], abs=0)
+
+
+def exchange_info(sim: SimulatorProcess, symbol: str) -> object:
+    with urllib.request.urlopen(f"{sim.base_url}/api/v3/exchangeInfo?symbol={symbol}", timeout=10) as response:
+        return json.loads(response.read())["symbols"]
 
 
 def shifted(rows: list[Row]) -> list[Row]:
@@ -94,6 +106,4 @@ async def test_the_simulator_replays_the_parquet_store_as_it_replayed_the_csv(
             from_store = await reference_klines(replay, symbol, start_b, start_b + (HISTORY - 1) * MIN)
             assert len(from_store) == HISTORY - 1
             assert shifted(from_store) == shifted(from_csv)  # prices, volumes, derived fields
-            urls = [f"{s.base_url}/api/v3/exchangeInfo?symbol={symbol}" for s in (sim, replay)]
-            infos = [json.loads(urllib.request.urlopen(u, timeout=10).read())["symbols"] for u in urls]
-            assert infos[0] == infos[1]  # the same filters from the same prices
+            assert exchange_info(sim, symbol) == exchange_info(replay, symbol)  # the same filters from the same prices

@@ -51,7 +51,8 @@ def command(*args: str) -> list[str]:
 
 def run_download(*args: str, env: dict[str, str], timeout: float = 120) -> Outcome:
     """``python -m research.data ARGS`` to completion."""
-    done = subprocess.run(command(*args), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(command(*args), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 

@@ -43,7 +43,7 @@ def test_merge_keeps_stored_candles_and_never_duplicates() -> None:
     new = kline_store.table_from_rows([row(1, close="1.00000000"), row(2)])
     merged = kline_store.merge(stored, new)
     assert merged.column("open_time").to_pylist() == [T0, T0 + MIN, T0 + 2 * MIN]
-    assert merged.column("close")[1].as_py() == Decimal("42005")
+    assert merged.column("close")[1].as_py() == Decimal(42005)
 
 
 def test_month_files_name_themselves_and_are_replaced_atomically(tmp_path: Path) -> None:
