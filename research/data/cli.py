@@ -11,11 +11,12 @@ import argparse
 import asyncio
 import logging
 import re
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -129,6 +130,18 @@ def describe(result: download.SeriesResult, interval_ms: int) -> list[str]:
     return lines
 
 
+async def until_signalled[T](work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; SIGINT or SIGTERM cancel it, so the pieces already fetched are written first."""
+    loop, task = asyncio.get_running_loop(), asyncio.ensure_future(work)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, task.cancel)
+    try:
+        return await task
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
@@ -151,10 +164,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             bar.refresh()
 
         try:
-            results = asyncio.run(download.run(plan, on_total=grow, on_piece=lambda: bar.update(1)))
+            results = asyncio.run(until_signalled(download.run(plan, on_total=grow, on_piece=lambda: bar.update(1))))
         except (DownloadError, KlineStoreError) as e:
             return _fail(str(e), 1)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             return _fail("interrupted: what was fetched is kept; run the same command to fetch the rest", 1)
     if not args.quiet:
         for result in results:
