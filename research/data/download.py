@@ -216,7 +216,7 @@ class Downloader:
     def _rest_fetch(self, symbol: str, window: Span) -> Callable[[], Awaitable[Fetched]]:
         async def fetch() -> Fetched:
             assert self.rest is not None
-            rows = await self.rest.klines(symbol, self.plan.interval, window)
+            rows = await self.rest.klines(symbol, self.plan.interval, self.interval_ms, window)
             covered = window
             forming = [int(r[0]) for r in rows if int(r[6]) >= self.server_ms]
             if forming:  # never stored: the part from it on stays missing for a later run

@@ -102,7 +102,7 @@ class RestKlines:
                 raise DownloadError(f"--symbols: the exchange does not list one of {', '.join(symbols)} ({e})") from None
             raise
 
-    async def klines(self, symbol: str, interval: str, span: Span) -> list[list[Any]]:
+    async def klines(self, symbol: str, interval: str, interval_ms: int, span: Span) -> list[list[Any]]:
         """Every kline of ``symbol`` opened inside ``span``, oldest first."""
         rows: list[list[Any]] = []
         start, end = span
@@ -112,9 +112,11 @@ class RestKlines:
             if not isinstance(page, list) or any(not isinstance(r, list) or len(r) < 11 for r in page):
                 raise DownloadError(f"{symbol} {interval} from {iso(start)}: klines answer is not a list of kline rows")
             rows += [r for r in page if start <= int(r[0]) < end]
-            if len(page) < PAGE_LIMIT:
+            last = int(page[-1][0]) if page else start
+            # A short page is the end; after a full one the next candle opens an interval later at the earliest.
+            if len(page) < PAGE_LIMIT or last + interval_ms >= end:
                 break
-            start = int(page[-1][0]) + 1
+            start = last + 1
         return rows
 
 
