@@ -37,6 +37,7 @@ POSITIONS = "executor:positions"  # hash: symbol -> JSON position snapshot
 ENTRY_SENT = "executor:entry_sent_ms"  # hash: entry client order id -> Redis time (ms) its order was last sent
 KLINE_LAST_OPEN = "market:kline_last_open"  # hash: symbol -> open time of the last closed kline published
 DASHBOARD_PASSWORD_HASH = "api:password_hash"
+SESSION_PREFIX = "api:session:"  # + SHA-256 of a session id: one dashboard session (the api; make reset-password ends them)
 LAST_SIGNAL = "strategy:last_signal"  # hash: symbol -> the symbol's newest signal entry (flat fields as JSON)
 SYMBOL_INFO = "market:symbols"  # hash: symbol -> JSON {"symbol","base_asset","quote_asset","tick_size","step_size","min_qty","min_notional"}
 
