@@ -24,7 +24,7 @@ from services.strategy.window import CandleWindow
 from shared import signing, streams
 from shared.aio import sleep_or_stop
 from shared.bus import AckLater, Consumer, publish_atomically
-from shared.codec import decode, dumps, loads
+from shared.codec import DecodeError, decode, dumps, loads
 from shared.events import Condition, Decision, Envelope, Kline, Signal, make_event
 from shared.leases import SymbolLeases
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
@@ -70,6 +70,9 @@ class StrategyService:
                     logger.warning("strategy round failed (%s); retrying", e)
                     await sleep_or_stop(stop, 1.0)
         finally:
+            # Also when a round raised: renewing the leases of a service that stopped working
+            # would keep its symbols from every other replica.
+            keep_alive.cancel()
             follow.cancel()
             await asyncio.gather(keep_alive, follow, return_exceptions=True)
             await self.leases.release_all()
@@ -97,10 +100,22 @@ class StrategyService:
             return window
         pending = {item["message_id"] for item in await self.redis.xpending_range(stream, streams.GROUP_STRATEGY, "-", "+", 10_000)}
         entries = await self.redis.xrevrange(stream, max=last_delivered, count=self.settings.window_candles + len(pending))
+        skipped = 0
         for entry_id, fields in reversed(entries):
-            if entry_id not in pending:
-                window.add(decode(fields).payload)
-        logger.info("window rebuilt symbol=%s candles=%d", symbol, len(window))
+            if entry_id in pending:
+                continue
+            # Handled entries include those the bus dead-lettered (undecodable, or not a closed
+            # candle): they are not candles of the window, and must not stop every later start.
+            try:
+                kline = decode(fields).payload
+            except DecodeError:
+                skipped += 1
+                continue
+            if isinstance(kline, Kline) and kline.closed:
+                window.add(kline)
+            else:
+                skipped += 1
+        logger.info("window rebuilt symbol=%s candles=%d skipped=%d", symbol, len(window), skipped)
         return window
 
     async def handle(self, stream: str, event: Envelope) -> None:
