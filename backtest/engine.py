@@ -29,7 +29,7 @@ from shared.trading import profit
 from shared.parameters import StrategyParameters
 from shared.precision import Precision, split_symbol
 from shared.trading.profit import TradeRecord
-from shared.settings import TIMEFRAME_MS
+from shared.intervals import INTERVAL_MS
 
 ZERO = Decimal(0)
 
@@ -198,7 +198,7 @@ def trade_records(trades: list[Trade], symbol: str, fee: Decimal, interval_ms: i
 def profit_block(trades: list[Trade], symbol: str, filters: SymbolFilters, config: BacktestConfig,
                  arrays: CandleArrays, last_price: Decimal, interval: str | None) -> dict[str, Any]:
     """The profit figures of the run, by the read model the dashboard uses on the live ledger."""
-    interval_ms = TIMEFRAME_MS.get(interval or "", 60_000)
+    interval_ms = INTERVAL_MS.get(interval or "", INTERVAL_MS["1m"])
     records = trade_records(trades, symbol, config.fee, interval_ms)
     base, quote = split_symbol(symbol) if symbol else ("", "USDT")
     precision = Precision(symbol, base, quote, filters.tick_size, filters.market_step,

@@ -13,14 +13,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.intervals import INTERVAL_MS, INTERVALS
 from shared.parameters import History, ParameterError, StrategyParameters
-
-VALID_TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
-TIMEFRAME_MS = {
-    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
-}
 
 BINANCE_URLS = {
     "testnet": {
@@ -67,8 +61,8 @@ class ServiceSettings(BaseSettings):
     @field_validator("timeframe")
     @classmethod
     def _check_timeframe(cls, value: str) -> str:
-        if value not in VALID_TIMEFRAMES:
-            raise ValueError(f"must be one of {', '.join(VALID_TIMEFRAMES)}")
+        if value not in INTERVAL_MS:
+            raise ValueError(f"must be one of {', '.join(INTERVALS)}")
         return value
 
     @field_validator("symbol")
@@ -112,6 +106,11 @@ class ServiceSettings(BaseSettings):
     def symbols(self) -> list[str]:
         """Every traded symbol: ``SYMBOLS`` when set, else ``SYMBOL``."""
         return self.symbols_csv.split(",") if self.symbols_csv else [self.symbol]
+
+    @property
+    def interval_ms(self) -> int:
+        """Length of one candle of ``TIMEFRAME`` in ms."""
+        return INTERVAL_MS[self.timeframe]
 
     def binance_urls(self) -> dict[str, str]:
         """REST, market-stream and WebSocket-API base URLs for ``BINANCE_ENV``."""

@@ -21,6 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from services.api.relay import Position, Relayed, encoded_data, is_ephemeral, to_relayed
+from shared.bus import entries_by_stream
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class Hub:
         self._flush_throttled()
 
     def _collect(self, reply: Any) -> None:
-        for stream, entries in _normalise(reply):
+        for stream, entries in entries_by_stream(reply):
             for entry_id, fields in entries:
                 self._cursors[stream] = entry_id
                 if fields:
@@ -228,11 +229,3 @@ class Hub:
         if self.format is not None:
             items = [self.format(item) for item in items]
         return items, False
-
-
-def _normalise(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str] | None]]]]:
-    if not reply:
-        return []
-    if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]
-        return [(stream, list(value[0] if value and isinstance(value[0], list) else value)) for stream, value in reply.items()]
-    return [(stream, list(entries)) for stream, entries in reply]

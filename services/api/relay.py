@@ -114,7 +114,7 @@ def relayed_streams(symbols: list[str]) -> list[str]:
 
 def is_ephemeral(stream: str) -> bool:
     """Streams of frequent updates that are throttled and not replayed on resume."""
-    return stream == streams.KLINE_UPDATES or stream.startswith("market:ticker:")
+    return stream == streams.KLINE_UPDATES or streams.is_ticker_stream(stream)
 
 
 def to_relayed(stream: str, entry_id: str, fields: dict[str, str]) -> Relayed | None:

@@ -28,7 +28,6 @@ from shared.codec import DecodeError, decode, dumps, loads
 from shared.events import Condition, Decision, Envelope, Kline, Signal, make_event
 from shared.leases import SymbolLeases
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
-from shared.settings import TIMEFRAME_MS
 
 logger = logging.getLogger(__name__)
 SERVICE = "strategy"
@@ -41,7 +40,7 @@ class StrategyService:
         self.settings = settings
         self.redis = redis
         self.instance = instance
-        self.interval_ms = TIMEFRAME_MS[settings.timeframe]
+        self.interval_ms = settings.interval_ms
         self.parameters: StrategyParameters = settings.initial_parameters()
         self.parameters_version = 0
         self.windows: dict[str, CandleWindow] = {}

@@ -24,7 +24,7 @@ from services.api.routes.status import PositionView, position_view
 from shared import streams
 from shared.control import current_parameters
 from shared.precision import Precision, short_pct
-from shared.settings import TIMEFRAME_MS, VALID_TIMEFRAMES
+from shared.intervals import INTERVAL_MS, INTERVALS
 
 router = APIRouter(prefix="/api", tags=["chart"], dependencies=Protected)
 logger = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ async def candles(
     store: CandlesDep,
     settings: SettingsDep,
     symbol: str | None = Query(None, pattern=r"^[A-Z0-9]{5,20}$"),
-    interval: str | None = Query(None, pattern="^(" + "|".join(VALID_TIMEFRAMES) + ")$",
+    interval: str | None = Query(None, pattern="^(" + "|".join(INTERVALS) + ")$",
                                  description="the bot's candle interval (alias of timeframe)"),
     timeframe: str | None = Query(None, pattern="^(" + "|".join(CHART_TIMEFRAMES) + ")$",
                                   description="1m, 5m, 15m or 1h, aggregated from the stored candles"),
@@ -158,7 +158,7 @@ async def candles(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{symbol} is not traded here")
     base = settings.timeframe
     wanted = timeframe or interval or base
-    step_ms, base_ms = TIMEFRAME_MS[wanted], TIMEFRAME_MS[base]
+    step_ms, base_ms = INTERVAL_MS[wanted], INTERVAL_MS[base]
     if wanted != base and (wanted not in CHART_TIMEFRAMES or step_ms < base_ms or step_ms % base_ms):
         field = "timeframe" if timeframe else "interval"
         return unprocessable([FieldProblem(field=field, label=field, message=(
