@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.intervals import INTERVAL_MS, INTERVALS
@@ -136,26 +136,28 @@ def warmup_candles_field() -> Any:
     return Field(1000, alias="WARMUP_CANDLES", ge=50, le=5000)
 
 
-class ParameterSettings(ServiceSettings):
-    """Services that need the strategy/risk parameters' start-up values from the environment,
-    and the history they are validated against (a period longer than it never warms up)."""
+def _parameter_fields() -> type[ServiceSettings]:
+    """``ServiceSettings`` plus one optional text field per ``StrategyParameters`` field, read
+    from the variable of the same name: the parameter list is written once, in the model."""
+    fields: dict[str, Any] = {name: (str | None, None) for name in StrategyParameters.model_fields}
+    return create_model("ParameterVariables", __base__=ServiceSettings, __module__=__name__, **fields)
+
+
+if TYPE_CHECKING:
+    # A class made at run time is no base a type checker can follow; the fields are only read
+    # by name (``initial_parameters``).
+    _ParameterVariables = ServiceSettings
+else:
+    _ParameterVariables = _parameter_fields()
+
+
+class ParameterSettings(_ParameterVariables):
+    """Services that need the strategy/risk parameters' start-up values from the environment
+    (``EMA_SHORT_PERIOD``... as text, validated as a set), and the history they are validated
+    against (a period longer than it never warms up)."""
 
     window_candles: int = Field(1000, alias="STRATEGY_WINDOW_CANDLES", ge=100, le=20_000)
     warmup_candles: int = warmup_candles_field()
-
-    RISK_PER_TRADE: str | None = None
-    CAPITAL_ALLOCATION: str | None = None
-    STOP_LOSS_PERCENTAGE: str | None = None
-    TAKE_PROFIT_PERCENTAGE: str | None = None
-    EMA_SHORT_PERIOD: str | None = None
-    EMA_LONG_PERIOD: str | None = None
-    EMA_FILTER_PERIOD: str | None = None
-    RSI_PERIOD: str | None = None
-    RSI_OVERBOUGHT: str | None = None
-    RSI_OVERSOLD: str | None = None
-    VOLUME_AVG_PERIOD: str | None = None
-    USE_EMA_FILTER: str | None = None
-    USE_VOLUME_CONFIRMATION: str | None = None
 
     @model_validator(mode="after")
     def _check_parameters(self) -> ParameterSettings:
