@@ -216,8 +216,8 @@ def settings_dict(config: BacktestConfig, filters: SymbolFilters) -> dict[str, s
     }
 
 
-class Settled(NamedTuple):
-    """What ``_settle`` found: the trades, the refused entries, the balance steps the equity curve
+class RunLedger(NamedTuple):
+    """The run's money, as ``_settle`` found it: the trades, the refused entries, the balance steps the equity curve
     is built from (candle index, quote, base including dust left after each sell) and the money
     of each trade as floats for the statistics (``TradeMoney``)."""
 
@@ -237,7 +237,7 @@ def _settle(
     params: StrategyParameters,
     config: BacktestConfig,
     filters: SymbolFilters,
-) -> Settled:
+) -> RunLedger:
     """Money of each walked trade, in order; an entry refused by sizing restarts the walk after it.
 
     Quantities and quote amounts are ``Decimal`` through the executor's own sizing and rounding.
@@ -317,5 +317,5 @@ def _settle(
     money = TradeMoney(np.asarray(spent_column), np.asarray(received_column),
                        np.fromiter((t.exit_index - t.entry_index for t in trades), np.int64, len(trades)),
                        Counter(t.exit_reason for t in trades))
-    return Settled(trades, skipped, np.asarray(step_at, dtype=np.int64), np.asarray(step_cash),
+    return RunLedger(trades, skipped, np.asarray(step_at, dtype=np.int64), np.asarray(step_cash),
                    np.asarray(step_base), money)
