@@ -30,6 +30,7 @@ from shared.parameters import StrategyParameters
 from shared.precision import Precision, split_symbol
 from shared.trading.profit import TradeRecord
 from shared.intervals import INTERVAL_MS
+from shared.trading.vocabulary import PositionStatus
 
 ZERO = Decimal(0)
 
@@ -183,7 +184,7 @@ def trade_records(trades: list[Trade], symbol: str, fee: Decimal, interval_ms: i
     the candle whose decision filled it; the buy commission is taken in base, the sell's in quote)."""
     return [
         TradeRecord(
-            id=number, symbol=symbol, status="CLOSED",
+            id=number, symbol=symbol, status=PositionStatus.CLOSED,
             entry_time_ms=t.entry_time + interval_ms, exit_time_ms=t.exit_time + interval_ms,
             entry_price=t.entry_price, exit_price=t.exit_price,
             quantity=t.quantity * (1 - fee), sold_quantity=t.sold_quantity,

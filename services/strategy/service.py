@@ -29,6 +29,7 @@ from shared.control import ControlReader
 from shared.events import Condition, Decision, Envelope, Kline, Signal, make_event
 from shared.leases import SymbolLeases
 from shared.parameters import StrategyParameters
+from shared.trading.vocabulary import Side
 
 logger = logging.getLogger(__name__)
 SERVICE = "strategy"
@@ -203,10 +204,10 @@ class StrategyService:
         )
         items = [(streams.DECISIONS, make_event(record, SERVICE, kline.close_time_ms,
                                                  event_id=f"decision-{kline.symbol}-{kline.open_time_ms}-{self.parameters_version}"))]
-        side = "BUY" if evaluation.entry else "SELL" if evaluation.exit else None
+        side = Side.BUY if evaluation.entry else Side.SELL if evaluation.exit else None
         if side is not None and recent:
             signal = Signal(
-                symbol=kline.symbol, side=side, reason="ema_cross_up" if side == "BUY" else "ema_cross_down",
+                symbol=kline.symbol, side=side, reason="ema_cross_up" if side is Side.BUY else "ema_cross_down",
                 price=kline.close, interval=kline.interval, candle_open_time_ms=kline.open_time_ms,
                 indicators=values, parameters_version=self.parameters_version,
             )
