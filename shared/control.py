@@ -163,7 +163,7 @@ async def send_command(
     if command not in COMMANDS:
         raise CommandError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
     command_id = command_id or new_command_id()
-    event = make_event(BotCommand(command=command, symbol=symbol, requested_by=requested_by, command_id=command_id), source)
+    event = make_event(BotCommand(command=Command(command), symbol=symbol, requested_by=requested_by, command_id=command_id), source)
     if command == Command.CLOSE_POSITION:
         if not symbol:
             raise CommandError("close_position needs a symbol")

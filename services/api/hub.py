@@ -20,7 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.api.relay import StreamCursor, Relayed, encoded_data, is_ephemeral, to_relayed
+from services.api.relay import Relayed, StreamCursor, encoded_data, is_ephemeral, to_relayed
 from shared.bus import entries_by_stream
 
 logger = logging.getLogger(__name__)

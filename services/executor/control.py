@@ -76,7 +76,7 @@ class BotControl(ControlReader):
         """Read the state and parameters as they are now, and announce the state."""
         await super().load()
         logger.info("bot state %s; parameters version %d", self.state, self.parameters_version)
-        await self.notifier.event(BotStateChanged(state=self.state, reason=self.reason or "executor started"))
+        await self.notifier.event(BotStateChanged(state=BotState(self.state), reason=self.reason or "executor started"))
 
     async def alert(self, level: str, code: str, message: str) -> None:
         await self.notifier.alert(level, code, message)
@@ -140,7 +140,7 @@ class BotControl(ControlReader):
             await self.redis.set(streams.BOT_STATE, dumps(signing.seal_record(body, self.key)))
         if changed or store:
             logger.info("bot state %s (%s)", state, reason)
-        await self.notifier.event(BotStateChanged(state=state, reason=reason), event_id=event_id)
+        await self.notifier.event(BotStateChanged(state=BotState(state), reason=reason), event_id=event_id)
 
     async def enter_error(self, reason: str) -> None:
         """Stop entries because something needs the trader (e.g. credentials refused)."""

@@ -18,7 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from services.api.deps import HubDep, Protected, SettingsDep
 from services.api.hub import Subscription
 from services.api.middleware import drop_callback
-from services.api.relay import ID_PATTERN, StreamCursor, Relayed, encoded_data
+from services.api.relay import ID_PATTERN, Relayed, StreamCursor, encoded_data
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=Protected)
 HEADER_PATTERN = f"^$|{ID_PATTERN}"
