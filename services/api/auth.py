@@ -9,7 +9,7 @@ Each session records a fingerprint of the password hash it was opened under. Cha
 password (``POST /api/password``, a new ``DASHBOARD_PASSWORD`` at the next start, or a new hash
 written by ``make reset-password``) changes that hash, so every session opened before ends at
 once, without having to find them. Guessing is slowed down by ``services.api.throttle``.
-Sessions of accounts (``services.api.accounts``) record their account's name and the
+Sessions of accounts (``shared.accounts``) record their account's name and the
 fingerprint of that account's password hash instead: a new password ends them the same way.
 """
 
