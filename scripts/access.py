@@ -29,8 +29,8 @@ from dotenv import dotenv_values
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.api import accounts  # noqa: E402 - after the repository is importable
-from services.api.accounts import OWNER, AccessError  # noqa: E402
+from shared import accounts  # noqa: E402 - after the repository is importable
+from shared.accounts import OWNER, AccessError  # noqa: E402
 from shared.store.database import DatabaseUrlError, migrate_with_retries, open_engine  # noqa: E402
 
 

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api import access, auth
-from services.api.accounts import Caller, Role
+from shared.accounts import Caller, Role
 from services.api.backtests import BacktestRunner
 from services.api.config import ApiSettings
 from services.api.candle_store import CandleStore

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.api import accounts
+from shared import accounts
 from shared import streams
 from shared.codec import decode
 from tests.api.helpers import PASSWORD

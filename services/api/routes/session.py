@@ -12,8 +12,9 @@ from redis.asyncio import Redis
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import access, accounts, auth, throttle
-from services.api.accounts import OWNER
+from services.api import access, auth, throttle
+from shared import accounts
+from shared.accounts import OWNER
 from services.api.config import ApiSettings
 from services.api.deps import AdminOnly, ClientIp, EngineDep, RedisDep, SessionCookie, SettingsDep
 
