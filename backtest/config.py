@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
+from shared.trading.breaker import BreakerLimits
 from shared.trading.sizing import SymbolFilters
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
 
@@ -57,6 +58,8 @@ class BacktestConfig:
     filters: SymbolFilters | None = None
     symbol: str | None = None
     interval: str | None = None
+    # The account circuit breaker the executor applies (shared.trading.breaker); off by default.
+    breaker: BreakerLimits = BreakerLimits()
 
     def resolved_filters(self, symbol: str | None = None) -> SymbolFilters:
         """The filters in force for this run."""

@@ -37,12 +37,6 @@ REMEMBERED = 200  # counted position ids and applied reset commands kept in the 
 _ATTEMPTS = 50
 
 
-def refusal_of(trip: Trip) -> str:
-    """Why an entry is refused while ``trip`` holds."""
-    shown = ", ".join(f"{k} {v}" for k, v in trip.figures.items())
-    return f"circuit breaker tripped on {trip.limit} ({shown})"
-
-
 class AccountBreaker:
     """Trips, clears and resets the breaker, and tells the operator (``breaker_*`` alerts)."""
 
@@ -78,7 +72,7 @@ class AccountBreaker:
             changed = await self._change(lambda record: self._advance(record, market_ms))
             if changed is not None:  # not already moved on by another replica
                 await self._tell(changed)
-        return refusal_of(step.state.tripped) if step.state.tripped is not None else ""
+        return step.state.tripped.refusal if step.state.tripped is not None else ""
 
     async def reset(self, command_id: str, requested_by: str, market_ms: int | None) -> str:
         """Apply an operator reset once (every replica reads the command); what it cleared."""

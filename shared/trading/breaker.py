@@ -52,6 +52,12 @@ class Trip:
         return f"breaker_{self.limit}"
 
     @property
+    def refusal(self) -> str:
+        """Why an entry is refused while this trip holds."""
+        shown = ", ".join(f"{k} {v}" for k, v in self.figures.items())
+        return f"circuit breaker tripped on {self.limit} ({shown})"
+
+    @property
     def message(self) -> str:
         shown = ", ".join(f"{k} {v}" for k, v in self.figures.items())
         return f"circuit breaker tripped on {self.limit}: {shown}; new entries are paused, exits continue"
