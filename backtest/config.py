@@ -9,7 +9,7 @@ fraction), ``BALANCE`` (starting quote balance) and the symbol filters ``TICK_SI
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
 from shared.trading.breaker import BreakerLimits
@@ -59,7 +59,7 @@ class BacktestConfig:
     symbol: str | None = None
     interval: str | None = None
     # The account circuit breaker the executor applies (shared.trading.breaker); off by default.
-    breaker: BreakerLimits = BreakerLimits()
+    breaker: BreakerLimits = field(default_factory=BreakerLimits)
 
     def resolved_filters(self, symbol: str | None = None) -> SymbolFilters:
         """The filters in force for this run."""

@@ -4,6 +4,7 @@ a tight limit gives fewer trades, the same trades up to the trip, and the refuse
 from __future__ import annotations
 
 from decimal import Decimal as D
+from itertools import pairwise
 from pathlib import Path
 
 from backtest import BacktestConfig, run_backtest
@@ -18,7 +19,7 @@ def test_a_tight_losing_streak_limit_stops_entries_after_the_same_trades(sample_
     data = load_candles(sample_file)
     free = run_backtest(data, DEFAULTS)
     losses = [i for i, t in enumerate(free.trades) if t.quote_received < t.quote_spent]
-    first_two = next(i for a, i in zip(losses, losses[1:], strict=False) if i == a + 1)  # two losses in a row
+    first_two = next(i for a, i in pairwise(losses) if i == a + 1)  # two losses in a row
     tight = run_backtest(data, DEFAULTS, BacktestConfig(breaker=BreakerLimits(max_losing_streak=2)))
     assert tight.trades == free.trades[: first_two + 1]
     refused = [s for s in tight.skipped if s.reason.startswith("circuit breaker tripped on losing_streak")]

@@ -67,7 +67,7 @@ def test_a_tripped_breaker_does_not_trip_again() -> None:
 
 def test_the_next_utc_market_day_clears_the_daily_limit_and_starts_the_day_afresh() -> None:
     limits = BreakerLimits(daily_loss_pct=D("2"))
-    state, trips = run(limits, ["-25"], at=DAY + DAY_MS - 120_000)
+    state, _ = run(limits, ["-25"], at=DAY + DAY_MS - 120_000)
     assert state.tripped is not None and state.day_start_ms == DAY
     same_day = advance(state, limits, DAY + DAY_MS - 1)
     assert same_day.state.tripped is not None and same_day.cleared is None
