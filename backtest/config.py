@@ -9,9 +9,10 @@ fraction), ``BALANCE`` (starting quote balance) and the symbol filters ``TICK_SI
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
+from shared.trading.breaker import BreakerLimits
 from shared.trading.sizing import SymbolFilters
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
 
@@ -57,6 +58,8 @@ class BacktestConfig:
     filters: SymbolFilters | None = None
     symbol: str | None = None
     interval: str | None = None
+    # The account circuit breaker the executor applies (shared.trading.breaker); off by default.
+    breaker: BreakerLimits = field(default_factory=BreakerLimits)
 
     def resolved_filters(self, symbol: str | None = None) -> SymbolFilters:
         """The filters in force for this run."""

@@ -20,6 +20,7 @@ import pandas as pd
 from backtest import kernel
 from backtest.config import BacktestConfig
 from backtest.metrics import TradeMoney, summarise
+from shared.trading.breaker import BreakerState, ClosedTrade, advance
 from shared.trading.protection import ExitReason, protection_levels, realised_return_pct
 from shared.trading.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
 from shared.trading.indicators import compute_indicators
@@ -29,7 +30,8 @@ from shared.trading import profit
 from shared.parameters import StrategyParameters
 from shared.precision import Precision, split_symbol
 from shared.trading.profit import TradeRecord
-from shared.settings import TIMEFRAME_MS
+from shared.intervals import INTERVAL_MS
+from shared.trading.vocabulary import PositionStatus
 
 ZERO = Decimal(0)
 
@@ -163,7 +165,8 @@ def run_backtest(
         return int(kernel.walk_trades(arrays.open, arrays.high, arrays.low, arrays.close, entry, exit_,
                                       stop_loss, take_profit, start, *out))
 
-    settled = _settle(walk, out, levels, arrays, params, config, filters)
+    interval_ms = INTERVAL_MS.get(config.interval or candles.attrs.get("interval") or "", INTERVAL_MS["1m"])
+    settled = _settle(walk, out, levels, arrays, params, config, filters, interval_ms)
     stage("statistics")
     equity = kernel.step_values(n, settled.step_at, settled.step_cash, float(config.balance))
     equity += kernel.step_values(n, settled.step_at, settled.step_base, 0.0) * arrays.close
@@ -183,7 +186,7 @@ def trade_records(trades: list[Trade], symbol: str, fee: Decimal, interval_ms: i
     the candle whose decision filled it; the buy commission is taken in base, the sell's in quote)."""
     return [
         TradeRecord(
-            id=number, symbol=symbol, status="CLOSED",
+            id=number, symbol=symbol, status=PositionStatus.CLOSED,
             entry_time_ms=t.entry_time + interval_ms, exit_time_ms=t.exit_time + interval_ms,
             entry_price=t.entry_price, exit_price=t.exit_price,
             quantity=t.quantity * (1 - fee), sold_quantity=t.sold_quantity,
@@ -198,7 +201,7 @@ def trade_records(trades: list[Trade], symbol: str, fee: Decimal, interval_ms: i
 def profit_block(trades: list[Trade], symbol: str, filters: SymbolFilters, config: BacktestConfig,
                  arrays: CandleArrays, last_price: Decimal, interval: str | None) -> dict[str, Any]:
     """The profit figures of the run, by the read model the dashboard uses on the live ledger."""
-    interval_ms = TIMEFRAME_MS.get(interval or "", 60_000)
+    interval_ms = INTERVAL_MS.get(interval or "", INTERVAL_MS["1m"])
     records = trade_records(trades, symbol, config.fee, interval_ms)
     base, quote = split_symbol(symbol) if symbol else ("", "USDT")
     precision = Precision(symbol, base, quote, filters.tick_size, filters.market_step,
@@ -216,8 +219,8 @@ def settings_dict(config: BacktestConfig, filters: SymbolFilters) -> dict[str, s
     }
 
 
-class Settled(NamedTuple):
-    """What ``_settle`` found: the trades, the refused entries, the balance steps the equity curve
+class RunLedger(NamedTuple):
+    """The run's money, as ``_settle`` found it: the trades, the refused entries, the balance steps the equity curve
     is built from (candle index, quote, base including dust left after each sell) and the money
     of each trade as floats for the statistics (``TradeMoney``)."""
 
@@ -237,7 +240,8 @@ def _settle(
     params: StrategyParameters,
     config: BacktestConfig,
     filters: SymbolFilters,
-) -> Settled:
+    interval_ms: int = INTERVAL_MS["1m"],
+) -> RunLedger:
     """Money of each walked trade, in order; an entry refused by sizing restarts the walk after it.
 
     Quantities and quote amounts are ``Decimal`` through the executor's own sizing and rounding.
@@ -264,10 +268,19 @@ def _settle(
         count = walk(start)
         return list(zip(*(column[:count].tolist() for column in out), strict=True))
 
+    limits, breaker = config.breaker, BreakerState()
     pending, k = walked(0), 0
     while k < len(pending):
         opened, closed, code, fill = pending[k]
         price, sl, tp = levels[opened]
+        if limits.enabled:
+            # As the executor: the entry is decided at its candle's close, in market time.
+            decided = advance(breaker, limits, int(open_time[opened]) + interval_ms)
+            breaker = decided.state
+            if breaker.tripped is not None:
+                skipped.append(SkippedEntry(int(open_time[opened]), price, breaker.tripped.refusal, dust))
+                pending, k = walked(opened + 1), 0
+                continue
         sizing = size_entry(cash, price, params, filters)
         quantity = sizing.quantity
         if quantity is None:
@@ -313,9 +326,13 @@ def _settle(
             opened, closed, int(open_time[opened]), int(open_time[closed]), price, exit_price, reasons[code],
             quantity, sold, spent, received, realised_return_pct(spent, received), sl, tp, dust_in, dust,
         ))
+        if limits.enabled:
+            closed_ms = int(open_time[closed]) + interval_ms
+            trade = ClosedTrade(received - spent, closed_ms, config.balance)
+            breaker = advance(breaker, limits, closed_ms, trade).state
         k += 1
     money = TradeMoney(np.asarray(spent_column), np.asarray(received_column),
                        np.fromiter((t.exit_index - t.entry_index for t in trades), np.int64, len(trades)),
                        Counter(t.exit_reason for t in trades))
-    return Settled(trades, skipped, np.asarray(step_at, dtype=np.int64), np.asarray(step_cash),
+    return RunLedger(trades, skipped, np.asarray(step_at, dtype=np.int64), np.asarray(step_cash),
                    np.asarray(step_base), money)

@@ -24,6 +24,7 @@ CONTROL_PARAMETERS = "control:parameters"
 # Consumer groups, named after the consuming service.
 GROUP_STRATEGY = "strategy"
 GROUP_EXECUTOR = "executor"
+GROUP_NOTIFIER = "notifier"
 
 # Keys holding the latest state (not streams).
 MARKET_FRESHNESS = "market:freshness"  # hash: symbol -> wall ms of the last market message
@@ -34,29 +35,18 @@ ACCOUNT_LAST_TRADE = "account:last_trade_id"  # hash: symbol -> last trade id se
 BOT_STATE = "control:bot_state"  # JSON {"state","reason","changed_at_ms"}
 PARAMETERS = "control:parameters:current"  # JSON {"version","parameters",...}
 POSITIONS = "executor:positions"  # hash: symbol -> JSON position snapshot
+BREAKER = "executor:breaker"  # JSON: the account circuit breaker's state (shared.trading.breaker)
 ENTRY_SENT = "executor:entry_sent_ms"  # hash: entry client order id -> Redis time (ms) its order was last sent
 KLINE_LAST_OPEN = "market:kline_last_open"  # hash: symbol -> open time of the last closed kline published
 DASHBOARD_PASSWORD_HASH = "api:password_hash"
+SESSION_PREFIX = "api:session:"  # + SHA-256 of a session id: one dashboard session (make reset-password ends them)
+LOGIN_DEVICE_PREFIX = "api:device:"  # + SHA-256 of a device cookie: a browser that signed in before
+LOGIN_FAILURES_PREFIX = "api:login:failures:"  # + client: failed sign-ins in the current window
+LOGIN_BLOCK_PREFIX = "api:login:block:"  # + client: sign-in refused until this key expires
+LOGIN_UNTRUSTED = "api:login:untrusted"  # sorted set: sign-ins from unknown devices (global budget)
 LAST_SIGNAL = "strategy:last_signal"  # hash: symbol -> the symbol's newest signal entry (flat fields as JSON)
+NOTIFIER_SUMMARY = "notifier:summary"  # market ms at which the last summarised market day ended
 SYMBOL_INFO = "market:symbols"  # hash: symbol -> JSON {"symbol","base_asset","quote_asset","tick_size","step_size","min_qty","min_notional"}
-
-MAXLEN = {
-    "market:kline": 20_000,
-    "market:ticker": 2_000,
-    KLINE_UPDATES: 5_000,
-    MARKET_STATUS: 2_000,
-    ACCOUNT_BALANCES: 2_000,
-    "account:executions": 10_000,
-    SIGNALS: 10_000,
-    DECISIONS: 20_000,
-    "executor:inbox": 10_000,
-    EXECUTOR_EVENTS: 20_000,
-    LOGS: 5_000,
-    CONTROL_COMMANDS: 1_000,
-    CONTROL_PARAMETERS: 1_000,
-    "deadletter": 10_000,
-}
-
 
 def kline_stream(symbol: str) -> str:
     """Closed klines of one symbol, consumed in order by the strategy owner of that symbol."""
@@ -87,13 +77,30 @@ def symbol_commands(symbol: str) -> str:
     return f"control:commands:{symbol}"
 
 
+DEADLETTER = "deadletter"
+
+
 def deadletter_stream(stream: str) -> str:
     """Where entries of ``stream`` that cannot be decoded or keep failing are moved."""
-    return f"deadletter:{stream}"
+    return f"{DEADLETTER}:{stream}"
+
+
+def family(stream: str) -> str:
+    """The family of a per-symbol stream (``market:kline`` of ``market:kline:BTCUSDT``)."""
+    return stream.rsplit(":", 1)[0]
+
+
+def is_kline_stream(stream: str) -> bool:
+    return family(stream) == family(kline_stream("-"))
+
+
+def is_ticker_stream(stream: str) -> bool:
+    return family(stream) == family(ticker_stream("-"))
 
 
 def health_key(service: str, instance: str) -> str:
-    """Heartbeat key of one running service process (expires when it stops refreshing)."""
+    """Heartbeat key of one running service process (expires when it stops refreshing);
+    ``"*"`` for either part makes the pattern of every such key."""
     return f"health:{service}:{instance}"
 
 
@@ -120,19 +127,41 @@ def command_answer_key(command_id: str, outcome: str, symbol: str | None = None)
     return f"{COMMAND_ANSWERS}{command_id}:{symbol or '-'}:{outcome}"
 
 
+def notifier_sent_key(key: str) -> str:
+    """Hash target id -> wall ms of the notification ``key`` delivered to that target."""
+    return f"notifier:sent:{key}"
+
+
 def failures_key(group: str, stream: str) -> str:
     """Hash entry id -> handler failures of ``group`` on ``stream`` (cleared with the ack)."""
     return f"bus:failures:{group}:{stream}"
+
+
+MAXLEN = {
+    family(kline_stream("-")): 20_000,
+    family(ticker_stream("-")): 2_000,
+    KLINE_UPDATES: 5_000,
+    MARKET_STATUS: 2_000,
+    ACCOUNT_BALANCES: 2_000,
+    family(executions_stream("-")): 10_000,
+    SIGNALS: 10_000,
+    DECISIONS: 20_000,
+    family(executor_inbox("-")): 10_000,
+    EXECUTOR_EVENTS: 20_000,
+    LOGS: 5_000,
+    CONTROL_COMMANDS: 1_000,
+    CONTROL_PARAMETERS: 1_000,
+    DEADLETTER: 10_000,
+}
 
 
 def maxlen_for(stream: str) -> int:
     """MAXLEN for a stream, looked up by its family (the part before the symbol)."""
     if stream in MAXLEN:
         return MAXLEN[stream]
-    if stream.startswith("deadletter:"):
-        return MAXLEN["deadletter"]
-    family = stream.rsplit(":", 1)[0]
-    return MAXLEN.get(family, 10_000)
+    if stream.startswith(DEADLETTER + ":"):
+        return MAXLEN[DEADLETTER]
+    return MAXLEN.get(family(stream), 10_000)
 
 
 class BusUser(StrEnum):
@@ -142,6 +171,7 @@ class BusUser(StrEnum):
     STRATEGY = "strategy"
     EXECUTOR = "executor"
     API = "api"
+    NOTIFIER = "notifier"
 
 
 @dataclass(frozen=True)
@@ -176,7 +206,7 @@ ACCESS: dict[BusUser, BusGrant] = {
     BusUser.EXECUTOR: BusGrant(
         writes=(EXECUTOR_EVENTS, POSITIONS, BOT_STATE, "deadletter:market:ticker:*", "deadletter:executor:inbox:*",
                 "deadletter:account:executions:*", "deadletter:control:commands:*", LOGS, "health:executor:*",
-                "lease:executor:*", f"{COMMAND_ANSWERS}*", ENTRY_SENT, SYMBOL_INFO, "members:executor",
+                "lease:executor:*", f"{COMMAND_ANSWERS}*", ENTRY_SENT, BREAKER, SYMBOL_INFO, "members:executor",
                 "bus:failures:executor:*", DECISIONS),
         reads=(MARKET_FRESHNESS, MARKET_LAST_PRICE, MARKET_CLOCK, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS),
         groups=("market:ticker:*", "executor:inbox:*", "account:executions:*", "control:commands:*"),
@@ -187,5 +217,10 @@ ACCESS: dict[BusUser, BusGrant] = {
         writes=(BOT_STATE, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS, "control:commands:*", "api:*", LOGS,
                 "health:api:*"),
         reads=("market:*", "account:*", "strategy:*", "executor:*", "health:*", "deadletter:*", LOGS),
+    ),
+    BusUser.NOTIFIER: BusGrant(
+        writes=("notifier:*", "deadletter:executor:events", "bus:failures:notifier:*", LOGS, "health:notifier:*"),
+        reads=(MARKET_CLOCK, MARKET_LAST_PRICE),
+        groups=(EXECUTOR_EVENTS,),
     ),
 }

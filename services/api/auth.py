@@ -1,4 +1,4 @@
-"""Dashboard sign-in: one password, server-side sessions in Redis, slowed-down guessing.
+"""Dashboard sign-in: the owner's password, server-side sessions in Redis, slowed-down guessing.
 
 The password is ``DASHBOARD_PASSWORD`` or, when that is unset, one generated at first start:
 only its salted scrypt hash is kept (``api:password_hash``) and the clear text is written once
@@ -9,12 +9,13 @@ Each session records a fingerprint of the password hash it was opened under. Cha
 password (``POST /api/password``, a new ``DASHBOARD_PASSWORD`` at the next start, or a new hash
 written by ``make reset-password``) changes that hash, so every session opened before ends at
 once, without having to find them. Guessing is slowed down by ``services.api.throttle``.
+Sessions of accounts (``shared.accounts``) record their account's name and the
+fingerprint of that account's password hash instead: a new password ends them the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import logging
@@ -27,10 +28,10 @@ from services.api.config import ApiSettings
 from shared import streams
 from shared.codec import dumps, loads
 from shared.events import now_ms
+from shared.passwords import hash_password, verify_hash
+from shared.streams import SESSION_PREFIX
 
 COOKIE_NAME = "bot_session"
-SESSION_PREFIX = "api:session:"
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 # Its own stderr handler and no propagation: the generated password must not reach the
 # Redis log stream (and from there the dashboard), only the operator's terminal.
@@ -57,29 +58,6 @@ def _console_logger() -> logging.Logger:
         _console.propagate = False
         _console.setLevel(logging.INFO)
     return _console
-
-
-def hash_password(password: str) -> str:
-    """Salted scrypt hash as ``scrypt$n$r$p$salt$hash`` (base64 parts)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
-    return "$".join(["scrypt", str(_SCRYPT["n"]), str(_SCRYPT["r"]), str(_SCRYPT["p"]), *encoded])
-
-
-def verify_hash(password: str, stored: str) -> bool:
-    """Whether ``password`` matches a ``hash_password`` result (constant-time comparison)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
 
 
 async def ensure_password(redis: Redis, settings: ApiSettings) -> None:
@@ -124,24 +102,34 @@ def _session_key(token: str) -> str:
     return SESSION_PREFIX + hashlib.sha256(token.encode()).hexdigest()
 
 
-def _epoch(stored_hash: str | None) -> str:
+def epoch(stored_hash: str | None) -> str:
     """Fingerprint of the password hash in force (a hash of a salted hash: no oracle)."""
     return hashlib.sha256((stored_hash or "").encode()).hexdigest()[:32]
 
 
-async def create_session(redis: Redis, settings: ApiSettings, client_ip: str) -> str:
-    """A new random session id, valid for ``SESSION_TTL_S``; the caller puts it in the cookie."""
+async def create_session(
+    redis: Redis, settings: ApiSettings, client_ip: str, account: str = "", password_hash: str | None = None
+) -> str:
+    """A new random session id, valid for ``SESSION_TTL_S``; the caller puts it in the cookie.
+
+    ``account`` is empty for the owner, whose session follows ``api:password_hash``; an
+    account's session records the fingerprint of ``password_hash``, its own password's hash.
+    """
     token = secrets.token_urlsafe(32)
-    epoch = _epoch(await redis.get(streams.DASHBOARD_PASSWORD_HASH))
-    record = {"created_at_ms": now_ms(), "ip": client_ip, "epoch": epoch}
+    stored = password_hash if account else await redis.get(streams.DASHBOARD_PASSWORD_HASH)
+    record = {"created_at_ms": now_ms(), "ip": client_ip, "epoch": epoch(stored), "account": account}
     await redis.set(_session_key(token), dumps(record), ex=settings.session_ttl_s)
     return token
 
 
-async def session_valid(redis: Redis, token: str | None) -> bool:
-    """Whether ``token`` names a live session opened under the password in force."""
+async def read_session(redis: Redis, token: str | None) -> dict[str, object] | None:
+    """The record of a live session (``account`` empty for the owner), or None.
+
+    An owner's session opened under a password changed since is ended here; an account's
+    fingerprint is compared by the caller, who holds the account (``session_ended`` ends it).
+    """
     if not token or len(token) > 100:
-        return False
+        return None
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(_session_key(token))
         pipe.get(streams.DASHBOARD_PASSWORD_HASH)
@@ -151,11 +139,17 @@ async def session_valid(redis: Redis, token: str | None) -> bool:
     except ValueError:
         record = None
     if not isinstance(record, dict):
-        return False
-    if record.get("epoch") != _epoch(stored):
+        return None
+    if not record.get("account") and record.get("epoch") != epoch(stored):
         await redis.delete(_session_key(token))  # opened under a password that was changed since
-        return False
-    return True
+        return None
+    return record
+
+
+async def session_valid(redis: Redis, token: str | None) -> bool:
+    """Whether ``token`` names a live owner's session opened under the password in force."""
+    record = await read_session(redis, token)
+    return record is not None and not record.get("account")
 
 
 async def delete_session(redis: Redis, token: str | None) -> None:

@@ -7,9 +7,13 @@ at the edges; PostgreSQL uses the same columns so both back-ends behave identica
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.trading.vocabulary import OrderPurpose, OrderStatus, PositionStatus, Side
 
 
 class Amount(TypeDecorator[Decimal]):
@@ -25,6 +29,27 @@ class Amount(TypeDecorator[Decimal]):
         return None if value is None else Decimal(value)
 
 
+class Word(TypeDecorator[str]):
+    """A word of one of the ledger's vocabularies (``shared.trading.vocabulary``), kept as its text.
+
+    A value written must be a word of the vocabulary, so a misspelt status fails at the write
+    instead of becoming a row no reader understands; a value read is the enum member.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, vocabulary: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.vocabulary = vocabulary
+
+    def process_bind_param(self, value: Any, dialect: object) -> str | None:
+        return None if value is None else self.vocabulary(value).value
+
+    def process_result_value(self, value: str | None, dialect: object) -> StrEnum | None:
+        return None if value is None else self.vocabulary(value)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -37,10 +62,10 @@ class Order(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     client_order_id: Mapped[str] = mapped_column(String(36), unique=True)
     symbol: Mapped[str] = mapped_column(String(20))
-    side: Mapped[str] = mapped_column(String(4))
+    side: Mapped[Side] = mapped_column(Word(Side, 4))
     order_type: Mapped[str] = mapped_column(String(16), default="MARKET")
-    purpose: Mapped[str] = mapped_column(String(16))  # entry | exit
-    status: Mapped[str] = mapped_column(String(20))  # INTENT, SUBMITTED, UNKNOWN, FILLED, PARTIALLY_FILLED, REJECTED, EXPIRED, CANCELED
+    purpose: Mapped[OrderPurpose] = mapped_column(Word(OrderPurpose, 16))
+    status: Mapped[OrderStatus] = mapped_column(Word(OrderStatus, 20))
     requested_quantity: Mapped[Decimal] = mapped_column(Amount)
     executed_quantity: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
     cumulative_quote: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
@@ -86,7 +111,7 @@ class Position(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     symbol: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(10))  # OPENING, OPEN, CLOSING, CLOSED, FAILED (entry never filled)
+    status: Mapped[PositionStatus] = mapped_column(Word(PositionStatus, 10))
     entry_client_order_id: Mapped[str] = mapped_column(String(36), unique=True)
     entry_price: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
     quantity: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
@@ -114,3 +139,39 @@ class Position(Base):
 
     __table_args__ = (Index("ix_positions_symbol_status", "symbol", "status"),
                       Index("ix_positions_symbol_exit_market", "symbol", "exit_market_time_ms"))
+
+
+class Account(Base):
+    """A dashboard account besides the owner: its name, its role and its password's scrypt hash.
+
+    Written only by the api and ``make user``; the owner (``DASHBOARD_PASSWORD``) has no row.
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # viewer | operator
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)  # wall clock
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)  # wall clock
+
+
+class ApiToken(Base):
+    """A personal API token (``Authorization: Bearer``): only the SHA-256 of its text is kept.
+
+    ``account`` names its holder (``owner`` or an account's name); it acts with ``role``, never
+    more than its holder's role at the time of the request. Revoked tokens keep their row.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)  # wall clock
+    revoked_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # wall clock
+
+    __table_args__ = (Index("ix_api_tokens_account", "account"),)

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from services.api.deps import HubDep, Protected, SettingsDep
 from services.api.hub import Subscription
 from services.api.middleware import drop_callback
-from services.api.relay import ID_PATTERN, Position, Relayed, sse_frame
+from services.api.relay import ID_PATTERN, Relayed, StreamCursor, sse_frame
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=Protected)
 HEADER_PATTERN = f"^$|{ID_PATTERN}"
@@ -51,13 +51,13 @@ async def _subscription(request: Request, hub: HubDep) -> AsyncIterator[Subscrip
 async def _resume_from(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=140, json_schema_extra={"pattern": HEADER_PATTERN})] = None,
     resume: Annotated[str | None, Query(alias="last_event_id", max_length=140, json_schema_extra={"pattern": ID_PATTERN})] = None,
-) -> Position | None:
+) -> StreamCursor | None:
     """Where to resume; a malformed id is a 400 (resuming from a guess could skip events)."""
     last_event_id = last_event_id or None  # an empty header names no event: a fresh start
     for text in (last_event_id, resume):
         if text is not None and not re.fullmatch(ID_PATTERN, text):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be <ms>-<seq> or <ms>-<seq>@<stream>")
-    return Position.parse(last_event_id or resume)
+    return StreamCursor.parse(last_event_id or resume)
 
 
 @router.get("/events", response_class=EventStream, responses={
@@ -65,7 +65,7 @@ async def _resume_from(
     400: {"description": "malformed Last-Event-ID"},
 })
 async def events(
-    after: Annotated[Position | None, Depends(_resume_from)],
+    after: Annotated[StreamCursor | None, Depends(_resume_from)],
     subscription: Annotated[Subscription, Depends(_subscription)],
     hub: HubDep,
     settings: SettingsDep,
@@ -76,7 +76,7 @@ async def events(
                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _stream(after: Position | None, subscription: Subscription, hub: HubDep, retry_ms: int) -> AsyncIterator[bytes]:
+async def _stream(after: StreamCursor | None, subscription: Subscription, hub: HubDep, retry_ms: int) -> AsyncIterator[bytes]:
     # Frames are encoded once by the hub for every client; what is queued for this client when
     # it is ready to write goes out as one write, so a client that fell behind catches up in a
     # few system calls rather than one per event.
@@ -88,8 +88,8 @@ async def _stream(after: Position | None, subscription: Subscription, hub: HubDe
             after = None
         for item in missed:
             yield sse_frame(item)
-            if item.position is not None:
-                after = item.position
+            if item.cursor is not None:
+                after = item.cursor
     queue = subscription.queue
     while not subscription.dropped:
         try:
@@ -102,6 +102,6 @@ async def _stream(after: Position | None, subscription: Subscription, hub: HubDe
             items.append(queue.get_nowait())
         frames = [sse_frame(item) for item in items
                   # already sent from the backlog
-                  if item.position is None or after is None or item.position > after]
+                  if item.cursor is None or after is None or item.cursor > after]
         if frames:
             yield b"".join(frames)
