@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from shared.trading.sizing import SymbolFilters
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
@@ -126,7 +127,7 @@ def parse_run_settings(
     if problems:
         raise ParameterError(problems)
     filters = default_filters(symbol)
-    changes = {_FILTER_FIELDS[name]: parsed[name] for name in _FILTER_FIELDS if name in parsed}
+    changes: dict[str, Any] = {_FILTER_FIELDS[name]: parsed[name] for name in _FILTER_FIELDS if name in parsed}
     if "STEP_SIZE" in parsed and "MIN_QTY" not in parsed:
         changes["min_qty"] = parsed["STEP_SIZE"]
     config = BacktestConfig(

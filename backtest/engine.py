@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from backtest import kernel
@@ -98,7 +99,7 @@ class BacktestResult:
     candles: CandleArrays
     trades: list[Trade]
     skipped: list[SkippedEntry]
-    equity: np.ndarray
+    equity: npt.NDArray[np.float64]
     summary: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -223,15 +224,15 @@ class Settled(NamedTuple):
 
     trades: list[Trade]
     skipped: list[SkippedEntry]
-    step_at: np.ndarray
-    step_cash: np.ndarray
-    step_base: np.ndarray
+    step_at: npt.NDArray[np.int64]
+    step_cash: npt.NDArray[np.float64]
+    step_base: npt.NDArray[np.float64]
     money: TradeMoney
 
 
 def _settle(
     walk: Callable[[int], int],
-    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    out: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
     levels: dict[int, tuple[Decimal, Decimal, Decimal]],
     arrays: CandleArrays,
     params: StrategyParameters,

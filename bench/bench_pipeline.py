@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -57,7 +58,8 @@ def pipeline_latencies(folder: Path, seconds: float) -> tuple[list[float], Stack
     stack = start_stack(folder / "latency", data=[data], symbols=["BTCUSDT"], speed=240, history=100, extra_env=BUSY_STRATEGY)
     time.sleep(seconds)
     client = stack.client()
-    received = {int(f["open_time_ms"]): int(f["ts_init_ms"]) for _, f in client.xrange(streams.kline_stream("BTCUSDT"))}
+    entries: Any = client.xrange(streams.kline_stream("BTCUSDT"))
+    received = {int(f["open_time_ms"]): int(f["ts_init_ms"]) for _, f in entries}
     latencies = []
     for order in sim_state(stack)["orders"]:
         client_id = order["clientOrderId"]
@@ -80,7 +82,7 @@ async def three_hop_chain(url: str, messages: int, rate_hz: float) -> list[float
 
     async def relay(client: Redis, source: str, target: str | None) -> None:
         while not done.is_set():
-            reply = await client.xreadgroup("g", "c", {source: ">"}, count=100, block=200)
+            reply: Any = await client.xreadgroup("g", "c", {source: ">"}, count=100, block=200)
             for _, entries in reply or []:
                 for entry_id, fields in entries:
                     await client.xack(source, "g", entry_id)

@@ -123,9 +123,9 @@ def client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def ours(port: Port, pid: int | None) -> bool:
+def ours(port: Port | None, pid: int | None) -> bool:
     """Whether the listening socket on ``port`` belongs to the child ``pid``."""
-    return pid is not None and pid in listeners(port.port)
+    return port is not None and pid is not None and pid in listeners(port.port)
 
 
 def http_answers(url: str) -> bool:
@@ -144,8 +144,8 @@ def resp_command(*parts: str) -> bytes:
     return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded)
 
 
-async def redis_answers(port: int, pid: int, admin_password: str) -> bool:
-    """The admin signs in, PING answers and ``INFO server`` names the pid started here."""
+async def redis_answers(port: int, pid: int | None, admin_password: str) -> bool:
+    """The admin signs in, PING answers and ``INFO server`` names the pid started here (None: not running)."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
     except (OSError, TimeoutError):
@@ -348,7 +348,7 @@ async def supervise(stop: asyncio.Event) -> int:
             redis, bus = await start_redis(env, by_service["redis"], abort)
             children.append(redis)
             admin = bus.admin_password
-            if await first_of(stop, wait_ready(redis, lambda: redis_answers(redis.port.port, redis.pid, admin), "PING", abort)):
+            if await first_of(stop, wait_ready(redis, lambda: redis_answers(by_service["redis"].port, redis.pid, admin), "PING", abort)):
                 return 0
             redis_url = f"redis://127.0.0.1:{by_service['redis'].port}/0"
         child_env = child_environment(env, explicit, run_id, redis_url, with_sim)

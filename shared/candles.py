@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -30,12 +31,12 @@ class CandleFileError(ValueError):
 class CandleArrays:
     """The columns of a candle series as contiguous numpy arrays (float64, ``open_time`` int64 ms)."""
 
-    open_time: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
+    open_time: npt.NDArray[np.int64]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.close)

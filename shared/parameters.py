@@ -192,7 +192,10 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {}
 
 def _adapter(name: str) -> TypeAdapter[Any]:
     if name not in _ADAPTERS:
-        _ADAPTERS[name] = TypeAdapter(StrategyParameters.model_fields[name].annotation)
+        annotation = StrategyParameters.model_fields[name].annotation
+        if annotation is None:
+            raise TypeError(f"parameter {name} has no type")
+        _ADAPTERS[name] = TypeAdapter(annotation)
     return _ADAPTERS[name]
 
 

@@ -185,7 +185,7 @@ def _normalise_symbol(value: str) -> str:
     return symbol
 
 
-def load_settings(cls: type[SettingsT], **overrides: object) -> SettingsT:
+def load_settings(cls: type[SettingsT], **overrides: Any) -> SettingsT:
     """Build settings or exit with one line per invalid variable (never a traceback)."""
     try:
         return cls(**overrides)

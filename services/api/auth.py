@@ -20,6 +20,7 @@ import hmac
 import logging
 import secrets
 import sys
+from typing import TextIO
 
 from redis.asyncio import Redis
 
@@ -37,15 +38,15 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _console = logging.getLogger("services.api.first_start")
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is at the time of the record."""
 
-    @property  # type: ignore[override]
-    def stream(self) -> object:
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value: object) -> None:
+    def stream(self, value: TextIO) -> None:
         pass
 
 
@@ -92,7 +93,7 @@ async def ensure_password(redis: Redis, settings: ApiSettings) -> None:
     if settings.dashboard_password is not None:
         configured = settings.dashboard_password.get_secret_value()
         stored = await redis.get(streams.DASHBOARD_PASSWORD_HASH)
-        if stored is None or not await asyncio.to_thread(verify_hash, configured, stored):
+        if not isinstance(stored, str) or not await asyncio.to_thread(verify_hash, configured, stored):
             await redis.set(streams.DASHBOARD_PASSWORD_HASH, await asyncio.to_thread(hash_password, configured))
         return
     if await redis.exists(streams.DASHBOARD_PASSWORD_HASH):
@@ -113,7 +114,7 @@ async def check_password(redis: Redis, settings: ApiSettings, password: str) -> 
         expected = settings.dashboard_password.get_secret_value().encode()
         return hmac.compare_digest(password.encode(), expected)
     stored = await redis.get(streams.DASHBOARD_PASSWORD_HASH)
-    if stored is None:
+    if not isinstance(stored, str):  # None (the client decodes responses)
         # The hash vanished (Redis emptied): generate a new one so sign-in is possible again.
         await ensure_password(redis, settings)
         return False
@@ -132,7 +133,8 @@ def _epoch(stored_hash: str | None) -> str:
 async def create_session(redis: Redis, settings: ApiSettings, client_ip: str) -> str:
     """A new random session id, valid for ``SESSION_TTL_S``; the caller puts it in the cookie."""
     token = secrets.token_urlsafe(32)
-    epoch = _epoch(await redis.get(streams.DASHBOARD_PASSWORD_HASH))
+    stored = await redis.get(streams.DASHBOARD_PASSWORD_HASH)
+    epoch = _epoch(stored if isinstance(stored, str) else None)
     record = {"created_at_ms": now_ms(), "ip": client_ip, "epoch": epoch}
     await redis.set(_session_key(token), dumps(record), ex=settings.session_ttl_s)
     return token

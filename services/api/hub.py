@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.typing import KeyT, StreamIdT
 
 from services.api.relay import Position, Relayed, encoded_data, is_ephemeral, to_relayed
 
@@ -58,7 +59,7 @@ class Hub:
         self.block_ms = block_ms
         self.subscriptions: set[Subscription] = set()
         self.dropped_count = 0
-        self._cursors: dict[str, str] = {}
+        self._cursors: dict[KeyT, StreamIdT] = {}
         self._held: list[Entry] = []
         self._last_sent: dict[tuple[str, str], float] = {}
         self._pending: dict[tuple[str, str], Relayed] = {}

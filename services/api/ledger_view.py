@@ -61,7 +61,7 @@ class Precisions:
     def known(self, symbol: str) -> Precision | None:
         return self._known.get(symbol)
 
-    def apply(self, raw: Sequence[str | None]) -> None:
+    def apply(self, raw: Sequence[str | bytes | None]) -> None:
         """Take the ``market:symbols`` values of ``self.symbols`` (read by the caller's pipeline)."""
         for symbol, text in zip(self.symbols, raw):
             body = loads(text)

@@ -13,6 +13,7 @@ import random
 import string
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from . import errors
 from .account import Balances, commission
@@ -239,8 +240,8 @@ class Engine:
         order.status = "REJECTED"
         self._report(order, "REJECTED", now, reject_reason=reason)
 
-    def _report(self, order: Order, exec_type: str, now: int, **extra: object) -> None:
-        self.outbox.append(execution_report(order, exec_type, now, self.next_exec_id, **extra))  # type: ignore[arg-type]
+    def _report(self, order: Order, exec_type: str, now: int, **extra: Any) -> None:
+        self.outbox.append(execution_report(order, exec_type, now, self.next_exec_id, **extra))
         self.next_exec_id += 1
 
     def _position(self, spec: SymbolSpec, now: int) -> None:
@@ -257,10 +258,10 @@ class Engine:
             "update_time": self.update_time,
         }
 
-    def load_state(self, data: dict[str, object]) -> None:
-        """Restore what ``to_state`` saved."""
-        self.balances = Balances.from_state(data["balances"])  # type: ignore[arg-type]
-        for raw in data["orders"]:  # type: ignore[attr-defined]
+    def load_state(self, data: dict[str, Any]) -> None:
+        """Restore what ``to_state`` saved (read back from JSON)."""
+        self.balances = Balances.from_state(data["balances"])
+        for raw in data["orders"]:
             order = Order.from_state(raw)
             self.orders[order.order_id] = order
             self._by_client[(order.symbol, order.client_order_id)] = order.order_id
@@ -268,8 +269,8 @@ class Engine:
                 self._open.setdefault(order.symbol, {})[order.order_id] = order
             self.trades.extend(order.fills)
         self.trades.sort(key=lambda f: f.trade_id)
-        self.next_order_id = int(data["next_order_id"])  # type: ignore[arg-type]
-        self.next_trade_id = int(data["next_trade_id"])  # type: ignore[arg-type]
-        self.next_exec_id = int(data["next_exec_id"])  # type: ignore[arg-type]
-        self.received_client_ids = list(data["received_client_ids"])  # type: ignore[call-overload]
-        self.update_time = int(data["update_time"])  # type: ignore[arg-type]
+        self.next_order_id = int(data["next_order_id"])
+        self.next_trade_id = int(data["next_trade_id"])
+        self.next_exec_id = int(data["next_exec_id"])
+        self.received_client_ids = list(data["received_client_ids"])
+        self.update_time = int(data["update_time"])

@@ -66,7 +66,7 @@ def _closed_exit_join() -> Any:
 
 async def list_orders(engine: AsyncEngine, limit: int, offset: int, symbol: str | None = None) -> list[dict[str, Any]]:
     """Orders newest first; an exit order carries its closed trade's ``return_pct``."""
-    query: Select[Any] = select(Order, Position).outerjoin(Position, _closed_exit_join())
+    query = select(Order, Position).outerjoin(Position, _closed_exit_join())
     if symbol:
         query = query.where(Order.symbol == symbol)
     query = query.order_by(Order.created_at_ms.desc(), Order.id.desc()).limit(limit).offset(offset)
@@ -79,7 +79,7 @@ async def list_order_rows(
     engine: AsyncEngine, limit: int, offset: int, symbol: str | None = None
 ) -> list[tuple[Order, Position | None]]:
     """Orders newest first, each with its position (the trade it belongs to)."""
-    query: Select[Any] = select(Order, Position).outerjoin(Position, Position.id == Order.position_id)
+    query = select(Order, Position).outerjoin(Position, Position.id == Order.position_id)
     if symbol:
         query = query.where(Order.symbol == symbol)
     query = query.order_by(Order.created_at_ms.desc(), Order.id.desc()).limit(limit).offset(offset)
