@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.trading.sizing import SymbolFilters
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
+from shared.trading.sizing import SymbolFilters
 
 DEFAULT_FEE = Decimal("0.001")
 DEFAULT_BALANCE = Decimal("10000")

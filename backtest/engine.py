@@ -21,16 +21,16 @@ import pandas as pd
 from backtest import kernel
 from backtest.config import BacktestConfig
 from backtest.metrics import TradeMoney, summarise
-from shared.trading.protection import ExitReason, protection_levels, realised_return_pct
-from shared.trading.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
-from shared.trading.indicators import compute_indicators
-from shared.trading.rules import signal_arrays
 from shared.candles import CandleArrays, candle_arrays
-from shared.trading import profit
 from shared.parameters import StrategyParameters
 from shared.precision import Precision, split_symbol
-from shared.trading.profit import TradeRecord
 from shared.settings import TIMEFRAME_MS
+from shared.trading import profit
+from shared.trading.indicators import compute_indicators
+from shared.trading.profit import TradeRecord
+from shared.trading.protection import ExitReason, protection_levels, realised_return_pct
+from shared.trading.rules import signal_arrays
+from shared.trading.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
 
 ZERO = Decimal(0)
 

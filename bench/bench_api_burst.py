@@ -31,8 +31,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.ports import free_port  # noqa: E402
-from tests.support.redis_server import start_redis  # noqa: E402
+from tests.support.ports import free_port
+from tests.support.redis_server import start_redis
 
 SSE_CLIENTS = 100
 

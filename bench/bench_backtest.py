@@ -39,14 +39,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars would garble the table
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from backtest import run_backtest  # noqa: E402
-from shared.trading.indicators import compute_indicators  # noqa: E402
-from shared.trading.rules import signal_arrays  # noqa: E402
-from shared.candles import load_candles, shared_data_dir  # noqa: E402
-from shared.parameters import StrategyParameters  # noqa: E402
+from backtest import run_backtest
+from shared.candles import load_candles, shared_data_dir
+from shared.parameters import StrategyParameters
+from shared.trading.indicators import compute_indicators
+from shared.trading.rules import signal_arrays
 
 MAIN_SERIES = "BTCUSDT_1m_2025-05-20_2025-08-18.csv.gz"
 VECTORBT_ENV = REPO / "var" / "bench-envs" / "vectorbt"
@@ -96,7 +96,7 @@ def bench_backtesting_py(candles: pd.DataFrame, params: StrategyParameters, reps
                                   "close": self.data.Close, "volume": self.data.Volume})
             values = compute_indicators(frame, params, with_atr=False)
             for name in ("ema_short", "ema_long", "ema_filter", "rsi"):
-                setattr(self, name, self.I(lambda v=values[name].to_numpy(): v, name=name, plot=False))
+                setattr(self, name, self.I(np.asarray, values[name].to_numpy(), name=name, plot=False))
 
         def next(self) -> None:
             short, long_, rsi = self.ema_short, self.ema_long, self.rsi[-1]

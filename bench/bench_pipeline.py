@@ -27,11 +27,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from redis.asyncio import Redis  # noqa: E402
+from redis.asyncio import Redis
 
-from shared import streams  # noqa: E402
-from shared.candles import shared_data_dir  # noqa: E402
-from tests.support.stack import Stack, prepare_data, start_stack  # noqa: E402
+from shared import streams
+from shared.candles import shared_data_dir
+from tests.support.stack import Stack, prepare_data, start_stack
 
 SHARED = shared_data_dir()
 BUNDLED = REPO / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
@@ -45,7 +45,7 @@ BUSY_STRATEGY = {
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def sim_state(stack: Stack) -> dict:

@@ -39,12 +39,22 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from processes import Port, alive, command_line, die_with_parent, environment, holder_text, listeners, port_free, start_time
+from processes import (
+    Port,
+    alive,
+    command_line,
+    die_with_parent,
+    environment,
+    holder_text,
+    listeners,
+    port_free,
+    start_time,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from shared import redis_acl, signing  # noqa: E402 - after the repository is importable
-from shared.streams import BusUser  # noqa: E402
+from shared import redis_acl, signing
+from shared.streams import BusUser
 
 VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))
 RUN = VAR / "run"

@@ -33,8 +33,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 
-from shared.aio import sleep_or_stop
 from shared import streams
+from shared.aio import sleep_or_stop
 from shared.codec import DecodeError, decode, encode
 from shared.events import Envelope
 
@@ -177,7 +177,7 @@ class Consumer:
                 await self.poll_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep consuming through Redis hiccups
+            except Exception:  # keep consuming through Redis hiccups (logged)
                 logger.exception("consumer group=%s name=%s poll failed", self.group, self.name)
                 await sleep_or_stop(stop, 1.0)
 
@@ -220,7 +220,7 @@ class Consumer:
                 return
 
     async def _read(self, ready: list[str], from_id: str, count: int, block: int | None) -> list[tuple[str, list[Any]]]:
-        reply = await self.redis.xreadgroup(self.group, self.name, {stream: from_id for stream in ready}, count=count, block=block)
+        reply = await self.redis.xreadgroup(self.group, self.name, dict.fromkeys(ready, from_id), count=count, block=block)
         return [(stream, entries) for stream, entries in _normalise(reply) if stream in self._streams and entries]
 
     async def _handle_batch(self, *, pending: bool) -> int:

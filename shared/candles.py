@@ -69,7 +69,7 @@ def load_candles(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not file.is_file():
         raise CandleFileError(f"{file}: no such file")
     symbol, interval = parse_file_name(file)
-    dtypes = {"open_time": "int64", **{name: "float64" for name in CANDLE_COLUMNS[1:]}}
+    dtypes = {"open_time": "int64", **dict.fromkeys(CANDLE_COLUMNS[1:], "float64")}
     try:
         frame = pd.read_csv(file, usecols=list(CANDLE_COLUMNS), dtype=dtypes)
     except ValueError as e:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,8 +34,6 @@ BINANCE_URLS = {
         "ws_api": "wss://ws-api.binance.com:443/ws-api/v3",
     },
 }
-
-SettingsT = TypeVar("SettingsT", bound="ServiceSettings")
 
 
 class ServiceSettings(BaseSettings):
@@ -185,7 +183,7 @@ def _normalise_symbol(value: str) -> str:
     return symbol
 
 
-def load_settings(cls: type[SettingsT], **overrides: Any) -> SettingsT:
+def load_settings[SettingsT: ServiceSettings](cls: type[SettingsT], **overrides: Any) -> SettingsT:
     """Build settings or exit with one line per invalid variable (never a traceback)."""
     try:
         return cls(**overrides)

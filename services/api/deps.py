@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api import auth
 from services.api.backtests import BacktestRunner
-from services.api.config import ApiSettings
 from services.api.candle_store import CandleStore
+from services.api.config import ApiSettings
 from services.api.hub import Hub
 from services.api.ledger_view import LedgerView
 from services.api.live_state import LiveState

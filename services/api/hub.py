@@ -125,7 +125,7 @@ class Hub:
             for name in self.stream_names:
                 pipe.xrevrange(name, count=1)
             replies = await pipe.execute()
-        self._cursors = {name: (reply[0][0] if reply else "0-0") for name, reply in zip(self.stream_names, replies)}
+        self._cursors = {name: (reply[0][0] if reply else "0-0") for name, reply in zip(self.stream_names, replies, strict=True)}
 
     async def _poll(self) -> None:
         wait_s = self._next_flush_in()
@@ -212,7 +212,7 @@ class Hub:
             (seconds, micros), *replies = await pipe.execute()
         server_ms = int(seconds) * 1000 + int(micros) // 1000
         entries: list[Entry] = []
-        for name, reply in zip(names, replies):
+        for name, reply in zip(names, replies, strict=True):
             if len(reply) > self.backlog_limit:
                 return [], True
             entries.extend((Position.of(name, entry_id), fields) for entry_id, fields in reply if fields)

@@ -7,7 +7,6 @@ from decimal import Decimal
 from shared.events.envelope import Payload
 from shared.trading.vocabulary import BotState
 
-
 # What each state means, in the words the dashboard and the README use.
 STATE_MEANINGS = {
     BotState.RUNNING: "running: entries and exits",

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.trading.profit import TradeRecord, order_fee_quote
 from shared.store.models import Fill, Order, Position
+from shared.trading.profit import TradeRecord, order_fee_quote
 
 CLOSED = "CLOSED"
 

@@ -243,7 +243,7 @@ def figures(
     if single_symbol and dust_quantity is None:
         dust_quantity = ZERO
     drawdown = realised_drawdown(profits_q, starting_equity)
-    refs = [TradeRef(t.id, p, t.profit_pct) for t, p in zip(closed, profits_q)]
+    refs = [TradeRef(t.id, t.profit_quote, t.profit_pct) for t in closed if t.profit_quote is not None]
     best = max(refs, key=lambda r: (r.profit_quote, -r.id)) if refs else None
     worst = min(refs, key=lambda r: (r.profit_quote, r.id)) if refs else None
     count = len(closed)

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from shared.trading.indicators import IndicatorRow
 from shared.parameters import StrategyParameters
+from shared.trading.indicators import IndicatorRow
 
 if TYPE_CHECKING:
     import pandas as pd

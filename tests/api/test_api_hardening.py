@@ -177,9 +177,8 @@ async def test_a_new_configured_password_ends_the_sessions_of_the_old_one(
     settings_factory: Callable[..., ApiSettings],
 ) -> None:
     first = create_app(settings_factory())
-    async with first.router.lifespan_context(first):
-        async with _signed_in(first, "10.0.0.7") as client:
-            cookie = client.cookies[auth.COOKIE_NAME]
+    async with first.router.lifespan_context(first), _signed_in(first, "10.0.0.7") as client:
+        cookie = client.cookies[auth.COOKIE_NAME]
     same = create_app(settings_factory())
     async with same.router.lifespan_context(same):  # a restart with the same password keeps sessions
         async with _client(same, "10.0.0.7") as again:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
@@ -20,7 +20,6 @@ from shared.store.models import Position
 
 router = APIRouter(prefix="/api", tags=["history"], dependencies=Protected)
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 Symbol = Query(None, pattern=r"^[A-Z0-9]{5,20}$")
 LEDGER_NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "the ledger database is not ready"}}
 DECISION_SCAN = 5_000
@@ -42,7 +41,7 @@ class TradePage(BaseModel):
     offset: int
 
 
-async def read_ledger(query: Awaitable[T]) -> T:
+async def read_ledger[T](query: Awaitable[T]) -> T:
     """Await a ledger read; a ledger that does not exist yet is a 503, not a 500."""
     try:
         return await query

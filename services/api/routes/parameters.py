@@ -14,8 +14,8 @@ from services.api.errors import FieldProblem, ValidationProblems, unprocessable
 from services.api.parameter_schema import BODY_SCHEMA, check_bounds
 from shared import streams
 from shared.codec import DecodeError, decode
-from shared.events import ParametersChanged
 from shared.control import new_command_id, parameters_record, update_parameters
+from shared.events import ParametersChanged
 from shared.parameters import LABELS, DangerousParameters, ParameterError, StrategyParameters
 
 router = APIRouter(prefix="/api", tags=["parameters"], dependencies=Protected)

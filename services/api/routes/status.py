@@ -24,7 +24,7 @@ from shared.precision import QUOTE_ASSETS, Precision, pct, split_symbol
 
 router = APIRouter(prefix="/api", tags=["status"], dependencies=Protected)
 
-__all__ = ["QUOTE_ASSETS", "split_symbol", "position_view", "unrealised_pct", "router"]
+__all__ = ["QUOTE_ASSETS", "position_view", "router", "split_symbol", "unrealised_pct"]
 
 
 class BotState(BaseModel):
@@ -162,7 +162,7 @@ async def get_status(redis: RedisDep, settings: SettingsDep, live: LiveDep, ledg
             pipe.hmget(streams.SYMBOL_INFO, symbols)
         replies = await pipe.execute()
     prices, freshness, positions, snapshot, signals, clocks, requested = replies[:7]
-    await live.catch_up(redis, dict(zip(FOLLOWED, replies[7:7 + len(FOLLOWED)])))
+    await live.catch_up(redis, dict(zip(FOLLOWED, replies[7:7 + len(FOLLOWED)], strict=True)))
     if len(replies) > 7 + len(FOLLOWED):
         precisions.apply(replies[-1])
     now = now_ms()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from redis.asyncio import Redis
@@ -57,7 +58,7 @@ async def test_concurrent_updates_never_share_a_version(redis_url: str) -> None:
         events = [decode(fields).payload for _, fields in await clients[0].xrange(streams.CONTROL_PARAMETERS)]
         assert [event.parameters_version for event in events] == versions
         # Each event's "previous" is exactly the set of the version before it.
-        for before, after in zip(events, events[1:]):
+        for before, after in itertools.pairwise(events):
             assert after.previous == before.parameters
         stored = loads(await clients[0].get(streams.PARAMETERS))
         assert stored["version"] == 8 and stored["parameters"] == events[-1].parameters
