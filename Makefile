@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run stop test fuzz restart reset-password backtest bench compose-check compose-secrets install system clean help
+.PHONY: run stop test lint fuzz restart reset-password backtest bench compose-check compose-secrets install system clean help
 
 help:
 	@echo "make run                      start redis, the simulator and every service; prints the dashboard URL"
-	@echo "make test                     the whole test suite"
+	@echo "make test                     make lint, then the whole test suite"
+	@echo "make lint                     ruff check, ruff format --check and mypy (settings in pyproject.toml)"
 	@echo "make stop                     stop a running 'make run' (from any terminal)"
 	@echo "make restart SERVICE=name     restart one service of a running 'make run'"
 	@echo "make reset-password           a new dashboard password, printed once"
@@ -49,7 +50,15 @@ restart:
 reset-password:
 	@$(PY) scripts/reset_password.py
 
-test: install
+# Every check runs, so one round shows everything that fails; the status is non-zero if any did.
+lint: install
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check . || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	exit $$status
+
+test: install lint
 	@scripts/ensure-system.sh redis chromium postgres
 	@$(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$status
@@ -82,4 +91,4 @@ compose-secrets: install
 	$(PY) -m shared.redis_acl compose $(if $(ROTATE),--rotate)
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache
