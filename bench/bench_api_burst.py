@@ -148,7 +148,8 @@ def main() -> None:
                     process.wait(15)
         finally:
             redis_server.stop()
-    print(f"\n{args.connections} clients on GET /api/status for {args.seconds:.0f} s, {SSE_CLIENTS} SSE clients connected\n")
+    print(f"\n{args.connections} clients on GET /api/status for {args.seconds:.0f} s, "
+          f"{SSE_CLIENTS} SSE clients connected\n")
     print("| api | answers during the burst | p50 ms (200s) | p99 ms (200s) | first 200 after the burst |")
     print("|---|---|---|---|---|")
     for label, row in rows:

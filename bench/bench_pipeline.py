@@ -171,7 +171,8 @@ def main() -> None:
             stack.stop_all()
         print("\nLatency, closed kline received by market_data -> order request received by the exchange (ms)")
         print(f"{'path':<58} {'samples':>7} {'p50':>8} {'p99':>8}")
-        print(f"{'raw Redis: XADD -> XREADGROUP x3 (baseline)':<58} {len(chain):>7} {percentile(chain, .5):>8.2f} {percentile(chain, .99):>8.2f}")
+        print(f"{'raw Redis: XADD -> XREADGROUP x3 (baseline)':<58} {len(chain):>7} "
+              f"{percentile(chain, .5):>8.2f} {percentile(chain, .99):>8.2f}")
         if latencies:
             print(f"{'market_data -> strategy -> executor -> exchange':<58} {len(latencies):>7} "
                   f"{percentile(latencies, .5):>8.2f} {percentile(latencies, .99):>8.2f}")
@@ -181,7 +182,8 @@ def main() -> None:
 
         rows = [(1, cpu_run(folder, 1, args.cpu_seconds)), (args.symbols, cpu_run(folder, args.symbols, args.cpu_seconds))]
         print(f"\nCPU at Binance's cadence (speed 1), % of one core, {args.cpu_seconds:g} s steady state")
-        print(f"{'symbols':>7} {'exchange_sim':>13} {'market_data':>12} {'strategy':>9} {'executor':>9} {'bot total':>10} {'bot per symbol':>15}")
+        print(f"{'symbols':>7} {'exchange_sim':>13} {'market_data':>12} {'strategy':>9} {'executor':>9} "
+              f"{'bot total':>10} {'bot per symbol':>15}")
         for count, usage in rows:
             bot = usage["market_data"] + usage["strategy"] + usage["executor"]
             print(f"{count:>7} {usage['exchange_sim']:>13.1f} {usage['market_data']:>12.1f} {usage['strategy']:>9.1f} "
