@@ -20,7 +20,6 @@ agree on everything else; they never occur with the default parameters.
 from __future__ import annotations
 
 import itertools
-import warnings
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
@@ -83,9 +82,7 @@ def reference_trades(candles: pd.DataFrame, params: StrategyParameters, tick: De
                        index=[frame.index[-1] + (frame.index[-1] - frame.index[-2])])
     test = Backtest(pd.concat([frame, pad]), EmaCross, cash=1e13, commission=0, trade_on_close=True,
                     finalize_trades=True, exclusive_orders=False, hedging=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        stats = test.run()
+    stats = test.run()
     close = frame["Close"].to_numpy()
     trades = []
     for t in stats._trades.itertuples():

@@ -113,6 +113,7 @@ class Stack:
                     service.process.wait(10)
                 except subprocess.TimeoutExpired:
                     service.process.kill()
+                    service.process.wait(10)
         self.redis.stop()
 
     def logs(self, name: str) -> str:
