@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run stop test lint fuzz restart reset-password backtest bench compose-check compose-secrets install system clean help
+.PHONY: run stop test lint fuzz restart reset-password user token backtest download bench compose-check compose-secrets install system clean help
 
 help:
 	@echo "make run                      start redis, the simulator and every service; prints the dashboard URL"
@@ -14,7 +14,10 @@ help:
 	@echo "make stop                     stop a running 'make run' (from any terminal)"
 	@echo "make restart SERVICE=name     restart one service of a running 'make run'"
 	@echo "make reset-password           a new dashboard password, printed once"
+	@echo "make user [ADD=name ROLE=viewer|operator] [NAME=name ROLE=...] [RESET=name] [REMOVE=name]   dashboard accounts"
+	@echo "make token [ADD=label ROLE=viewer|operator ACCOUNT=name] [REVOKE=id]   personal API tokens (Authorization: Bearer)"
 	@echo "make backtest DATA=file.csv.gz [PARAMS=\"EMA_SHORT_PERIOD=12 FEE=0.001\"] [JSON=out.json] [REPORT=out.html]"
+	@echo "make download SYMBOLS=BTCUSDT,ETHUSDT INTERVAL=1m START=2024-01-01 [END=2024-03-01] [OUT=data] [SOURCE=rest|archive]"
 	@echo "make bench                    benchmarks (tables printed, nothing asserted)"
 	@echo "make chaos [SEED=1] [KILLS=104] [JSON=out.json]   long tier: clean vs faulted replay, comparison table"
 	@echo "make compose-check            validate docker-compose.yml with the real Compose binary"
@@ -44,11 +47,20 @@ stop:
 	@$(PY) scripts/supervisor.py stop
 
 restart:
-	@[ -n "$(SERVICE)" ] || { echo "usage: make restart SERVICE=exchange_sim|market_data|strategy|executor|api"; exit 2; }
+	@[ -n "$(SERVICE)" ] || { echo "usage: make restart SERVICE=exchange_sim|market_data|strategy|executor|notifier|api"; exit 2; }
 	@$(PY) scripts/supervisor.py restart "$(SERVICE)"
 
 reset-password:
 	@$(PY) scripts/reset_password.py
+
+# Accounts and tokens live in the ledger database: no running `make run` needed.
+user: install
+	@$(PY) scripts/access.py user $(if $(ADD),--add "$(ADD)") $(if $(NAME),--name "$(NAME)") $(if $(ROLE),--role "$(ROLE)") \
+		$(if $(RESET),--reset "$(RESET)") $(if $(REMOVE),--remove "$(REMOVE)")
+
+token: install
+	@$(PY) scripts/access.py token $(if $(ADD),--add "$(ADD)") $(if $(ROLE),--role "$(ROLE)") $(if $(ACCOUNT),--user "$(ACCOUNT)") \
+		$(if $(REVOKE),--revoke "$(REVOKE)")
 
 # Every check runs, so one round shows everything that fails; the status is non-zero if any did.
 lint: install
@@ -70,6 +82,11 @@ fuzz: install system
 backtest: install
 	@[ -n "$(DATA)" ] || { echo "usage: make backtest DATA=path/to/candles.csv.gz [PARAMS=\"...\"] [JSON=out.json] [REPORT=out.html]"; exit 2; }
 	$(PY) -m backtest --data "$(DATA)" --params "$(PARAMS)" $(if $(JSON),--json "$(JSON)") $(if $(REPORT),--report "$(REPORT)")
+
+# Candles into the Parquet store (docs/data.md); REST from BINANCE_ENV's exchange or the public archive.
+download: install
+	@[ -n "$(SYMBOLS)" ] && [ -n "$(START)" ] || { echo "usage: make download SYMBOLS=BTCUSDT,ETHUSDT INTERVAL=1m START=2024-01-01 [END=2024-03-01] [OUT=data] [SOURCE=rest|archive]"; exit 2; }
+	$(PY) -m research.data --symbols "$(SYMBOLS)" --interval "$(or $(INTERVAL),1m)" --start "$(START)" $(if $(END),--end "$(END)") --out "$(or $(OUT),data)" --source "$(or $(SOURCE),rest)"
 
 bench: install system
 	$(PY) bench/bench_pipeline.py

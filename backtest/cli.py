@@ -1,4 +1,4 @@
-"""Command line: ``python -m backtest --data <csv> [--params "KEY=VALUE ..."] [--json F] [--report F]``.
+"""Command line: ``python -m backtest --data <csv|parquet> [--params "KEY=VALUE ..."] [--json F] [--report F]``.
 
 Exit status 0 on success, 2 on a bad argument, parameter or data file (nothing is written then).
 """
@@ -19,7 +19,7 @@ from backtest.engine import BacktestResult, run_backtest
 from backtest.metrics import iso_time
 from backtest.report import render_report
 from backtest.storage import json_bytes, report_paths, write_atomic
-from shared.candles import CandleFileError, load_candles, parse_file_name
+from shared.candles import CandleFileError, candle_identity, load_candles
 from shared.parameters import ParameterError
 
 STAGES = ("load", "indicators", "signals", "simulation", "statistics", "output")
@@ -28,7 +28,8 @@ STAGES = ("load", "indicators", "signals", "simulation", "statistics", "output")
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``python -m backtest``."""
     parser = argparse.ArgumentParser(prog="python -m backtest", description="Backtest the EMA-cross strategy on a candle file.")
-    parser.add_argument("--data", required=True, help="candle CSV (.csv or .csv.gz) named <SYMBOL>_<interval>_...")
+    parser.add_argument("--data", required=True, help="candle CSV (.csv or .csv.gz) named <SYMBOL>_<interval>_..., "
+                        "or a Parquet month file or series folder written by python -m research.data")
     parser.add_argument("--params", default="", help='space-separated KEY=VALUE, e.g. "EMA_SHORT_PERIOD=12 FEE=0.001"')
     parser.add_argument("--json", type=Path, help="write {summary, trades} as JSON here")
     parser.add_argument("--report", type=Path, help="write the HTML report here")
@@ -87,6 +88,12 @@ def format_trades(result: BacktestResult, limit: int | None) -> str:
     return "\n".join(lines)
 
 
+def data_label(path: Path) -> str:
+    """How the data is named in the summary: a file by its name, a Parquet folder by its last two
+    parts (``symbol=BTCUSDT/interval=1m``), since its own name is the same for every symbol."""
+    return path.name if path.is_file() else "/".join(path.resolve().parts[-2:])
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
     out = out or sys.stdout
@@ -97,7 +104,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except (ValueError, InvalidOperation):
         return _fail("--trades takes a number or 'all', --balance a number")
     try:
-        symbol, _ = parse_file_name(args.data)
+        symbol, _ = candle_identity(args.data)
         params, config = parse_run_settings(args.params, symbol=symbol, balance=balance)
     except ParameterError as e:
         return _fail("; ".join(f"parameter {name}: {reason}" for name, reason in e.problems))
@@ -117,7 +124,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if candles.empty:
             return _fail(f"{args.data}: no candles")
         result = run_backtest(candles, params, config, on_stage=stage)
-        result.summary["data_file"] = Path(args.data).name
+        result.summary["data_file"] = data_label(Path(args.data))
         stage("output")
         document = json_bytes(result.to_dict())
         page = render_report(result).encode() if args.report or args.report_dir else b""

@@ -60,8 +60,9 @@ VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))
 RUN = VAR / "run"
 SECRETS = VAR / "secrets"  # mode 700: Redis passwords and the bus signing key, each mode 600
 SUPERVISOR_PID = VAR / "supervisor.pid"
-COLOURS = {"redis": "90", "exchange_sim": "35", "market_data": "36", "strategy": "33", "executor": "32", "api": "34"}
-SERVICES = ["exchange_sim", "market_data", "strategy", "executor", "api"]
+COLOURS = {"redis": "90", "exchange_sim": "35", "market_data": "36", "strategy": "33", "executor": "32", "notifier": "95", "api": "34"}
+# The api last: the dashboard URL is printed once it answers.
+SERVICES = ["exchange_sim", "market_data", "strategy", "executor", "notifier", "api"]
 READY_TIMEOUT_S = 60.0
 STOP_BUDGET_S = 11.0  # every child is gone well within 15 s of a stop signal
 PER_CHILD_WAIT_S = 3.0

@@ -1,9 +1,12 @@
-"""Loading of the project's candle files (``open_time,open,high,low,close,volume``).
+"""Loading of the project's candles: CSV files and the Parquet store.
 
-File names follow ``<SYMBOL>_<interval>_<first day>_<last day>.csv[.gz]``; the symbol and
-interval are read from the name. ``open_time`` is the candle open time in epoch milliseconds
-UTC, prices are in the quote asset, volume in the base asset. The numbers are parsed exactly
-(shortest round-trip decimal text -> the same float64).
+CSV file names follow ``<SYMBOL>_<interval>_<first day>_<last day>.csv[.gz]``, with the columns
+``open_time,open,high,low,close,volume``; the symbol and interval are read from the name. The
+Parquet store (``shared.kline_store``, written by ``python -m research.data``) is read from a
+``.parquet`` month file or a folder holding one series; it names its symbol and interval itself.
+``open_time`` is the candle open time in epoch milliseconds UTC, prices are in the quote asset,
+volume in the base asset. The numbers are parsed exactly (decimal text -> the nearest float64),
+so a series loads to the same arrays from either format.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from shared import kline_store
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
@@ -58,13 +64,26 @@ def interval_ms(interval: str) -> int:
     return int(match[1]) * _INTERVAL_UNITS_MS[match[2]]
 
 
+def candle_identity(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """``(symbol, interval)`` of a candle CSV (from its name) or of a Parquet file or folder."""
+    if kline_store.is_store_path(path):
+        try:
+            return kline_store.series_identity(path)
+        except kline_store.KlineStoreError as e:
+            raise CandleFileError(str(e)) from None
+    return parse_file_name(path)
+
+
 def load_candles(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a candle CSV (gzip or plain, chosen by suffix) into a DataFrame.
+    """Read candles into a DataFrame: a CSV (gzip or plain, chosen by suffix), a ``.parquet``
+    month file, or a Parquet folder holding one series (every month file below it).
 
     Columns: ``open_time`` (int64 epoch ms) and ``open, high, low, close, volume`` (float64),
     on a RangeIndex. ``frame.attrs`` carries ``symbol``, ``interval`` and ``path``.
     Rows must be strictly increasing in time; anything else raises ``CandleFileError``.
     """
+    if kline_store.is_store_path(path):
+        return _load_store(path)
     file = Path(path)
     if not file.is_file():
         raise CandleFileError(f"{file}: no such file")
@@ -79,6 +98,19 @@ def load_candles(path: str | os.PathLike[str]) -> pd.DataFrame:
     if len(times) > 1 and not bool(np.all(np.diff(times) > 0)):
         raise CandleFileError(f"{file}: open_time must be strictly increasing")
     frame.attrs.update(symbol=symbol, interval=interval, path=str(file))
+    return frame
+
+
+def _load_store(path: str | os.PathLike[str]) -> pd.DataFrame:
+    try:
+        symbol, interval, table = kline_store.read_series(path)
+    except kline_store.KlineStoreError as e:
+        raise CandleFileError(str(e)) from None
+    columns: dict[str, npt.NDArray[Any]] = {"open_time": table.column("open_time").to_numpy().astype(np.int64)}
+    for name in CANDLE_COLUMNS[1:]:
+        columns[name] = kline_store.float_column(table.column(name)).to_numpy()
+    frame = pd.DataFrame(columns)
+    frame.attrs.update(symbol=symbol, interval=interval, path=str(path))
     return frame
 
 

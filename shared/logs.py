@@ -26,8 +26,21 @@ _SECRET_PATTERNS = [
 ]
 
 
+# Exact texts a service was configured with and must never show (notification URLs and their
+# tokens, see ``add_secret``); set once at start, read by every log record.
+_LITERAL_SECRETS: set[str] = set()
+
+
+def add_secret(value: str) -> None:
+    """Mask every occurrence of ``value`` (a configured credential) in this process's log lines."""
+    if len(value) >= 6:
+        _LITERAL_SECRETS.add(value)
+
+
 def redact(text: str) -> str:
-    """Mask signatures, API keys, secrets and passwords inside a log message."""
+    """Mask signatures, API keys, secrets, passwords and the configured secrets inside a log message."""
+    for secret in sorted(_LITERAL_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(r"\1***", text)
     return text

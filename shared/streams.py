@@ -24,6 +24,7 @@ CONTROL_PARAMETERS = "control:parameters"
 # Consumer groups, named after the consuming service.
 GROUP_STRATEGY = "strategy"
 GROUP_EXECUTOR = "executor"
+GROUP_NOTIFIER = "notifier"
 
 # Keys holding the latest state (not streams).
 MARKET_FRESHNESS = "market:freshness"  # hash: symbol -> wall ms of the last market message
@@ -38,6 +39,7 @@ ENTRY_SENT = "executor:entry_sent_ms"  # hash: entry client order id -> Redis ti
 KLINE_LAST_OPEN = "market:kline_last_open"  # hash: symbol -> open time of the last closed kline published
 DASHBOARD_PASSWORD_HASH = "api:password_hash"
 LAST_SIGNAL = "strategy:last_signal"  # hash: symbol -> the symbol's newest signal entry (flat fields as JSON)
+NOTIFIER_SUMMARY = "notifier:summary"  # market ms at which the last summarised market day ended
 SYMBOL_INFO = "market:symbols"  # hash: symbol -> JSON {"symbol","base_asset","quote_asset","tick_size","step_size","min_qty","min_notional"}
 
 MAXLEN = {
@@ -120,6 +122,11 @@ def command_answer_key(command_id: str, outcome: str, symbol: str | None = None)
     return f"{COMMAND_ANSWERS}{command_id}:{symbol or '-'}:{outcome}"
 
 
+def notifier_sent_key(key: str) -> str:
+    """Hash target id -> wall ms of the notification ``key`` delivered to that target."""
+    return f"notifier:sent:{key}"
+
+
 def failures_key(group: str, stream: str) -> str:
     """Hash entry id -> handler failures of ``group`` on ``stream`` (cleared with the ack)."""
     return f"bus:failures:{group}:{stream}"
@@ -142,6 +149,7 @@ class BusUser(StrEnum):
     STRATEGY = "strategy"
     EXECUTOR = "executor"
     API = "api"
+    NOTIFIER = "notifier"
 
 
 @dataclass(frozen=True)
@@ -187,5 +195,10 @@ ACCESS: dict[BusUser, BusGrant] = {
         writes=(BOT_STATE, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS, "control:commands:*", "api:*", LOGS,
                 "health:api:*"),
         reads=("market:*", "account:*", "strategy:*", "executor:*", "health:*", "deadletter:*", LOGS),
+    ),
+    BusUser.NOTIFIER: BusGrant(
+        writes=("notifier:*", "deadletter:executor:events", "bus:failures:notifier:*", LOGS, "health:notifier:*"),
+        reads=(MARKET_CLOCK, MARKET_LAST_PRICE),
+        groups=(EXECUTOR_EVENTS,),
     ),
 }

@@ -3,12 +3,13 @@
 import { api, ApiError } from "./api.js";
 import { $ } from "./dom.js";
 
-/** Show the login form; resolves once signed in. */
+/** Show the login form; resolves with the session (account and role) once signed in. */
 export function showLogin() {
   $("#app").hidden = true;
   $("#login").hidden = false;
   const form = $("#login-form");
   const input = $("#login-password");
+  const account = $("#login-account");
   const error = $("#login-error");
   input.value = "";
   input.focus();
@@ -23,17 +24,17 @@ export function showLogin() {
       const button = form.querySelector("button");
       button.disabled = true;
       try {
-        await api("/api/login", { method: "POST", body: { password: input.value } });
+        const session = await api("/api/login", { method: "POST", body: { password: input.value, account: account.value.trim() } });
         input.value = "";
         $("#login").hidden = true;
         $("#app").hidden = false;
         form.onsubmit = null;
-        resolve();
+        resolve(session);
       } catch (e) {
         if (e instanceof ApiError && e.status === 429) {
           error.textContent = `Too many failed attempts. Try again in ${e.retryAfter || "a few"} s.`;
         } else if (e instanceof ApiError && e.status === 401) {
-          error.textContent = e.retryAfter ? `Wrong password. Wait ${e.retryAfter} s before the next try.` : "Wrong password.";
+          error.textContent = e.retryAfter ? `Wrong account or password. Wait ${e.retryAfter} s before the next try.` : "Wrong account or password.";
         } else {
           error.textContent = e.message;
         }
@@ -43,6 +44,19 @@ export function showLogin() {
       }
     };
   });
+}
+
+/** Show who is signed in; a viewer gets no control that would act (commands, parameters, backtest). */
+export function applyRole(session) {
+  const role = session?.role ?? "viewer";
+  document.body.dataset.role = role;
+  $("#signed-in").textContent = session?.account ? `${session.account} · ${role}` : "";
+  const readOnly = role === "viewer";
+  for (const node of document.querySelectorAll("[data-acting]")) {
+    if (readOnly) node.hidden = true;
+  }
+  $("#read-only").hidden = !readOnly;
+  return readOnly;
 }
 
 export async function logout() {

@@ -15,7 +15,7 @@ import { selectSymbol, setSymbolInfo } from "./format.js";
 import { MarketHeader } from "./header.js";
 import { HealthPanel } from "./health.js";
 import { LogPanel } from "./logs.js";
-import { logout, showLogin } from "./login.js";
+import { applyRole, logout, showLogin } from "./login.js";
 import { OrdersPanel } from "./orders.js";
 import { ParametersForm } from "./parameters.js";
 import { PeriodsPanel } from "./periods.js";
@@ -24,7 +24,8 @@ import { StatusPanel } from "./status.js";
 import { TradesPanel } from "./trades.js";
 
 class Dashboard {
-  constructor() {
+  constructor(readOnly = false) {
+    this.readOnly = readOnly;
     this.symbol = null;
     this.symbols = [];
     this.answers = new CommandAnswers();
@@ -35,7 +36,7 @@ class Dashboard {
     this.equity = new EquityChart();
     this.trades = new TradesPanel(this);
     this.periods = new PeriodsPanel();
-    this.parameters = new ParametersForm(this.answers);
+    this.parameters = new ParametersForm(this.answers, readOnly);
     this.orders = new OrdersPanel();
     this.decisions = new DecisionsPanel(this);
     this.logs = new LogPanel();
@@ -113,7 +114,7 @@ async function boot() {
   } catch {
     // Shown as a login error below if the server stays unreachable.
   }
-  if (!session.authenticated) await showLogin();
+  if (!session.authenticated) session = await showLogin();
   // A report link opened without a session came here to sign in: go on to it (same-site paths only).
   const next = new URLSearchParams(window.location.search).get("next");
   if (next && /^\/api\/[\w/.-]*$/.test(next)) {
@@ -122,7 +123,7 @@ async function boot() {
   }
   $("#login").hidden = true;
   $("#app").hidden = false;
-  const dashboard = new Dashboard();
+  const dashboard = new Dashboard(applyRole(session));
   window.dashboard = dashboard;
   await dashboard.start();
 }

@@ -52,8 +52,9 @@ export function checkField(name, text) {
 }
 
 export class ParametersForm {
-  constructor(answers) {
+  constructor(answers, readOnly = false) {
     this.answers = answers;
+    this.readOnly = readOnly; // a viewer sees the values, with nothing to edit or apply
     this.form = $("#parameters");
     this.current = null;
     this.version = 0;
@@ -93,6 +94,7 @@ export class ParametersForm {
       el("fieldset", {}, el("legend", {}, title), Object.entries(fields).map(([name, meta]) => this.field(name, meta))),
     );
     replace($("#params-fields"), groups);
+    if (this.readOnly) for (const input of this.form.querySelectorAll("input")) input.disabled = true;
     this.dirty = false;
     this.showDangers([]);
   }

@@ -1,7 +1,8 @@
 """The FastAPI application: a relay between the dashboard and the services' Redis bus.
 
 It holds no trading logic: it reads state and streams from Redis and the ledger, and writes
-only parameter changes and commands (through ``shared.control``).
+only parameter changes and commands (through ``shared.control``), and, in the database, only
+its own tables of accounts and API tokens (``services.api.accounts``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from services.api.openapi import install_openapi
 from services.api.relay import relayed_streams
 from services.api.routes import ROUTERS
 from shared.redis_conn import connect_redis
-from shared.store.database import open_engine
+from shared.store.database import migrate_with_retries, open_engine
 
 logger = logging.getLogger(__name__)
 EVENTS_PATH = "/api/events"
@@ -58,6 +59,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The accounts and tokens tables are the api's: it brings the schema up to date itself
+        # (idempotent; the executor does the same), so it can start before the executor.
+        await migrate_with_retries(settings.database_url)
         redis: Redis = await connect_redis(settings.redis_url)
         engine = open_engine(settings.database_url)
         hub = Hub(
@@ -114,8 +118,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
-            allow_methods=["GET", "POST", "PUT"],
-            allow_headers=["Content-Type", "Last-Event-ID"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Content-Type", "Last-Event-ID", "Authorization"],
         )
     app.add_middleware(DroppableStream, path=EVENTS_PATH)
     app.add_middleware(

@@ -1,4 +1,4 @@
-"""Dashboard sign-in: one password, server-side sessions in Redis, slowed-down guessing.
+"""Dashboard sign-in: the owner's password, server-side sessions in Redis, slowed-down guessing.
 
 The password is ``DASHBOARD_PASSWORD`` or, when that is unset, one generated at first start:
 only its salted scrypt hash is kept (``api:password_hash``) and the clear text is written once
@@ -9,6 +9,8 @@ Each session records a fingerprint of the password hash it was opened under. Cha
 password (``POST /api/password``, a new ``DASHBOARD_PASSWORD`` at the next start, or a new hash
 written by ``make reset-password``) changes that hash, so every session opened before ends at
 once, without having to find them. Guessing is slowed down by ``services.api.throttle``.
+Sessions of accounts (``services.api.accounts``) record their account's name and the
+fingerprint of that account's password hash instead: a new password ends them the same way.
 """
 
 from __future__ import annotations
@@ -125,25 +127,37 @@ def _session_key(token: str) -> str:
     return SESSION_PREFIX + hashlib.sha256(token.encode()).hexdigest()
 
 
-def _epoch(stored_hash: str | None) -> str:
+def epoch(stored_hash: str | None) -> str:
     """Fingerprint of the password hash in force (a hash of a salted hash: no oracle)."""
     return hashlib.sha256((stored_hash or "").encode()).hexdigest()[:32]
 
 
-async def create_session(redis: Redis, settings: ApiSettings, client_ip: str) -> str:
-    """A new random session id, valid for ``SESSION_TTL_S``; the caller puts it in the cookie."""
+async def create_session(
+    redis: Redis, settings: ApiSettings, client_ip: str, account: str = "", password_hash: str | None = None
+) -> str:
+    """A new random session id, valid for ``SESSION_TTL_S``; the caller puts it in the cookie.
+
+    ``account`` is empty for the owner, whose session follows ``api:password_hash``; an
+    account's session records the fingerprint of ``password_hash``, its own password's hash.
+    """
     token = secrets.token_urlsafe(32)
-    stored = await redis.get(streams.DASHBOARD_PASSWORD_HASH)
-    epoch = _epoch(stored if isinstance(stored, str) else None)
-    record = {"created_at_ms": now_ms(), "ip": client_ip, "epoch": epoch}
+    stored = password_hash if account else await redis.get(streams.DASHBOARD_PASSWORD_HASH)
+    record = {
+        "created_at_ms": now_ms(), "ip": client_ip, "account": account,
+        "epoch": epoch(stored if isinstance(stored, str) else None),  # None when unset (the client decodes)
+    }
     await redis.set(_session_key(token), dumps(record), ex=settings.session_ttl_s)
     return token
 
 
-async def session_valid(redis: Redis, token: str | None) -> bool:
-    """Whether ``token`` names a live session opened under the password in force."""
+async def read_session(redis: Redis, token: str | None) -> dict[str, object] | None:
+    """The record of a live session (``account`` empty for the owner), or None.
+
+    An owner's session opened under a password changed since is ended here; an account's
+    fingerprint is compared by the caller, who holds the account (``session_ended`` ends it).
+    """
     if not token or len(token) > 100:
-        return False
+        return None
     async with redis.pipeline(transaction=False) as pipe:
         pipe.get(_session_key(token))
         pipe.get(streams.DASHBOARD_PASSWORD_HASH)
@@ -153,11 +167,17 @@ async def session_valid(redis: Redis, token: str | None) -> bool:
     except ValueError:
         record = None
     if not isinstance(record, dict):
-        return False
-    if record.get("epoch") != _epoch(stored):
+        return None
+    if not record.get("account") and record.get("epoch") != epoch(stored):
         await redis.delete(_session_key(token))  # opened under a password that was changed since
-        return False
-    return True
+        return None
+    return record
+
+
+async def session_valid(redis: Redis, token: str | None) -> bool:
+    """Whether ``token`` names a live owner's session opened under the password in force."""
+    record = await read_session(redis, token)
+    return record is not None and not record.get("account")
 
 
 async def delete_session(redis: Redis, token: str | None) -> None:

@@ -1,4 +1,4 @@
-"""Request dependencies: the lifespan-owned resources, the session check, the caller's name."""
+"""Request dependencies: the lifespan-owned resources, who is calling and may they, the caller's name."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Cookie, Depends, HTTPException, Request, status
-from fastapi.security import APIKeyCookie
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import auth
+from services.api import access, auth
+from services.api.accounts import Caller, Role
 from services.api.backtests import BacktestRunner
 from services.api.candle_store import CandleStore
 from services.api.config import ApiSettings
@@ -85,21 +86,44 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-# Declares the cookie as the api's security scheme in the OpenAPI document.
+# Declare the cookie and bearer tokens as the api's security schemes in the OpenAPI document.
 session_scheme = APIKeyCookie(name=auth.COOKIE_NAME, auto_error=False, description="set by POST /api/login")
+token_scheme = HTTPBearer(auto_error=False, description="a personal API token (POST /api/tokens or make token)")
 
 
-async def require_session(redis: RedisDep, token: Annotated[str | None, Depends(session_scheme)] = None) -> None:
-    """401 unless the request carries a live session cookie."""
-    if not await auth.session_valid(redis, token):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first")
+async def require_session(
+    request: Request,
+    redis: RedisDep,
+    engine: EngineDep,
+    _cookie: Annotated[str | None, Depends(session_scheme)] = None,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Depends(token_scheme)] = None,
+) -> Caller:
+    """401 unless the request carries a live session cookie or a valid bearer token; 403 when
+    the caller's role may not use this method (``access.authorise``)."""
+    caller = await access.identify(request, redis, engine)
+    if caller is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first", {"WWW-Authenticate": "Bearer"}
+                            if access.bearer(request) is not None else None)
+    access.authorise(request, caller)
+    request.state.caller = caller
+    return caller
 
 
-def requested_by(request: Request) -> str:
-    """Who to record as the author of a change: the dashboard and the caller's address."""
-    return f"dashboard@{client_ip(request)}"
+CallerDep = Annotated[Caller, Depends(require_session)]
+
+
+async def require_admin(caller: CallerDep) -> Caller:
+    """403 unless the caller is the owner (tokens and the password are the owner's to manage)."""
+    access.require_role(caller, Role.ADMIN)
+    return caller
+
+
+def requested_by(request: Request, caller: CallerDep) -> str:
+    """Who to record as the author of a change: the account (and token) and the caller's address."""
+    return caller.author(client_ip(request))
 
 
 ClientIp = Annotated[str, Depends(client_ip)]
 RequestedBy = Annotated[str, Depends(requested_by)]
 Protected = [Depends(require_session)]
+AdminOnly = [Depends(require_admin)]

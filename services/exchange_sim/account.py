@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from .decimals import fmt8, q8
@@ -58,10 +59,11 @@ class Balances:
         self._touch(asset)
         self.free[asset] = free
 
-    def rows(self, omit_zero: bool = False) -> list[dict[str, str]]:
-        """``account.balances`` entries, sorted by asset."""
+    def rows(self, omit_zero: bool = False, assets: Iterable[str] = ()) -> list[dict[str, str]]:
+        """``account.balances`` entries, sorted by asset; ``assets`` are listed even when never held,
+        as Binance lists every asset of the account at zero unless ``omitZeroBalances=true``."""
         rows = []
-        for asset in sorted(set(self.free) | set(self.locked)):
+        for asset in sorted(set(self.free) | set(self.locked) | set(assets)):
             free, locked = self.free_of(asset), self.locked_of(asset)
             if omit_zero and free == 0 and locked == 0:
                 continue

@@ -77,6 +77,7 @@ def register(app: web.Application, sim: Simulator) -> None:
 
     def reset(body: Body) -> object:
         faults.reset()
+        sim.limiter.lift_ban()
         return faults.describe()
 
     def balances(body: Body) -> object:
@@ -134,6 +135,7 @@ async def _state(sim: Simulator) -> web.Response:
         "balances": engine.balances.to_state(),
         "orders": [o.query() for o in sorted(engine.orders.values(), key=lambda o: o.order_id)],
         "open_order_ids": [o.order_id for o in engine.open_orders()],
+        "order_lists": [ol.summary(engine.orders) for ol in sorted(engine.lists.values(), key=lambda x: x.order_list_id)],
         "trades": [t.trade_row() for t in engine.trades],
         "requests": dict(sim.requests),
         "client_order_ids": list(engine.received_client_ids),

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from . import admin, state
 from .account import Balances
+from .book import Book, build_book
 from .candles import DataError, Series
 from .config import ConfigError, SimSettings
 from .faults import Faults
@@ -19,6 +20,7 @@ from .market import Market
 from .matching import Engine
 from .ratelimit import RateLimiter
 from .rest import RestApi
+from .rest_lists import ROUTES as LIST_ROUTES
 from .rest_market import ROUTES as MARKET_ROUTES
 from .rest_trade import ROUTES as TRADE_ROUTES
 from .streams import StreamHub
@@ -54,6 +56,7 @@ class Simulator:
             self.specs = {s.symbol: make_spec(s.symbol, s.price_decimals, s.first_price) for s in series}
         except ValueError as exc:
             raise ConfigError(f"EXCHANGE_SIM_DATA: {exc}") from None
+        self.assets = sorted({a for spec in self.specs.values() for a in (spec.base, spec.quote)})
         saved = state.load(settings.state_file) if settings.state_file else None
         anchor = wall_ms()
         if saved and saved.get("fingerprint") == state.fingerprint(settings):
@@ -69,7 +72,8 @@ class Simulator:
         self.limiter = RateLimiter(settings.weight_limit, settings.order_limit_10s)
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
-        self.streams = StreamHub(self.market, self.faults, settings.ping_interval)
+        self.streams = StreamHub(self.market, self.faults, settings.ping_interval, self.specs,
+                                 self.engine.level_quote)
         self.wsapi = WsApi(self)
         self._tasks: list[asyncio.Task[None]] = []
         self.save()
@@ -77,6 +81,11 @@ class Simulator:
     def server_time(self) -> int:
         """Binance ``serverTime``: the wall clock plus the injected offset (never replay time)."""
         return wall_ms() + self.faults.clock_offset_ms
+
+    def book(self, symbol: str) -> Book:
+        """The synthetic book of ``symbol`` around its walk price now."""
+        return build_book(self.specs[symbol], self.market.price(symbol), self.engine.level_quote,
+                          self.market.replays[symbol].sequence)
 
     def count_request(self, key: str) -> None:
         self.requests[key] += 1
@@ -116,7 +125,7 @@ class Simulator:
     def build_app(self) -> web.Application:
         """The aiohttp application with every route on one port."""
         app = web.Application()
-        RestApi(self, MARKET_ROUTES + TRADE_ROUTES).register(app)
+        RestApi(self, MARKET_ROUTES + TRADE_ROUTES + LIST_ROUTES).register(app)
         app.router.add_get("/ws", self.streams.handle_raw)
         app.router.add_get("/ws/{name:.*}", self.streams.handle_raw)
         app.router.add_get("/stream", self.streams.handle_combined)

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from . import errors
 from .params import Params
+from .timeunit import MICROS_FROM
 
 MAX_RECV_WINDOW = 60_000
 DEFAULT_RECV_WINDOW = Decimal(5000)
@@ -74,7 +75,7 @@ def timestamp_ms(params: Params) -> Decimal:
     value = params.long("timestamp")
     if value is None:
         raise errors.mandatory("timestamp")
-    return Decimal(value) / 1000 if value >= 10**15 else Decimal(value)
+    return Decimal(value) / 1000 if value >= MICROS_FROM else Decimal(value)
 
 
 def check_timing(timestamp: Decimal, window: Decimal, server_time: int) -> None:

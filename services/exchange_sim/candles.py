@@ -1,7 +1,9 @@
 """Candle files: loading, the fields Binance has and the CSV lacks, and kline rows.
 
-A file holds ``open_time,open,high,low,close,volume`` rows; symbol and interval come from the file
-name (``<SYMBOL>_<interval>_...``). Rows are kept as raw bytes and parsed on demand, so a
+A CSV file holds ``open_time,open,high,low,close,volume`` rows; symbol and interval come from the
+file name (``<SYMBOL>_<interval>_...``). A Parquet month file or series folder of the candle store
+(``shared.kline_store``) names its symbol and interval itself; its candles are turned into the
+same rows, so both formats replay alike. Rows are kept as raw bytes and parsed on demand, so a
 130,000-row file costs a few megabytes rather than a Decimal per number.
 
 Derived deterministically (documented in docs/exchange_sim.md):
@@ -20,6 +22,8 @@ from array import array
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+
+from shared import kline_store
 
 from .decimals import fmt8, q8
 
@@ -101,20 +105,39 @@ def parse_file_name(path: Path) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+def read_csv_rows(path: Path) -> tuple[str, str, list[bytes]]:
+    """Symbol, interval and the data lines of a candle CSV (gzip or plain)."""
+    symbol, interval = parse_file_name(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    lines = raw.replace(b"\r", b"").split(b"\n")
+    if not lines or lines[0].strip() != HEADER:
+        raise DataError(f"{path.name}: header must be {HEADER.decode()}")
+    return symbol, interval, [line for line in lines[1:] if line.strip()]
+
+
+def read_store_rows(path: Path) -> tuple[str, str, list[bytes]]:
+    """Symbol, interval and CSV-like data lines of a Parquet month file or series folder."""
+    try:
+        symbol, interval, table = kline_store.read_series(path)
+    except kline_store.KlineStoreError as exc:
+        raise DataError(str(exc)) from None
+    if interval not in INTERVAL_MS:
+        raise DataError(f"{path.name}: interval {interval} has no fixed length")
+    columns = [[str(t) for t in table.column("open_time").to_pylist()]]
+    columns += [kline_store.decimal_texts(table.column(name)) for name in ("open", "high", "low", "close", "volume")]
+    return symbol, interval, [",".join(values).encode() for values in zip(*columns, strict=True)]
+
+
 class Series:
-    """The candles of one file, parsed lazily, plus per-candle trade counts and ids."""
+    """The candles of one file (or Parquet folder), parsed lazily, plus per-candle trade counts and ids."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.symbol, self.interval = parse_file_name(path)
+        reader = read_store_rows if kline_store.is_store_path(path) else read_csv_rows
+        self.symbol, self.interval, self._rows = reader(path)
         self.interval_ms = INTERVAL_MS[self.interval]
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        lines = raw.replace(b"\r", b"").split(b"\n")
-        if not lines or lines[0].strip() != HEADER:
-            raise DataError(f"{path.name}: header must be {HEADER.decode()}")
-        self._rows = [line for line in lines[1:] if line.strip()]
         if not self._rows:
             raise DataError(f"{path.name}: no candles")
         self.open_times = array("q")

@@ -57,7 +57,7 @@ class SimSettings(BaseSettings):
         if not paths:
             # An empty value (as in .env.example) means the bundled candles.
             return DEFAULT_DATA
-        missing = [p for p in paths if not Path(p).is_file()]
+        missing = [p for p in paths if not Path(p).exists()]
         if missing:
             raise ValueError(f"file not found: {', '.join(missing)}")
         return ",".join(paths)
@@ -70,7 +70,7 @@ class SimSettings(BaseSettings):
 
     @property
     def data_paths(self) -> list[Path]:
-        """The CSV files to replay, in the order given."""
+        """The candle files (CSV, Parquet) and Parquet series folders to replay, in the order given."""
         return [Path(part) for part in self.data.split(",")]
 
     @property

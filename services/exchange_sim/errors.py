@@ -82,6 +82,8 @@ def order_rejected(msg: str) -> ApiError:
 INSUFFICIENT_BALANCE = "Account has insufficient balance for requested action."
 DUPLICATE_ORDER = "Duplicate order sent."
 WOULD_MATCH = "Order would immediately match and take."
+WOULD_TRIGGER = "Order would trigger immediately."
+BAD_OCO_PRICES = "The relationship of the prices for the orders is not correct."
 
 
 def unknown_order() -> ApiError:

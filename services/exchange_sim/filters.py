@@ -7,19 +7,16 @@ from decimal import Decimal
 from . import errors
 from .decimals import is_multiple
 from .matching import OrderRequest
+from .orders import MARKET_STOPS, STOP_TYPES
 from .params import Params
-from .symbols import ORDER_TYPES, SymbolSpec
+from .symbols import SymbolSpec
 
 SIDES = ("BUY", "SELL")
 ALL_TYPES = ("LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER")
 TIME_IN_FORCE = ("GTC", "IOC", "FOK")
 RESPONSE_TYPES = ("ACK", "RESULT", "FULL")
-_UNSUPPORTED = {
-    "STOP_LOSS": "Stop loss orders are not supported for this symbol.",
-    "STOP_LOSS_LIMIT": "Stop loss limit orders are not supported for this symbol.",
-    "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
-    "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
-}
+LIMIT_KINDS = ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")  # need timeInForce and price
+UNSUPPORTED_TRAILING = "Trailing stop orders are not supported for this symbol."
 
 
 def check_price(spec: SymbolSpec, price: Decimal) -> None:
@@ -42,7 +39,7 @@ def check_market_lot(spec: SymbolSpec, qty: Decimal) -> None:
 
 
 def check_percent_price(spec: SymbolSpec, price: Decimal, average: Decimal) -> None:
-    """PERCENT_PRICE_BY_SIDE with the same multipliers for both sides."""
+    """PERCENT_PRICE_BY_SIDE with the same multipliers for both sides (bid and ask)."""
     if price > average * spec.multiplier_up or price < average * spec.multiplier_down:
         raise errors.filter_failure("PERCENT_PRICE_BY_SIDE")
 
@@ -65,60 +62,85 @@ def parse_order(params: Params, specs: dict[str, SymbolSpec], average_price: Dec
         raise errors.bad_side()
     if order_type not in ALL_TYPES:
         raise errors.bad_order_type()
-    if order_type not in ORDER_TYPES:
-        raise errors.order_rejected(_UNSUPPORTED[order_type])
     tif = params.get("timeInForce")
     if tif is not None and tif not in TIME_IN_FORCE:
         raise errors.bad_time_in_force()
     qty, quote, price = params.decimal("quantity"), params.decimal("quoteOrderQty"), params.decimal("price")
-    _check_combination(order_type, tif, qty, quote, price, params)
+    stop = params.decimal("stopPrice")
+    check_combination(order_type, tif, qty, quote, price, stop, params)
     if params.has("icebergQty"):
         raise errors.order_rejected("Iceberg orders are not supported for this symbol.")
-    resp_type = params.get("newOrderRespType") or ("ACK" if order_type == "LIMIT_MAKER" else "FULL")
-    if resp_type not in RESPONSE_TYPES:
-        raise errors.invalid_value("newOrderRespType")
+    resp_type = _resp_type(params, order_type)
     client_id = params.client_id("newClientOrderId")
-    average = average_price if average_price is not None else Decimal(0)
-    if price is not None:
-        check_price(spec, price)
-    if qty is not None:
-        check_lot(spec, qty)
-        if order_type == "MARKET":
-            check_market_lot(spec, qty)
-    if price is not None and average > 0:
-        check_percent_price(spec, price, average)
-    if order_type == "MARKET":
-        check_notional(spec, quote if quote is not None else average * (qty or 0), True)
-    else:
-        assert price is not None and qty is not None
-        check_notional(spec, price * qty, False)
     request = OrderRequest(symbol, side, order_type, tif if order_type != "MARKET" else None, qty,
-                           quote if qty is None else None, price, client_id)
+                           quote if qty is None else None, price, client_id, stop)
+    check_filters(spec, request, average_price if average_price is not None else Decimal(0))
     return request, resp_type
 
 
-def _check_combination(order_type: str, tif: str | None, qty: Decimal | None, quote: Decimal | None,
-                       price: Decimal | None, params: Params) -> None:
-    """Mandatory and not-required parameters per order type (rest-api.md, New order)."""
-    if order_type == "LIMIT":
-        for name, value in (("timeInForce", tif), ("quantity", qty), ("price", price)):
-            if value is None:
-                raise errors.mandatory(name)
-    elif order_type == "LIMIT_MAKER":
-        for name, value in (("quantity", qty), ("price", price)):
-            if value is None:
-                raise errors.mandatory(name)
-        if tif is not None:
-            raise errors.not_required("timeInForce")
+def _resp_type(params: Params, order_type: str) -> str:
+    """``newOrderRespType``: MARKET and LIMIT default to FULL, every other type to ACK."""
+    resp_type = params.get("newOrderRespType") or ("FULL" if order_type in ("MARKET", "LIMIT") else "ACK")
+    if resp_type not in RESPONSE_TYPES:
+        raise errors.invalid_value("newOrderRespType")
+    return resp_type
+
+
+def check_filters(spec: SymbolSpec, req: OrderRequest, average: Decimal) -> None:
+    """The symbol filters, in Binance's order, for one order (or one leg of an order list)."""
+    for value in (req.price, req.stop_price):
+        if value is not None:
+            check_price(spec, value)
+    if req.quantity is not None:
+        check_lot(spec, req.quantity)
+        if req.type in ("MARKET", *MARKET_STOPS):
+            check_market_lot(spec, req.quantity)
+    if req.price is not None and average > 0:
+        check_percent_price(spec, req.price, average)
+    if req.type == "MARKET":
+        check_notional(spec, req.quote_qty if req.quote_qty is not None else average * (req.quantity or 0), True)
+    elif req.type in MARKET_STOPS:  # priced at the stop it triggers at
+        assert req.stop_price is not None and req.quantity is not None
+        check_notional(spec, req.stop_price * req.quantity, True)
     else:
+        assert req.price is not None and req.quantity is not None
+        check_notional(spec, req.price * req.quantity, False)
+
+
+def check_combination(order_type: str, tif: str | None, qty: Decimal | None, quote: Decimal | None,
+                       price: Decimal | None, stop: Decimal | None, params: Params,
+                       names: dict[str, str] | None = None) -> None:
+    """Mandatory and not-required parameters per order type (rest-api.md, New order); ``names``
+    renames them for an order-list leg (``price`` -> ``abovePrice``)."""
+    name = (names or {}).get
+    is_stop = order_type in STOP_TYPES
+    if order_type == "MARKET" and qty is None and quote is None:
         if tif is not None:
             raise errors.not_required("timeInForce")
         if price is not None:
             raise errors.not_required("price")
-        if qty is None and quote is None:
-            raise errors.either_mandatory("quantity", "quoteOrderQty")
+        raise errors.either_mandatory("quantity", "quoteOrderQty")
+    needed: list[tuple[str, object]] = [("quantity", qty)] if order_type != "MARKET" else []
+    if order_type in LIMIT_KINDS:
+        needed = [("timeInForce", tif), *needed, ("price", price)]
+    elif order_type == "LIMIT_MAKER":
+        needed.append(("price", price))
+    for field, value in needed:
+        if value is None:
+            raise errors.mandatory(name(field, field))
+    if is_stop and stop is None:
+        if params.has(name("trailingDelta", "trailingDelta")):
+            raise errors.order_rejected(UNSUPPORTED_TRAILING)
+        raise errors.either_mandatory(name("stopPrice", "stopPrice"), name("trailingDelta", "trailingDelta"))
+    if order_type not in LIMIT_KINDS and tif is not None:
+        raise errors.not_required(name("timeInForce", "timeInForce"))
+    if order_type not in (*LIMIT_KINDS, "LIMIT_MAKER") and price is not None:
+        raise errors.not_required(name("price", "price"))
     if quote is not None and (order_type != "MARKET" or qty is not None):
         raise errors.not_required("quoteOrderQty")
-    for name in ("stopPrice", "trailingDelta"):
-        if params.has(name):
-            raise errors.not_required(name)
+    if not is_stop and stop is not None:
+        raise errors.not_required(name("stopPrice", "stopPrice"))
+    if params.has(name("trailingDelta", "trailingDelta")):
+        if is_stop:
+            raise errors.order_rejected(UNSUPPORTED_TRAILING)
+        raise errors.not_required(name("trailingDelta", "trailingDelta"))

@@ -13,6 +13,7 @@ from decimal import Decimal
 from .candles import INTERVAL_MS, Candle, KlineValues, Series, aggregate
 from .decimals import fmt8, q8
 from .rolling import RollingWindow
+from .trades import Tape
 from .walk import MarketClock, rebase_offset, step_due, step_price, substeps, walk_points
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ class Tick:
     market_time: int
     values: KlineValues
     stats: tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None = None
+    sequence: int = 0  # the book's update id after this step (consecutive per symbol)
+    trade_qty: Decimal = Decimal(0)  # the walk trade of this step (0: none, e.g. the candle's close event)
+    buyer_maker: bool = False  # the step moved the price down: a seller took the bid
 
     def mini_ticker(self) -> dict[str, object]:
         """The ``24hrMiniTicker`` payload as of this step (24 h window including this candle)."""
@@ -71,23 +75,31 @@ class Replay:
             ticks.append(self._emit(due))
         return ticks
 
+    @property
+    def sequence(self) -> int:
+        """Steps emitted so far, counted from the start of the file (each candle emits 4n + 1)."""
+        return self.index * (4 * self.n + 1) + self.step
+
     def _emit(self, due: int) -> Tick:
         index, last_step = self.index, 4 * self.n
         self.last_time = due
         if self.step < last_step:
+            before = self.price
             self.price = step_price(self.points, self.step, self.n, self.tick)
             self.high, self.low = max(self.high, self.price), min(self.low, self.price)
             self.step += 1
             values = self.forming()
             assert values is not None
-            return Tick(self.series.symbol, index, self.price, due, values)
+            return Tick(self.series.symbol, index, self.price, due, values, sequence=self.sequence,
+                        trade_qty=q8(self.candle.volume / last_step), buyer_maker=self.price < before)
+        sequence = self.sequence + 1
         values = self.series.closed_values(index, self.offset)
         if index + 1 < len(self.series):
             self._enter(index + 1)
         else:
             self.finished = True
             log.warning("%s: candle data exhausted; the last price %s stays", self.series.symbol, self.price)
-        return Tick(self.series.symbol, index, self.price, due, values)
+        return Tick(self.series.symbol, index, self.price, due, values, sequence=sequence)
 
     def forming(self) -> KlineValues | None:
         """The current candle after the steps walked so far (None before its open)."""
@@ -127,6 +139,7 @@ class Market:
         self.clock = clock
         self.replays: dict[str, Replay] = {}
         self.windows: dict[str, RollingWindow] = {}
+        self.tapes: dict[str, Tape] = {}
         self._closed_buckets: dict[tuple[str, str, int], KlineValues] = {}
         self._prefix: dict[tuple[str, str], tuple[int, int, KlineValues | None]] = {}
         now = clock.now()
@@ -141,6 +154,7 @@ class Market:
             for index in range(first, start):
                 window.add(one.closed_values(index, offset))
             self.windows[one.symbol] = window
+            self.tapes[one.symbol] = Tape(one.symbol)
 
     def advance(self) -> list[Tick]:
         """Walk every symbol up to the clock's now; closed candles enter the 24 h windows."""
@@ -149,6 +163,7 @@ class Market:
         for symbol, replay in self.replays.items():
             window = self.windows[symbol]
             for tick in replay.advance(now):
+                self.tapes[symbol].record(tick)
                 window.expire(tick.market_time - DAY_MS)
                 if tick.values.closed:
                     window.add(tick.values)

@@ -9,6 +9,18 @@ from typing import Any
 from .decimals import fmt8
 
 OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
+STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")  # Binance's "algo" orders
+MARKET_STOPS = ("STOP_LOSS", "TAKE_PROFIT")  # become MARKET orders when triggered; the others become LIMIT
+
+
+def triggers_upward(side: str, order_type: str) -> bool:
+    """True when the stop fires as the price rises to it: STOP_LOSS BUY and TAKE_PROFIT SELL."""
+    return (side == "BUY") == order_type.startswith("STOP_LOSS")
+
+
+def stop_reached(side: str, order_type: str, stop: Decimal, price: Decimal) -> bool:
+    """Whether a trade at ``price`` fires a stop at ``stop``."""
+    return price >= stop if triggers_upward(side, order_type) else price <= stop
 
 
 @dataclass
@@ -26,6 +38,7 @@ class Fill:
     commission_asset: str
     time: int
     is_maker: bool
+    order_list_id: int = -1
 
     def fill_row(self) -> dict[str, object]:
         """An entry of the ``fills`` array of a FULL order response."""
@@ -34,8 +47,8 @@ class Fill:
 
     def trade_row(self) -> dict[str, object]:
         """A ``GET /api/v3/myTrades`` row."""
-        return {"symbol": self.symbol, "id": self.trade_id, "orderId": self.order_id, "orderListId": -1,
-                "price": fmt8(self.price), "qty": fmt8(self.qty), "quoteQty": fmt8(self.quote_qty),
+        return {"symbol": self.symbol, "id": self.trade_id, "orderId": self.order_id,
+                "orderListId": self.order_list_id, "price": fmt8(self.price), "qty": fmt8(self.qty), "quoteQty": fmt8(self.quote_qty),
                 "commission": fmt8(self.commission), "commissionAsset": self.commission_asset, "time": self.time,
                 "isBuyer": self.is_buyer, "isMaker": self.is_maker, "isBestMatch": True}
 
@@ -59,6 +72,9 @@ class Order:
     executed_qty: Decimal = Decimal(0)
     cumm_quote: Decimal = Decimal(0)
     expiry_reason: str | None = None
+    stop_price: Decimal = Decimal(0)
+    order_list_id: int = -1
+    working_time: int = -1  # when the order started working on the book; -1 for a stop not yet triggered
     lock_asset: str = ""
     locked: Decimal = Decimal(0)
     fills: list[Fill] = field(default_factory=list)
@@ -71,16 +87,35 @@ class Order:
     def remaining(self) -> Decimal:
         return self.orig_qty - self.executed_qty
 
+    @property
+    def is_stop(self) -> bool:
+        return self.type in STOP_TYPES
+
+    @property
+    def working(self) -> bool:
+        """On the book (or executing): every order except a stop that has not triggered yet."""
+        return self.working_time != -1
+
+    @property
+    def as_executed(self) -> str:
+        """The type it trades as once working: a triggered stop is a MARKET or LIMIT order."""
+        if not self.is_stop:
+            return self.type
+        return "MARKET" if self.type in MARKET_STOPS else "LIMIT"
+
     def result(self, transact_time: int) -> dict[str, object]:
         """The RESULT order response (ACK fields included)."""
         body: dict[str, object] = {
-            "symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
+            "symbol": self.symbol, "orderId": self.order_id, "orderListId": self.order_list_id,
             "clientOrderId": self.client_order_id, "transactTime": transact_time, "price": fmt8(self.price),
             "origQty": fmt8(self.orig_qty), "executedQty": fmt8(self.executed_qty),
             "origQuoteOrderQty": fmt8(self.orig_quote_qty), "cummulativeQuoteQty": fmt8(self.cumm_quote),
             "status": self.status, "timeInForce": self.time_in_force, "type": self.type, "side": self.side,
-            "workingTime": self.time, "selfTradePreventionMode": "NONE",
         }
+        if self.is_stop:
+            body["stopPrice"] = fmt8(self.stop_price)
+        body["workingTime"] = self.working_time
+        body["selfTradePreventionMode"] = "NONE"
         if self.expiry_reason:
             body["expiryReason"] = self.expiry_reason
         return body
@@ -88,7 +123,7 @@ class Order:
     def response(self, resp_type: str, transact_time: int, fills: list[Fill]) -> dict[str, object]:
         """The order placement response in the requested ``newOrderRespType``."""
         if resp_type == "ACK":
-            return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
+            return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": self.order_list_id,
                     "clientOrderId": self.client_order_id, "transactTime": transact_time}
         body = self.result(transact_time)
         if resp_type == "FULL":
@@ -98,12 +133,12 @@ class Order:
     def query(self) -> dict[str, object]:
         """The ``GET /api/v3/order`` / openOrders / allOrders shape."""
         body: dict[str, object] = {
-            "symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
+            "symbol": self.symbol, "orderId": self.order_id, "orderListId": self.order_list_id,
             "clientOrderId": self.client_order_id, "price": fmt8(self.price), "origQty": fmt8(self.orig_qty),
             "executedQty": fmt8(self.executed_qty), "cummulativeQuoteQty": fmt8(self.cumm_quote),
             "status": self.status, "timeInForce": self.time_in_force, "type": self.type, "side": self.side,
-            "stopPrice": fmt8(Decimal(0)), "icebergQty": fmt8(Decimal(0)), "time": self.time,
-            "updateTime": self.update_time, "isWorking": True, "workingTime": self.time,
+            "stopPrice": fmt8(self.stop_price), "icebergQty": fmt8(Decimal(0)), "time": self.time,
+            "updateTime": self.update_time, "isWorking": self.working, "workingTime": self.working_time,
             "origQuoteOrderQty": fmt8(self.orig_quote_qty), "selfTradePreventionMode": "NONE",
         }
         if self.expiry_reason:
@@ -112,14 +147,17 @@ class Order:
 
     def cancel_response(self, cancel_client_id: str, transact_time: int) -> dict[str, object]:
         """The ``DELETE /api/v3/order`` response."""
-        return {
+        body: dict[str, object] = {
             "symbol": self.symbol, "origClientOrderId": self.client_order_id, "orderId": self.order_id,
-            "orderListId": -1, "clientOrderId": cancel_client_id, "transactTime": transact_time,
+            "orderListId": self.order_list_id, "clientOrderId": cancel_client_id, "transactTime": transact_time,
             "price": fmt8(self.price), "origQty": fmt8(self.orig_qty), "executedQty": fmt8(self.executed_qty),
             "origQuoteOrderQty": fmt8(self.orig_quote_qty), "cummulativeQuoteQty": fmt8(self.cumm_quote),
             "status": self.status, "timeInForce": self.time_in_force, "type": self.type, "side": self.side,
-            "selfTradePreventionMode": "NONE",
         }
+        if self.is_stop:
+            body["stopPrice"] = fmt8(self.stop_price)
+        body["selfTradePreventionMode"] = "NONE"
+        return body
 
     def to_state(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fills"}
@@ -129,6 +167,8 @@ class Order:
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> Order:
         values = dict(data)
+        if "working_time" not in values and values.get("type") not in STOP_TYPES:
+            values["working_time"] = values["time"]  # saved before stop orders existed: it was working
         values["fills"] = [Fill(**_decimals(Fill, f)) for f in data.get("fills", [])]
         return cls(**_decimals(cls, {k: v for k, v in values.items() if k != "fills"}), fills=values["fills"])
 
@@ -142,7 +182,7 @@ def execution_report(
         "e": "executionReport", "E": now, "s": order.symbol,
         "c": cancel_client_id if cancel_client_id is not None else order.client_order_id,
         "S": order.side, "o": order.type, "f": order.time_in_force, "q": fmt8(order.orig_qty),
-        "p": fmt8(order.price), "P": fmt8(Decimal(0)), "F": fmt8(Decimal(0)), "g": -1,
+        "p": fmt8(order.price), "P": fmt8(order.stop_price), "F": fmt8(Decimal(0)), "g": order.order_list_id,
         "C": order.client_order_id if cancel_client_id is not None else "", "x": exec_type, "X": order.status,
         "r": reject_reason, "i": order.order_id, "l": fmt8(fill.qty if fill else Decimal(0)),
         "z": fmt8(order.executed_qty), "L": fmt8(fill.price if fill else Decimal(0)),
@@ -151,8 +191,8 @@ def execution_report(
         "m": fill.is_maker if fill else False, "M": False, "O": order.time, "Z": fmt8(order.cumm_quote),
         "Y": fmt8(fill.quote_qty if fill else Decimal(0)), "Q": fmt8(order.orig_quote_qty),
     }
-    if exec_type != "REJECTED":
-        event["W"] = order.time
+    if exec_type != "REJECTED" and order.working:
+        event["W"] = order.working_time
     event["V"] = "NONE"
     if order.status == "EXPIRED" and order.expiry_reason:
         event["eR"] = order.expiry_reason

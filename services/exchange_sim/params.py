@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from . import errors
+from .timeunit import MICROS_FROM
 
 _DECIMAL = re.compile(errors.DECIMAL_RANGE)
 _LONG = re.compile(errors.LONG_RANGE)
@@ -22,6 +23,7 @@ class Params:
 
     def __init__(self, values: dict[str, str]) -> None:
         self.values = values
+        self.micros = False  # X-MBX-TIME-UNIT: MICROSECOND was sent (set by the REST pipeline)
 
     @classmethod
     def parse(cls, raw_query: str, body: str = "") -> Params:
@@ -74,6 +76,14 @@ class Params:
             raise errors.illegal_chars(name, errors.LONG_RANGE)
         return int(value)
 
+    def time_ms(self, name: str, round_up: bool = False) -> int | None:
+        """A timestamp parameter in ms; microseconds (16+ digits) are converted, rounding down
+        (an end of a range) or up (a start, so nothing before it is included)."""
+        value = self.long(name)
+        if value is None or value < MICROS_FROM:
+            return value
+        return -(-value // 1000) if round_up else value // 1000
+
     def limit(self, default: int = 500, maximum: int = 1000) -> int:
         """``limit`` with Binance's default; values above the maximum are capped."""
         value = self.long("limit")
@@ -82,6 +92,15 @@ class Params:
         if value < 1:
             raise errors.invalid_value("limit")
         return min(value, maximum)
+
+    def flag(self, name: str, default: bool) -> bool:
+        """A BOOLEAN parameter: ``true`` / ``false`` in any case, anything else is ``-1130``."""
+        value = self.get(name)
+        if value is None:
+            return default
+        if value.lower() not in ("true", "false"):
+            raise errors.invalid_value(name)
+        return value.lower() == "true"
 
     def client_id(self, name: str) -> str | None:
         value = self.get(name)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import math
 
+from . import errors
+
 MINUTE_MS = 60_000
 TEN_SECONDS_MS = 10_000
 DAY_MS = 86_400_000
 ORDER_LIMIT_1D = 200_000
+BAN_AFTER_429S = 3  # the fourth request over the weight limit in one window is banned
+FIRST_BAN_S = 120  # Binance: bans scale from 2 minutes to 3 days for repeat offenders
+MAX_BAN_S = 3 * 86_400
 
 
 class FixedWindow:
@@ -47,6 +52,41 @@ class RateLimiter:
         self.weight = FixedWindow(MINUTE_MS)
         self.orders_10s = FixedWindow(TEN_SECONDS_MS)
         self.orders_1d = FixedWindow(DAY_MS)
+        self.lift_ban()
+
+    def lift_ban(self) -> None:
+        """Forget bans and 429s (the admin fault reset)."""
+        self.banned_until = 0
+        self.bans = 0
+        self.refusals = FixedWindow(MINUTE_MS)
+
+    def ban_seconds_left(self, now: int) -> int:
+        """Whole seconds until the IP ban ends, 0 when not banned."""
+        return max(0, math.ceil((self.banned_until - now) / 1000))
+
+    def refuse(self, now: int) -> bool:
+        """Count a 429 for request weight; True when this one starts an IP ban instead.
+
+        A client that keeps sending after ``BAN_AFTER_429S`` answers of 429 in one weight window is
+        banned, twice as long as the previous ban each time, from 2 minutes up to 3 days.
+        """
+        if self.refusals.add(1, now) <= BAN_AFTER_429S:
+            return False
+        self.banned_until = now + min(MAX_BAN_S, FIRST_BAN_S * 2**self.bans) * 1000
+        self.bans += 1
+        return True
+
+    def charge(self, weight: int, now: int) -> None:
+        """Add a request's weight: 418 while banned, 429 over the limit, 418 for a client that
+        keeps going after 429s."""
+        left = self.ban_seconds_left(now)
+        if left:
+            raise errors.ip_banned(self.banned_until, left)
+        if self.weight.add(weight, now) <= self.weight_limit:
+            return
+        if self.refuse(now):
+            raise errors.ip_banned(self.banned_until, self.ban_seconds_left(now))
+        raise errors.too_much_weight(self.weight_limit, self.weight.retry_after(now))
 
     def rate_limits(self) -> list[dict[str, object]]:
         """The ``rateLimits`` array of exchangeInfo."""
@@ -71,6 +111,6 @@ class RateLimiter:
             return self.orders_1d.retry_after(now)
         return self.orders_10s.retry_after(now)
 
-    def record_order(self, now: int) -> tuple[int, int]:
-        """Count an accepted order; returns the (10 s, 1 day) counts for the response headers."""
-        return self.orders_10s.add(1, now), self.orders_1d.add(1, now)
+    def record_order(self, now: int, count: int = 1) -> tuple[int, int]:
+        """Count accepted orders (an OCO is 2); returns the (10 s, 1 day) counts for the headers."""
+        return self.orders_10s.add(count, now), self.orders_1d.add(count, now)

@@ -17,6 +17,7 @@ from aiohttp import web
 from . import auth, errors
 from .errors import ApiError
 from .params import Params
+from .timeunit import to_micros, wants_micros
 from .walk import wall_ms
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class Route:
     weight: int | Callable[[Params], int]
     signed: bool = False
     order: bool = False
+    order_count: int = 1  # unfilled-order count of one request (an OCO places 2)
 
 
 def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -93,17 +95,19 @@ class RestApi:
             body = await request.text() if request.method != "GET" and request.can_read_body else ""
             raw_query = request.rel_url.raw_query_string
             params = Params.parse(raw_query, body)
+            params.micros = wants_micros(request.headers.get("X-MBX-TIME-UNIT"))
             weight = route.weight(params) if callable(route.weight) else route.weight
-            if sim.limiter.weight.add(weight, now) > sim.limiter.weight_limit:
-                raise errors.too_much_weight(sim.limiter.weight_limit, sim.limiter.weight.retry_after(now))
+            sim.limiter.charge(weight, now)
             if route.signed:
                 self.authenticate(request.headers.get("X-MBX-APIKEY"), params, raw_query, body)
             if route.order and sim.limiter.orders_full(now):
                 raise errors.too_many_orders(sim.limiter.order_limit_10s, sim.limiter.order_retry_after(now))
             payload = route.handler(sim, params)
+            if params.micros:
+                payload = to_micros(payload)
             status = 200
             if route.order:
-                count_10s, count_1d = sim.limiter.record_order(now)
+                count_10s, count_1d = sim.limiter.record_order(now, route.order_count)
                 headers["X-MBX-ORDER-COUNT-10S"] = str(count_10s)
                 headers["X-MBX-ORDER-COUNT-1D"] = str(count_1d)
         except ApiError as exc:

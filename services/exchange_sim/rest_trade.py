@@ -30,7 +30,7 @@ def account(sim: Simulator, params: Params) -> object:
                             "buyer": fmt8(COMMISSION_RATE * 0), "seller": fmt8(COMMISSION_RATE * 0)},
         "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
         "requireSelfTradePrevention": False, "preventSor": False, "updateTime": sim.engine.update_time,
-        "accountType": "SPOT", "balances": sim.engine.balances.rows(omit), "permissions": ["SPOT"],
+        "accountType": "SPOT", "balances": sim.engine.balances.rows(omit, sim.assets), "permissions": ["SPOT"],
         "uid": 100000001,
     }
 
@@ -116,16 +116,23 @@ def cancel_open_orders(sim: Simulator, params: Params) -> object:
     if not orders:
         raise errors.unknown_order()
     now = wall_ms()
-    result = []
+    result: list[object] = []
+    cancel_id = sim.engine.new_client_id()  # one id for the whole request, as Binance answers
     for order in orders:
-        cancel_id = sim.engine.new_client_id()
-        sim.engine.cancel(order, cancel_id, now)
-        result.append(order.cancel_response(cancel_id, now))
+        if not order.is_open:
+            continue  # a leg of an order list cancelled with its other leg
+        if order.order_list_id == -1:
+            sim.engine.cancel(order, cancel_id, now)
+            result.append(order.cancel_response(cancel_id, now))
+            continue
+        order_list = sim.engine.lists[order.order_list_id]
+        legs = sim.engine.cancel_list(order_list, cancel_id, now)
+        result.append(order_list.response(sim.engine.orders, [leg.cancel_response(cancel_id, now) for leg in legs]))
     return result
 
 
 def _window(params: Params) -> tuple[int | None, int | None]:
-    start, end = params.long("startTime"), params.long("endTime")
+    start, end = params.time_ms("startTime", round_up=True), params.time_ms("endTime")
     if start is not None and end is not None and end - start > DAY_MS:
         raise errors.lookup_too_long()
     return start, end

@@ -1,7 +1,9 @@
 """Market streams: ``/ws/<name>`` (raw), ``/stream?streams=a/b`` (combined) and live SUBSCRIBE.
 
-Served with data: ``<symbol>@kline_<interval>`` (the data interval and whole multiples of it) and
-``<symbol>@miniTicker`` at every walk step, and ``!miniTicker@arr[@1000ms]`` once a second. Other
+Served with data at every walk step: ``<symbol>@kline_<interval>`` (the data interval and whole
+multiples of it), ``<symbol>@miniTicker``, ``@trade``, ``@aggTrade``, ``@bookTicker``, ``@depth``
+(diffs) and ``@depth<5|10|20>`` (with or without ``@100ms``/``@1000ms``); and
+``!miniTicker@arr[@1000ms]`` once a second. Other
 well-formed Binance stream names are accepted and stay silent, as Binance does for an unknown
 symbol; a malformed name in SUBSCRIBE gets ``{"error":{"code":2,"msg":"Invalid request: invalid stream"}}``.
 """
@@ -11,13 +13,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
+from decimal import Decimal
 
 import orjson
 from aiohttp import web
 
+from .book import Book, build_book
 from .candles import VALID_INTERVALS
 from .faults import Faults
 from .market import Market, Tick
+from .symbols import SymbolSpec
+from .trades import trade_of
 from .walk import wall_ms
 from .wsconn import Connection, open_socket
 
@@ -51,8 +57,11 @@ class StreamClient:
 class StreamHub:
     """All market-stream clients; ``publish`` fans walk steps out to subscribers."""
 
-    def __init__(self, market: Market, faults: Faults, ping_interval: float) -> None:
+    def __init__(self, market: Market, faults: Faults, ping_interval: float, specs: dict[str, SymbolSpec],
+                 level_quote: Decimal) -> None:
         self.market, self.faults, self.ping_interval = market, faults, ping_interval
+        self.specs, self.level_quote = specs, level_quote
+        self._books: dict[str, Book] = {}  # the last book sent per symbol, for @depth diffs
         self.clients: set[StreamClient] = set()
         self.by_stream: dict[str, set[StreamClient]] = defaultdict(set)
         self.by_symbol: dict[str, set[str]] = defaultdict(set)
@@ -151,21 +160,35 @@ class StreamHub:
         client.conn.send(orjson.dumps(body))
 
     def publish(self, ticks: list[Tick]) -> None:
-        """Send the kline and miniTicker events of each walk step to their subscribers."""
+        """Send the events of each walk step to their subscribers."""
         for tick in ticks:
             self.changed.add(tick.symbol)
             names = self.by_symbol.get(tick.symbol.lower())
             if not names:
                 continue
+            trade, book, before = trade_of(tick), None, self._books.get(tick.symbol)
             for name in list(names):
                 kind = name.split("@", 1)[1]
+                base = kind.split("@", 1)[0]
                 payload: dict[str, object] | None = None
                 if kind == "miniTicker":
                     payload = tick.mini_ticker()
                 elif kind.startswith("kline_") and "@" not in kind:
                     payload = self.market.kline_event(tick, kind[len("kline_"):])
+                elif kind in ("trade", "aggTrade") and trade is not None:
+                    payload = trade.trade_event(tick.symbol) if kind == "trade" else trade.agg_event(tick.symbol)
+                elif kind == "bookTicker" or base.startswith("depth"):
+                    book = book or build_book(self.specs[tick.symbol], tick.price, self.level_quote, tick.sequence)
+                    if kind == "bookTicker":
+                        payload = book.book_ticker_event()
+                    elif base == "depth":
+                        payload = book.diff_event(before, tick.market_time)
+                    else:
+                        payload = book.depth(int(base[len("depth"):]))
                 if payload is not None:
                     self._send(name, orjson.dumps(payload))
+            if book is not None:
+                self._books[tick.symbol] = book
 
     def _send(self, name: str, raw: bytes) -> None:
         wrapped = b'{"stream":"' + name.encode() + b'","data":' + raw + b"}"

@@ -13,8 +13,10 @@ from decimal import Decimal
 from .decimals import floor_to_step, fmt8, step_from_decimals
 
 QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "TUSD", "BUSD", "DAI", "EUR", "TRY", "BRL", "JPY", "BTC", "ETH", "BNB", "USD")
-ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
+ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 ASSET_PRECISION = 8
+SYMBOL_STATUSES = ("TRADING", "HALT", "BREAK")
+SYMBOL_PERMISSIONS = ("SPOT",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class SymbolSpec:
     multiplier_up: Decimal = Decimal(5)
     multiplier_down: Decimal = Decimal("0.2")
     max_num_orders: int = 200
+    max_num_algo_orders: int = 5
 
     def filters(self) -> list[dict[str, object]]:
         """The ``filters`` array of this symbol in exchangeInfo."""
@@ -57,21 +60,21 @@ class SymbolSpec:
              "maxNotional": fmt8(self.max_notional), "applyMaxToMarket": False,
              "avgPriceMins": self.avg_price_mins},
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": self.max_num_orders},
-            {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
+            {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": self.max_num_algo_orders},
         ]
 
-    def exchange_info(self) -> dict[str, object]:
-        """This symbol's entry in ``exchangeInfo.symbols``."""
+    def exchange_info(self, permission_sets: bool = True) -> dict[str, object]:
+        """This symbol's entry in ``exchangeInfo.symbols`` (``permissionSets`` empty when not wanted)."""
         return {
             "symbol": self.symbol, "status": "TRADING", "baseAsset": self.base,
             "baseAssetPrecision": ASSET_PRECISION, "quoteAsset": self.quote, "quotePrecision": ASSET_PRECISION,
             "quoteAssetPrecision": ASSET_PRECISION, "baseCommissionPrecision": ASSET_PRECISION,
             "quoteCommissionPrecision": ASSET_PRECISION, "orderTypes": list(ORDER_TYPES),
-            "icebergAllowed": False, "ocoAllowed": False, "otoAllowed": False, "opoAllowed": False,
+            "icebergAllowed": False, "ocoAllowed": True, "otoAllowed": False, "opoAllowed": False,
             "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False, "cancelReplaceAllowed": False,
             "amendAllowed": False, "pegInstructionsAllowed": False, "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False, "filters": self.filters(), "permissions": [],
-            "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "NONE",
+            "permissionSets": [list(SYMBOL_PERMISSIONS)] if permission_sets else [], "defaultSelfTradePreventionMode": "NONE",
             "allowedSelfTradePreventionModes": ["NONE"],
         }
 

@@ -79,16 +79,16 @@ class WsApi:
                 show_limits = raw_params.pop("returnRateLimits") is not False
             self.sim.count_request(f"WS {method}")
             now = wall_ms()
-            if self.sim.limiter.weight.add(WEIGHTS.get(method, 1), now) > self.sim.limiter.weight_limit:
-                retry = self.sim.limiter.weight.retry_after(now)
-                raise errors.too_much_weight(self.sim.limiter.weight_limit, retry)
+            self.sim.limiter.charge(WEIGHTS.get(method, 1), now)
             result = self._dispatch(client, method, raw_params)
             body: dict[str, object] = {"id": request_id, "status": 200, "result": result}
         except ApiError as exc:
             error: dict[str, object] = exc.body()
             if exc.status in (418, 429):
-                error["data"] = {"serverTime": self.sim.server_time(),
-                                 "retryAfter": wall_ms() + 1000 * int(exc.headers.get("Retry-After", "1"))}
+                retry_at = wall_ms() + 1000 * int(exc.headers.get("Retry-After", "1"))
+                if exc.status == 418 and self.sim.limiter.banned_until:
+                    retry_at = self.sim.limiter.banned_until
+                error["data"] = {"serverTime": self.sim.server_time(), "retryAfter": retry_at}
             body = {"id": request_id, "status": exc.status, "error": error}
         if show_limits:
             body["rateLimits"] = self.sim.limiter.weight_status(wall_ms())

@@ -7,6 +7,8 @@ SQLite runs in WAL mode so the api can read while the executor writes.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+logger = logging.getLogger(__name__)
 
 
 class DatabaseUrlError(ValueError):
@@ -83,3 +86,17 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
     command.upgrade(config, "head")
+
+
+async def migrate_with_retries(url: str, attempts: int = 20) -> None:
+    """``migrate`` in a worker thread, retried with a growing pause: processes starting together
+    on one SQLite file can meet "database is locked" while the first one switches it to WAL."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await asyncio.to_thread(migrate, url)
+            return
+        except Exception as e:  # any failure but the last is retried
+            if attempt == attempts:
+                raise
+            logger.warning("database migration failed (%s: %s); retrying", type(e).__name__, e)
+            await asyncio.sleep(0.25 * attempt)

@@ -114,3 +114,39 @@ class Position(Base):
 
     __table_args__ = (Index("ix_positions_symbol_status", "symbol", "status"),
                       Index("ix_positions_symbol_exit_market", "symbol", "exit_market_time_ms"))
+
+
+class Account(Base):
+    """A dashboard account besides the owner: its name, its role and its password's scrypt hash.
+
+    Written only by the api and ``make user``; the owner (``DASHBOARD_PASSWORD``) has no row.
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # viewer | operator
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)  # wall clock
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)  # wall clock
+
+
+class ApiToken(Base):
+    """A personal API token (``Authorization: Bearer``): only the SHA-256 of its text is kept.
+
+    ``account`` names its holder (``owner`` or an account's name); it acts with ``role``, never
+    more than its holder's role at the time of the request. Revoked tokens keep their row.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)  # wall clock
+    revoked_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # wall clock
+
+    __table_args__ = (Index("ix_api_tokens_account", "account"),)

@@ -57,7 +57,7 @@ async def test_login_sets_a_strict_http_only_cookie_and_logout_ends_the_session(
     anon: httpx.AsyncClient, redis_client: Redis
 ) -> None:
     response = await anon.post("/api/login", json={"password": PASSWORD})
-    assert response.status_code == 200 and response.json() == {"authenticated": True}
+    assert response.status_code == 200 and response.json() == {"authenticated": True, "account": "owner", "role": "admin"}
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
     token = anon.cookies[auth.COOKIE_NAME]
@@ -67,7 +67,7 @@ async def test_login_sets_a_strict_http_only_cookie_and_logout_ends_the_session(
     assert len(keys) == 1 and token not in keys[0]
     assert 0 < await redis_client.ttl(keys[0]) <= 12 * 3600
     assert (await anon.get("/api/status")).status_code == 200
-    assert (await anon.get("/api/session")).json() == {"authenticated": True}
+    assert (await anon.get("/api/session")).json()["authenticated"] is True
 
     assert (await anon.post("/api/logout")).status_code == 200
     assert not [key async for key in redis_client.scan_iter(match=auth.SESSION_PREFIX + "*")]

@@ -21,7 +21,7 @@ async def test_start_stop_pause_set_the_state_and_append_a_command(client: httpx
         assert loads(await redis_client.get(streams.BOT_STATE))["state"] == state
         _, fields = (await redis_client.xrevrange(streams.CONTROL_COMMANDS, count=1))[0]
         event = decode(fields)
-        assert event.payload.command == command and event.payload.requested_by == "dashboard@10.0.0.2"
+        assert event.payload.command == command and event.payload.requested_by == "owner@10.0.0.2"
     assert (await client.get("/api/status")).json()["bot"]["state"] == "running"
 
 

@@ -49,7 +49,7 @@ async def test_accepted_change_bumps_the_version_and_is_audited(client: httpx.As
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["version"] == 1 and body["parameters"]["EMA_SHORT_PERIOD"] == 7
-    assert body["changed_by"] == "dashboard@10.0.0.2" and body["changed_at_ms"] > 0
+    assert body["changed_by"] == "owner@10.0.0.2" and body["changed_at_ms"] > 0
     stored = loads(await redis_client.get(streams.PARAMETERS))
     assert stored["version"] == 1 and stored["parameters"]["STOP_LOSS_PERCENTAGE"] == "0.015"
 
@@ -61,7 +61,7 @@ async def test_accepted_change_bumps_the_version_and_is_audited(client: httpx.As
 
     history = (await client.get("/api/parameters/history")).json()
     assert [entry["version"] for entry in history] == [2, 1]
-    assert history[1]["changed_by"] == "dashboard@10.0.0.2"
+    assert history[1]["changed_by"] == "owner@10.0.0.2"
     assert {(c["field"], c["old"], c["new"]) for c in history[1]["changes"]} == {
         ("EMA_SHORT_PERIOD", 9, 7),
         ("STOP_LOSS_PERCENTAGE", "0.02", "0.015"),

@@ -171,7 +171,7 @@ async def login(page: Any, api: ApiProcess) -> None:
     await page.get_by_role("button", name="Sign in").click()
     from playwright.async_api import expect
 
-    await expect(page.locator("#login-error")).to_contain_text("Wrong password")
+    await expect(page.locator("#login-error")).to_contain_text("Wrong account or password")
     await page.get_by_label("Password").fill(api.password)
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_test_id("status")).to_be_visible()

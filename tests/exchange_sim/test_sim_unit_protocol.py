@@ -114,7 +114,17 @@ def test_order_parameter_combinations() -> None:
     assert order(type="MARKET", timeInForce="-") == (-1106, "Parameter 'price' sent when not required.")
     assert order(type="MARKET", timeInForce="-", price="-", quantity="-") == (
         -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
-    assert order(type="STOP_LOSS") == (-2010, "Stop loss orders are not supported for this symbol.")
+    assert order(type="STOP_LOSS") == (
+        -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!")
+    assert order(type="STOP_LOSS", stopPrice="99000") == (-1106, "Parameter 'timeInForce' sent when not required.")
+    assert order(type="STOP_LOSS", stopPrice="99000", timeInForce="-") == (
+        -1106, "Parameter 'price' sent when not required.")
+    assert order(type="STOP_LOSS_LIMIT", stopPrice="99000", timeInForce="-") == (
+        -1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.")
+    assert order(type="TAKE_PROFIT_LIMIT", trailingDelta="100") == (
+        -2010, "Trailing stop orders are not supported for this symbol.")
+    assert order(stopPrice="99000") == (-1106, "Parameter 'stopPrice' sent when not required.")
+    assert order(type="STOP_LOSS_LIMIT", stopPrice="99000.001") == (-1013, "Filter failure: PRICE_FILTER")
     assert order(newClientOrderId="has space") == (
         -1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'.")
 
@@ -126,6 +136,9 @@ def test_valid_orders_parse() -> None:
     request, resp = parse_order(Params({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT_MAKER",
                                         "quantity": "0.001", "price": "99000.5"}), SPECS, Decimal(100000))
     assert (request.price, resp) == (Decimal("99000.5"), "ACK")
+    request, resp = parse_order(Params({"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS",
+                                        "quantity": "0.001", "stopPrice": "99000"}), SPECS, Decimal(100000))
+    assert (request.stop_price, request.price, request.time_in_force, resp) == (Decimal(99000), None, None, "ACK")
 
 
 def test_symbol_specs_known_and_derived() -> None:

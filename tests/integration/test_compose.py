@@ -42,12 +42,12 @@ def test_check_script_verifies_build_contexts() -> None:
 def test_every_service_has_a_healthcheck_and_ports_bind_to_loopback() -> None:
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = spec["services"]
-    assert set(services) == {"redis", "exchange_sim", "market_data", "strategy", "executor", "api"}
+    assert set(services) == {"redis", "exchange_sim", "market_data", "strategy", "executor", "notifier", "api"}
     for name, service in services.items():
         assert "healthcheck" in service, name
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
-    for name in ("market_data", "strategy", "executor", "api"):
+    for name in ("market_data", "strategy", "executor", "notifier", "api"):
         assert services[name]["healthcheck"]["test"][-1] == "--check"
     assert "db-data" in spec["volumes"]
 
@@ -61,9 +61,9 @@ def test_executor_and_api_share_the_ledger_on_the_volume_whatever_make_runs_env_
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
-    urls = {services[name]["environment"]["DATABASE_URL"] for name in ("executor", "api")}
+    urls = {services[name]["environment"]["DATABASE_URL"] for name in ("executor", "notifier", "api")}
     assert urls == {"sqlite:////app/var/db/bot.sqlite3"}
-    for name in ("executor", "api"):
+    for name in ("executor", "notifier", "api"):
         assert any(volume["target"] == "/app/var/db" for volume in services[name]["volumes"])
 
 
@@ -78,13 +78,13 @@ def test_each_service_logs_in_as_its_own_user_and_never_sees_the_admin_password(
     spec = json.loads(result.stdout)
     services = spec["services"]
     assert "--aclfile" in services["redis"]["command"]
-    for name in ("market_data", "strategy", "executor", "api"):
+    for name in ("market_data", "strategy", "executor", "notifier", "api"):
         environment = services[name]["environment"]
         assert environment["REDIS_USERNAME"] == name
         assert environment["REDIS_PASSWORD"] == "" and "admin-secret" not in environment["REDIS_URL"]
         mounted = {(s["source"], s.get("target")) for s in services[name]["secrets"]}
         assert (f"redis_{name}", "redis_password") in mounted
-        assert ("bus_signing_key" in {s for s, _ in mounted}) == (name != "market_data")
+        assert ("bus_signing_key" in {s for s, _ in mounted}) == (name not in ("market_data", "notifier"))
     assert {s["file"].rsplit("/", 1)[-1] for s in spec["secrets"].values()} >= {"users.acl", "bus-signing.key"}
 
 
@@ -112,7 +112,7 @@ def test_the_secrets_command_writes_an_acl_file_redis_accepts(tmp_path: Path) ->
                 break
             except redis_client.ConnectionError:
                 time.sleep(0.05)
-        for name in ("market_data", "strategy", "executor", "api"):
+        for name in ("market_data", "strategy", "executor", "notifier", "api"):
             password = (folder / f"redis-{name}.password").read_text()
             assert redis_client.Redis(port=port, username=name, password=password).ping()
         api = redis_client.Redis(port=port, username="api", password=(folder / "redis-api.password").read_text())

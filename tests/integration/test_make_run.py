@@ -15,7 +15,7 @@ import pytest
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("exchange_sim", "market_data", "strategy", "executor", "api")
+SERVICES = ("exchange_sim", "market_data", "strategy", "executor", "notifier", "api")
 
 
 def wait(predicate, timeout: float, what: str, log: Path):
@@ -98,10 +98,10 @@ def _assert_bus_is_private(var: Path, redis_port: int) -> None:
                         decode_responses=True, socket_timeout=5)
     try:
         users = set(admin.acl_users())
-        assert users == {"default", "market_data", "strategy", "executor", "api"}
+        assert users == {"default", "market_data", "strategy", "executor", "notifier", "api"}
         # Every service is connected as its own user (the simulator uses no Redis).
         connected = {line.split(" user=")[1].split(" ")[0] for line in admin.execute_command("CLIENT", "LIST").splitlines()}
-        assert {"market_data", "strategy", "executor", "api"} <= connected
+        assert {"market_data", "strategy", "executor", "notifier", "api"} <= connected
     finally:
         admin.close()
     socket = var / "redis" / "redis.sock"

@@ -54,6 +54,15 @@ CASES: dict[BusUser, tuple[Write, list[Write]]] = {
             lambda r: r.set(streams.lease_key("executor", "BTCUSDT"), "me"),
         ],
     ),
+    BusUser.NOTIFIER: (
+        lambda r: r.hset(streams.notifier_sent_key("position_opened:EB-BTCUSDT-1"), "target", "1"),
+        [
+            lambda r: r.xadd(streams.EXECUTOR_EVENTS, {"type": "executor_alert"}),  # consumed, never written
+            lambda r: r.xadd(streams.CONTROL_COMMANDS, {"command": "stop"}),
+            lambda r: r.hset(streams.MARKET_CLOCK, "BTCUSDT", "1"),
+            lambda r: r.set(streams.DASHBOARD_PASSWORD_HASH, "x"),
+        ],
+    ),
 }
 
 

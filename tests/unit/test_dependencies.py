@@ -16,12 +16,13 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNTIME_CODE = ("shared", "services", "backtest")
+RUNTIME_CODE = ("shared", "services", "backtest", "research")  # what the Docker image copies
 DEV_CODE = ("tests", "scripts", "bench")
 # Runs in a venv of its own with vectorbt's pins (see the script's docstring).
 SEPARATE_ENVIRONMENTS = (ROOT / "bench" / "vendor_envs",)
 # scripts/ run with their own folder on sys.path, so its modules import each other by bare name.
-FIRST_PARTY = {*RUNTIME_CODE, "tests"} | {path.stem for path in (ROOT / "scripts").glob("*.py")}
+PACKAGES = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+FIRST_PARTY = PACKAGES | {"tests"} | {path.stem for path in (ROOT / "scripts").glob("*.py")}
 
 
 def canonical(name: str) -> str:
@@ -101,6 +102,10 @@ def test_the_scan_reads_absolute_imports_anywhere_in_a_module() -> None:
     assert imported_modules(source) == {"numpy", "a", "yaml"}
     assert third_party({"numpy", "os", "shared", "__future__", "processes"}) == {"numpy"}
     assert {"pandas", "numba", "redis"} <= set(imports_under(RUNTIME_CODE))
+
+
+def test_every_package_of_the_repository_is_scanned() -> None:
+    assert set(RUNTIME_CODE) | set(DEV_CODE) >= PACKAGES
 
 
 def test_runtime_code_imports_only_runtime_dependencies() -> None:

@@ -1,6 +1,7 @@
 """One router per concern; ``ROUTERS`` is what the app includes."""
 
 from services.api.routes import (
+    access,
     backtest,
     candles,
     control,
@@ -17,6 +18,7 @@ from services.api.routes import (
 ROUTERS = [
     health.router,
     session.router,
+    access.router,
     status.router,
     parameters.router,
     control.router,

@@ -1,4 +1,5 @@
-"""Sign-in, sign-out and password change; guessing is slowed down by ``services.api.throttle``."""
+"""Sign-in (the owner or an account), sign-out, the owner's password change; guessing is slowed
+down by ``services.api.throttle`` for every account alike."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Cookie, HTTPException, Response, status
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import auth, throttle
+from services.api import access, accounts, auth, throttle
+from services.api.accounts import OWNER
 from services.api.config import ApiSettings
-from services.api.deps import ClientIp, Protected, RedisDep, SessionCookie, SettingsDep
+from services.api.deps import AdminOnly, ClientIp, EngineDep, RedisDep, SessionCookie, SettingsDep
 
 router = APIRouter(prefix="/api", tags=["session"])
 logger = logging.getLogger(__name__)
@@ -21,6 +24,7 @@ THROTTLED: dict[int | str, dict[str, Any]] = {429: {"description": "too many fai
 
 class Login(BaseModel):
     password: str = Field(min_length=1, max_length=512)
+    account: str = Field("", max_length=64, description="empty (or 'owner') for the owner's DASHBOARD_PASSWORD")
 
 
 class PasswordChange(BaseModel):
@@ -30,12 +34,16 @@ class PasswordChange(BaseModel):
 
 class SessionState(BaseModel):
     authenticated: bool
+    account: str | None = None
+    role: str | None = None
 
 
 async def _guarded_check(
-    redis: Redis, settings: ApiSettings, password: str, ip: str, device: str | None, action: str = "sign-in"
-) -> str:
-    """Check ``password`` within the throttle budgets; returns the client name on success.
+    redis: Redis, settings: ApiSettings, password: str, ip: str, device: str | None, action: str = "sign-in",
+    engine: AsyncEngine | None = None, account: str = "",
+) -> str | None:
+    """Check ``password`` (the owner's, or ``account``'s) within the throttle budgets; returns
+    the account's password hash for an account, None for the owner.
 
     Raises 429 while this client (or, for an untrusted client, everyone untrusted) must wait,
     and ``_Refused`` (with the delay now imposed) after recording a wrong password.
@@ -48,10 +56,15 @@ async def _guarded_check(
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, "too many failed sign-ins; wait and retry", {"Retry-After": str(wait)}
         )
-    if await auth.check_password(redis, settings, password):
+    if account and engine is not None:
+        found = await accounts.check_account_password(engine, account, password)
+        ok, stored = found is not None, found.password_hash if found is not None else None
+    else:
+        ok, stored = await auth.check_password(redis, settings, password), None
+    if ok:
         await throttle.clear_failures(redis, client)
         await throttle.reset_global(redis)
-        return client
+        return stored
     delay = await throttle.record_failure(redis, settings, client)
     wait_text = f"; next attempt allowed in {delay} s" if delay else ""
     logger.warning("dashboard %s refused from %s (wrong password%s)", action, ip, wait_text)
@@ -63,8 +76,9 @@ class _Refused(Exception):
         self.headers = {"Retry-After": str(delay)} if delay else None
 
 
-async def _open_session(response: Response, redis: Redis, settings: ApiSettings, ip: str, device: str | None) -> None:
-    token = await auth.create_session(redis, settings, ip)
+async def _open_session(response: Response, redis: Redis, settings: ApiSettings, ip: str, device: str | None,
+                        account: str = "", password_hash: str | None = None) -> str:
+    token = await auth.create_session(redis, settings, ip, account, password_hash)
     secure = settings.session_cookie_secure
     response.set_cookie(
         auth.COOKIE_NAME, token, max_age=settings.session_ttl_s, path="/", httponly=True, samesite="strict", secure=secure
@@ -74,25 +88,31 @@ async def _open_session(response: Response, redis: Redis, settings: ApiSettings,
         throttle.DEVICE_COOKIE, device_token, max_age=settings.login_device_ttl_s, path="/api",
         httponly=True, samesite="strict", secure=secure,
     )
+    return token
 
 
-@router.post("/login", responses={401: {"description": "wrong password"}, **THROTTLED})
+@router.post("/login", responses={401: {"description": "wrong account or password"}, **THROTTLED})
 async def login(
-    body: Login, response: Response, redis: RedisDep, settings: SettingsDep, ip: ClientIp, device: DeviceCookie = None
+    body: Login, response: Response, redis: RedisDep, engine: EngineDep, settings: SettingsDep, ip: ClientIp,
+    device: DeviceCookie = None,
 ) -> SessionState:
-    """Open a session (HttpOnly, SameSite=Strict cookie) when the password is right."""
+    """Open a session (HttpOnly, SameSite=Strict cookie) when the password is right: the
+    owner's without ``account``, else that account's (``make user``)."""
+    account = "" if body.account.strip().lower() in ("", OWNER) else body.account.strip().lower()
     try:
-        await _guarded_check(redis, settings, body.password, ip, device)
+        stored = await _guarded_check(redis, settings, body.password, ip, device, engine=engine, account=account)
     except _Refused as refused:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong password", refused.headers) from None
-    logger.info("dashboard sign-in from %s", ip)
-    await _open_session(response, redis, settings, ip, device)
-    return SessionState(authenticated=True)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong account or password", refused.headers) from None
+    logger.info("dashboard sign-in account=%s from %s", account or OWNER, ip)
+    token = await _open_session(response, redis, settings, ip, device, account, stored)
+    caller = await access.session_caller(redis, engine, token)
+    return SessionState(authenticated=True, account=account or OWNER,
+                        role=caller.role.value if caller is not None else None)
 
 
 @router.post(
     "/password",
-    dependencies=Protected,
+    dependencies=AdminOnly,
     responses={
         403: {"description": "the current password is wrong"},
         409: {"description": "the password is set by DASHBOARD_PASSWORD"},
@@ -131,6 +151,9 @@ async def logout(response: Response, redis: RedisDep, settings: SettingsDep, tok
 
 
 @router.get("/session")
-async def session_state(redis: RedisDep, token: SessionCookie = None) -> SessionState:
-    """Whether the caller is signed in (the dashboard's first request)."""
-    return SessionState(authenticated=await auth.session_valid(redis, token))
+async def session_state(redis: RedisDep, engine: EngineDep, token: SessionCookie = None) -> SessionState:
+    """Whether the caller is signed in, as which account and role (the dashboard's first request)."""
+    caller = await access.session_caller(redis, engine, token)
+    if caller is None:
+        return SessionState(authenticated=False)
+    return SessionState(authenticated=True, account=caller.account, role=caller.role.value)

@@ -11,13 +11,14 @@ from services.api.config import ApiSettings
 from services.exchange_sim.config import SimSettings
 from services.executor.config import ExecutorSettings
 from services.market_data.config import MarketDataSettings
+from services.notifier.config import NotifierSettings
 from services.strategy.config import StrategySettings
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / ".env.example"
 
 
-@pytest.mark.parametrize("settings_cls", [MarketDataSettings, StrategySettings, ExecutorSettings, ApiSettings, SimSettings])
+@pytest.mark.parametrize("settings_cls", [MarketDataSettings, StrategySettings, ExecutorSettings, NotifierSettings, ApiSettings, SimSettings])
 def test_every_service_accepts_the_example_file(settings_cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in dotenv_values(EXAMPLE):
         monkeypatch.delenv(name, raising=False)
@@ -42,7 +43,7 @@ def test_every_variable_the_services_read_is_in_the_example() -> None:
         line.lstrip("# ").split("=", 1)[0] for line in EXAMPLE.read_text().splitlines() if line.startswith("# ") and "=" in line
     }
     read = set()
-    for settings_cls in (MarketDataSettings, StrategySettings, ExecutorSettings, ApiSettings):
+    for settings_cls in (MarketDataSettings, StrategySettings, ExecutorSettings, NotifierSettings, ApiSettings):
         read |= {field.alias or name.upper() for name, field in settings_cls.model_fields.items()}
     read |= {f"EXCHANGE_SIM_{name.upper()}" for name in SimSettings.model_fields}
     assert read - documented == set()

@@ -1,0 +1,1 @@
+"""Research tools: historical candles for the backtester and the simulator."""

@@ -1,0 +1,3 @@
+from research.data.cli import main
+
+raise SystemExit(main())
