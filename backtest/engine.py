@@ -22,15 +22,16 @@ from backtest import kernel
 from backtest.config import BacktestConfig
 from backtest.metrics import TradeMoney, summarise
 from shared.candles import CandleArrays, candle_arrays
+from shared.intervals import INTERVAL_MS
 from shared.parameters import StrategyParameters
 from shared.precision import Precision, split_symbol
-from shared.settings import TIMEFRAME_MS
 from shared.trading import profit
 from shared.trading.indicators import compute_indicators
 from shared.trading.profit import TradeRecord
 from shared.trading.protection import ExitReason, protection_levels, realised_return_pct
 from shared.trading.rules import signal_arrays
 from shared.trading.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
+from shared.trading.vocabulary import PositionStatus
 
 ZERO = Decimal(0)
 
@@ -184,7 +185,7 @@ def trade_records(trades: list[Trade], symbol: str, fee: Decimal, interval_ms: i
     the candle whose decision filled it; the buy commission is taken in base, the sell's in quote)."""
     return [
         TradeRecord(
-            id=number, symbol=symbol, status="CLOSED",
+            id=number, symbol=symbol, status=PositionStatus.CLOSED,
             entry_time_ms=t.entry_time + interval_ms, exit_time_ms=t.exit_time + interval_ms,
             entry_price=t.entry_price, exit_price=t.exit_price,
             quantity=t.quantity * (1 - fee), sold_quantity=t.sold_quantity,
@@ -199,7 +200,7 @@ def trade_records(trades: list[Trade], symbol: str, fee: Decimal, interval_ms: i
 def profit_block(trades: list[Trade], symbol: str, filters: SymbolFilters, config: BacktestConfig,
                  arrays: CandleArrays, last_price: Decimal, interval: str | None) -> dict[str, Any]:
     """The profit figures of the run, by the read model the dashboard uses on the live ledger."""
-    interval_ms = TIMEFRAME_MS.get(interval or "", 60_000)
+    interval_ms = INTERVAL_MS.get(interval or "", INTERVAL_MS["1m"])
     records = trade_records(trades, symbol, config.fee, interval_ms)
     base, quote = split_symbol(symbol) if symbol else ("", "USDT")
     precision = Precision(symbol, base, quote, filters.tick_size, filters.market_step,
@@ -217,8 +218,8 @@ def settings_dict(config: BacktestConfig, filters: SymbolFilters) -> dict[str, s
     }
 
 
-class Settled(NamedTuple):
-    """What ``_settle`` found: the trades, the refused entries, the balance steps the equity curve
+class RunLedger(NamedTuple):
+    """The run's money, as ``_settle`` found it: the trades, the refused entries, the balance steps the equity curve
     is built from (candle index, quote, base including dust left after each sell) and the money
     of each trade as floats for the statistics (``TradeMoney``)."""
 
@@ -238,7 +239,7 @@ def _settle(
     params: StrategyParameters,
     config: BacktestConfig,
     filters: SymbolFilters,
-) -> Settled:
+) -> RunLedger:
     """Money of each walked trade, in order; an entry refused by sizing restarts the walk after it.
 
     Quantities and quote amounts are ``Decimal`` through the executor's own sizing and rounding.
@@ -318,5 +319,5 @@ def _settle(
     money = TradeMoney(np.asarray(spent_column), np.asarray(received_column),
                        np.fromiter((t.exit_index - t.entry_index for t in trades), np.int64, len(trades)),
                        Counter(t.exit_reason for t in trades))
-    return Settled(trades, skipped, np.asarray(step_at, dtype=np.int64), np.asarray(step_cash),
+    return RunLedger(trades, skipped, np.asarray(step_at, dtype=np.int64), np.asarray(step_cash),
                    np.asarray(step_base), money)

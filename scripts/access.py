@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.api import accounts
-from services.api.accounts import OWNER, AccessError
+from shared import accounts
+from shared.accounts import OWNER, AccessError
 from shared.store.database import DatabaseUrlError, migrate_with_retries, open_engine
 
 

@@ -23,8 +23,8 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.api.auth import SESSION_PREFIX, hash_password
 from shared import redis_acl, streams
+from shared.passwords import hash_password
 from shared.streams import BusUser
 
 VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))  # as scripts/supervisor.py finds it
@@ -41,7 +41,7 @@ async def reset(redis_url: str) -> str:
     stored = await asyncio.to_thread(hash_password, password)
     redis = Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=3)
     try:
-        sessions = [key async for key in redis.scan_iter(match=f"{SESSION_PREFIX}*", count=500)]
+        sessions = [key async for key in redis.scan_iter(match=f"{streams.SESSION_PREFIX}*", count=500)]
         async with redis.pipeline(transaction=True) as pipe:
             pipe.set(streams.DASHBOARD_PASSWORD_HASH, stored)
             if sessions:

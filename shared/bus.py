@@ -221,7 +221,7 @@ class Consumer:
 
     async def _read(self, ready: list[str], from_id: str, count: int, block: int | None) -> list[tuple[str, list[Any]]]:
         reply = await self.redis.xreadgroup(self.group, self.name, dict.fromkeys(ready, from_id), count=count, block=block)
-        return [(stream, entries) for stream, entries in _normalise(reply) if stream in self._streams and entries]
+        return [(stream, entries) for stream, entries in entries_by_stream(reply) if stream in self._streams and entries]
 
     async def _handle_batch(self, *, pending: bool) -> int:
         ready = sorted(self._ready)
@@ -339,7 +339,9 @@ class Consumer:
         logger.error("moved entry to %s id=%s: %s", target, entry_id, error)
 
 
-def _normalise(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str] | None]]]]:
+def entries_by_stream(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str] | None]]]]:
+    """An XREAD / XREADGROUP reply as ``[(stream, [(entry id, fields), ...]), ...]``, whatever the
+    protocol: RESP2 gives a list of pairs, RESP3 a map (``fields`` is None for a trimmed entry)."""
     if not reply:
         return []
     if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]

@@ -21,11 +21,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from shared import kline_store
+from shared import intervals, kline_store
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 CANDLE_COLUMNS = ("open_time", "open", "high", "low", "close", "volume")
-_INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _NAME_PATTERN = re.compile(r"^(?P<symbol>[A-Z0-9]+)_(?P<interval>\d+[smhdwM])(?:_|\.|$)")
 
 
@@ -58,10 +57,10 @@ def parse_file_name(path: str | os.PathLike[str]) -> tuple[str, str]:
 
 def interval_ms(interval: str) -> int:
     """Length of a Binance interval such as ``1m``, ``5m``, ``1h``, ``1d`` in milliseconds."""
-    match = re.fullmatch(r"(\d+)([smhdw])", interval)
-    if match is None:
-        raise CandleFileError(f"unsupported interval {interval!r}")
-    return int(match[1]) * _INTERVAL_UNITS_MS[match[2]]
+    try:
+        return intervals.interval_ms(interval)
+    except ValueError as e:
+        raise CandleFileError(str(e)) from None
 
 
 def candle_identity(path: str | os.PathLike[str]) -> tuple[str, str]:

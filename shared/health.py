@@ -51,7 +51,7 @@ async def heartbeat(redis: Redis, service: str, instance: str, stop: asyncio.Eve
 async def read_heartbeats(redis: Redis) -> list[dict[str, Any]]:
     """Every live heartbeat with its age in ms."""
     result = []
-    async for key in redis.scan_iter(match="health:*", count=200):
+    async for key in redis.scan_iter(match=streams.health_key("*", "*"), count=200):
         body = loads(await redis.get(key))
         if body:
             body["age_ms"] = now_ms() - int(body.get("ts_ms", 0))
@@ -64,7 +64,7 @@ def check(redis_url: str, service: str, max_age_ms: int = HEARTBEAT_TTL_S * 1000
     host = socket.gethostname()
     try:
         client = SyncRedis.from_url(redis_url, decode_responses=True, socket_timeout=3)
-        for key in client.scan_iter(match=f"health:{service}:*", count=200):
+        for key in client.scan_iter(match=streams.health_key(service, "*"), count=200):
             body = loads(client.get(key))
             if body and str(body.get("instance", "")).startswith(host) and now_ms() - int(body["ts_ms"]) <= max_age_ms:
                 return 0

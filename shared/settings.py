@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.intervals import INTERVAL_MS, INTERVALS
 from shared.parameters import History, ParameterError, StrategyParameters
-
-VALID_TIMEFRAMES = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w")
-TIMEFRAME_MS = {
-    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
-}
 
 BINANCE_URLS = {
     "testnet": {
@@ -65,8 +59,8 @@ class ServiceSettings(BaseSettings):
     @field_validator("timeframe")
     @classmethod
     def _check_timeframe(cls, value: str) -> str:
-        if value not in VALID_TIMEFRAMES:
-            raise ValueError(f"must be one of {', '.join(VALID_TIMEFRAMES)}")
+        if value not in INTERVAL_MS:
+            raise ValueError(f"must be one of {', '.join(INTERVALS)}")
         return value
 
     @field_validator("symbol")
@@ -111,6 +105,11 @@ class ServiceSettings(BaseSettings):
         """Every traded symbol: ``SYMBOLS`` when set, else ``SYMBOL``."""
         return self.symbols_csv.split(",") if self.symbols_csv else [self.symbol]
 
+    @property
+    def interval_ms(self) -> int:
+        """Length of one candle of ``TIMEFRAME`` in ms."""
+        return INTERVAL_MS[self.timeframe]
+
     def binance_urls(self) -> dict[str, str]:
         """REST, market-stream and WebSocket-API base URLs for ``BINANCE_ENV``."""
         if self.binance_env == "sim":
@@ -135,26 +134,28 @@ def warmup_candles_field() -> Any:
     return Field(1000, alias="WARMUP_CANDLES", ge=50, le=5000)
 
 
-class ParameterSettings(ServiceSettings):
-    """Services that need the strategy/risk parameters' start-up values from the environment,
-    and the history they are validated against (a period longer than it never warms up)."""
+def _parameter_fields() -> type[ServiceSettings]:
+    """``ServiceSettings`` plus one optional text field per ``StrategyParameters`` field, read
+    from the variable of the same name: the parameter list is written once, in the model."""
+    fields: dict[str, Any] = dict.fromkeys(StrategyParameters.model_fields, (str | None, None))
+    return create_model("ParameterVariables", __base__=ServiceSettings, __module__=__name__, **fields)
+
+
+if TYPE_CHECKING:
+    # A class made at run time is no base a type checker can follow; the fields are only read
+    # by name (``initial_parameters``).
+    _ParameterVariables = ServiceSettings
+else:
+    _ParameterVariables = _parameter_fields()
+
+
+class ParameterSettings(_ParameterVariables):
+    """Services that need the strategy/risk parameters' start-up values from the environment
+    (``EMA_SHORT_PERIOD``... as text, validated as a set), and the history they are validated
+    against (a period longer than it never warms up)."""
 
     window_candles: int = Field(1000, alias="STRATEGY_WINDOW_CANDLES", ge=100, le=20_000)
     warmup_candles: int = warmup_candles_field()
-
-    RISK_PER_TRADE: str | None = None
-    CAPITAL_ALLOCATION: str | None = None
-    STOP_LOSS_PERCENTAGE: str | None = None
-    TAKE_PROFIT_PERCENTAGE: str | None = None
-    EMA_SHORT_PERIOD: str | None = None
-    EMA_LONG_PERIOD: str | None = None
-    EMA_FILTER_PERIOD: str | None = None
-    RSI_PERIOD: str | None = None
-    RSI_OVERBOUGHT: str | None = None
-    RSI_OVERSOLD: str | None = None
-    VOLUME_AVG_PERIOD: str | None = None
-    USE_EMA_FILTER: str | None = None
-    USE_VOLUME_CONFIRMATION: str | None = None
 
     @model_validator(mode="after")
     def _check_parameters(self) -> ParameterSettings:

@@ -38,27 +38,14 @@ POSITIONS = "executor:positions"  # hash: symbol -> JSON position snapshot
 ENTRY_SENT = "executor:entry_sent_ms"  # hash: entry client order id -> Redis time (ms) its order was last sent
 KLINE_LAST_OPEN = "market:kline_last_open"  # hash: symbol -> open time of the last closed kline published
 DASHBOARD_PASSWORD_HASH = "api:password_hash"
+SESSION_PREFIX = "api:session:"  # + SHA-256 of a session id: one dashboard session (make reset-password ends them)
+LOGIN_DEVICE_PREFIX = "api:device:"  # + SHA-256 of a device cookie: a browser that signed in before
+LOGIN_FAILURES_PREFIX = "api:login:failures:"  # + client: failed sign-ins in the current window
+LOGIN_BLOCK_PREFIX = "api:login:block:"  # + client: sign-in refused until this key expires
+LOGIN_UNTRUSTED = "api:login:untrusted"  # sorted set: sign-ins from unknown devices (global budget)
 LAST_SIGNAL = "strategy:last_signal"  # hash: symbol -> the symbol's newest signal entry (flat fields as JSON)
 NOTIFIER_SUMMARY = "notifier:summary"  # market ms at which the last summarised market day ended
 SYMBOL_INFO = "market:symbols"  # hash: symbol -> JSON {"symbol","base_asset","quote_asset","tick_size","step_size","min_qty","min_notional"}
-
-MAXLEN = {
-    "market:kline": 20_000,
-    "market:ticker": 2_000,
-    KLINE_UPDATES: 5_000,
-    MARKET_STATUS: 2_000,
-    ACCOUNT_BALANCES: 2_000,
-    "account:executions": 10_000,
-    SIGNALS: 10_000,
-    DECISIONS: 20_000,
-    "executor:inbox": 10_000,
-    EXECUTOR_EVENTS: 20_000,
-    LOGS: 5_000,
-    CONTROL_COMMANDS: 1_000,
-    CONTROL_PARAMETERS: 1_000,
-    "deadletter": 10_000,
-}
-
 
 def kline_stream(symbol: str) -> str:
     """Closed klines of one symbol, consumed in order by the strategy owner of that symbol."""
@@ -89,13 +76,30 @@ def symbol_commands(symbol: str) -> str:
     return f"control:commands:{symbol}"
 
 
+DEADLETTER = "deadletter"
+
+
 def deadletter_stream(stream: str) -> str:
     """Where entries of ``stream`` that cannot be decoded or keep failing are moved."""
-    return f"deadletter:{stream}"
+    return f"{DEADLETTER}:{stream}"
+
+
+def family(stream: str) -> str:
+    """The family of a per-symbol stream (``market:kline`` of ``market:kline:BTCUSDT``)."""
+    return stream.rsplit(":", 1)[0]
+
+
+def is_kline_stream(stream: str) -> bool:
+    return family(stream) == family(kline_stream("-"))
+
+
+def is_ticker_stream(stream: str) -> bool:
+    return family(stream) == family(ticker_stream("-"))
 
 
 def health_key(service: str, instance: str) -> str:
-    """Heartbeat key of one running service process (expires when it stops refreshing)."""
+    """Heartbeat key of one running service process (expires when it stops refreshing);
+    ``"*"`` for either part makes the pattern of every such key."""
     return f"health:{service}:{instance}"
 
 
@@ -132,14 +136,31 @@ def failures_key(group: str, stream: str) -> str:
     return f"bus:failures:{group}:{stream}"
 
 
+MAXLEN = {
+    family(kline_stream("-")): 20_000,
+    family(ticker_stream("-")): 2_000,
+    KLINE_UPDATES: 5_000,
+    MARKET_STATUS: 2_000,
+    ACCOUNT_BALANCES: 2_000,
+    family(executions_stream("-")): 10_000,
+    SIGNALS: 10_000,
+    DECISIONS: 20_000,
+    family(executor_inbox("-")): 10_000,
+    EXECUTOR_EVENTS: 20_000,
+    LOGS: 5_000,
+    CONTROL_COMMANDS: 1_000,
+    CONTROL_PARAMETERS: 1_000,
+    DEADLETTER: 10_000,
+}
+
+
 def maxlen_for(stream: str) -> int:
     """MAXLEN for a stream, looked up by its family (the part before the symbol)."""
     if stream in MAXLEN:
         return MAXLEN[stream]
-    if stream.startswith("deadletter:"):
-        return MAXLEN["deadletter"]
-    family = stream.rsplit(":", 1)[0]
-    return MAXLEN.get(family, 10_000)
+    if stream.startswith(DEADLETTER + ":"):
+        return MAXLEN[DEADLETTER]
+    return MAXLEN.get(family(stream), 10_000)
 
 
 class BusUser(StrEnum):

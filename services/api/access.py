@@ -12,8 +12,9 @@ from fastapi import HTTPException, Request, status
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import accounts, auth
-from services.api.accounts import OWNER, Caller, Role
+from services.api import auth
+from shared import accounts
+from shared.accounts import OWNER, Caller, Role
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

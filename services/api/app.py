@@ -2,7 +2,7 @@
 
 It holds no trading logic: it reads state and streams from Redis and the ledger, and writes
 only parameter changes and commands (through ``shared.control``), and, in the database, only
-its own tables of accounts and API tokens (``services.api.accounts``).
+its own tables of accounts and API tokens (``shared.accounts``).
 """
 
 from __future__ import annotations

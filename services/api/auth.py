@@ -9,14 +9,13 @@ Each session records a fingerprint of the password hash it was opened under. Cha
 password (``POST /api/password``, a new ``DASHBOARD_PASSWORD`` at the next start, or a new hash
 written by ``make reset-password``) changes that hash, so every session opened before ends at
 once, without having to find them. Guessing is slowed down by ``services.api.throttle``.
-Sessions of accounts (``services.api.accounts``) record their account's name and the
+Sessions of accounts (``shared.accounts``) record their account's name and the
 fingerprint of that account's password hash instead: a new password ends them the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import logging
@@ -30,10 +29,10 @@ from services.api.config import ApiSettings
 from shared import streams
 from shared.codec import dumps, loads
 from shared.events import now_ms
+from shared.passwords import hash_password, verify_hash
+from shared.streams import SESSION_PREFIX
 
 COOKIE_NAME = "bot_session"
-SESSION_PREFIX = "api:session:"
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 # Its own stderr handler and no propagation: the generated password must not reach the
 # Redis log stream (and from there the dashboard), only the operator's terminal.
@@ -60,29 +59,6 @@ def _console_logger() -> logging.Logger:
         _console.propagate = False
         _console.setLevel(logging.INFO)
     return _console
-
-
-def hash_password(password: str) -> str:
-    """Salted scrypt hash as ``scrypt$n$r$p$salt$hash`` (base64 parts)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
-    return "$".join(["scrypt", str(_SCRYPT["n"]), str(_SCRYPT["r"]), str(_SCRYPT["p"]), *encoded])
-
-
-def verify_hash(password: str, stored: str) -> bool:
-    """Whether ``password`` matches a ``hash_password`` result (constant-time comparison)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
 
 
 async def ensure_password(redis: Redis, settings: ApiSettings) -> None:

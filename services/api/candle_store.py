@@ -111,7 +111,7 @@ class CandleStore:
 
     def _take(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         """Take one entry of a followed stream (from the load, the relay or a catch-up), once."""
-        if not stream.startswith("market:kline:") and stream not in (streams.DECISIONS, streams.SIGNALS):
+        if not streams.is_kline_stream(stream) and stream not in (streams.DECISIONS, streams.SIGNALS):
             return
         position = _entry(entry_id)
         if position <= self.cursors.get(stream, (0, -1)):

@@ -4,9 +4,9 @@ A single task XREADs every relayed stream and puts each event on each client's b
 queue; a client whose queue is full is dropped (its connection is closed) instead of slowing
 the others or growing memory. It reconnects with ``Last-Event-ID`` and gets what it missed.
 
-Delivery follows the total order of ``relay.Position``. Entries of the current millisecond
+Delivery follows the total order of ``relay.StreamCursor``. Entries of the current millisecond
 are held back until Redis' clock has moved past it, because another stream may still receive
-an entry with a smaller position in that millisecond.
+an entry with a smaller cursor in that millisecond.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.typing import KeyT, StreamIdT
 
-from services.api.relay import Position, Relayed, encoded_data, is_ephemeral, to_relayed
+from services.api.relay import Relayed, StreamCursor, encoded_data, is_ephemeral, to_relayed
+from shared.bus import entries_by_stream
 
 logger = logging.getLogger(__name__)
 
-Entry = tuple[Position, dict[str, str]]
+Entry = tuple[StreamCursor, dict[str, str]]
 HOLD_BACK_POLL_S = 0.002
 
 
@@ -143,23 +144,23 @@ class Hub:
         server_ms = int(seconds) * 1000 + int(micros) // 1000
         ready = sorted((entry for entry in self._held if entry[0].ms < server_ms), key=lambda entry: entry[0])
         self._held = [entry for entry in self._held if entry[0].ms >= server_ms]
-        for position, fields in ready:
+        for cursor, fields in ready:
             for observe in self.observers:
-                observe(position.stream, position.entry_id, fields)
-            await self._deliver(position, fields)
+                observe(cursor.stream, cursor.entry_id, fields)
+            await self._deliver(cursor, fields)
         self._flush_throttled()
 
     def _collect(self, reply: Any) -> None:
-        for stream, entries in _normalise(reply):
+        for stream, entries in entries_by_stream(reply):
             for entry_id, fields in entries:
                 self._cursors[stream] = entry_id
                 if fields:
-                    self._held.append((Position.of(stream, entry_id), fields))
+                    self._held.append((StreamCursor.of(stream, entry_id), fields))
 
-    async def _deliver(self, position: Position, fields: dict[str, str]) -> None:
+    async def _deliver(self, cursor: StreamCursor, fields: dict[str, str]) -> None:
         if not self.subscriptions:
             return
-        item = to_relayed(position.stream, position.entry_id, fields)
+        item = to_relayed(cursor.stream, cursor.entry_id, fields)
         if item is None:
             return
         if item.throttle_key is None:
@@ -198,7 +199,7 @@ class Hub:
         now = time.monotonic()
         return max(0.0, min(self._last_sent.get(key, 0.0) + self.throttle_s - now for key in self._pending))
 
-    async def backlog(self, after: Position) -> tuple[list[Relayed], bool]:
+    async def backlog(self, after: StreamCursor) -> tuple[list[Relayed], bool]:
         """Resumable events ordered after ``after``, and whether there were too many to replay.
 
         Only entries stamped before Redis' current millisecond are returned; later ones reach
@@ -215,25 +216,17 @@ class Hub:
         for name, reply in zip(names, replies, strict=True):
             if len(reply) > self.backlog_limit:
                 return [], True
-            entries.extend((Position.of(name, entry_id), fields) for entry_id, fields in reply if fields)
+            entries.extend((StreamCursor.of(name, entry_id), fields) for entry_id, fields in reply if fields)
         items = []
-        for position, fields in sorted(entries, key=lambda entry: entry[0]):
-            if position.ms >= server_ms:
+        for cursor, fields in sorted(entries, key=lambda entry: entry[0]):
+            if cursor.ms >= server_ms:
                 break
-            item = to_relayed(position.stream, position.entry_id, fields)
-            if item is not None and item.position is not None:
+            item = to_relayed(cursor.stream, cursor.entry_id, fields)
+            if item is not None and item.cursor is not None:
                 items.extend(await self._transformed(item))
         # A derived summary (``profit``) is current state: the last one replayed is enough.
-        last_derived = {item.event: index for index, item in enumerate(items) if item.position is None}
-        items = [item for index, item in enumerate(items) if item.position is not None or last_derived[item.event] == index]
+        last_derived = {item.event: index for index, item in enumerate(items) if item.cursor is None}
+        items = [item for index, item in enumerate(items) if item.cursor is not None or last_derived[item.event] == index]
         if self.format is not None:
             items = [self.format(item) for item in items]
         return items, False
-
-
-def _normalise(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str] | None]]]]:
-    if not reply:
-        return []
-    if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]
-        return [(stream, list(value[0] if value and isinstance(value[0], list) else value)) for stream, value in reply.items()]
-    return [(stream, list(entries)) for stream, entries in reply]

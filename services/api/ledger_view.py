@@ -25,6 +25,7 @@ from shared.store import queries
 from shared.store.models import Fill, Order, Position
 from shared.trading import profit
 from shared.trading.profit import PeriodUnit, TradeRecord
+from shared.trading.vocabulary import PositionStatus
 
 PRECISION_REFRESH_S = 5.0
 VERSION_CHECK_S = 1.0
@@ -226,20 +227,20 @@ class LedgerView:
         row = {
             "id": p.id, "symbol": p.symbol, "status": p.status,
             "entry_time_ms": r.entry_time_ms, "exit_time_ms": r.exit_time_ms,
-            "entry_exchange_ms": p.entry_time_ms, "exit_exchange_ms": p.exit_time_ms if p.status == "CLOSED" else None,
-            "entry_price": f.price(p.entry_price), "exit_price": f.price(p.exit_price) if p.status == "CLOSED" else None,
+            "entry_exchange_ms": p.entry_time_ms, "exit_exchange_ms": p.exit_time_ms if p.status == PositionStatus.CLOSED else None,
+            "entry_price": f.price(p.entry_price), "exit_price": f.price(p.exit_price) if p.status == PositionStatus.CLOSED else None,
             "quantity": f.quantity(p.quantity), "sold_quantity": f.quantity(r.sold_quantity),
-            "quote_spent": f.quote(p.quote_spent), "quote_received": f.quote(r.quote_received) if p.status == "CLOSED" else None,
+            "quote_spent": f.quote(p.quote_spent), "quote_received": f.quote(r.quote_received) if p.status == PositionStatus.CLOSED else None,
             "fees_quote": f.quote(r.fees_quote), "profit_quote": f.quote(r.profit_quote), "profit_pct": pct(r.profit_pct),
-            "exit_reason": p.exit_reason if p.status in ("CLOSED", "CLOSING") else None,
+            "exit_reason": p.exit_reason if p.status in (PositionStatus.CLOSED, PositionStatus.CLOSING) else None,
             "return_pct": short_pct(p.return_pct),
             "duration_ms": r.duration_ms, "parameters_version": p.parameters_version,
             "stop_loss": f.price(p.stop_loss), "take_profit": f.price(p.take_profit),
-            "dust_in": f.dust(r.dust_in), "dust_out": f.dust(r.dust_out) if p.status == "CLOSED" else None,
+            "dust_in": f.dust(r.dust_in), "dust_out": f.dust(r.dust_out) if p.status == PositionStatus.CLOSED else None,
             "entry_candle_open_ms": p.entry_candle_open_ms, "exit_candle_open_ms": p.exit_candle_open_ms,
             "entry_indicators": indicators if isinstance(indicators, dict) else None,
         }
-        if p.status != "CLOSED":
+        if p.status != PositionStatus.CLOSED:
             row["unrealised_quote"] = f.quote(r.unrealised_quote(price))
             row["unrealised_pct"] = pct(r.unrealised_pct(price))
         return row
@@ -247,7 +248,7 @@ class LedgerView:
     def order_row(self, order: Order, position: Position | None = None) -> dict[str, Any]:
         f = self.precisions.of(order.symbol)
         average = order.cumulative_quote / order.executed_quantity if order.executed_quantity else None
-        closing = position is not None and position.status == "CLOSED" and position.exit_client_order_id == order.client_order_id
+        closing = position is not None and position.status == PositionStatus.CLOSED and position.exit_client_order_id == order.client_order_id
         return {
             "id": order.id, "client_order_id": order.client_order_id, "trade_id": order.position_id,
             "symbol": order.symbol, "side": order.side, "order_type": order.order_type, "purpose": order.purpose,

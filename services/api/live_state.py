@@ -68,7 +68,7 @@ class LiveState:
 
     def observe(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         kind = fields.get("type")
-        if stream.startswith("market:ticker:"):
+        if streams.is_ticker_stream(stream):
             self._sample(int(entry_id.split("-")[0]), fields.get("ts_event_ms"))
             return
         if stream in FOLLOWED:

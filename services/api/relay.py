@@ -1,4 +1,4 @@
-"""How bus entries become dashboard events: names, payloads, positions for resuming.
+"""How bus entries become dashboard events: names, payloads, cursors for resuming.
 
 Every relayed entry keeps its Redis position ``<ms>-<seq>@<stream>`` as the SSE id. Entry ids
 are per stream, so two streams can hold the same id in the same millisecond; ordering by
@@ -44,7 +44,7 @@ EVENT_NAMES = {
 
 
 @dataclass(frozen=True, order=True)
-class Position:
+class StreamCursor:
     """Where an entry sits in the total order of every relayed stream."""
 
     ms: int
@@ -60,12 +60,12 @@ class Position:
         return f"{self.entry_id}@{self.stream}"
 
     @classmethod
-    def of(cls, stream: str, entry_id: str) -> Position:
+    def of(cls, stream: str, entry_id: str) -> StreamCursor:
         ms, seq = entry_id.split("-")
         return cls(int(ms), int(seq), stream)
 
     @classmethod
-    def parse(cls, text: str | None) -> Position | None:
+    def parse(cls, text: str | None) -> StreamCursor | None:
         """Read a ``Last-Event-ID``; a bare ``<ms>-<seq>`` resumes after that id on every stream."""
         match = _ID.match((text or "").strip())
         if match is None:
@@ -74,17 +74,17 @@ class Position:
         return cls(int(match[1]), int(match[2]), match[3] or "~")
 
     def start_for(self, stream: str) -> str:
-        """XRANGE start on ``stream`` for the entries ordered after this position."""
+        """XRANGE start on ``stream`` for the entries ordered after this cursor."""
         return self.entry_id if stream > self.stream else f"({self.entry_id}"
 
 
 @dataclass(frozen=True)
 class Relayed:
-    """One dashboard event; ``position`` is None for throttled, not resumable updates."""
+    """One dashboard event; ``cursor`` is None for throttled, not resumable updates."""
 
     event: str
     data: dict[str, Any]
-    position: Position | None = None
+    cursor: StreamCursor | None = None
     throttle_key: tuple[str, str] | None = field(default=None, compare=False)
     # ``data`` as JSON text, made once for every client (see ``encoded_data``).
     encoded: str | None = field(default=None, compare=False)
@@ -114,7 +114,7 @@ def relayed_streams(symbols: list[str]) -> list[str]:
 
 def is_ephemeral(stream: str) -> bool:
     """Streams of frequent updates that are throttled and not replayed on resume."""
-    return stream == streams.KLINE_UPDATES or stream.startswith("market:ticker:")
+    return stream == streams.KLINE_UPDATES or streams.is_ticker_stream(stream)
 
 
 def to_relayed(stream: str, entry_id: str, fields: dict[str, str]) -> Relayed | None:
@@ -137,7 +137,7 @@ def to_relayed(stream: str, entry_id: str, fields: dict[str, str]) -> Relayed | 
     if event.type == "kline" and stream == streams.KLINE_UPDATES:
         # The closed candle also arrives, resumable, from the symbol's kline stream.
         return Relayed(name, data, None, None)
-    return Relayed(name, data, Position.of(stream, entry_id))
+    return Relayed(name, data, StreamCursor.of(stream, entry_id))
 
 
 def _data(stream: str, event: Envelope) -> dict[str, Any]:

@@ -27,17 +27,14 @@ from redis.asyncio import Redis
 
 from services.api.config import ApiSettings
 from shared.events import now_ms
+from shared.streams import LOGIN_BLOCK_PREFIX, LOGIN_DEVICE_PREFIX, LOGIN_FAILURES_PREFIX, LOGIN_UNTRUSTED
 
 DEVICE_COOKIE = "bot_device"
-DEVICE_PREFIX = "api:device:"
-FAILURES_PREFIX = "api:login:failures:"
-BLOCK_PREFIX = "api:login:block:"
-GLOBAL_KEY = "api:login:untrusted"
 FAILURE_WINDOW_S = 900
 
 
 def _device_key(token: str) -> str:
-    return DEVICE_PREFIX + hashlib.sha256(token.encode()).hexdigest()
+    return LOGIN_DEVICE_PREFIX + hashlib.sha256(token.encode()).hexdigest()
 
 
 async def trusted_device(redis: Redis, token: str | None) -> str | None:
@@ -47,7 +44,7 @@ async def trusted_device(redis: Redis, token: str | None) -> str | None:
     key = _device_key(token)
     if not await redis.exists(key):
         return None
-    return "device:" + key.removeprefix(DEVICE_PREFIX)[:32]
+    return "device:" + key.removeprefix(LOGIN_DEVICE_PREFIX)[:32]
 
 
 async def remember_device(redis: Redis, settings: ApiSettings, token: str | None) -> str:
@@ -60,7 +57,7 @@ async def remember_device(redis: Redis, settings: ApiSettings, token: str | None
 
 async def blocked_for(redis: Redis, client: str) -> int:
     """Seconds this client must still wait before another sign-in attempt (0 = may try)."""
-    ttl = await redis.ttl(BLOCK_PREFIX + client)
+    ttl = await redis.ttl(LOGIN_BLOCK_PREFIX + client)
     return max(int(ttl), 0)
 
 
@@ -70,20 +67,20 @@ async def record_failure(redis: Redis, settings: ApiSettings, client: str) -> in
     Returns the delay in seconds now imposed (0 while free attempts remain).
     """
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(FAILURES_PREFIX + client)
-        pipe.expire(FAILURES_PREFIX + client, FAILURE_WINDOW_S)
+        pipe.incr(LOGIN_FAILURES_PREFIX + client)
+        pipe.expire(LOGIN_FAILURES_PREFIX + client, FAILURE_WINDOW_S)
         failures = int((await pipe.execute())[0])
     extra = failures - settings.login_free_attempts
     if extra <= 0:
         return 0
     delay = min(2 ** min(extra - 1, 30), settings.login_max_delay_s)
-    await redis.set(BLOCK_PREFIX + client, "1", ex=delay)
+    await redis.set(LOGIN_BLOCK_PREFIX + client, "1", ex=delay)
     return delay
 
 
 async def clear_failures(redis: Redis, client: str) -> None:
     """Forget a client's failed attempts after a successful sign-in."""
-    await redis.delete(FAILURES_PREFIX + client, BLOCK_PREFIX + client)
+    await redis.delete(LOGIN_FAILURES_PREFIX + client, LOGIN_BLOCK_PREFIX + client)
 
 
 async def take_global_slot(redis: Redis, settings: ApiSettings) -> int:
@@ -96,16 +93,16 @@ async def take_global_slot(redis: Redis, settings: ApiSettings) -> int:
     window_ms = settings.login_global_window_s * 1000
     member = f"{now}:{secrets.token_hex(4)}"
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.zremrangebyscore(GLOBAL_KEY, "-inf", now - window_ms)
-        pipe.zadd(GLOBAL_KEY, {member: now})
-        pipe.zcard(GLOBAL_KEY)
-        pipe.pexpire(GLOBAL_KEY, window_ms)
+        pipe.zremrangebyscore(LOGIN_UNTRUSTED, "-inf", now - window_ms)
+        pipe.zadd(LOGIN_UNTRUSTED, {member: now})
+        pipe.zcard(LOGIN_UNTRUSTED)
+        pipe.pexpire(LOGIN_UNTRUSTED, window_ms)
         _, _, count, _ = await pipe.execute()
     if int(count) <= settings.login_global_failures:
         return 0
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.zrem(GLOBAL_KEY, member)
-        pipe.zrange(GLOBAL_KEY, 0, 0, withscores=True)
+        pipe.zrem(LOGIN_UNTRUSTED, member)
+        pipe.zrange(LOGIN_UNTRUSTED, 0, 0, withscores=True)
         _, oldest = await pipe.execute()
     oldest_ms = int(oldest[0][1]) if oldest else now
     return max(1, -(-(oldest_ms + window_ms - now) // 1000))
@@ -113,4 +110,4 @@ async def take_global_slot(redis: Redis, settings: ApiSettings) -> int:
 
 async def reset_global(redis: Redis) -> None:
     """A success empties the global window (the owner is in; nothing is being guessed)."""
-    await redis.delete(GLOBAL_KEY)
+    await redis.delete(LOGIN_UNTRUSTED)

@@ -27,6 +27,9 @@ from shared import kline_store
 
 from .decimals import fmt8, q8
 
+# Binance's fixed-length intervals, 1s included. A copy of the bot's table (shared/intervals.py)
+# on purpose: the simulator stands for the exchange and imports nothing of the bot, so a change
+# to the bot's intervals cannot make the exchange it is tested against agree with it.
 INTERVAL_MS: dict[str, int] = {
     "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
     "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from shared.settings import TIMEFRAME_MS, ParameterSettings
+from shared.intervals import INTERVAL_MS
+from shared.settings import ParameterSettings
 
 logger = logging.getLogger(__name__)
 
@@ -68,4 +69,4 @@ class ExecutorSettings(ParameterSettings):
     @property
     def interval_ms(self) -> int:
         """Length of one candle of ``TIMEFRAME`` in ms."""
-        return TIMEFRAME_MS[self.timeframe]
+        return INTERVAL_MS[self.timeframe]

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.events import Balances, ExecutionReport, Kline, Ticker
+from shared.trading.vocabulary import Side
 
 
 class StreamError(RuntimeError):
@@ -82,7 +83,7 @@ def trade_as_report(trade: dict[str, Any], client_order_id: str) -> ExecutionRep
     quantity, price = Decimal(trade["qty"]), Decimal(trade["price"])
     return ExecutionReport(
         symbol=trade["symbol"], client_order_id=client_order_id, order_id=int(trade["orderId"]),
-        side="BUY" if trade.get("isBuyer") else "SELL", order_type="MARKET", execution_type="TRADE",
+        side=Side.BUY if trade.get("isBuyer") else Side.SELL, order_type="MARKET", execution_type="TRADE",
         status="RECONCILED", quantity=quantity, price=price, last_quantity=quantity, last_price=price,
         cumulative_quantity=quantity, cumulative_quote=Decimal(trade["quoteQty"]),
         commission=Decimal(trade["commission"]), commission_asset=trade.get("commissionAsset"),

@@ -21,7 +21,6 @@ from services.market_data.config import MarketDataSettings
 from services.market_data.publisher import Publisher
 from shared.aio import quietly, sleep_or_stop
 from shared.binance_client import close_client, close_socket, open_client, socket_manager
-from shared.settings import TIMEFRAME_MS
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ class MarketFeed:
         self.settings = settings
         self.publisher = publisher
         self.interval = settings.timeframe
-        self.interval_ms = TIMEFRAME_MS[settings.timeframe]
+        self.interval_ms = settings.interval_ms
         self.backoff = Backoff(cap_s=settings.reconnect_max_delay_s)
         self.connections = 0
 

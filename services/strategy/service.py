@@ -21,14 +21,15 @@ from shared.trading import rules
 from services.strategy.config import StrategySettings
 from shared.trading.indicators import IndicatorRow, compute_indicators, indicator_row
 from services.strategy.window import CandleWindow
-from shared import signing, streams
+from shared import streams
 from shared.aio import sleep_or_stop
 from shared.bus import AckLater, Consumer, publish_atomically
-from shared.codec import decode, dumps, loads
+from shared.codec import DecodeError, decode, dumps
+from shared.control import ControlReader
 from shared.events import Condition, Decision, Envelope, Kline, Signal, make_event
 from shared.leases import SymbolLeases
-from shared.parameters import ParameterError, StrategyParameters, validate_parameters
-from shared.settings import TIMEFRAME_MS
+from shared.parameters import StrategyParameters
+from shared.trading.vocabulary import Side
 
 logger = logging.getLogger(__name__)
 SERVICE = "strategy"
@@ -41,9 +42,10 @@ class StrategyService:
         self.settings = settings
         self.redis = redis
         self.instance = instance
-        self.interval_ms = TIMEFRAME_MS[settings.timeframe]
-        self.parameters: StrategyParameters = settings.initial_parameters()
-        self.parameters_version = 0
+        self.interval_ms = settings.interval_ms
+        self.control = ControlReader(
+            redis, key=settings.signing_key(), history=settings.history(), parameters=settings.initial_parameters()
+        )
         self.windows: dict[str, CandleWindow] = {}
         # History candles whose decision waits for the next evaluation, with their (pending) entry ids.
         self.deferred: dict[str, list[tuple[Kline, str | None]]] = {}
@@ -52,11 +54,20 @@ class StrategyService:
         )
         self.leases = SymbolLeases(redis, SERVICE, instance, settings.symbols, self._acquired, self._lost)
 
+    @property
+    def parameters(self) -> StrategyParameters:
+        """The parameter set in force (followed on ``control:parameters``)."""
+        return self.control.parameters
+
+    @property
+    def parameters_version(self) -> int:
+        return self.control.parameters_version
+
     async def run(self, stop: asyncio.Event) -> None:
-        await self._load_parameters()
+        await self.control.load()
         _warm_up(self.parameters)
         keep_alive = asyncio.create_task(self.leases.keep_alive(stop))
-        follow = asyncio.create_task(self._follow_parameters(stop))
+        follow = asyncio.create_task(self.control.follow(stop))
         try:
             while not stop.is_set():
                 try:
@@ -70,6 +81,9 @@ class StrategyService:
                     logger.warning("strategy round failed (%s); retrying", e)
                     await sleep_or_stop(stop, 1.0)
         finally:
+            # Also when a round raised: renewing the leases of a service that stopped working
+            # would keep its symbols from every other replica.
+            keep_alive.cancel()
             follow.cancel()
             await asyncio.gather(keep_alive, follow, return_exceptions=True)
             await self.leases.release_all()
@@ -97,10 +111,22 @@ class StrategyService:
             return window
         pending = {item["message_id"] for item in await self.redis.xpending_range(stream, streams.GROUP_STRATEGY, "-", "+", 10_000)}
         entries = await self.redis.xrevrange(stream, max=last_delivered, count=self.settings.window_candles + len(pending))
+        skipped = 0
         for entry_id, fields in reversed(entries):
-            if entry_id not in pending:
-                window.add(decode(fields).payload)
-        logger.info("window rebuilt symbol=%s candles=%d", symbol, len(window))
+            if entry_id in pending:
+                continue
+            # Handled entries include those the bus dead-lettered (undecodable, or not a closed
+            # candle): they are not candles of the window, and must not stop every later start.
+            try:
+                kline = decode(fields).payload
+            except DecodeError:
+                skipped += 1
+                continue
+            if isinstance(kline, Kline) and kline.closed:
+                window.add(kline)
+            else:
+                skipped += 1
+        logger.info("window rebuilt symbol=%s candles=%d skipped=%d", symbol, len(window), skipped)
         return window
 
     async def handle(self, stream: str, event: Envelope) -> None:
@@ -163,25 +189,25 @@ class StrategyService:
         except RedisError as e:
             logger.warning("last signal not kept: %s", e)
 
-    def _outcome(self, kline: Kline, decision: rules.Decision, current: IndicatorRow, *, recent: bool) -> list[tuple[str, Envelope]]:
+    def _outcome(self, kline: Kline, evaluation: rules.Evaluation, current: IndicatorRow, *, recent: bool) -> list[tuple[str, Envelope]]:
         """The decision record of one candle and, for a recent candle that decided to trade, its signal."""
         values = {name: _finite(getattr(current, name)) for name in ("ema_short", "ema_long", "ema_filter", "rsi", "volume_avg", "atr")}
         record = Decision(
             symbol=kline.symbol, interval=kline.interval, candle_open_time_ms=kline.open_time_ms, close=kline.close,
-            warm=decision.warm, entry=decision.entry, exit=decision.exit,
+            warm=evaluation.warm, entry=evaluation.entry, exit=evaluation.exit,
             conditions=[
                 Condition(name=c.name, passed=c.passed, value=_finite(c.value), threshold=_finite(c.threshold))
-                for c in decision.conditions
+                for c in evaluation.conditions
             ],
-            indicators={**values, "missing": list(decision.missing), "history": not recent},
+            indicators={**values, "missing": list(evaluation.missing), "history": not recent},
             parameters_version=self.parameters_version,
         )
         items = [(streams.DECISIONS, make_event(record, SERVICE, kline.close_time_ms,
                                                  event_id=f"decision-{kline.symbol}-{kline.open_time_ms}-{self.parameters_version}"))]
-        side = "BUY" if decision.entry else "SELL" if decision.exit else None
+        side = Side.BUY if evaluation.entry else Side.SELL if evaluation.exit else None
         if side is not None and recent:
             signal = Signal(
-                symbol=kline.symbol, side=side, reason="ema_cross_up" if side == "BUY" else "ema_cross_down",
+                symbol=kline.symbol, side=side, reason="ema_cross_up" if side is Side.BUY else "ema_cross_down",
                 price=kline.close, interval=kline.interval, candle_open_time_ms=kline.open_time_ms,
                 indicators=values, parameters_version=self.parameters_version,
             )
@@ -198,41 +224,6 @@ class StrategyService:
             return True
         lag = int(clock) - (kline.close_time_ms + 1)
         return lag <= self.settings.signal_max_lag_candles * self.interval_ms
-
-    async def _load_parameters(self) -> None:
-        stored = loads(await self.redis.get(streams.PARAMETERS))
-        if not stored:
-            return
-        key = self.settings.signing_key()
-        seal = signing.check_record(stored, key) if key else signing.Seal.MISSING
-        if seal is not signing.Seal.VALID:
-            logger.error("ignored %s: MAC %s (not written by the api)", streams.PARAMETERS, seal.value)
-            return
-        self._apply(stored["version"], stored["parameters"])
-
-    async def _follow_parameters(self, stop: asyncio.Event) -> None:
-        last_id = "$"
-        while not stop.is_set():
-            try:
-                reply = await self.redis.xread({streams.CONTROL_PARAMETERS: last_id}, block=1000, count=10)
-            except Exception:  # noqa: BLE001 - Redis hiccup: try again
-                await asyncio.sleep(1)
-                continue
-            for _, entries in reply or []:
-                last_id = entries[-1][0]
-                # The stored set is the truth; the stream entry only says that it changed.
-                await self._load_parameters()
-
-    def _apply(self, version: int, values: dict) -> None:
-        if version <= self.parameters_version:
-            return
-        try:
-            parameters = validate_parameters(values, history=self.settings.history())
-        except ParameterError as e:
-            logger.error("parameter set version=%d refused: %s", version, e)
-            return
-        self.parameters, self.parameters_version = parameters, version
-        logger.info("parameters version=%d applied", version)
 
 
 def _warm_up(parameters: StrategyParameters) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared.events.envelope import Payload
+from shared.trading.vocabulary import Side
 
 
 class ExecutionReport(Payload):
@@ -19,10 +20,10 @@ class ExecutionReport(Payload):
     client_order_id: str
     original_client_order_id: str = ""
     order_id: int
-    side: str
+    side: Side
     order_type: str
     execution_type: str
-    status: str
+    status: str  # the exchange's ``OrderStatus``, as text: a status added by Binance must not lose a fill
     quantity: Decimal
     price: Decimal
     last_quantity: Decimal

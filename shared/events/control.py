@@ -36,7 +36,7 @@ class BotCommand(Payload):
 
     TYPE = "bot_command"
 
-    command: str
+    command: Command
     symbol: str | None = None
     requested_by: str = ""
     command_id: str = ""

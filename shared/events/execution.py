@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from shared.events.envelope import Payload
-from shared.trading.vocabulary import BotState
+from shared.trading.vocabulary import BotState, Side
 
 # What each state means, in the words the dashboard and the README use.
 STATE_MEANINGS = {
@@ -28,7 +28,9 @@ class OrderUpdate(Payload):
 
     symbol: str
     client_order_id: str
-    side: str
+    side: Side
+    # The ledger's ``OrderStatus`` values, kept as text: an exchange status this bot does not
+    # know yet must still reach the dashboard rather than fail the executor's event.
     status: str
     quantity: Decimal
     executed_quantity: Decimal = Decimal(0)
@@ -83,7 +85,7 @@ class PositionSnapshot(Payload):
     TYPE = "position_snapshot"
 
     symbol: str
-    status: str
+    status: str  # a ``PositionStatus`` of an active position, or FLAT
     trade_id: int | None = None
     entry_price: Decimal | None = None
     quantity: Decimal | None = None
@@ -109,5 +111,5 @@ class BotStateChanged(Payload):
 
     TYPE = "bot_state"
 
-    state: str
+    state: BotState
     reason: str = ""

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.events.envelope import Payload
+from shared.trading.vocabulary import Side
 
 
 class Signal(Payload):
@@ -14,7 +15,7 @@ class Signal(Payload):
     TYPE = "signal"
 
     symbol: str
-    side: str
+    side: Side
     reason: str
     price: Decimal
     interval: str

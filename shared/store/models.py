@@ -7,9 +7,13 @@ at the edges; PostgreSQL uses the same columns so both back-ends behave identica
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.trading.vocabulary import OrderPurpose, OrderStatus, PositionStatus, Side
 
 
 class Amount(TypeDecorator[Decimal]):
@@ -25,6 +29,27 @@ class Amount(TypeDecorator[Decimal]):
         return None if value is None else Decimal(value)
 
 
+class Word(TypeDecorator[str]):
+    """A word of one of the ledger's vocabularies (``shared.trading.vocabulary``), kept as its text.
+
+    A value written must be a word of the vocabulary, so a misspelt status fails at the write
+    instead of becoming a row no reader understands; a value read is the enum member.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, vocabulary: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.vocabulary = vocabulary
+
+    def process_bind_param(self, value: Any, dialect: object) -> str | None:
+        return None if value is None else self.vocabulary(value).value
+
+    def process_result_value(self, value: str | None, dialect: object) -> StrEnum | None:
+        return None if value is None else self.vocabulary(value)
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -37,10 +62,10 @@ class Order(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     client_order_id: Mapped[str] = mapped_column(String(36), unique=True)
     symbol: Mapped[str] = mapped_column(String(20))
-    side: Mapped[str] = mapped_column(String(4))
+    side: Mapped[Side] = mapped_column(Word(Side, 4))
     order_type: Mapped[str] = mapped_column(String(16), default="MARKET")
-    purpose: Mapped[str] = mapped_column(String(16))  # entry | exit
-    status: Mapped[str] = mapped_column(String(20))  # INTENT, SUBMITTED, UNKNOWN, FILLED, PARTIALLY_FILLED, REJECTED, EXPIRED, CANCELED
+    purpose: Mapped[OrderPurpose] = mapped_column(Word(OrderPurpose, 16))
+    status: Mapped[OrderStatus] = mapped_column(Word(OrderStatus, 20))
     requested_quantity: Mapped[Decimal] = mapped_column(Amount)
     executed_quantity: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
     cumulative_quote: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
@@ -86,7 +111,7 @@ class Position(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     symbol: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(10))  # OPENING, OPEN, CLOSING, CLOSED, FAILED (entry never filled)
+    status: Mapped[PositionStatus] = mapped_column(Word(PositionStatus, 10))
     entry_client_order_id: Mapped[str] = mapped_column(String(36), unique=True)
     entry_price: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
     quantity: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))

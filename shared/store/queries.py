@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared.store.models import Fill, Order, Position
 from shared.trading.profit import TradeRecord, order_fee_quote
-
-CLOSED = "CLOSED"
+from shared.trading.vocabulary import OrderPurpose, PositionStatus
 
 
 def _order_row(order: Order, position: Position | None) -> dict[str, Any]:
@@ -61,7 +60,7 @@ def _position_row(position: Position) -> dict[str, Any]:
 
 
 def _closed_exit_join() -> Any:
-    return (Position.exit_client_order_id == Order.client_order_id) & (Position.status == CLOSED)
+    return (Position.exit_client_order_id == Order.client_order_id) & (Position.status == PositionStatus.CLOSED)
 
 
 async def list_orders(engine: AsyncEngine, limit: int, offset: int, symbol: str | None = None) -> list[dict[str, Any]]:
@@ -98,7 +97,7 @@ async def count_orders(engine: AsyncEngine, symbol: str | None = None) -> int:
 
 async def list_trades(engine: AsyncEngine, limit: int, offset: int, symbol: str | None = None) -> list[dict[str, Any]]:
     """Closed positions, most recently closed first, with their realised ``return_pct``."""
-    query = select(Position).where(Position.status == CLOSED)
+    query = select(Position).where(Position.status == PositionStatus.CLOSED)
     if symbol:
         query = query.where(Position.symbol == symbol)
     query = query.order_by(Position.exit_time_ms.desc(), Position.id.desc()).limit(limit).offset(offset)
@@ -109,7 +108,7 @@ async def list_trades(engine: AsyncEngine, limit: int, offset: int, symbol: str 
 
 async def count_trades(engine: AsyncEngine, symbol: str | None = None) -> int:
     """How many closed positions ``list_trades`` pages through."""
-    query = select(func.count(Position.id)).where(Position.status == CLOSED)
+    query = select(func.count(Position.id)).where(Position.status == PositionStatus.CLOSED)
     if symbol:
         query = query.where(Position.symbol == symbol)
     async with AsyncSession(engine) as session:
@@ -118,7 +117,7 @@ async def count_trades(engine: AsyncEngine, symbol: str | None = None) -> int:
 
 async def open_positions(engine: AsyncEngine, symbol: str | None = None) -> list[dict[str, Any]]:
     """Positions not closed yet (opening, open, closing), oldest first."""
-    query = select(Position).where(Position.status != CLOSED)
+    query = select(Position).where(Position.status != PositionStatus.CLOSED)
     if symbol:
         query = query.where(Position.symbol == symbol)
     async with AsyncSession(engine) as session:
@@ -150,20 +149,20 @@ def _fee_quote(order: Order) -> Decimal:
 
 def trade_record(position: Position, orders: Sequence[Order]) -> TradeRecord:
     """One position and its orders as the profit read model's ``TradeRecord`` (market times)."""
-    entries = [o for o in orders if o.purpose == "entry"]
-    exits = [o for o in orders if o.purpose == "exit"]
+    entries = [o for o in orders if o.purpose == OrderPurpose.ENTRY]
+    exits = [o for o in orders if o.purpose == OrderPurpose.EXIT]
     return TradeRecord(
         id=position.id,
         symbol=position.symbol,
         status=position.status,
         entry_time_ms=market_entry_time(position),
-        exit_time_ms=market_exit_time(position) if position.status == CLOSED else None,
+        exit_time_ms=market_exit_time(position) if position.status == PositionStatus.CLOSED else None,
         entry_price=position.entry_price,
         exit_price=position.exit_price,
         quantity=position.quantity,
         sold_quantity=sum((o.executed_quantity for o in exits), Decimal(0)),
         quote_spent=position.quote_spent,
-        quote_received=(position.quote_received if position.status == CLOSED
+        quote_received=(position.quote_received if position.status == PositionStatus.CLOSED
                         else sum((o.cumulative_quote - o.commission_quote for o in exits), Decimal(0))),
         entry_fee_quote=sum((_fee_quote(o) for o in entries), Decimal(0)),
         exit_fee_quote=sum((_fee_quote(o) for o in exits), Decimal(0)),
@@ -191,7 +190,8 @@ async def ledger_version(engine: AsyncEngine) -> tuple[int, ...]:
         return (query if status is None else query.where(Position.status == status)).scalar_subquery()
 
     query = select(select(func.count(Order.id)).scalar_subquery(), select(func.max(Order.updated_at_ms)).scalar_subquery(),
-                   positions_in(None), positions_in("OPEN"), positions_in("CLOSED"), positions_in("FAILED"))
+                   positions_in(None), positions_in(PositionStatus.OPEN), positions_in(PositionStatus.CLOSED),
+                   positions_in(PositionStatus.FAILED))
     async with AsyncSession(engine) as session:
         row = (await session.execute(query)).one()
     return tuple(int(value or 0) for value in row)
@@ -201,7 +201,7 @@ async def trades_with_orders(
     engine: AsyncEngine, symbol: str | None = None, position_ids: Sequence[int] | None = None
 ) -> list[tuple[Position, list[Order]]]:
     """Every position that holds or held base (not FAILED), with its orders, oldest first."""
-    query = select(Position).where(Position.status != "FAILED")
+    query = select(Position).where(Position.status != PositionStatus.FAILED)
     if symbol:
         query = query.where(Position.symbol == symbol)
     if position_ids is not None:

@@ -21,19 +21,21 @@ from __future__ import annotations
 import hashlib
 import re
 
+from shared.trading.vocabulary import Side
+
 CLIENT_ORDER_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 ENTRY_PREFIX = "E"
 EXIT_PREFIX = "XS"
 # Room left for an exit attempt number (XS<n>-) after replacing the entry prefix.
 _ENTRY_MAX = 34
-_SIDES = {"BUY": "B", "SELL": "S"}
+_SIDES = {Side.BUY: "B", Side.SELL: "S"}
 
 
 class ClientOrderIdError(ValueError):
     """An id cannot be derived from the given values."""
 
 
-def entry_client_order_id(symbol: str, candle_open_time_ms: int, side: str = "BUY") -> str:
+def entry_client_order_id(symbol: str, candle_open_time_ms: int, side: str = Side.BUY) -> str:
     """Id of the entry order decided on the candle opening at ``candle_open_time_ms``."""
     if side not in _SIDES:
         raise ClientOrderIdError(f"side must be BUY or SELL, got {side!r}")
@@ -42,7 +44,7 @@ def entry_client_order_id(symbol: str, candle_open_time_ms: int, side: str = "BU
     symbol = symbol.upper()
     if not symbol.isalnum():
         raise ClientOrderIdError(f"symbol must be alphanumeric, got {symbol!r}")
-    prefix = f"{ENTRY_PREFIX}{_SIDES[side]}"
+    prefix = f"{ENTRY_PREFIX}{_SIDES[Side(side)]}"
     value = f"{prefix}-{symbol}-{candle_open_time_ms}"
     if len(value) > _ENTRY_MAX:
         value = f"{prefix}-{hashlib.sha256(symbol.encode()).hexdigest()[:12]}-{candle_open_time_ms}"

@@ -139,7 +139,7 @@ def order_from_response(body: Mapping[str, Any]) -> OrderState:
     fills = tuple(fill_from_response(row, time_ms or 0) for row in body.get("fills") or ())
     return OrderState(
         client_order_id=str(body.get("clientOrderId", "")),
-        status=str(body.get("status") or "SUBMITTED"),
+        status=str(body.get("status") or S.SUBMITTED),
         exchange_order_id=int(body["orderId"]) if body.get("orderId") is not None else None,
         executed_quantity=_dec(body.get("executedQty", "0")),
         cumulative_quote=_dec(body.get("cummulativeQuoteQty", "0")),
@@ -186,7 +186,7 @@ def stored_status(exchange_status: str, current: str) -> str:
     """
     if exchange_status not in EXCHANGE_STATUSES:
         return current
-    status = "SUBMITTED" if exchange_status in ("NEW", "PENDING_NEW") else exchange_status
+    status = S.SUBMITTED if exchange_status in (S.NEW, S.PENDING_NEW) else exchange_status
     if current in FINAL_STATUSES and status not in FINAL_STATUSES:
         return current
     return status
@@ -196,4 +196,4 @@ def carried_dust(dust_in: Decimal, exit_statuses: Iterable[str]) -> Decimal:
     """The bot's dust an exit of the position sells with it: the dust carried in, unless an
     exit was already refused (then the rest is sold without it, so a base balance smaller than
     the ledger says, e.g. sold by hand, cannot keep the position from being closed)."""
-    return ZERO if any(status == "REJECTED" for status in exit_statuses) else dust_in
+    return ZERO if any(status == S.REJECTED for status in exit_statuses) else dust_in

@@ -21,11 +21,11 @@ from decimal import Decimal
 from enum import StrEnum
 
 from shared.precision import Precision, pct
+from shared.trading.vocabulary import PositionStatus
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
-CLOSED = "CLOSED"
-ACTIVE = frozenset({"OPEN", "CLOSING"})
+ACTIVE = frozenset({PositionStatus.OPEN, PositionStatus.CLOSING})
 
 
 class PeriodUnit(StrEnum):
@@ -62,7 +62,7 @@ class TradeRecord:
 
     @property
     def closed(self) -> bool:
-        return self.status == CLOSED
+        return self.status == PositionStatus.CLOSED
 
     @property
     def fees_quote(self) -> Decimal:
@@ -169,7 +169,7 @@ def bot_dust(trades: Iterable[TradeRecord]) -> Decimal:
     """The bot's base dust of one symbol now: carried into the active trade, else left by the last exit."""
     ordered = sorted(trades, key=lambda t: t.id)
     for trade in reversed(ordered):
-        if trade.status in ACTIVE or trade.status == "OPENING":
+        if trade.status in ACTIVE or trade.status == PositionStatus.OPENING:
             return trade.dust_held
         if trade.closed:
             return trade.dust_out

@@ -35,7 +35,7 @@ EXIT_CONDITIONS = ("ema_cross_down", "rsi_above_oversold")
 
 
 @dataclass(frozen=True)
-class Condition:
+class Check:
     """One rule check: ``value`` compared with ``threshold`` on the current candle.
 
     For the EMA crosses ``value``/``threshold`` are the short/long EMA on the current candle and
@@ -59,8 +59,8 @@ class Condition:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """Outcome of the rules on one closed candle.
+class Evaluation:
+    """Outcome of the rules on one closed candle (the strategy publishes it as a ``Decision`` event).
 
     ``warm`` is False while an enabled indicator is still NaN (``missing`` names them); then
     ``entry`` and ``exit`` are False and ``conditions`` is empty. Disabled filters are not listed.
@@ -69,10 +69,10 @@ class Decision:
     entry: bool
     exit: bool
     warm: bool
-    conditions: tuple[Condition, ...] = ()
+    conditions: tuple[Check, ...] = ()
     missing: tuple[str, ...] = ()
 
-    def condition(self, name: str) -> Condition | None:
+    def condition(self, name: str) -> Check | None:
         """The condition called ``name``, or None when it was not evaluated."""
         return next((c for c in self.conditions if c.name == name), None)
 
@@ -94,7 +94,7 @@ def required_indicators(params: StrategyParameters) -> tuple[str, ...]:
     return tuple(names)
 
 
-def evaluate(previous: IndicatorRow, current: IndicatorRow, params: StrategyParameters) -> Decision:
+def evaluate(previous: IndicatorRow, current: IndicatorRow, params: StrategyParameters) -> Evaluation:
     """Apply the entry and exit rules to the last two closed candles (``previous`` is candle ``i-1``)."""
     missing = tuple(
         name
@@ -102,29 +102,29 @@ def evaluate(previous: IndicatorRow, current: IndicatorRow, params: StrategyPara
         if math.isnan(getattr(previous, name)) or math.isnan(getattr(current, name))
     )
     if missing:
-        return Decision(entry=False, exit=False, warm=False, missing=missing)
+        return Evaluation(entry=False, exit=False, warm=False, missing=missing)
 
-    cross_up = Condition(
+    cross_up = Check(
         "ema_cross_up",
         previous.ema_short <= previous.ema_long and current.ema_short > current.ema_long,
         current.ema_short, current.ema_long, previous.ema_short, previous.ema_long,
     )
-    entry = [cross_up, Condition("rsi_below_overbought", current.rsi < params.RSI_OVERBOUGHT,
+    entry = [cross_up, Check("rsi_below_overbought", current.rsi < params.RSI_OVERBOUGHT,
                                  current.rsi, params.RSI_OVERBOUGHT)]
     if params.USE_EMA_FILTER:
-        entry.append(Condition("close_above_ema_filter", current.close > current.ema_filter,
+        entry.append(Check("close_above_ema_filter", current.close > current.ema_filter,
                                current.close, current.ema_filter))
     if params.USE_VOLUME_CONFIRMATION:
-        entry.append(Condition("volume_above_average", current.volume > current.volume_avg,
+        entry.append(Check("volume_above_average", current.volume > current.volume_avg,
                                current.volume, current.volume_avg))
-    cross_down = Condition(
+    cross_down = Check(
         "ema_cross_down",
         previous.ema_short >= previous.ema_long and current.ema_short < current.ema_long,
         current.ema_short, current.ema_long, previous.ema_short, previous.ema_long,
     )
-    exit_ = [cross_down, Condition("rsi_above_oversold", current.rsi > params.RSI_OVERSOLD,
+    exit_ = [cross_down, Check("rsi_above_oversold", current.rsi > params.RSI_OVERSOLD,
                                    current.rsi, params.RSI_OVERSOLD)]
-    return Decision(
+    return Evaluation(
         entry=all(c.passed for c in entry),
         exit=all(c.passed for c in exit_),
         warm=True,

@@ -30,6 +30,7 @@ class OrderStatus(StrEnum):
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
     FILLED = "FILLED"
     CANCELED = "CANCELED"
+    PENDING_CANCEL = "PENDING_CANCEL"  # listed by Binance as unused; named so that no status of theirs is unknown
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
     EXPIRED_IN_MATCH = "EXPIRED_IN_MATCH"

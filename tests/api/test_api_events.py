@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from services.api import auth
 from services.api.config import ApiSettings
-from services.api.relay import Position
+from services.api.relay import StreamCursor
 from shared import streams
 from shared.bus import publish, publish_atomically
 from shared.events import BotCommand, BotStateChanged, OrderUpdate, make_event
@@ -99,7 +99,7 @@ async def test_resume_from_last_event_id_without_loss_or_duplicates(live: LiveSe
             await publish(redis_client, streams.LOGS, log("f-log"))
             assert (await reader.next()).data["message"] == "f-log"
     delivered = [event_id for event_id, _ in seen] + [event.id for event in resumed] + [live_event.id]
-    positions = [Position.parse(event_id) for event_id in delivered]
+    positions = [StreamCursor.parse(event_id) for event_id in delivered]
     assert positions == sorted(positions) and len(set(delivered)) == 14
     published = {
         f"{entry_id}@{name}"

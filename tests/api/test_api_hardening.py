@@ -214,7 +214,7 @@ async def test_the_guess_rate_is_global_and_the_owners_browser_still_gets_in(
     async with _client(app, "10.0.0.12") as owner:
         owner.cookies.set(throttle.DEVICE_COOKIE, device, path="/api")
         assert (await owner.post("/api/login", json={"password": PASSWORD})).status_code == 200
-    assert not await redis_client.exists(throttle.GLOBAL_KEY)
+    assert not await redis_client.exists(streams.LOGIN_UNTRUSTED)
 
 
 async def _guess(app: FastAPI, ip: str) -> int:

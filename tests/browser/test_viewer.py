@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.api import accounts
+from shared import accounts
 from shared.store.database import open_engine
 from tests.browser.conftest import ApiProcess
 

@@ -1,13 +1,21 @@
-"""The strategy service on a real redis-server: catching up on history, and a failed publish retried."""
+"""The strategy service on a real redis-server: catching up on history, a failed publish retried, and a
+restart over a dead-lettered candle."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 from redis.asyncio import Redis
 
 from services.strategy import service as strategy_service
@@ -17,17 +25,19 @@ from services.strategy.window import CandleWindow
 from shared import streams
 from shared.bus import ensure_group, publish
 from shared.candles import load_candles
-from shared.codec import decode
+from shared.codec import decode, encode
 from shared.events import Kline, make_event
 from shared.parameters import StrategyParameters
 from shared.trading.indicators import compute_indicators
 from shared.trading.rules import signal_arrays
+from tests.support.redis_server import RedisServer, start_redis
 
 pytestmark = pytest.mark.integration
 
 SYMBOL = "BTCUSDT"
 MINUTE = 60_000
-CANDLES = Path(__file__).resolve().parents[2] / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
+ROOT = Path(__file__).resolve().parents[2]
+CANDLES = ROOT / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
 
 
 def klines(count: int) -> list[Kline]:
@@ -147,3 +157,74 @@ async def test_a_strategy_killed_mid_batch_loses_no_decision(redis_url: str, red
     assert [r.candle_open_time_ms for r in records] == [k.open_time_ms for k in candles[1:]]
     entry, exit_ = expected_flags(candles)
     assert [(r.entry, r.exit) for r in records] == list(zip(entry[1:].tolist(), exit_[1:].tolist(), strict=True))
+
+
+def _strategy_process(server: RedisServer, folder: Path, name: str) -> subprocess.Popen[bytes]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "BUS_SIGNING_KEY": os.environ["BUS_SIGNING_KEY"],
+        # As its own ACL user, as in make run: the window rebuild reads only what the strategy may read.
+        "REDIS_URL": server.user_url("strategy"), "SYMBOLS": SYMBOL, "TIMEFRAME": "1m", "INSTANCE_ID": name,
+    }
+    log = (folder / f"{name}.log").open("wb")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "services.strategy"], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        log.close()
+
+
+def _wait(predicate: Callable[[], object], what: str, folder: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s  # a bound on waiting only, nothing is asserted about speed
+    while not predicate():
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"== {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(folder.glob("*.log")))
+            raise AssertionError(f"timed out waiting for {what}\n{logs}")
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(400)  # two process starts (pandas-ta imports) on a loaded machine
+def test_a_dead_lettered_candle_does_not_stop_the_strategy_after_a_restart(tmp_path: Path) -> None:
+    server = start_redis(tmp_path / "redis", acl=True)
+    admin = redis.Redis.from_url(server.url, decode_responses=True)
+    stream = streams.kline_stream(SYMBOL)
+    candles = klines(40)
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def append(kline: Kline) -> None:
+        admin.xadd(stream, encode(make_event(kline, "market_data", kline.close_time_ms)))
+
+    def decided() -> set[int]:
+        return {int(fields["candle_open_time_ms"]) for _, fields in admin.xrange(streams.DECISIONS)}
+
+    try:
+        for kline in candles[:30]:
+            append(kline)
+        # What no decoder accepts: the bus moves it to the dead-letter stream and acknowledges it.
+        admin.xadd(stream, {"event_id": "broken", "type": "kline", "symbol": SYMBOL})
+        for kline in candles[30:35]:
+            append(kline)
+        processes.append(_strategy_process(server, tmp_path, "strategy-first"))
+        _wait(lambda: admin.xlen(streams.deadletter_stream(stream)) == 1 and candles[34].open_time_ms in decided(),
+              "the first strategy to dead-letter the broken entry and decide the candles after it", tmp_path)
+        processes[0].send_signal(signal.SIGTERM)
+        assert processes[0].wait(30) == 0
+
+        # The next one rebuilds its window from the handled entries, the dead-lettered one among them.
+        processes.append(_strategy_process(server, tmp_path, "strategy-restarted"))
+        _wait(lambda: admin.get(streams.lease_key("strategy", SYMBOL)) == "strategy-restarted"
+              or processes[1].poll() is not None, "the restarted strategy to take the symbol", tmp_path)
+        for kline in candles[35:]:
+            append(kline)
+        _wait(lambda: candles[-1].open_time_ms in decided() or processes[1].poll() is not None,
+              "the restarted strategy to decide the new candles", tmp_path)
+        assert processes[1].poll() is None, (tmp_path / "strategy-restarted.log").read_text()
+        assert {k.open_time_ms for k in candles[35:]} <= decided()
+        assert admin.xlen(streams.deadletter_stream(stream)) == 1
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(30)
+        admin.close()
+        server.stop()

@@ -13,10 +13,10 @@ from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.api import accounts
-from services.api.accounts import OWNER, AccessError, AccountView, TokenView
 from services.api.deps import AdminOnly, EngineDep, RequestedBy
 from services.api.errors import FieldProblem, unprocessable
+from shared import accounts
+from shared.accounts import OWNER, AccessError, AccountView, TokenView
 
 router = APIRouter(prefix="/api", tags=["access"], dependencies=AdminOnly)
 logger = logging.getLogger(__name__)

@@ -23,8 +23,9 @@ from services.api.ledger_view import LedgerView
 from services.api.routes.status import PositionView, position_view
 from shared import streams
 from shared.control import current_parameters
+from shared.intervals import INTERVAL_MS, INTERVALS
 from shared.precision import Precision, short_pct
-from shared.settings import TIMEFRAME_MS, VALID_TIMEFRAMES
+from shared.trading.vocabulary import PositionStatus, Side
 
 router = APIRouter(prefix="/api", tags=["chart"], dependencies=Protected)
 logger = logging.getLogger(__name__)
@@ -122,16 +123,16 @@ async def _trade_markers(ledger: LedgerView, symbol: str, since_ms: int, until_m
             continue
         entry_at = p.entry_candle_open_ms if p.entry_candle_open_ms is not None else trade.record.entry_time_ms
         if entry_at is not None and p.entry_price is not None and entry_at >= since_ms - base_ms:
-            markers.append(Marker(time_ms=_bucket(entry_at, step_ms), kind="entry", side="BUY",
+            markers.append(Marker(time_ms=_bucket(entry_at, step_ms), kind="entry", side=Side.BUY,
                                   price=f.price(p.entry_price), text="entry", trade_id=p.id))
-        if p.status != "CLOSED" or p.exit_price is None:
+        if p.status != PositionStatus.CLOSED or p.exit_price is None:
             continue
         exit_at = p.exit_candle_open_ms
         if exit_at is None:  # a manual close: the candle of the market clock at the command
             exit_at = trade.record.exit_time_ms
         if exit_at is not None and exit_at >= since_ms - base_ms:
             result = "" if p.return_pct is None else f" {short_pct(p.return_pct)}%"
-            markers.append(Marker(time_ms=_bucket(exit_at, step_ms), kind="exit", side="SELL", price=f.price(p.exit_price),
+            markers.append(Marker(time_ms=_bucket(exit_at, step_ms), kind="exit", side=Side.SELL, price=f.price(p.exit_price),
                                   text=f"{p.exit_reason or 'exit'}{result}", trade_id=p.id, exit_reason=p.exit_reason))
     if until_ms is not None:
         markers = [m for m in markers if m.time_ms <= until_ms]
@@ -145,7 +146,7 @@ async def candles(
     store: CandlesDep,
     settings: SettingsDep,
     symbol: str | None = Query(None, pattern=r"^[A-Z0-9]{5,20}$"),
-    interval: str | None = Query(None, pattern="^(" + "|".join(VALID_TIMEFRAMES) + ")$",
+    interval: str | None = Query(None, pattern="^(" + "|".join(INTERVALS) + ")$",
                                  description="the bot's candle interval (alias of timeframe)"),
     timeframe: str | None = Query(None, pattern="^(" + "|".join(CHART_TIMEFRAMES) + ")$",
                                   description="1m, 5m, 15m or 1h, aggregated from the stored candles"),
@@ -158,7 +159,7 @@ async def candles(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{symbol} is not traded here")
     base = settings.timeframe
     wanted = timeframe or interval or base
-    step_ms, base_ms = TIMEFRAME_MS[wanted], TIMEFRAME_MS[base]
+    step_ms, base_ms = INTERVAL_MS[wanted], INTERVAL_MS[base]
     if wanted != base and (wanted not in CHART_TIMEFRAMES or step_ms < base_ms or step_ms % base_ms):
         field = "timeframe" if timeframe else "interval"
         return unprocessable([FieldProblem(field=field, label=field, message=(

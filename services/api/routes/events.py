@@ -18,7 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from services.api.deps import HubDep, Protected, SettingsDep
 from services.api.hub import Subscription
 from services.api.middleware import drop_callback
-from services.api.relay import ID_PATTERN, Position, Relayed, encoded_data
+from services.api.relay import ID_PATTERN, Relayed, StreamCursor, encoded_data
 
 router = APIRouter(prefix="/api", tags=["events"], dependencies=Protected)
 HEADER_PATTERN = f"^$|{ID_PATTERN}"
@@ -34,24 +34,24 @@ async def _subscription(request: Request, hub: HubDep) -> AsyncIterator[Subscrip
 
 
 def _sse(item: Relayed) -> ServerSentEvent:
-    return ServerSentEvent(event=item.event, raw_data=encoded_data(item), id=item.position.text() if item.position else None)
+    return ServerSentEvent(event=item.event, raw_data=encoded_data(item), id=item.cursor.text() if item.cursor else None)
 
 
 def _resume_from(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=140, json_schema_extra={"pattern": HEADER_PATTERN})] = None,
     resume: Annotated[str | None, Query(alias="last_event_id", max_length=140, json_schema_extra={"pattern": ID_PATTERN})] = None,
-) -> Position | None:
+) -> StreamCursor | None:
     """Where to resume; a malformed id is a 400 (resuming from a guess could skip events)."""
     last_event_id = last_event_id or None  # an empty header names no event: a fresh start
     for text in (last_event_id, resume):
         if text is not None and not re.fullmatch(ID_PATTERN, text):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be <ms>-<seq> or <ms>-<seq>@<stream>")
-    return Position.parse(last_event_id or resume)
+    return StreamCursor.parse(last_event_id or resume)
 
 
 @router.get("/events", response_class=EventSourceResponse, responses={400: {"description": "malformed Last-Event-ID"}})
 async def events(
-    after: Annotated[Position | None, Depends(_resume_from)],
+    after: Annotated[StreamCursor | None, Depends(_resume_from)],
     subscription: Annotated[Subscription, Depends(_subscription)],
     hub: HubDep,
     settings: SettingsDep,
@@ -65,10 +65,10 @@ async def events(
             after = None
         for item in missed:
             yield _sse(item)
-            if item.position is not None:
-                after = item.position
+            if item.cursor is not None:
+                after = item.cursor
     while not subscription.dropped:
         item = await subscription.queue.get()
-        if item.position is not None and after is not None and item.position <= after:
+        if item.cursor is not None and after is not None and item.cursor <= after:
             continue  # already sent from the backlog
         yield _sse(item)

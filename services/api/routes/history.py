@@ -17,6 +17,7 @@ from shared.codec import DecodeError, decode
 from shared.events import Decision
 from shared.store import queries
 from shared.store.models import Position
+from shared.trading.vocabulary import OrderPurpose, PositionStatus
 
 router = APIRouter(prefix="/api", tags=["history"], dependencies=Protected)
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ async def orders(
 
 def _trade_order(trade: Position) -> tuple[int, int, int]:
     # Open trades first, then the most recently closed.
-    closed = trade.status == "CLOSED"
+    closed = trade.status == PositionStatus.CLOSED
     return (1 if closed else 0, -(queries.market_exit_time(trade) or 0) if closed else -trade.id, -trade.id)
 
 
@@ -87,7 +88,7 @@ async def trades(
     every = await _read(ledger.trades())
     market = await ledger.market()
     chosen = [t for t in every if (symbol is None or t.position.symbol == symbol)
-              and (status_ == "all" or (t.position.status == "CLOSED") == (status_ == "closed"))]
+              and (status_ == "all" or (t.position.status == PositionStatus.CLOSED) == (status_ == "closed"))]
     chosen.sort(key=lambda t: _trade_order(t.position))
     page = chosen[offset:offset + limit]
     return TradePage(items=[ledger.trade_row(t, market.prices.get(t.position.symbol)) for t in page],
@@ -126,7 +127,7 @@ async def trade(trade_id: int, engine: EngineDep, redis: RedisDep, ledger: Ledge
     if trade_id < 1 or trade_id > 2**62:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such trade")
     found = await _read(queries.trade_detail(engine, trade_id))
-    if found is None or found[0].status == "FAILED":
+    if found is None or found[0].status == PositionStatus.FAILED:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such trade")
     position, orders_, fills = found
     market = await ledger.market()
@@ -135,6 +136,6 @@ async def trade(trade_id: int, engine: EngineDep, redis: RedisDep, ledger: Ledge
     base = ledger.precisions.of(position.symbol).base_asset
     row["orders"] = [ledger.order_row(o, position) for o in orders_]
     row["fills"] = [ledger.fill_row(f, by_id.get(f.client_order_id), base) for f in fills]
-    entry = next((o for o in orders_ if o.purpose == "entry"), None)
+    entry = next((o for o in orders_ if o.purpose == OrderPurpose.ENTRY), None)
     row["entry_decision"] = await entry_decision(redis, position, entry.created_at_ms if entry else None)
     return row

@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.api import access, accounts, auth, throttle
-from services.api.accounts import OWNER
+from services.api import access, auth, throttle
 from services.api.config import ApiSettings
 from services.api.deps import AdminOnly, ClientIp, EngineDep, RedisDep, SessionCookie, SettingsDep
+from shared import accounts
+from shared.accounts import OWNER
 
 router = APIRouter(prefix="/api", tags=["session"])
 logger = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from shared import streams
 from shared.codec import loads
 from shared.events import STATE_MEANINGS, now_ms
 from shared.precision import QUOTE_ASSETS, Precision, pct, split_symbol
+from shared.trading.vocabulary import PositionStatus
 
 router = APIRouter(prefix="/api", tags=["status"], dependencies=Protected)
 
@@ -113,7 +114,7 @@ def position_view(raw: str | None, price: str | None, precision: Precision | Non
         stop_loss=f.price(_decimal(body.get("stop_loss"))),
         take_profit=f.price(_decimal(body.get("take_profit"))),
     )
-    if view.status in ("OPEN", "CLOSING"):
+    if view.status in (PositionStatus.OPEN, PositionStatus.CLOSING):
         view.unrealised_pct = unrealised_pct(body.get("entry_price"), price)
         if entry is not None and quantity is not None and last is not None:
             view.unrealised_quote = f.quote((last - entry) * quantity)

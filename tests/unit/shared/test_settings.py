@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.parameters import StrategyParameters
 from shared.settings import ParameterSettings, ServiceSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -26,6 +27,21 @@ def test_inconsistent_parameters_name_the_parameter(monkeypatch: pytest.MonkeyPa
     with pytest.raises(SystemExit):
         load_settings(ParameterSettings, _env_file=None)
     assert "EMA_SHORT_PERIOD: must be smaller than EMA_LONG_PERIOD" in capsys.readouterr().err
+
+
+def test_every_parameter_is_read_from_the_variable_of_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A value for each parameter that differs from its default and keeps the set consistent.
+    values = {name: str(value) for name, value in StrategyParameters().model_dump().items()}
+    changed = {"RISK_PER_TRADE": "0.02", "CAPITAL_ALLOCATION": "0.5", "STOP_LOSS_PERCENTAGE": "0.03",
+               "TAKE_PROFIT_PERCENTAGE": "0.06", "EMA_SHORT_PERIOD": "8", "EMA_LONG_PERIOD": "20",
+               "EMA_FILTER_PERIOD": "40", "RSI_PERIOD": "12", "RSI_OVERBOUGHT": "70", "RSI_OVERSOLD": "30",
+               "VOLUME_AVG_PERIOD": "15", "USE_EMA_FILTER": "false", "USE_VOLUME_CONFIRMATION": "true"}
+    assert set(changed) == set(values)
+    for name, value in changed.items():
+        monkeypatch.setenv(name, value)
+    parameters = ParameterSettings(_env_file=None).initial_parameters()
+    assert parameters == StrategyParameters.model_validate(changed)
+    assert all(getattr(parameters, name) != getattr(StrategyParameters(), name) for name in changed)
 
 
 def test_live_mode_refuses_to_start_without_confirmation(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,7 @@
 
 Both live in the ledger database (``accounts``, ``api_tokens``), which outlives Redis: an
 emptied Redis ends sessions, never accounts. An account's password is generated, shown once and
-kept as its scrypt hash (``auth.hash_password``, as the owner's). A token is 256 random bits
+kept as its scrypt hash (``shared.passwords.hash_password``, as the owner's). A token is 256 random bits
 shown once; only its SHA-256 is kept (a token is no guessable password, so a slow hash would
 only slow every request down). Nothing here logs or returns a password or a token after it
 was created.
@@ -26,8 +26,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from services.api.auth import hash_password, verify_hash
 from shared.events import now_ms
+from shared.passwords import hash_password, verify_hash
 from shared.store.models import Account, ApiToken
 
 OWNER = "owner"  # the holder of DASHBOARD_PASSWORD; no account may take this name
