@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from decimal import Decimal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.intervals import INTERVAL_MS
+from shared.trading.breaker import BreakerLimits
 from shared.settings import ParameterSettings
+from shared.trading.vocabulary import BotState
 
 logger = logging.getLogger(__name__)
-
-BotStateName = Literal["running", "stopped", "entries_paused", "error"]
 
 
 class ExecutorSettings(ParameterSettings):
@@ -33,7 +33,7 @@ class ExecutorSettings(ParameterSettings):
     # Older names, read as market seconds; refused together with their replacements.
     signal_max_age_s: float | None = Field(None, gt=0, alias="SIGNAL_MAX_AGE_S")
     max_data_age_s: float | None = Field(None, gt=0, alias="MAX_DATA_AGE_S")
-    bot_start_state: BotStateName = Field("running", alias="BOT_START_STATE")
+    bot_start_state: BotState = Field(BotState.RUNNING, alias="BOT_START_STATE")
     order_timeout_s: float = Field(10.0, gt=0, alias="ORDER_TIMEOUT_S")
     order_send_attempts: int = Field(3, ge=1, le=10, alias="ORDER_SEND_ATTEMPTS")
     order_query_attempts: int = Field(5, ge=1, le=50, alias="ORDER_QUERY_ATTEMPTS")
@@ -44,11 +44,26 @@ class ExecutorSettings(ParameterSettings):
     reconcile_interval_s: float = Field(30.0, gt=0, alias="RECONCILE_INTERVAL_S")
     lease_ttl_ms: int = Field(5_000, ge=1000, alias="LEASE_TTL_MS")
     poll_block_ms: int = Field(500, ge=10, le=10_000, alias="EXECUTOR_POLL_MS")
+    # The account circuit breaker (shared.trading.breaker); each limit is off when unset.
+    breaker_daily_loss_pct: Decimal | None = Field(None, gt=0, lt=100, alias="BREAKER_DAILY_LOSS_PCT")
+    breaker_max_drawdown_pct: Decimal | None = Field(None, gt=0, lt=100, alias="BREAKER_MAX_DRAWDOWN_PCT")
+    breaker_max_losing_streak: int | None = Field(None, ge=1, alias="BREAKER_MAX_LOSING_STREAK")
+
+    @field_validator("breaker_daily_loss_pct", "breaker_max_drawdown_pct", "breaker_max_losing_streak", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def breaker_limits(self) -> BreakerLimits:
+        """The circuit breaker's limits in force."""
+        return BreakerLimits(self.breaker_daily_loss_pct, self.breaker_max_drawdown_pct, self.breaker_max_losing_streak)
 
     @model_validator(mode="after")
     def _read_older_names(self) -> ExecutorSettings:
-        for old, new, field in (("SIGNAL_MAX_AGE_S", "SIGNAL_MAX_AGE_CANDLES", "signal_max_age_candles"),
-                                ("MAX_DATA_AGE_S", "MAX_DATA_AGE_MS", "max_data_age_ms")):
+        for old, new, field in (
+            ("SIGNAL_MAX_AGE_S", "SIGNAL_MAX_AGE_CANDLES", "signal_max_age_candles"),
+            ("MAX_DATA_AGE_S", "MAX_DATA_AGE_MS", "max_data_age_ms"),
+        ):
             value = getattr(self, old.lower())
             if value is None:
                 continue

@@ -60,3 +60,11 @@ class BotState(StrEnum):
     ENTRIES_PAUSED = "entries_paused"
     STOPPED = "stopped"
     ERROR = "error"
+
+
+class BreakerLimit(StrEnum):
+    """The account circuit breaker's limits (``shared.trading.breaker``)."""
+
+    DAILY_LOSS = "daily_loss"
+    DRAWDOWN = "drawdown"
+    LOSING_STREAK = "losing_streak"
