@@ -34,12 +34,11 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
-import httpx  # noqa: E402
+import http_load  # bench/, the script's own folder, is first on sys.path
+import httpx
 
-import http_load  # noqa: E402
-from tests.support.stack import Stack, prepare_data, start_stack  # noqa: E402
+from tests.support.stack import Stack, prepare_data, start_stack
 
 BUNDLED = REPO / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
 ROUTES = [
@@ -49,8 +48,14 @@ ROUTES = [
     ("/api/candles?limit=500", "/api/candles?limit=500"),
 ]
 # Short EMAs make the strategy trade often, so the ledger grows during the run.
-BUSY = {"EMA_SHORT_PERIOD": "3", "EMA_LONG_PERIOD": "8", "USE_EMA_FILTER": "false",
-        "STOP_LOSS_PERCENTAGE": "0.002", "TAKE_PROFIT_PERCENTAGE": "0.004", "SIGNAL_MAX_LAG_CANDLES": "12"}
+BUSY = {
+    "EMA_SHORT_PERIOD": "3",
+    "EMA_LONG_PERIOD": "8",
+    "USE_EMA_FILTER": "false",
+    "STOP_LOSS_PERCENTAGE": "0.002",
+    "TAKE_PROFIT_PERCENTAGE": "0.004",
+    "SIGNAL_MAX_LAG_CANDLES": "12",
+}
 POOL_CONNECTIONS = 100  # as a browser fleet or a proxy would open at most
 CAPACITY_CONNECTIONS = 4
 
@@ -59,7 +64,7 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def client_core() -> int | None:
@@ -94,16 +99,19 @@ def cpu_pressure() -> str:
 
 # -- event-stream readers (their own process) ------------------------------------------------
 
+
 def readers_process(host: str, port: int, cookie: str, clients: int, ready: Any, stop: Any, out: Any) -> None:
     http_load.pin(client_core())
 
     async def main() -> None:
         halt = asyncio.Event()
         counts = [0] * clients
-        tasks = [asyncio.create_task(http_load.event_reader(host, port, cookie, "/api/events", counts, i, halt))
-                 for i in range(clients)]
+        tasks = [
+            asyncio.create_task(http_load.event_reader(host, port, cookie, "/api/events", counts, i, halt))
+            for i in range(clients)
+        ]
         ready.set()
-        while not stop.is_set():
+        while not stop.is_set():  # noqa: ASYNC110 - a multiprocessing Event cannot be awaited: polled
             await asyncio.sleep(0.2)
         halt.set()
         for task in tasks:
@@ -116,12 +124,16 @@ def readers_process(host: str, port: int, cookie: str, clients: int, ready: Any,
 
 # -- timed requests (their own process) ------------------------------------------------------
 
+
 def load_process(host: str, port: int, cookie: str, plan: dict[str, Any], pids: dict[str, int], out: Any) -> None:
     http_load.pin(client_core())
 
     def cpu() -> dict[str, float]:
-        sample = {"client": http_load.cpu_seconds(), "client waiting": http_load.process_wait_seconds(os.getpid()),
-                  "wall": time.perf_counter()}
+        sample = {
+            "client": http_load.cpu_seconds(),
+            "client waiting": http_load.process_wait_seconds(os.getpid()),
+            "wall": time.perf_counter(),
+        }
         for name, pid in pids.items():
             try:
                 sample[name] = http_load.process_cpu_seconds(pid)
@@ -149,18 +161,27 @@ def load_process(host: str, port: int, cookie: str, plan: dict[str, Any], pids: 
                 results[path]["latencies"] += latencies
                 for kind, count in errors.items():
                     results[path]["errors"][kind] = results[path]["errors"].get(kind, 0) + count
-                print(f"round {round_ + 1} {path}: p50 {percentile(latencies, 0.5):.2f} ms, "
-                      f"p99 {percentile(latencies, 0.99):.2f} ms, errors {sum(errors.values())}, "
-                      f"load {load_average()}", file=sys.stderr, flush=True)
+                print(
+                    f"round {round_ + 1} {path}: p50 {percentile(latencies, 0.5):.2f} ms, "
+                    f"p99 {percentile(latencies, 0.99):.2f} ms, errors {sum(errors.values())}, "
+                    f"load {load_average()}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         pool.close()
         capacity: dict[str, Any] = {}
         for path, _ in ROUTES:
             before = cpu()
             answered, latencies = await http_load.closed_loop(
-                host, port, cookie, path, plan["capacity_seconds"], CAPACITY_CONNECTIONS)
+                host, port, cookie, path, plan["capacity_seconds"], CAPACITY_CONNECTIONS
+            )
             used = share(before, cpu())
-            capacity[path] = {"rate": answered / plan["capacity_seconds"], "p50": percentile(latencies, 0.5),
-                              "api_ms": used["api"] * plan["capacity_seconds"] * 1000 / max(answered, 1), "cpu": used}
+            capacity[path] = {
+                "rate": answered / plan["capacity_seconds"],
+                "p50": percentile(latencies, 0.5),
+                "api_ms": used["api"] * plan["capacity_seconds"] * 1000 / max(answered, 1),
+                "cpu": used,
+            }
         out.put({"results": results, "capacity": capacity})
 
     http_load.run(main())
@@ -194,15 +215,21 @@ def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int, ca
     events = reader_out.get(timeout=60)
     readers.join(30)
 
-    print(f"\nMachine: {machine()}; load average (1, 5, 15 min) {started_load} at the start, "
-          f"{ended_load} at the end; CPU pressure (tasks waiting for a core, last minute) {started_pressure} "
-          f"at the start, {ended_pressure} at the end.")
-    print(f"{clients} event-stream clients ({events['connected']} received events, {events['events']} events in "
-          f"total), {rate:g} requests/s per route, {rounds} rounds of {seconds:g} s, speed-60 replay. "
-          f"Client processes kept on core {client_core()}; CPU in % of one core; \"waiting\": share of the time "
-          f"the process was ready to run but had no core (the machine's other load).\n")
-    print("| route | requests | errors | p50 ms | p99 ms | api CPU | api waiting | redis-server CPU | redis waiting "
-          "| request client CPU | client waiting | stream readers CPU |")
+    print(
+        f"\nMachine: {machine()}; load average (1, 5, 15 min) {started_load} at the start, "
+        f"{ended_load} at the end; CPU pressure (tasks waiting for a core, last minute) {started_pressure} "
+        f"at the start, {ended_pressure} at the end."
+    )
+    print(
+        f"{clients} event-stream clients ({events['connected']} received events, {events['events']} events in "
+        f"total), {rate:g} requests/s per route, {rounds} rounds of {seconds:g} s, speed-60 replay. "
+        f'Client processes kept on core {client_core()}; CPU in % of one core; "waiting": share of the time '
+        f"the process was ready to run but had no core (the machine's other load).\n"
+    )
+    print(
+        "| route | requests | errors | p50 ms | p99 ms | api CPU | api waiting | redis-server CPU | redis waiting "
+        "| request client CPU | client waiting | stream readers CPU |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for path, label in ROUTES:
         row = measured["results"][path]
@@ -210,18 +237,24 @@ def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int, ca
         failed = sum(errors.values())
         detail = "" if not failed else " (" + ", ".join(f"{n} × {k}" for k, n in sorted(errors.items())) + ")"
         p50 = f"{statistics.median(values):.2f}" if values else "—"
-        print(f"| {label} | {len(values) + failed} | {failed}{detail} | {p50} | {percentile(values, 0.99):.2f} | "
-              f"{mean_share(cpu, 'api'):.0f} % | {mean_share(cpu, 'api waiting'):.0f} % | {mean_share(cpu, 'redis'):.0f} % | "
-              f"{mean_share(cpu, 'redis waiting'):.0f} % | {mean_share(cpu, 'client'):.0f} % | "
-              f"{mean_share(cpu, 'client waiting'):.0f} % | {mean_share(cpu, 'readers'):.0f} % |")
-    print(f"\nCapacity: {CAPACITY_CONNECTIONS} connections requesting without pause for {capacity_seconds:g} s each, "
-          f"the same {clients} event-stream clients connected.\n")
+        print(
+            f"| {label} | {len(values) + failed} | {failed}{detail} | {p50} | {percentile(values, 0.99):.2f} | "
+            f"{mean_share(cpu, 'api'):.0f} % | {mean_share(cpu, 'api waiting'):.0f} % | {mean_share(cpu, 'redis'):.0f} % | "
+            f"{mean_share(cpu, 'redis waiting'):.0f} % | {mean_share(cpu, 'client'):.0f} % | "
+            f"{mean_share(cpu, 'client waiting'):.0f} % | {mean_share(cpu, 'readers'):.0f} % |"
+        )
+    print(
+        f"\nCapacity: {CAPACITY_CONNECTIONS} connections requesting without pause for {capacity_seconds:g} s each, "
+        f"the same {clients} event-stream clients connected.\n"
+    )
     print("| route | requests/s | p50 ms | api CPU | api waiting | api CPU ms per request | request client CPU |")
     print("|---|---|---|---|---|---|---|")
     for path, label in ROUTES:
         row = measured["capacity"][path]
-        print(f"| {label} | {row['rate']:.0f} | {row['p50']:.2f} | {row['cpu']['api'] * 100:.0f} % | "
-              f"{row['cpu']['api waiting'] * 100:.0f} % | {row['api_ms']:.2f} | {row['cpu']['client'] * 100:.0f} % |")
+        print(
+            f"| {label} | {row['rate']:.0f} | {row['p50']:.2f} | {row['cpu']['api'] * 100:.0f} % | "
+            f"{row['cpu']['api waiting'] * 100:.0f} % | {row['api_ms']:.2f} | {row['cpu']['client'] * 100:.0f} % |"
+        )
 
 
 def main() -> None:

@@ -17,7 +17,9 @@ import asyncio
 import os
 import resource
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 try:  # the api runs on uvloop (uvicorn's default when it is installed); so does the client
     import uvloop
@@ -25,7 +27,7 @@ except ImportError:  # pragma: no cover - uvloop is in the lock
     uvloop = None  # type: ignore[assignment]
 
 
-def run(coroutine):  # noqa: ANN001, ANN201 - a thin wrapper over asyncio.run
+def run[T](coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` on uvloop when it is installed."""
     if uvloop is not None:
         return uvloop.run(coroutine)
@@ -193,7 +195,9 @@ async def open_loop(pool: Pool, path: str, seconds: float, rate: float) -> tuple
     return latencies, errors
 
 
-async def closed_loop(host: str, port: int, cookie: str, path: str, seconds: float, connections: int) -> tuple[int, list[float]]:
+async def closed_loop(
+    host: str, port: int, cookie: str, path: str, seconds: float, connections: int
+) -> tuple[int, list[float]]:
     """Each of ``connections`` sends its next request when the previous one answered: the
     server's throughput at that concurrency. Returns (answers with 200, their latencies in ms)."""
     latencies: list[float] = []
@@ -216,8 +220,9 @@ async def closed_loop(host: str, port: int, cookie: str, path: str, seconds: flo
     return len(latencies), latencies
 
 
-async def event_reader(host: str, port: int, cookie: str, path: str, counts: list[int], index: int,
-                       stop: asyncio.Event) -> None:
+async def event_reader(
+    host: str, port: int, cookie: str, path: str, counts: list[int], index: int, stop: asyncio.Event
+) -> None:
     """Hold one event stream open, reading everything and counting ``event:`` lines; reconnect
     after half a second when it ends (a dropped client comes back like a browser)."""
     while not stop.is_set():
@@ -227,8 +232,10 @@ async def event_reader(host: str, port: int, cookie: str, path: str, counts: lis
             await asyncio.sleep(0.5)
             continue
         try:
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
-                         "Accept: text/event-stream\r\n\r\n".encode())
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
+                "Accept: text/event-stream\r\n\r\n".encode()
+            )
             head = await reader.readuntil(b"\r\n\r\n")
             if head[9:12] != b"200":
                 await asyncio.sleep(0.5)

@@ -103,7 +103,7 @@ class CandleStore:
 
         Needs no lock: an entry is taken once whoever reads it first (see ``_take``).
         """
-        await catch_up(self.redis, self.cursors, dict(zip(self.followed, newest)), self._take, CATCH_UP_LIMIT)
+        await catch_up(self.redis, self.cursors, dict(zip(self.followed, newest, strict=True)), self._take, CATCH_UP_LIMIT)
 
     async def _load(self) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -112,7 +112,7 @@ class CandleStore:
             pipe.xrevrange(streams.DECISIONS, count=LOAD_DECISIONS_PER_SYMBOL * len(self.symbols))
             pipe.xrevrange(streams.SIGNALS, count=LOAD_SIGNALS)
             replies = await pipe.execute()
-        for stream, entries in zip(self.followed, replies):
+        for stream, entries in zip(self.followed, replies, strict=True):
             for entry_id, fields in reversed(entries):
                 self._take(stream, entry_id, fields)
 
