@@ -101,3 +101,17 @@ async def closed_positions(session: AsyncSession, symbol: str | None = None, lim
     if symbol is not None:
         query = query.where(Position.symbol == symbol)
     return list((await session.execute(query.order_by(Position.id.desc()).limit(limit))).scalars())
+
+
+async def closed_after(session: AsyncSession, after_ms: int | None) -> list[Position]:
+    """Closed positions whose exit is later than ``after_ms`` (all when None), in exit order."""
+    query = select(Position).where(Position.status == PositionStatus.CLOSED)
+    if after_ms is not None:
+        query = query.where(Position.exit_time_ms > after_ms)
+    return list((await session.execute(query.order_by(Position.exit_time_ms, Position.id))).scalars())
+
+
+async def last_exit_ms(session: AsyncSession) -> int | None:
+    """The latest exit time of a closed position (None before the first)."""
+    query = select(func.max(Position.exit_time_ms)).where(Position.status == PositionStatus.CLOSED)
+    return (await session.execute(query)).scalar_one_or_none()
