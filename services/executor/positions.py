@@ -56,9 +56,11 @@ class Positions:
             await self._count_closed(info, position, step.change.closed)
 
     async def _count_closed(self, info: SymbolInfo, position: Position, closed: fx.Closed) -> None:
-        """Tell the circuit breaker the position's realised profit (after fees), at its exit time."""
+        """Tell the circuit breaker the position's realised profit (after fees), at the market time
+        its exit was decided (the fill's stamp when none is known)."""
         profit = closed.quote_received - position.quote_spent
-        await self.shell.control.breaker.position_closed(position.id, profit, closed.exit_time_ms, self._equity(info))
+        closed_ms = position.exit_market_time_ms or closed.exit_time_ms
+        await self.shell.control.breaker.position_closed(position.id, profit, closed_ms, self._equity(info))
 
     async def count_missed(self, book: SymbolBook) -> None:
         """Count in the circuit breaker every closed position of the ledger it has not counted
@@ -69,9 +71,9 @@ class Positions:
         floor = await breaker.floor_ms()
         async with self.shell.sessions() as session:
             closed = [
-                (p.id, p.quote_received - p.quote_spent, p.exit_time_ms)
+                (p.id, p.quote_received - p.quote_spent, p.exit_market_time_ms or p.exit_time_ms)
                 for p in await store.closed_after(session, floor)
-                if p.quote_received is not None and p.exit_time_ms is not None
+                if p.quote_received is not None and (p.exit_market_time_ms or p.exit_time_ms) is not None
             ]
         await breaker.catch_up(closed, self._equity(await self.shell.symbol_info(book)))
 
