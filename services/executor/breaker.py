@@ -12,7 +12,8 @@ before it is counted (or closed before counting began); whenever a replica takes
 (at start, or from a replica that died) it counts every closed position of the ledger after the
 floor that is not yet in the counted set (``catch_up``), so each closed trade counts exactly
 once whatever crashes. The floor starts at the ledger's last exit when the record has none, and
-moves up to the exit of each counted position that falls out of the remembered set.
+moves up to the exit of each counted position that falls out of the remembered set; a start
+with every limit unset moves it to the ledger's last exit again (those trades never count).
 """
 
 from __future__ import annotations
@@ -74,10 +75,15 @@ class AccountBreaker:
         yet (trades closed before the breaker existed, or while it was off, are not counted)."""
 
         def change(record: dict[str, Any]) -> tuple[dict[str, Any], None] | None:
-            floor = max(record.get("floor_ms") or 0, last_exit_ms or 0)
-            if ("floor_ms" in record and self.limits.enabled) or record.get("floor_ms") == floor:
+            # "counting": the last start had limits; when it had none (or none is recorded),
+            # counting begins afresh after the ledger's last exit.
+            enabled = self.limits.enabled
+            if enabled and record.get("counting") and "floor_ms" in record:
                 return None
-            return {**record, "floor_ms": floor}, None
+            floor = max(record.get("floor_ms") or 0, last_exit_ms or 0)
+            if record.get("counting") == enabled and record.get("floor_ms") == floor:
+                return None
+            return {**record, "floor_ms": floor, "counting": enabled}, None
 
         await self._change(change)
 

@@ -147,3 +147,19 @@ async def test_a_trade_closed_by_a_process_that_died_before_counting_it_is_count
     sent = rig.exchange.sent()
     await rig.signal("BUY")
     assert rig.exchange.sent() == sent, "no entry while the breaker is tripped"
+
+
+async def test_trades_closed_while_every_limit_was_unset_are_not_counted_once_limits_are_set(rig: Rig) -> None:
+    unset = {"BREAKER_DAILY_LOSS_PCT": None, "BREAKER_MAX_LOSING_STREAK": None}
+    settings = ExecutorSettings(**{**rig.settings.model_dump(by_alias=True), **unset})
+    off = Rig(rig.redis, rig.engine, rig.exchange, rig.clock, settings)
+    await off.start()
+    await losing_trade(off, "97000")
+    assert len(await rig.closed()) == 1
+    await rig.redis.delete(streams.lease_key("executor", SYMBOL))
+    rig.executor = await rig.start(rig.replica("executor-b"))
+    record = loads(await rig.redis.get(streams.BREAKER))
+    assert record["counting"] is True and record.get("counted", []) == []
+    assert record.get("state", {}).get("losing_streak", 0) == 0
+    await losing_trade(rig, "97000")
+    assert loads(await rig.redis.get(streams.BREAKER))["state"]["losing_streak"] == 1
