@@ -23,7 +23,11 @@ from tests.support.stack import Stack, prepare_data, start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+# From these rows of the bundled files both symbols open a position on the first live candle,
+# so one is usually still open when the other's loss trips the breaker (live fills, and with
+# them the exits, depend on the machine's timing: the exact case is a component test's).
+STARTS = {"BTCUSDT": 1450, "ETHUSDT": 400}
+SYMBOLS = list(STARTS)
 SPEED, HISTORY = 240, 70
 BEFORE_MIDNIGHT = 90  # live candles of market time before the UTC midnight
 ROWS = HISTORY + BEFORE_MIDNIGHT + 120
@@ -76,7 +80,7 @@ def restart_every_service(stack: Stack) -> None:
 def test_a_tight_daily_limit_trips_pauses_entries_survives_restarts_and_clears_at_the_next_market_day(
     tmp_path: Path,
 ) -> None:
-    data = [prepare_data(tmp_path, REPLAYS[s][0], s, REPLAYS[s][1], ROWS) for s in SYMBOLS]
+    data = [prepare_data(tmp_path, REPLAYS[s][0], s, STARTS[s], ROWS) for s in SYMBOLS]
     # The replay's market opens BEFORE_MIDNIGHT candles before a UTC midnight (a day ahead of the
     # wall clock, as a fast replay is anyway).
     midnight = (time.time_ns() // 1_000_000 // DAY_MS + 2) * DAY_MS
@@ -105,10 +109,9 @@ def test_a_tight_daily_limit_trips_pauses_entries_survives_restarts_and_clears_a
         # been taken by the other symbol's executor before the trip was written).
         during = [p for p in rows if p[2] is not None and tripped["at_ms"] + 2 * MINUTE < p[2] < midnight]
         assert during == [], during
-        # Positions open when the breaker tripped still exited while it was tripped.
+        # Every position open when the breaker tripped still exited while it was tripped.
         open_at_trip = [p for p in rows if p[2] is not None and p[2] <= tripped["at_ms"]
                         and (p[3] is None or p[3] > tripped["at_ms"])]
-        assert all(p[1] == "CLOSED" for p in open_at_trip), open_at_trip
-        print("FIGURES", tripped, restarted, len(refused_since(stack, 0)), rows, open_at_trip)
+        assert all(p[1] == "CLOSED" and p[3] < midnight for p in open_at_trip), rows
     finally:
         stack.stop_all()
