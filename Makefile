@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run stop test test-component fuzz restart reset-password user token backtest download bench compose-check compose-secrets install system clean help
+.PHONY: run stop test lint test-component fuzz restart reset-password user token backtest download bench compose-check compose-secrets install system clean help
 
 help:
 	@echo "make run                      start redis, the simulator and every service; prints the dashboard URL"
-	@echo "make test                     the whole test suite (unit, component, integration, ... tiers)"
+	@echo "make test                     make lint, then the whole test suite (unit, component, integration, ... tiers)"
+	@echo "make lint                     ruff check, ruff format --check and mypy (settings in pyproject.toml)"
 	@echo "make test-component           the executor's component tier alone (fake exchange and clock, real Redis)"
 	@echo "make stop                     stop a running 'make run' (from any terminal)"
 	@echo "make restart SERVICE=name     restart one service of a running 'make run'"
@@ -62,7 +63,15 @@ token: install
 	@$(PY) scripts/access.py token $(if $(ADD),--add "$(ADD)") $(if $(ROLE),--role "$(ROLE)") $(if $(ACCOUNT),--user "$(ACCOUNT)") \
 		$(if $(REVOKE),--revoke "$(REVOKE)")
 
-test: install
+# Every check runs, so one round shows everything that fails; the status is non-zero if any did.
+lint: install
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check . || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	exit $$status
+
+test: install lint
 	@scripts/ensure-system.sh redis chromium postgres
 	@$(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$status
@@ -105,4 +114,4 @@ compose-secrets: install
 	$(PY) -m shared.redis_acl compose $(if $(ROTATE),--rotate)
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

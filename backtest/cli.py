@@ -78,8 +78,8 @@ def format_summary(result: BacktestResult) -> str:
 def format_trades(result: BacktestResult, limit: int | None) -> str:
     """One line per trade: times (UTC), prices, reason, quantity and return."""
     trades = result.trades if limit is None else result.trades[:limit]
-    lines = [f"{'#':>5}  {'entry (UTC)':<20} {'entry price':>14}  {'exit (UTC)':<20} {'exit price':>14}  "
-             f"{'reason':<11} {'quantity':>14} {'return':>9}"]
+    lines = [(f"{'#':>5}  {'entry (UTC)':<20} {'entry price':>14}  {'exit (UTC)':<20} {'exit price':>14}  "
+              f"{'reason':<11} {'quantity':>14} {'return':>9}")]
     for number, t in enumerate(trades, 1):
         lines.append(f"{number:>5}  {iso_time(t.entry_time):<20} {t.entry_price!s:>14}  {iso_time(t.exit_time):<20} "
                      f"{t.exit_price!s:>14}  {t.exit_reason.value:<11} {t.quantity!s:>14} {float(t.return_pct):>8.3f}%")

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
+from shared.parameters import ParameterError, StrategyParameters, validate_parameters
 from shared.trading.breaker import BreakerLimits
 from shared.trading.sizing import SymbolFilters
-from shared.parameters import ParameterError, StrategyParameters, validate_parameters
 
 DEFAULT_FEE = Decimal("0.001")
 DEFAULT_BALANCE = Decimal("10000")
@@ -129,7 +130,7 @@ def parse_run_settings(
     if problems:
         raise ParameterError(problems)
     filters = default_filters(symbol)
-    changes = {_FILTER_FIELDS[name]: parsed[name] for name in _FILTER_FIELDS if name in parsed}
+    changes: dict[str, Any] = {_FILTER_FIELDS[name]: parsed[name] for name in _FILTER_FIELDS if name in parsed}
     if "STEP_SIZE" in parsed and "MIN_QTY" not in parsed:
         changes["min_qty"] = parsed["STEP_SIZE"]
     config = BacktestConfig(

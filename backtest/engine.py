@@ -15,22 +15,23 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from backtest import kernel
 from backtest.config import BacktestConfig
 from backtest.metrics import TradeMoney, summarise
-from shared.trading.breaker import BreakerState, ClosedTrade, advance
-from shared.trading.protection import ExitReason, protection_levels, realised_return_pct
-from shared.trading.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
-from shared.trading.indicators import compute_indicators
-from shared.trading.rules import signal_arrays
 from shared.candles import CandleArrays, candle_arrays
-from shared.trading import profit
+from shared.intervals import INTERVAL_MS
 from shared.parameters import StrategyParameters
 from shared.precision import Precision, split_symbol
+from shared.trading import profit
+from shared.trading.breaker import BreakerState, ClosedTrade, advance
+from shared.trading.indicators import compute_indicators
 from shared.trading.profit import TradeRecord
-from shared.intervals import INTERVAL_MS
+from shared.trading.protection import ExitReason, protection_levels, realised_return_pct
+from shared.trading.rules import signal_arrays
+from shared.trading.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
 from shared.trading.vocabulary import PositionStatus
 
 ZERO = Decimal(0)
@@ -100,7 +101,7 @@ class BacktestResult:
     candles: CandleArrays
     trades: list[Trade]
     skipped: list[SkippedEntry]
-    equity: np.ndarray
+    equity: npt.NDArray[np.float64]
     summary: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -226,15 +227,15 @@ class RunLedger(NamedTuple):
 
     trades: list[Trade]
     skipped: list[SkippedEntry]
-    step_at: np.ndarray
-    step_cash: np.ndarray
-    step_base: np.ndarray
+    step_at: npt.NDArray[np.int64]
+    step_cash: npt.NDArray[np.float64]
+    step_base: npt.NDArray[np.float64]
     money: TradeMoney
 
 
 def _settle(
     walk: Callable[[int], int],
-    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    out: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
     levels: dict[int, tuple[Decimal, Decimal, Decimal]],
     arrays: CandleArrays,
     params: StrategyParameters,

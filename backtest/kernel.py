@@ -9,7 +9,11 @@ stop-loss fills first. ``tests/backtest`` checks these kernels against ``exit_re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
 from shared.trading.protection import ExitReason
@@ -19,7 +23,12 @@ REASONS = {STOP_LOSS: ExitReason.STOP_LOSS, TAKE_PROFIT: ExitReason.TAKE_PROFIT,
            SIGNAL: ExitReason.SIGNAL, END: ExitReason.END}
 
 
-@njit(cache=True, nogil=True)
+def _compiled[F: Callable[..., Any]](function: F) -> F:
+    # numba ships no type information: the compiled function keeps the Python one's signature.
+    return cast(F, njit(cache=True, nogil=True)(function))
+
+
+@_compiled
 def exit_code(price: float, stop_loss: float, take_profit: float) -> int:
     """Compiled ``exit_reason``: STOP_LOSS, TAKE_PROFIT or NONE for one traded price."""
     if price <= stop_loss:
@@ -29,7 +38,7 @@ def exit_code(price: float, stop_loss: float, take_profit: float) -> int:
     return NONE
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def candle_exit(open_: float, high: float, low: float, stop_loss: float, take_profit: float) -> tuple[int, float]:
     """Protective exit inside one candle as ``(code, fill price)``; ``(NONE, nan)`` when none.
 
@@ -45,11 +54,11 @@ def candle_exit(open_: float, high: float, low: float, stop_loss: float, take_pr
     return NONE, np.nan
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def walk_trades(
-    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
-    entry: np.ndarray, exit_: np.ndarray, stop_loss: np.ndarray, take_profit: np.ndarray,
-    start: int, out_entry: np.ndarray, out_exit: np.ndarray, out_code: np.ndarray, out_price: np.ndarray,
+    open_: npt.NDArray[np.float64], high: npt.NDArray[np.float64], low: npt.NDArray[np.float64], close: npt.NDArray[np.float64],
+    entry: npt.NDArray[np.bool_], exit_: npt.NDArray[np.bool_], stop_loss: npt.NDArray[np.float64], take_profit: npt.NDArray[np.float64],
+    start: int, out_entry: npt.NDArray[np.int64], out_exit: npt.NDArray[np.int64], out_code: npt.NDArray[np.int64], out_price: npt.NDArray[np.float64],
 ) -> int:
     """Simulate one long position at a time from candle ``start`` (flat); return the trade count.
 
@@ -92,8 +101,8 @@ def walk_trades(
     return count
 
 
-@njit(cache=True, nogil=True)
-def step_values(n: int, at: np.ndarray, values: np.ndarray, initial: float) -> np.ndarray:
+@_compiled
+def step_values(n: int, at: npt.NDArray[np.int64], values: npt.NDArray[np.float64], initial: float) -> npt.NDArray[np.float64]:
     """Array of length n holding ``initial`` until index ``at[k]``, then ``values[k]`` (``at`` ascending)."""
     out = np.empty(n, dtype=np.float64)
     current = initial

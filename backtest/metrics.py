@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from shared.trading.protection import ExitReason
 
@@ -25,13 +26,13 @@ def iso_time(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def drawdown_pct(equity: np.ndarray, starting_balance: float) -> np.ndarray:
+def drawdown_pct(equity: npt.NDArray[np.float64], starting_balance: float) -> npt.NDArray[np.float64]:
     """Drawdown at each candle close in percent (0 at a new high, negative below it)."""
-    peak = np.maximum.accumulate(np.concatenate(([starting_balance], equity)))[1:]
+    peak: npt.NDArray[np.float64] = np.maximum.accumulate(np.concatenate(([starting_balance], equity)))[1:]
     return (equity / peak - 1.0) * 100.0
 
 
-def daily_sharpe(open_time: np.ndarray, equity: np.ndarray, starting_balance: float) -> float | None:
+def daily_sharpe(open_time: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], starting_balance: float) -> float | None:
     """Annualised Sharpe ratio (risk-free 0) of the daily returns of the equity at each UTC day's last close.
 
     None when there are fewer than two days or the returns do not vary.
@@ -59,9 +60,9 @@ class TradeMoney(NamedTuple):
     entry to exit; ``reasons`` counts the exit reasons.
     """
 
-    spent: np.ndarray
-    received: np.ndarray
-    held: np.ndarray
+    spent: npt.NDArray[np.float64]
+    received: npt.NDArray[np.float64]
+    held: npt.NDArray[np.int64]
     reasons: Counter[ExitReason]
 
 
@@ -69,9 +70,9 @@ def summarise(
     *,
     trades: Sequence[Trade],
     money: TradeMoney,
-    open_time: np.ndarray,
-    close: np.ndarray,
-    equity: np.ndarray,
+    open_time: npt.NDArray[np.int64],
+    close: npt.NDArray[np.float64],
+    equity: npt.NDArray[np.float64],
     starting_balance: Decimal,
     fee: Decimal,
     skipped_entries: int,

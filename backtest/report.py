@@ -12,6 +12,7 @@ import html
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from backtest.engine import BacktestResult, Trade
 from backtest.metrics import drawdown_pct, iso_time
@@ -28,7 +29,7 @@ svg{background:#fafafa;border:1px solid #e5e7eb}.axis{font-size:11px;fill:#555}
 .neg{color:#dc2626}.pos{color:#16a34a}.note{color:#555}"""
 
 
-def _bucket(n: int) -> np.ndarray:
+def _bucket(n: int) -> npt.NDArray[np.intp]:
     """Start index of each bucket so that there are at most MAX_POINTS of them."""
     size = max(1, -(-n // MAX_POINTS))
     return np.arange(0, n, size)
@@ -52,7 +53,7 @@ def _label(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def _axes(frame: _Frame, open_time: np.ndarray, unit: str) -> str:
+def _axes(frame: _Frame, open_time: npt.NDArray[np.int64], unit: str) -> str:
     parts = []
     for value in np.linspace(frame.low, frame.high, 5)[1:-1]:
         y = frame.y(value)
@@ -67,7 +68,7 @@ def _axes(frame: _Frame, open_time: np.ndarray, unit: str) -> str:
     return "".join(parts)
 
 
-def _line(frame: _Frame, index: np.ndarray, values: np.ndarray, color: str, fill_to: float | None = None) -> str:
+def _line(frame: _Frame, index: npt.NDArray[np.intp], values: npt.NDArray[np.float64], color: str, fill_to: float | None = None) -> str:
     pairs = zip(index.tolist(), values.tolist(), strict=True)
     points = " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in pairs)
     if fill_to is None:
@@ -111,7 +112,7 @@ def candle_chart(result: BacktestResult, trades: Sequence[Trade], height: int = 
             f'{_axes(frame, c.open_time, "")}{"".join(body)}{"".join(marks)}</svg>')
 
 
-def series_chart(result: BacktestResult, values: np.ndarray, color: str, unit: str, area: bool, height: int = 220) -> str:
+def series_chart(result: BacktestResult, values: npt.NDArray[np.float64], color: str, unit: str, area: bool, height: int = 220) -> str:
     """Line of a per-candle series through each bucket's low and high, or an area from 0 down to each bucket's low."""
     starts = _bucket(len(values))
     lows, highs = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)

@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from shared.trading.sizing import format_decimal
 from shared.parameters import StrategyParameters
+from shared.trading.sizing import format_decimal
 
 
 def _canonical(value: Any) -> str:

@@ -24,9 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import httpx  # noqa: E402
+import httpx
 
-from tests.support.stack import Stack, prepare_data, start_stack  # noqa: E402
+from tests.support.stack import Stack, prepare_data, start_stack
 
 BUNDLED = REPO / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
 ROUTES = [
@@ -44,7 +44,7 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return float("nan")
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def sse_client(url: str, cookies: httpx.Cookies, counts: list[int], index: int, stop: asyncio.Event) -> None:

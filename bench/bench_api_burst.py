@@ -24,14 +24,15 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.ports import free_port  # noqa: E402
-from tests.support.redis_server import start_redis  # noqa: E402
+from tests.support.ports import free_port
+from tests.support.redis_server import start_redis
 
 SSE_CLIENTS = 100
 
@@ -84,7 +85,7 @@ async def hammer(client: httpx.AsyncClient, until: float, statuses: Counter[str]
             await asyncio.sleep(float(response.headers.get("retry-after", "1")) / 10)
 
 
-async def run(url: str, password: str, seconds: float, connections: int) -> dict[str, object]:
+async def run(url: str, password: str, seconds: float, connections: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url) as client:
         cookies = dict((await client.post("/api/login", json={"password": password})).cookies)
     stop = asyncio.Event()
@@ -147,11 +148,12 @@ def main() -> None:
                     process.wait(15)
         finally:
             redis_server.stop()
-    print(f"\n{args.connections} clients on GET /api/status for {args.seconds:.0f} s, {SSE_CLIENTS} SSE clients connected\n")
+    print(f"\n{args.connections} clients on GET /api/status for {args.seconds:.0f} s, "
+          f"{SSE_CLIENTS} SSE clients connected\n")
     print("| api | answers during the burst | p50 ms (200s) | p99 ms (200s) | first 200 after the burst |")
     print("|---|---|---|---|---|")
     for label, row in rows:
-        answers = ", ".join(f"{count} × {status}" for status, count in sorted(row["statuses"].items()))  # type: ignore[union-attr]
+        answers = ", ".join(f"{count} × {status}" for status, count in sorted(row["statuses"].items()))
         p50 = "—" if row["p50"] is None else f"{row['p50']:.0f}"
         p99 = "—" if row["p99"] is None else f"{row['p99']:.0f}"
         recovered = "not within 60 s" if row["recovered"] is None else f"{row['recovered'] * 1000:.0f} ms"

@@ -33,19 +33,20 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bars would garble the table
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from backtest import run_backtest  # noqa: E402
-from shared.trading.indicators import compute_indicators  # noqa: E402
-from shared.trading.rules import signal_arrays  # noqa: E402
-from shared.candles import load_candles, shared_data_dir  # noqa: E402
-from shared.parameters import StrategyParameters  # noqa: E402
+from backtest import run_backtest
+from shared.candles import load_candles, shared_data_dir
+from shared.parameters import StrategyParameters
+from shared.trading.indicators import compute_indicators
+from shared.trading.rules import signal_arrays
 
 MAIN_SERIES = "BTCUSDT_1m_2025-05-20_2025-08-18.csv.gz"
 VECTORBT_ENV = REPO / "var" / "bench-envs" / "vectorbt"
@@ -95,7 +96,7 @@ def bench_backtesting_py(candles: pd.DataFrame, params: StrategyParameters, reps
                                   "close": self.data.Close, "volume": self.data.Volume})
             values = compute_indicators(frame, params, with_atr=False)
             for name in ("ema_short", "ema_long", "ema_filter", "rsi"):
-                setattr(self, name, self.I(lambda v=values[name].to_numpy(): v, name=name, plot=False))
+                setattr(self, name, self.I(np.asarray, values[name].to_numpy(), name=name, plot=False))
 
         def next(self) -> None:
             short, long_, rsi = self.ema_short, self.ema_long, self.rsi[-1]
@@ -184,7 +185,7 @@ def main() -> int:
     candles = load_candles(args.data)
     n = len(candles)
     params = StrategyParameters()
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
 
     def add(engine: str, seconds: float | None, trades: int | None, reps: int, note: str = "") -> None:
         rows.append({"engine": engine, "median_s": seconds, "candles_per_s": n / seconds if seconds else None,
@@ -228,10 +229,10 @@ def main() -> int:
     print(f"| {'engine':<24} | {'median s':>9} | {'candles/s':>12} | {'trades':>6} | {'reps':>4} | note")
     print(f"|{'-' * 26}|{'-' * 11}|{'-' * 14}|{'-' * 8}|{'-' * 6}|{'-' * 40}")
     for row in rows:
-        seconds = "" if row["median_s"] is None else f"{row['median_s']:.4f}"
+        median = "" if row["median_s"] is None else f"{row['median_s']:.4f}"
         speed = "" if row["candles_per_s"] is None else f"{row['candles_per_s'] / 1e6:.2f} M"
-        trades = "" if row["trades"] is None else str(row["trades"])
-        print(f"| {row['engine']:<24} | {seconds:>9} | {speed:>12} | {trades:>6} | {row['reps']:>4} | {row['note']}")
+        count = "" if row["trades"] is None else str(row["trades"])
+        print(f"| {row['engine']:<24} | {median:>9} | {speed:>12} | {count:>6} | {row['reps']:>4} | {row['note']}")
     ours = rows[0]["candles_per_s"]
     print(f"\ntarget >= {TARGET / 1e6:.1f} M candles/s: {'met' if ours >= TARGET else 'NOT met'} ({ours / 1e6:.2f} M)")
     out = REPO / "bench" / "results" / "bench_backtest.json"

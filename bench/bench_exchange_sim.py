@@ -116,7 +116,7 @@ async def measure(pid: int, port: int | None, symbols: list[str], seconds: float
                 while (left := seconds - (time.monotonic() - t0)) > 0:
                     try:
                         message = await asyncio.wait_for(ws.receive(), left)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         break
                     if message.type is not aiohttp.WSMsgType.TEXT:
                         continue

@@ -22,15 +22,16 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from redis.asyncio import Redis  # noqa: E402
+from redis.asyncio import Redis
 
-from shared import streams  # noqa: E402
-from shared.candles import shared_data_dir  # noqa: E402
-from tests.support.stack import Stack, prepare_data, start_stack  # noqa: E402
+from shared import streams
+from shared.candles import shared_data_dir
+from tests.support.stack import Stack, prepare_data, start_stack
 
 SHARED = shared_data_dir()
 BUNDLED = REPO / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
@@ -44,7 +45,7 @@ BUSY_STRATEGY = {
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def sim_state(stack: Stack) -> dict:
@@ -57,7 +58,8 @@ def pipeline_latencies(folder: Path, seconds: float) -> tuple[list[float], Stack
     stack = start_stack(folder / "latency", data=[data], symbols=["BTCUSDT"], speed=240, history=100, extra_env=BUSY_STRATEGY)
     time.sleep(seconds)
     client = stack.client()
-    received = {int(f["open_time_ms"]): int(f["ts_init_ms"]) for _, f in client.xrange(streams.kline_stream("BTCUSDT"))}
+    entries: Any = client.xrange(streams.kline_stream("BTCUSDT"))
+    received = {int(f["open_time_ms"]): int(f["ts_init_ms"]) for _, f in entries}
     latencies = []
     for order in sim_state(stack)["orders"]:
         client_id = order["clientOrderId"]
@@ -80,7 +82,7 @@ async def three_hop_chain(url: str, messages: int, rate_hz: float) -> list[float
 
     async def relay(client: Redis, source: str, target: str | None) -> None:
         while not done.is_set():
-            reply = await client.xreadgroup("g", "c", {source: ">"}, count=100, block=200)
+            reply: Any = await client.xreadgroup("g", "c", {source: ">"}, count=100, block=200)
             for _, entries in reply or []:
                 for entry_id, fields in entries:
                     await client.xack(source, "g", entry_id)
@@ -169,7 +171,8 @@ def main() -> None:
             stack.stop_all()
         print("\nLatency, closed kline received by market_data -> order request received by the exchange (ms)")
         print(f"{'path':<58} {'samples':>7} {'p50':>8} {'p99':>8}")
-        print(f"{'raw Redis: XADD -> XREADGROUP x3 (baseline)':<58} {len(chain):>7} {percentile(chain, .5):>8.2f} {percentile(chain, .99):>8.2f}")
+        print(f"{'raw Redis: XADD -> XREADGROUP x3 (baseline)':<58} {len(chain):>7} "
+              f"{percentile(chain, .5):>8.2f} {percentile(chain, .99):>8.2f}")
         if latencies:
             print(f"{'market_data -> strategy -> executor -> exchange':<58} {len(latencies):>7} "
                   f"{percentile(latencies, .5):>8.2f} {percentile(latencies, .99):>8.2f}")
@@ -179,7 +182,8 @@ def main() -> None:
 
         rows = [(1, cpu_run(folder, 1, args.cpu_seconds)), (args.symbols, cpu_run(folder, args.symbols, args.cpu_seconds))]
         print(f"\nCPU at Binance's cadence (speed 1), % of one core, {args.cpu_seconds:g} s steady state")
-        print(f"{'symbols':>7} {'exchange_sim':>13} {'market_data':>12} {'strategy':>9} {'executor':>9} {'bot total':>10} {'bot per symbol':>15}")
+        print(f"{'symbols':>7} {'exchange_sim':>13} {'market_data':>12} {'strategy':>9} {'executor':>9} "
+              f"{'bot total':>10} {'bot per symbol':>15}")
         for count, usage in rows:
             bot = usage["market_data"] + usage["strategy"] + usage["executor"]
             print(f"{count:>7} {usage['exchange_sim']:>13.1f} {usage['market_data']:>12.1f} {usage['strategy']:>9.1f} "

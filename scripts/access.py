@@ -25,13 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dotenv import dotenv_values
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared import accounts  # noqa: E402 - after the repository is importable
-from shared.accounts import OWNER, AccessError  # noqa: E402
-from shared.store.database import DatabaseUrlError, migrate_with_retries, open_engine  # noqa: E402
+from shared import accounts
+from shared.accounts import OWNER, AccessError
+from shared.store.database import DatabaseUrlError, migrate_with_retries, open_engine
 
 
 def database_url() -> str:
@@ -44,33 +45,33 @@ def when(ms: int | None) -> str:
     return "-" if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-async def users(engine: object, args: argparse.Namespace) -> str:
+async def users(engine: AsyncEngine, args: argparse.Namespace) -> str:
     if args.add:
         if not args.role:
             raise AccessError("role: give ROLE=viewer or ROLE=operator")
-        password = await accounts.create_account(engine, args.add, args.role)  # type: ignore[arg-type]
+        password = await accounts.create_account(engine, args.add, args.role)
         return (f"account {args.add} ({args.role}) created; its password (shown this once, kept only hashed): {password}\n"
                 f"sign in with account {args.add!r} and this password")
     if args.remove:
-        await accounts.remove_account(engine, args.remove)  # type: ignore[arg-type]
+        await accounts.remove_account(engine, args.remove)
         return f"account {args.remove} removed; its sessions and tokens no longer work"
     if args.reset:
-        password = await accounts.reset_password(engine, args.reset)  # type: ignore[arg-type]
+        password = await accounts.reset_password(engine, args.reset)
         return f"new password of {args.reset} (shown this once, kept only hashed; its sessions ended): {password}"
     if args.name:
         if not args.role:
             raise AccessError("role: give ROLE=viewer or ROLE=operator")
-        await accounts.set_role(engine, args.name, args.role)  # type: ignore[arg-type]
+        await accounts.set_role(engine, args.name, args.role)
         return f"account {args.name} is now {args.role} (applies to its sessions and tokens at once)"
-    rows = await accounts.list_accounts(engine)  # type: ignore[arg-type]
+    rows = await accounts.list_accounts(engine)
     lines = [f"{'account':<32} {'role':<9} created", f"{OWNER:<32} {'admin':<9} (DASHBOARD_PASSWORD)"]
     lines += [f"{row.name:<32} {row.role.value:<9} {when(row.created_at_ms)}" for row in rows]
     return "\n".join(lines)
 
 
-async def tokens(engine: object, args: argparse.Namespace) -> str:
+async def tokens(engine: AsyncEngine, args: argparse.Namespace) -> str:
     if args.add:
-        view, secret = await accounts.create_token(engine, args.user or OWNER, args.add, args.role or "viewer")  # type: ignore[arg-type]
+        view, secret = await accounts.create_token(engine, args.user or OWNER, args.add, args.role or "viewer")
         return (f"token {view.id} {view.name!r} ({view.role.value}) of {view.account} created; send it as "
                 f"'Authorization: Bearer <token>' (shown this once, kept only hashed):\n{secret}")
     if args.revoke:
@@ -78,9 +79,9 @@ async def tokens(engine: object, args: argparse.Namespace) -> str:
             token_id = int(args.revoke)
         except ValueError:
             raise AccessError("id: the number shown by `make token`") from None
-        view = await accounts.revoke_token(engine, token_id)  # type: ignore[arg-type]
+        view = await accounts.revoke_token(engine, token_id)
         return f"token {view.id} {view.name!r} of {view.account} revoked"
-    rows = await accounts.list_tokens(engine)  # type: ignore[arg-type]
+    rows = await accounts.list_tokens(engine)
     lines = [f"{'id':>4} {'name':<24} {'account':<16} {'role':<9} {'created':<21} revoked"]
     lines += [f"{row.id:>4} {row.name:<24} {row.account:<16} {row.role.value:<9} {when(row.created_at_ms):<21} "
               f"{when(row.revoked_at_ms)}" for row in rows]

@@ -25,9 +25,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.store.database import migrate  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
-from tests.support.redis_server import start_redis  # noqa: E402
+from shared.store.database import migrate
+from tests.support.ports import free_port
+from tests.support.redis_server import start_redis
 
 CONFIG = ROOT / "scripts" / "schemathesis.toml"
 # The session cookie goes where the document asks for it (the APIKeyCookie scheme), so

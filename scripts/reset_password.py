@@ -23,9 +23,9 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared import redis_acl, streams  # noqa: E402
-from shared.passwords import hash_password  # noqa: E402
-from shared.streams import BusUser  # noqa: E402
+from shared import redis_acl, streams
+from shared.passwords import hash_password
+from shared.streams import BusUser
 
 VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))  # as scripts/supervisor.py finds it
 

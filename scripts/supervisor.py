@@ -39,12 +39,22 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from processes import Port, alive, command_line, die_with_parent, environment, holder_text, listeners, port_free, start_time
+from processes import (
+    Port,
+    alive,
+    command_line,
+    die_with_parent,
+    environment,
+    holder_text,
+    listeners,
+    port_free,
+    start_time,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from shared import redis_acl, signing  # noqa: E402 - after the repository is importable
-from shared.streams import BusUser  # noqa: E402
+from shared import redis_acl, signing
+from shared.streams import BusUser
 
 VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))
 RUN = VAR / "run"
@@ -124,9 +134,9 @@ def client_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def ours(port: Port, pid: int | None) -> bool:
+def ours(port: Port | None, pid: int | None) -> bool:
     """Whether the listening socket on ``port`` belongs to the child ``pid``."""
-    return pid is not None and pid in listeners(port.port)
+    return port is not None and pid is not None and pid in listeners(port.port)
 
 
 def http_answers(url: str) -> bool:
@@ -145,8 +155,8 @@ def resp_command(*parts: str) -> bytes:
     return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in encoded)
 
 
-async def redis_answers(port: int, pid: int, admin_password: str) -> bool:
-    """The admin signs in, PING answers and ``INFO server`` names the pid started here."""
+async def redis_answers(port: int, pid: int | None, admin_password: str) -> bool:
+    """The admin signs in, PING answers and ``INFO server`` names the pid started here (None: not running)."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
     except (OSError, TimeoutError):
@@ -349,7 +359,7 @@ async def supervise(stop: asyncio.Event) -> int:
             redis, bus = await start_redis(env, by_service["redis"], abort)
             children.append(redis)
             admin = bus.admin_password
-            if await first_of(stop, wait_ready(redis, lambda: redis_answers(redis.port.port, redis.pid, admin), "PING", abort)):
+            if await first_of(stop, wait_ready(redis, lambda: redis_answers(by_service["redis"].port, redis.pid, admin), "PING", abort)):
                 return 0
             redis_url = f"redis://127.0.0.1:{by_service['redis'].port}/0"
         child_env = child_environment(env, explicit, run_id, redis_url, with_sim)

@@ -26,8 +26,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.passwords import hash_password, verify_hash
 from shared.events import now_ms
+from shared.passwords import hash_password, verify_hash
 from shared.store.models import Account, ApiToken
 
 OWNER = "owner"  # the holder of DASHBOARD_PASSWORD; no account may take this name
@@ -160,7 +160,7 @@ async def set_role(engine: AsyncEngine, name: str, role: str) -> None:
     async with _session(engine) as session, session.begin():
         result = await session.execute(
             update(Account).where(Account.name == name).values(role=chosen.value, updated_at_ms=now_ms()))
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
         raise AccessError(f"name: no account {name!r}")
 
 
@@ -171,7 +171,7 @@ async def reset_password(engine: AsyncEngine, name: str) -> str:
     async with _session(engine) as session, session.begin():
         result = await session.execute(
             update(Account).where(Account.name == name).values(password_hash=stored, updated_at_ms=now_ms()))
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
         raise AccessError(f"name: no account {name!r}")
     return password
 
@@ -180,7 +180,7 @@ async def remove_account(engine: AsyncEngine, name: str) -> None:
     """Delete an account and revoke its tokens; its open sessions end at their next request."""
     async with _session(engine) as session, session.begin():
         result = await session.execute(delete(Account).where(Account.name == name))
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not result.rowcount:  # type: ignore[attr-defined]  # a DELETE answers a CursorResult
             raise AccessError(f"name: no account {name!r}")
         await session.execute(update(ApiToken).where(ApiToken.account == name, ApiToken.revoked_at_ms.is_(None))
                               .values(revoked_at_ms=now_ms()))

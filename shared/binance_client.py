@@ -39,8 +39,9 @@ async def resync_clock(client: AsyncClient) -> int:
     before = int(time.time() * 1000)
     server = (await client.get_server_time())["serverTime"]
     after = int(time.time() * 1000)
-    client.timestamp_offset = server - (before + after) // 2
-    return client.timestamp_offset
+    offset = int(server) - (before + after) // 2
+    client.timestamp_offset = offset
+    return offset
 
 
 def socket_manager(client: AsyncClient, settings: ServiceSettings, max_queue_size: int = 5000) -> BinanceSocketManager:

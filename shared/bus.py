@@ -27,13 +27,14 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
-from shared.aio import sleep_or_stop
 from shared import streams
+from shared.aio import sleep_or_stop
 from shared.codec import DecodeError, decode, encode
 from shared.events import Envelope
 
@@ -60,9 +61,20 @@ DEDUPE_TTL_S = 7 * 24 * 3600
 PENDING_READ_COUNT = 10_000
 
 
+def stream_fields(event: Envelope) -> dict[FieldT, EncodableT]:
+    """``encode(event)`` typed as redis-py's ``xadd`` takes it."""
+    return _as_fields(encode(event))
+
+
+def _as_fields(fields: dict[str, str]) -> dict[FieldT, EncodableT]:
+    # xadd is typed with a dict (invariant) of redis-py's own unions; text fields are among them.
+    return cast("dict[FieldT, EncodableT]", fields)
+
+
 async def publish(redis: Redis, stream: str, event: Envelope) -> str:
     """Append ``event`` to ``stream`` (approximate MAXLEN from ``shared.streams``)."""
-    return await redis.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
+    entry_id = await redis.xadd(stream, stream_fields(event), maxlen=streams.maxlen_for(stream), approximate=True)
+    return cast(str, entry_id)  # the clients decode responses (shared/redis_conn.py)
 
 
 async def publish_atomically(redis: Redis, items: Iterable[tuple[str, Envelope]],
@@ -72,7 +84,7 @@ async def publish_atomically(redis: Redis, items: Iterable[tuple[str, Envelope]]
     are: they are acknowledged in the same transaction, never before their output exists."""
     async with redis.pipeline(transaction=True) as pipe:
         for stream, event in items:
-            pipe.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
+            pipe.xadd(stream, stream_fields(event), maxlen=streams.maxlen_for(stream), approximate=True)
         added = len(pipe)
         for stream, group, entry_id in acks:
             pipe.xack(stream, group, entry_id)
@@ -165,7 +177,7 @@ class Consumer:
                 await self.poll_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep consuming through Redis hiccups
+            except Exception:  # keep consuming through Redis hiccups (logged)
                 logger.exception("consumer group=%s name=%s poll failed", self.group, self.name)
                 await sleep_or_stop(stop, 1.0)
 
@@ -208,7 +220,7 @@ class Consumer:
                 return
 
     async def _read(self, ready: list[str], from_id: str, count: int, block: int | None) -> list[tuple[str, list[Any]]]:
-        reply = await self.redis.xreadgroup(self.group, self.name, {stream: from_id for stream in ready}, count=count, block=block)
+        reply = await self.redis.xreadgroup(self.group, self.name, dict.fromkeys(ready, from_id), count=count, block=block)
         return [(stream, entries) for stream, entries in entries_by_stream(reply) if stream in self._streams and entries]
 
     async def _handle_batch(self, *, pending: bool) -> int:
@@ -320,7 +332,7 @@ class Consumer:
         target = streams.deadletter_stream(stream)
         body = {**fields, "dl_error": error, "dl_stream": stream, "dl_entry_id": entry_id, "dl_group": self.group}
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(target, body, maxlen=streams.maxlen_for(target), approximate=True)
+            pipe.xadd(target, _as_fields(body), maxlen=streams.maxlen_for(target), approximate=True)
             pipe.xack(stream, self.group, entry_id)
             pipe.hdel(streams.failures_key(self.group, stream), entry_id)
             await pipe.execute()

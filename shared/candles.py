@@ -15,8 +15,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from shared import intervals, kline_store
@@ -34,12 +36,12 @@ class CandleFileError(ValueError):
 class CandleArrays:
     """The columns of a candle series as contiguous numpy arrays (float64, ``open_time`` int64 ms)."""
 
-    open_time: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
+    open_time: npt.NDArray[np.int64]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.close)
@@ -85,7 +87,7 @@ def load_candles(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not file.is_file():
         raise CandleFileError(f"{file}: no such file")
     symbol, interval = parse_file_name(file)
-    dtypes = {"open_time": "int64", **{name: "float64" for name in CANDLE_COLUMNS[1:]}}
+    dtypes = {"open_time": "int64", **dict.fromkeys(CANDLE_COLUMNS[1:], "float64")}
     try:
         frame = pd.read_csv(file, usecols=list(CANDLE_COLUMNS), dtype=dtypes)
     except ValueError as e:
@@ -103,7 +105,7 @@ def _load_store(path: str | os.PathLike[str]) -> pd.DataFrame:
         symbol, interval, table = kline_store.read_series(path)
     except kline_store.KlineStoreError as e:
         raise CandleFileError(str(e)) from None
-    columns: dict[str, np.ndarray] = {"open_time": table.column("open_time").to_numpy().astype(np.int64)}
+    columns: dict[str, npt.NDArray[Any]] = {"open_time": table.column("open_time").to_numpy().astype(np.int64)}
     for name in CANDLE_COLUMNS[1:]:
         columns[name] = kline_store.float_column(table.column(name)).to_numpy()
     frame = pd.DataFrame(columns)

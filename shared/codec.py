@@ -8,6 +8,7 @@ JSON text. Decoding validates against the payload class registered for ``type``.
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -79,8 +80,12 @@ def _optional_fields(payload_cls: type[Payload]) -> frozenset[str]:
     )
 
 
-def decode(fields: dict[Any, Any]) -> Envelope:
-    """Rebuild an envelope from stream fields; raise ``DecodeError`` naming what is wrong."""
+def decode(fields: Mapping[Any, Any] | None) -> Envelope:
+    """Rebuild an envelope from stream fields; raise ``DecodeError`` naming what is wrong.
+
+    ``None`` is what Redis gives for an entry without fields (one deleted while pending)."""
+    if fields is None:
+        raise DecodeError("entry without fields")
     text = {_str(k): _str(v) for k, v in fields.items()}
     event_type = text.get("type")
     payload_cls = PAYLOAD_TYPES.get(event_type or "")

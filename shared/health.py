@@ -44,7 +44,7 @@ async def heartbeat(redis: Redis, service: str, instance: str, stop: asyncio.Eve
     finally:
         try:
             await redis.delete(key)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - on the way out; the key expires by itself anyway
             pass
 
 

@@ -89,7 +89,7 @@ def table_from_rows(rows: Sequence[Sequence[object]]) -> pa.Table:
             if name in DECIMAL_FIELDS:
                 columns[name] = pa.array([str(v) for v in values], pa.string()).cast(DECIMAL)
             else:
-                columns[name] = pa.array([int(v) for v in values], pa.int64())  # type: ignore[call-overload]
+                columns[name] = pa.array([int(v) for v in values], pa.int64())  # type: ignore[call-overload]  # else TypeError
         except (pa.ArrowInvalid, TypeError, ValueError) as e:
             raise KlineStoreError(f"kline field {name}: {e}") from None
     return sort_unique(pa.table(columns, schema=SCHEMA))

@@ -15,7 +15,7 @@ import sys
 from redis.asyncio import Redis
 
 from shared import streams
-from shared.codec import encode
+from shared.bus import stream_fields
 from shared.events import LogRecord, make_event
 
 FORMAT = "%(asctime)s %(levelname)-7s {service} %(name)s: %(message)s"
@@ -83,7 +83,7 @@ class StreamPublisher(logging.Handler):
             try:
                 await redis.xadd(
                     streams.LOGS,
-                    encode(make_event(record, self.service)),
+                    stream_fields(make_event(record, self.service)),
                     maxlen=streams.maxlen_for(streams.LOGS),
                     approximate=True,
                 )

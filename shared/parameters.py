@@ -151,12 +151,14 @@ def dangers(parameters: StrategyParameters) -> list[Danger]:
     if stop < MIN_SAFE_STOP_LOSS:
         found.append(Danger(
             ("STOP_LOSS_PERCENTAGE",),
-            f"a stop-loss {_pct(stop)} below the entry is under {_pct(MIN_SAFE_STOP_LOSS)}: ordinary noise and fees stop you out",
+            f"a stop-loss {_pct(stop)} below the entry is under {_pct(MIN_SAFE_STOP_LOSS)}: "
+            "ordinary noise and fees stop you out",
         ))
     if parameters.CAPITAL_ALLOCATION == 1 and risk > MAX_SAFE_RISK_AT_FULL_ALLOCATION:
         found.append(Danger(
             ("CAPITAL_ALLOCATION", "RISK_PER_TRADE"),
-            f"the whole balance allocated with {_pct(risk)} risk per trade (above {_pct(MAX_SAFE_RISK_AT_FULL_ALLOCATION)})",
+            f"the whole balance allocated with {_pct(risk)} risk per trade "
+            f"(above {_pct(MAX_SAFE_RISK_AT_FULL_ALLOCATION)})",
         ))
     return found
 
@@ -192,7 +194,10 @@ _ADAPTERS: dict[str, TypeAdapter[Any]] = {}
 
 def _adapter(name: str) -> TypeAdapter[Any]:
     if name not in _ADAPTERS:
-        _ADAPTERS[name] = TypeAdapter(StrategyParameters.model_fields[name].annotation)
+        annotation = StrategyParameters.model_fields[name].annotation
+        if annotation is None:
+            raise TypeError(f"parameter {name} has no type")
+        _ADAPTERS[name] = TypeAdapter(annotation)
     return _ADAPTERS[name]
 
 

@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -20,13 +20,12 @@ from shared.logs import setup_logging
 from shared.redis_conn import connect_redis
 from shared.settings import ServiceSettings, load_settings
 
-SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 ServiceMain = Callable[[Any, Redis, asyncio.Event, str], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 
 
-def run_service(service: str, settings_cls: type[SettingsT], main: ServiceMain) -> None:
+def run_service[SettingsT: ServiceSettings](service: str, settings_cls: type[SettingsT], main: ServiceMain) -> None:
     """Parse ``--check``, load settings, then run ``main(settings, redis, stop, instance)``."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
     parser.add_argument("--check", action="store_true", help="exit 0 if this service is healthy on this host")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, create_model, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,8 +28,6 @@ BINANCE_URLS = {
         "ws_api": "wss://ws-api.binance.com:443/ws-api/v3",
     },
 }
-
-SettingsT = TypeVar("SettingsT", bound="ServiceSettings")
 
 
 class ServiceSettings(BaseSettings):
@@ -139,7 +137,7 @@ def warmup_candles_field() -> Any:
 def _parameter_fields() -> type[ServiceSettings]:
     """``ServiceSettings`` plus one optional text field per ``StrategyParameters`` field, read
     from the variable of the same name: the parameter list is written once, in the model."""
-    fields: dict[str, Any] = {name: (str | None, None) for name in StrategyParameters.model_fields}
+    fields: dict[str, Any] = dict.fromkeys(StrategyParameters.model_fields, (str | None, None))
     return create_model("ParameterVariables", __base__=ServiceSettings, __module__=__name__, **fields)
 
 
@@ -186,7 +184,7 @@ def _normalise_symbol(value: str) -> str:
     return symbol
 
 
-def load_settings(cls: type[SettingsT], **overrides: object) -> SettingsT:
+def load_settings[SettingsT: ServiceSettings](cls: type[SettingsT], **overrides: Any) -> SettingsT:
     """Build settings or exit with one line per invalid variable (never a traceback)."""
     try:
         return cls(**overrides)

@@ -22,9 +22,9 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

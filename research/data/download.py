@@ -129,14 +129,14 @@ async def fill_month(path: Path, symbol: str, interval: str, pieces: list[Piece]
     try:
         while pending:
             finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            failed = [t for t in finished if t.exception() is not None]
+            failures = [error for t in finished if (error := t.exception()) is not None]
             for task in finished:
                 if task.exception() is None:
                     done.append(task.result())
                     if on_piece:
                         on_piece()
-            if failed:
-                raise failed[0].exception()  # type: ignore[misc]
+            if failures:
+                raise failures[0]
             if len(done) >= flush_every:
                 flush()
     finally:

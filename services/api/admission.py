@@ -172,6 +172,7 @@ class Admission:
         gone = asyncio.Event()
         replayed = False
         complete = False
+        started = False
 
         async def app_receive() -> Message:
             nonlocal replayed
@@ -188,7 +189,6 @@ class Admission:
             if message["type"] == "http.response.body" and not message.get("more_body", False):
                 complete = True
 
-        started = False
         deadline = anyio.current_time() + self.max_stream_s if is_stream and self.max_stream_s else float("inf")
         with anyio.CancelScope(deadline=deadline) as cancel_scope:
 

@@ -13,8 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import http_exception_handler
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
@@ -25,11 +24,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from services.api import auth
 from services.api.admission import Admission
 from services.api.backtests import BacktestRunner
+from services.api.candle_store import CandleStore
 from services.api.config import ApiSettings
 from services.api.deps import Resources
-from services.api.errors import install_error_handlers
-from services.api.candle_store import CandleStore
 from services.api.docs import install_docs
+from services.api.errors import install_error_handlers
 from services.api.event_view import EventView
 from services.api.hub import Hub
 from services.api.ledger_view import LedgerView, Precisions

@@ -21,6 +21,7 @@ import hmac
 import logging
 import secrets
 import sys
+from typing import TextIO
 
 from redis.asyncio import Redis
 
@@ -38,15 +39,15 @@ COOKIE_NAME = "bot_session"
 _console = logging.getLogger("services.api.first_start")
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is at the time of the record."""
 
-    @property  # type: ignore[override]
-    def stream(self) -> object:
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value: object) -> None:
+    def stream(self, value: TextIO) -> None:
         pass
 
 
@@ -70,7 +71,7 @@ async def ensure_password(redis: Redis, settings: ApiSettings) -> None:
     if settings.dashboard_password is not None:
         configured = settings.dashboard_password.get_secret_value()
         stored = await redis.get(streams.DASHBOARD_PASSWORD_HASH)
-        if stored is None or not await asyncio.to_thread(verify_hash, configured, stored):
+        if not isinstance(stored, str) or not await asyncio.to_thread(verify_hash, configured, stored):
             await redis.set(streams.DASHBOARD_PASSWORD_HASH, await asyncio.to_thread(hash_password, configured))
         return
     if await redis.exists(streams.DASHBOARD_PASSWORD_HASH):
@@ -91,7 +92,7 @@ async def check_password(redis: Redis, settings: ApiSettings, password: str) -> 
         expected = settings.dashboard_password.get_secret_value().encode()
         return hmac.compare_digest(password.encode(), expected)
     stored = await redis.get(streams.DASHBOARD_PASSWORD_HASH)
-    if stored is None:
+    if not isinstance(stored, str):  # None (the client decodes responses)
         # The hash vanished (Redis emptied): generate a new one so sign-in is possible again.
         await ensure_password(redis, settings)
         return False
@@ -117,7 +118,10 @@ async def create_session(
     """
     token = secrets.token_urlsafe(32)
     stored = password_hash if account else await redis.get(streams.DASHBOARD_PASSWORD_HASH)
-    record = {"created_at_ms": now_ms(), "ip": client_ip, "epoch": epoch(stored), "account": account}
+    record = {
+        "created_at_ms": now_ms(), "ip": client_ip, "account": account,
+        "epoch": epoch(stored if isinstance(stored, str) else None),  # None when unset (the client decodes)
+    }
     await redis.set(_session_key(token), dumps(record), ex=settings.session_ttl_s)
     return token
 

@@ -86,13 +86,13 @@ class BacktestRunner:
         body = _read_json(json_path)
         if not isinstance(body, dict):
             return None
-        summary = body.get("summary") if isinstance(body.get("summary"), dict) else {}
+        summary = body.get("summary")
         return {
             "key": json_path.stem,
             "created_at_ms": int(json_path.stat().st_mtime * 1000),
             "has_html": html.is_file(),
             "html_path": html,
-            "summary": _scalars(summary),
+            "summary": _scalars(summary if isinstance(summary, dict) else {}),
         }
 
     async def close(self) -> None:

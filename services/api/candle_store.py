@@ -93,7 +93,7 @@ class CandleStore:
             pipe.xrevrange(streams.DECISIONS, count=LOAD_DECISIONS_PER_SYMBOL * len(self.symbols))
             pipe.xrevrange(streams.SIGNALS, count=LOAD_SIGNALS)
             replies = await pipe.execute()
-        for stream, entries in zip(self.followed, replies):
+        for stream, entries in zip(self.followed, replies, strict=True):
             for entry_id, fields in reversed(entries):
                 self._take(stream, entry_id, fields)
 
@@ -102,7 +102,7 @@ class CandleStore:
             for stream in self.followed:
                 pipe.xrevrange(stream, count=1)
             newest = await pipe.execute()
-        await catch_up(self.redis, self.cursors, dict(zip(self.followed, newest)), self._take, CATCH_UP_LIMIT)
+        await catch_up(self.redis, self.cursors, dict(zip(self.followed, newest, strict=True)), self._take, CATCH_UP_LIMIT)
 
     def observe(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         """An entry delivered by the relay (ignored until the first load, which reads it anyway)."""

@@ -11,13 +11,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api import access, auth
-from shared.accounts import Caller, Role
 from services.api.backtests import BacktestRunner
-from services.api.config import ApiSettings
 from services.api.candle_store import CandleStore
+from services.api.config import ApiSettings
 from services.api.hub import Hub
 from services.api.ledger_view import LedgerView
 from services.api.live_state import LiveState
+from shared.accounts import Caller, Role
 
 
 @dataclass

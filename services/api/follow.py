@@ -37,6 +37,6 @@ async def catch_up(
             cursor = cursors.get(stream)
             pipe.xrange(stream, min=f"({cursor[0]}-{cursor[1]}" if cursor else "-", count=limit)
         replies = await pipe.execute()
-    for stream, entries in zip(behind, replies):
+    for stream, entries in zip(behind, replies, strict=True):
         for entry_id, fields in entries:
             take(stream, entry_id, fields)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.typing import KeyT, StreamIdT
 
 from services.api.relay import Relayed, StreamCursor, encoded_data, is_ephemeral, to_relayed
 from shared.bus import entries_by_stream
@@ -59,7 +60,7 @@ class Hub:
         self.block_ms = block_ms
         self.subscriptions: set[Subscription] = set()
         self.dropped_count = 0
-        self._cursors: dict[str, str] = {}
+        self._cursors: dict[KeyT, StreamIdT] = {}
         self._held: list[Entry] = []
         self._last_sent: dict[tuple[str, str], float] = {}
         self._pending: dict[tuple[str, str], Relayed] = {}
@@ -125,7 +126,7 @@ class Hub:
             for name in self.stream_names:
                 pipe.xrevrange(name, count=1)
             replies = await pipe.execute()
-        self._cursors = {name: (reply[0][0] if reply else "0-0") for name, reply in zip(self.stream_names, replies)}
+        self._cursors = {name: (reply[0][0] if reply else "0-0") for name, reply in zip(self.stream_names, replies, strict=True)}
 
     async def _poll(self) -> None:
         wait_s = self._next_flush_in()
@@ -212,7 +213,7 @@ class Hub:
             (seconds, micros), *replies = await pipe.execute()
         server_ms = int(seconds) * 1000 + int(micros) // 1000
         entries: list[Entry] = []
-        for name, reply in zip(names, replies):
+        for name, reply in zip(names, replies, strict=True):
             if len(reply) > self.backlog_limit:
                 return [], True
             entries.extend((StreamCursor.of(name, entry_id), fields) for entry_id, fields in reply if fields)

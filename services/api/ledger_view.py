@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.config import ApiSettings
 from shared import streams
-from shared.trading import profit
 from shared.codec import loads
 from shared.precision import Precision, pct, short_pct, split_symbol
-from shared.trading.profit import PeriodUnit, TradeRecord
 from shared.store import queries
 from shared.store.models import Fill, Order, Position
+from shared.trading import profit
+from shared.trading.profit import PeriodUnit, TradeRecord
 from shared.trading.vocabulary import PositionStatus
 
 PRECISION_REFRESH_S = 5.0
@@ -62,9 +62,9 @@ class Precisions:
     def known(self, symbol: str) -> Precision | None:
         return self._known.get(symbol)
 
-    def apply(self, raw: Sequence[str | None]) -> None:
+    def apply(self, raw: Sequence[str | bytes | None]) -> None:
         """Take the ``market:symbols`` values of ``self.symbols`` (read by the caller's pipeline)."""
-        for symbol, text in zip(self.symbols, raw):
+        for symbol, text in zip(self.symbols, raw, strict=True):
             body = loads(text)
             if isinstance(body, dict):
                 self._known[symbol] = Precision.from_dict({**body, "symbol": symbol})
@@ -151,7 +151,7 @@ class LedgerView:
         if len(replies) == 4:
             self.precisions.apply(replies[3])
         raw_prices, snapshot, clocks = replies[:3]
-        prices = {symbol: _decimal(value) for symbol, value in zip(symbols, raw_prices)}
+        prices = {symbol: _decimal(value) for symbol, value in zip(symbols, raw_prices, strict=True)}
         clock = max((int(float(c)) for c in clocks if c), default=None)
         return Market(prices, self._equity(snapshot, prices), clock)
 

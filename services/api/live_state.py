@@ -5,8 +5,9 @@ The hub hands every relayed entry, in order, to ``LiveState.observe``: the execu
 against the wall clock (from the ticker entries: entry id = when market_data published it,
 ``ts_event_ms`` = the exchange's market time). A status request first compares each followed
 stream's newest id (read in its pipeline, not decoded) with what was observed and observes the
-few entries the relay has not delivered yet, so an answer never lags behind the bus. How fast the market clock runs is what the market exposes about a replay; the
-dashboard shows a REPLAY badge from it, and no trading code ever asks.
+few entries the relay has not delivered yet, so an answer never lags behind the bus. How fast
+the market clock runs is what the market exposes about a replay; the dashboard shows a REPLAY
+badge from it, and no trading code ever asks.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
@@ -97,6 +98,6 @@ def install_log_filter(logger_name: str = "uvicorn.error") -> None:
         target.addFilter(DroppedStreamFilter())
 
 
-def drop_callback(scope: dict[str, Any]) -> Any:
+def drop_callback(scope: MutableMapping[str, Any]) -> Any:
     """The function that ends this request's stream, if it runs under ``DroppableStream``."""
     return scope.get(DROP_KEY)

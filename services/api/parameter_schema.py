@@ -46,14 +46,10 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {key: schema[key] for key in ("properties", "additionalProperties") if key in schema}
 
 
-ParameterChange: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "ParameterChange",
-    __config__=ConfigDict(extra="forbid"),
-    **{
-        name: _bounded(name, info.annotation, info.description)
-        for name, info in StrategyParameters.model_fields.items()
-    },
-)
+_CHANGE_FIELDS: dict[str, Any] = {
+    name: _bounded(name, info.annotation, info.description) for name, info in StrategyParameters.model_fields.items()
+}
+ParameterChange: type[BaseModel] = create_model("ParameterChange", __config__=ConfigDict(extra="forbid"), **_CHANGE_FIELDS)
 
 
 BODY_SCHEMA = _body_schema(ParameterChange)

@@ -130,7 +130,7 @@ def read_store_rows(path: Path) -> tuple[str, str, list[bytes]]:
         raise DataError(f"{path.name}: interval {interval} has no fixed length")
     columns = [[str(t) for t in table.column("open_time").to_pylist()]]
     columns += [kline_store.decimal_texts(table.column(name)) for name in ("open", "high", "low", "close", "volume")]
-    return symbol, interval, [",".join(values).encode() for values in zip(*columns)]
+    return symbol, interval, [",".join(values).encode() for values in zip(*columns, strict=True)]
 
 
 class Series:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 REST_PREFIX = "/api/"
 
@@ -67,7 +68,7 @@ class Faults:
     def take_delay(self, path: str) -> Delay | None:
         return self._take("delay", path)
 
-    def _take(self, name: str, path: str):  # type: ignore[no-untyped-def]
+    def _take(self, name: str, path: str) -> Any:  # the fault named, typed by each take_* method
         fault = getattr(self, name)
         if fault is None or not path.startswith(fault.path_prefix):
             return None

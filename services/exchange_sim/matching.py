@@ -20,6 +20,7 @@ import random
 import string
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from . import errors
 from .account import Balances, commission
@@ -193,7 +194,7 @@ class Engine:
             raise errors.order_rejected(errors.DUPLICATE_ORDER)
         self._check_client_ids(ids)
         self._check_room(spec, [below, above])
-        legs = [self._new_order(req, cid, now, self.next_list_id) for req, cid in zip((below, above), ids)]
+        legs = [self._new_order(req, cid, now, self.next_list_id) for req, cid in zip((below, above), ids, strict=True)]
         for leg in legs:
             if leg.is_stop and stop_reached(leg.side, leg.type, leg.stop_price, market_price):
                 raise errors.order_rejected(errors.BAD_OCO_PRICES)
@@ -450,8 +451,8 @@ class Engine:
         order.status = "REJECTED"
         self._report(order, "REJECTED", now, reject_reason=reason)
 
-    def _report(self, order: Order, exec_type: str, now: int, **extra: object) -> None:
-        self.outbox.append(execution_report(order, exec_type, now, self.next_exec_id, **extra))  # type: ignore[arg-type]
+    def _report(self, order: Order, exec_type: str, now: int, **extra: Any) -> None:
+        self.outbox.append(execution_report(order, exec_type, now, self.next_exec_id, **extra))
         self.next_exec_id += 1
 
     def _position(self, spec: SymbolSpec, now: int) -> None:
@@ -471,23 +472,23 @@ class Engine:
             "received_client_ids": self.received_client_ids, "update_time": self.update_time,
         }
 
-    def load_state(self, data: dict[str, object]) -> None:
-        """Restore what ``to_state`` saved."""
-        self.balances = Balances.from_state(data["balances"])  # type: ignore[arg-type]
-        for raw in data["orders"]:  # type: ignore[attr-defined]
+    def load_state(self, data: dict[str, Any]) -> None:
+        """Restore what ``to_state`` saved (read back from JSON)."""
+        self.balances = Balances.from_state(data["balances"])
+        for raw in data["orders"]:
             order = Order.from_state(raw)
             self.orders[order.order_id] = order
             self._by_client[(order.symbol, order.client_order_id)] = order.order_id
             if order.is_open:
                 self._open.setdefault(order.symbol, {})[order.order_id] = order
             self.trades.extend(order.fills)
-        for raw in data.get("order_lists", []):  # type: ignore[attr-defined]
+        for raw in data.get("order_lists", []):
             order_list = OrderList.from_state(raw)
             self.lists[order_list.order_list_id] = order_list
         self.trades.sort(key=lambda f: f.trade_id)
-        self.next_order_id = int(str(data["next_order_id"]))
-        self.next_trade_id = int(str(data["next_trade_id"]))
-        self.next_exec_id = int(str(data["next_exec_id"]))
-        self.next_list_id = int(str(data.get("next_list_id", 0)))
-        self.received_client_ids = list(data["received_client_ids"])  # type: ignore[call-overload]
-        self.update_time = int(str(data["update_time"]))
+        self.next_order_id = int(data["next_order_id"])
+        self.next_trade_id = int(data["next_trade_id"])
+        self.next_exec_id = int(data["next_exec_id"])
+        self.next_list_id = int(data.get("next_list_id", 0))
+        self.received_client_ids = list(data["received_client_ids"])
+        self.update_time = int(data["update_time"])

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from .app import Simulator
 
 Handler = Callable[["Simulator", Params], object]
-GONE_BODY = b"<html>\r\n<head><title>410 Gone</title></head>\r\n<body>\r\n<center><h1>410 Gone</h1></center>\r\n</body>\r\n</html>\r\n"
+GONE_BODY = (
+    b"<html>\r\n<head><title>410 Gone</title></head>\r\n"
+    b"<body>\r\n<center><h1>410 Gone</h1></center>\r\n</body>\r\n</html>\r\n"
+)
 
 
 @dataclass(frozen=True)

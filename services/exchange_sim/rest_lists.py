@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from . import errors
@@ -26,7 +27,7 @@ def new_oco(sim: Simulator, params: Params) -> object:
     symbol = params.get("symbol")
     average = sim.market.avg_price(symbol)[0] if symbol in sim.specs else None
     last = sim.market.price(symbol) if symbol in sim.specs else None
-    request = parse_oco(params, sim.specs, average or 0, last or 0)  # type: ignore[arg-type]
+    request = parse_oco(params, sim.specs, average or Decimal(0), last or Decimal(0))
     now = wall_ms()
     order_list = sim.engine.place_oco(request.list_client_order_id, request.below, request.above,
                                       sim.market.price(request.below.symbol), now)

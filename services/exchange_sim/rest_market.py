@@ -86,7 +86,7 @@ def klines(sim: Simulator, params: Params) -> object:
     rows = [k.rest_row() for k in sim.market.klines(symbol, interval, start, end, limit)]
     if params.micros:  # open time in µs; the close time is the last µs of the kline
         for row in rows:
-            row[0], row[6] = int(row[0]) * 1000, int(row[6]) * 1000 + 999  # type: ignore[call-overload]
+            row[0], row[6] = int(row[0]) * 1000, int(row[6]) * 1000 + 999  # type: ignore[call-overload]  # ints in rest_row()
     return rows
 
 

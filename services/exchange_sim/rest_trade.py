@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from . import errors
 from .account import COMMISSION_RATE
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 DAY_MS = 86_400_000
 CANCEL_RESTRICTIONS = {"ONLY_NEW": "NEW", "ONLY_PARTIALLY_FILLED": "PARTIALLY_FILLED"}
-T = TypeVar("T", Order, Fill)
 
 
 def account(sim: Simulator, params: Params) -> object:
@@ -139,7 +138,7 @@ def _window(params: Params) -> tuple[int | None, int | None]:
     return start, end
 
 
-def _select(items: Sequence[T], key_id: int | None, start: int | None, end: int | None, limit: int) -> list[T]:
+def _select[T: (Order, Fill)](items: Sequence[T], key_id: int | None, start: int | None, end: int | None, limit: int) -> list[T]:
     """Binance paging: from an id or startTime oldest first, otherwise the most recent ``limit``."""
     chosen = [i for i in items if (start is None or i.time >= start) and (end is None or i.time <= end)]
     if key_id is not None or start is not None:

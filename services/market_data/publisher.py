@@ -8,8 +8,10 @@ restarts can never put a duplicate or an out-of-order candle in the stream.
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from shared import streams
+from shared.bus import stream_fields
 from shared.codec import dumps, encode
 from shared.events import Balances, ExecutionReport, Kline, MarketStatus, Ticker, make_event, now_ms
 
@@ -37,7 +39,7 @@ class Publisher:
         event = make_event(ticker, SERVICE, event_time_ms)
         stream = streams.ticker_stream(ticker.symbol)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
+            pipe.xadd(stream, stream_fields(event), maxlen=streams.maxlen_for(stream), approximate=True)
             pipe.hset(streams.MARKET_LAST_PRICE, ticker.symbol, format(ticker.price, "f"))
             pipe.hset(streams.MARKET_CLOCK, ticker.symbol, event_time_ms)
             pipe.hset(streams.MARKET_FRESHNESS, ticker.symbol, event.ts_init_ms)
@@ -47,7 +49,7 @@ class Publisher:
         """Publish a forming (or final) candle for the chart; not consumed by trading."""
         event = make_event(kline, SERVICE, event_time_ms)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(streams.KLINE_UPDATES, encode(event), maxlen=streams.maxlen_for(streams.KLINE_UPDATES), approximate=True)
+            pipe.xadd(streams.KLINE_UPDATES, stream_fields(event), maxlen=streams.maxlen_for(streams.KLINE_UPDATES), approximate=True)
             pipe.hset(streams.MARKET_CLOCK, kline.symbol, event_time_ms)
             pipe.hset(streams.MARKET_FRESHNESS, kline.symbol, event.ts_init_ms)
             await pipe.execute()
@@ -86,16 +88,16 @@ class Publisher:
         """Publish an execution report to the symbol's executions stream."""
         event = make_event(report, SERVICE, event_time_ms)
         stream = streams.executions_stream(report.symbol)
-        await self.redis.xadd(stream, encode(event), maxlen=streams.maxlen_for(stream), approximate=True)
+        await self.redis.xadd(stream, stream_fields(event), maxlen=streams.maxlen_for(stream), approximate=True)
         if report.trade_id >= 0:
             await self.redis.hset(streams.ACCOUNT_LAST_TRADE, report.symbol, report.trade_id)
 
     async def balances(self, balances: Balances, event_time_ms: int) -> None:
         """Publish balances and update the snapshot hash (a full snapshot replaces it)."""
         event = make_event(balances, SERVICE, event_time_ms)
-        values = {asset: dumps(amounts) for asset, amounts in balances.balances.items()}
+        values: dict[FieldT, EncodableT] = {asset: dumps(amounts) for asset, amounts in balances.balances.items()}
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(streams.ACCOUNT_BALANCES, encode(event), maxlen=streams.maxlen_for(streams.ACCOUNT_BALANCES), approximate=True)
+            pipe.xadd(streams.ACCOUNT_BALANCES, stream_fields(event), maxlen=streams.maxlen_for(streams.ACCOUNT_BALANCES), approximate=True)
             if balances.full:
                 pipe.delete(streams.ACCOUNT_SNAPSHOT)
             if values:
@@ -105,4 +107,4 @@ class Publisher:
     async def status(self, state: str, detail: str = "", symbol: str | None = None, attempt: int = 0) -> None:
         """Publish a connection/freshness change for the dashboard and the executor."""
         event = make_event(MarketStatus(state=state, symbol=symbol, detail=detail, attempt=attempt), SERVICE, now_ms())
-        await self.redis.xadd(streams.MARKET_STATUS, encode(event), maxlen=streams.maxlen_for(streams.MARKET_STATUS), approximate=True)
+        await self.redis.xadd(streams.MARKET_STATUS, stream_fields(event), maxlen=streams.maxlen_for(streams.MARKET_STATUS), approximate=True)

@@ -19,8 +19,8 @@ from services.market_data import binance_wire as wire
 from services.market_data.backoff import Backoff
 from services.market_data.config import MarketDataSettings
 from services.market_data.publisher import Publisher
-from shared.aio import quietly, sleep_or_stop
 from shared import streams
+from shared.aio import quietly, sleep_or_stop
 from shared.binance_client import close_client, close_socket, open_client, socket_manager
 from shared.events import now_ms
 

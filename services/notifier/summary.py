@@ -24,7 +24,7 @@ from shared import streams
 from shared.aio import sleep_or_stop
 from shared.precision import split_symbol
 from shared.store import queries
-from shared.trading.profit import TradeRecord, figures
+from shared.trading.profit import Figures, TradeRecord, figures
 
 logger = logging.getLogger(__name__)
 DAY_MS = 86_400_000
@@ -49,7 +49,7 @@ def day_label(end_ms: int, at_minute: int) -> str:
     return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
 
 
-def day_figures(records: list[TradeRecord], end_ms: int, prices: dict[str, Decimal | None]) -> tuple[object, object]:
+def day_figures(records: list[TradeRecord], end_ms: int, prices: dict[str, Decimal | None]) -> tuple[Figures, Figures]:
     """Figures of the trades closed in the day ending at ``end_ms``, and of every trade up to then."""
     start = end_ms - DAY_MS
     day = [r for r in records if r.closed and r.exit_time_ms is not None and start <= r.exit_time_ms < end_ms]
@@ -104,10 +104,10 @@ class DailySummary:
         rows = await queries.trades_with_orders(self.engine)
         records = [queries.trade_record(position, orders) for position, orders in rows]
         raw = await self.redis.hmget(streams.MARKET_LAST_PRICE, self.symbols) if self.symbols else []
-        prices = {symbol: _decimal(value) for symbol, value in zip(self.symbols, raw)}
+        prices = {symbol: _decimal(value) for symbol, value in zip(self.symbols, raw, strict=True)}
         day, total = day_figures(records, end, prices)
         quote = split_symbol(self.symbols[0])[1] if self.symbols else "USDT"
-        return daily_summary(day_label(end, self.at_minute), end, day, total, quote)  # type: ignore[arg-type]
+        return daily_summary(day_label(end, self.at_minute), end, day, total, quote)
 
 
 def _decimal(value: object) -> Decimal | None:

@@ -7,11 +7,12 @@ from decimal import Decimal
 from shared.events.envelope import Payload
 from shared.trading.vocabulary import BotState, Side
 
-
 # What each state means, in the words the dashboard and the README use.
 STATE_MEANINGS = {
     BotState.RUNNING: "running: entries and exits",
-    BotState.ENTRIES_PAUSED: "entries paused: no new entries; strategy exits, stop-loss, take-profit and manual close work",
+    BotState.ENTRIES_PAUSED: (
+        "entries paused: no new entries; strategy exits, stop-loss, take-profit and manual close work"
+    ),
     BotState.STOPPED: (
         "stopped: no new entries and no strategy exits, but stop-loss, take-profit and manual close "
         "keep working while a position is open"

@@ -15,7 +15,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 logger = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def open_engine(url: str) -> AsyncEngine:
     if make_url(url).get_backend_name() == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cursor = dbapi_connection.cursor()
             # The busy timeout first: switching to WAL itself needs the lock another process may hold.
             cursor.execute("PRAGMA busy_timeout=5000")
@@ -72,7 +74,7 @@ def open_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
 
@@ -93,7 +95,7 @@ async def migrate_with_retries(url: str, attempts: int = 20) -> None:
         try:
             await asyncio.to_thread(migrate, url)
             return
-        except Exception as e:  # noqa: BLE001 - any failure but the last is retried
+        except Exception as e:  # any failure but the last is retried
             if attempt == attempts:
                 raise
             logger.warning("database migration failed (%s: %s); retrying", type(e).__name__, e)

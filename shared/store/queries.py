@@ -9,13 +9,12 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.trading.profit import TradeRecord, order_fee_quote
 from shared.store.models import Fill, Order, Position
+from shared.trading.profit import TradeRecord, order_fee_quote
 from shared.trading.vocabulary import OrderPurpose, PositionStatus
-
 
 
 def _order_row(order: Order, position: Position | None) -> dict[str, Any]:
@@ -66,7 +65,7 @@ def _closed_exit_join() -> Any:
 
 async def list_orders(engine: AsyncEngine, limit: int, offset: int, symbol: str | None = None) -> list[dict[str, Any]]:
     """Orders newest first; an exit order carries its closed trade's ``return_pct``."""
-    query: Select[Any] = select(Order, Position).outerjoin(Position, _closed_exit_join())
+    query = select(Order, Position).outerjoin(Position, _closed_exit_join())
     if symbol:
         query = query.where(Order.symbol == symbol)
     query = query.order_by(Order.created_at_ms.desc(), Order.id.desc()).limit(limit).offset(offset)
@@ -79,7 +78,7 @@ async def list_order_rows(
     engine: AsyncEngine, limit: int, offset: int, symbol: str | None = None
 ) -> list[tuple[Order, Position | None]]:
     """Orders newest first, each with its position (the trade it belongs to)."""
-    query: Select[Any] = select(Order, Position).outerjoin(Position, Position.id == Order.position_id)
+    query = select(Order, Position).outerjoin(Position, Position.id == Order.position_id)
     if symbol:
         query = query.where(Order.symbol == symbol)
     query = query.order_by(Order.created_at_ms.desc(), Order.id.desc()).limit(limit).offset(offset)

@@ -44,7 +44,7 @@ def entry_client_order_id(symbol: str, candle_open_time_ms: int, side: str = Sid
     symbol = symbol.upper()
     if not symbol.isalnum():
         raise ClientOrderIdError(f"symbol must be alphanumeric, got {symbol!r}")
-    prefix = f"{ENTRY_PREFIX}{_SIDES[side]}"
+    prefix = f"{ENTRY_PREFIX}{_SIDES[Side(side)]}"
     value = f"{prefix}-{symbol}-{candle_open_time_ms}"
     if len(value) > _ENTRY_MAX:
         value = f"{prefix}-{hashlib.sha256(symbol.encode()).hexdigest()[:12]}-{candle_open_time_ms}"

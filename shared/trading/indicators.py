@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pandas_ta as ta
 
@@ -29,11 +30,12 @@ ATR_PERIOD = 14
 INDICATOR_COLUMNS = ("ema_short", "ema_long", "ema_filter", "rsi", "volume_avg", "atr")
 
 
-def _values(series: pd.Series | None, length: int) -> np.ndarray:
+def _values(series: pd.Series | None, length: int) -> npt.NDArray[np.float64]:
     # pandas-ta returns None when the series is shorter than the period.
     if series is None:
         return np.full(length, np.nan)
-    return series.to_numpy(dtype=np.float64)
+    values: npt.NDArray[np.float64] = series.to_numpy(dtype=np.float64)
+    return values
 
 
 def compute_indicators(frame: pd.DataFrame, params: StrategyParameters, *, with_atr: bool = True) -> pd.DataFrame:

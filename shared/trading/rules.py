@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
-from shared.trading.indicators import IndicatorRow
 from shared.parameters import StrategyParameters
+from shared.trading.indicators import IndicatorRow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -132,11 +133,11 @@ def evaluate(previous: IndicatorRow, current: IndicatorRow, params: StrategyPara
 
 
 def signal_arrays(
-    indicators: pd.DataFrame | Mapping[str, np.ndarray],
-    close: np.ndarray,
-    volume: np.ndarray,
+    indicators: pd.DataFrame | Mapping[str, npt.NDArray[np.float64]],
+    close: npt.NDArray[np.float64],
+    volume: npt.NDArray[np.float64],
     params: StrategyParameters,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Entry and exit signals for every candle, as two bool arrays of the input length.
 
     ``indicators`` is the output of ``compute_indicators`` (a DataFrame) or any mapping of the

@@ -38,7 +38,7 @@ async def test_accounts_and_tokens_made_on_the_command_line_work_in_the_api(
     cli = load_script()
     code, out = await run(cli, capsys, "user", "--add", "vera", "--role", "viewer")
     assert code == 0
-    password = re.search(r"kept only hashed\): (\S+)", out).group(1)  # type: ignore[union-attr]
+    password = re.search(r"kept only hashed\): (\S+)", out).group(1)
     code, out = await run(cli, capsys, "token", "--add", "wallboard", "--role", "viewer", "--user", "vera")
     secret = out.strip().splitlines()[-1]
     assert code == 0 and secret.startswith("bsb_")

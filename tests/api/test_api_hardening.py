@@ -113,11 +113,13 @@ async def test_a_10_mb_body_is_refused_with_413_before_it_is_read(live: LiveServ
         cookie = client.cookies[auth.COOKIE_NAME]
         for path, method in (("/api/login", "POST"), ("/api/parameters", "PUT"), ("/api/bot/stop", "POST")):
             for session in ("", cookie):  # anonymous or signed in
-                head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {10 * 1024 * 1024}\r\n"
+                head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {10 * 1024 * 1024}\r\n")
                 status, _ = await _raw_request(live, head, cookie=session)
                 assert status == 413, (path, session, status)  # answered with no body byte sent
         # Without a Content-Length (chunked): cut off as soon as it passes the limit.
-        head = "PUT /api/parameters HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        head = ("PUT /api/parameters HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\n")
         status, sent = await _raw_request(live, head, chunks=640, cookie=cookie)
         assert status == 413 and sent < 1024 * 1024
         # A body under the limit is handled normally, and the server is still there.
@@ -177,9 +179,8 @@ async def test_a_new_configured_password_ends_the_sessions_of_the_old_one(
     settings_factory: Callable[..., ApiSettings],
 ) -> None:
     first = create_app(settings_factory())
-    async with first.router.lifespan_context(first):
-        async with _signed_in(first, "10.0.0.7") as client:
-            cookie = client.cookies[auth.COOKIE_NAME]
+    async with first.router.lifespan_context(first), _signed_in(first, "10.0.0.7") as client:
+        cookie = client.cookies[auth.COOKIE_NAME]
     same = create_app(settings_factory())
     async with same.router.lifespan_context(same):  # a restart with the same password keeps sessions
         async with _client(same, "10.0.0.7") as again:

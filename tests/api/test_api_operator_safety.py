@@ -62,7 +62,7 @@ async def test_a_period_longer_than_the_window_is_refused_naming_it(client: http
 
 
 @pytest.mark.parametrize("env", [{"WARMUP_CANDLES": "300"}])
-async def test_the_back_fill_limits_periods_too(settings_factory, env) -> None:  # type: ignore[no-untyped-def]
+async def test_the_back_fill_limits_periods_too(settings_factory, env) -> None:
     history = settings_factory(**env).history()
     [(field, message)] = history.problems({"EMA_LONG_PERIOD": 400})
     assert field == "EMA_LONG_PERIOD" and "WARMUP_CANDLES=300" in message

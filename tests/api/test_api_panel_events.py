@@ -22,7 +22,7 @@ BTC_FILTERS = {"symbol": "BTCUSDT", "base_asset": "BTC", "quote_asset": "USDT", 
 
 
 async def test_events_carry_formatted_panel_data(live_factory, settings: ApiSettings, redis_client: Redis,
-                                                 ledger_url: str) -> None:  # type: ignore[no-untyped-def]
+                                                 ledger_url: str) -> None:
     await seed(ledger_url, trades=2)
     await redis_client.hset(streams.SYMBOL_INFO, "BTCUSDT", dumps(BTC_FILTERS))
     live = await live_factory(settings)
@@ -87,7 +87,7 @@ async def test_events_carry_formatted_panel_data(live_factory, settings: ApiSett
     assert names == ["position", "orders", "profit"]
 
 
-async def _profit(live) -> dict:  # type: ignore[no-untyped-def]
+async def _profit(live) -> dict:
     async with httpx.AsyncClient() as client:
         await live.login(client)
         return (await client.get(f"{live.url}/api/profit")).json()

@@ -8,24 +8,23 @@ from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backtest.engine import run_backtest
 from services.executor import store
-from shared.trading import ledger
-from shared.trading.protection import realised_return_pct
 from shared import streams
 from shared.candles import load_candles
 from shared.codec import dumps
 from shared.parameters import validate_parameters
 from shared.store.database import open_engine, session_factory
+from shared.trading import ledger
+from shared.trading.protection import realised_return_pct
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
 MIN = 60_000
 
 
-async def record_backtest(url: str, trades, fee: D) -> None:  # type: ignore[no-untyped-def]
+async def record_backtest(url: str, trades, fee: D) -> None:
     """Write each backtest trade as the executor does: intent, fill (commission in base on the buy,
     in quote on the sell), open, exit intent, fill, close with the dust the exit left."""
     engine = open_engine(url)

@@ -11,8 +11,7 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from shared import accounts
-from shared import streams
+from shared import accounts, streams
 from shared.codec import decode
 from tests.api.helpers import PASSWORD
 from tests.api.test_api_auth import api_routes

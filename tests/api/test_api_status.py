@@ -148,9 +148,10 @@ async def test_logs_signals_decisions_feeds(client: httpx.AsyncClient, redis_cli
 async def test_status_shows_the_tripped_breaker_limit_with_its_figures_until_the_next_market_day(
     client: httpx.AsyncClient, redis_client: Redis
 ) -> None:
+    from decimal import Decimal
+
     from shared.codec import decode
     from shared.trading.breaker import DAY_MS, BreakerLimits, BreakerState, ClosedTrade, advance, state_dict
-    from decimal import Decimal
 
     assert (await client.get("/api/status")).json()["breaker"] is None
     day = 20_000 * DAY_MS

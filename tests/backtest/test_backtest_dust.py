@@ -4,12 +4,13 @@ starves later entries of cash."""
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal as D
 
 from backtest.engine import run_backtest
-from shared.trading import profit
 from shared.candles import load_candles
 from shared.parameters import validate_parameters
+from shared.trading import profit
 from tests.support.shared_data import SharedData
 
 MAIN = "BTCUSDT_1m_2025-05-20_2025-08-18.csv.gz"
@@ -25,7 +26,7 @@ def test_the_main_series_at_two_percent_risk_never_skips_an_entry_while_dust_cou
     trades = result.trades
     assert len(trades) > 2000
     # Every exit sold the credited position plus the dust it carried in, to the step.
-    for before, trade in zip(trades, trades[1:]):
+    for before, trade in itertools.pairwise(trades):
         assert trade.dust_in == before.dust_out
     assert all(t.dust_out < step for t in trades)
     assert all(t.sold_quantity == (t.quantity * (1 - fee) + t.dust_in) // step * step for t in trades)
@@ -43,7 +44,7 @@ def test_the_main_series_at_two_percent_risk_never_skips_an_entry_while_dust_cou
     assert block["trades"] == len(trades) and block["realised_quote"] == format(realised.quantize(D("0.01")), "f")
 
 
-def test_profit_block_comes_from_the_read_model_over_the_same_trades(sample_file) -> None:  # type: ignore[no-untyped-def]
+def test_profit_block_comes_from_the_read_model_over_the_same_trades(sample_file) -> None:
     from backtest.engine import trade_records
 
     result = run_backtest(load_candles(sample_file), validate_parameters({}))

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from backtest import BacktestConfig, engine, run_backtest
-from shared.trading.protection import ExitReason
 from shared.candles import load_candles
 from shared.parameters import StrategyParameters
+from shared.trading.protection import ExitReason
 
 DEFAULTS = StrategyParameters()
 MINUTE = 60_000
@@ -142,5 +142,5 @@ def test_buy_and_hold_and_sharpe() -> None:
 
 
 def test_no_candles_is_an_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no candles"):
         run_backtest(candles([(1.0,) * 4])[:0], DEFAULTS)

@@ -19,7 +19,7 @@ agree on everything else; they never occur with the default parameters.
 
 from __future__ import annotations
 
-import warnings
+import itertools
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
@@ -82,9 +82,7 @@ def reference_trades(candles: pd.DataFrame, params: StrategyParameters, tick: De
                        index=[frame.index[-1] + (frame.index[-1] - frame.index[-2])])
     test = Backtest(pd.concat([frame, pad]), EmaCross, cash=1e13, commission=0, trade_on_close=True,
                     finalize_trades=True, exclusive_orders=False, hedging=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        stats = test.run()
+    stats = test.run()
     close = frame["Close"].to_numpy()
     trades = []
     for t in stats._trades.itertuples():
@@ -185,7 +183,7 @@ def test_random_candles_with_crafted_indicators_match(monkeypatch: pytest.Monkey
                                 USE_EMA_FILTER=False, RSI_OVERSOLD=70.0, RSI_OVERBOUGHT=90.0)
     trades, known = assert_same(candles, params)
     count = {reason: sum(1 for t in trades if t[4] == reason) for reason in ("signal", "stop_loss", "take_profit")}
-    re_entries = sum(1 for a, b in zip(trades, trades[1:], strict=False) if a[1] == b[0])
+    re_entries = sum(1 for a, b in itertools.pairwise(trades) if a[1] == b[0])
     gapped = sum(1 for t in trades if (t[4] == "stop_loss" and t[3] < t[5]) or (t[4] == "take_profit" and t[3] > t[6]))
     assert min(count.values()) > 100 and re_entries > 50 and gapped > 50, (count, re_entries, gapped)
     assert known < 0.05 * len(trades)

@@ -15,7 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import streams
 from shared.bus import publish
 from shared.codec import dumps, loads
-from shared.events import Balances, Condition, Decision, ExecutorAlert, Kline, LogRecord, OrderUpdate, Signal, Ticker, make_event, now_ms
+from shared.events import (
+    Balances,
+    Condition,
+    Decision,
+    ExecutorAlert,
+    Kline,
+    LogRecord,
+    OrderUpdate,
+    Signal,
+    Ticker,
+    make_event,
+    now_ms,
+)
 from shared.store.database import open_engine
 from shared.store.models import Order, Position
 from tests.browser.conftest import ARTIFACTS, ApiProcess
@@ -57,9 +69,9 @@ async def seed_market(redis: Redis, database_url: str) -> dict[str, Any]:
         candles.append((last_open - (count - 1 - index) * MINUTE, open_, high, low, price))
         closes.append(price)
     short, long_, filt, strength = ema(closes, 9), ema(closes, 21), ema(closes, 50), rsi(closes)
-    for index, (open_ms, o, h, l, c) in enumerate(candles):
+    for index, (open_ms, o, h, low, c) in enumerate(candles):
         kline = Kline(symbol="BTCUSDT", interval="1m", open_time_ms=open_ms, close_time_ms=open_ms + MINUTE - 1,
-                      open=Decimal(f"{o:.2f}"), high=Decimal(f"{h:.2f}"), low=Decimal(f"{l:.2f}"),
+                      open=Decimal(f"{o:.2f}"), high=Decimal(f"{h:.2f}"), low=Decimal(f"{low:.2f}"),
                       close=Decimal(f"{c:.2f}"), volume=Decimal(f"{abs(rng.gauss(12, 4)):.4f}"), closed=True)
         await publish(redis, streams.kline_stream("BTCUSDT"), make_event(kline, "market_data", open_ms + MINUTE - 1))
         indicators = {"ema_short": short[index], "ema_long": long_[index], "ema_filter": filt[index], "rsi": strength[index],

@@ -10,6 +10,7 @@ events (no refetch on order events), the phone layout keeps the result column on
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 from datetime import datetime
@@ -164,7 +165,7 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         await page.get_by_test_id("timeframes").get_by_role("button", name="5m", exact=True).click()
         await expect(page.get_by_test_id("chart")).to_have_attribute("aria-label", re.compile(r"BTCUSDT 5m candle chart"))
         spacing = await page.evaluate("dashboard.chart.rows.slice(-3).map((r) => r.time_ms)")
-        assert all((b - a) == 300_000 for a, b in zip(spacing, spacing[1:], strict=False))
+        assert all((b - a) == 300_000 for a, b in itertools.pairwise(spacing))
         await page.get_by_test_id("timeframes").get_by_role("button", name="1m", exact=True).click()
 
         # No number on the page has more decimals than the symbol's precision (service log text aside).

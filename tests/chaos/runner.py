@@ -58,7 +58,7 @@ class Monitor(threading.Thread):
         super().__init__(daemon=True, name="chaos-monitor")
         self.stack, self.symbols = stack, symbols
         self.ticks: dict[str, list[tuple[str, int, str]]] = {s: [] for s in symbols}  # (entry id, market ms, price)
-        self.last_id = {s: "0-0" for s in symbols}
+        self.last_id = dict.fromkeys(symbols, "0-0")
         self.waiting: list[dict] = []  # restart records waiting for readiness
         self.slots: dict[str, dict] = {}  # slot -> fault record armed in it
         self.lock = threading.Lock()
@@ -360,7 +360,7 @@ def wait_replay_end(stack: Stack, symbols: list[str], sizes: Sizes) -> None:
         ends = state["market"]["symbols"]
         return all(ends[s]["finished"] for s in symbols) and all(
             last_open and first and int(last_open) >= int(first[0][1]["open_time_ms"]) + (sizes.rows - 2) * MINUTE
-            for last_open, first in zip(last, firsts))
+            for last_open, first in zip(last, firsts, strict=True))
 
     stack.wait_for(done, sizes.live_s + 120, "the end of the replay")
 

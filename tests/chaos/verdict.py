@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -334,10 +335,8 @@ def compare(clean_record: dict, chaos_record: dict) -> Report:
             report.kills[event["target"]] += 1
         elif event["kind"] == "redis_crash":
             report.kills["redis (SIGKILL + AOF restart)"] += 1
-        elif event.get("skipped") or event.get("error"):
-            report.faults_unfired[event["target"]] += 1
-        elif event["target"] in (Fault.FAIL_BEFORE, Fault.FAIL_AFTER, Fault.THROTTLE_429, Fault.BAN_418,
-                                 Fault.DELAY_BEFORE, Fault.DELAY_AFTER, Fault.TIMESTAMP_COUNT) and "consumed_ms" not in event:
+        elif event.get("skipped") or event.get("error") or (event["target"] in (Fault.FAIL_BEFORE, Fault.FAIL_AFTER, Fault.THROTTLE_429, Fault.BAN_418,
+                                 Fault.DELAY_BEFORE, Fault.DELAY_AFTER, Fault.TIMESTAMP_COUNT) and "consumed_ms" not in event):
             report.faults_unfired[event["target"]] += 1
         else:
             report.faults[event["target"]] += 1
@@ -441,7 +440,7 @@ def lost(run: Run) -> list[str]:
     found = []
     for symbol in run.symbols:
         opens = record["per_symbol"][symbol]["kline_opens"]
-        gaps = [(a, b) for a, b in zip(opens, opens[1:]) if b - a != MINUTE]
+        gaps = [(a, b) for a, b in itertools.pairwise(opens) if b - a != MINUTE]
         if gaps:
             found.append(f"{symbol}: kline stream gaps or duplicates at {gaps[:5]}")
         first = run.first_open[symbol]

@@ -15,7 +15,7 @@ from tests.support.simulator import SimulatorProcess, start_simulator
 pytestmark = pytest.mark.integration
 
 
-async def test_account_lists_zero_balances_unless_omitted(rest) -> None:  # type: ignore[no-untyped-def]
+async def test_account_lists_zero_balances_unless_omitted(rest) -> None:
     rest.sim.set_balances({"ETH": "0"})
     status, account, _ = await rest.call("GET", "account", signed=True)
     balances = {b["asset"]: b for b in account["balances"]}
@@ -26,14 +26,14 @@ async def test_account_lists_zero_balances_unless_omitted(rest) -> None:  # type
     rest.sim.set_balances({"ETH": "10"})
 
 
-async def test_account_of_a_fresh_simulator_lists_every_asset(tmp_path, rest) -> None:  # type: ignore[no-untyped-def]
+async def test_account_of_a_fresh_simulator_lists_every_asset(tmp_path, rest) -> None:
     with start_simulator(tmp_path, balances="USDT=50") as fresh:
         rest.sim = fresh
         _, account, _ = await rest.call("GET", "account", signed=True)
         assert [b["asset"] for b in account["balances"]] == ["BTC", "ETH", "USDT"]
 
 
-async def test_exchange_info_symbol_status_and_permission_sets(rest) -> None:  # type: ignore[no-untyped-def]
+async def test_exchange_info_symbol_status_and_permission_sets(rest) -> None:
     status, info, _ = await rest.call("GET", "exchangeInfo", {"showPermissionSets": "false"})
     assert status == 200 and all(s["permissionSets"] == [] for s in info["symbols"])
     status, info, _ = await rest.call("GET", "exchangeInfo")
@@ -50,7 +50,7 @@ async def test_exchange_info_symbol_status_and_permission_sets(rest) -> None:  #
     assert (await rest.call("GET", "exchangeInfo", {"showPermissionSets": "maybe"}))[1]["code"] == -1130
 
 
-async def test_klines_take_microseconds_and_answer_in_the_unit_asked(rest) -> None:  # type: ignore[no-untyped-def]
+async def test_klines_take_microseconds_and_answer_in_the_unit_asked(rest) -> None:
     status, first, _ = await rest.call("GET", "klines", {"symbol": "BTCUSDT", "interval": "1m", "startTime": 0,
                                                          "limit": 3})
     open_ms = first[1][0]
@@ -71,7 +71,7 @@ async def test_klines_take_microseconds_and_answer_in_the_unit_asked(rest) -> No
             "code": -1194, "msg": "Invalid value for time unit; expected either MICROSECOND or MILLISECOND."})
 
 
-async def test_repeated_429s_lead_to_a_418_ban(tmp_path, rest) -> None:  # type: ignore[no-untyped-def]
+async def test_repeated_429s_lead_to_a_418_ban(tmp_path, rest) -> None:
     with start_simulator(tmp_path, extra_env={"EXCHANGE_SIM_WEIGHT_LIMIT": "40"}) as small:
         rest.sim = small
         left = 60 - time.time() % 60

@@ -29,7 +29,7 @@ def market_buy(cid: str) -> dict[str, Any]:
     return {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0001", "newClientOrderId": cid}
 
 
-async def test_5xx_before_execution_leaves_no_order(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_5xx_before_execution_leaves_no_order(rest, live: SimulatorProcess) -> None:
     live.fail_next(1, path_prefix=ORDER, status=502)
     assert (await rest.call("GET", "ping"))[0] == 200  # other paths are not affected
     cid = f"lost-{time.time_ns()}"
@@ -40,7 +40,7 @@ async def test_5xx_before_execution_leaves_no_order(rest, live: SimulatorProcess
     assert live.admin("faults", method="GET")["fail"] is None
 
 
-async def test_5xx_after_execution_hides_a_placed_order(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_5xx_after_execution_hides_a_placed_order(rest, live: SimulatorProcess) -> None:
     live.fail_next(1, path_prefix=ORDER, status=503, execute=True)
     cid = f"unknown-{time.time_ns()}"
     status, body, headers = await rest.call("POST", "order", market_buy(cid), signed=True)
@@ -50,7 +50,7 @@ async def test_5xx_after_execution_hides_a_placed_order(rest, live: SimulatorPro
     assert live.state()["client_order_ids"].count(cid) == 1
 
 
-async def test_429_and_418_with_retry_after(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_429_and_418_with_retry_after(rest, live: SimulatorProcess) -> None:
     live.throttle_next(2, status=429, retry_after=7)
     for _ in range(2):
         status, body, headers = await rest.call("GET", "ticker/price", {"symbol": "BTCUSDT"})
@@ -61,7 +61,7 @@ async def test_429_and_418_with_retry_after(rest, live: SimulatorProcess) -> Non
     assert (status, headers["Retry-After"]) == (418, "120") and "IP banned until" in body["msg"]
 
 
-async def test_injected_timestamp_errors_hit_signed_requests_only(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_injected_timestamp_errors_hit_signed_requests_only(rest, live: SimulatorProcess) -> None:
     live.timestamp_errors(2)
     assert (await rest.call("GET", "ping"))[0] == 200
     for _ in range(2):
@@ -70,7 +70,7 @@ async def test_injected_timestamp_errors_hit_signed_requests_only(rest, live: Si
     assert (await rest.call("GET", "account", signed=True))[0] == 200
 
 
-async def test_clock_offset_moves_server_time(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_clock_offset_moves_server_time(rest, live: SimulatorProcess) -> None:
     live.set_clock_offset(30_000)
     server = (await rest.call("GET", "time"))[1]["serverTime"]
     assert abs(server - time.time() * 1000 - 30_000) < 2000
@@ -78,7 +78,7 @@ async def test_clock_offset_moves_server_time(rest, live: SimulatorProcess) -> N
     assert (await rest.call("GET", "account", signed=True, timestamp=server))[0] == 200  # a re-synced client
 
 
-async def test_delays_before_and_after_processing(rest, live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_delays_before_and_after_processing(rest, live: SimulatorProcess, session) -> None:
     live.delay_next(600, path_prefix="/api/v3/ping")
     started = time.monotonic()
     await rest.call("GET", "ping")
@@ -93,7 +93,7 @@ async def test_delays_before_and_after_processing(rest, live: SimulatorProcess, 
         async with session.post(url, headers={"X-MBX-APIKEY": live.api_key},
                                 timeout=aiohttp.ClientTimeout(total=0.3)):
             pass
-    status, order, _ = await rest.call("GET", "order", {"symbol": "BTCUSDT", "origClientOrderId": cid}, signed=True)
+    _status, order, _ = await rest.call("GET", "order", {"symbol": "BTCUSDT", "origClientOrderId": cid}, signed=True)
     assert order["status"] == "FILLED"  # executed although the client gave up
 
 
@@ -111,7 +111,7 @@ async def closed_within(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> 
     raise AssertionError("the socket stayed open")
 
 
-async def test_drop_every_websocket(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_drop_every_websocket(live: SimulatorProcess, session) -> None:
     client = await make_python_binance_client(live)
     try:
         async with session.ws_connect(live.ws_url + "/ws/btcusdt@miniTicker") as market, \
@@ -165,7 +165,7 @@ async def test_closing_during_a_reconnect_leaves_no_connection(live: SimulatorPr
         await close_client(client)
 
 
-async def test_stall_silences_streams_without_closing(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_stall_silences_streams_without_closing(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws/btcusdt@kline_1m", autoping=False) as ws:
         await asyncio.wait_for(ws.receive(), 3)
         live.stall_streams(1.5)
@@ -173,7 +173,7 @@ async def test_stall_silences_streams_without_closing(live: SimulatorProcess, se
         while True:  # drain what was already in flight
             try:
                 await asyncio.wait_for(ws.receive(), 0.1)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(ws.receive(), 1.0)  # no data and no ping (pings are every 0.5 s here)
@@ -182,7 +182,7 @@ async def test_stall_silences_streams_without_closing(live: SimulatorProcess, se
         assert message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.PING)
 
 
-async def test_end_user_data_streams(live: SimulatorProcess, rest, session) -> None:  # type: ignore[no-untyped-def]
+async def test_end_user_data_streams(live: SimulatorProcess, rest, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws-api/v3") as ws:
         ts = int(time.time() * 1000)
         payload = f"apiKey={live.api_key}&timestamp={ts}"
@@ -199,7 +199,7 @@ async def test_end_user_data_streams(live: SimulatorProcess, rest, session) -> N
         assert (await ws.receive_json(timeout=3))["result"]["userDataStream"] is False
 
 
-async def test_server_shutdown_events_and_close_frames(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_server_shutdown_events_and_close_frames(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws/btcusdt@kline_1m") as raw, \
             session.ws_connect(live.ws_url + "/stream?streams=btcusdt@kline_1m") as combined, \
             session.ws_connect(live.ws_url + "/ws-api/v3") as api:
@@ -214,7 +214,7 @@ async def test_server_shutdown_events_and_close_frames(live: SimulatorProcess, s
         assert api.close_code == 1001
 
 
-async def test_state_counts_requests_and_reset_clears_faults(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_state_counts_requests_and_reset_clears_faults(rest, live: SimulatorProcess) -> None:
     before = live.state()["requests"].get("GET /api/v3/avgPrice", 0)
     for _ in range(3):
         await rest.call("GET", "avgPrice", {"symbol": "BTCUSDT"})

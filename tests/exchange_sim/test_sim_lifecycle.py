@@ -20,20 +20,20 @@ pytestmark = pytest.mark.integration
 SHARED_DOGE = shared_data_dir() / "DOGEUSDT_1m_2023-03-16_2023-05-01.csv.gz"
 
 
-async def wait_until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_until(predicate, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
 
 
-async def test_defaults_replay_the_bundled_week_from_now(tmp_path: Path, rest) -> None:  # type: ignore[no-untyped-def]
+async def test_defaults_replay_the_bundled_week_from_now(tmp_path: Path, rest) -> None:
     started = int(time.time() * 1000)
     with start_simulator(tmp_path, data=None, speed=1, history=500) as sim:
         rest.sim = sim
-        status, info, _ = await rest.call("GET", "exchangeInfo")
+        _status, info, _ = await rest.call("GET", "exchangeInfo")
         assert [s["symbol"] for s in info["symbols"]] == ["BTCUSDT", "ETHUSDT"]
-        status, rows, _ = await rest.call("GET", "klines", {"symbol": "BTCUSDT", "interval": "1m", "limit": 1000})
+        _status, rows, _ = await rest.call("GET", "klines", {"symbol": "BTCUSDT", "interval": "1m", "limit": 1000})
         ended = int(time.time() * 1000)
         assert len(rows) in (501, 502)  # candles 0..500, plus 501 if a minute ended meanwhile
         assert rows[500][0] in {started // 60_000 * 60_000, ended // 60_000 * 60_000}  # index HISTORY opens now
@@ -42,7 +42,7 @@ async def test_defaults_replay_the_bundled_week_from_now(tmp_path: Path, rest) -
         assert abs(market_time - time.time() * 1000) < 2000  # at speed 1 market time is wall time
 
 
-async def test_state_survives_sigkill(tmp_path: Path, rest) -> None:  # type: ignore[no-untyped-def]
+async def test_state_survives_sigkill(tmp_path: Path, rest) -> None:
     state_file = tmp_path / "sim-state.json"
     with start_simulator(tmp_path, speed=600, balances="USDT=5000,BTC=0.1",
                          extra_env={"EXCHANGE_SIM_STATE_FILE": str(state_file)}) as sim:
@@ -71,7 +71,7 @@ async def test_state_survives_sigkill(tmp_path: Path, rest) -> None:  # type: ig
         assert sim.stop() == 0 and "shutting down" in sim.log_text()
 
 
-async def test_running_out_of_data_keeps_serving(tmp_path: Path, make_csv, candle_rows, rest) -> None:  # type: ignore[no-untyped-def]
+async def test_running_out_of_data_keeps_serving(tmp_path: Path, make_csv, candle_rows, rest) -> None:
     rows = candle_rows(30, base=2500.0)
     short = make_csv("XYZUSDT_1m_test.csv.gz", [(r[0], r[1] + "5", r[2], r[3], r[4], r[5]) for r in rows])
     doge = tmp_path / "DOGEUSDT_1m_head.csv.gz"
@@ -81,19 +81,19 @@ async def test_running_out_of_data_keeps_serving(tmp_path: Path, make_csv, candl
         rest.sim = sim
         await wait_until(lambda: sim.state()["market"]["symbols"]["XYZUSDT"]["finished"], timeout=8)
         assert sim.running and "XYZUSDT: candle data exhausted" in sim.log_text()
-        status, price, _ = await rest.call("GET", "ticker/price", {"symbol": "XYZUSDT"})
+        _status, price, _ = await rest.call("GET", "ticker/price", {"symbol": "XYZUSDT"})
         assert Decimal(price["price"]) == Decimal(rows[-1][4])
-        status, klines, _ = await rest.call("GET", "klines", {"symbol": "XYZUSDT", "interval": "1m", "limit": 3})
+        _status, klines, _ = await rest.call("GET", "klines", {"symbol": "XYZUSDT", "interval": "1m", "limit": 3})
         assert Decimal(klines[-1][4]) == Decimal(rows[-1][4]) and len(klines) == 3
-        status, info, _ = await rest.call("GET", "exchangeInfo")
+        _status, info, _ = await rest.call("GET", "exchangeInfo")
         filters = {s["symbol"]: {f["filterType"]: f for f in s["filters"]} for s in info["symbols"]}
         assert filters["XYZUSDT"]["PRICE_FILTER"]["tickSize"] == "0.00100000"  # 3 decimals in the data
         assert filters["DOGEUSDT"]["PRICE_FILTER"]["tickSize"] == "0.00001000"
         assert filters["DOGEUSDT"]["LOT_SIZE"]["stepSize"] == "1.00000000"
-        status, body, _ = await rest.call("POST", "order", {"symbol": "DOGEUSDT", "side": "BUY", "type": "MARKET",
+        _status, body, _ = await rest.call("POST", "order", {"symbol": "DOGEUSDT", "side": "BUY", "type": "MARKET",
                                                             "quantity": "100.5"}, signed=True)
         assert body == {"code": -1013, "msg": "Filter failure: LOT_SIZE"}
-        status, order, _ = await rest.call("POST", "order", {"symbol": "XYZUSDT", "side": "BUY", "type": "MARKET",
+        _status, order, _ = await rest.call("POST", "order", {"symbol": "XYZUSDT", "side": "BUY", "type": "MARKET",
                                                              "quantity": "0.01"}, signed=True)
         assert order["status"] == "FILLED" and order["fills"][0]["price"] == f"{Decimal(rows[-1][4]):.8f}"
 

@@ -36,7 +36,7 @@ async def frames(ws: aiohttp.ClientWebSocketResponse, count: int, timeout: float
     return await asyncio.wait_for(read(), timeout)
 
 
-async def test_depth_is_a_book_around_the_walk_price(rest) -> None:  # type: ignore[no-untyped-def]
+async def test_depth_is_a_book_around_the_walk_price(rest) -> None:
     status, book, headers = await rest.call("GET", "depth", {"symbol": "BTCUSDT", "limit": 5})
     assert status == 200 and set(book) == {"lastUpdateId", "bids", "asks"} and isinstance(book["lastUpdateId"], int)
     bids, asks = [[D(p), D(q)] for p, q in book["bids"]], [[D(p), D(q)] for p, q in book["asks"]]
@@ -60,7 +60,7 @@ async def test_depth_is_a_book_around_the_walk_price(rest) -> None:  # type: ign
     assert D(day["askPrice"]) > D(day["bidPrice"]) and D(day["bidQty"]) > 0
 
 
-async def test_trades_and_aggregate_trades_follow_the_walk(rest) -> None:  # type: ignore[no-untyped-def]
+async def test_trades_and_aggregate_trades_follow_the_walk(rest) -> None:
     await asyncio.sleep(0.3)  # a few walk steps at speed 600
     status, trades, _ = await rest.call("GET", "trades", {"symbol": "BTCUSDT", "limit": 5})
     assert status == 200 and 1 <= len(trades) <= 5
@@ -79,7 +79,7 @@ async def test_trades_and_aggregate_trades_follow_the_walk(rest) -> None:  # typ
     assert (await rest.call("GET", "aggTrades", {"symbol": "BTCUSDT", "fromId": 1, "startTime": 1}))[1]["code"] == -1128
 
 
-async def test_book_and_trade_streams(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_book_and_trade_streams(live: SimulatorProcess, session) -> None:
     names = "btcusdt@trade/btcusdt@aggTrade/btcusdt@bookTicker/btcusdt@depth5@100ms/btcusdt@depth"
     async with session.ws_connect(live.ws_url + "/stream?streams=" + names) as ws:
         seen = await frames(ws, 40)

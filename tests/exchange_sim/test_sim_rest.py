@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -18,7 +19,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def test_public_endpoints(rest) -> None:  # type: ignore[no-untyped-def]
+async def test_public_endpoints(rest) -> None:
     assert (await rest.call("GET", "ping"))[:2] == (200, {})
     status, body, headers = await rest.call("GET", "time")
     assert status == 200 and abs(body["serverTime"] - now_ms()) < 2000 and "X-MBX-USED-WEIGHT-1M" in headers
@@ -40,11 +41,11 @@ async def test_public_endpoints(rest) -> None:  # type: ignore[no-untyped-def]
     assert avg["mins"] == 5 and Decimal(avg["price"]) > 0 and isinstance(avg["closeTime"], int)
 
 
-async def test_klines_serve_history_and_the_forming_candle(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_klines_serve_history_and_the_forming_candle(rest, live: SimulatorProcess) -> None:
     status, rows, _ = await rest.call("GET", "klines", {"symbol": "BTCUSDT", "interval": "1m"})
     market_time = live.state()["market"]["market_time"]
     assert status == 200 and len(rows) == 500 and all(len(r) == 12 for r in rows)
-    assert all(b[0] - a[0] == 60_000 for a, b in zip(rows, rows[1:]))
+    assert all(b[0] - a[0] == 60_000 for a, b in itertools.pairwise(rows))
     assert rows[-1][0] <= market_time and rows[-1][6] == rows[-1][0] + 59_999
     assert all(isinstance(r[0], int) and isinstance(r[8], int) and r[11] == "0" for r in rows)
     status, first, _ = await rest.call("GET", "klines", {"symbol": "BTCUSDT", "interval": "1m", "startTime": 0,
@@ -69,14 +70,14 @@ async def test_klines_serve_history_and_the_forming_candle(rest, live: Simulator
     ({"timestamp": 1}, (400, -1021, "Timestamp for this request is outside of the recvWindow.")),
     ({"timestamp": "future"}, (400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")),
 ])
-async def test_signed_request_rejections(rest, kwargs, expected) -> None:  # type: ignore[no-untyped-def]
+async def test_signed_request_rejections(rest, kwargs, expected) -> None:
     if kwargs.get("timestamp") == "future":
         kwargs = {"timestamp": now_ms() + 1500}
     status, body, _ = await rest.call("GET", "account", signed=True, **kwargs)
     assert (status, body["code"], body["msg"]) == expected
 
 
-async def test_signature_checks_use_the_raw_bytes(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_signature_checks_use_the_raw_bytes(rest, live: SimulatorProcess) -> None:
     ts = now_ms()
     ccxt_style = f"timestamp={ts}&omitZeroBalances=true&recvWindow=10000"  # unsorted, as ccxt sends
     status, body, _ = await rest.call("GET", "account", signed=True, raw=f"{ccxt_style}&signature={live.sign(ccxt_style)}")
@@ -126,14 +127,14 @@ ORDER_ERRORS = [
 
 
 @pytest.mark.parametrize(("params", "code", "msg"), ORDER_ERRORS)
-async def test_order_rejections(rest, params, code, msg) -> None:  # type: ignore[no-untyped-def]
+async def test_order_rejections(rest, params, code, msg) -> None:
     full = {"symbol": "BTCUSDT", "side": "BUY", **params}
     status, body, headers = await rest.call("POST", "order", full, signed=True)
     assert (status, body) == (400, {"code": code, "msg": msg})
     assert "X-MBX-USED-WEIGHT-1M" in headers and "X-MBX-ORDER-COUNT-10S" not in headers
 
 
-async def test_order_lifecycle_shapes_and_lookups(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_order_lifecycle_shapes_and_lookups(rest, live: SimulatorProcess) -> None:
     cid = f"rest-{now_ms()}"
     status, ack, headers = await rest.call("POST", "order", {
         "symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "newOrderRespType": "ACK",
@@ -174,7 +175,7 @@ async def test_order_lifecycle_shapes_and_lookups(rest, live: SimulatorProcess) 
         "code": -1102, "msg": "Param 'orderId' or 'origClientOrderId' must be sent, but both were empty/null!"}
 
 
-async def test_duplicate_client_id_among_open_orders(rest) -> None:  # type: ignore[no-untyped-def]
+async def test_duplicate_client_id_among_open_orders(rest) -> None:
     params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
               "price": "60000.00", "newClientOrderId": f"dup-{now_ms()}"}
     first = await rest.call("POST", "order", params, signed=True)
@@ -185,26 +186,26 @@ async def test_duplicate_client_id_among_open_orders(rest) -> None:  # type: ign
     assert cancel[1]["clientOrderId"] == "my-cancel" and cancel[1]["origClientOrderId"] == params["newClientOrderId"]
 
 
-async def test_order_test_and_commission_rates(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_order_test_and_commission_rates(rest, live: SimulatorProcess) -> None:
     before = len(live.state()["orders"])
     params = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}
     assert (await rest.call("POST", "order/test", params, signed=True))[:2] == (200, {})
-    status, rates, _ = await rest.call("POST", "order/test", {**params, "computeCommissionRates": "true"}, signed=True)
+    _status, rates, _ = await rest.call("POST", "order/test", {**params, "computeCommissionRates": "true"}, signed=True)
     assert rates["standardCommissionForOrder"] == {"maker": "0.00100000", "taker": "0.00100000"}
     assert (await rest.call("POST", "order/test", {**params, "quantity": "0.000015"}, signed=True))[1]["code"] == -1013
     assert len(live.state()["orders"]) == before
-    status, account, _ = await rest.call("GET", "account", signed=True)
+    _status, account, _ = await rest.call("GET", "account", signed=True)
     assert account["commissionRates"] == {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000",
                                           "seller": "0.00000000"}
     assert account["makerCommission"] == 10 and account["accountType"] == "SPOT"
 
 
-async def test_listen_key_endpoints_are_gone(rest, live: SimulatorProcess) -> None:  # type: ignore[no-untyped-def]
+async def test_listen_key_endpoints_are_gone(rest, live: SimulatorProcess) -> None:
     async with rest.session.post(live.base_url + "/api/v3/userDataStream") as response:
         assert response.status == 410
 
 
-async def test_weight_header_counts_up(rest) -> None:  # type: ignore[no-untyped-def]
+async def test_weight_header_counts_up(rest) -> None:
     first = int((await rest.call("GET", "exchangeInfo"))[2]["X-MBX-USED-WEIGHT-1M"])
     second = int((await rest.call("GET", "exchangeInfo"))[2]["X-MBX-USED-WEIGHT-1M"])
     assert second - first == 20 or second < first  # +20 per exchangeInfo unless a new minute began
@@ -217,7 +218,7 @@ async def wait_clear_of_boundary(period_s: float, margin_s: float) -> None:
         await asyncio.sleep(left + 0.05)
 
 
-async def test_rate_limits_answer_429_with_retry_after(tmp_path, rest) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_limits_answer_429_with_retry_after(tmp_path, rest) -> None:
     with start_simulator(tmp_path, speed=600, extra_env={"EXCHANGE_SIM_WEIGHT_LIMIT": "45",
                                                          "EXCHANGE_SIM_ORDER_LIMIT_10S": "2"}) as small:
         rest.sim = small

@@ -42,7 +42,7 @@ async def until(ws: aiohttp.ClientWebSocketResponse, predicate: Any, timeout: fl
             return seen
 
 
-async def test_kline_stream_walks_through_the_exact_candle(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_kline_stream_walks_through_the_exact_candle(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws/btcusdt@kline_1m") as ws:
         await until(ws, lambda m: m["k"]["x"])
         messages = await until(ws, lambda m: m["k"]["x"])
@@ -60,7 +60,7 @@ async def test_kline_stream_walks_through_the_exact_candle(live: SimulatorProces
     assert Decimal(final["v"]) == candle.volume and final["n"] == final["L"] - final["f"] + 1
 
 
-async def test_mini_ticker_payload(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_mini_ticker_payload(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws/ethusdt@miniTicker") as ws:
         ticker = await next_json(ws)
     assert set(ticker) == {"e", "E", "s", "c", "o", "h", "l", "v", "q"}
@@ -69,7 +69,7 @@ async def test_mini_ticker_payload(live: SimulatorProcess, session) -> None:  # 
     assert high >= close >= low and Decimal(ticker["q"]) > Decimal(ticker["v"]) > 0
 
 
-async def test_live_control_on_a_raw_connection(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_live_control_on_a_raw_connection(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws/0") as ws:  # what ccxt.pro opens
         await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@miniTicker", "xrpusdt@kline_1m"], "id": 1})
         assert await next_json(ws) == {"result": None, "id": 1}
@@ -92,7 +92,7 @@ async def test_live_control_on_a_raw_connection(live: SimulatorProcess, session)
         assert (await next_json(ws))["error"] == {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}
 
 
-async def test_combined_streams_wrap_payloads(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_combined_streams_wrap_payloads(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/stream?streams=btcusdt@kline_1m") as ws:
         first = await next_json(ws)
         assert first["stream"] == "btcusdt@kline_1m" and first["data"]["e"] == "kline"
@@ -106,7 +106,7 @@ async def test_combined_streams_wrap_payloads(live: SimulatorProcess, session) -
         assert "stream" not in await next_json(ws)
 
 
-async def test_longer_intervals_are_aggregated(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_longer_intervals_are_aggregated(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws/btcusdt@kline_5m") as ws:
         messages = await until(ws, lambda m: m["k"]["x"], timeout=8)
     final = messages[-1]["k"]
@@ -117,14 +117,14 @@ async def test_longer_intervals_are_aggregated(live: SimulatorProcess, session) 
     assert row[:7] == [final["t"], final["o"], final["h"], final["l"], final["c"], final["v"], final["T"]]
 
 
-async def test_all_market_mini_tickers_array(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_all_market_mini_tickers_array(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws/!miniTicker@arr@1000ms") as ws:
         array = await next_json(ws, timeout=3)
     assert isinstance(array, list) and {t["s"] for t in array} <= {"BTCUSDT", "ETHUSDT"} and array
     assert all(t["e"] == "24hrMiniTicker" for t in array)
 
 
-async def test_server_sends_pings(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_server_sends_pings(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws/0", autoping=False) as ws:
         message = await asyncio.wait_for(ws.receive(), 3)
         assert message.type is aiohttp.WSMsgType.PING  # EXCHANGE_SIM_PING_INTERVAL=0.5 in this suite

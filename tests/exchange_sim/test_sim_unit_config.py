@@ -49,7 +49,7 @@ def test_state_is_written_atomically(tmp_path: Path) -> None:
     assert state.load(path) == {"version": state.VERSION, "anchor_ms": 5, "engine": {"x": 1}}
     assert [p.name for p in path.parent.iterdir()] == ["state.json"]
     path.write_text(json.dumps({"version": 999}))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unsupported state version 999"):
         state.load(path)
     assert state.load(tmp_path / "missing.json") is None
 

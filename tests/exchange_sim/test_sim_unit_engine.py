@@ -28,7 +28,7 @@ def req(side: str = "BUY", type_: str = "MARKET", qty: str | None = "0.001", quo
                         D(price) if price else None, cid)
 
 
-def reports(e: Engine) -> list[dict]:  # type: ignore[type-arg]
+def reports(e: Engine) -> list[dict]:
     return [ev for ev in e.drain() if ev["e"] == "executionReport"]
 
 
@@ -57,7 +57,7 @@ def test_sweep_makes_one_trade_per_level_with_consistent_events() -> None:
     assert [ev["t"] for ev in events[1:]] == [f.trade_id for f in fills]
     assert events[-1]["Z"] == f"{order.cumm_quote:.8f}" and order.cumm_quote == sum(f.quote_qty for f in fills)
     assert all(ev["Y"] == f"{f.quote_qty:.8f}" and ev["n"] == f"{f.commission:.8f}" and ev["N"] == "BTC"
-               for ev, f in zip(events[1:], fills))
+               for ev, f in zip(events[1:], fills, strict=True))
 
 
 def test_market_order_beyond_depth_expires_keeping_the_partial_fill() -> None:
@@ -72,7 +72,7 @@ def test_market_order_beyond_depth_expires_keeping_the_partial_fill() -> None:
 
 def test_quote_order_qty_spends_at_most_the_amount() -> None:
     e = engine(depth="2000")
-    order, fills = e.place(req(qty=None, quote="250"), PRICE, NOW)
+    order, _fills = e.place(req(qty=None, quote="250"), PRICE, NOW)
     assert order.status == "FILLED" and order.orig_qty == order.executed_qty == D("0.00249")
     assert order.cumm_quote == D("200.00000") + D("49.00000490") <= D(250)
     assert order.orig_quote_qty == D(250)
@@ -87,7 +87,7 @@ def test_resting_limit_locks_then_fills_as_maker_at_its_price() -> None:
     assert e.on_price("BTCUSDT", D("98999.99"), NOW + 2)
     assert order.status == "FILLED" and order.fills[0].price == D(99000) and order.fills[0].is_maker
     assert e.balances.locked_of("USDT") == 0 and e.balances.free_of("USDT") == D("9901")
-    trade = [ev for ev in reports(e) if ev["x"] == "TRADE"][0]
+    trade = next(ev for ev in reports(e) if ev["x"] == "TRADE")
     assert trade["m"] is True and trade["L"] == "99000.00000000" and trade["X"] == "FILLED"
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 from services.exchange_sim.candles import Candle, Series
 from services.exchange_sim.decimals import fmt8, q8
 from services.exchange_sim.market import DAY_MS, Market, Replay
-from services.exchange_sim.walk import (MarketClock, rebase_offset, step_due, step_price, substeps,
-                                        walk_points)
+from services.exchange_sim.walk import MarketClock, rebase_offset, step_due, step_price, substeps, walk_points
 
 TICK = Decimal("0.01")
 MINUTE = 60_000
@@ -53,7 +53,7 @@ def test_slow_walk_interpolates_yet_visits_exact_extremes() -> None:
     assert prices[n:2 * n + 1] == sorted(prices[n:2 * n + 1])  # low -> high monotonically
 
 
-def test_rebase_puts_history_candle_in_the_current_interval(make_csv, candle_rows) -> None:  # type: ignore[no-untyped-def]
+def test_rebase_puts_history_candle_in_the_current_interval(make_csv, candle_rows) -> None:
     series = Series(make_csv("ABCUSDT_1m_x.csv", candle_rows(50)))
     anchor = 1_800_000_123_456
     offset = rebase_offset(anchor, MINUTE, series.open_times[20])
@@ -63,10 +63,10 @@ def test_rebase_puts_history_candle_in_the_current_interval(make_csv, candle_row
     rows = market.klines("ABCUSDT", "1m", None, None, 500)
     assert len(rows) == 21 and rows[-1].open_time == anchor // MINUTE * MINUTE
     assert not rows[-1].closed and all(r.closed for r in rows[:-1])
-    assert [b.open_time - a.open_time for a, b in zip(rows, rows[1:])] == [MINUTE] * 20
+    assert [b.open_time - a.open_time for a, b in itertools.pairwise(rows)] == [MINUTE] * 20
 
 
-def test_a_start_time_moves_the_market_clock_and_the_rebase_but_not_its_pace(make_csv, candle_rows) -> None:  # type: ignore[no-untyped-def]
+def test_a_start_time_moves_the_market_clock_and_the_rebase_but_not_its_pace(make_csv, candle_rows) -> None:
     series = Series(make_csv("ABCUSDT_1m_x.csv", candle_rows(50)))
     wall, start = FakeClock(1_800_000_123_456), 1_900_000_000_000
     clock = MarketClock(60, wall.now, wall, start_ms=start)
@@ -78,7 +78,7 @@ def test_a_start_time_moves_the_market_clock_and_the_rebase_but_not_its_pace(mak
     assert clock.now() == start + 60_000
 
 
-def test_replay_emits_every_step_even_after_a_long_pause(make_csv, candle_rows) -> None:  # type: ignore[no-untyped-def]
+def test_replay_emits_every_step_even_after_a_long_pause(make_csv, candle_rows) -> None:
     rows = candle_rows(6)
     series = Series(make_csv("ABCUSDT_1m_x.csv", rows))
     replay = Replay(series, TICK, offset_ms=0, n=1, start=0)
@@ -97,7 +97,7 @@ def test_replay_emits_every_step_even_after_a_long_pause(make_csv, candle_rows) 
     assert replay.price == Decimal(rows[-1][4])
 
 
-def test_derived_fields_are_deterministic(make_csv) -> None:  # type: ignore[no-untyped-def]
+def test_derived_fields_are_deterministic(make_csv) -> None:
     rows = [(0, "100", "110", "90", "104", "20"), (MINUTE, "104", "104", "104", "104", "0"),
             (2 * MINUTE, "104", "106", "103", "105", "30")]
     series = Series(make_csv("ABCUSDT_1m_x.csv", rows))
@@ -110,7 +110,7 @@ def test_derived_fields_are_deterministic(make_csv) -> None:  # type: ignore[no-
     assert row[9] == "10.00000000" and row[10] == "1010.00000000" and row[11] == "0" and len(row) == 12
 
 
-def test_klines_start_end_limit_and_aggregation(make_csv, candle_rows) -> None:  # type: ignore[no-untyped-def]
+def test_klines_start_end_limit_and_aggregation(make_csv, candle_rows) -> None:
     series = Series(make_csv("ABCUSDT_1m_x.csv", candle_rows(40, start=0)))
     clock = FakeClock(30 * MINUTE + 30_000)
     market = Market([series], {"ABCUSDT": TICK}, MarketClock(1, 0, clock), history=0)
@@ -131,19 +131,19 @@ def test_klines_start_end_limit_and_aggregation(make_csv, candle_rows) -> None: 
     assert market.klines("ABCUSDT", "1s", None, None, 5) == []  # finer than the data
 
 
-def test_aggregated_stream_closes_on_the_last_minute(make_csv, candle_rows) -> None:  # type: ignore[no-untyped-def]
+def test_aggregated_stream_closes_on_the_last_minute(make_csv, candle_rows) -> None:
     series = Series(make_csv("ABCUSDT_1m_x.csv", candle_rows(12, start=0)))
     clock = FakeClock(0)
     market = Market([series], {"ABCUSDT": TICK}, MarketClock(1, 0, clock), history=0)
     clock.now = 10 * MINUTE
     finals = [t for t in market.advance() if t.values.closed]
     events = [market.kline_event(t, "5m") for t in finals]
-    assert [e["k"]["x"] for e in events] == [False] * 4 + [True] + [False] * 4 + [True]  # type: ignore[index]
-    assert events[4]["k"]["t"] == 0 and events[4]["k"]["T"] == 5 * MINUTE - 1  # type: ignore[index]
-    assert events[4]["k"]["v"] == fmt8(sum(Decimal(r[5]) for r in candle_rows(5, start=0)))  # type: ignore[index]
+    assert [e["k"]["x"] for e in events] == [False] * 4 + [True] + [False] * 4 + [True]
+    assert events[4]["k"]["t"] == 0 and events[4]["k"]["T"] == 5 * MINUTE - 1
+    assert events[4]["k"]["v"] == fmt8(sum(Decimal(r[5]) for r in candle_rows(5, start=0)))
 
 
-def test_mini_ticker_covers_a_rolling_day(make_csv, candle_rows) -> None:  # type: ignore[no-untyped-def]
+def test_mini_ticker_covers_a_rolling_day(make_csv, candle_rows) -> None:
     hour = 3_600_000
     rows = candle_rows(30, start=0, step_ms=hour)
     series = Series(make_csv("ABCUSDT_1h_x.csv", rows))
@@ -155,12 +155,12 @@ def test_mini_ticker_covers_a_rolling_day(make_csv, candle_rows) -> None:  # typ
     window = [series.closed_values(i, 0) for i in range(4, 27)] + [ticks[-1].values]
     assert ticker["o"] == f"{window[0].open:.8f}"
     assert ticker["h"] == f"{max(w.high for w in window):.8f}" and ticker["l"] == f"{min(w.low for w in window):.8f}"
-    assert Decimal(ticker["v"]) == sum(w.volume for w in window)  # type: ignore[arg-type]
+    assert Decimal(ticker["v"]) == sum(w.volume for w in window)
     assert ticker["E"] == ticks[-1].market_time and set(ticker) == {"e", "E", "s", "c", "o", "h", "l", "v", "q"}
     assert ticks[-1].market_time - DAY_MS < window[0].open_time
 
 
-def test_avg_price_is_volume_weighted_over_five_minutes(make_csv) -> None:  # type: ignore[no-untyped-def]
+def test_avg_price_is_volume_weighted_over_five_minutes(make_csv) -> None:
     rows = [(i * MINUTE, "100", "100", "100", "100", "1") for i in range(5)] + \
            [(i * MINUTE, "200", "200", "200", "200", "3") for i in range(5, 12)]
     series = Series(make_csv("ABCUSDT_1m_x.csv", rows))

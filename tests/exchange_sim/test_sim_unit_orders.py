@@ -30,13 +30,13 @@ def req(side: str, type_: str, qty: str = "0.01", price: str | None = None, stop
                         D(stop) if stop else None)
 
 
-def sell_oco(e: Engine, stop: str = "99000", limit: str = "98900", take: str = "101000"):  # type: ignore[no-untyped-def]
+def sell_oco(e: Engine, stop: str = "99000", limit: str = "98900", take: str = "101000"):
     below = req("SELL", "STOP_LOSS_LIMIT", price=limit, stop=stop, tif="GTC", cid="stop-leg")
     above = req("SELL", "LIMIT_MAKER", price=take, cid="take-leg")
     return e.place_oco("my-list", below, above, PRICE, NOW)
 
 
-def kinds(events: list[dict]) -> list[tuple]:  # type: ignore[type-arg]
+def kinds(events: list[dict]) -> list[tuple]:
     return [(ev["e"], ev.get("x") or ev.get("l"), ev.get("X") or ev.get("L"), ev.get("eR")) for ev in events
             if ev["e"] != "outboundAccountPosition"]
 

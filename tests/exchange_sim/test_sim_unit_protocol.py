@@ -18,7 +18,7 @@ DOC_SIGNATURE = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b7
 SPECS = {s: make_spec(s, 2, Decimal("100000")) for s in ("BTCUSDT", "ETHUSDT")}
 
 
-def error_of(call, *args) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+def error_of(call, *args) -> tuple[int, str]:
     with pytest.raises(ApiError) as caught:
         call(*args)
     return caught.value.code, caught.value.msg

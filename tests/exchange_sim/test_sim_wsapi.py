@@ -79,7 +79,7 @@ async def rest(session: aiohttp.ClientSession, sim: SimulatorProcess, method: st
         return response.status, await response.json()
 
 
-async def test_methods_and_rate_limits(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_methods_and_rate_limits(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws-api/v3") as ws:
         api = WsApi(ws, live)
         ping = await api.call("ping")
@@ -94,7 +94,7 @@ async def test_methods_and_rate_limits(live: SimulatorProcess, session) -> None:
         assert unknown["status"] == 400 and unknown["error"]["code"] == -1020
 
 
-async def test_subscription_checks(live: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_subscription_checks(live: SimulatorProcess, session) -> None:
     async with session.ws_connect(live.ws_url + "/ws-api/v3") as ws:
         api = WsApi(ws, live)
         method = "userDataStream.subscribe.signature"
@@ -118,7 +118,7 @@ async def test_subscription_checks(live: SimulatorProcess, session) -> None:  # 
         assert await api.subscribe() == 1
 
 
-async def test_multi_fill_market_order_events(thin: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_multi_fill_market_order_events(thin: SimulatorProcess, session) -> None:
     async with session.ws_connect(thin.ws_url + "/ws-api/v3") as ws:
         api = WsApi(ws, thin)
         await api.subscribe()
@@ -130,7 +130,7 @@ async def test_multi_fill_market_order_events(thin: SimulatorProcess, session) -
         assert [(r["x"], r["X"]) for r in reports] == [
             ("NEW", "NEW"), ("TRADE", "PARTIALLY_FILLED"), ("TRADE", "PARTIALLY_FILLED"), ("TRADE", "FILLED")]
         cumulative_qty = cumulative_quote = D(0)
-        for report, fill in zip(reports[1:], order["fills"]):
+        for report, fill in zip(reports[1:], order["fills"], strict=True):
             cumulative_qty += D(fill["qty"])
             cumulative_quote += D(fill["qty"]) * D(fill["price"])
             assert (report["l"], report["L"], report["n"], report["N"], report["t"]) == (
@@ -150,7 +150,7 @@ async def test_multi_fill_market_order_events(thin: SimulatorProcess, session) -
         assert (queried["status"], queried["executedQty"]) == ("EXPIRED", big["executedQty"])
 
 
-async def test_resting_limit_fills_when_the_walk_reaches_it(thin: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_resting_limit_fills_when_the_walk_reaches_it(thin: SimulatorProcess, session) -> None:
     rows = Series(BUNDLED_DATA[0])
     market = thin.state()["market"]["symbols"]["BTCUSDT"]
     upcoming = [rows.candle(i) for i in range(market["candle_index"] + 3, market["candle_index"] + 25)]
@@ -176,27 +176,27 @@ async def test_resting_limit_fills_when_the_walk_reaches_it(thin: SimulatorProce
     assert [(t["isMaker"], t["price"], t["commission"]) for t in trades] == [(True, trade["L"], trade["n"])]
 
 
-async def test_rejected_canceled_and_expired_events(thin: SimulatorProcess, session) -> None:  # type: ignore[no-untyped-def]
+async def test_rejected_canceled_and_expired_events(thin: SimulatorProcess, session) -> None:
     async with session.ws_connect(thin.ws_url + "/ws-api/v3") as ws:
         api = WsApi(ws, thin)
         await api.subscribe()
         price = D(thin.state()["market"]["symbols"]["BTCUSDT"]["price"])
-        status, body = await rest(session, thin, "POST", "order", {
+        _status, body = await rest(session, thin, "POST", "order", {
             "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1",
             "price": f"{price:f}"})
         assert body == {"code": -2010, "msg": "Account has insufficient balance for requested action."}
         rejected = (await api.events_until(lambda e: e.get("x") == "REJECTED"))[-1]
         assert (rejected["X"], rejected["r"]) == ("REJECTED", "INSUFFICIENT_BALANCES")
         low = (price * D("0.5")).quantize(D("0.01"))
-        status, resting = await rest(session, thin, "POST", "order", {
+        _status, resting = await rest(session, thin, "POST", "order", {
             "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
             "price": f"{low:f}", "newClientOrderId": "to-cancel"})
-        status, cancelled = await rest(session, thin, "DELETE", "order", {
+        _status, cancelled = await rest(session, thin, "DELETE", "order", {
             "symbol": "BTCUSDT", "orderId": resting["orderId"], "newClientOrderId": "the-cancel"})
-        event = [e for e in await api.events_until(lambda e: e.get("x") == "CANCELED") if e.get("x") == "CANCELED"][0]
+        event = next(e for e in await api.events_until(lambda e: e.get("x") == "CANCELED") if e.get("x") == "CANCELED")
         assert (event["c"], event["C"], event["X"], event["i"]) == ("the-cancel", "to-cancel", "CANCELED", resting["orderId"])
         assert cancelled["status"] == "CANCELED"
-        status, fok = await rest(session, thin, "POST", "order", {
+        _status, fok = await rest(session, thin, "POST", "order", {
             "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "FOK", "quantity": "0.05",
             "price": f"{price * D('1.01'):.2f}"})
         assert (fok["status"], fok["expiryReason"], fok["fills"]) == ("EXPIRED", "UNFILLED_FOK_ORDER_EXPIRED", [])

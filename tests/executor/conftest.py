@@ -23,7 +23,7 @@ from tests.support.simulator import SimulatorProcess, start_simulator
 PG_SERVER = os.environ.get("EXECUTOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def _pg_connect(url: str):  # type: ignore[no-untyped-def]
+def _pg_connect(url: str):
     import psycopg
 
     parsed = make_url(url)
@@ -38,7 +38,7 @@ def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated to the latest schema."""
     try:
         admin = _pg_connect(PG_SERVER)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 - whatever the driver raises, the message says how to fix it
         pytest.fail(f"PostgreSQL not reachable at {PG_SERVER} (make test starts it; set EXECUTOR_TEST_PG to use another): {e}")
     name = f"executor_test_{secrets.token_hex(6)}"
     admin.execute(f'CREATE DATABASE "{name}"')

@@ -30,7 +30,7 @@ async def test_absent_keys_mean_the_start_state_and_the_environment_parameters(r
     bot = control(redis_client, BOT_START_STATE="entries_paused", STOP_LOSS_PERCENTAGE="0.01")
     await bot.load()
     assert bot.state == "entries_paused" and not bot.entries_allowed and bot.strategy_exits_allowed
-    assert bot.parameters.STOP_LOSS_PERCENTAGE == Decimal("0.01") and bot.parameters_version == 0
+    assert Decimal("0.01") == bot.parameters.STOP_LOSS_PERCENTAGE and bot.parameters_version == 0
     [state] = await published(redis_client, "bot_state")
     assert state.state == "entries_paused"
 

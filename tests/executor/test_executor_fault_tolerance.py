@@ -14,15 +14,13 @@ import random
 import time
 from decimal import Decimal
 
-import pytest
-
 from services.executor import store
-from shared.trading.ids import entry_client_order_id
 from shared import streams
-from shared.bus import publish, publish_atomically
+from shared.bus import publish_atomically
 from shared.codec import decode
 from shared.events import now_ms
 from shared.store.database import open_engine, session_factory
+from shared.trading.ids import entry_client_order_id
 from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
 from tests.executor.test_executor_faults import ex, order_requests  # noqa: F401 - the fixture, shared
 from tests.support.simulator import SimulatorProcess
@@ -47,7 +45,7 @@ async def decisions(ex: InProcess) -> list:
     return [decode(fields).payload for _, fields in await ex.redis.xrange(streams.DECISIONS)]
 
 
-async def status_of(ex: InProcess, client_id: str, status: str):  # type: ignore[no-untyped-def]
+async def status_of(ex: InProcess, client_id: str, status: str):
     order = await ex.ledger.order(client_id)
     return order if order is not None and order.status == status else None
 

@@ -121,7 +121,7 @@ async def test_a_long_ban_refuses_the_order_without_sending_more(ex: InProcess, 
     assert (await ex.bus.snapshot(SYMBOL))["status"] == "FLAT"
 
 
-async def _status(ex: InProcess, client_id: str, status: str):  # type: ignore[no-untyped-def]
+async def _status(ex: InProcess, client_id: str, status: str):
     order = await ex.ledger.order(client_id)
     return order if order is not None and order.status == status else None
 

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pytest
 
+from shared.events import now_ms
 from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from shared.trading.protection import protection_levels
 from shared.trading.sizing import round_down_to_step
-from shared.events import now_ms
 from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
 from tests.support.simulator import SimulatorProcess
 
@@ -84,8 +84,8 @@ async def test_the_same_signal_twice_places_one_order(ex: InProcess, simulator: 
     await wait_until(lambda: ex.ledger.open_position(SYMBOL), 10, "position OPEN")
     # A second signal event for the same candle (another event id) is the same decision.
     event = ex.bus.signal_event(SYMBOL, "BUY", open_time).model_copy(update={"event_id": "other-id"})
-    from shared.bus import publish
     from shared import streams
+    from shared.bus import publish
 
     await publish(ex.redis, streams.executor_inbox(SYMBOL), event)
     await wait_until(lambda: _inbox_drained(ex), 5, "inbox handled")
@@ -135,7 +135,7 @@ async def test_protective_exit_sells_the_credited_quantity(ex: InProcess, simula
     assert len(await ex.ledger.orders(SYMBOL)) == 2
 
 
-def info_tick(position) -> Decimal:  # type: ignore[no-untyped-def]
+def info_tick(position) -> Decimal:
     return Decimal("0.01")
 
 
@@ -196,7 +196,7 @@ async def test_old_signals_and_stale_market_data_are_skipped(ex: InProcess, simu
     assert entry_client_order_id(SYMBOL, old) not in sent and entry_client_order_id(SYMBOL, stale) not in sent
 
 
-async def _at_least(awaitable, count: int):  # type: ignore[no-untyped-def]
+async def _at_least(awaitable, count: int):
     items = await awaitable
     return items if len(items) >= count else None
 
@@ -223,7 +223,7 @@ async def test_parameters_follow_changes_and_refuse_invalid_sets(ex: InProcess, 
     [alert] = await wait_until(lambda: ex.bus.alerts("parameters_refused"), 5, "invalid set refused")
     assert "STOP_LOSS_PERCENTAGE" in alert.message and "version 6" in alert.message
     assert ex.executor.control.parameters_version == 5
-    assert ex.executor.control.parameters.STOP_LOSS_PERCENTAGE == Decimal("0.03")
+    assert Decimal("0.03") == ex.executor.control.parameters.STOP_LOSS_PERCENTAGE
     _, position = await open_position(ex, simulator)
     info = await ex.executor.exchange.symbol_info(SYMBOL)
     assert position.stop_loss == protection_levels(position.entry_price, ex.executor.control.parameters, info.filters.tick_size)[0]

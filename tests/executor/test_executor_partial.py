@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pytest
 
-from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from shared import streams
 from shared.bus import publish
 from shared.events import ExecutionReport, make_event
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
 from tests.support.simulator import SimulatorProcess, start_simulator
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from shared import streams
 from shared.store.database import open_engine, session_factory
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from tests.executor.harness import MINUTE, Bus, ExecutorProcess, Ledger, executor_env, start_process, wait_until
 from tests.support.simulator import SimulatorProcess
 
@@ -108,7 +108,7 @@ async def test_an_order_filled_while_the_executor_was_down_is_recorded_once(
         raise AssertionError(f"{e}\n{logs(processes)}") from e
 
 
-async def _async(value):  # type: ignore[no-untyped-def]
+async def _async(value):
     return value
 
 

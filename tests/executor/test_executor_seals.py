@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from services.executor.config import ExecutorSettings
-from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from services.executor.service import require_key
 from shared import signing, streams
 from shared.codec import encode
 from shared.events import BotCommand, make_event
 from shared.signing import SigningKeyError
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from tests.executor.harness import InProcess, wait_until
 from tests.executor.test_executor_orders import SYMBOL, candle, ex  # noqa: F401 - the same executor fixture
 from tests.support.simulator import SimulatorProcess

@@ -18,9 +18,9 @@ from decimal import Decimal
 
 import pytest
 
-from shared.trading.ids import exit_client_order_id
 from shared import streams
 from shared.events import now_ms
+from shared.trading.ids import exit_client_order_id
 from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
 from tests.support.simulator import SimulatorProcess
 
@@ -52,7 +52,7 @@ async def start(simulator: SimulatorProcess, redis_url: str, sqlite_url: str) ->
     )
 
 
-async def open_position(ex: InProcess):  # type: ignore[no-untyped-def]
+async def open_position(ex: InProcess):
     await ex.bus.signal(SYMBOL, "BUY", candle())
     return await wait_until(lambda: ex.ledger.open_position(SYMBOL), 10, "position OPEN")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from shared.control import send_command, update_parameters
 from shared.events import CommandOutcome
 from shared.parameters import StrategyParameters
+from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from tests.executor.harness import InProcess, start_in_process, wait_until
 from tests.executor.test_executor_orders import candle, ex  # noqa: F401 - the fixture
 from tests.support.simulator import SimulatorProcess
@@ -16,7 +16,7 @@ from tests.support.simulator import SimulatorProcess
 SYMBOL = "BTCUSDT"
 
 
-async def open_position(ex: InProcess, symbol: str = SYMBOL):  # type: ignore[no-untyped-def]
+async def open_position(ex: InProcess, symbol: str = SYMBOL):
     open_time = candle()
     await ex.bus.signal(symbol, "BUY", open_time)
     position = await wait_until(lambda: ex.ledger.open_position(symbol), 10, f"{symbol} position OPEN")

@@ -19,7 +19,7 @@ def fill(trade_id: int, qty: str = "0.01", price: str = "100000", commission: st
     return ledger.FillData(trade_id, D(price), D(qty), D(price) * D(qty), D(commission), asset, 1_000 + trade_id)
 
 
-async def write_entry(sessions: async_sessionmaker, client_id: str = ENTRY, symbol: str = "BTCUSDT"):  # type: ignore[no-untyped-def]
+async def write_entry(sessions: async_sessionmaker, client_id: str = ENTRY, symbol: str = "BTCUSDT"):
     async with sessions.begin() as session:
         return await store.create_entry_intent(
             session, symbol=symbol, client_order_id=client_id, quantity=D("0.02"), signal_event_id="sig-1",
@@ -28,7 +28,7 @@ async def write_entry(sessions: async_sessionmaker, client_id: str = ENTRY, symb
 
 
 async def test_entry_intent_writes_an_opening_position_and_an_intent(sessions: async_sessionmaker) -> None:
-    position, order = await write_entry(sessions)
+    position, _order = await write_entry(sessions)
     async with sessions() as session:
         stored = await store.get_order(session, ENTRY)
         active = await store.active_position(session, "BTCUSDT")

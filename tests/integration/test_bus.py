@@ -181,7 +181,7 @@ async def test_signal_entry_reads_in_plain_words_with_redis_cli(redis_client: Re
         ["redis-cli", "-p", str(redis_server.port), "XRANGE", streams.SIGNALS, "-", "+"],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()
-    pairs = dict(zip(output[1::2], output[2::2]))
+    pairs = dict(zip(output[1::2], output[2::2], strict=True))
     assert pairs["symbol"] == "BTCUSDT"
     assert pairs["side"] == "BUY"
     assert pairs["price"] == "105123.45"
@@ -333,7 +333,7 @@ async def test_a_handler_failure_counts_in_the_bus_key_and_success_clears_it(red
     consumer = Consumer(redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, retry_delay_s=0)
     await consumer.poll_once()
     await consumer.poll_once()
-    [(entry_id, count)] = (await redis_client.hgetall(streams.failures_key("g", "s"))).items()
+    [(_entry_id, count)] = (await redis_client.hgetall(streams.failures_key("g", "s"))).items()
     assert count == "2"
     await consumer.poll_once()
     assert (await redis_client.xpending("s", "g"))["pending"] == 0

@@ -127,7 +127,7 @@ async def test_a_renewal_refused_while_the_rebalance_took_the_lease_again_keeps_
             return False
         return await real_renew(symbol)
 
-    mine._renew = slow_refusal_first  # type: ignore[method-assign]
+    mine._renew = slow_refusal_first
     stop = asyncio.Event()
     keep_alive = asyncio.create_task(mine.keep_alive(stop))
     await asyncio.sleep(0.05)

@@ -24,7 +24,7 @@ from tests.support.ports import free_port
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from processes import command_line, environment, listeners, parent_of, start_time  # noqa: E402
+from processes import command_line, environment, listeners, parent_of, start_time
 
 
 def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:

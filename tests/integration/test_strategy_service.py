@@ -20,8 +20,6 @@ from redis.asyncio import Redis
 
 from services.strategy import service as strategy_service
 from services.strategy.config import StrategySettings
-from shared.trading.indicators import compute_indicators
-from shared.trading.rules import signal_arrays
 from services.strategy.service import StrategyService
 from services.strategy.window import CandleWindow
 from shared import streams
@@ -30,6 +28,8 @@ from shared.candles import load_candles
 from shared.codec import decode, encode
 from shared.events import Kline, make_event
 from shared.parameters import StrategyParameters
+from shared.trading.indicators import compute_indicators
+from shared.trading.rules import signal_arrays
 from tests.support.redis_server import RedisServer, start_redis
 
 pytestmark = pytest.mark.integration
@@ -86,7 +86,7 @@ async def test_history_is_caught_up_with_one_computation_per_batch(
     await redis_client.hset(streams.MARKET_CLOCK, SYMBOL, candles[-1].close_time_ms + 1 + 24 * 60 * MINUTE)
     computations = []
 
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counted(*args, **kwargs):
         computations.append(1)
         return compute_indicators(*args, **kwargs)
 
@@ -113,7 +113,7 @@ async def test_a_candle_whose_publish_failed_is_evaluated_again(
     real_publish = strategy_service.publish_atomically
     failures = []
 
-    async def failing_once(redis, items, **kwargs):  # type: ignore[no-untyped-def]
+    async def failing_once(redis, items, **kwargs):
         if not failures and any(stream == streams.SIGNALS for stream, _ in items):
             failures.append(1)
             raise ConnectionError("Redis went away")
@@ -135,14 +135,14 @@ async def test_a_strategy_killed_mid_batch_loses_no_decision(redis_url: str, red
     first = await service_over(redis_url, redis_client, candles)
     real_handle, calls = first.consumer.handler, []
 
-    async def killed_at_150(stream, event):  # type: ignore[no-untyped-def]
+    async def killed_at_150(stream, event):
         calls.append(1)
         if len(calls) == 150:  # half-way through the second batch of history candles
             raise asyncio.CancelledError  # what a SIGKILL leaves: nothing after this point runs
         await real_handle(stream, event)
 
     first.consumer.handler = killed_at_150
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(asyncio.CancelledError):  # noqa: PT012 - the kill lands in one of these polls
         for _ in range(5):
             await first.consumer.poll_once()
     assert len(calls) == 150

@@ -18,7 +18,15 @@ from services.notifier.config import NotifierSettings
 from services.notifier.service import run
 from shared import streams
 from shared.bus import publish
-from shared.events import CommandOutcome, ExecutorAlert, Outcome, PositionClosed, PositionOpened, PositionSnapshot, make_event
+from shared.events import (
+    CommandOutcome,
+    ExecutorAlert,
+    Outcome,
+    PositionClosed,
+    PositionOpened,
+    PositionSnapshot,
+    make_event,
+)
 from shared.events.envelope import Envelope
 from shared.store.database import migrate
 from tests.api.helpers import T0, seed

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from backtest.engine import run_backtest
-from shared.trading.protection import ExitReason
 from shared import streams
 from shared.candles import shared_data_dir
 from shared.parameters import StrategyParameters
+from shared.trading.protection import ExitReason
 
 MINUTE = 60_000
 ROOT = Path(__file__).resolve().parents[2]

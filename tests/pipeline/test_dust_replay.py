@@ -55,8 +55,8 @@ def test_many_trades_leave_at_most_one_step_of_dust(tmp_path: Path) -> None:
         time.sleep(1.0)
         with sqlite3.connect(stack.folder / "bot.sqlite3") as connection:
             rows = connection.execute(
-                "SELECT status, quantity, dust_in, dust_out, entry_market_time_ms, exit_market_time_ms, entry_candle_open_ms"
-                " FROM positions WHERE symbol = 'BTCUSDT' AND status != 'FAILED' ORDER BY id").fetchall()
+                "SELECT status, quantity, dust_in, dust_out, entry_market_time_ms, exit_market_time_ms,"
+                " entry_candle_open_ms FROM positions WHERE symbol = 'BTCUSDT' AND status != 'FAILED' ORDER BY id").fetchall()
             fills = connection.execute("SELECT market_time_ms, time_ms FROM fills").fetchall()
         closed = [r for r in rows if r[0] == "CLOSED"]
         assert len(closed) >= 8, stack.logs("executor")[-3000:]

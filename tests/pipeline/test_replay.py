@@ -9,6 +9,7 @@ backtester is given the ledger's entry fills; which candles trade, and why, is s
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from pathlib import Path
@@ -127,7 +128,7 @@ def test_sigkill_of_each_service_in_turn_changes_nothing(tmp_path: Path) -> None
         sent = client_ids_sent(stack)
         assert len(sent) == len(set(sent)), Counter(sent).most_common(3)
         opens = [int(f["open_time_ms"]) for _, f in stack.client().xrange(streams.kline_stream("BTCUSDT"))]
-        assert opens == sorted(set(opens)) and all(b - a == MINUTE for a, b in zip(opens, opens[1:]))
+        assert opens == sorted(set(opens)) and all(b - a == MINUTE for a, b in itertools.pairwise(opens))
     finally:
         stack.stop_all()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import time
 import urllib.parse
@@ -99,6 +100,6 @@ def test_every_stream_fault_is_recovered_shown_and_leaves_no_gap(tmp_path: Path)
 
         opens = [int(f["open_time_ms"]) for _, f in stack.client().xrange(streams.kline_stream("BTCUSDT"))]
         assert len(opens) > 100
-        assert all(b - a == MINUTE for a, b in zip(opens, opens[1:])), "gap or duplicate in the closed-kline stream"
+        assert all(b - a == MINUTE for a, b in itertools.pairwise(opens)), "gap or duplicate in the closed-kline stream"
     finally:
         stack.stop_all()

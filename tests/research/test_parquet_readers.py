@@ -64,7 +64,7 @@ def test_the_backtester_reads_the_same_candles_and_makes_the_same_trades(
     params = StrategyParameters()
     ours, theirs = run_backtest(stored, params), run_backtest(original, params)
     assert len(ours.trades) == len(theirs.trades) > 0
-    for a, b in zip(ours.trades, theirs.trades):
+    for a, b in zip(ours.trades, theirs.trades, strict=True):
         assert a.entry_time - shift == b.entry_time and a.exit_time - shift == b.exit_time
         assert a._replace(entry_time=0, exit_time=0) == b._replace(entry_time=0, exit_time=0)
 

@@ -60,13 +60,13 @@ def stored_rows(folder: Path) -> list[Row]:
     """Every stored candle under ``folder`` (one series) as Binance's fields, decimals as Decimal."""
     _, _, table = kline_store.read_series(folder)
     columns = [table.column(name).to_pylist() for name in kline_store.FIELDS]
-    return [tuple(values) for values in zip(*columns)]
+    return [tuple(values) for values in zip(*columns, strict=True)]
 
 
 def as_stored(kline: list[Any]) -> Row:
     """A REST kline row in the stored form (the unused 12th field dropped)."""
     return tuple(Decimal(v) if name in kline_store.DECIMAL_FIELDS else int(v)
-                 for name, v in zip(kline_store.FIELDS, kline))
+                 for name, v in zip(kline_store.FIELDS, kline, strict=False))  # REST rows carry a 12th field
 
 
 async def reference_klines(sim: SimulatorProcess, symbol: str, start: int, end: int) -> list[Row]:

@@ -87,7 +87,8 @@ def _launch(port: int, folder: Path, appendonly: bool, bus: LocalBus | None) -> 
             break
         except (redis.ConnectionError, redis.BusyLoadingError):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start; log: {(folder / 'redis.log').read_text(errors='replace')}")
+                log = (folder / "redis.log").read_text(errors="replace")
+                raise RuntimeError(f"redis-server did not start; log: {log}") from None
             time.sleep(0.02)
         finally:
             client.close()

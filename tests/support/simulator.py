@@ -66,12 +66,9 @@ class SimulatorProcess:
         if self.running:
             raise SimulatorError("the simulator is already running")
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        log = open(self.log_path, "ab")
-        try:
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen([sys.executable, "-m", "services.exchange_sim"], cwd=REPO_ROOT,
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        finally:
-            log.close()
         self.wait_ready(self.ready_timeout)
         return self
 
@@ -194,7 +191,7 @@ class SimulatorProcess:
 
     def signed_query(self, params: Mapping[str, Any], timestamp: int | None = None) -> str:
         """``k=v&...&timestamp=...&signature=...`` signed with the simulator's secret."""
-        items = list(params.items()) + [("timestamp", timestamp if timestamp is not None else int(time.time() * 1000))]
+        items = [*params.items(), ("timestamp", timestamp if timestamp is not None else int(time.time() * 1000))]
         query = urlencode(items)
         return f"{query}&signature={self.sign(query)}"
 

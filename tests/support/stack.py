@@ -12,11 +12,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
+from redis import Redis as SyncRedis
 
 from shared import signing, streams
 from tests.support.ports import free_port
@@ -58,8 +59,8 @@ class Stack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url, decode_responses=True)
+    def client(self) -> SyncRedis:
+        return SyncRedis.from_url(self.redis_url, decode_responses=True)
 
     def start(self, name: str, extra_env: dict[str, str] | None = None, *, held: Path | None = None) -> ServiceProcess:
         """Start one more process of ``name`` (a replica when one runs already). With ``held``,
@@ -112,6 +113,7 @@ class Stack:
                     service.process.wait(10)
                 except subprocess.TimeoutExpired:
                     service.process.kill()
+                    service.process.wait(10)
         self.redis.stop()
 
     def logs(self, name: str) -> str:
@@ -163,7 +165,7 @@ def start_stack(
     speed: float = 120,
     history: int = 120,
     services: tuple[str, ...] = ("market_data", "strategy", "executor"),
-    extra_env: dict[str, str | None] | None = None,
+    extra_env: Mapping[str, str | None] | None = None,
     appendonly: bool = False,
     exchange_last: bool = False,
 ) -> Stack:
@@ -208,8 +210,8 @@ def start_stack(
         **({"RECONNECT_MAX_DELAY_S": "1"} if exchange_last else {}),
         **(extra_env or {}),
     }
-    env = {name: value for name, value in env.items() if value is not None}  # None in extra_env: unset
-    stack = Stack(folder=folder, redis=server, env=env, sim_port=sim_port, api_port=api_port)
+    present = {name: value for name, value in env.items() if value is not None}  # None in extra_env: unset
+    stack = Stack(folder=folder, redis=server, env=present, sim_port=sim_port, api_port=api_port)
     try:
         if exchange_last:
             started = [stack.start(name) for name in services]

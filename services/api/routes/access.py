@@ -13,10 +13,10 @@ from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from shared import accounts
-from shared.accounts import OWNER, AccessError, AccountView, TokenView
 from services.api.deps import AdminOnly, EngineDep, RequestedBy
 from services.api.errors import FieldProblem, unprocessable
+from shared import accounts
+from shared.accounts import OWNER, AccessError, AccountView, TokenView
 
 router = APIRouter(prefix="/api", tags=["access"], dependencies=AdminOnly)
 logger = logging.getLogger(__name__)
@@ -80,15 +80,15 @@ async def list_tokens(engine: EngineDep) -> list[TokenInfo]:
     return [_token(view) for view in await accounts.list_tokens(engine)]
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED, responses={
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=CreatedToken, responses={
     404: {"description": "no such account"}, 409: {"description": "a role above the account's"},
     422: {"description": "a field is invalid"}})
-async def create_token(body: NewToken, engine: EngineDep, who: RequestedBy) -> CreatedToken:
+async def create_token(body: NewToken, engine: EngineDep, who: RequestedBy) -> CreatedToken | JSONResponse:
     """A new token for scripts; its text is in this answer only."""
     try:
         view, secret = await accounts.create_token(engine, body.account.strip().lower() or OWNER, body.name, body.role)
     except AccessError as e:
-        return _problem(e)  # type: ignore[return-value]
+        return _problem(e)
     logger.warning("api token %d %r (%s) created for %s by %s", view.id, view.name, view.role.value, view.account, who)
     return CreatedToken(token=_token(view), secret=secret)
 

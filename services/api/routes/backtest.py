@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, RedirectResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.api.backtests import BacktestBusy
 from services.api.deps import BacktestsDep, Protected, RedisDep, SettingsDep

@@ -16,15 +16,15 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.api.candle_store import Bar, CandleStore, aggregate, bar_of
-from services.api.errors import FieldProblem, unprocessable
+from services.api.candle_store import Bar, aggregate, bar_of
 from services.api.deps import CandlesDep, LedgerDep, Protected, RedisDep, SettingsDep
+from services.api.errors import FieldProblem, unprocessable
 from services.api.ledger_view import LedgerView
 from services.api.routes.status import PositionView, position_view
 from shared import streams
 from shared.control import current_parameters
-from shared.precision import Precision, short_pct
 from shared.intervals import INTERVAL_MS, INTERVALS
+from shared.precision import Precision, short_pct
 from shared.trading.vocabulary import PositionStatus, Side
 
 router = APIRouter(prefix="/api", tags=["chart"], dependencies=Protected)

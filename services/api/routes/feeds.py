@@ -31,7 +31,7 @@ async def recent(
     """The newest ``limit`` decodable entries of ``stream`` that ``keep(payload dict)`` accepts."""
     items: list[FeedItem] = []
     scan = limit if keep is None else limit * SCAN_FACTOR
-    for entry_id, fields in await redis.xrevrange(stream, count=scan):
+    for entry_id, fields in await redis.xrevrange(stream, count=scan) or []:
         try:
             event = decode(fields)
         except DecodeError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
@@ -14,15 +14,15 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from services.api.deps import EngineDep, LedgerDep, Protected, RedisDep
 from shared import streams
 from shared.codec import DecodeError, decode
+from shared.events import Decision
 from shared.store import queries
 from shared.store.models import Position
 from shared.trading.vocabulary import OrderPurpose, PositionStatus
 
 router = APIRouter(prefix="/api", tags=["history"], dependencies=Protected)
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 Symbol = Query(None, pattern=r"^[A-Z0-9]{5,20}$")
-LEDGER_NOT_READY = {503: {"description": "the ledger database is not ready"}}
+LEDGER_NOT_READY: dict[int | str, dict[str, Any]] = {503: {"description": "the ledger database is not ready"}}
 DECISION_SCAN = 5_000
 DECISION_BEFORE_MS = 10 * 60_000
 DECISION_AFTER_MS = 5_000
@@ -42,7 +42,7 @@ class TradePage(BaseModel):
     offset: int
 
 
-async def read_ledger(query: Awaitable[T]) -> T:
+async def read_ledger[T](query: Awaitable[T]) -> T:
     """Await a ledger read; a ledger that does not exist yet is a 503, not a 500."""
     try:
         return await query
@@ -106,12 +106,14 @@ async def entry_decision(redis: RedisDep, position: Position, written_at_ms: int
     wanted = str(position.entry_candle_open_ms)
     window = await redis.xrevrange(streams.DECISIONS, max=str(written_at_ms + DECISION_AFTER_MS),
                                    min=str(max(written_at_ms - DECISION_BEFORE_MS, 0)), count=DECISION_SCAN)
-    for _, fields in window:
-        if fields.get("symbol") != position.symbol or fields.get("candle_open_time_ms") != wanted:
+    for _, fields in window or []:
+        if not fields or fields.get("symbol") != position.symbol or fields.get("candle_open_time_ms") != wanted:
             continue
         try:
             payload = decode(fields).payload
         except DecodeError:
+            continue
+        if not isinstance(payload, Decision):
             continue
         return {"candle_open_time_ms": payload.candle_open_time_ms, "indicators": payload.indicators,
                 "conditions": [c.model_dump(mode="json") for c in payload.conditions],

@@ -15,6 +15,7 @@ from services.api.parameter_schema import BODY_SCHEMA, check_bounds
 from shared import streams
 from shared.codec import DecodeError, decode
 from shared.control import new_command_id, parameters_record, update_parameters
+from shared.events import ParametersChanged
 from shared.parameters import LABELS, DangerousParameters, ParameterError, StrategyParameters
 
 router = APIRouter(prefix="/api", tags=["parameters"], dependencies=Protected)
@@ -102,6 +103,7 @@ async def get_parameters(redis: RedisDep, settings: SettingsDep) -> ParameterSet
 
 @router.put(
     "/parameters",
+    response_model=ParameterSet,
     responses={
         409: {"model": ConfirmationNeeded, "description": "valid but dangerous: send again with confirm_dangerous=true"},
         422: {"model": ValidationProblems, "description": "one entry per invalid field"},
@@ -115,7 +117,7 @@ async def put_parameters(
         ..., examples=[{"EMA_SHORT_PERIOD": 8, "STOP_LOSS_PERCENTAGE": "0.015"}], json_schema_extra=BODY_SCHEMA
     ),
     confirm_dangerous: bool = Query(False, description="apply a change that makes a dangerous setting (risk above 5 %, ...)"),
-) -> ParameterSet:
+) -> ParameterSet | JSONResponse:
     """Change some parameters. The merged set is validated as a whole (periods against the
     candles the strategy can have); nothing is applied on error. A valid change that makes a
     dangerous setting (risk per trade above 5 %, stop-loss under 0.2 %, the whole balance
@@ -151,12 +153,14 @@ async def put_parameters(
 async def parameters_history(redis: RedisDep, limit: int = Query(50, ge=1, le=500)) -> list[HistoryEntry]:
     """Accepted changes, newest first: when, who, and each field's old and new value."""
     entries = []
-    for entry_id, fields in await redis.xrevrange(streams.CONTROL_PARAMETERS, count=limit):
+    for entry_id, fields in await redis.xrevrange(streams.CONTROL_PARAMETERS, count=limit) or []:
         try:
             event = decode(fields)
         except DecodeError:
             continue
         payload = event.payload
+        if not isinstance(payload, ParametersChanged):
+            continue
         changes = [
             Change(field=name, old=payload.previous.get(name), new=value)
             for name, value in payload.parameters.items()

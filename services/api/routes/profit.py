@@ -7,12 +7,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, status
 
 from services.api.deps import LedgerDep, Protected, SettingsDep
-from services.api.routes.history import read_ledger
+from services.api.routes.history import LEDGER_NOT_READY, read_ledger
 from shared.trading.profit import PeriodUnit
 
 router = APIRouter(prefix="/api", tags=["profit"], dependencies=Protected)
 Symbol = Query(None, pattern=r"^[A-Z0-9]{5,20}$")
-LEDGER_NOT_READY = {503: {"description": "the ledger database is not ready"}}
 
 
 def _traded(symbol: str | None, symbols: list[str]) -> None:

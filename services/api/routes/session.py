@@ -4,24 +4,23 @@ down by ``services.api.throttle`` for every account alike."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Cookie, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Cookie, HTTPException, Response, status
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api import access, auth, throttle
-from shared import accounts
-from shared.accounts import OWNER
 from services.api.config import ApiSettings
 from services.api.deps import AdminOnly, ClientIp, EngineDep, RedisDep, SessionCookie, SettingsDep
+from shared import accounts
+from shared.accounts import OWNER
 
 router = APIRouter(prefix="/api", tags=["session"])
 logger = logging.getLogger(__name__)
 DeviceCookie = Annotated[str | None, Cookie(alias=throttle.DEVICE_COOKIE, include_in_schema=False)]
-THROTTLED = {429: {"description": "too many failed attempts; see Retry-After"}}
+THROTTLED: dict[int | str, dict[str, Any]] = {429: {"description": "too many failed attempts; see Retry-After"}}
 
 
 class Login(BaseModel):
@@ -81,10 +80,15 @@ class _Refused(Exception):
 async def _open_session(response: Response, redis: Redis, settings: ApiSettings, ip: str, device: str | None,
                         account: str = "", password_hash: str | None = None) -> str:
     token = await auth.create_session(redis, settings, ip, account, password_hash)
-    cookie = {"httponly": True, "samesite": "strict", "secure": settings.session_cookie_secure}
-    response.set_cookie(auth.COOKIE_NAME, token, max_age=settings.session_ttl_s, path="/", **cookie)  # type: ignore[arg-type]
+    secure = settings.session_cookie_secure
+    response.set_cookie(
+        auth.COOKIE_NAME, token, max_age=settings.session_ttl_s, path="/", httponly=True, samesite="strict", secure=secure
+    )
     device_token = await throttle.remember_device(redis, settings, device)
-    response.set_cookie(throttle.DEVICE_COOKIE, device_token, max_age=settings.login_device_ttl_s, path="/api", **cookie)  # type: ignore[arg-type]
+    response.set_cookie(
+        throttle.DEVICE_COOKIE, device_token, max_age=settings.login_device_ttl_s, path="/api",
+        httponly=True, samesite="strict", secure=secure,
+    )
     return token
 
 

@@ -26,7 +26,7 @@ from shared.trading.vocabulary import BreakerLimit, PositionStatus
 
 router = APIRouter(prefix="/api", tags=["status"], dependencies=Protected)
 
-__all__ = ["QUOTE_ASSETS", "split_symbol", "position_view", "unrealised_pct", "router"]
+__all__ = ["QUOTE_ASSETS", "position_view", "router", "split_symbol", "unrealised_pct"]
 
 
 class BotState(BaseModel):
@@ -202,7 +202,7 @@ async def get_status(redis: RedisDep, settings: SettingsDep, live: LiveDep, ledg
             pipe.hmget(streams.SYMBOL_INFO, symbols)
         replies = await pipe.execute()
     prices, freshness, positions, snapshot, signals, clocks, requested, breaker = replies[:8]
-    await live.catch_up(redis, dict(zip(FOLLOWED, replies[8:8 + len(FOLLOWED)])))
+    await live.catch_up(redis, dict(zip(FOLLOWED, replies[8:8 + len(FOLLOWED)], strict=True)))
     if len(replies) > 8 + len(FOLLOWED):
         precisions.apply(replies[-1])
     now = now_ms()

@@ -66,5 +66,5 @@ def test_defaults_are_the_original_ones() -> None:
     p = StrategyParameters()
     assert (p.EMA_SHORT_PERIOD, p.EMA_LONG_PERIOD, p.EMA_FILTER_PERIOD, p.RSI_PERIOD) == (9, 21, 50, 14)
     assert (p.RSI_OVERBOUGHT, p.RSI_OVERSOLD, p.VOLUME_AVG_PERIOD) == (75, 25, 20)
-    assert (p.STOP_LOSS_PERCENTAGE, p.TAKE_PROFIT_PERCENTAGE) == (Decimal("0.02"), Decimal("0.05"))
+    assert (Decimal("0.02"), Decimal("0.05")) == (p.STOP_LOSS_PERCENTAGE, p.TAKE_PROFIT_PERCENTAGE)
     assert p.USE_EMA_FILTER and not p.USE_VOLUME_CONFIRMATION

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 
 import pytest
@@ -11,7 +12,12 @@ from redis.asyncio import Redis
 from shared import signing, streams
 from shared.codec import decode, dumps, loads
 from shared.control import (
-    CommandError, ControlReader, bot_state, current_parameters, send_command, update_parameters,
+    CommandError,
+    ControlReader,
+    bot_state,
+    current_parameters,
+    send_command,
+    update_parameters,
 )
 from shared.events import BotState, Envelope
 from shared.parameters import History, ParameterError, StrategyParameters
@@ -61,7 +67,7 @@ async def test_concurrent_updates_never_share_a_version(redis_url: str) -> None:
         events = [decode(fields).payload for _, fields in await clients[0].xrange(streams.CONTROL_PARAMETERS)]
         assert [event.parameters_version for event in events] == versions
         # Each event's "previous" is exactly the set of the version before it.
-        for before, after in zip(events, events[1:]):
+        for before, after in itertools.pairwise(events):
             assert after.previous == before.parameters
         stored = loads(await clients[0].get(streams.PARAMETERS))
         assert stored["version"] == 8 and stored["parameters"] == events[-1].parameters

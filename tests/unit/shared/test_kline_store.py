@@ -63,7 +63,7 @@ def test_month_files_name_themselves_and_are_replaced_atomically(tmp_path: Path)
     assert candle_identity(tmp_path / "symbol=BTCUSDT") == ("BTCUSDT", "1m")
     other = kline_store.month_path(tmp_path, "ETHUSDT", "1m", "2024-01")
     kline_store.write_month(other, kline_store.table_from_rows([row(0)]), symbol="ETHUSDT", interval="1m", coverage=[])
-    with pytest.raises(CandleFileError, match="several series.*BTCUSDT 1m, ETHUSDT 1m"):
+    with pytest.raises(CandleFileError, match=r"several series.*BTCUSDT 1m, ETHUSDT 1m"):
         load_candles(tmp_path / "symbol=BTCUSDT" / "..")
     with pytest.raises(CandleFileError, match="no such file or folder"):
         load_candles(tmp_path / "missing.parquet")

@@ -66,8 +66,8 @@ def test_testnet_without_keys_is_refused() -> None:
 
 def test_service_exits_with_the_variable_name_before_connecting() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "from shared.runner import run_service; from shared.settings import ServiceSettings;"
-         "run_service('x', ServiceSettings, None)"],
+        [sys.executable, "-c", ("from shared.runner import run_service; from shared.settings import ServiceSettings;"
+                                "run_service('x', ServiceSettings, None)")],
         cwd=ROOT, env={"PATH": "/usr/bin:/bin", "RSI_PERIOD": "1", "TIMEFRAME": "9x", "PYTHONPATH": str(ROOT)},
         capture_output=True, text=True, timeout=60,
     )

@@ -6,8 +6,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from shared.trading.protection import ExitReason, exit_reason, protection_levels, realised_return_pct
 from shared.parameters import StrategyParameters
+from shared.trading.protection import ExitReason, exit_reason, protection_levels, realised_return_pct
 
 DEFAULTS = StrategyParameters()  # stop 2 %, take profit 5 %
 
@@ -53,5 +53,5 @@ def test_realised_return_pct() -> None:
     assert realised_return_pct(D("100"), D("101.5")) == D("1.5")
     assert realised_return_pct(D("4999.9947426"), D("4982.4994656474")).quantize(D("0.000001")) == D("-0.349906")
     assert realised_return_pct(D("50"), D("0")) == D("-100")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="quote spent must be positive"):
         realised_return_pct(D("0"), D("1"))

@@ -6,6 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from shared.parameters import StrategyParameters
 from shared.trading.sizing import (
     SymbolFilters,
     format_decimal,
@@ -13,7 +14,6 @@ from shared.trading.sizing import (
     sellable_quantity,
     size_entry,
 )
-from shared.parameters import StrategyParameters
 
 DEFAULTS = StrategyParameters()  # risk 1 %, allocation 100 %, stop 2 %
 
@@ -132,7 +132,7 @@ def test_below_min_notional_is_skipped_with_the_filter_named() -> None:
 
 def test_no_free_balance_and_bad_price() -> None:
     assert "no free quote" in size_entry(D("0"), D("100"), DEFAULTS, BTC).reason
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="price must be positive"):
         size_entry(D("100"), D("0"), DEFAULTS, BTC)
 
 

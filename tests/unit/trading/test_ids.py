@@ -73,6 +73,6 @@ def test_classification() -> None:
         (exit_client_order_id, ("EB-BTCUSDT-1", 0)),
     ],
 )
-def test_invalid_inputs_are_refused(call, args) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_inputs_are_refused(call, args) -> None:
     with pytest.raises(ClientOrderIdError):
         call(*args)

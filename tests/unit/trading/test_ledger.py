@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from shared.trading import ledger
 from shared.events import ExecutionReport
+from shared.trading import ledger
 
 
 def test_fill_from_a_full_response_computes_the_quote_amount() -> None:
@@ -55,12 +55,12 @@ def test_stored_status_never_goes_back_from_a_final_status() -> None:
     assert ledger.stored_status("RECONCILED", "UNKNOWN") == "UNKNOWN"
 
 
-def _report(**changes) -> ExecutionReport:  # type: ignore[no-untyped-def]
-    values = dict(symbol="BTCUSDT", client_order_id="EB-BTCUSDT-1", order_id=4, side="BUY", order_type="MARKET",
-                  execution_type="TRADE", status="PARTIALLY_FILLED", quantity=D("1"), price=D("0"),
-                  last_quantity=D("0.4"), last_price=D("100"), cumulative_quantity=D("0.4"),
-                  cumulative_quote=D("40"), commission=D("0.0004"), commission_asset="BTC", trade_id=21,
-                  transact_time_ms=99)
+def _report(**changes) -> ExecutionReport:
+    values = {"symbol": "BTCUSDT", "client_order_id": "EB-BTCUSDT-1", "order_id": 4, "side": "BUY", "order_type": "MARKET",
+                  "execution_type": "TRADE", "status": "PARTIALLY_FILLED", "quantity": D("1"), "price": D("0"),
+                  "last_quantity": D("0.4"), "last_price": D("100"), "cumulative_quantity": D("0.4"),
+                  "cumulative_quote": D("40"), "commission": D("0.0004"), "commission_asset": "BTC", "trade_id": 21,
+                  "transact_time_ms": 99}
     values.update(changes)
     return ExecutionReport(**values)
 

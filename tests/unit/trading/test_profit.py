@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from shared.trading import profit
 from shared.precision import Precision
+from shared.trading import profit
 from shared.trading.profit import PeriodUnit, TradeRecord
 
 DAY = 86_400_000

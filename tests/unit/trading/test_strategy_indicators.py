@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 import talib
 
+from shared.candles import load_candles
+from shared.parameters import StrategyParameters
 from shared.trading.indicators import (
     INDICATOR_COLUMNS,
     compute_indicators,
     indicator_row,
     latest_rows,
 )
-from shared.candles import load_candles
-from shared.parameters import StrategyParameters
 
 SMALL = StrategyParameters(EMA_SHORT_PERIOD=2, EMA_LONG_PERIOD=3, EMA_FILTER_PERIOD=4, RSI_PERIOD=2, VOLUME_AVG_PERIOD=3)
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.trading.indicators import IndicatorRow, compute_indicators
-from shared.trading.rules import evaluate, required_indicators, signal_arrays
 from shared.candles import load_candles
 from shared.parameters import StrategyParameters
+from shared.trading.indicators import IndicatorRow, compute_indicators
+from shared.trading.rules import evaluate, required_indicators, signal_arrays
 
 NAN = math.nan
 DEFAULTS = StrategyParameters()  # RSI 75 / 25, EMA filter on, volume confirmation off

@@ -1,12 +1,11 @@
 """Orders, fills and positions (amounts as exact decimal text).
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
