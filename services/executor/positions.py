@@ -71,9 +71,9 @@ class Positions:
         floor = await breaker.floor_ms()
         async with self.shell.sessions() as session:
             closed = [
-                (p.id, p.quote_received - p.quote_spent, p.exit_market_time_ms or p.exit_time_ms)
+                (p.id, p.quote_received - p.quote_spent, exit_ms)
                 for p in await store.closed_after(session, floor)
-                if p.quote_received is not None and (p.exit_market_time_ms or p.exit_time_ms) is not None
+                if p.quote_received is not None and (exit_ms := p.exit_market_time_ms or p.exit_time_ms) is not None
             ]
         await breaker.catch_up(closed, self._equity(await self.shell.symbol_info(book)))
 

@@ -141,7 +141,7 @@ class Executor:
                     await self.step()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - never crash on one bad round
+                except Exception:
                     logger.exception("executor round failed")
                     await sleep_or_stop(stop, 1.0)
                 if not self.consumer.streams:
@@ -189,12 +189,12 @@ class Executor:
             await reconcile_symbol(
                 book, settling=self.flows, ledger=Ledger(self.sessions), exchange=self.exchange, sink=self.notifier
             )
-        except Exception as e:  # noqa: BLE001 - the periodic settling tries again
+        except Exception as e:
             logger.exception("reconciliation of %s failed", symbol)
             await self.notifier.alert("error", "reconcile_failed", f"reconciliation failed: {e}", symbol)
         try:  # a trade closed by a process that died before counting it is counted now
             await self.flows.count_missed(book)
-        except Exception:  # noqa: BLE001 - the next acquisition or start tries again
+        except Exception:
             logger.exception("circuit breaker catch-up failed")
         await self.flows.reload_position(book)
         for stream in symbol_streams(symbol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.store.models import Fill, Order, Position
@@ -103,7 +103,7 @@ async def closed_positions(session: AsyncSession, symbol: str | None = None, lim
     return list((await session.execute(query.order_by(Position.id.desc()).limit(limit))).scalars())
 
 
-def _exit_ms():  # type: ignore[no-untyped-def]
+def _exit_ms() -> ColumnElement[int | None]:
     """A closed position's exit in market time: when it was decided, else the fill's stamp."""
     return func.coalesce(Position.exit_market_time_ms, Position.exit_time_ms)
 
