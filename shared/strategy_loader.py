@@ -8,6 +8,7 @@ instantiate or whose default parameters are invalid, or a name used twice, raise
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import traceback
@@ -30,8 +31,12 @@ def _line_in(error: BaseException, path: Path) -> int | None:
     return lines[-1] if lines else None
 
 
-def _fail(path: Path, error: BaseException) -> StrategyLoadError:
+def _fail(path: Path, error: BaseException, cls: type | None = None) -> StrategyLoadError:
     line = _line_in(error, path)
+    if line is None and cls is not None:
+        # Raised outside the file (e.g. pydantic refusing a default): the class's own line.
+        line = next((node.lineno for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, ast.ClassDef) and node.name == cls.__name__), None)
     return StrategyLoadError(f"{path}:{line if line is not None else '?'}: {type(error).__name__}: {error}")
 
 
@@ -40,11 +45,13 @@ def _strategies_of(path: Path, index: int) -> list[Strategy]:
     if spec is None or spec.loader is None:
         raise StrategyLoadError(f"{path}: not a Python file")
     module = importlib.util.module_from_spec(spec)
+    current: type | None = None
     try:
         spec.loader.exec_module(module)
         found = []
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Strategy) and cls.__module__ == module.__name__ and not inspect.isabstract(cls):
+                current = cls
                 strategy = cls()
                 for attribute in ("name", "description", "Parameters"):
                     if not hasattr(cls, attribute):
@@ -55,22 +62,34 @@ def _strategies_of(path: Path, index: int) -> list[Strategy]:
     except StrategyLoadError:
         raise
     except Exception as e:  # noqa: BLE001 - any error of user code stops the start, named
-        raise _fail(path, e) from e
+        raise _fail(path, e, current) from e
     return found
+
+
+_LOADED: dict[tuple[object, ...], Registry] = {}
 
 
 def load_registry(folder: str | Path | None = None) -> Registry:
     """The built-ins plus the strategies of ``folder`` (``DEFAULT_PATH`` when empty; a missing
-    default folder adds none, a missing folder given explicitly is an error)."""
+    default folder adds none, a missing folder given explicitly is an error).
+
+    A folder whose files did not change is loaded once per process (every settings object of a
+    service asks), so all of them see the same classes."""
     path = Path(folder) if folder else DEFAULT_PATH
-    strategies: list[Strategy] = [cls() for cls in BUILTINS]
     if not path.is_dir():
         if folder:
             raise StrategyLoadError(f"{path}: STRATEGY_PATH is not a folder")
-        return Registry(strategies)
-    for index, file in enumerate(sorted(path.glob("*.py"))):
-        if file.name.startswith("_"):
-            continue
+        return Registry(cls() for cls in BUILTINS)
+    files = [file for file in sorted(path.glob("*.py")) if not file.name.startswith("_")]
+    key = (str(path.resolve()), *((file.name, file.stat().st_mtime_ns, file.stat().st_size) for file in files))
+    if key not in _LOADED:
+        _LOADED[key] = _load(files)
+    return _LOADED[key]
+
+
+def _load(files: list[Path]) -> Registry:
+    strategies: list[Strategy] = [cls() for cls in BUILTINS]
+    for index, file in enumerate(files):
         for strategy in _strategies_of(file.resolve(), index):
             if any(s.name == strategy.name for s in strategies):
                 raise StrategyLoadError(f"{file}: a strategy called {strategy.name!r} already exists")

@@ -35,9 +35,9 @@ def parameter(default: Any, *, label: str, help: str, unit: str = "", live_safe:
 
 
 class StrategyModel(BaseModel):
-    """Base of a strategy's parameter model: frozen, unknown names refused."""
+    """Base of a strategy's parameter model: frozen, unknown names refused, defaults checked against their bounds."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
 @dataclass(frozen=True)
