@@ -183,8 +183,9 @@ def run_backtest(
                                      _price(arrays.close[-1]), config.interval or candles.attrs.get("interval"))
     summary.update(symbol=symbol, interval=config.interval or candles.attrs.get("interval"),
                    warmup_candles=strategy.warmup_candles(rules_params), strategy=strategy.name,
-                   strategy_parameters=rules_params.model_dump(mode="json"),
                    parameters=params.model_dump(mode="json"), settings=settings_dict(config, filters))
+    if rules_params is not params:
+        summary["strategy_parameters"] = rules_params.model_dump(mode="json")
     return BacktestResult(params, config, filters, arrays, settled.trades, settled.skipped, equity, summary)
 
 
