@@ -35,17 +35,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from redis.asyncio import Redis  # noqa: E402
+from redis.asyncio import Redis
 
-from bench.bench_backtest import machine  # noqa: E402
-from services.strategy.config import StrategySettings  # noqa: E402
-from services.strategy.service import StrategyService  # noqa: E402
-from services.strategy.window import CandleWindow, IndicatorTrack  # noqa: E402
-from shared import streams  # noqa: E402
-from shared.candles import load_candles  # noqa: E402
-from shared.events import Kline, make_event  # noqa: E402
-from shared.trading.strategies import Row  # noqa: E402
-from tests.support.redis_server import start_redis  # noqa: E402
+from bench.bench_backtest import machine
+from services.strategy.config import StrategySettings
+from services.strategy.service import StrategyService
+from services.strategy.window import CandleWindow, IndicatorTrack
+from shared import streams
+from shared.candles import load_candles
+from shared.events import Kline, make_event
+from shared.trading.strategies import Row
+from tests.support.redis_server import start_redis
 
 DATA = REPO / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
 WINDOW = 1000

@@ -191,10 +191,18 @@ class ParameterSettings(_ParameterVariables):
         """The strategy's parameters: ``initial_parameters()`` for ema_cross_rsi, else ``STRATEGY_PARAMS``."""
         from shared.strategy_parameters import strategy_parameters
 
+        strategy = self.strategy()
         try:
-            return strategy_parameters(self.strategy(), self.strategy_params_text, self.initial_parameters())
+            parameters = strategy_parameters(strategy, self.strategy_params_text, self.initial_parameters())
         except ParameterError as e:
             raise ValueError(f"STRATEGY_PARAMS: {e}") from e
+        # As History does for ema_cross_rsi: a warm-up longer than the candles ever seen never ends.
+        limit = min(self.window_candles, self.warmup_candles)
+        if strategy.warmup_candles(parameters) > limit:
+            raise ValueError(f"STRATEGY_PARAMS: {strategy.name} needs {strategy.warmup_candles(parameters)} closed "
+                             f"candles, more than the {limit} of STRATEGY_WINDOW_CANDLES / WARMUP_CANDLES: "
+                             "the bot would stay warming up and never trade")
+        return parameters
 
     def initial_parameters(self) -> StrategyParameters:
         """The parameter set given by the environment (defaults for what is unset)."""

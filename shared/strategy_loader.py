@@ -61,7 +61,7 @@ def _strategies_of(path: Path, index: int) -> list[Strategy]:
                 found.append(strategy)
     except StrategyLoadError:
         raise
-    except Exception as e:  # noqa: BLE001 - any error of user code stops the start, named
+    except Exception as e:
         raise _fail(path, e, current) from e
     return found
 

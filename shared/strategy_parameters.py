@@ -29,7 +29,7 @@ def strategy_parameters(strategy: Strategy, text: str, base: StrategyParameters)
     another strategy validates ``text`` with its own model."""
     if strategy.name == DEFAULT_STRATEGY:
         if text.strip():
-            raise ParameterError([("STRATEGY_PARAMS", "ema_cross_rsi takes its parameters from EMA_SHORT_PERIOD... "
-                                                      "and the dashboard, not from here")])
+            reason = "ema_cross_rsi takes its parameters from EMA_SHORT_PERIOD... and the dashboard, not from here"
+        raise ParameterError([("STRATEGY_PARAMS", reason)])
         return base
     return strategy.parameters(split_pairs(text))

@@ -30,7 +30,7 @@ def first_index(kind: IndicatorKind, period: int) -> int:
 class _Recurrence:
     """pandas' ``ewm(alpha, adjust=False).mean()`` step: ``((1-a)*avg + a*x) / ((1-a) + a)``."""
 
-    __slots__ = ("keep", "take", "norm", "value")
+    __slots__ = ("keep", "norm", "take", "value")
 
     def __init__(self, alpha: float) -> None:
         self.keep, self.take = 1.0 - alpha, alpha
@@ -45,7 +45,7 @@ class _Recurrence:
 class Ema:
     """EMA(n) with pandas-ta's seed: the mean of the first n values sits at index n-1."""
 
-    __slots__ = ("period", "count", "seed", "avg")
+    __slots__ = ("avg", "count", "period", "seed")
 
     def __init__(self, period: int, alpha: float | None = None) -> None:
         self.period, self.count, self.seed = period, 0, 0.0
@@ -65,7 +65,7 @@ class Sma:
     """Simple average of the last n values: a compensated running sum, re-added exactly every n
     updates (O(1) amortised) so rounding never accumulates over a long run."""
 
-    __slots__ = ("period", "ring", "total", "carry", "since")
+    __slots__ = ("carry", "period", "ring", "since", "total")
 
     def __init__(self, period: int) -> None:
         self.period = period
@@ -99,7 +99,7 @@ class Rsi:
     """Wilder's RSI(n) as pandas-ta computes it: Wilder averages (``ewm(alpha=1/n, adjust=False)``)
     of the gains and losses from the first price change on, reported from the n-th change."""
 
-    __slots__ = ("period", "count", "previous", "gain", "loss")
+    __slots__ = ("count", "gain", "loss", "period", "previous")
 
     def __init__(self, period: int) -> None:
         self.period, self.count, self.previous = period, 0, NAN
@@ -140,7 +140,7 @@ class Atr:
 class Extreme:
     """Highest (or lowest) value of the last n candles: a monotonic queue, O(1) amortised."""
 
-    __slots__ = ("period", "highest", "count", "queue")
+    __slots__ = ("count", "highest", "period", "queue")
 
     def __init__(self, period: int, *, highest: bool) -> None:
         self.period, self.highest, self.count = period, highest, 0

@@ -14,7 +14,13 @@ from pydantic import model_validator
 
 from shared.trading.incremental import IndicatorSpec
 from shared.trading.rules import Check, Evaluation
-from shared.trading.strategies.base import Row, Strategy, StrategyModel, known_on_both, parameter
+from shared.trading.strategies.base import (
+    Row,
+    Strategy,
+    StrategyModel,
+    known_on_both,
+    parameter,
+)
 from shared.trading.vocabulary import IndicatorKind
 
 

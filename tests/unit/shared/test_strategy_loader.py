@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from backtest import run_backtest
 from services.strategy.config import StrategySettings
 from shared.candles import load_candles
+from shared.settings import format_settings_error
 from shared.strategy_loader import DEFAULT_PATH, StrategyLoadError, load_registry
 from shared.trading.strategies import Row
-from shared.settings import format_settings_error
-from pydantic import ValidationError
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "strategies" / "sma_cross_example.py"
@@ -87,3 +87,5 @@ def test_a_name_used_twice_or_an_unknown_strategy_is_refused(tmp_path: Path) -> 
         StrategySettings(_env_file=None, STRATEGY="rsi2_reversion", STRATEGY_PARAMS="ENTRY_RSI=500")
     with pytest.raises(ValidationError, match="STRATEGY_PARAMS"):
         StrategySettings(_env_file=None, STRATEGY_PARAMS="EMA_SHORT_PERIOD=5")
+    with pytest.raises(ValidationError, match="needs 2001 closed candles"):
+        StrategySettings(_env_file=None, STRATEGY="rsi2_reversion", STRATEGY_PARAMS="TREND_PERIOD=2000")

@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 
 from shared.candles import load_candles
-from shared.trading.incremental import Atr, Ema, Extreme, IndicatorSpec, IndicatorState, Rsi, Sma
+from shared.trading.incremental import (
+    Atr,
+    Ema,
+    Extreme,
+    IndicatorSpec,
+    IndicatorState,
+    Rsi,
+    Sma,
+)
 from shared.trading.indicators import vectorised
 from shared.trading.strategies import builtin_registry
 from shared.trading.vocabulary import IndicatorKind

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from shared.candles import load_candles
 from shared.parameters import ParameterError
@@ -63,7 +64,7 @@ def test_parameter_models_name_the_field_and_check_across_fields() -> None:
     schema = Rsi2Reversion().schema()["parameters"]["properties"]["TREND_PERIOD"]
     assert (schema["title"], schema["unit"], schema["live_safe"], schema["minimum"]) == ("Trend average period", "candles",
                                                                                          False, 2)
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(ValidationError):  # frozen
         Rsi2Reversion().parameters().ENTRY_RSI = 5  # type: ignore[misc]
 
 
