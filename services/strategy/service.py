@@ -27,6 +27,7 @@ from shared.control import ControlReader
 from shared.events import Condition, Decision, Envelope, Kline, Signal, make_event
 from shared.leases import SymbolLeases
 from shared.parameters import StrategyParameters
+from shared.trading.incremental import IndicatorSpec
 from shared.trading.strategies import DEFAULT_STRATEGY, Row
 from shared.trading.vocabulary import Side
 
@@ -147,8 +148,8 @@ class StrategyService:
         evaluated again; its decision and signal keep their event ids, so nothing is doubled
         downstream. A history candle (too old to trade on) with more candles of its stream
         already read behind it is only added to the window (and its indicators): its decision is
-        published with the next evaluation, in one transaction per batch instead of one per candle. Such a candle
-        stays pending (``AckLater``) and is acknowledged in the transaction that publishes its
+        published with the next evaluation, in one transaction per batch instead of one per
+        candle. Such a candle stays pending (``AckLater``) and is acknowledged in the transaction that publishes its
         decision: a strategy killed mid-batch leaves it to be evaluated again, never lost.
         """
         kline = event.payload
@@ -205,7 +206,7 @@ class StrategyService:
         except RedisError as e:
             logger.warning("last signal not kept: %s", e)
 
-    def _specs(self) -> tuple:
+    def _specs(self) -> tuple[IndicatorSpec, ...]:
         return self.strategy.indicators(self.strategy_parameters)
 
     def _track(self, symbol: str, window: CandleWindow) -> IndicatorTrack:
