@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run stop test fuzz restart reset-password user token backtest download bench compose-check compose-secrets install system clean help
+.PHONY: run stop test test-component fuzz restart reset-password user token backtest download bench compose-check compose-secrets install system clean help
 
 help:
 	@echo "make run                      start redis, the simulator and every service; prints the dashboard URL"
-	@echo "make test                     the whole test suite"
+	@echo "make test                     the whole test suite (unit, component, integration, ... tiers)"
+	@echo "make test-component           the executor's component tier alone (fake exchange and clock, real Redis)"
 	@echo "make stop                     stop a running 'make run' (from any terminal)"
 	@echo "make restart SERVICE=name     restart one service of a running 'make run'"
 	@echo "make reset-password           a new dashboard password, printed once"
@@ -65,6 +66,11 @@ test: install
 	@scripts/ensure-system.sh redis chromium postgres
 	@$(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$status
+
+# tests/component is part of `make test` (pytest's testpaths); this runs that tier alone.
+test-component: install
+	@scripts/ensure-system.sh redis
+	@$(PY) -m pytest -q tests/component $(PYTEST_ARGS)
 
 # The long tier of the api fuzzing; make test runs a short version (tests/api/test_api_fuzz.py).
 fuzz: install system

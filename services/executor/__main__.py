@@ -22,7 +22,9 @@ async def main(settings: ExecutorSettings, redis: Redis, stop: asyncio.Event, in
         client = await connect_exchange(settings, stop)
         if client is None:
             return
-        exchange = Exchange(client, request_timeout_s=settings.order_timeout_s, max_wait_s=settings.max_retry_after_wait_s)
+        exchange = Exchange(
+            client, request_timeout_s=settings.order_timeout_s, max_wait_s=settings.max_retry_after_wait_s
+        )
         await Executor(settings, redis, session_factory(engine), exchange, instance).run(stop)
     finally:
         if client is not None:

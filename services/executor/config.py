@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 from pydantic import Field, model_validator
 
 from shared.intervals import INTERVAL_MS
 from shared.settings import ParameterSettings
+from shared.trading.vocabulary import BotState
 
 logger = logging.getLogger(__name__)
-
-BotStateName = Literal["running", "stopped", "entries_paused", "error"]
 
 
 class ExecutorSettings(ParameterSettings):
@@ -33,7 +31,7 @@ class ExecutorSettings(ParameterSettings):
     # Older names, read as market seconds; refused together with their replacements.
     signal_max_age_s: float | None = Field(None, gt=0, alias="SIGNAL_MAX_AGE_S")
     max_data_age_s: float | None = Field(None, gt=0, alias="MAX_DATA_AGE_S")
-    bot_start_state: BotStateName = Field("running", alias="BOT_START_STATE")
+    bot_start_state: BotState = Field(BotState.RUNNING, alias="BOT_START_STATE")
     order_timeout_s: float = Field(10.0, gt=0, alias="ORDER_TIMEOUT_S")
     order_send_attempts: int = Field(3, ge=1, le=10, alias="ORDER_SEND_ATTEMPTS")
     order_query_attempts: int = Field(5, ge=1, le=50, alias="ORDER_QUERY_ATTEMPTS")
@@ -47,8 +45,10 @@ class ExecutorSettings(ParameterSettings):
 
     @model_validator(mode="after")
     def _read_older_names(self) -> ExecutorSettings:
-        for old, new, field in (("SIGNAL_MAX_AGE_S", "SIGNAL_MAX_AGE_CANDLES", "signal_max_age_candles"),
-                                ("MAX_DATA_AGE_S", "MAX_DATA_AGE_MS", "max_data_age_ms")):
+        for old, new, field in (
+            ("SIGNAL_MAX_AGE_S", "SIGNAL_MAX_AGE_CANDLES", "signal_max_age_candles"),
+            ("MAX_DATA_AGE_S", "MAX_DATA_AGE_MS", "max_data_age_ms"),
+        ):
             value = getattr(self, old.lower())
             if value is None:
                 continue

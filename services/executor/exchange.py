@@ -33,6 +33,16 @@ import aiohttp
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
+from services.executor.errors import (
+    ClockSkew,
+    CredentialsRejected,
+    ExchangeError,
+    OrderNotFound,
+    RateLimited,
+    Rejected,
+    RetryLater,
+    UnknownOutcome,
+)
 from shared.trading.sizing import SymbolFilters, format_decimal
 from shared.binance_client import resync_clock
 
@@ -47,49 +57,6 @@ DEFAULT_RETRY_AFTER_S = 1.0
 # Every order carries this recvWindow: a request the exchange has not accepted within it (after
 # its timestamp) never executes, which bounds how long a sent order can still appear.
 ORDER_RECV_WINDOW_MS = 5000
-
-
-class ExchangeError(Exception):
-    """Base of the executor's exchange errors; ``code`` is Binance's error code when known."""
-
-    code: int | None = None
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-class RetryLater(ExchangeError):
-    """Nothing happened; the same request may be made again later."""
-
-
-class UnknownOutcome(ExchangeError):
-    """An order request may or may not have executed; query it by client order id."""
-
-
-class Rejected(ExchangeError):
-    """The exchange refused the request; sending it again as is would fail the same way."""
-
-
-class CredentialsRejected(Rejected):
-    """The API key, its permissions or the signature were refused."""
-
-
-class OrderNotFound(ExchangeError):
-    """The queried order does not exist on the exchange (-2013)."""
-
-
-class RateLimited(ExchangeError):
-    """Too many requests (429) or banned (418): no request before ``retry_after_s``."""
-
-    def __init__(self, message: str, code: int | None, retry_after_s: float) -> None:
-        super().__init__(message, code)
-        self.retry_after_s = retry_after_s
-
-
-class ClockSkew(ExchangeError):
-    """-1021: the request's timestamp was refused; the offset has been measured again."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +103,9 @@ class Exchange:
         logger.info("waiting %.2fs for Retry-After before the next exchange request", wait)
         await asyncio.sleep(wait)
 
-    async def _call(self, what: str, request: Callable[[], Awaitable[T]], *, order: bool = False, wait: bool = True) -> T:
+    async def _call(
+        self, what: str, request: Callable[[], Awaitable[T]], *, order: bool = False, wait: bool = True
+    ) -> T:
         try:
             return await self._call_once(what, request, order, wait)
         except ClockSkew:
@@ -227,7 +196,9 @@ class Exchange:
 
     async def trades_since(self, symbol: str, from_id: int, limit: int = 1000) -> list[dict[str, Any]]:
         """``myTrades`` of ``symbol`` with trade id >= ``from_id``."""
-        return await self._call("myTrades", lambda: self.client.get_my_trades(symbol=symbol, fromId=from_id, limit=limit))
+        return await self._call(
+            "myTrades", lambda: self.client.get_my_trades(symbol=symbol, fromId=from_id, limit=limit)
+        )
 
     async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
         """Orders of ``symbol`` still working on the exchange."""

@@ -13,16 +13,27 @@ from shared import streams
 from shared.bus import publish
 from shared.codec import dumps
 from shared.events import (
-    CommandOutcome, Condition, Decision, ExecutorAlert, Outcome, Payload, PositionSnapshot, Signal, make_event,
+    CommandOutcome,
+    Condition,
+    Decision,
+    ExecutorAlert,
+    Outcome,
+    Payload,
+    PositionSnapshot,
+    Signal,
+    make_event,
 )
 from shared.logs import redact
 from shared.store.models import Position
+from shared.trading.vocabulary import PositionStatus, Side
 
 logger = logging.getLogger("services.executor")
 
 SOURCE = "executor"
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 ANSWER_TTL_S = 24 * 3600
+FLAT = "FLAT"  # the snapshot's status of a symbol without an active position
+ACTIVE = (PositionStatus.OPENING, PositionStatus.OPEN, PositionStatus.CLOSING)
 
 
 def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
@@ -31,15 +42,24 @@ def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
     ``entry_time_ms`` is the exchange's fill time, ``entry_market_time_ms`` the market time of
     the entry decision; ``dust_quantity`` the bot's dust the position's exit will sell too.
     """
-    if position is None or position.status not in ("OPENING", "OPEN", "CLOSING"):
-        return {"symbol": symbol, "status": "FLAT", "entry_price": None, "quantity": None,
-                "entry_time_ms": None, "stop_loss": None, "take_profit": None,
-                "trade_id": None, "entry_market_time_ms": None, "dust_quantity": None}
+    if position is None or position.status not in ACTIVE:
+        return {
+            "symbol": symbol,
+            "status": FLAT,
+            "entry_price": None,
+            "quantity": None,
+            "entry_time_ms": None,
+            "stop_loss": None,
+            "take_profit": None,
+            "trade_id": None,
+            "entry_market_time_ms": None,
+            "dust_quantity": None,
+        }
     return {
         "symbol": symbol,
         "status": position.status,
         "entry_price": _text(position.entry_price),
-        "quantity": _text(position.quantity) if position.status != "OPENING" else None,
+        "quantity": _text(position.quantity) if position.status != PositionStatus.OPENING else None,
         "entry_time_ms": position.entry_time_ms,
         "stop_loss": _text(position.stop_loss),
         "take_profit": _text(position.take_profit),
@@ -93,23 +113,47 @@ class Notifier:
         if not first:
             return
         level = logging.WARNING if outcome is Outcome.REFUSED else logging.INFO
-        logger.log(level, "%scommand %s %s: %s (id %s)", f"{symbol} " if symbol else "", command, outcome.value, reason, command_id)
-        await self.event(CommandOutcome(
-            command_id=command_id, command=command, outcome=outcome, reason=reason, symbol=symbol, instance=self.instance,
-        ))
+        logger.log(
+            level,
+            "%scommand %s %s: %s (id %s)",
+            f"{symbol} " if symbol else "",
+            command,
+            outcome.value,
+            reason,
+            command_id,
+        )
+        await self.event(
+            CommandOutcome(
+                command_id=command_id,
+                command=command,
+                outcome=outcome,
+                reason=reason,
+                symbol=symbol,
+                instance=self.instance,
+            )
+        )
 
     async def decision(self, signal: Signal, note: str) -> None:
         """A decision-log record (``strategy:decisions``) saying what became of ``signal`` when the
         executor did not act on it, e.g. "skipped: entry pending"."""
         record = Decision(
-            symbol=signal.symbol, interval=signal.interval, candle_open_time_ms=signal.candle_open_time_ms,
-            close=signal.price, warm=True, entry=signal.side == "BUY", exit=signal.side == "SELL",
-            conditions=[Condition(name=f"executor {note}", passed=False)], indicators=dict(signal.indicators),
-            parameters_version=signal.parameters_version, note=note,
+            symbol=signal.symbol,
+            interval=signal.interval,
+            candle_open_time_ms=signal.candle_open_time_ms,
+            close=signal.price,
+            warm=True,
+            entry=signal.side == Side.BUY,
+            exit=signal.side == Side.SELL,
+            conditions=[Condition(name=f"executor {note}", passed=False)],
+            indicators=dict(signal.indicators),
+            parameters_version=signal.parameters_version,
+            note=note,
         )
         event_id = f"decision-{signal.symbol}-{signal.candle_open_time_ms}-{signal.side}-executor"
         try:
-            await publish(self.redis, streams.DECISIONS, make_event(record, SOURCE, signal.candle_open_time_ms, event_id))
+            await publish(
+                self.redis, streams.DECISIONS, make_event(record, SOURCE, signal.candle_open_time_ms, event_id)
+            )
         except Exception as e:  # noqa: BLE001 - Redis trouble must not stop order handling
             logger.error("could not write the decision of %s: %s", event_id, e)
 
@@ -126,19 +170,32 @@ class Notifier:
         if self._last_snapshot.get(symbol) == text:
             return
         self._last_snapshot[symbol] = text
-        await self.event(PositionSnapshot(
-            symbol=symbol, status=body["status"], trade_id=body["trade_id"], entry_price=body["entry_price"],
-            quantity=body["quantity"], dust_quantity=body["dust_quantity"],
-            entry_time_ms=body["entry_market_time_ms"] or body["entry_time_ms"],
-            stop_loss=body["stop_loss"], take_profit=body["take_profit"],
-        ))
+        await self.event(
+            PositionSnapshot(
+                symbol=symbol,
+                status=body["status"],
+                trade_id=body["trade_id"],
+                entry_price=body["entry_price"],
+                quantity=body["quantity"],
+                dust_quantity=body["dust_quantity"],
+                entry_time_ms=body["entry_market_time_ms"] or body["entry_time_ms"],
+                stop_loss=body["stop_loss"],
+                take_profit=body["take_profit"],
+            )
+        )
 
     async def symbol_info(self, info: Any) -> None:
         """Publish a symbol's filters (``market:symbols``) so the dashboard reads numbers in its precision."""
         filters = info.filters
-        body = {"symbol": info.symbol, "base_asset": info.base_asset, "quote_asset": info.quote_asset,
-                "tick_size": _text(filters.tick_size), "step_size": _text(filters.market_step),
-                "min_qty": _text(filters.market_min_quantity), "min_notional": _text(filters.market_min_notional)}
+        body = {
+            "symbol": info.symbol,
+            "base_asset": info.base_asset,
+            "quote_asset": info.quote_asset,
+            "tick_size": _text(filters.tick_size),
+            "step_size": _text(filters.market_step),
+            "min_qty": _text(filters.market_min_quantity),
+            "min_notional": _text(filters.market_min_notional),
+        }
         try:
             await self.redis.hset(streams.SYMBOL_INFO, info.symbol, dumps(body))
         except Exception as e:  # noqa: BLE001

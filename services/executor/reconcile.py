@@ -13,25 +13,65 @@ The ledger is compared with the exchange and settled, in this order:
 4. open orders carrying one of the bot's ids but unknown to the ledger are reported;
 5. the base balance is compared with the open position's quantity.
 
-Nothing here sends an order, so a position is never opened or closed twice.
+Nothing here sends an order, so a position is never opened or closed twice. It talks to narrow
+collaborators: the settling of orders, the ledger, the exchange's reads, and an alert sink.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from services.executor import store
-from shared.trading import ids, ledger
-from services.executor.exchange import ExchangeError
+from services.executor.book import SymbolBook
+from services.executor.errors import ExchangeError
+from services.executor.exchange import SymbolInfo
+from services.executor.notify import FLAT
+from services.executor.ports import AlertSink
+from shared.trading import ids
+from shared.trading.lifecycle import held_quantity
 from shared.trading.sizing import format_decimal
-
-if TYPE_CHECKING:
-    from services.executor.service import Executor, SymbolBook
+from shared.trading.vocabulary import PositionStatus
 
 logger = logging.getLogger(__name__)
+
+
+class Settling(Protocol):
+    """Settling the symbol's orders and positions (the executor's own flows)."""
+
+    async def symbol_info(self, book: SymbolBook) -> SymbolInfo: ...
+
+    async def settle_symbol(self, book: SymbolBook) -> None: ...
+
+    async def finalize(self, book: SymbolBook, client_order_id: str) -> None: ...
+
+    async def reload_position(self, book: SymbolBook) -> None: ...
+
+
+class ReconcileLedger(Protocol):
+    """The ledger reads and writes reconciliation needs (``store.ledger.Ledger``)."""
+
+    async def unsettled_count(self, symbol: str) -> int: ...
+
+    async def last_trade_id(self, symbol: str) -> int | None: ...
+
+    async def record_trades(self, symbol: str, rows: Iterable[Mapping[str, Any]]) -> tuple[int, int, set[str]]: ...
+
+    async def knows_order(self, client_order_id: str) -> bool: ...
+
+    async def exits_sold(self, position_id: int, base_asset: str, quote_asset: str) -> tuple[list[str], Decimal]: ...
+
+
+class ReconcileExchange(Protocol):
+    """The exchange reads reconciliation needs."""
+
+    async def trades_since(self, symbol: str, from_id: int, limit: int = 1000) -> list[dict[str, Any]]: ...
+
+    async def open_orders(self, symbol: str) -> list[dict[str, Any]]: ...
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]: ...
 
 
 @dataclass
@@ -44,7 +84,7 @@ class ReconcileReport:
     trades_recorded: int = 0
     foreign_trades: int = 0
     unknown_open_orders: int = 0
-    position: str = "FLAT"
+    position: str = FLAT
 
     def summary(self) -> str:
         return (
@@ -53,79 +93,93 @@ class ReconcileReport:
             f"{self.unknown_open_orders} unknown open order(s); position {self.position}"
         )
 
+    @property
+    def level(self) -> str:
+        """The alert level of the summary: a warning while something is left to look at."""
+        return "warning" if self.unsettled_after or self.unknown_open_orders else "info"
 
-async def reconcile_symbol(executor: Executor, book: SymbolBook) -> ReconcileReport:
+
+def balance_shortfall(held: Decimal, free: Decimal, base_asset: str) -> str | None:
+    """The alert text when the account holds less base than the open position ("" if it does not)."""
+    if free >= held:
+        return None
+    return f"open position holds {format_decimal(held)} {base_asset} but the account has {format_decimal(free)} free"
+
+
+async def reconcile_symbol(
+    book: SymbolBook, *, settling: Settling, ledger: ReconcileLedger, exchange: ReconcileExchange, sink: AlertSink
+) -> ReconcileReport:
     """Settle ``book.symbol``'s ledger against the exchange; see the module docstring."""
     symbol = book.symbol
     report = ReconcileReport(symbol)
-    info = await executor.symbol_info(book)
-    async with executor.sessions() as session:
-        report.unsettled_before = len(await store.unsettled_orders(session, symbol))
-        last_trade = await store.last_trade_id(session, symbol)
-
-    await executor.settle_symbol(book)
-
+    info = await settling.symbol_info(book)
+    report.unsettled_before = await ledger.unsettled_count(symbol)
+    last_trade = await ledger.last_trade_id(symbol)
+    await settling.settle_symbol(book)
     if last_trade is not None:
-        try:
-            rows = await executor.exchange.trades_since(symbol, last_trade + 1)
-        except ExchangeError as e:
-            await executor.notifier.alert("warning", "reconcile_incomplete", f"myTrades not read: {e.message}", symbol)
-            rows = []
-        touched: set[str] = set()
-        async with executor.sessions.begin() as session:
-            for row in rows:
-                order = await store.get_order_by_exchange_id(session, symbol, int(row["orderId"]))
-                if order is None:
-                    report.foreign_trades += 1
-                    continue
-                if await store.record_fill(session, order, ledger.fill_from_trade(row)):
-                    report.trades_recorded += 1
-                    touched.add(order.client_order_id)
-        for client_id in sorted(touched):
-            await executor.finalize(book, client_id)
-        if report.foreign_trades:
-            await executor.notifier.alert(
-                "info", "foreign_trades", f"{report.foreign_trades} trade(s) on {symbol} were not placed by the bot", symbol
-            )
-
+        await _record_trades(book, last_trade, report, settling, ledger, exchange, sink)
     try:
-        open_orders = await executor.exchange.open_orders(symbol)
+        open_orders = await exchange.open_orders(symbol)
     except ExchangeError as e:
-        await executor.notifier.alert("warning", "reconcile_incomplete", f"open orders not read: {e.message}", symbol)
+        await sink.alert("warning", "reconcile_incomplete", f"open orders not read: {e.message}", symbol)
         open_orders = []
-    async with executor.sessions() as session:
-        for row in open_orders:
-            client_id = str(row.get("clientOrderId", ""))
-            if ids.is_bot_id(client_id) and await store.get_order(session, client_id) is None:
-                report.unknown_open_orders += 1
-                await executor.notifier.alert(
-                    "error", "unknown_open_order", f"open order {client_id} carries a bot id but is not in the ledger", symbol
-                )
-
-    await executor.reload_position(book)
-    position = book.position
-    if position is not None and position.status == "OPEN":
-        try:
-            free = (await executor.exchange.balances()).get(info.base_asset, (Decimal(0), Decimal(0)))[0]
-        except ExchangeError as e:
-            free = None
-            logger.warning("%s balance not read: %s", symbol, e.message)
-        if free is not None:
-            # After a partial exit the position holds only what its exit orders have not sold.
-            async with executor.sessions() as session:
-                exits = await store.orders_of_position(session, position.id, "exit")
-                sold = (await store.totals_of(session, exits, info.base_asset, info.quote_asset)).quantity
-            held = position.quantity + ledger.carried_dust(position.dust_in, (o.status for o in exits)) - sold
-            if free < held:
-                await executor.notifier.alert(
-                    "error", "balance_mismatch",
-                    f"open position holds {format_decimal(held)} {info.base_asset} but the account has "
-                    f"{format_decimal(free)} free",
-                    symbol,
-                )
-    async with executor.sessions() as session:
-        report.unsettled_after = len(await store.unsettled_orders(session, symbol))
-    report.position = position.status if position is not None else "FLAT"
-    level = "warning" if report.unsettled_after or report.unknown_open_orders else "info"
-    await executor.notifier.alert(level, "reconciled", report.summary(), symbol)
+    for row in open_orders:
+        client_id = str(row.get("clientOrderId", ""))
+        if ids.is_bot_id(client_id) and not await ledger.knows_order(client_id):
+            report.unknown_open_orders += 1
+            await sink.alert(
+                "error",
+                "unknown_open_order",
+                f"open order {client_id} carries a bot id but is not in the ledger",
+                symbol,
+            )
+    await settling.reload_position(book)
+    if book.position is not None and book.position.status == PositionStatus.OPEN:
+        await _compare_balance(book, info, ledger, exchange, sink)
+    report.unsettled_after = await ledger.unsettled_count(symbol)
+    report.position = book.position.status if book.position is not None else FLAT
+    await sink.alert(report.level, "reconciled", report.summary(), symbol)
     return report
+
+
+async def _record_trades(
+    book: SymbolBook,
+    last_trade: int,
+    report: ReconcileReport,
+    settling: Settling,
+    ledger: ReconcileLedger,
+    exchange: ReconcileExchange,
+    sink: AlertSink,
+) -> None:
+    symbol = book.symbol
+    try:
+        rows = await exchange.trades_since(symbol, last_trade + 1)
+    except ExchangeError as e:
+        await sink.alert("warning", "reconcile_incomplete", f"myTrades not read: {e.message}", symbol)
+        rows = []
+    report.trades_recorded, report.foreign_trades, touched = await ledger.record_trades(symbol, rows)
+    for client_id in sorted(touched):
+        await settling.finalize(book, client_id)
+    if report.foreign_trades:
+        await sink.alert(
+            "info", "foreign_trades", f"{report.foreign_trades} trade(s) on {symbol} were not placed by the bot", symbol
+        )
+
+
+async def _compare_balance(
+    book: SymbolBook, info: SymbolInfo, ledger: ReconcileLedger, exchange: ReconcileExchange, sink: AlertSink
+) -> None:
+    position = book.position
+    assert position is not None
+    try:
+        free = (await exchange.balances()).get(info.base_asset, (Decimal(0), Decimal(0)))[0]
+    except ExchangeError as e:
+        logger.warning("%s balance not read: %s", book.symbol, e.message)
+        return
+    # After a partial exit the position holds only what its exit orders have not sold.
+    statuses, sold = await ledger.exits_sold(position.id, info.base_asset, info.quote_asset)
+    shortfall = balance_shortfall(
+        held_quantity(position.quantity, position.dust_in, statuses, sold), free, info.base_asset
+    )
+    if shortfall is not None:
+        await sink.alert("error", "balance_mismatch", shortfall, book.symbol)

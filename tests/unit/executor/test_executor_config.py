@@ -19,7 +19,9 @@ def test_the_older_names_are_read_as_market_seconds() -> None:
     assert settings.max_data_age_ms == 12_000
 
 
-@pytest.mark.parametrize(("old", "new"), [("SIGNAL_MAX_AGE_S", "SIGNAL_MAX_AGE_CANDLES"), ("MAX_DATA_AGE_S", "MAX_DATA_AGE_MS")])
+@pytest.mark.parametrize(
+    ("old", "new"), [("SIGNAL_MAX_AGE_S", "SIGNAL_MAX_AGE_CANDLES"), ("MAX_DATA_AGE_S", "MAX_DATA_AGE_MS")]
+)
 def test_an_older_name_set_with_its_replacement_is_refused_by_name(
     old: str, new: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

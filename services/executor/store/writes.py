@@ -1,57 +1,26 @@
-"""The executor's writes and reads of the ledger database, one named function per query.
-
-Every function takes an ``AsyncSession``; the caller owns the transaction
-(``async with sessions.begin() as session``), so an intent, its position and their status
-change commit together. Only the executor writes these tables.
-
-Position statuses: OPENING (entry order intended or working), OPEN, CLOSING (exit order
-intended or working), CLOSED, and FAILED (the entry order ended without any fill).
-"""
+"""Writes of the ledger, one named function per change; each takes the caller's ``AsyncSession``
+(the caller owns the transaction, so an intent, its position and their status change commit
+together)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.trading.ledger import UNSETTLED_STATUSES, FillData, FillTotals, totals
+from services.executor.store.reads import bot_dust, get_order
 from shared.store.models import Fill, Order, Position
+from shared.trading.ledger import FillData
+from shared.trading.vocabulary import OrderPurpose, OrderStatus, PositionStatus, Side
 
-ACTIVE_POSITION_STATUSES = ("OPENING", "OPEN", "CLOSING")
+ZERO = Decimal(0)
+MARKET = "MARKET"  # the only order type the executor sends
 
 
 class DuplicateOrderError(Exception):
     """An order with this client order id is already in the ledger."""
-
-
-async def get_order(session: AsyncSession, client_order_id: str) -> Order | None:
-    """The order named ``client_order_id``, or None."""
-    return (await session.execute(select(Order).where(Order.client_order_id == client_order_id))).scalar_one_or_none()
-
-
-async def get_order_by_exchange_id(session: AsyncSession, symbol: str, exchange_order_id: int) -> Order | None:
-    """The order the exchange knows as ``exchange_order_id`` on ``symbol``, or None."""
-    query = select(Order).where(Order.symbol == symbol, Order.exchange_order_id == exchange_order_id)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def get_position(session: AsyncSession, position_id: int) -> Position | None:
-    """The position with primary key ``position_id``."""
-    return await session.get(Position, position_id)
-
-
-async def active_position(session: AsyncSession, symbol: str) -> Position | None:
-    """The OPENING, OPEN or CLOSING position of ``symbol`` (at most one), or None when flat."""
-    query = (
-        select(Position)
-        .where(Position.symbol == symbol, Position.status.in_(ACTIVE_POSITION_STATUSES))
-        .order_by(Position.id.desc())
-        .limit(1)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def create_entry_intent(
@@ -78,7 +47,7 @@ async def create_entry_intent(
         raise DuplicateOrderError(client_order_id)
     position = Position(
         symbol=symbol,
-        status="OPENING",
+        status=PositionStatus.OPENING,
         entry_client_order_id=client_order_id,
         quantity=Decimal(0),
         quote_spent=Decimal(0),
@@ -89,23 +58,8 @@ async def create_entry_intent(
         parameters_version=parameters_version,
         entry_indicators=entry_indicators,
     )
-    order = Order(
-        client_order_id=client_order_id,
-        symbol=symbol,
-        side="BUY",
-        order_type="MARKET",
-        purpose="entry",
-        status="INTENT",
-        requested_quantity=quantity,
-        executed_quantity=Decimal(0),
-        cumulative_quote=Decimal(0),
-        commission_base=Decimal(0),
-        commission_quote=Decimal(0),
-        signal_event_id=signal_event_id,
-        reason=reason,
-        created_at_ms=now_ms,
-        updated_at_ms=now_ms,
-        market_time_ms=market_time_ms,
+    order = _intent(
+        client_order_id, symbol, Side.BUY, OrderPurpose.ENTRY, quantity, signal_event_id, reason, now_ms, market_time_ms
     )
     try:
         async with session.begin_nested():
@@ -139,9 +93,9 @@ async def create_exit_intent(
     """
     order = await get_order(session, client_order_id)
     if order is not None:
-        if order.status != "REJECTED" or order.position_id != position.id:
+        if order.status != OrderStatus.REJECTED or order.position_id != position.id:
             raise DuplicateOrderError(client_order_id)
-        order.status = "INTENT"
+        order.status = OrderStatus.INTENT
         order.requested_quantity = quantity
         order.executed_quantity = Decimal(0)
         order.cumulative_quote = Decimal(0)
@@ -150,27 +104,20 @@ async def create_exit_intent(
         order.updated_at_ms = now_ms
         order.market_time_ms = market_time_ms
     else:
-        order = Order(
-            client_order_id=client_order_id,
-            symbol=position.symbol,
-            side="SELL",
-            order_type="MARKET",
-            purpose="exit",
-            status="INTENT",
-            requested_quantity=quantity,
-            executed_quantity=Decimal(0),
-            cumulative_quote=Decimal(0),
-            commission_base=Decimal(0),
-            commission_quote=Decimal(0),
-            signal_event_id=signal_event_id,
-            reason=reason,
-            position_id=position.id,
-            created_at_ms=now_ms,
-            updated_at_ms=now_ms,
-            market_time_ms=market_time_ms,
+        order = _intent(
+            client_order_id,
+            position.symbol,
+            Side.SELL,
+            OrderPurpose.EXIT,
+            quantity,
+            signal_event_id,
+            reason,
+            now_ms,
+            market_time_ms,
         )
+        order.position_id = position.id
         session.add(order)
-    position.status = "CLOSING"
+    position.status = PositionStatus.CLOSING
     position.exit_reason = exit_reason
     position.exit_candle_open_ms = exit_candle_open_ms
     position.exit_market_time_ms = market_time_ms
@@ -178,6 +125,38 @@ async def create_exit_intent(
         position.exit_client_order_id = client_order_id
     await session.flush()
     return order
+
+
+def _intent(
+    client_order_id: str,
+    symbol: str,
+    side: Side,
+    purpose: OrderPurpose,
+    quantity: Decimal,
+    signal_event_id: str,
+    reason: str,
+    now_ms: int,
+    market_time_ms: int | None,
+) -> Order:
+    """A new MARKET order in status INTENT, nothing executed yet."""
+    return Order(
+        client_order_id=client_order_id,
+        symbol=symbol,
+        side=side,
+        order_type=MARKET,
+        purpose=purpose,
+        status=OrderStatus.INTENT,
+        requested_quantity=quantity,
+        executed_quantity=ZERO,
+        cumulative_quote=ZERO,
+        commission_base=ZERO,
+        commission_quote=ZERO,
+        signal_event_id=signal_event_id,
+        reason=reason,
+        created_at_ms=now_ms,
+        updated_at_ms=now_ms,
+        market_time_ms=market_time_ms,
+    )
 
 
 async def update_order(
@@ -239,38 +218,6 @@ async def record_fill(session: AsyncSession, order: Order, fill: FillData) -> bo
     return True
 
 
-async def fills_of(session: AsyncSession, client_order_ids: Sequence[str]) -> list[Fill]:
-    """Every recorded fill of the given orders, oldest trade first."""
-    if not client_order_ids:
-        return []
-    query = select(Fill).where(Fill.client_order_id.in_(list(client_order_ids))).order_by(Fill.trade_id)
-    return list((await session.execute(query)).scalars())
-
-
-async def totals_of(session: AsyncSession, orders: Sequence[Order], base_asset: str, quote_asset: str) -> FillTotals:
-    """The recorded fills of ``orders`` summed (for a position's exit orders: what has been sold so far)."""
-    return totals(await fills_of(session, [o.client_order_id for o in orders]), base_asset, quote_asset)
-
-
-async def orders_of_position(session: AsyncSession, position_id: int, purpose: str | None = None) -> list[Order]:
-    """The orders of one position (optionally only ``entry`` or ``exit``), oldest first."""
-    query = select(Order).where(Order.position_id == position_id)
-    if purpose is not None:
-        query = query.where(Order.purpose == purpose)
-    return list((await session.execute(query.order_by(Order.id))).scalars())
-
-
-async def unsettled_orders(session: AsyncSession, symbol: str) -> list[Order]:
-    """Orders of ``symbol`` whose outcome is not final yet (INTENT, SUBMITTED, UNKNOWN, ...)."""
-    query = select(Order).where(Order.symbol == symbol, Order.status.in_(sorted(UNSETTLED_STATUSES))).order_by(Order.id)
-    return list((await session.execute(query)).scalars())
-
-
-async def last_trade_id(session: AsyncSession, symbol: str) -> int | None:
-    """The highest trade id recorded for ``symbol``, or None before the first fill."""
-    return (await session.execute(select(func.max(Fill.trade_id)).where(Fill.symbol == symbol))).scalar_one_or_none()
-
-
 async def mark_position_open(
     session: AsyncSession,
     position: Position,
@@ -283,7 +230,7 @@ async def mark_position_open(
     entry_time_ms: int,
 ) -> Position:
     """The entry filled: record its average price, credited quantity, cost and protection levels."""
-    position.status = "OPEN"
+    position.status = PositionStatus.OPEN
     position.entry_price = entry_price
     position.quantity = quantity
     position.quote_spent = quote_spent
@@ -296,7 +243,7 @@ async def mark_position_open(
 
 async def mark_position_failed(session: AsyncSession, position: Position) -> Position:
     """The entry order ended without a fill: the position never existed."""
-    position.status = "FAILED"
+    position.status = PositionStatus.FAILED
     await session.flush()
     return position
 
@@ -304,7 +251,7 @@ async def mark_position_failed(session: AsyncSession, position: Position) -> Pos
 async def reopen_position(session: AsyncSession, position: Position, *, keep_exit: bool = False) -> Position:
     """An exit order ended with base left to sell: the position is OPEN again. With ``keep_exit``
     the exit stays decided (its reason and candle are kept, so a restart retries it)."""
-    position.status = "OPEN"
+    position.status = PositionStatus.OPEN
     if not keep_exit:
         position.exit_reason = None
         position.exit_candle_open_ms = None
@@ -325,7 +272,7 @@ async def mark_position_closed(
 ) -> Position:
     """The exit filled: record its average price, net proceeds, realised return (%) and the
     base it left below one step (the bot's dust, sold by the next exit)."""
-    position.status = "CLOSED"
+    position.status = PositionStatus.CLOSED
     position.dust_out = dust_out
     position.exit_price = exit_price
     position.quote_received = quote_received
@@ -333,30 +280,3 @@ async def mark_position_closed(
     position.exit_time_ms = exit_time_ms
     await session.flush()
     return position
-
-
-async def bot_dust(session: AsyncSession, symbol: str) -> Decimal:
-    """The bot's base dust of ``symbol``: what its most recent closed position left behind."""
-    query = (
-        select(Position.dust_out)
-        .where(Position.symbol == symbol, Position.status == "CLOSED")
-        .order_by(Position.id.desc())
-        .limit(1)
-    )
-    return (await session.execute(query)).scalar_one_or_none() or Decimal(0)
-
-
-async def recent_orders(session: AsyncSession, symbol: str | None = None, limit: int = 100) -> list[Order]:
-    """Newest orders first (all symbols when ``symbol`` is None)."""
-    query = select(Order)
-    if symbol is not None:
-        query = query.where(Order.symbol == symbol)
-    return list((await session.execute(query.order_by(Order.id.desc()).limit(limit))).scalars())
-
-
-async def closed_positions(session: AsyncSession, symbol: str | None = None, limit: int = 100) -> list[Position]:
-    """Closed trades, newest first (all symbols when ``symbol`` is None)."""
-    query = select(Position).where(Position.status == "CLOSED")
-    if symbol is not None:
-        query = query.where(Position.symbol == symbol)
-    return list((await session.execute(query.order_by(Position.id.desc()).limit(limit))).scalars())

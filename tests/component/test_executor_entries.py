@@ -1,0 +1,112 @@
+"""Entries through the shell: a filled entry opens with levels, an unknown outcome is settled
+by query, and a fill that arrives after the next candle's first extreme is not exited on it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.executor.errors import Rejected, RetryLater
+from shared import streams
+from shared.trading.ids import entry_client_order_id
+from tests.component.conftest import MINUTE, Rig
+from tests.component.fake_exchange import LOST, SYMBOL
+
+D = Decimal
+
+
+async def test_a_filled_entry_opens_the_position_with_levels_from_its_fill(rig: Rig) -> None:
+    await rig.start()
+    signal = await rig.signal("BUY")
+    client_id = entry_client_order_id(SYMBOL, signal.candle_open_time_ms)
+    position = await rig.position()
+    assert position is not None and position.status == "OPEN"
+    assert (
+        position.entry_price == D("100000") and position.stop_loss == D("98000") and position.take_profit == D("105000")
+    )
+    order = await rig.order(client_id)
+    assert order.status == "FILLED" and position.quantity == order.executed_quantity * D("0.999")
+    assert rig.exchange.sent() == [client_id]
+    assert [e.type for e in await rig.events() if e.type.startswith("position_")] == [
+        "position_snapshot",
+        "position_snapshot",
+        "position_opened",
+        "position_snapshot",
+    ]
+    assert await rig.redis.hget(streams.ENTRY_SENT, client_id) is not None
+
+
+async def test_an_unknown_outcome_is_resolved_by_query_without_a_second_order(rig: Rig) -> None:
+    await rig.start()
+    # The order executes but its answer is lost; the first query meets a 5xx, the second finds it.
+    rig.exchange.then("order", LOST)
+    rig.exchange.then("query", RetryLater("query order: HTTP 503"))
+    signal = await rig.signal("BUY")
+    client_id = entry_client_order_id(SYMBOL, signal.candle_open_time_ms)
+    assert rig.exchange.sent() == [client_id]
+    order = await rig.order(client_id)
+    assert order.status == "FILLED"
+    position = await rig.position()
+    assert position is not None and position.status == "OPEN"
+    # The query's answer carries no fills: they came from myTrades, each trade once.
+    assert [c for c in rig.exchange.calls if c[0] in ("query", "trades")] == [
+        ("query", client_id),
+        ("query", client_id),
+        ("trades", str(order.exchange_order_id)),
+    ]
+    assert [a.code for a in await rig.alerts() if a.code.startswith("order_")] == ["order_unknown"]
+    assert rig.clock.slept == [1.0, 1.0]  # ORDER_QUERY_DELAY_S before each query, on the fake clock
+
+
+async def test_a_fill_known_only_after_the_next_candles_first_extreme_is_not_exited_on_it(rig: Rig) -> None:
+    await rig.start()
+    # The entry executes at 20 s into the minute, but its answer is lost and every query fails:
+    # the outcome stays unknown while the next candle's first tick dives below the stop-loss.
+    candle_close = rig.market_ms() // MINUTE * MINUTE
+    rig.exchange.fill_time_ms = candle_close + 20_000
+    rig.exchange.then("order", LOST)
+    rig.exchange.then("query", *[RetryLater("query order: HTTP 503")] * 4)
+    signal = await rig.signal("BUY", candle_open_ms=candle_close - MINUTE)
+    client_id = entry_client_order_id(SYMBOL, signal.candle_open_time_ms)
+    assert [a.code for a in await rig.alerts("order_unsettled")] == ["order_unsettled"]
+    position = await rig.position()
+    assert position is not None and position.status == "OPENING"
+    rig.clock.advance(2.0)
+    await rig.tick("97000", ts_event_ms=candle_close + 5_000)  # settles (one query, failing), never exits
+    position = await rig.position()
+    assert position is not None and position.status == "OPENING"
+
+    # The fills arrive (execution reports) stamped after that extreme: levels from the fill.
+    await rig.reports(client_id)
+    position = await rig.position()
+    assert position is not None and position.status == "OPEN" and position.entry_time_ms == candle_close + 20_000
+    # The extreme, read again late (a backlog), is from before the entry: no exit.
+    await rig.tick("97000", ts_event_ms=candle_close + 5_000)
+    assert len(rig.exchange.sent()) == 1
+    # A later price below the stop-loss exits, recorded in the candle where it was crossed.
+    await rig.tick("97900", ts_event_ms=candle_close + MINUTE + 3_000)
+    [closed] = await rig.closed()
+    assert closed.exit_reason == "stop_loss" and closed.exit_candle_open_ms == candle_close + MINUTE
+    assert closed.exit_market_time_ms == candle_close + MINUTE + 3_000
+
+
+async def test_an_account_read_that_times_out_is_retried_within_the_signals_allowance(rig: Rig) -> None:
+    await rig.start()
+    rig.exchange.then("account", RetryLater("account: timed out (TimeoutError)"))
+    await rig.signal("BUY")
+    position = await rig.position()
+    assert position is not None and position.status == "OPEN"
+    assert [a.code for a in await rig.alerts("exchange_unavailable")] == ["exchange_unavailable"]
+    assert rig.clock.slept == [1.0]
+
+
+async def test_an_entry_refused_by_the_exchange_never_opens_and_frees_the_symbol(rig: Rig) -> None:
+    await rig.start()
+    rig.exchange.then("order", Rejected("order: -2010 Account has insufficient balance for requested action.", -2010))
+    signal = await rig.signal("BUY")
+    client_id = entry_client_order_id(SYMBOL, signal.candle_open_time_ms)
+    assert (await rig.order(client_id)).status == "REJECTED"
+    assert await rig.position() is None
+    assert [a.code for a in await rig.alerts("insufficient_balance")] == ["insufficient_balance"]
+    # The same signal handled again (redelivered) names the same order and sends nothing.
+    await rig.signal("BUY", candle_open_ms=signal.candle_open_time_ms)
+    assert rig.exchange.sent() == [client_id]
