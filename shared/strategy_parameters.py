@@ -30,6 +30,6 @@ def strategy_parameters(strategy: Strategy, text: str, base: StrategyParameters)
     if strategy.name == DEFAULT_STRATEGY:
         if text.strip():
             reason = "ema_cross_rsi takes its parameters from EMA_SHORT_PERIOD... and the dashboard, not from here"
-        raise ParameterError([("STRATEGY_PARAMS", reason)])
+            raise ParameterError([("STRATEGY_PARAMS", reason)])
         return base
     return strategy.parameters(split_pairs(text))
