@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from shared.trading import rules
 from services.strategy.config import StrategySettings
-from services.strategy.window import CandleWindow, IndicatorTrack
+from services.strategy.window import CandleWindow
 from shared import streams
 from shared.aio import sleep_or_stop
 from shared.bus import AckLater, Consumer, publish_atomically
@@ -29,6 +29,7 @@ from shared.leases import SymbolLeases
 from shared.parameters import StrategyParameters
 from shared.trading.incremental import IndicatorSpec
 from shared.trading.strategies import DEFAULT_STRATEGY, Row
+from shared.trading.strategies.track import IndicatorTrack
 from shared.trading.vocabulary import Side
 
 logger = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ class StrategyService:
         specs = self._specs()
         track = self.tracks.get(symbol)
         if track is None or track.specs != specs:
-            track = IndicatorTrack.over(window, specs, self.settings.window_candles)
+            track = IndicatorTrack.over(window.candles(), specs, self.settings.window_candles)
             self.tracks[symbol] = track
         return track
 

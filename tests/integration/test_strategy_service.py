@@ -23,7 +23,8 @@ from services.strategy.config import StrategySettings
 from shared.trading.indicators import compute_indicators
 from shared.trading.rules import signal_arrays
 from services.strategy.service import StrategyService
-from services.strategy.window import CandleWindow, IndicatorTrack
+from services.strategy.window import CandleWindow
+from shared.trading.strategies.track import IndicatorTrack
 from shared import streams
 from shared.bus import ensure_group, publish
 from shared.candles import load_candles
