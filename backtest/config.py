@@ -11,10 +11,11 @@ settings (``RISK_PER_TRADE``, ``STOP_LOSS_PERCENTAGE``...) stay in the strategy 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from shared.trading.breaker import BreakerLimits
 from shared.trading.sizing import SymbolFilters
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
 from shared.trading.strategies import DEFAULT_STRATEGY, Strategy
@@ -61,6 +62,8 @@ class BacktestConfig:
     filters: SymbolFilters | None = None
     symbol: str | None = None
     interval: str | None = None
+    # The account circuit breaker the executor applies (shared.trading.breaker); off by default.
+    breaker: BreakerLimits = field(default_factory=BreakerLimits)
 
     def resolved_filters(self, symbol: str | None = None) -> SymbolFilters:
         """The filters in force for this run."""

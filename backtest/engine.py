@@ -21,6 +21,7 @@ import pandas as pd
 from backtest import kernel
 from backtest.config import BacktestConfig
 from backtest.metrics import TradeMoney, summarise
+from shared.trading.breaker import BreakerState, ClosedTrade, advance
 from shared.trading.protection import ExitReason, protection_levels, realised_return_pct
 from shared.trading.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
 from shared.trading.strategies import Strategy, builtin_registry
@@ -172,7 +173,8 @@ def run_backtest(
         return int(kernel.walk_trades(arrays.open, arrays.high, arrays.low, arrays.close, entry, exit_,
                                       stop_loss, take_profit, start, *out))
 
-    settled = _settle(walk, out, levels, arrays, params, config, filters)
+    interval_ms = INTERVAL_MS.get(config.interval or candles.attrs.get("interval") or "", INTERVAL_MS["1m"])
+    settled = _settle(walk, out, levels, arrays, params, config, filters, interval_ms)
     stage("statistics")
     equity = kernel.step_values(n, settled.step_at, settled.step_cash, float(config.balance))
     equity += kernel.step_values(n, settled.step_at, settled.step_base, 0.0) * arrays.close
@@ -248,6 +250,7 @@ def _settle(
     params: StrategyParameters,
     config: BacktestConfig,
     filters: SymbolFilters,
+    interval_ms: int = INTERVAL_MS["1m"],
 ) -> RunLedger:
     """Money of each walked trade, in order; an entry refused by sizing restarts the walk after it.
 
@@ -275,10 +278,19 @@ def _settle(
         count = walk(start)
         return list(zip(*(column[:count].tolist() for column in out), strict=True))
 
+    limits, breaker = config.breaker, BreakerState()
     pending, k = walked(0), 0
     while k < len(pending):
         opened, closed, code, fill = pending[k]
         price, sl, tp = levels[opened]
+        if limits.enabled:
+            # As the executor: the entry is decided at its candle's close, in market time.
+            decided = advance(breaker, limits, int(open_time[opened]) + interval_ms)
+            breaker = decided.state
+            if breaker.tripped is not None:
+                skipped.append(SkippedEntry(int(open_time[opened]), price, breaker.tripped.refusal, dust))
+                pending, k = walked(opened + 1), 0
+                continue
         sizing = size_entry(cash, price, params, filters)
         quantity = sizing.quantity
         if quantity is None:
@@ -324,6 +336,10 @@ def _settle(
             opened, closed, int(open_time[opened]), int(open_time[closed]), price, exit_price, reasons[code],
             quantity, sold, spent, received, realised_return_pct(spent, received), sl, tp, dust_in, dust,
         ))
+        if limits.enabled:
+            closed_ms = int(open_time[closed]) + interval_ms
+            trade = ClosedTrade(received - spent, closed_ms, config.balance)
+            breaker = advance(breaker, limits, closed_ms, trade).state
         k += 1
     money = TradeMoney(np.asarray(spent_column), np.asarray(received_column),
                        np.fromiter((t.exit_index - t.entry_index for t in trades), np.int64, len(trades)),

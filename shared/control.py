@@ -39,7 +39,7 @@ STATE_COMMANDS = {
     Command.PAUSE_ENTRIES: BotState.ENTRIES_PAUSED,
     Command.CLOSE_ALL: BotState.STOPPED,
 }
-COMMANDS = (*STATE_COMMANDS, Command.CLOSE_POSITION)
+COMMANDS = (*STATE_COMMANDS, Command.CLOSE_POSITION, Command.RESET_BREAKER)
 _MAX_CAS_ATTEMPTS = 50
 
 
@@ -169,6 +169,12 @@ async def send_command(
             raise CommandError("close_position needs a symbol")
         target = streams.symbol_commands(symbol)
         await redis.xadd(target, encode(event), maxlen=streams.maxlen_for(target), approximate=True)
+        return command_id
+    if command == Command.RESET_BREAKER:
+        # Not a state change: every executor replica reads it and the first applies it.
+        await redis.xadd(
+            streams.CONTROL_COMMANDS, encode(event), maxlen=streams.maxlen_for(streams.CONTROL_COMMANDS), approximate=True
+        )
         return command_id
     if command == Command.CLOSE_ALL and not symbols:
         raise CommandError("close_all needs the traded symbols")

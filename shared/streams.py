@@ -35,6 +35,7 @@ ACCOUNT_LAST_TRADE = "account:last_trade_id"  # hash: symbol -> last trade id se
 BOT_STATE = "control:bot_state"  # JSON {"state","reason","changed_at_ms"}
 PARAMETERS = "control:parameters:current"  # JSON {"version","parameters",...}
 POSITIONS = "executor:positions"  # hash: symbol -> JSON position snapshot
+BREAKER = "executor:breaker"  # JSON: the account circuit breaker's state (shared.trading.breaker)
 ENTRY_SENT = "executor:entry_sent_ms"  # hash: entry client order id -> Redis time (ms) its order was last sent
 KLINE_LAST_OPEN = "market:kline_last_open"  # hash: symbol -> open time of the last closed kline published
 DASHBOARD_PASSWORD_HASH = "api:password_hash"
@@ -205,7 +206,7 @@ ACCESS: dict[BusUser, BusGrant] = {
     BusUser.EXECUTOR: BusGrant(
         writes=(EXECUTOR_EVENTS, POSITIONS, BOT_STATE, "deadletter:market:ticker:*", "deadletter:executor:inbox:*",
                 "deadletter:account:executions:*", "deadletter:control:commands:*", LOGS, "health:executor:*",
-                "lease:executor:*", f"{COMMAND_ANSWERS}*", ENTRY_SENT, SYMBOL_INFO, "members:executor",
+                "lease:executor:*", f"{COMMAND_ANSWERS}*", ENTRY_SENT, BREAKER, SYMBOL_INFO, "members:executor",
                 "bus:failures:executor:*", DECISIONS),
         reads=(MARKET_FRESHNESS, MARKET_LAST_PRICE, MARKET_CLOCK, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS),
         groups=("market:ticker:*", "executor:inbox:*", "account:executions:*", "control:commands:*"),

@@ -24,6 +24,7 @@ export class StatusPanel {
     $("#btn-pause").addEventListener("click", () => this.command("pause-entries"));
     $("#btn-close").addEventListener("click", () => this.closePosition());
     $("#btn-close-all").addEventListener("click", () => this.closeAll());
+    $("#btn-reset-breaker").addEventListener("click", () => this.resetBreaker());
     setInterval(() => this.tick(), 1000);
   }
 
@@ -61,6 +62,7 @@ export class StatusPanel {
     $("#bot-reason").textContent = s.bot.reason ? `${s.bot.reason}${s.bot.changed_at_ms ? ` · ${fmtTime(s.bot.changed_at_ms)} (wall clock)` : ""}` : "";
     $("#bot-meaning").textContent = s.state_meanings?.[s.bot.state] ?? "";
     $("#timeframe").textContent = s.timeframe;
+    this.renderBreaker(s.breaker);
 
     const market = this.market();
     $("#price-label").textContent = market ? `${market.symbol} last price` : "Last price";
@@ -74,6 +76,32 @@ export class StatusPanel {
     this.renderBalances(market);
     this.renderPosition(market?.position ?? null);
     this.renderButtons(market);
+  }
+
+  /** Which circuit-breaker limit stopped entries, with its figures (hidden while none is tripped). */
+  renderBreaker(breaker) {
+    const node = $("#breaker");
+    const tripped = breaker?.tripped;
+    node.hidden = !tripped;
+    node.dataset.tripped = tripped ?? "";
+    if (!tripped) {
+      node.textContent = "";
+      return;
+    }
+    const figures = Object.entries(breaker.figures ?? {})
+      .map(([name, value]) => `${name.replaceAll("_", " ")} ${value}`)
+      .join(", ");
+    const at = breaker.tripped_at_ms ? ` at ${fmtTime(breaker.tripped_at_ms)} (market time)` : "";
+    node.textContent = `Circuit breaker tripped on ${tripped.replaceAll("_", " ")}${at}: ${figures}. ` +
+      `New entries are paused; exits continue. Clears ${breaker.clears}.`;
+  }
+
+  async resetBreaker() {
+    const tripped = this.status?.breaker?.tripped;
+    const text = (tripped ? `Reset the circuit breaker (tripped on ${tripped.replaceAll("_", " ")})? ` : "Reset the circuit breaker? ") +
+      "Entries are allowed again and every limit is measured afresh from now.";
+    if (!(await confirmAction(text + this.liveWarning(), "Reset breaker"))) return;
+    await this.send("/api/breaker/reset", "reset-breaker");
   }
 
   showPrice(price, direction = "") {

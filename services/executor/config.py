@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.intervals import INTERVAL_MS
+from shared.trading.breaker import BreakerLimits
 from shared.settings import ParameterSettings
 from shared.trading.vocabulary import BotState
 
@@ -42,6 +44,19 @@ class ExecutorSettings(ParameterSettings):
     reconcile_interval_s: float = Field(30.0, gt=0, alias="RECONCILE_INTERVAL_S")
     lease_ttl_ms: int = Field(5_000, ge=1000, alias="LEASE_TTL_MS")
     poll_block_ms: int = Field(500, ge=10, le=10_000, alias="EXECUTOR_POLL_MS")
+    # The account circuit breaker (shared.trading.breaker); each limit is off when unset.
+    breaker_daily_loss_pct: Decimal | None = Field(None, gt=0, lt=100, alias="BREAKER_DAILY_LOSS_PCT")
+    breaker_max_drawdown_pct: Decimal | None = Field(None, gt=0, lt=100, alias="BREAKER_MAX_DRAWDOWN_PCT")
+    breaker_max_losing_streak: int | None = Field(None, ge=1, alias="BREAKER_MAX_LOSING_STREAK")
+
+    @field_validator("breaker_daily_loss_pct", "breaker_max_drawdown_pct", "breaker_max_losing_streak", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def breaker_limits(self) -> BreakerLimits:
+        """The circuit breaker's limits in force."""
+        return BreakerLimits(self.breaker_daily_loss_pct, self.breaker_max_drawdown_pct, self.breaker_max_losing_streak)
 
     @model_validator(mode="after")
     def _read_older_names(self) -> ExecutorSettings:

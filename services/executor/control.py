@@ -20,6 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.executor.breaker import AccountBreaker
 from services.executor.config import ExecutorSettings
 from services.executor.notify import Notifier
 from shared import signing, streams
@@ -56,6 +57,7 @@ class BotControl(ControlReader):
         )
         self.settings = settings
         self.notifier = notifier
+        self.breaker = AccountBreaker(redis, notifier, settings.breaker_limits())
 
     @property
     def entries_allowed(self) -> bool:
@@ -117,8 +119,22 @@ class BotControl(ControlReader):
                 if state == BotState.STOPPED:
                     meaning += f" (open positions: {held})"
                 await self.notifier.answer(command_id, payload.command, Outcome.DONE, meaning)
+        elif isinstance(payload, BotCommand) and payload.command == Command.RESET_BREAKER:
+            await self.reset_breaker(payload.command_id or event.event_id, payload.requested_by)
         elif isinstance(payload, ParametersChanged):
             await self.refresh_parameters(payload)
+
+    async def reset_breaker(self, command_id: str, requested_by: str) -> None:
+        """The operator's reset of the circuit breaker, answered (and recorded in its record)."""
+        try:
+            clocks = await self.redis.hvals(streams.MARKET_CLOCK)
+            market_ms = max((int(float(v)) for v in clocks), default=None)
+            text = await self.breaker.reset(command_id, requested_by, market_ms)
+        except Exception as e:  # noqa: BLE001 - the operator hears why, the bot keeps running
+            logger.exception("circuit breaker reset failed")
+            await self.notifier.answer(command_id, Command.RESET_BREAKER, Outcome.REFUSED, f"reset failed: {e}")
+            return
+        await self.notifier.answer(command_id, Command.RESET_BREAKER, Outcome.DONE, text)
 
     async def open_symbols(self) -> list[str]:
         """Symbols with a position (opening, open or closing), from every replica's snapshots."""

@@ -110,6 +110,10 @@ class Entries:
         refusal = state_refusal(bot, book.position.status if book.position is not None else None)
         if refusal:
             return refusal
+        # Decided at the signal candle's close (market time), the same instant at any replay speed.
+        refusal = await shell.control.breaker.entry_refusal(signal.candle_open_time_ms + shell.settings.interval_ms)
+        if refusal:
+            return refusal
         fresh = await shell.redis.hget(streams.MARKET_FRESHNESS, book.symbol)
         refusal = feed_refusal(
             None if fresh is None else int(float(fresh)), shell.clock.now_ms(), shell.settings.entry_max_feed_silence_s

@@ -3,6 +3,8 @@ order is refused (``core.refusals``), and reading it back (a decided exit is tak
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.executor import store
@@ -13,6 +15,7 @@ from services.executor.core.exits import resumed
 from services.executor.core.finals import FinalFacts, Market, settle_final
 from services.executor.core.refusals import Refusal, refuse_order
 from services.executor.core.ticks import EntryTimes
+from services.executor.errors import ExchangeError
 from services.executor.exchange import SymbolInfo
 from shared import streams
 from shared.store.models import Order, Position
@@ -48,6 +51,21 @@ class Positions:
         book.exit = step.exit
         await self.load_entry_times(book)
         await shell.perform(book, step.effects)
+        if isinstance(step.change, fx.MarkClosed):
+            await self._count_closed(info, position, step.change.closed)
+
+    async def _count_closed(self, info: SymbolInfo, position: Position, closed: fx.Closed) -> None:
+        """Tell the circuit breaker the position's realised profit (after fees), at its exit time."""
+        shell = self.shell
+
+        async def equity() -> Decimal | None:
+            try:
+                return await shell.exchange.free_balance(info.quote_asset)
+            except ExchangeError:
+                return None
+
+        profit = closed.quote_received - position.quote_spent
+        await shell.control.breaker.position_closed(position.id, profit, closed.exit_time_ms, equity)
 
     async def _final_facts(
         self, session: AsyncSession, book: SymbolBook, info: SymbolInfo, order: Order, position: Position

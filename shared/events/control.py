@@ -16,6 +16,7 @@ class Command(StrEnum):
     PAUSE_ENTRIES = "pause_entries"
     CLOSE_POSITION = "close_position"
     CLOSE_ALL = "close_all"
+    RESET_BREAKER = "reset_breaker"
     SET_PARAMETERS = "set_parameters"
 
 

@@ -71,3 +71,11 @@ class IndicatorKind(StrEnum):
     ATR = "atr"  # Wilder's average true range over n candles, seeded with the simple average
     HIGHEST = "highest"  # highest high of the last n candles (upper Donchian channel)
     LOWEST = "lowest"  # lowest low of the last n candles (lower Donchian channel)
+
+
+class BreakerLimit(StrEnum):
+    """The account circuit breaker's limits (``shared.trading.breaker``)."""
+
+    DAILY_LOSS = "daily_loss"
+    DRAWDOWN = "drawdown"
+    LOSING_STREAK = "losing_streak"

@@ -143,3 +143,30 @@ async def test_logs_signals_decisions_feeds(client: httpx.AsyncClient, redis_cli
     signals = (await client.get("/api/signals")).json()
     assert signals[0]["data"]["side"] == "SELL" and signals[0]["data"]["price"] == "100.5"
 
+
+
+async def test_status_shows_the_tripped_breaker_limit_with_its_figures_until_the_next_market_day(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
+    from shared.codec import decode
+    from shared.trading.breaker import DAY_MS, BreakerLimits, BreakerState, ClosedTrade, advance, state_dict
+    from decimal import Decimal
+
+    assert (await client.get("/api/status")).json()["breaker"] is None
+    day = 20_000 * DAY_MS
+    step = advance(BreakerState(), BreakerLimits(daily_loss_pct=Decimal(2)), day + 1000,
+                   ClosedTrade(Decimal(-30), day + 1000, Decimal(1000)))
+    await redis_client.set(streams.BREAKER, dumps({"state": state_dict(step.state)}))
+    await redis_client.hset(streams.MARKET_CLOCK, mapping={"BTCUSDT": str(day + 5000)})
+    breaker = (await client.get("/api/status")).json()["breaker"]
+    assert breaker["tripped"] == "daily_loss" and breaker["tripped_at_ms"] == day + 1000
+    assert breaker["figures"]["loss_pct"] == "3.00" and breaker["figures"]["day_start_equity"] == "1000"
+    assert breaker["clears"] == "at the next UTC day of market time"
+    await redis_client.hset(streams.MARKET_CLOCK, mapping={"BTCUSDT": str(day + DAY_MS)})
+    assert (await client.get("/api/status")).json()["breaker"]["tripped"] is None
+
+    sent = (await client.post("/api/breaker/reset")).json()
+    assert sent["command"] == "reset_breaker" and sent["command_id"]
+    [(_, fields)] = (await redis_client.xrange(streams.CONTROL_COMMANDS))[-1:]
+    command = decode(dict(fields)).payload
+    assert command.command == "reset_breaker" and command.command_id == sent["command_id"] and command.requested_by

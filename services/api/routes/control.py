@@ -1,4 +1,4 @@
-"""Commands: start, stop, pause entries, close a position, close all and stop.
+"""Commands: start, stop, pause entries, close a position, close all and stop, reset the breaker.
 
 The executor carries them out and answers each under its ``command_id`` (``command`` events on
 ``/api/events``: accepted, done or refused with the reason).
@@ -59,6 +59,13 @@ async def close_all(redis: RedisDep, settings: SettingsDep, who: RequestedBy) ->
     """Stop at once (nothing new opens) and sell every open position at market; each symbol's
     exit is answered on its own under this command's id."""
     return await _command(redis, "close_all", who, symbols=list(settings.symbols))
+
+
+@router.post("/breaker/reset", status_code=status.HTTP_202_ACCEPTED)
+async def reset_breaker(redis: RedisDep, who: RequestedBy) -> CommandAccepted:
+    """Clear the account circuit breaker and measure its limits afresh from now; answered by the
+    executor, which records who reset it."""
+    return await _command(redis, "reset_breaker", who)
 
 
 @router.post(

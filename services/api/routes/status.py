@@ -21,7 +21,8 @@ from shared import streams
 from shared.codec import loads
 from shared.events import STATE_MEANINGS, now_ms
 from shared.precision import QUOTE_ASSETS, Precision, pct, split_symbol
-from shared.trading.vocabulary import PositionStatus
+from shared.trading.breaker import BreakerLimits, advance, state_from
+from shared.trading.vocabulary import BreakerLimit, PositionStatus
 
 router = APIRouter(prefix="/api", tags=["status"], dependencies=Protected)
 
@@ -67,6 +68,42 @@ class MarketClock(BaseModel):
     replay: bool
 
 
+class BreakerView(BaseModel):
+    """The account circuit breaker: the limit tripped (None: entries allowed) and its figures."""
+
+    tripped: str | None = None
+    tripped_at_ms: int | None = None  # market time
+    figures: dict[str, str] = {}
+    clears: str = ""  # when it clears by itself
+    equity: str | None = None
+    losing_streak: int = 0
+    last_reset: dict[str, Any] | None = None
+
+
+def breaker_view(raw: str | None, market_ms: int | None) -> BreakerView | None:
+    """The breaker's record as the executor wrote it, a daily trip shown cleared once the market
+    clock is in the next UTC day (the executor clears it at its next entry decision)."""
+    record = loads(raw)
+    if not isinstance(record, dict):
+        return None
+    state = state_from(record.get("state"))
+    if market_ms is not None:
+        state = advance(state, BreakerLimits(), market_ms).state
+    trip = state.tripped
+    clears = ""
+    if trip is not None:
+        clears = "at the next UTC day of market time" if trip.limit == BreakerLimit.DAILY_LOSS else "by an operator reset"
+    return BreakerView(
+        tripped=None if trip is None else str(trip.limit),
+        tripped_at_ms=None if trip is None else trip.at_ms,
+        figures=dict(trip.figures) if trip else {},
+        clears=clears,
+        equity=None if state.equity is None else format(state.equity, "f"),
+        losing_streak=state.losing_streak,
+        last_reset=record.get("last_reset"),
+    )
+
+
 class Status(BaseModel):
     mode: str
     timeframe: str
@@ -78,6 +115,7 @@ class Status(BaseModel):
     market_status: dict[str, Any] | None
     server_time_ms: int
     state_meanings: dict[str, str] = {}  # what each bot state lets the bot do, in the README's words
+    breaker: BreakerView | None = None  # None: the breaker never counted a trade
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -157,14 +195,15 @@ async def get_status(redis: RedisDep, settings: SettingsDep, live: LiveDep, ledg
         pipe.hmget(streams.LAST_SIGNAL, symbols)
         pipe.hmget(streams.MARKET_CLOCK, symbols)
         pipe.get(streams.BOT_STATE)
+        pipe.get(streams.BREAKER)
         for stream in FOLLOWED:
             pipe.xrevrange(stream, count=1)
         if precisions.stale:
             pipe.hmget(streams.SYMBOL_INFO, symbols)
         replies = await pipe.execute()
-    prices, freshness, positions, snapshot, signals, clocks, requested = replies[:7]
-    await live.catch_up(redis, dict(zip(FOLLOWED, replies[7:7 + len(FOLLOWED)])))
-    if len(replies) > 7 + len(FOLLOWED):
+    prices, freshness, positions, snapshot, signals, clocks, requested, breaker = replies[:8]
+    await live.catch_up(redis, dict(zip(FOLLOWED, replies[8:8 + len(FOLLOWED)])))
+    if len(replies) > 8 + len(FOLLOWED):
         precisions.apply(replies[-1])
     now = now_ms()
     markets = []
@@ -204,6 +243,7 @@ async def get_status(redis: RedisDep, settings: SettingsDep, live: LiveDep, ledg
         market_status=live.market_status,
         server_time_ms=now,
         state_meanings={state.value: meaning for state, meaning in STATE_MEANINGS.items()},
+        breaker=breaker_view(breaker, clock),
     )
 
 
