@@ -15,6 +15,7 @@ import math
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 from services.strategy.config import StrategySettings
 from services.strategy.window import CandleWindow
@@ -201,7 +202,7 @@ class StrategyService:
                   if stream == streams.SIGNALS and isinstance(event.payload, Signal)}
         if not latest:
             return
-        mapping = {symbol: dumps({**event.payload.model_dump(mode="json"), "ts_ms": event.ts_event_ms})
+        mapping: dict[FieldT, EncodableT] = {symbol: dumps({**event.payload.model_dump(mode="json"), "ts_ms": event.ts_event_ms})
                    for symbol, event in latest.items()}
         try:
             await self.redis.hset(streams.LAST_SIGNAL, mapping=mapping)
