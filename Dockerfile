@@ -13,6 +13,7 @@ RUN pip install --no-cache-dir uv \
 COPY shared ./shared
 COPY services ./services
 COPY backtest ./backtest
+COPY strategies ./strategies
 COPY research ./research
 COPY frontend ./frontend
 COPY data ./data

@@ -97,6 +97,7 @@ download: install
 bench: install system
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_backtest.py
+	$(PY) bench/bench_strategy.py
 	$(PY) bench/bench_exchange_sim.py
 	$(PY) bench/bench_api_burst.py
 	$(PY) bench/bench_api.py

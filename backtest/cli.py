@@ -1,4 +1,4 @@
-"""Command line: ``python -m backtest --data <csv|parquet> [--params "KEY=VALUE ..."] [--json F] [--report F]``.
+"""Command line: ``python -m backtest --data <csv|parquet> [--strategy NAME] [--params "KEY=VALUE ..."] [--json F] [--report F]``.
 
 Exit status 0 on success, 2 on a bad argument, parameter or data file (nothing is written then).
 """
@@ -6,6 +6,7 @@ Exit status 0 on success, 2 on a bad argument, parameter or data file (nothing i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
@@ -14,23 +15,30 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from backtest.config import parse_run_settings
+from backtest.config import parse_run_settings, strategy_run_parameters
 from backtest.engine import BacktestResult, run_backtest
 from backtest.metrics import iso_time
 from backtest.report import render_report
 from backtest.storage import json_bytes, report_paths, write_atomic
 from shared.candles import CandleFileError, candle_identity, load_candles
 from shared.parameters import ParameterError
+from shared.strategy_loader import StrategyLoadError, load_registry
+from shared.trading.strategies import DEFAULT_STRATEGY
 
 STAGES = ("load", "indicators", "signals", "simulation", "statistics", "output")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``python -m backtest``."""
-    parser = argparse.ArgumentParser(prog="python -m backtest", description="Backtest the EMA-cross strategy on a candle file.")
+    parser = argparse.ArgumentParser(prog="python -m backtest", description="Backtest a strategy on a candle file.")
     parser.add_argument("--data", required=True, help="candle CSV (.csv or .csv.gz) named <SYMBOL>_<interval>_..., "
                         "or a Parquet month file or series folder written by python -m research.data")
-    parser.add_argument("--params", default="", help='space-separated KEY=VALUE, e.g. "EMA_SHORT_PERIOD=12 FEE=0.001"')
+    parser.add_argument("--strategy", default=DEFAULT_STRATEGY,
+                        help=f"strategy name (default {DEFAULT_STRATEGY}): a built-in or one of STRATEGY_PATH's files")
+    parser.add_argument("--strategy-path", default=None,
+                        help="folder of user strategies (default $STRATEGY_PATH, else strategies/ at the repo root)")
+    parser.add_argument("--params", default="", help='space-separated KEY=VALUE, e.g. "EMA_SHORT_PERIOD=12 FEE=0.001"; '
+                        "the strategy's own parameters and the risk settings alike")
     parser.add_argument("--json", type=Path, help="write {summary, trades} as JSON here")
     parser.add_argument("--report", type=Path, help="write the HTML report here")
     parser.add_argument("--report-dir", type=Path, help="write <report_key>.html and .json into this folder")
@@ -54,6 +62,7 @@ def format_summary(result: BacktestResult) -> str:
 
     rows = [
         ("Data", f"{s.get('data_file', '')} ({s['symbol']} {s['interval']})"),
+        ("Strategy", s.get("strategy", DEFAULT_STRATEGY)),
         ("Period (UTC)", f"{s['start']} .. {s['end']}"),
         ("Candles", f"{s['candles']:,} (warm-up {s['warmup_candles']})"),
         ("Starting balance", number(s["starting_balance"])),
@@ -104,8 +113,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except (ValueError, InvalidOperation):
         return _fail("--trades takes a number or 'all', --balance a number")
     try:
+        strategy = load_registry(args.strategy_path or os.environ.get("STRATEGY_PATH") or None).get(args.strategy)
+    except StrategyLoadError as e:
+        return _fail(str(e))
+    except KeyError as e:
+        return _fail(f"--strategy: {e.args[0]}")
+    try:
         symbol, _ = candle_identity(args.data)
-        params, config = parse_run_settings(args.params, symbol=symbol, balance=balance)
+        rest, strategy_params = strategy_run_parameters(args.params, strategy)
+        params, config = parse_run_settings(rest, symbol=symbol, balance=balance)
     except ParameterError as e:
         return _fail("; ".join(f"parameter {name}: {reason}" for name, reason in e.problems))
     except CandleFileError as e:
@@ -123,7 +139,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return _fail(str(e))
         if candles.empty:
             return _fail(f"{args.data}: no candles")
-        result = run_backtest(candles, params, config, on_stage=stage)
+        result = run_backtest(candles, params, config, on_stage=stage, strategy=strategy, strategy_params=strategy_params)
         result.summary["data_file"] = data_label(Path(args.data))
         stage("output")
         document = json_bytes(result.to_dict())
@@ -134,7 +150,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.report:
             written.append(write_atomic(args.report, page))
         if args.report_dir:
-            html_path, json_path = report_paths(args.report_dir, params)
+            html_path, json_path = report_paths(args.report_dir, params, strategy.name, strategy_params)
             written += [write_atomic(json_path, document), write_atomic(html_path, page)]
         bar.update(len(STAGES) - bar.n)
 

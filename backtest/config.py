@@ -3,7 +3,9 @@
 The parameter string mixes the strategy parameters (validated exactly as the live services do,
 by ``validate_parameters``) with backtest-only settings: ``FEE`` (commission per side, a
 fraction), ``BALANCE`` (starting quote balance) and the symbol filters ``TICK_SIZE``,
-``STEP_SIZE``, ``MIN_QTY`` and ``MIN_NOTIONAL``.
+``STEP_SIZE``, ``MIN_QTY`` and ``MIN_NOTIONAL``. With ``--strategy`` other than ema_cross_rsi, the
+names of that strategy's own parameter model go to it (``strategy_run_parameters``); the risk
+settings (``RISK_PER_TRADE``, ``STOP_LOSS_PERCENTAGE``...) stay in the strategy parameter set.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from shared.parameters import ParameterError, StrategyParameters, validate_parameters
 from shared.trading.breaker import BreakerLimits
 from shared.trading.sizing import SymbolFilters
+from shared.trading.strategies import DEFAULT_STRATEGY, Strategy
 
 DEFAULT_FEE = Decimal("0.001")
 DEFAULT_BALANCE = Decimal("10000")
@@ -140,3 +143,22 @@ def parse_run_settings(
         symbol=symbol,
     )
     return params, config
+
+
+def strategy_run_parameters(text: str, strategy: Strategy) -> tuple[str, Any]:
+    """Take ``strategy``'s own parameters out of a ``KEY=VALUE`` string: ``(the rest, its parameters)``.
+
+    For ema_cross_rsi the rest is the whole string and its parameters come from
+    ``parse_run_settings``'s set (returned as None here). Raises ``ParameterError`` naming the field.
+    """
+    if strategy.name == DEFAULT_STRATEGY:
+        return text, None
+    values, problems = split_assignments(text)
+    own = {name: values.pop(name) for name in list(values) if name in strategy.Parameters.model_fields}
+    try:
+        parameters = strategy.parameters(own)
+    except ParameterError as e:
+        problems = e.problems + problems
+    if problems:
+        raise ParameterError(problems)
+    return " ".join(f"{name}={value}" for name, value in values.items()), parameters

@@ -1,6 +1,7 @@
 """The backtest: the live strategy's indicators, rules, sizing and protection replayed over candles.
 
-Pipeline: ``compute_indicators`` -> ``signal_arrays`` -> stop-loss/take-profit levels of every
+Pipeline: the strategy's vectorised indicators (``Strategy.compute``, pandas-ta) and
+``Strategy.signal_arrays`` (``ema_cross_rsi`` by default) -> stop-loss/take-profit levels of every
 possible entry (``protection_levels``) -> compiled walk over the candles (``backtest.kernel``,
 conventions in ``backtest.fills``) -> money of each trade in ``Decimal`` with ``size_entry`` and
 ``sellable_quantity`` -> equity at every close -> summary.
@@ -27,11 +28,10 @@ from shared.parameters import StrategyParameters
 from shared.precision import Precision, split_symbol
 from shared.trading import profit
 from shared.trading.breaker import BreakerState, ClosedTrade, advance
-from shared.trading.indicators import compute_indicators
 from shared.trading.profit import TradeRecord
 from shared.trading.protection import ExitReason, protection_levels, realised_return_pct
-from shared.trading.rules import signal_arrays
 from shared.trading.sizing import SymbolFilters, format_decimal, sellable_quantity, size_entry
+from shared.trading.strategies import Strategy, builtin_registry
 from shared.trading.vocabulary import PositionStatus
 
 ZERO = Decimal(0)
@@ -121,12 +121,17 @@ def run_backtest(
     *,
     on_stage: Callable[[str], None] | None = None,
     entry_prices: Mapping[int, Decimal] | None = None,
+    strategy: Strategy | None = None,
+    strategy_params: Any = None,
 ) -> BacktestResult:
     """Backtest the strategy over ``candles`` (oldest first; any slice of a loaded file works).
 
     ``candles`` has float columns ``open, high, low, close, volume`` and the candle open time as
     an ``open_time`` column (epoch ms) or a DatetimeIndex. Indicators start from the first row
-    given. ``on_stage`` is called with the name of each stage as it starts (for progress bars).
+    given. ``strategy`` (default ``ema_cross_rsi``) decides the entries and exit signals with
+    ``strategy_params`` (an instance of its ``Parameters``; default ``params``, which always
+    supplies the risk settings: sizing, stop-loss and take-profit). ``on_stage`` is called with
+    the name of each stage as it starts (for progress bars).
     ``entry_prices`` (candle index -> price) replaces the close as the fill of an entry signalled
     at that candle: replaying the fills a live run actually got, whose stop-loss and take-profit
     follow the fill price, shows whether it still traded by the same rules.
@@ -140,10 +145,13 @@ def run_backtest(
     if n == 0:
         raise ValueError("no candles to backtest")
 
+    strategy = strategy or builtin_registry().get("ema_cross_rsi")
+    rules_params = params if strategy_params is None else strategy_params
     stage("indicators")
-    indicators = compute_indicators(candles, params, with_atr=False)
+    indicators = strategy.compute(candles, rules_params)
     stage("signals")
-    entry, exit_ = signal_arrays(indicators, arrays.close, arrays.volume, params)
+    entry, exit_ = strategy.signal_arrays(indicators, {"open": arrays.open, "high": arrays.high, "low": arrays.low,
+                                                       "close": arrays.close, "volume": arrays.volume}, rules_params)
     candidates = np.flatnonzero(entry[:-1])
     levels: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
     tick = filters.tick_size
@@ -177,8 +185,10 @@ def run_backtest(
     summary["profit"] = profit_block(settled.trades, symbol or "", filters, config, arrays,
                                      _price(arrays.close[-1]), config.interval or candles.attrs.get("interval"))
     summary.update(symbol=symbol, interval=config.interval or candles.attrs.get("interval"),
-                   warmup_candles=params.warmup_candles(),
+                   warmup_candles=strategy.warmup_candles(rules_params), strategy=strategy.name,
                    parameters=params.model_dump(mode="json"), settings=settings_dict(config, filters))
+    if rules_params is not params:
+        summary["strategy_parameters"] = rules_params.model_dump(mode="json")
     return BacktestResult(params, config, filters, arrays, settled.trades, settled.skipped, equity, summary)
 
 

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from backtest.engine import BacktestResult, Trade
 from backtest.metrics import drawdown_pct, iso_time
+from shared.trading.strategies import DEFAULT_STRATEGY
 
 MAX_POINTS = 900
 MAX_TRADES_SHOWN = 5000
@@ -169,7 +170,8 @@ def render_report(result: BacktestResult, title: str | None = None) -> str:
     title = title or f"Backtest {s.get('symbol') or ''} {s.get('interval') or ''}".strip()
     period = f"{s['start']} .. {s['end']}, {s['candles']:,} candles"
     summary = _table([(label, _number(s.get(key), 2, unit)) for label, key, unit in SUMMARY_ROWS], ("Result", ""))
-    settings = {**s.get("parameters", {}), **s.get("settings", {})}
+    own = s.get("strategy_parameters", {}) if s.get("strategy", DEFAULT_STRATEGY) != DEFAULT_STRATEGY else {}
+    settings = {"STRATEGY": s.get("strategy", DEFAULT_STRATEGY), **own, **s.get("parameters", {}), **s.get("settings", {})}
     parameters = _table([(k, html.escape(str(v))) for k, v in settings.items()], ("Parameter", "Value"))
     reasons = ", ".join(f"{k}: {v}" for k, v in s.get("exit_reasons", {}).items())
     shown = result.trades[:MAX_TRADES_SHOWN]

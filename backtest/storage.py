@@ -20,6 +20,7 @@ import orjson
 
 from shared.parameters import StrategyParameters
 from shared.trading.sizing import format_decimal
+from shared.trading.strategies import DEFAULT_STRATEGY
 
 
 def _canonical(value: Any) -> str:
@@ -32,15 +33,22 @@ def _canonical(value: Any) -> str:
     return str(value)
 
 
-def report_key(params: StrategyParameters) -> str:
-    """Stable hash of a parameter set; equal values give equal keys (``0.010`` and ``0.01`` alike)."""
+def report_key(params: StrategyParameters, strategy: str | None = None, strategy_params: Any = None) -> str:
+    """Stable hash of a parameter set; equal values give equal keys (``0.010`` and ``0.01`` alike).
+
+    A strategy other than ema_cross_rsi adds its name and its own parameters (``strategy_params``,
+    a pydantic model), so its reports never replace the default strategy's."""
     canonical = ";".join(f"{name}={_canonical(value)}" for name, value in sorted(params.model_dump().items()))
+    if strategy and strategy != DEFAULT_STRATEGY:
+        own = sorted(strategy_params.model_dump().items()) if strategy_params is not None else []
+        canonical += f";STRATEGY={strategy};" + ";".join(f"{name}={_canonical(value)}" for name, value in own)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def report_paths(reports_dir: str | os.PathLike[str], params: StrategyParameters) -> tuple[Path, Path]:
-    """``(html, json)`` paths of the report of ``params`` in ``reports_dir``."""
-    key = report_key(params)
+def report_paths(reports_dir: str | os.PathLike[str], params: StrategyParameters, strategy: str | None = None,
+                 strategy_params: Any = None) -> tuple[Path, Path]:
+    """``(html, json)`` paths of the report of ``params`` (and the strategy, see ``report_key``) in ``reports_dir``."""
+    key = report_key(params, strategy, strategy_params)
     folder = Path(reports_dir)
     return folder / f"{key}.html", folder / f"{key}.json"
 

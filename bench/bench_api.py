@@ -35,9 +35,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import http_load  # bench/, the script's own folder, is first on sys.path
 import httpx
 
+from bench import http_load
 from tests.support.stack import Stack, prepare_data, start_stack
 
 BUNDLED = REPO / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"

@@ -15,18 +15,24 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
+from redis.typing import KeyT, StreamIdT
 
 from shared import signing, streams
 from shared.aio import sleep_or_stop
-from shared.bus import entries_by_stream
-from shared.codec import DecodeError, decode, dumps, encode, loads
+from shared.bus import entries_by_stream, stream_fields
+from shared.codec import DecodeError, decode, dumps, loads
 from shared.events import BotCommand, BotState, Command, Envelope, ParametersChanged, make_event, now_ms
 from shared.parameters import (
-    DangerousParameters, History, ParameterError, StrategyParameters, unconfirmed_dangers, validate_parameters,
+    DangerousParameters,
+    History,
+    ParameterError,
+    StrategyParameters,
+    unconfirmed_dangers,
+    validate_parameters,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,10 +60,11 @@ class CommandError(ValueError):
 
 async def parameters_record(redis: Redis) -> dict[str, Any] | None:
     """The stored record ``{"version", "parameters", "changed_at_ms", "changed_by"}``, or None."""
-    return loads(await redis.get(streams.PARAMETERS))
+    record = loads(await redis.get(streams.PARAMETERS))
+    return record if isinstance(record, dict) else None
 
 
-def _parse_record(raw: str | None, default: StrategyParameters) -> tuple[int, StrategyParameters]:
+def _parse_record(raw: str | bytes | None, default: StrategyParameters) -> tuple[int, StrategyParameters]:
     record = loads(raw)
     if not record:
         return 0, default
@@ -99,11 +106,11 @@ async def update_parameters(
                     current = default  # never seal again what the bot did not write (a forged set)
                 merged = validate_parameters(values, current, history)
                 if merged == current:
-                    await pipe.unwatch()
+                    await pipe.unwatch()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.unwatch unannotated
                     return version, current
                 risky = unconfirmed_dangers(merged, current)
                 if risky and not confirm_dangerous:
-                    await pipe.unwatch()
+                    await pipe.unwatch()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.unwatch unannotated
                     raise DangerousParameters(risky)
                 new_version = version + 1
                 record = {
@@ -124,11 +131,11 @@ async def update_parameters(
                     ),
                     source,
                 )
-                pipe.multi()
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.multi unannotated
                 pipe.set(streams.PARAMETERS, dumps(signing.seal_record(record)))
                 pipe.xadd(
                     streams.CONTROL_PARAMETERS,
-                    encode(event),
+                    stream_fields(event),
                     maxlen=streams.maxlen_for(streams.CONTROL_PARAMETERS),
                     approximate=True,
                 )
@@ -137,7 +144,7 @@ async def update_parameters(
             except WatchError:
                 continue
             finally:
-                await pipe.reset()
+                await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.reset unannotated
     raise RuntimeError("parameters kept changing concurrently; try again")
 
 
@@ -168,12 +175,12 @@ async def send_command(
         if not symbol:
             raise CommandError("close_position needs a symbol")
         target = streams.symbol_commands(symbol)
-        await redis.xadd(target, encode(event), maxlen=streams.maxlen_for(target), approximate=True)
+        await redis.xadd(target, stream_fields(event), maxlen=streams.maxlen_for(target), approximate=True)
         return command_id
     if command == Command.RESET_BREAKER:
         # Not a state change: every executor replica reads it and the first applies it.
         await redis.xadd(
-            streams.CONTROL_COMMANDS, encode(event), maxlen=streams.maxlen_for(streams.CONTROL_COMMANDS), approximate=True
+            streams.CONTROL_COMMANDS, stream_fields(event), maxlen=streams.maxlen_for(streams.CONTROL_COMMANDS), approximate=True
         )
         return command_id
     if command == Command.CLOSE_ALL and not symbols:
@@ -187,7 +194,7 @@ async def send_command(
         pipe.set(streams.BOT_STATE, dumps(signing.seal_record(state)))
         pipe.xadd(
             streams.CONTROL_COMMANDS,
-            encode(event),
+            stream_fields(event),
             maxlen=streams.maxlen_for(streams.CONTROL_COMMANDS),
             approximate=True,
         )
@@ -198,7 +205,7 @@ async def send_command(
                     command_id=command_id, origin=Command.CLOSE_ALL,
                 )
                 target = streams.symbol_commands(each)
-                pipe.xadd(target, encode(make_event(close, source)), maxlen=streams.maxlen_for(target), approximate=True)
+                pipe.xadd(target, stream_fields(make_event(close, source)), maxlen=streams.maxlen_for(target), approximate=True)
         await pipe.execute()
     return command_id
 
@@ -266,7 +273,8 @@ class ControlReader:
         """Read the state and parameters as they are now, and where to follow them from."""
         for stream in self.followed:
             last = await self.redis.xrevrange(stream, count=1)
-            self._positions[stream] = last[0][0] if last else "0-0"
+            entry_id = last[0][0] if last else "0-0"
+            self._positions[stream] = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
         if self.start_state is not None:
             await self._load_state(self.start_state)
         record = await self.sealed_record(streams.PARAMETERS)
@@ -291,7 +299,9 @@ class ControlReader:
         """Apply every new parameter set, and hand over every command, until ``stop``."""
         while not stop.is_set():
             try:
-                reply = await self.redis.xread(self._positions, block=block_ms, count=100)
+                # xread is typed with a dict (invariant) of redis-py's own unions; text ids are among them.
+                positions = cast("dict[KeyT, StreamIdT]", self._positions)
+                reply = await self.redis.xread(positions, block=block_ms, count=100)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - Redis hiccup: try again

@@ -156,11 +156,51 @@ class ParameterSettings(_ParameterVariables):
 
     window_candles: int = Field(1000, alias="STRATEGY_WINDOW_CANDLES", ge=100, le=20_000)
     warmup_candles: int = warmup_candles_field()
+    # The strategy of every symbol, its folder of user strategies, and its parameters when it is
+    # not ema_cross_rsi (whose parameters are the variables above, changeable live).
+    strategy_name: str = Field("ema_cross_rsi", alias="STRATEGY")
+    strategy_path: str = Field("", alias="STRATEGY_PATH")
+    strategy_params_text: str = Field("", alias="STRATEGY_PARAMS")
 
     @model_validator(mode="after")
     def _check_parameters(self) -> ParameterSettings:
         self.initial_parameters()
+        self.strategy_parameters()  # loads STRATEGY_PATH: a broken file stops the start, named
         return self
+
+    def strategy_registry(self) -> Any:
+        """Built-in and user strategies (``shared.trading.strategies.Registry``), loaded once."""
+        from shared.strategy_loader import load_registry
+
+        cached = self.__dict__.get("_registry")
+        if cached is None:
+            cached = load_registry(self.strategy_path or None)
+            self.__dict__["_registry"] = cached
+        return cached
+
+    def strategy(self) -> Any:
+        """The ``Strategy`` named by ``STRATEGY``."""
+        try:
+            return self.strategy_registry().get(self.strategy_name)
+        except KeyError as e:
+            raise ValueError(f"STRATEGY: {e.args[0]}") from None
+
+    def strategy_parameters(self) -> Any:
+        """The strategy's parameters: ``initial_parameters()`` for ema_cross_rsi, else ``STRATEGY_PARAMS``."""
+        from shared.strategy_parameters import strategy_parameters
+
+        strategy = self.strategy()
+        try:
+            parameters = strategy_parameters(strategy, self.strategy_params_text, self.initial_parameters())
+        except ParameterError as e:
+            raise ValueError(f"STRATEGY_PARAMS: {e}") from e
+        # As History does for ema_cross_rsi: a warm-up longer than the candles ever seen never ends.
+        limit = min(self.window_candles, self.warmup_candles)
+        if strategy.warmup_candles(parameters) > limit:
+            raise ValueError(f"STRATEGY_PARAMS: {strategy.name} needs {strategy.warmup_candles(parameters)} closed "
+                             f"candles, more than the {limit} of STRATEGY_WINDOW_CANDLES / WARMUP_CANDLES: "
+                             "the bot would stay warming up and never trade")
+        return parameters
 
     def initial_parameters(self) -> StrategyParameters:
         """The parameter set given by the environment (defaults for what is unset)."""

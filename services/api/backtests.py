@@ -1,6 +1,6 @@
 """Running the backtest CLI on the current parameters, and finding its newest report.
 
-``python -m backtest --data <file> --params "KEY=VALUE ..." --report-dir <dir>`` writes
+``python -m backtest --data <file> --params "KEY=VALUE ..." --strategy <STRATEGY> --report-dir <dir>`` writes
 ``<dir>/<key>.json`` and ``<dir>/<key>.html`` where ``key`` is ``backtest.storage.report_key``
 of the parameter set, so the report of the current parameters is found by name.
 """
@@ -55,8 +55,11 @@ class BacktestRunner:
         command = [
             sys.executable, "-m", "backtest",
             "--data", str(self.settings.backtest_data.resolve()),
-            "--params", params_argument(parameters),
+            "--params", " ".join(filter(None, (params_argument(parameters), self.settings.strategy_params_text))),
             "--report-dir", str(self.reports_dir),
+            # The configured strategy (STRATEGY, with its STRATEGY_PARAMS), as the live service runs it.
+            "--strategy", self.settings.strategy_name,
+            *(["--strategy-path", self.settings.strategy_path] if self.settings.strategy_path else []),
         ]
         process = await asyncio.create_subprocess_exec(
             *command, cwd=PROJECT_ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
@@ -82,7 +85,8 @@ class BacktestRunner:
 
     def latest_report(self, parameters: StrategyParameters) -> dict[str, Any] | None:
         """The report of ``parameters`` (a rerun replaces it): key, paths, time, summary."""
-        html, json_path = report_paths(self.reports_dir, parameters)
+        html, json_path = report_paths(self.reports_dir, parameters, self.settings.strategy_name,
+                                       self.settings.strategy_parameters())
         body = _read_json(json_path)
         if not isinstance(body, dict):
             return None

@@ -58,10 +58,10 @@ class Simulator:
             raise ConfigError(f"EXCHANGE_SIM_DATA: {exc}") from None
         self.assets = sorted({a for spec in self.specs.values() for a in (spec.base, spec.quote)})
         saved = state.load(settings.state_file) if settings.state_file else None
-        anchor = wall_ms()
+        anchor, start = wall_ms(), settings.start_ms
         if saved and saved.get("fingerprint") == state.fingerprint(settings):
-            anchor = int(saved["anchor_ms"])
-        self.clock = MarketClock(settings.speed, anchor)
+            anchor, start = int(saved["anchor_ms"]), saved.get("start_ms", start)
+        self.clock = MarketClock(settings.speed, anchor, start_ms=start)
         self.market = Market(series, {s: spec.tick_size for s, spec in self.specs.items()}, self.clock,
                              settings.history)
         self.engine = Engine(self.specs, Balances(settings.starting_balances), settings.market_depth_quote,
@@ -112,7 +112,8 @@ class Simulator:
         if self.settings.state_file is None:
             return
         state.save(self.settings.state_file, {"fingerprint": state.fingerprint(self.settings),
-                                              "anchor_ms": self.clock.anchor_ms, "engine": self.engine.to_state()})
+                                              "anchor_ms": self.clock.anchor_ms, "start_ms": self.clock.start_ms,
+                                              "engine": self.engine.to_state()})
 
     async def market_loop(self) -> None:
         """Sleep until the next walk step of any symbol, then emit it."""

@@ -37,6 +37,7 @@ class SimSettings(BaseSettings):
     speed: float = Field(1.0, gt=0, le=1_000_000)
     balances: str = "USDT=10000"
     history: int = Field(500, ge=0)
+    start_ms: int | None = Field(None, ge=0)  # market time the replay starts at (None: the wall clock)
     seed: int = 0
     slippage_bps: Decimal = Field(Decimal(0), ge=0, le=10_000)
     market_depth_quote: Decimal = Field(Decimal(1_000_000), gt=0)
@@ -44,6 +45,11 @@ class SimSettings(BaseSettings):
     weight_limit: int = Field(6000, gt=0)
     order_limit_10s: int = Field(100, gt=0)
     ping_interval: float = Field(20.0, gt=0)
+
+    @field_validator("start_ms", mode="before")
+    @classmethod
+    def _empty_start(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("state_file", mode="before")
     @classmethod

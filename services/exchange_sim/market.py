@@ -145,7 +145,7 @@ class Market:
         now = clock.now()
         for one in series:
             anchor_index = min(history, len(one) - 1)
-            offset = rebase_offset(clock.anchor_ms, one.interval_ms, one.open_times[anchor_index])
+            offset = rebase_offset(clock.start_ms, one.interval_ms, one.open_times[anchor_index])
             start = max(0, min(len(one) - 1, bisect_right(one.open_times, now - offset) - 1))
             replay = Replay(one, ticks[one.symbol], offset, substeps(one.interval_ms, clock.speed), start)
             self.replays[one.symbol] = replay

@@ -21,7 +21,10 @@ VERSION = 1
 
 def fingerprint(settings: SimSettings) -> dict[str, Any]:
     """What must not change for a saved replay anchor to stay meaningful."""
-    return {"data": [p.name for p in settings.data_paths], "speed": settings.speed, "history": settings.history}
+    return {
+        "data": [p.name for p in settings.data_paths], "speed": settings.speed, "history": settings.history,
+        "start_ms": settings.start_ms,
+    }
 
 
 def load(path: Path) -> dict[str, Any] | None:

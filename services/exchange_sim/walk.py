@@ -30,16 +30,20 @@ def wall_ms() -> int:
 
 
 class MarketClock:
-    """Maps wall time to replayed market time: ``anchor + (wall - anchor) * speed``."""
+    """Maps wall time to replayed market time: ``start + (wall - anchor) * speed``; the market
+    starts at the wall time of the anchor unless ``start_ms`` names another market time."""
 
-    def __init__(self, speed: float, anchor_ms: int, clock: Callable[[], int] = wall_ms) -> None:
+    def __init__(
+        self, speed: float, anchor_ms: int, clock: Callable[[], int] = wall_ms, start_ms: int | None = None
+    ) -> None:
         self.speed = speed
         self.anchor_ms = anchor_ms
+        self.start_ms = anchor_ms if start_ms is None else start_ms
         self._clock = clock
 
     def now(self) -> int:
         """Current market time in epoch ms."""
-        return self.anchor_ms + int((self._clock() - self.anchor_ms) * self.speed)
+        return self.start_ms + int((self._clock() - self.anchor_ms) * self.speed)
 
     def wall_seconds_until(self, market_ms: int) -> float:
         """Wall seconds until market time reaches ``market_ms`` (negative when already past)."""

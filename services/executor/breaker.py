@@ -5,12 +5,21 @@ read before each entry.
 Each change is a compare-and-set under WATCH, so two replicas closing positions at once both
 count. The record remembers the positions it counted (a position settled twice after a restart
 counts once) and the reset commands it applied (every replica reads every command).
+
+The ledger's write of a closed position and the breaker's count are two stores, so a process
+can die between them. The record's ``floor_ms`` says every closed position whose exit is at or
+before it is counted (or closed before counting began); whenever a replica takes a symbol on
+(at start, or from a replica that died) it counts every closed position of the ledger after the
+floor that is not yet in the counted set (``catch_up``), so each closed trade counts exactly
+once whatever crashes. The floor starts at the ledger's last exit when the record has none, and
+moves up to the exit of each counted position that falls out of the remembered set; a start
+with every limit unset moves it to the ledger's last exit again (those trades never count).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +70,43 @@ class AccountBreaker:
         if step is not None:
             await self._tell(step)
 
+    async def start(self, last_exit_ms: int | None) -> None:
+        """Counting begins after the ledger's last closed position when the record has no floor
+        yet (trades closed before the breaker existed, or while it was off, are not counted)."""
+
+        def change(record: dict[str, Any]) -> tuple[dict[str, Any], None] | None:
+            # "counting": the last start had limits; when it had none (or none is recorded),
+            # counting begins afresh after the ledger's last exit.
+            enabled = self.limits.enabled
+            if enabled and record.get("counting") and "floor_ms" in record:
+                return None
+            floor = max(record.get("floor_ms") or 0, last_exit_ms or 0)
+            if record.get("counting") == enabled and record.get("floor_ms") == floor:
+                return None
+            return {**record, "floor_ms": floor, "counting": enabled}, None
+
+        await self._change(change)
+
+    async def floor_ms(self) -> int | None:
+        """Every closed position whose exit is at or before this is counted (None: no floor yet)."""
+        return (await self._record()).get("floor_ms")
+
+    async def catch_up(
+        self, closed: Iterable[tuple[int, Decimal, int]], equity: Callable[[], Awaitable[Decimal | None]]
+    ) -> int:
+        """Count the ``(position id, profit, exit ms)`` of closed positions (in exit order) the
+        record has not counted; how many were new."""
+        if not self.limits.enabled:
+            return 0
+        record = await self._record()
+        floor = record.get("floor_ms") or 0
+        counted = _counted_ids(record)
+        missed = [c for c in closed if c[2] > floor and c[0] not in counted]
+        for position_id, profit, closed_ms in missed:
+            logger.warning("circuit breaker counts position %s, closed but not counted before", position_id)
+            await self.position_closed(position_id, profit, closed_ms, equity)
+        return len(missed)
+
     async def entry_refusal(self, market_ms: int) -> str:
         """Why the breaker refuses an entry decided at ``market_ms`` ("" when it allows it); a
         new UTC market day clears a tripped daily limit here."""
@@ -103,11 +149,13 @@ class AccountBreaker:
         return record if isinstance(record, dict) else {}
 
     def _count(self, record: dict[str, Any], position_id: int, trade: ClosedTrade) -> tuple[dict[str, Any], BreakerStep] | None:
-        counted = record.get("counted", [])
-        if position_id in counted:
+        if position_id in _counted_ids(record):
             return None
         step = advance(state_from(record.get("state")), self.limits, trade.closed_ms, trade)
-        return {**record, "state": state_dict(step.state), "counted": [*counted, position_id][-REMEMBERED:]}, step
+        counted = sorted([*_counted_pairs(record), [position_id, trade.closed_ms]], key=lambda p: p[1])
+        floor = max([record.get("floor_ms") or 0, *(p[1] for p in counted[:-REMEMBERED])])
+        kept = counted[-REMEMBERED:]
+        return {**record, "state": state_dict(step.state), "counted": kept, "floor_ms": floor}, step
 
     def _advance(self, record: dict[str, Any], market_ms: int) -> tuple[dict[str, Any], BreakerStep] | None:
         state = state_from(record.get("state"))
@@ -142,3 +190,12 @@ class AccountBreaker:
             )
         if step.tripped is not None:
             await self.notifier.alert("error", step.tripped.code, step.tripped.message)
+
+
+def _counted_pairs(record: dict[str, Any]) -> list[list[int]]:
+    """The remembered ``[position id, exit ms]`` pairs (a bare id, an older record's, exits at 0)."""
+    return [list(p) if isinstance(p, list) else [int(p), 0] for p in record.get("counted", [])]
+
+
+def _counted_ids(record: dict[str, Any]) -> set[int]:
+    return {p[0] for p in _counted_pairs(record)}

@@ -8,8 +8,8 @@ from decimal import Decimal
 from pydantic import Field, field_validator, model_validator
 
 from shared.intervals import INTERVAL_MS
-from shared.trading.breaker import BreakerLimits
 from shared.settings import ParameterSettings
+from shared.trading.breaker import BreakerLimits
 from shared.trading.vocabulary import BotState
 
 logger = logging.getLogger(__name__)

@@ -130,7 +130,7 @@ class BotControl(ControlReader):
             clocks = await self.redis.hvals(streams.MARKET_CLOCK)
             market_ms = max((int(float(v)) for v in clocks), default=None)
             text = await self.breaker.reset(command_id, requested_by, market_ms)
-        except Exception as e:  # noqa: BLE001 - the operator hears why, the bot keeps running
+        except Exception as e:
             logger.exception("circuit breaker reset failed")
             await self.notifier.answer(command_id, Command.RESET_BREAKER, Outcome.REFUSED, f"reset failed: {e}")
             return
@@ -143,7 +143,7 @@ class BotControl(ControlReader):
         except Exception as e:  # noqa: BLE001 - the answer goes out without the list
             logger.warning("could not read the positions: %s", e)
             return []
-        return sorted(symbol for symbol, raw in snapshots.items() if (loads(raw) or {}).get("status", "FLAT") != "FLAT")
+        return sorted(str(symbol) for symbol, raw in snapshots.items() if (loads(raw) or {}).get("status", "FLAT") != "FLAT")
 
     async def set_state(self, state: str, reason: str, *, event_id: str | None = None, store: bool = False) -> None:
         """Change the state, publish ``BotStateChanged``; ``store`` also writes ``control:bot_state``."""

@@ -43,8 +43,8 @@ from services.executor.errors import (
     RetryLater,
     UnknownOutcome,
 )
-from shared.trading.sizing import SymbolFilters, format_decimal
 from shared.binance_client import resync_clock
+from shared.trading.sizing import SymbolFilters, format_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class Exchange:
             # A 2xx whose body is not JSON: the request reached the exchange.
             cls = UnknownOutcome if order else RetryLater
             raise cls(f"{what}: unreadable response ({e.message[:200]})") from None
-        except (TimeoutError, asyncio.TimeoutError) as e:
+        except TimeoutError as e:
             cls = UnknownOutcome if order else RetryLater
             raise cls(f"{what}: timed out ({type(e).__name__})") from None
         except (aiohttp.ClientError, OSError) as e:

@@ -122,7 +122,7 @@ class Exits:
             )
         except NotOwned:
             logger.warning("%s lease lost before the exit was sent again; the next owner sends it", book.symbol)
-        except Exception:  # noqa: BLE001 - a failed round must not drop the decided exit
+        except Exception:
             logger.exception("%s pending exit not sent; tried again", book.symbol)
             if book.exit.pending is not None and book.exit.due is None:
                 shell = self.shell

@@ -56,3 +56,6 @@ class Flows:
 
     async def reload_position(self, book: SymbolBook) -> None:
         await self.positions.reload_position(book)
+
+    async def count_missed(self, book: SymbolBook) -> None:
+        await self.positions.count_missed(book)

@@ -3,6 +3,7 @@ order is refused (``core.refusals``), and reading it back (a decided exit is tak
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,17 +56,37 @@ class Positions:
             await self._count_closed(info, position, step.change.closed)
 
     async def _count_closed(self, info: SymbolInfo, position: Position, closed: fx.Closed) -> None:
-        """Tell the circuit breaker the position's realised profit (after fees), at its exit time."""
-        shell = self.shell
+        """Tell the circuit breaker the position's realised profit (after fees), at the market time
+        its exit was decided (the fill's stamp when none is known)."""
+        profit = closed.quote_received - position.quote_spent
+        closed_ms = position.exit_market_time_ms or closed.exit_time_ms
+        await self.shell.control.breaker.position_closed(position.id, profit, closed_ms, self._equity(info))
+
+    async def count_missed(self, book: SymbolBook) -> None:
+        """Count in the circuit breaker every closed position of the ledger it has not counted
+        (a process that died between the ledger's write and the count); see ``breaker``."""
+        breaker = self.shell.control.breaker
+        if not breaker.limits.enabled:
+            return
+        floor = await breaker.floor_ms()
+        async with self.shell.sessions() as session:
+            closed = [
+                (p.id, p.quote_received - p.quote_spent, exit_ms)
+                for p in await store.closed_after(session, floor)
+                if p.quote_received is not None and (exit_ms := p.exit_market_time_ms or p.exit_time_ms) is not None
+            ]
+        await breaker.catch_up(closed, self._equity(await self.shell.symbol_info(book)))
+
+    def _equity(self, info: SymbolInfo) -> Callable[[], Awaitable[Decimal | None]]:
+        exchange = self.shell.exchange
 
         async def equity() -> Decimal | None:
             try:
-                return await shell.exchange.free_balance(info.quote_asset)
+                return await exchange.free_balance(info.quote_asset)
             except ExchangeError:
                 return None
 
-        profit = closed.quote_received - position.quote_spent
-        await shell.control.breaker.position_closed(position.id, profit, closed.exit_time_ms, equity)
+        return equity
 
     async def _final_facts(
         self, session: AsyncSession, book: SymbolBook, info: SymbolInfo, order: Order, position: Position

@@ -28,6 +28,7 @@ from dataclasses import replace
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from services.executor import store
 from services.executor.book import SymbolBook, symbol_of
 from services.executor.config import ExecutorSettings
 from services.executor.context import NotOwned, Shell
@@ -121,9 +122,15 @@ class Executor:
 
     # -- life cycle ------------------------------------------------------------------------
 
+    async def prepare(self) -> None:
+        """Before the first round: the control state, and where the circuit breaker's counting begins."""
+        await self.control.load()
+        async with self.sessions() as session:
+            await self.control.breaker.start(await store.last_exit_ms(session))
+
     async def run(self, stop: asyncio.Event) -> None:
         """Follow control, hold leases and consume until ``stop``; give the leases back at the end."""
-        await self.control.load()
+        await self.prepare()
         background = [
             asyncio.create_task(self.leases.keep_alive(stop), name="executor-leases"),
             asyncio.create_task(self.control.follow(stop), name="executor-control"),
@@ -134,7 +141,7 @@ class Executor:
                     await self.step()
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - never crash on one bad round
+                except Exception:
                     logger.exception("executor round failed")
                     await sleep_or_stop(stop, 1.0)
                 if not self.consumer.streams:
@@ -182,9 +189,13 @@ class Executor:
             await reconcile_symbol(
                 book, settling=self.flows, ledger=Ledger(self.sessions), exchange=self.exchange, sink=self.notifier
             )
-        except Exception as e:  # noqa: BLE001 - the periodic settling tries again
+        except Exception as e:
             logger.exception("reconciliation of %s failed", symbol)
             await self.notifier.alert("error", "reconcile_failed", f"reconciliation failed: {e}", symbol)
+        try:  # a trade closed by a process that died before counting it is counted now
+            await self.flows.count_missed(book)
+        except Exception:
+            logger.exception("circuit breaker catch-up failed")
         await self.flows.reload_position(book)
         for stream in symbol_streams(symbol):
             self.consumer.add_stream(stream, take_over=True)

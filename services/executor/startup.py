@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from binance import AsyncClient
 from sqlalchemy import text
@@ -17,16 +16,15 @@ from shared.store.database import migrate, open_engine
 
 logger = logging.getLogger("services.executor")
 
-T = TypeVar("T")
 
 
-async def with_retries(what: str, action: Callable[[], Awaitable[T]], attempts: int = 20) -> T:
+async def with_retries[T](what: str, action: Callable[[], Awaitable[T]], attempts: int = 20) -> T:
     """Run ``action``, retrying with a growing pause (replicas starting together on one SQLite
     file can meet "database is locked" while the first one switches it to WAL)."""
     for attempt in range(1, attempts + 1):
         try:
             return await action()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             if attempt == attempts:
                 raise
             logger.warning("%s failed (%s: %s); retrying", what, type(e).__name__, e)

@@ -3,6 +3,8 @@
 Each replica owns some symbols (leases) and is the only reader of their kline streams, so a
 symbol's candles are evaluated in order by one process. A symbol's window is rebuilt from the
 candles its consumer group already handled, so a restart resumes without replaying history.
+The strategy (``STRATEGY``) reads indicators kept up to date incrementally per closed candle
+(``IndicatorTrack``), never a recomputation of the window.
 """
 
 from __future__ import annotations
@@ -11,15 +13,11 @@ import asyncio
 import logging
 import math
 
-import numpy as np
-import pandas as pd
-
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
-from shared.trading import rules
 from services.strategy.config import StrategySettings
-from shared.trading.indicators import IndicatorRow, compute_indicators, indicator_row
 from services.strategy.window import CandleWindow
 from shared import streams
 from shared.aio import sleep_or_stop
@@ -29,6 +27,10 @@ from shared.control import ControlReader
 from shared.events import Condition, Decision, Envelope, Kline, Signal, make_event
 from shared.leases import SymbolLeases
 from shared.parameters import StrategyParameters
+from shared.trading import rules
+from shared.trading.incremental import IndicatorSpec
+from shared.trading.strategies import DEFAULT_STRATEGY, Row
+from shared.trading.strategies.track import IndicatorTrack
 from shared.trading.vocabulary import Side
 
 logger = logging.getLogger(__name__)
@@ -46,7 +48,11 @@ class StrategyService:
         self.control = ControlReader(
             redis, key=settings.signing_key(), history=settings.history(), parameters=settings.initial_parameters()
         )
+        self.strategy = settings.strategy()
+        # ema_cross_rsi follows the live parameter set; another strategy keeps STRATEGY_PARAMS.
+        self._fixed_parameters = None if self.strategy.name == DEFAULT_STRATEGY else settings.strategy_parameters()
         self.windows: dict[str, CandleWindow] = {}
+        self.tracks: dict[str, IndicatorTrack] = {}
         # History candles whose decision waits for the next evaluation, with their (pending) entry ids.
         self.deferred: dict[str, list[tuple[Kline, str | None]]] = {}
         self.consumer = Consumer(
@@ -60,12 +66,17 @@ class StrategyService:
         return self.control.parameters
 
     @property
+    def strategy_parameters(self) -> object:
+        """The parameters the strategy's rules read (an instance of its ``Parameters`` model)."""
+        return self.parameters if self._fixed_parameters is None else self._fixed_parameters
+
+    @property
     def parameters_version(self) -> int:
         return self.control.parameters_version
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.control.load()
-        _warm_up(self.parameters)
+        logger.info("strategy %s", self.strategy.name)
         keep_alive = asyncio.create_task(self.leases.keep_alive(stop))
         follow = asyncio.create_task(self.control.follow(stop))
         try:
@@ -90,11 +101,14 @@ class StrategyService:
 
     async def _acquired(self, symbol: str) -> None:
         self.windows[symbol] = await self._rebuild_window(symbol)
+        self.tracks.pop(symbol, None)
+        self._track(symbol, self.windows[symbol])
         self.consumer.add_stream(streams.kline_stream(symbol), take_over=True)
 
     async def _lost(self, symbol: str) -> None:
         self.consumer.remove_stream(streams.kline_stream(symbol))
         self.windows.pop(symbol, None)
+        self.tracks.pop(symbol, None)
         self.deferred.pop(symbol, None)
 
     async def _rebuild_window(self, symbol: str) -> CandleWindow:
@@ -112,7 +126,7 @@ class StrategyService:
         pending = {item["message_id"] for item in await self.redis.xpending_range(stream, streams.GROUP_STRATEGY, "-", "+", 10_000)}
         entries = await self.redis.xrevrange(stream, max=last_delivered, count=self.settings.window_candles + len(pending))
         skipped = 0
-        for entry_id, fields in reversed(entries):
+        for entry_id, fields in reversed(entries or []):
             if entry_id in pending:
                 continue
             # Handled entries include those the bus dead-lettered (undecodable, or not a closed
@@ -135,10 +149,9 @@ class StrategyService:
         A candle delivered again because its handling failed after it entered the window is
         evaluated again; its decision and signal keep their event ids, so nothing is doubled
         downstream. A history candle (too old to trade on) with more candles of its stream
-        already read behind it is only added to the window: its decision is published with the
-        next evaluation, from the same indicator computation, which makes catching up on a
-        back-filled history one computation per batch instead of one per candle. Such a candle
-        stays pending (``AckLater``) and is acknowledged in the transaction that publishes its
+        already read behind it is only added to the window (and its indicators): its decision is
+        published with the next evaluation, in one transaction per batch instead of one per
+        candle. Such a candle stays pending (``AckLater``) and is acknowledged in the transaction that publishes its
         decision: a strategy killed mid-batch leaves it to be evaluated again, never lost.
         """
         kline = event.payload
@@ -148,7 +161,14 @@ class StrategyService:
         if window is None:
             return
         deferred = self.deferred.setdefault(kline.symbol, [])
-        if not window.add(kline) and kline.open_time_ms != window.last_open_time:
+        added = window.add(kline)
+        if added:
+            track = self.tracks.get(kline.symbol)
+            if track is not None and track.specs == self._specs():
+                track.add(*window.last)
+            else:
+                self._track(kline.symbol, window)
+        elif kline.open_time_ms != window.last_open_time:
             if any(candle.open_time_ms == kline.open_time_ms for candle, _ in deferred):
                 raise AckLater  # read again while its decision still waits for the batch's evaluation
             return  # older than the window's newest candle: evaluated before
@@ -160,16 +180,15 @@ class StrategyService:
         if not recent and self.consumer.backlog(stream) > 0:
             deferred.append((kline, self.consumer.current_entry_id))
             raise AckLater
-        frame = window.frame()
-        indicators = compute_indicators(frame, self.parameters)
-        open_times = frame["open_time"].to_numpy()
+        track = self._track(kline.symbol, window)
+        parameters = self.strategy_parameters
         items: list[tuple[str, Envelope]] = []
         for candle in [*(candle for candle, _ in deferred), kline]:
-            position = int(np.searchsorted(open_times, candle.open_time_ms))
-            if position < 1 or position >= len(open_times) or open_times[position] != candle.open_time_ms:
+            pair = track.pair(candle.open_time_ms)
+            if pair is None:
                 continue  # left the window while it waited
-            previous, current = indicator_row(frame, indicators, position - 1), indicator_row(frame, indicators, position)
-            items += self._outcome(candle, rules.evaluate(previous, current, self.parameters), current,
+            previous, current = pair
+            items += self._outcome(candle, self.strategy.evaluate(previous, current, parameters), current,
                                    recent=recent and candle is kline)
         acks = [(stream, self.consumer.group, entry_id) for _, entry_id in deferred if entry_id is not None]
         await publish_atomically(self.redis, items, acks=acks)
@@ -179,19 +198,33 @@ class StrategyService:
     async def _remember_signals(self, items: list[tuple[str, Envelope]]) -> None:
         """Keep each symbol's newest signal in ``strategy:last_signal`` (the dashboard's status reads it
         instead of decoding the stream). Display state only: a failure is logged, the signal stands."""
-        latest = {event.payload.symbol: event for stream, event in items if stream == streams.SIGNALS}
+        latest = {event.payload.symbol: event for stream, event in items
+                  if stream == streams.SIGNALS and isinstance(event.payload, Signal)}
         if not latest:
             return
-        mapping = {symbol: dumps({**event.payload.model_dump(mode="json"), "ts_ms": event.ts_event_ms})
+        mapping: dict[FieldT, EncodableT] = {symbol: dumps({**event.payload.model_dump(mode="json"), "ts_ms": event.ts_event_ms})
                    for symbol, event in latest.items()}
         try:
             await self.redis.hset(streams.LAST_SIGNAL, mapping=mapping)
         except RedisError as e:
             logger.warning("last signal not kept: %s", e)
 
-    def _outcome(self, kline: Kline, evaluation: rules.Evaluation, current: IndicatorRow, *, recent: bool) -> list[tuple[str, Envelope]]:
+    def _specs(self) -> tuple[IndicatorSpec, ...]:
+        return self.strategy.indicators(self.strategy_parameters)
+
+    def _track(self, symbol: str, window: CandleWindow) -> IndicatorTrack:
+        """The symbol's indicator track, rebuilt over the window when the strategy now asks for other
+        indicators (a parameter version with other periods) or none exists yet (after a start)."""
+        specs = self._specs()
+        track = self.tracks.get(symbol)
+        if track is None or track.specs != specs:
+            track = IndicatorTrack.over(window.candles(), specs, self.settings.window_candles)
+            self.tracks[symbol] = track
+        return track
+
+    def _outcome(self, kline: Kline, evaluation: rules.Evaluation, current: Row, *, recent: bool) -> list[tuple[str, Envelope]]:
         """The decision record of one candle and, for a recent candle that decided to trade, its signal."""
-        values = {name: _finite(getattr(current, name)) for name in ("ema_short", "ema_long", "ema_filter", "rsi", "volume_avg", "atr")}
+        values = {name: _finite(value) for name, value in current.values.items()}
         record = Decision(
             symbol=kline.symbol, interval=kline.interval, candle_open_time_ms=kline.open_time_ms, close=kline.close,
             warm=evaluation.warm, entry=evaluation.entry, exit=evaluation.exit,
@@ -207,7 +240,8 @@ class StrategyService:
         side = Side.BUY if evaluation.entry else Side.SELL if evaluation.exit else None
         if side is not None and recent:
             signal = Signal(
-                symbol=kline.symbol, side=side, reason="ema_cross_up" if side is Side.BUY else "ema_cross_down",
+                symbol=kline.symbol, side=side,
+                reason=self.strategy.entry_reason if side is Side.BUY else self.strategy.exit_reason,
                 price=kline.close, interval=kline.interval, candle_open_time_ms=kline.open_time_ms,
                 indicators=values, parameters_version=self.parameters_version,
             )
@@ -224,17 +258,6 @@ class StrategyService:
             return True
         lag = int(clock) - (kline.close_time_ms + 1)
         return lag <= self.settings.signal_max_lag_candles * self.interval_ms
-
-
-def _warm_up(parameters: StrategyParameters) -> None:
-    """One indicator computation on a synthetic window before any symbol is taken: the first in
-    a process loads pandas-ta's code paths (1.7 s on a loaded machine, 0.04 s the next time),
-    which would otherwise hold back the first candles handled after a start or restart."""
-    steps = np.arange(300, dtype=np.float64)
-    prices = 100.0 + np.sin(steps / 7.0)
-    frame = pd.DataFrame({"open_time": steps.astype(np.int64), "open": prices, "high": prices + 1.0,
-                          "low": prices - 1.0, "close": prices, "volume": np.ones_like(steps)})
-    compute_indicators(frame, parameters)
 
 
 def _finite(value: float) -> float | None:

@@ -32,6 +32,14 @@ class CandleWindow:
         )
         return True
 
+    def candles(self) -> list[tuple[int, float, float, float, float, float]]:
+        """``(open_time, open, high, low, close, volume)`` of every candle, oldest first."""
+        return list(self._rows)
+
+    @property
+    def last(self) -> tuple[int, float, float, float, float, float]:
+        return self._rows[-1]
+
     def frame(self) -> pd.DataFrame:
         """The window as a DataFrame with ``open_time`` (ms) and float64 OHLCV columns."""
         array = np.array(self._rows, dtype=np.float64).reshape(-1, 6)

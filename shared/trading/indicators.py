@@ -25,9 +25,12 @@ import pandas as pd
 import pandas_ta as ta
 
 from shared.parameters import StrategyParameters
+from shared.trading.incremental import IndicatorSpec
+from shared.trading.vocabulary import IndicatorKind
 
 ATR_PERIOD = 14
 INDICATOR_COLUMNS = ("ema_short", "ema_long", "ema_filter", "rsi", "volume_avg", "atr")
+_SOURCED = frozenset({IndicatorKind.EMA, IndicatorKind.SMA, IndicatorKind.RSI})
 
 
 def _values(series: pd.Series | None, length: int) -> npt.NDArray[np.float64]:
@@ -102,3 +105,30 @@ def latest_rows(frame: pd.DataFrame, params: StrategyParameters) -> tuple[Indica
         raise ValueError("need at least two closed candles")
     indicators = compute_indicators(frame, params)
     return indicator_row(frame, indicators, -2), indicator_row(frame, indicators, -1)
+
+
+def vectorised(frame: pd.DataFrame, specs: tuple[IndicatorSpec, ...]) -> pd.DataFrame:
+    """The columns of ``specs`` over a candle frame, by pandas-ta (the reference of the
+    incremental forms in ``shared.trading.incremental``); NaN before each one's ``first_index``."""
+    n = len(frame)
+    columns: dict[str, npt.NDArray[np.float64]] = {}
+    for spec in specs:
+        source = frame[spec.source].astype(np.float64) if spec.kind in _SOURCED else None
+        if spec.kind is IndicatorKind.EMA:
+            values = _values(ta.ema(source, length=spec.period, talib=False), n)
+        elif spec.kind is IndicatorKind.SMA:
+            values = _values(ta.sma(source, length=spec.period, talib=False), n)
+        elif spec.kind is IndicatorKind.RSI:
+            values = _values(ta.rsi(source, length=spec.period, talib=False), n).copy()
+        elif spec.kind is IndicatorKind.ATR:
+            values = _values(None if n <= spec.period else ta.atr(
+                frame["high"].astype(np.float64), frame["low"].astype(np.float64),
+                frame["close"].astype(np.float64), length=spec.period, talib=False), n)
+        elif spec.kind is IndicatorKind.HIGHEST:
+            values = frame["high"].astype(np.float64).rolling(spec.period, min_periods=spec.period).max().to_numpy()
+        else:
+            values = frame["low"].astype(np.float64).rolling(spec.period, min_periods=spec.period).min().to_numpy()
+        values = np.array(values, dtype=np.float64)
+        values[: spec.first_index] = np.nan
+        columns[spec.name] = values
+    return pd.DataFrame(columns, index=frame.index)

@@ -62,6 +62,17 @@ class BotState(StrEnum):
     ERROR = "error"
 
 
+class IndicatorKind(StrEnum):
+    """The indicators a strategy may ask for, each computed both vectorised and incrementally."""
+
+    EMA = "ema"  # exponential average of a source column, seeded with the simple average of its first n values
+    SMA = "sma"  # simple average of a source column over n candles
+    RSI = "rsi"  # Wilder's RSI of the close over n price changes
+    ATR = "atr"  # Wilder's average true range over n candles, seeded with the simple average
+    HIGHEST = "highest"  # highest high of the last n candles (upper Donchian channel)
+    LOWEST = "lowest"  # lowest low of the last n candles (lower Donchian channel)
+
+
 class BreakerLimit(StrEnum):
     """The account circuit breaker's limits (``shared.trading.breaker``)."""
 

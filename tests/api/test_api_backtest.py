@@ -56,6 +56,19 @@ async def test_a_failing_backtest_reports_its_error(settings_factory: Callable[.
     assert "no such file" in body["run"]["error"] and body["report"] is None
 
 
+async def test_the_backtest_runs_the_configured_strategy(settings_factory: Callable[..., ApiSettings]) -> None:
+    app: FastAPI = create_app(settings_factory(STRATEGY="donchian_breakout", STRATEGY_PARAMS="ENTRY_PERIOD=30"))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            await client.post("/api/login", json={"password": PASSWORD})
+            assert (await client.post("/api/backtest")).status_code == 202
+            body = await wait_finished(client)
+            assert body["run"]["state"] == "finished", body["run"]
+            assert body["report"]["summary"]["strategy"] == "donchian_breakout"
+            page = (await client.get(body["report"]["url"])).text
+    assert "ENTRY_PERIOD" in page and "<td>30</td>" in page
+
+
 def test_the_params_argument_reads_back_as_the_same_set() -> None:
     parameters = StrategyParameters(USE_EMA_FILTER=False, STOP_LOSS_PERCENTAGE="0.015", RSI_OVERBOUGHT=70.5)
     text = params_argument(parameters)

@@ -83,3 +83,30 @@ def test_report_dir_uses_the_parameter_key(sample_file: Path, tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     key = report_key(StrategyParameters(RSI_PERIOD=10))
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{key}.html", f"{key}.json"]
+
+
+def test_a_strategy_and_its_own_parameters_reach_the_run(sample_file: Path, tmp_path: Path) -> None:
+    out_json, reports = tmp_path / "out.json", tmp_path / "reports"
+    done = run_cli("--data", str(sample_file), "--strategy", "rsi2_reversion", "--report-dir", str(reports),
+                   "--params", "ENTRY_RSI=5 TREND_PERIOD=100 STOP_LOSS_PERCENTAGE=0.01", "--json", str(out_json),
+                   "--trades", "0")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(out_json.read_text())["summary"]
+    assert summary["strategy"] == "rsi2_reversion" and summary["warmup_candles"] == 101
+    assert summary["strategy_parameters"] == {"RSI_PERIOD": 2, "ENTRY_RSI": 5.0, "TREND_PERIOD": 100, "EXIT_PERIOD": 5}
+    assert summary["parameters"]["STOP_LOSS_PERCENTAGE"] == "0.01" and summary["trades"] > 0
+    assert "rsi2_reversion" in done.stdout
+    # Its report is kept apart from the default strategy's report of the same parameter set.
+    (page,) = reports.glob("*.html")
+    assert page.stem != report_key(StrategyParameters(STOP_LOSS_PERCENTAGE="0.01"))
+    assert "rsi2_reversion" in page.read_text() and "TREND_PERIOD" in page.read_text()
+
+
+def test_an_unknown_strategy_or_a_bad_strategy_parameter_exits_2(sample_file: Path, tmp_path: Path) -> None:
+    done = run_cli("--data", str(sample_file), "--strategy", "nope")
+    assert done.returncode == 2 and "unknown strategy 'nope'" in done.stderr
+    done = run_cli("--data", str(sample_file), "--strategy", "donchian_breakout", "--params", "ENTRY_PERIOD=1")
+    assert done.returncode == 2 and "ENTRY_PERIOD" in done.stderr
+    (tmp_path / "broken.py").write_text("def broken(:\n")
+    done = run_cli("--data", str(sample_file), "--strategy-path", str(tmp_path))
+    assert done.returncode == 2 and "broken.py:1: SyntaxError" in done.stderr

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest import BacktestConfig, engine, run_backtest
+from backtest import BacktestConfig, run_backtest
 from shared.candles import load_candles
 from shared.parameters import StrategyParameters
 from shared.trading.protection import ExitReason
+from shared.trading.strategies.ema_cross_rsi import EmaCrossRsi
 
 DEFAULTS = StrategyParameters()
 MINUTE = 60_000
@@ -26,11 +27,11 @@ def candles(rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
 
 
 def with_signals(monkeypatch: pytest.MonkeyPatch, entries: set[int], exits: set[int] = frozenset()) -> None:
-    def fake(indicators: pd.DataFrame, close: np.ndarray, volume: np.ndarray, params: StrategyParameters):
-        n = len(close)
+    def fake(self, indicators: pd.DataFrame, candles: dict[str, np.ndarray], params: StrategyParameters):
+        n = len(candles["close"])
         return np.array([i in entries for i in range(n)]), np.array([i in exits for i in range(n)])
 
-    monkeypatch.setattr(engine, "signal_arrays", fake)
+    monkeypatch.setattr(EmaCrossRsi, "signal_arrays", fake)
 
 
 def test_stop_loss_trade_money_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:

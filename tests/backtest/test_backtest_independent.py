@@ -27,13 +27,14 @@ import pandas as pd
 import pytest
 from backtesting import Backtest, Strategy
 
-from backtest import BacktestConfig, engine, run_backtest
+from backtest import BacktestConfig, run_backtest
 from shared.candles import load_candles
 from shared.parameters import StrategyParameters
+from shared.trading.strategies.ema_cross_rsi import EmaCrossRsi
 
 
 def reference_trades(candles: pd.DataFrame, params: StrategyParameters, tick: Decimal) -> list[tuple]:
-    indicators = engine.compute_indicators(candles, params)
+    indicators = EmaCrossRsi().compute(candles, params)  # the patched one when a test crafts them
     # One more value for the appended candle (see the module docstring); the strategy ignores it.
     # Only the enabled indicators: backtesting.py starts once all the indicators it is given have values.
     names = ["ema_short", "ema_long", "rsi"]
@@ -178,7 +179,7 @@ def test_random_candles_with_crafted_indicators_match(monkeypatch: pytest.Monkey
         "volume_avg": np.full(n, 2.0), "atr": np.full(n, np.nan),
     })
     crafted.iloc[:30] = np.nan
-    monkeypatch.setattr(engine, "compute_indicators", lambda frame, params, **kwargs: crafted)
+    monkeypatch.setattr(EmaCrossRsi, "compute", lambda self, frame, params: crafted)
     params = StrategyParameters(STOP_LOSS_PERCENTAGE=Decimal("0.006"), TAKE_PROFIT_PERCENTAGE=Decimal("0.009"),
                                 USE_EMA_FILTER=False, RSI_OVERSOLD=70.0, RSI_OVERBOUGHT=90.0)
     trades, known = assert_same(candles, params)

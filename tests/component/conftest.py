@@ -74,7 +74,7 @@ class Rig:
     async def start(self, executor: Executor | None = None) -> Executor:
         """Load control and take the symbol's lease (which reconciles it), as a start does."""
         executor = executor or self.executor
-        await executor.control.load()
+        await executor.prepare()
         await executor.leases.rebalance()
         assert SYMBOL in executor.leases.owned
         return executor

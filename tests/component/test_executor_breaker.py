@@ -114,3 +114,52 @@ async def test_an_operator_reset_is_answered_recorded_and_allows_entries_again(r
     sent = rig.exchange.sent()
     await rig.signal("BUY")
     assert len(rig.exchange.sent()) == len(sent) + 1
+
+
+async def test_a_trade_closed_by_a_process_that_died_before_counting_it_is_counted_once_at_restart(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await rig.start()
+    await losing_trade(rig, "97000")
+    first = loads(await rig.redis.get(streams.BREAKER))
+    assert first["state"]["losing_streak"] == 1
+
+    # The second loss is written to the ledger, then the process dies before the breaker counts it.
+    breaker = rig.executor.control.breaker
+
+    async def died(*args: object) -> None:
+        raise ConnectionError("the process died between the ledger's write and the count")
+
+    monkeypatch.setattr(breaker, "position_closed", died)
+    with pytest.raises(ConnectionError):
+        await losing_trade(rig, "97000")
+    assert len(await rig.closed()) == 2, "the ledger has the second close"
+    assert loads(await rig.redis.get(streams.BREAKER))["state"] == first["state"], "the breaker has not counted it"
+    assert await rig.alerts("breaker_daily_loss") == []
+
+    for replica in ("executor-b", "executor-c"):  # a restart, then another one: counted once
+        await rig.redis.delete(streams.lease_key("executor", SYMBOL))
+        rig.executor = await rig.start(rig.replica(replica))
+        record = loads(await rig.redis.get(streams.BREAKER))
+        assert record["state"]["losing_streak"] == 2
+        assert sorted(p[0] for p in record["counted"]) == sorted(p.id for p in await rig.closed())
+        assert len(await rig.alerts("breaker_daily_loss")) == 1, "the missed loss trips the daily limit once"
+    sent = rig.exchange.sent()
+    await rig.signal("BUY")
+    assert rig.exchange.sent() == sent, "no entry while the breaker is tripped"
+
+
+async def test_trades_closed_while_every_limit_was_unset_are_not_counted_once_limits_are_set(rig: Rig) -> None:
+    unset = {"BREAKER_DAILY_LOSS_PCT": None, "BREAKER_MAX_LOSING_STREAK": None}
+    settings = ExecutorSettings(**{**rig.settings.model_dump(by_alias=True), **unset})
+    off = Rig(rig.redis, rig.engine, rig.exchange, rig.clock, settings)
+    await off.start()
+    await losing_trade(off, "97000")
+    assert len(await rig.closed()) == 1
+    await rig.redis.delete(streams.lease_key("executor", SYMBOL))
+    rig.executor = await rig.start(rig.replica("executor-b"))
+    record = loads(await rig.redis.get(streams.BREAKER))
+    assert record["counting"] is True and record.get("counted", []) == []
+    assert record.get("state", {}).get("losing_streak", 0) == 0
+    await losing_trade(rig, "97000")
+    assert loads(await rig.redis.get(streams.BREAKER))["state"]["losing_streak"] == 1

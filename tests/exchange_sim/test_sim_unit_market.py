@@ -66,6 +66,18 @@ def test_rebase_puts_history_candle_in_the_current_interval(make_csv, candle_row
     assert [b.open_time - a.open_time for a, b in itertools.pairwise(rows)] == [MINUTE] * 20
 
 
+def test_a_start_time_moves_the_market_clock_and_the_rebase_but_not_its_pace(make_csv, candle_rows) -> None:
+    series = Series(make_csv("ABCUSDT_1m_x.csv", candle_rows(50)))
+    wall, start = FakeClock(1_800_000_123_456), 1_900_000_000_000
+    clock = MarketClock(60, wall.now, wall, start_ms=start)
+    assert clock.now() == start
+    market = Market([series], {"ABCUSDT": TICK}, clock, history=20)
+    market.advance()
+    assert market.klines("ABCUSDT", "1m", None, None, 500)[-1].open_time == start // MINUTE * MINUTE
+    wall.now += 1000
+    assert clock.now() == start + 60_000
+
+
 def test_replay_emits_every_step_even_after_a_long_pause(make_csv, candle_rows) -> None:
     rows = candle_rows(6)
     series = Series(make_csv("ABCUSDT_1m_x.csv", rows))

@@ -30,6 +30,7 @@ from shared.events import Kline, make_event
 from shared.parameters import StrategyParameters
 from shared.trading.indicators import compute_indicators
 from shared.trading.rules import signal_arrays
+from shared.trading.strategies.track import IndicatorTrack
 from tests.support.redis_server import RedisServer, start_redis
 
 pytestmark = pytest.mark.integration
@@ -79,22 +80,23 @@ def expected_flags(candles: list[Kline]) -> tuple[np.ndarray, np.ndarray]:
     return signal_arrays(indicators, frame["close"].to_numpy(), frame["volume"].to_numpy(), params)
 
 
-async def test_history_is_caught_up_with_one_computation_per_batch(
+async def test_history_is_caught_up_with_incremental_indicators(
         redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
     candles = klines(450)
     # The market is a day ahead of these candles: all of them are history, none may trade.
     await redis_client.hset(streams.MARKET_CLOCK, SYMBOL, candles[-1].close_time_ms + 1 + 24 * 60 * MINUTE)
-    computations = []
+    rebuilds = []
+    real_over = IndicatorTrack.over.__func__  # type: ignore[attr-defined]
 
-    def counted(*args, **kwargs):
-        computations.append(1)
-        return compute_indicators(*args, **kwargs)
+    def counted(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        rebuilds.append(1)
+        return real_over(cls, *args, **kwargs)
 
-    monkeypatch.setattr(strategy_service, "compute_indicators", counted)
+    monkeypatch.setattr(IndicatorTrack, "over", classmethod(counted))
     strategy = await service_over(redis_url, redis_client, candles)
     await drain(strategy, redis_client)
 
-    assert len(computations) <= 6  # batches of 100 entries, not 450 computations
+    assert len(rebuilds) == 1  # the indicators follow the candles one by one, never a recomputation
     records = [decode(fields).payload for _, fields in await redis_client.xrange(streams.DECISIONS)]
     assert [r.candle_open_time_ms for r in records] == [k.open_time_ms for k in candles[1:]]
     assert all(r.indicators["history"] for r in records)

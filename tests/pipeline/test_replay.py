@@ -10,15 +10,19 @@ backtester is given the ledger's entry fills; which candles trade, and why, is s
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from shared import streams
 from shared.candles import load_candles
+from shared.codec import decode
 from shared.parameters import validate_parameters
+from shared.strategy_loader import load_registry
 from tests.pipeline.ledger import MINUTE, REPLAYS, entry_fills, expected_trades, first_open_time, replayed_trades
 from tests.support.stack import Stack, prepare_data, start_stack
 
@@ -65,7 +69,8 @@ def settle(stack: Stack, symbols: list[str]) -> None:
 
 
 def run_replay(tmp_path: Path, symbols: list[str], during=None, replicas: int = 1, env: dict | None = None,
-               speed: float = SPEED) -> tuple[Stack, dict[str, list], dict[str, list]]:
+               speed: float = SPEED, strategy: Any = None, strategy_params: Any = None,
+               ) -> tuple[Stack, dict[str, list], dict[str, list]]:
     """Replay ``symbols``; return the stack, the trades in its ledger and the trades the backtester
     makes with the ledger's entry fills, by symbol."""
     data = [prepare_data(tmp_path, REPLAYS[s][0], s, REPLAYS[s][1], ROWS) for s in symbols]
@@ -83,7 +88,8 @@ def run_replay(tmp_path: Path, symbols: list[str], during=None, replicas: int = 
         database = stack.folder / "bot.sqlite3"
         first = {s: first_open_time(client, s) for s in symbols}
         ledgers = {s: replayed_trades(database, s, first[s]) for s in symbols}
-        expected = {s: expected_trades(replay_frame(s), PARAMS, HISTORY, entry_fills(database, s, first[s]))
+        expected = {s: expected_trades(replay_frame(s), PARAMS, HISTORY, entry_fills(database, s, first[s]),
+                                       strategy, strategy_params)
                     for s in symbols}
         return stack, ledgers, expected
     except BaseException:
@@ -111,6 +117,43 @@ def test_replayed_trades_match_the_backtest_candle_for_candle(tmp_path: Path) ->
         assert len({fields["event_id"] for _, fields in signals}) == len(signals)
     finally:
         stack.stop_all()
+
+
+# Periods short enough to warm up inside the 70 history candles, on a series where no entry falls
+# in the last history candles (whose recency, so whether they trade live, depends on the machine's
+# speed at the start). The user strategy is the example file copied into a folder of its own.
+OTHER_STRATEGIES = {
+    "rsi2_reversion": ("BTCUSDT", "TREND_PERIOD=40 ENTRY_RSI=15"),
+    "donchian_breakout": ("BNBUSDT", "ENTRY_PERIOD=20 EXIT_PERIOD=10"),
+    "replayed_cross": ("BTCUSDT", "PERIOD=20"),
+}
+
+
+@pytest.mark.parametrize("name", list(OTHER_STRATEGIES))
+def test_another_strategy_replays_as_it_backtests(tmp_path: Path, name: str) -> None:
+    symbol, text = OTHER_STRATEGIES[name]
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    example = Path(__file__).resolve().parents[2] / "strategies" / "sma_cross_example.py"
+    (folder / "replayed.py").write_text(example.read_text().replace('"sma_cross_example"', '"replayed_cross"'))
+    strategy = load_registry(folder).get(name)
+    strategy_params = strategy.parameters(dict(pair.split("=") for pair in text.split()))
+    frame = replay_frame(symbol).reset_index(drop=True)
+    candles = {column: frame[column].to_numpy() for column in ("open", "high", "low", "close", "volume")}
+    entry, _ = strategy.signal_arrays(strategy.compute(frame, strategy_params), candles, strategy_params)
+    assert not entry[HISTORY - int(ENV["SIGNAL_MAX_LAG_CANDLES"]) - 1:HISTORY].any()
+    closes = expected_trades(frame, PARAMS, HISTORY, strategy=strategy, strategy_params=strategy_params)
+    assert len(closes) >= 3 and "signal" in {t.reason for t in closes}
+    env = {"STRATEGY": name, "STRATEGY_PARAMS": text, "STRATEGY_PATH": str(folder)}
+    stack, ledgers, expected = run_replay(tmp_path, [symbol], env=env, strategy=strategy,
+                                          strategy_params=strategy_params)
+    try:
+        assert ledgers[symbol] == expected[symbol], stack.logs("strategy")[-3000:]
+        reasons = {decode(fields).payload.reason for _, fields in stack.client().xrange(streams.SIGNALS)}
+        assert reasons and reasons <= {strategy.entry_reason, strategy.exit_reason}
+    finally:
+        stack.stop_all()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_sigkill_of_each_service_in_turn_changes_nothing(tmp_path: Path) -> None:

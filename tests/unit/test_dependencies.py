@@ -20,11 +20,10 @@ RUNTIME_CODE = ("shared", "services", "backtest", "research")  # what the Docker
 DEV_CODE = ("tests", "scripts", "bench")
 # Runs in a venv of its own with vectorbt's pins (see the script's docstring).
 SEPARATE_ENVIRONMENTS = (ROOT / "bench" / "vendor_envs",)
-# scripts/ and bench/ run with their own folder on sys.path, so their modules import each other by bare name.
+# scripts/ run with their own folder on sys.path, so its modules import each other by bare name;
+# bench/ is a namespace package (its scripts share helpers as bench.<module>).
 PACKAGES = {path.parent.name for path in ROOT.glob("*/__init__.py")}
-FIRST_PARTY = (
-    PACKAGES | {"tests"} | {path.stem for folder in ("scripts", "bench") for path in (ROOT / folder).glob("*.py")}
-)
+FIRST_PARTY = PACKAGES | {"tests", "bench"} | {path.stem for path in (ROOT / "scripts").glob("*.py")}
 
 
 def canonical(name: str) -> str:

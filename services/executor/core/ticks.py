@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from services.executor.core.effects import Alert, Effect, Note, RequestExit, SettleNow
-from services.executor.core.state import ExitState, PositionFacts
 from services.executor.core.sending import SETTLE_THROTTLE_S
+from services.executor.core.state import ExitState, PositionFacts
 from shared.events import Signal
 from shared.trading.ledger import candle_open_ms
 from shared.trading.protection import ExitReason, exit_reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.store.models import Fill, Order, Position
@@ -101,3 +101,22 @@ async def closed_positions(session: AsyncSession, symbol: str | None = None, lim
     if symbol is not None:
         query = query.where(Position.symbol == symbol)
     return list((await session.execute(query.order_by(Position.id.desc()).limit(limit))).scalars())
+
+
+def _exit_ms() -> ColumnElement[int | None]:
+    """A closed position's exit in market time: when it was decided, else the fill's stamp."""
+    return func.coalesce(Position.exit_market_time_ms, Position.exit_time_ms)
+
+
+async def closed_after(session: AsyncSession, after_ms: int | None) -> list[Position]:
+    """Closed positions whose exit (market time) is later than ``after_ms`` (all when None), in exit order."""
+    query = select(Position).where(Position.status == PositionStatus.CLOSED)
+    if after_ms is not None:
+        query = query.where(_exit_ms() > after_ms)
+    return list((await session.execute(query.order_by(_exit_ms(), Position.id))).scalars())
+
+
+async def last_exit_ms(session: AsyncSession) -> int | None:
+    """The latest exit (market time) of a closed position (None before the first)."""
+    query = select(func.max(_exit_ms())).where(Position.status == PositionStatus.CLOSED)
+    return (await session.execute(query)).scalar_one_or_none()

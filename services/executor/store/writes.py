@@ -174,7 +174,7 @@ async def update_order(
 ) -> Order:
     """Change the given fields of ``order`` (None leaves a field as it is)."""
     if status is not None:
-        order.status = status
+        order.status = OrderStatus(status)  # the column refuses a word outside the vocabulary
     if exchange_order_id is not None:
         order.exchange_order_id = exchange_order_id
     if executed_quantity is not None:
