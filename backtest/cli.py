@@ -1,4 +1,5 @@
-"""Command line: ``python -m backtest --data <csv|parquet> [--strategy NAME] [--params "KEY=VALUE ..."] [--json F] [--report F]``.
+"""Command line of the backtester:
+``python -m backtest --data <csv|parquet> [--strategy NAME] [--params "KEY=VALUE ..."] [--json F] [--report F]``.
 
 Exit status 0 on success, 2 on a bad argument, parameter or data file (nothing is written then).
 """
@@ -31,14 +32,28 @@ STAGES = ("load", "indicators", "signals", "simulation", "statistics", "output")
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``python -m backtest``."""
     parser = argparse.ArgumentParser(prog="python -m backtest", description="Backtest a strategy on a candle file.")
-    parser.add_argument("--data", required=True, help="candle CSV (.csv or .csv.gz) named <SYMBOL>_<interval>_..., "
-                        "or a Parquet month file or series folder written by python -m research.data")
-    parser.add_argument("--strategy", default=DEFAULT_STRATEGY,
-                        help=f"strategy name (default {DEFAULT_STRATEGY}): a built-in or one of STRATEGY_PATH's files")
-    parser.add_argument("--strategy-path", default=None,
-                        help="folder of user strategies (default $STRATEGY_PATH, else strategies/ at the repo root)")
-    parser.add_argument("--params", default="", help='space-separated KEY=VALUE, e.g. "EMA_SHORT_PERIOD=12 FEE=0.001"; '
-                        "the strategy's own parameters and the risk settings alike")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="candle CSV (.csv or .csv.gz) named <SYMBOL>_<interval>_..., "
+        "or a Parquet month file or series folder written by python -m research.data",
+    )
+    parser.add_argument(
+        "--strategy",
+        default=DEFAULT_STRATEGY,
+        help=f"strategy name (default {DEFAULT_STRATEGY}): a built-in or one of STRATEGY_PATH's files",
+    )
+    parser.add_argument(
+        "--strategy-path",
+        default=None,
+        help="folder of user strategies (default $STRATEGY_PATH, else strategies/ at the repo root)",
+    )
+    parser.add_argument(
+        "--params",
+        default="",
+        help='space-separated KEY=VALUE, e.g. "EMA_SHORT_PERIOD=12 FEE=0.001"; '
+        "the strategy's own parameters and the risk settings alike",
+    )
     parser.add_argument("--json", type=Path, help="write {summary, trades} as JSON here")
     parser.add_argument("--report", type=Path, help="write the HTML report here")
     parser.add_argument("--report-dir", type=Path, help="write <report_key>.html and .json into this folder")
@@ -87,11 +102,17 @@ def format_summary(result: BacktestResult) -> str:
 def format_trades(result: BacktestResult, limit: int | None) -> str:
     """One line per trade: times (UTC), prices, reason, quantity and return."""
     trades = result.trades if limit is None else result.trades[:limit]
-    lines = [(f"{'#':>5}  {'entry (UTC)':<20} {'entry price':>14}  {'exit (UTC)':<20} {'exit price':>14}  "
-              f"{'reason':<11} {'quantity':>14} {'return':>9}")]
+    lines = [
+        (
+            f"{'#':>5}  {'entry (UTC)':<20} {'entry price':>14}  {'exit (UTC)':<20} {'exit price':>14}  "
+            f"{'reason':<11} {'quantity':>14} {'return':>9}"
+        )
+    ]
     for number, t in enumerate(trades, 1):
-        lines.append(f"{number:>5}  {iso_time(t.entry_time):<20} {t.entry_price!s:>14}  {iso_time(t.exit_time):<20} "
-                     f"{t.exit_price!s:>14}  {t.exit_reason.value:<11} {t.quantity!s:>14} {float(t.return_pct):>8.3f}%")
+        lines.append(
+            f"{number:>5}  {iso_time(t.entry_time):<20} {t.entry_price!s:>14}  {iso_time(t.exit_time):<20} "
+            f"{t.exit_price!s:>14}  {t.exit_reason.value:<11} {t.quantity!s:>14} {float(t.return_pct):>8.3f}%"
+        )
     if len(trades) < len(result.trades):
         lines.append(f"... {len(result.trades) - len(trades)} more (use --trades all or --json)")
     return "\n".join(lines)
@@ -128,6 +149,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return _fail(str(e))
 
     with tqdm(total=len(STAGES), desc="backtest", unit="stage", delay=1.0, disable=args.quiet, file=sys.stderr) as bar:
+
         def stage(name: str) -> None:
             bar.set_postfix_str(name, refresh=False)
             bar.update(1)
@@ -139,7 +161,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return _fail(str(e))
         if candles.empty:
             return _fail(f"{args.data}: no candles")
-        result = run_backtest(candles, params, config, on_stage=stage, strategy=strategy, strategy_params=strategy_params)
+        result = run_backtest(
+            candles, params, config, on_stage=stage, strategy=strategy, strategy_params=strategy_params
+        )
         result.summary["data_file"] = data_label(Path(args.data))
         stage("output")
         document = json_bytes(result.to_dict())

@@ -26,8 +26,12 @@ DEFAULT_BALANCE = Decimal("10000")
 
 def _filters(symbol: str, tick: str, step: str, min_qty: str, min_notional: str = "5") -> SymbolFilters:
     return SymbolFilters(
-        symbol=symbol, tick_size=Decimal(tick), step_size=Decimal(step), min_qty=Decimal(min_qty),
-        max_qty=Decimal("9000000"), min_notional=Decimal(min_notional),
+        symbol=symbol,
+        tick_size=Decimal(tick),
+        step_size=Decimal(step),
+        min_qty=Decimal(min_qty),
+        max_qty=Decimal("9000000"),
+        min_notional=Decimal(min_notional),
     )
 
 
@@ -71,7 +75,12 @@ class BacktestConfig:
 
 
 BACKTEST_KEYS = ("FEE", "BALANCE", "TICK_SIZE", "STEP_SIZE", "MIN_QTY", "MIN_NOTIONAL")
-_FILTER_FIELDS = {"TICK_SIZE": "tick_size", "STEP_SIZE": "step_size", "MIN_QTY": "min_qty", "MIN_NOTIONAL": "min_notional"}
+_FILTER_FIELDS = {
+    "TICK_SIZE": "tick_size",
+    "STEP_SIZE": "step_size",
+    "MIN_QTY": "min_qty",
+    "MIN_NOTIONAL": "min_notional",
+}
 
 
 def split_assignments(text: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -118,8 +127,9 @@ def parse_run_settings(
     parsed: dict[str, Decimal] = {}
     for name, raw in settings.items():
         try:
-            parsed[name] = _setting(name, raw, positive=name in ("BALANCE", "TICK_SIZE", "STEP_SIZE"),
-                                    below_one=name == "FEE")
+            parsed[name] = _setting(
+                name, raw, positive=name in ("BALANCE", "TICK_SIZE", "STEP_SIZE"), below_one=name == "FEE"
+            )
         except ParameterError as e:
             problems.extend(e.problems)
     if balance is not None and "BALANCE" in settings:

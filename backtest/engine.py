@@ -150,8 +150,11 @@ def run_backtest(
     stage("indicators")
     indicators = strategy.compute(candles, rules_params)
     stage("signals")
-    entry, exit_ = strategy.signal_arrays(indicators, {"open": arrays.open, "high": arrays.high, "low": arrays.low,
-                                                       "close": arrays.close, "volume": arrays.volume}, rules_params)
+    entry, exit_ = strategy.signal_arrays(
+        indicators,
+        {"open": arrays.open, "high": arrays.high, "low": arrays.low, "close": arrays.close, "volume": arrays.volume},
+        rules_params,
+    )
     candidates = np.flatnonzero(entry[:-1])
     levels: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
     tick = filters.tick_size
@@ -171,22 +174,44 @@ def run_backtest(
     out = (np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.float64))
 
     def walk(start: int) -> int:
-        return int(kernel.walk_trades(arrays.open, arrays.high, arrays.low, arrays.close, entry, exit_,
-                                      stop_loss, take_profit, start, *out))
+        return int(
+            kernel.walk_trades(
+                arrays.open, arrays.high, arrays.low, arrays.close, entry, exit_, stop_loss, take_profit, start, *out
+            )
+        )
 
     interval_ms = INTERVAL_MS.get(config.interval or candles.attrs.get("interval") or "", INTERVAL_MS["1m"])
     settled = _settle(walk, out, levels, arrays, params, config, filters, interval_ms)
     stage("statistics")
     equity = kernel.step_values(n, settled.step_at, settled.step_cash, float(config.balance))
     equity += kernel.step_values(n, settled.step_at, settled.step_base, 0.0) * arrays.close
-    summary = summarise(trades=settled.trades, money=settled.money, open_time=arrays.open_time, close=arrays.close,
-                        equity=equity, starting_balance=config.balance, fee=config.fee,
-                        skipped_entries=len(settled.skipped))
-    summary["profit"] = profit_block(settled.trades, symbol or "", filters, config, arrays,
-                                     _price(arrays.close[-1]), config.interval or candles.attrs.get("interval"))
-    summary.update(symbol=symbol, interval=config.interval or candles.attrs.get("interval"),
-                   warmup_candles=strategy.warmup_candles(rules_params), strategy=strategy.name,
-                   parameters=params.model_dump(mode="json"), settings=settings_dict(config, filters))
+    summary = summarise(
+        trades=settled.trades,
+        money=settled.money,
+        open_time=arrays.open_time,
+        close=arrays.close,
+        equity=equity,
+        starting_balance=config.balance,
+        fee=config.fee,
+        skipped_entries=len(settled.skipped),
+    )
+    summary["profit"] = profit_block(
+        settled.trades,
+        symbol or "",
+        filters,
+        config,
+        arrays,
+        _price(arrays.close[-1]),
+        config.interval or candles.attrs.get("interval"),
+    )
+    summary.update(
+        symbol=symbol,
+        interval=config.interval or candles.attrs.get("interval"),
+        warmup_candles=strategy.warmup_candles(rules_params),
+        strategy=strategy.name,
+        parameters=params.model_dump(mode="json"),
+        settings=settings_dict(config, filters),
+    )
     if rules_params is not params:
         summary["strategy_parameters"] = rules_params.model_dump(mode="json")
     return BacktestResult(params, config, filters, arrays, settled.trades, settled.skipped, equity, summary)
@@ -197,26 +222,48 @@ def trade_records(trades: list[Trade], symbol: str, fee: Decimal, interval_ms: i
     the candle whose decision filled it; the buy commission is taken in base, the sell's in quote)."""
     return [
         TradeRecord(
-            id=number, symbol=symbol, status=PositionStatus.CLOSED,
-            entry_time_ms=t.entry_time + interval_ms, exit_time_ms=t.exit_time + interval_ms,
-            entry_price=t.entry_price, exit_price=t.exit_price,
-            quantity=t.quantity * (1 - fee), sold_quantity=t.sold_quantity,
-            quote_spent=t.quote_spent, quote_received=t.quote_received,
-            entry_fee_quote=t.quantity * fee * t.entry_price, exit_fee_quote=t.sold_quantity * t.exit_price * fee,
-            dust_in=t.dust_in, dust_out=t.dust_out,
+            id=number,
+            symbol=symbol,
+            status=PositionStatus.CLOSED,
+            entry_time_ms=t.entry_time + interval_ms,
+            exit_time_ms=t.exit_time + interval_ms,
+            entry_price=t.entry_price,
+            exit_price=t.exit_price,
+            quantity=t.quantity * (1 - fee),
+            sold_quantity=t.sold_quantity,
+            quote_spent=t.quote_spent,
+            quote_received=t.quote_received,
+            entry_fee_quote=t.quantity * fee * t.entry_price,
+            exit_fee_quote=t.sold_quantity * t.exit_price * fee,
+            dust_in=t.dust_in,
+            dust_out=t.dust_out,
         )
         for number, t in enumerate(trades, start=1)
     ]
 
 
-def profit_block(trades: list[Trade], symbol: str, filters: SymbolFilters, config: BacktestConfig,
-                 arrays: CandleArrays, last_price: Decimal, interval: str | None) -> dict[str, Any]:
+def profit_block(
+    trades: list[Trade],
+    symbol: str,
+    filters: SymbolFilters,
+    config: BacktestConfig,
+    arrays: CandleArrays,
+    last_price: Decimal,
+    interval: str | None,
+) -> dict[str, Any]:
     """The profit figures of the run, by the read model the dashboard uses on the live ledger."""
     interval_ms = INTERVAL_MS.get(interval or "", INTERVAL_MS["1m"])
     records = trade_records(trades, symbol, config.fee, interval_ms)
     base, quote = split_symbol(symbol) if symbol else ("", "USDT")
-    precision = Precision(symbol, base, quote, filters.tick_size, filters.market_step,
-                          filters.market_min_quantity, filters.market_min_notional)
+    precision = Precision(
+        symbol,
+        base,
+        quote,
+        filters.tick_size,
+        filters.market_step,
+        filters.market_min_quantity,
+        filters.market_min_notional,
+    )
     result = profit.figures(records, {symbol: last_price}, config.balance, single_symbol=True)
     return {"quote_asset": quote, **profit.figures_dict(result, precision)}
 
@@ -224,9 +271,12 @@ def profit_block(trades: list[Trade], symbol: str, filters: SymbolFilters, confi
 def settings_dict(config: BacktestConfig, filters: SymbolFilters) -> dict[str, str]:
     """The backtest-only settings of a run, by their parameter names."""
     return {
-        "FEE": format_decimal(config.fee), "BALANCE": format_decimal(config.balance),
-        "TICK_SIZE": format_decimal(filters.tick_size), "STEP_SIZE": format_decimal(filters.market_step),
-        "MIN_QTY": format_decimal(filters.market_min_quantity), "MIN_NOTIONAL": format_decimal(filters.market_min_notional),
+        "FEE": format_decimal(config.fee),
+        "BALANCE": format_decimal(config.balance),
+        "TICK_SIZE": format_decimal(filters.tick_size),
+        "STEP_SIZE": format_decimal(filters.market_step),
+        "MIN_QTY": format_decimal(filters.market_min_quantity),
+        "MIN_NOTIONAL": format_decimal(filters.market_min_notional),
     }
 
 
@@ -333,17 +383,37 @@ def _settle(
         step_base.append(dust_f)
         spent_column.append(spent_f)
         received_column.append(received_f)
-        trades.append(make_trade(
-            opened, closed, int(open_time[opened]), int(open_time[closed]), price, exit_price, reasons[code],
-            quantity, sold, spent, received, realised_return_pct(spent, received), sl, tp, dust_in, dust,
-        ))
+        trades.append(
+            make_trade(
+                opened,
+                closed,
+                int(open_time[opened]),
+                int(open_time[closed]),
+                price,
+                exit_price,
+                reasons[code],
+                quantity,
+                sold,
+                spent,
+                received,
+                realised_return_pct(spent, received),
+                sl,
+                tp,
+                dust_in,
+                dust,
+            )
+        )
         if limits.enabled:
             closed_ms = int(open_time[closed]) + interval_ms
             trade = ClosedTrade(received - spent, closed_ms, config.balance)
             breaker = advance(breaker, limits, closed_ms, trade).state
         k += 1
-    money = TradeMoney(np.asarray(spent_column), np.asarray(received_column),
-                       np.fromiter((t.exit_index - t.entry_index for t in trades), np.int64, len(trades)),
-                       Counter(t.exit_reason for t in trades))
-    return RunLedger(trades, skipped, np.asarray(step_at, dtype=np.int64), np.asarray(step_cash),
-                   np.asarray(step_base), money)
+    money = TradeMoney(
+        np.asarray(spent_column),
+        np.asarray(received_column),
+        np.fromiter((t.exit_index - t.entry_index for t in trades), np.int64, len(trades)),
+        Counter(t.exit_reason for t in trades),
+    )
+    return RunLedger(
+        trades, skipped, np.asarray(step_at, dtype=np.int64), np.asarray(step_cash), np.asarray(step_base), money
+    )

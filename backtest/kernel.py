@@ -19,8 +19,12 @@ from numba import njit
 from shared.trading.protection import ExitReason
 
 NONE, STOP_LOSS, TAKE_PROFIT, SIGNAL, END = 0, 1, 2, 3, 4
-REASONS = {STOP_LOSS: ExitReason.STOP_LOSS, TAKE_PROFIT: ExitReason.TAKE_PROFIT,
-           SIGNAL: ExitReason.SIGNAL, END: ExitReason.END}
+REASONS = {
+    STOP_LOSS: ExitReason.STOP_LOSS,
+    TAKE_PROFIT: ExitReason.TAKE_PROFIT,
+    SIGNAL: ExitReason.SIGNAL,
+    END: ExitReason.END,
+}
 
 
 def _compiled[F: Callable[..., Any]](function: F) -> F:
@@ -56,9 +60,19 @@ def candle_exit(open_: float, high: float, low: float, stop_loss: float, take_pr
 
 @_compiled
 def walk_trades(
-    open_: npt.NDArray[np.float64], high: npt.NDArray[np.float64], low: npt.NDArray[np.float64], close: npt.NDArray[np.float64],
-    entry: npt.NDArray[np.bool_], exit_: npt.NDArray[np.bool_], stop_loss: npt.NDArray[np.float64], take_profit: npt.NDArray[np.float64],
-    start: int, out_entry: npt.NDArray[np.int64], out_exit: npt.NDArray[np.int64], out_code: npt.NDArray[np.int64], out_price: npt.NDArray[np.float64],
+    open_: npt.NDArray[np.float64],
+    high: npt.NDArray[np.float64],
+    low: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    entry: npt.NDArray[np.bool_],
+    exit_: npt.NDArray[np.bool_],
+    stop_loss: npt.NDArray[np.float64],
+    take_profit: npt.NDArray[np.float64],
+    start: int,
+    out_entry: npt.NDArray[np.int64],
+    out_exit: npt.NDArray[np.int64],
+    out_code: npt.NDArray[np.int64],
+    out_price: npt.NDArray[np.float64],
 ) -> int:
     """Simulate one long position at a time from candle ``start`` (flat); return the trade count.
 
@@ -102,7 +116,9 @@ def walk_trades(
 
 
 @_compiled
-def step_values(n: int, at: npt.NDArray[np.int64], values: npt.NDArray[np.float64], initial: float) -> npt.NDArray[np.float64]:
+def step_values(
+    n: int, at: npt.NDArray[np.int64], values: npt.NDArray[np.float64], initial: float
+) -> npt.NDArray[np.float64]:
     """Array of length n holding ``initial`` until index ``at[k]``, then ``values[k]`` (``at`` ascending)."""
     out = np.empty(n, dtype=np.float64)
     current = initial

@@ -32,7 +32,9 @@ def drawdown_pct(equity: npt.NDArray[np.float64], starting_balance: float) -> np
     return (equity / peak - 1.0) * 100.0
 
 
-def daily_sharpe(open_time: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], starting_balance: float) -> float | None:
+def daily_sharpe(
+    open_time: npt.NDArray[np.int64], equity: npt.NDArray[np.float64], starting_balance: float
+) -> float | None:
     """Annualised Sharpe ratio (risk-free 0) of the daily returns of the equity at each UTC day's last close.
 
     None when there are fewer than two days or the returns do not vary.
@@ -120,6 +122,8 @@ def summarise(
         "exposure_pct": held / n * 100.0 if n else 0.0,
         "sharpe_daily": daily_sharpe(open_time, equity, balance),
         "fees_paid": fees_paid,
-        "exit_reasons": {reason.value: reasons.get(reason, 0) for reason in ExitReason if reason is not ExitReason.MANUAL},
+        "exit_reasons": {
+            reason.value: reasons.get(reason, 0) for reason in ExitReason if reason is not ExitReason.MANUAL
+        },
         "skipped_entries": skipped_entries,
     }

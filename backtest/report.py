@@ -58,18 +58,27 @@ def _axes(frame: _Frame, open_time: npt.NDArray[np.int64], unit: str) -> str:
     parts = []
     for value in np.linspace(frame.low, frame.high, 5)[1:-1]:
         y = frame.y(value)
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
-                     f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_label(value)}{unit}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>'
+            f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_label(value)}{unit}</text>'
+        )
     ticks = np.linspace(0, len(open_time) - 1, 6).astype(int)
     for number, index in enumerate(ticks):
         label = iso_time(int(open_time[index]))[:16].replace("T", " ")
         anchor = "start" if number == 0 else "end" if number == len(ticks) - 1 else "middle"
-        parts.append(f'<text class="axis" x="{frame.x(index):.1f}" y="{frame.height - 6}" '
-                     f'text-anchor="{anchor}">{label}</text>')
+        parts.append(
+            f'<text class="axis" x="{frame.x(index):.1f}" y="{frame.height - 6}" text-anchor="{anchor}">{label}</text>'
+        )
     return "".join(parts)
 
 
-def _line(frame: _Frame, index: npt.NDArray[np.intp], values: npt.NDArray[np.float64], color: str, fill_to: float | None = None) -> str:
+def _line(
+    frame: _Frame,
+    index: npt.NDArray[np.intp],
+    values: npt.NDArray[np.float64],
+    color: str,
+    fill_to: float | None = None,
+) -> str:
     pairs = zip(index.tolist(), values.tolist(), strict=True)
     points = " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in pairs)
     if fill_to is None:
@@ -90,30 +99,44 @@ def candle_chart(result: BacktestResult, trades: Sequence[Trade], height: int = 
     frame = _Frame(len(c), float(lows.min()), float(highs.max()), height)
     width = max(1.0, (WIDTH - LEFT - RIGHT) / len(starts) * 0.7)
     body = []
-    buckets = zip(starts.tolist(), ends.tolist(), opens.tolist(), highs.tolist(), lows.tolist(), closes.tolist(), strict=True)
+    buckets = zip(
+        starts.tolist(), ends.tolist(), opens.tolist(), highs.tolist(), lows.tolist(), closes.tolist(), strict=True
+    )
     for s, e, o, h, lo, cl in buckets:
         x = frame.x((s + e) / 2)
         color = "#16a34a" if cl >= o else "#dc2626"
         top, bottom = frame.y(max(o, cl)), frame.y(min(o, cl))
-        body.append(f'<path stroke="{color}" d="M{x:.1f} {frame.y(h):.1f}V{frame.y(lo):.1f}"/>'
-                    f'<rect fill="{color}" x="{x - width / 2:.1f}" y="{top:.1f}" width="{width:.1f}" '
-                    f'height="{max(bottom - top, 0.6):.1f}"/>')
+        body.append(
+            f'<path stroke="{color}" d="M{x:.1f} {frame.y(h):.1f}V{frame.y(lo):.1f}"/>'
+            f'<rect fill="{color}" x="{x - width / 2:.1f}" y="{top:.1f}" width="{width:.1f}" '
+            f'height="{max(bottom - top, 0.6):.1f}"/>'
+        )
     marks = []
     for number, t in enumerate(trades, 1):
-        tip = (f"#{number} {iso_time(t.entry_time)} buy {t.entry_price} -> {iso_time(t.exit_time)} "
-               f"{t.exit_reason.value} {t.exit_price} ({float(t.return_pct):+.2f}%)")
-        marks.append(f'<use href="#up" x="{frame.x(t.entry_index):.1f}" y="{frame.y(float(t.entry_price)):.1f}">'
-                     f'<title>{tip}</title></use>'
-                     f'<use href="#down" x="{frame.x(t.exit_index):.1f}" y="{frame.y(float(t.exit_price)):.1f}" '
-                     f'fill="{COLORS[t.exit_reason.value]}"><title>{tip}</title></use>')
+        tip = (
+            f"#{number} {iso_time(t.entry_time)} buy {t.entry_price} -> {iso_time(t.exit_time)} "
+            f"{t.exit_reason.value} {t.exit_price} ({float(t.return_pct):+.2f}%)"
+        )
+        marks.append(
+            f'<use href="#up" x="{frame.x(t.entry_index):.1f}" y="{frame.y(float(t.entry_price)):.1f}">'
+            f"<title>{tip}</title></use>"
+            f'<use href="#down" x="{frame.x(t.exit_index):.1f}" y="{frame.y(float(t.exit_price)):.1f}" '
+            f'fill="{COLORS[t.exit_reason.value]}"><title>{tip}</title></use>'
+        )
     size = 5 if len(trades) <= 200 else 3
-    symbols = (f'<defs><path id="up" d="M0 0l-{size} {2 * size}h{2 * size}z" fill="#15803d" fill-opacity="0.8"/>'
-               f'<path id="down" d="M0 0l-{size} -{2 * size}h{2 * size}z" fill-opacity="0.8"/></defs>')
-    return (f'<svg width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}">{symbols}'
-            f'{_axes(frame, c.open_time, "")}{"".join(body)}{"".join(marks)}</svg>')
+    symbols = (
+        f'<defs><path id="up" d="M0 0l-{size} {2 * size}h{2 * size}z" fill="#15803d" fill-opacity="0.8"/>'
+        f'<path id="down" d="M0 0l-{size} -{2 * size}h{2 * size}z" fill-opacity="0.8"/></defs>'
+    )
+    return (
+        f'<svg width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}">{symbols}'
+        f"{_axes(frame, c.open_time, '')}{''.join(body)}{''.join(marks)}</svg>"
+    )
 
 
-def series_chart(result: BacktestResult, values: npt.NDArray[np.float64], color: str, unit: str, area: bool, height: int = 220) -> str:
+def series_chart(
+    result: BacktestResult, values: npt.NDArray[np.float64], color: str, unit: str, area: bool, height: int = 220
+) -> str:
     """Line of a per-candle series through each bucket's low and high, or an area from 0 down to each bucket's low."""
     starts = _bucket(len(values))
     lows, highs = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
@@ -123,8 +146,10 @@ def series_chart(result: BacktestResult, values: npt.NDArray[np.float64], color:
     else:
         frame = _Frame(len(values), float(lows.min()), float(highs.max()), height)
         shape = _line(frame, np.repeat(starts, 2), np.column_stack((lows, highs)).ravel(), color)
-    return (f'<svg width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}">'
-            f'{_axes(frame, result.candles.open_time, unit)}{shape}</svg>')
+    return (
+        f'<svg width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}">'
+        f"{_axes(frame, result.candles.open_time, unit)}{shape}</svg>"
+    )
 
 
 def _number(value: object, digits: int = 2, suffix: str = "") -> str:
@@ -137,12 +162,19 @@ def _number(value: object, digits: int = 2, suffix: str = "") -> str:
 
 
 SUMMARY_ROWS = (
-    ("Total return", "total_return_pct", "%"), ("Buy and hold", "buy_and_hold_return_pct", "%"),
-    ("Final equity", "final_equity", ""), ("Trades", "trades", ""), ("Win rate", "win_rate_pct", "%"),
-    ("Profit factor", "profit_factor", ""), ("Average trade", "avg_trade_return_pct", "%"),
-    ("Best trade", "best_trade_pct", "%"), ("Worst trade", "worst_trade_pct", "%"),
-    ("Max drawdown", "max_drawdown_pct", "%"), ("Exposure", "exposure_pct", "%"),
-    ("Sharpe (daily, annualised)", "sharpe_daily", ""), ("Fees paid", "fees_paid", ""),
+    ("Total return", "total_return_pct", "%"),
+    ("Buy and hold", "buy_and_hold_return_pct", "%"),
+    ("Final equity", "final_equity", ""),
+    ("Trades", "trades", ""),
+    ("Win rate", "win_rate_pct", "%"),
+    ("Profit factor", "profit_factor", ""),
+    ("Average trade", "avg_trade_return_pct", "%"),
+    ("Best trade", "best_trade_pct", "%"),
+    ("Worst trade", "worst_trade_pct", "%"),
+    ("Max drawdown", "max_drawdown_pct", "%"),
+    ("Exposure", "exposure_pct", "%"),
+    ("Sharpe (daily, annualised)", "sharpe_daily", ""),
+    ("Fees paid", "fees_paid", ""),
     ("Skipped entries", "skipped_entries", ""),
 )
 
@@ -154,13 +186,21 @@ def _table(rows: Sequence[tuple[str, str]], header: tuple[str, str] | None = Non
 
 def trade_table(trades: Sequence[Trade]) -> str:
     """All trades (up to MAX_TRADES_SHOWN) with times in UTC."""
-    head = ("<tr><th>#</th><th>Entry (UTC)</th><th>Entry price</th><th>Exit (UTC)</th><th>Exit price</th>"
-            "<th>Reason</th><th>Quantity</th><th>Return</th></tr>")
-    rows = [f"<tr><td>{i}</td><td>{iso_time(t.entry_time)}</td><td>{t.entry_price}</td><td>{iso_time(t.exit_time)}</td>"
-            f"<td>{t.exit_price}</td><td>{t.exit_reason.value}</td><td>{t.quantity}</td>"
-            f"<td>{_number(float(t.return_pct), 3, '%')}</td></tr>" for i, t in enumerate(trades[:MAX_TRADES_SHOWN], 1)]
-    more = (f'<p class="note">{len(trades) - MAX_TRADES_SHOWN} more trades are in the JSON output.</p>'
-            if len(trades) > MAX_TRADES_SHOWN else "")
+    head = (
+        "<tr><th>#</th><th>Entry (UTC)</th><th>Entry price</th><th>Exit (UTC)</th><th>Exit price</th>"
+        "<th>Reason</th><th>Quantity</th><th>Return</th></tr>"
+    )
+    rows = [
+        f"<tr><td>{i}</td><td>{iso_time(t.entry_time)}</td><td>{t.entry_price}</td><td>{iso_time(t.exit_time)}</td>"
+        f"<td>{t.exit_price}</td><td>{t.exit_reason.value}</td><td>{t.quantity}</td>"
+        f"<td>{_number(float(t.return_pct), 3, '%')}</td></tr>"
+        for i, t in enumerate(trades[:MAX_TRADES_SHOWN], 1)
+    ]
+    more = (
+        f'<p class="note">{len(trades) - MAX_TRADES_SHOWN} more trades are in the JSON output.</p>'
+        if len(trades) > MAX_TRADES_SHOWN
+        else ""
+    )
     return f"<table>{head}{''.join(rows)}</table>{more}"
 
 
@@ -171,7 +211,12 @@ def render_report(result: BacktestResult, title: str | None = None) -> str:
     period = f"{s['start']} .. {s['end']}, {s['candles']:,} candles"
     summary = _table([(label, _number(s.get(key), 2, unit)) for label, key, unit in SUMMARY_ROWS], ("Result", ""))
     own = s.get("strategy_parameters", {}) if s.get("strategy", DEFAULT_STRATEGY) != DEFAULT_STRATEGY else {}
-    settings = {"STRATEGY": s.get("strategy", DEFAULT_STRATEGY), **own, **s.get("parameters", {}), **s.get("settings", {})}
+    settings = {
+        "STRATEGY": s.get("strategy", DEFAULT_STRATEGY),
+        **own,
+        **s.get("parameters", {}),
+        **s.get("settings", {}),
+    }
     parameters = _table([(k, html.escape(str(v))) for k, v in settings.items()], ("Parameter", "Value"))
     reasons = ", ".join(f"{k}: {v}" for k, v in s.get("exit_reasons", {}).items())
     shown = result.trades[:MAX_TRADES_SHOWN]

@@ -45,8 +45,12 @@ def report_key(params: StrategyParameters, strategy: str | None = None, strategy
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def report_paths(reports_dir: str | os.PathLike[str], params: StrategyParameters, strategy: str | None = None,
-                 strategy_params: Any = None) -> tuple[Path, Path]:
+def report_paths(
+    reports_dir: str | os.PathLike[str],
+    params: StrategyParameters,
+    strategy: str | None = None,
+    strategy_params: Any = None,
+) -> tuple[Path, Path]:
     """``(html, json)`` paths of the report of ``params`` (and the strategy, see ``report_key``) in ``reports_dir``."""
     key = report_key(params, strategy, strategy_params)
     folder = Path(reports_dir)

@@ -239,7 +239,8 @@ def run(stack: Stack, seconds: float, rounds: int, rate: float, clients: int, ca
         p50 = f"{statistics.median(values):.2f}" if values else "—"
         print(
             f"| {label} | {len(values) + failed} | {failed}{detail} | {p50} | {percentile(values, 0.99):.2f} | "
-            f"{mean_share(cpu, 'api'):.0f} % | {mean_share(cpu, 'api waiting'):.0f} % | {mean_share(cpu, 'redis'):.0f} % | "
+            f"{mean_share(cpu, 'api'):.0f} % | {mean_share(cpu, 'api waiting'):.0f} % | "
+            f"{mean_share(cpu, 'redis'):.0f} % | "
             f"{mean_share(cpu, 'redis waiting'):.0f} % | {mean_share(cpu, 'client'):.0f} % | "
             f"{mean_share(cpu, 'client waiting'):.0f} % | {mean_share(cpu, 'readers'):.0f} % |"
         )

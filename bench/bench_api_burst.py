@@ -41,15 +41,23 @@ SSE_CLIENTS = 100
 def start_api(redis_url: str, folder: Path, password: str, limits: bool) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("API_", "SSE_", "DASHBOARD_"))}
-    env.update(PYTHONPATH=str(REPO), REDIS_URL=redis_url, API_PORT=str(port), DASHBOARD_PASSWORD=password,
-               DATABASE_URL=f"sqlite:///{folder / 'ledger.sqlite3'}", SYMBOLS="BTCUSDT", LOG_LEVEL="WARNING",
-               BUS_SIGNING_KEY=signing.new_key())  # the api refuses to start without the bus key
+    env.update(
+        PYTHONPATH=str(REPO),
+        REDIS_URL=redis_url,
+        API_PORT=str(port),
+        DASHBOARD_PASSWORD=password,
+        DATABASE_URL=f"sqlite:///{folder / 'ledger.sqlite3'}",
+        SYMBOLS="BTCUSDT",
+        LOG_LEVEL="WARNING",
+        BUS_SIGNING_KEY=signing.new_key(),
+    )  # the api refuses to start without the bus key
     if not limits:
         env.update(API_MAX_CONCURRENCY="1000000", SSE_MAX_CLIENTS="1000000")
     log = folder / f"api-{port}.log"
     with log.open("wb") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "services.api"], cwd=folder, env=env,
-                                   stdout=handle, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.api"], cwd=folder, env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -95,9 +103,15 @@ async def run(url: str, password: str, seconds: float, connections: int) -> dict
         cookies = dict((await client.post("/api/login", json={"password": password})).cookies)
     stop = asyncio.Event()
     # One pool per kind of client: one connection per stream, one per hammering client.
-    sse = httpx.AsyncClient(base_url=url, cookies=cookies, timeout=None, limits=httpx.Limits(max_connections=SSE_CLIENTS))
-    load = httpx.AsyncClient(base_url=url, cookies=cookies, timeout=2.0,
-                             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+    sse = httpx.AsyncClient(
+        base_url=url, cookies=cookies, timeout=None, limits=httpx.Limits(max_connections=SSE_CLIENTS)
+    )
+    load = httpx.AsyncClient(
+        base_url=url,
+        cookies=cookies,
+        timeout=2.0,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
     streams = [asyncio.create_task(hold_stream(sse, stop)) for _ in range(SSE_CLIENTS)]
     await asyncio.sleep(1.0)
     statuses: Counter[str] = Counter()
@@ -153,8 +167,10 @@ def main() -> None:
                     process.wait(15)
         finally:
             redis_server.stop()
-    print(f"\n{args.connections} clients on GET /api/status for {args.seconds:.0f} s, "
-          f"{SSE_CLIENTS} SSE clients connected\n")
+    print(
+        f"\n{args.connections} clients on GET /api/status for {args.seconds:.0f} s, "
+        f"{SSE_CLIENTS} SSE clients connected\n"
+    )
     print("| api | answers during the burst | p50 ms (200s) | p99 ms (200s) | first 200 after the burst |")
     print("|---|---|---|---|---|")
     for label, row in rows:

@@ -82,8 +82,10 @@ def machine() -> str:
     import pandas_ta
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"nproc {usable}, {model}, {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
-            f"numpy {np.__version__}, pandas {pd.__version__}, pandas-ta {pandas_ta.version}, numba {numba.__version__}")
+    return (
+        f"nproc {usable}, {model}, {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, pandas {pd.__version__}, pandas-ta {pandas_ta.version}, numba {numba.__version__}"
+    )
 
 
 def bench_backtesting_py(candles: pd.DataFrame, params: StrategyParameters, reps: int) -> tuple[float, int]:
@@ -92,8 +94,15 @@ def bench_backtesting_py(candles: pd.DataFrame, params: StrategyParameters, reps
 
     class EmaCross(Strategy):
         def init(self) -> None:
-            frame = pd.DataFrame({"open": self.data.Open, "high": self.data.High, "low": self.data.Low,
-                                  "close": self.data.Close, "volume": self.data.Volume})
+            frame = pd.DataFrame(
+                {
+                    "open": self.data.Open,
+                    "high": self.data.High,
+                    "low": self.data.Low,
+                    "close": self.data.Close,
+                    "volume": self.data.Volume,
+                }
+            )
             values = compute_indicators(frame, params, with_atr=False)
             for name in ("ema_short", "ema_long", "ema_filter", "rsi"):
                 setattr(self, name, self.I(np.asarray, values[name].to_numpy(), name=name, plot=False))
@@ -101,18 +110,31 @@ def bench_backtesting_py(candles: pd.DataFrame, params: StrategyParameters, reps
         def next(self) -> None:
             short, long_, rsi = self.ema_short, self.ema_long, self.rsi[-1]
             if not self.position:
-                if (short[-2] <= long_[-2] and short[-1] > long_[-1] and rsi < params.RSI_OVERBOUGHT
-                        and self.data.Close[-1] > self.ema_filter[-1]):
+                if (
+                    short[-2] <= long_[-2]
+                    and short[-1] > long_[-1]
+                    and rsi < params.RSI_OVERBOUGHT
+                    and self.data.Close[-1] > self.ema_filter[-1]
+                ):
                     price = float(self.data.Close[-1])
-                    self.buy(size=0.5, sl=price * (1 - float(params.STOP_LOSS_PERCENTAGE)),
-                             tp=price * (1 + float(params.TAKE_PROFIT_PERCENTAGE)))
+                    self.buy(
+                        size=0.5,
+                        sl=price * (1 - float(params.STOP_LOSS_PERCENTAGE)),
+                        tp=price * (1 + float(params.TAKE_PROFIT_PERCENTAGE)),
+                    )
             elif short[-2] >= long_[-2] and short[-1] < long_[-1] and rsi > params.RSI_OVERSOLD:
                 self.position.close()
 
-    data = pd.DataFrame({"Open": candles["open"].to_numpy(), "High": candles["high"].to_numpy(),
-                         "Low": candles["low"].to_numpy(), "Close": candles["close"].to_numpy(),
-                         "Volume": candles["volume"].to_numpy()},
-                        index=pd.to_datetime(candles["open_time"].to_numpy(), unit="ms"))
+    data = pd.DataFrame(
+        {
+            "Open": candles["open"].to_numpy(),
+            "High": candles["high"].to_numpy(),
+            "Low": candles["low"].to_numpy(),
+            "Close": candles["close"].to_numpy(),
+            "Volume": candles["volume"].to_numpy(),
+        },
+        index=pd.to_datetime(candles["open_time"].to_numpy(), unit="ms"),
+    )
     engine = Backtest(data, EmaCross, cash=1e12, commission=0.001, trade_on_close=True, finalize_trades=True)
     outcome: dict[str, int] = {}
 
@@ -131,8 +153,10 @@ def vectorbt_python() -> Path:
         return python
     base = Path(getattr(sys, "_base_executable", sys.executable))  # the interpreter our venv came from
     print(f"creating {VECTORBT_ENV} with {base} and installing vectorbt (once)...", file=sys.stderr)
-    steps = [[str(base), "-m", "venv", "--clear", str(VECTORBT_ENV)],
-             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "vectorbt"]]
+    steps = [
+        [str(base), "-m", "venv", "--clear", str(VECTORBT_ENV)],
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "vectorbt"],
+    ]
     for step in steps:
         done = subprocess.run(step, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
@@ -146,10 +170,18 @@ class VectorbtServer:
 
     def __init__(self, path: Path, params: StrategyParameters) -> None:
         settings = {**params.model_dump(mode="json"), "FEE": 0.001, "BALANCE": 10000}
-        command = [str(vectorbt_python()), str(VECTORBT_SCRIPT), "--data", str(path), "--serve",
-                   "--params", json.dumps(settings)]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+        command = [
+            str(vectorbt_python()),
+            str(VECTORBT_SCRIPT),
+            "--data",
+            str(path),
+            "--serve",
+            "--params",
+            json.dumps(settings),
+        ]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         ready = self._answer()
         self.version, self.trades = ready["version"], ready["trades"]
 
@@ -188,8 +220,16 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
 
     def add(engine: str, seconds: float | None, trades: int | None, reps: int, note: str = "") -> None:
-        rows.append({"engine": engine, "median_s": seconds, "candles_per_s": n / seconds if seconds else None,
-                     "trades": trades, "reps": reps, "note": note})
+        rows.append(
+            {
+                "engine": engine,
+                "median_s": seconds,
+                "candles_per_s": n / seconds if seconds else None,
+                "trades": trades,
+                "reps": reps,
+                "note": note,
+            }
+        )
 
     result = run_backtest(candles, params)  # warm-up: numba compile or cache load
     close, volume = candles["close"].to_numpy(), candles["volume"].to_numpy()
@@ -205,17 +245,33 @@ def main() -> int:
     for _ in range(args.reps):
         timings["ours"].append(timed(lambda: run_backtest(candles, params)))
         timings["signals"].append(
-            timed(lambda: signal_arrays(compute_indicators(candles, params, with_atr=False), close, volume, params)))
+            timed(lambda: signal_arrays(compute_indicators(candles, params, with_atr=False), close, volume, params))
+        )
         if vectorbt is not None:
             timings["vectorbt"].append(vectorbt.run_once())
-    add("backtest.run_backtest", statistics.median(timings["ours"]), len(result.trades), args.reps,
-        "indicators + signals + simulation + Decimal money + summary")
-    add("signals alone (numpy)", statistics.median(timings["signals"]), None, args.reps,
-        "compute_indicators + signal_arrays, no simulation")
+    add(
+        "backtest.run_backtest",
+        statistics.median(timings["ours"]),
+        len(result.trades),
+        args.reps,
+        "indicators + signals + simulation + Decimal money + summary",
+    )
+    add(
+        "signals alone (numpy)",
+        statistics.median(timings["signals"]),
+        None,
+        args.reps,
+        "compute_indicators + signal_arrays, no simulation",
+    )
     if vectorbt is not None:
         vectorbt.close()
-        add(f"vectorbt {vectorbt.version}", statistics.median(timings["vectorbt"]), vectorbt.trades, args.reps,
-            vectorbt_note)
+        add(
+            f"vectorbt {vectorbt.version}",
+            statistics.median(timings["vectorbt"]),
+            vectorbt.trades,
+            args.reps,
+            vectorbt_note,
+        )
     else:
         add("vectorbt", None, None, 0, vectorbt_note)
 

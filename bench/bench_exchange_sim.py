@@ -71,11 +71,18 @@ def free_port() -> int:
 def start(paths: list[Path], speed: float, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_SIM_")}
-    env.update({"EXCHANGE_SIM_PORT": str(port), "EXCHANGE_SIM_SPEED": str(speed),
-                "EXCHANGE_SIM_DATA": ",".join(map(str, paths)), "PYTHONDONTWRITEBYTECODE": "1"})
+    env.update(
+        {
+            "EXCHANGE_SIM_PORT": str(port),
+            "EXCHANGE_SIM_SPEED": str(speed),
+            "EXCHANGE_SIM_DATA": ",".join(map(str, paths)),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.exchange_sim"], cwd=REPO, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.exchange_sim"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -125,8 +132,13 @@ async def measure(pid: int, port: int | None, symbols: list[str], seconds: float
                     if data["e"] == "kline" and data["k"]["x"]:
                         counts["closes"] += 1
     elapsed = time.monotonic() - t0
-    return {"msg_s": counts["messages"] / elapsed, "closes_s": counts["closes"] / elapsed,
-            "cpu_pct": 100 * (cpu_seconds(pid) - cpu0) / elapsed, "rss_mb": rss_mb(pid), "seconds": elapsed}
+    return {
+        "msg_s": counts["messages"] / elapsed,
+        "closes_s": counts["closes"] / elapsed,
+        "cpu_pct": 100 * (cpu_seconds(pid) - cpu0) / elapsed,
+        "rss_mb": rss_mb(pid),
+        "seconds": elapsed,
+    }
 
 
 async def main() -> None:
@@ -156,16 +168,22 @@ async def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait(10)
-    print(f"\nexchange simulator market-stream benchmark: speed {args.speed:g}, "
-          f"streams miniTicker + kline_1m per symbol, {os.cpu_count()} CPU(s)")
+    print(
+        f"\nexchange simulator market-stream benchmark: speed {args.speed:g}, "
+        f"streams miniTicker + kline_1m per symbol, {os.cpu_count()} CPU(s)"
+    )
     print(f"{'run':<34} {'seconds':>8} {'msgs/s':>9} {'closes/s':>9} {'sim CPU %':>10} {'sim RSS MB':>11}")
     for label, r in results:
-        print(f"{label:<34} {r['seconds']:>8.1f} {r['msg_s']:>9.1f} {r['closes_s']:>9.2f} "
-              f"{r['cpu_pct']:>10.1f} {r['rss_mb']:>11.1f}")
+        print(
+            f"{label:<34} {r['seconds']:>8.1f} {r['msg_s']:>9.1f} {r['closes_s']:>9.2f} "
+            f"{r['cpu_pct']:>10.1f} {r['rss_mb']:>11.1f}"
+        )
     expected = len(symbols) * args.speed / 60
     print(f"expected kline closes/s with {len(symbols)} symbols: {expected:.2f} (one per symbol per replayed minute)")
-    print(f"reproduce: cd {REPO} && .venv/bin/python bench/bench_exchange_sim.py {args.seconds:g} "
-          f"--symbols {args.symbols} --speed {args.speed:g}")
+    print(
+        f"reproduce: cd {REPO} && .venv/bin/python bench/bench_exchange_sim.py {args.seconds:g} "
+        f"--symbols {args.symbols} --speed {args.speed:g}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,14 @@ BUNDLED = REPO / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
 TICKS = os.sysconf("SC_CLK_TCK")
 # Short EMAs and wide RSI bounds make the strategy trade often, so many latencies are sampled.
 BUSY_STRATEGY = {
-    "EMA_SHORT_PERIOD": "2", "EMA_LONG_PERIOD": "3", "USE_EMA_FILTER": "false", "RSI_OVERBOUGHT": "99",
-    "RSI_OVERSOLD": "1", "STOP_LOSS_PERCENTAGE": "0.01", "TAKE_PROFIT_PERCENTAGE": "0.02", "SIGNAL_MAX_LAG_CANDLES": "3",
+    "EMA_SHORT_PERIOD": "2",
+    "EMA_LONG_PERIOD": "3",
+    "USE_EMA_FILTER": "false",
+    "RSI_OVERBOUGHT": "99",
+    "RSI_OVERSOLD": "1",
+    "STOP_LOSS_PERCENTAGE": "0.01",
+    "TAKE_PROFIT_PERCENTAGE": "0.02",
+    "SIGNAL_MAX_LAG_CANDLES": "3",
 }
 
 
@@ -55,7 +61,9 @@ def sim_state(stack: Stack) -> dict:
 
 def pipeline_latencies(folder: Path, seconds: float) -> tuple[list[float], Stack]:
     data = prepare_data(folder, BUNDLED, "BTCUSDT", 0, 5000)
-    stack = start_stack(folder / "latency", data=[data], symbols=["BTCUSDT"], speed=240, history=100, extra_env=BUSY_STRATEGY)
+    stack = start_stack(
+        folder / "latency", data=[data], symbols=["BTCUSDT"], speed=240, history=100, extra_env=BUSY_STRATEGY
+    )
     time.sleep(seconds)
     client = stack.client()
     entries: Any = client.xrange(streams.kline_stream("BTCUSDT"))
@@ -93,9 +101,11 @@ async def three_hop_chain(url: str, messages: int, rate_hz: float) -> list[float
                         if len(latencies) >= messages:
                             done.set()
 
-    tasks = [asyncio.create_task(relay(clients[1], names[0], names[1])),
-             asyncio.create_task(relay(clients[2], names[1], names[2])),
-             asyncio.create_task(relay(clients[3], names[2], None))]
+    tasks = [
+        asyncio.create_task(relay(clients[1], names[0], names[1])),
+        asyncio.create_task(relay(clients[2], names[1], names[2])),
+        asyncio.create_task(relay(clients[3], names[2], None)),
+    ]
     for _ in range(messages):
         await clients[0].xadd(names[0], {"t": str(time.perf_counter_ns())})
         await asyncio.sleep(1 / rate_hz)
@@ -131,8 +141,14 @@ def cpu_seconds(pid: int) -> float:
 
 def cpu_run(folder: Path, symbols_count: int, seconds: float) -> dict[str, float]:
     paths, symbols = make_symbol_files(folder, symbols_count)
-    stack = start_stack(folder / f"cpu{symbols_count}", data=paths, symbols=symbols, speed=1, history=60,
-                        extra_env={"WARMUP_CANDLES": "60"})
+    stack = start_stack(
+        folder / f"cpu{symbols_count}",
+        data=paths,
+        symbols=symbols,
+        speed=1,
+        history=60,
+        extra_env={"WARMUP_CANDLES": "60"},
+    )
     try:
         # Start-up, back-fill and the warm-up of every window are not the steady state.
         client = stack.client()
@@ -147,7 +163,10 @@ def cpu_run(folder: Path, symbols_count: int, seconds: float) -> dict[str, float
 
         stack.wait_for(warmed_up, 600, "every strategy window to warm up")
         time.sleep(5)
-        pids = {name: stack.processes[name][0].process.pid for name in ("exchange_sim", "market_data", "strategy", "executor")}
+        pids = {
+            name: stack.processes[name][0].process.pid
+            for name in ("exchange_sim", "market_data", "strategy", "executor")
+        }
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         time.sleep(seconds)
         return {name: (cpu_seconds(pid) - before[name]) / seconds * 100 for name, pid in pids.items()}
@@ -171,23 +190,34 @@ def main() -> None:
             stack.stop_all()
         print("\nLatency, closed kline received by market_data -> order request received by the exchange (ms)")
         print(f"{'path':<58} {'samples':>7} {'p50':>8} {'p99':>8}")
-        print(f"{'raw Redis: XADD -> XREADGROUP x3 (baseline)':<58} {len(chain):>7} "
-              f"{percentile(chain, .5):>8.2f} {percentile(chain, .99):>8.2f}")
+        print(
+            f"{'raw Redis: XADD -> XREADGROUP x3 (baseline)':<58} {len(chain):>7} "
+            f"{percentile(chain, 0.5):>8.2f} {percentile(chain, 0.99):>8.2f}"
+        )
         if latencies:
-            print(f"{'market_data -> strategy -> executor -> exchange':<58} {len(latencies):>7} "
-                  f"{percentile(latencies, .5):>8.2f} {percentile(latencies, .99):>8.2f}")
+            print(
+                f"{'market_data -> strategy -> executor -> exchange':<58} {len(latencies):>7} "
+                f"{percentile(latencies, 0.5):>8.2f} {percentile(latencies, 0.99):>8.2f}"
+            )
         else:
             print("market_data -> strategy -> executor: no order in the run (increase --latency-seconds)")
         print(f"(pipeline mean {statistics.mean(latencies):.2f} ms)" if latencies else "")
 
-        rows = [(1, cpu_run(folder, 1, args.cpu_seconds)), (args.symbols, cpu_run(folder, args.symbols, args.cpu_seconds))]
+        rows = [
+            (1, cpu_run(folder, 1, args.cpu_seconds)),
+            (args.symbols, cpu_run(folder, args.symbols, args.cpu_seconds)),
+        ]
         print(f"\nCPU at Binance's cadence (speed 1), % of one core, {args.cpu_seconds:g} s steady state")
-        print(f"{'symbols':>7} {'exchange_sim':>13} {'market_data':>12} {'strategy':>9} {'executor':>9} "
-              f"{'bot total':>10} {'bot per symbol':>15}")
+        print(
+            f"{'symbols':>7} {'exchange_sim':>13} {'market_data':>12} {'strategy':>9} {'executor':>9} "
+            f"{'bot total':>10} {'bot per symbol':>15}"
+        )
         for count, usage in rows:
             bot = usage["market_data"] + usage["strategy"] + usage["executor"]
-            print(f"{count:>7} {usage['exchange_sim']:>13.1f} {usage['market_data']:>12.1f} {usage['strategy']:>9.1f} "
-                  f"{usage['executor']:>9.1f} {bot:>10.1f} {bot / count:>15.3f}")
+            print(
+                f"{count:>7} {usage['exchange_sim']:>13.1f} {usage['market_data']:>12.1f} {usage['strategy']:>9.1f} "
+                f"{usage['executor']:>9.1f} {bot:>10.1f} {bot / count:>15.3f}"
+            )
 
 
 if __name__ == "__main__":

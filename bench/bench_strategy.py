@@ -71,8 +71,14 @@ def recompute_pair(strategy: Strategy, params: object, window: deque) -> tuple[R
     frame = pd.DataFrame(np.array(window, dtype=np.float64), columns=["open_time", *COLUMNS])
     frame["open_time"] = frame["open_time"].astype(np.int64)
     columns = strategy.compute(frame, params)
-    rows = [Row(int(frame["open_time"].iloc[p]), *(float(frame[c].iloc[p]) for c in COLUMNS),  # type: ignore[misc, arg-type]  # mypy cannot count a starred generator against the fields
-                values={name: float(columns[name].iloc[p]) for name in columns.columns}) for p in (-2, -1)]
+    rows = [
+        Row(
+            int(frame["open_time"].iloc[p]),
+            *(float(frame[c].iloc[p]) for c in COLUMNS),  # type: ignore[misc, arg-type]  # mypy cannot count a starred generator against the fields
+            values={name: float(columns[name].iloc[p]) for name in columns.columns},
+        )
+        for p in (-2, -1)
+    ]
     return rows[0], rows[1]
 
 
@@ -80,18 +86,36 @@ def outcome(strategy: Strategy, symbol: str, row: Row, evaluation: Evaluation) -
     """The decision record and signal events, built as ``StrategyService._outcome`` builds them."""
     close, close_time = Decimal(repr(row.close)), row.open_time + MINUTE - 1
     values = {name: finite(value) for name, value in row.values.items()}
-    record = Decision(symbol=symbol, interval="1m", candle_open_time_ms=row.open_time, close=close, warm=evaluation.warm,
-                      entry=evaluation.entry, exit=evaluation.exit,
-                      conditions=[Condition(name=c.name, passed=c.passed, value=finite(c.value),
-                                            threshold=finite(c.threshold)) for c in evaluation.conditions],
-                      indicators={**values, "missing": list(evaluation.missing), "history": False}, parameters_version=0)
-    items = [(streams.DECISIONS, make_event(record, "strategy", close_time,
-                                             event_id=f"decision-{symbol}-{row.open_time}-0"))]
+    record = Decision(
+        symbol=symbol,
+        interval="1m",
+        candle_open_time_ms=row.open_time,
+        close=close,
+        warm=evaluation.warm,
+        entry=evaluation.entry,
+        exit=evaluation.exit,
+        conditions=[
+            Condition(name=c.name, passed=c.passed, value=finite(c.value), threshold=finite(c.threshold))
+            for c in evaluation.conditions
+        ],
+        indicators={**values, "missing": list(evaluation.missing), "history": False},
+        parameters_version=0,
+    )
+    items = [
+        (streams.DECISIONS, make_event(record, "strategy", close_time, event_id=f"decision-{symbol}-{row.open_time}-0"))
+    ]
     side = Side.BUY if evaluation.entry else Side.SELL if evaluation.exit else None
     if side is not None:
-        signal = Signal(symbol=symbol, side=side, reason=strategy.entry_reason if side is Side.BUY else strategy.exit_reason,
-                        price=close, interval="1m", candle_open_time_ms=row.open_time, indicators=values,
-                        parameters_version=0)
+        signal = Signal(
+            symbol=symbol,
+            side=side,
+            reason=strategy.entry_reason if side is Side.BUY else strategy.exit_reason,
+            price=close,
+            interval="1m",
+            candle_open_time_ms=row.open_time,
+            indicators=values,
+            parameters_version=0,
+        )
         event = make_event(signal, "strategy", close_time, event_id=f"signal-{symbol}-1m-{row.open_time}-{side}")
         items += [(streams.SIGNALS, event), (streams.executor_inbox(symbol), event)]
     return items
@@ -104,8 +128,10 @@ async def measure(url: str, mode: str, symbols: int, closes: int, strategy: Stra
     specs = strategy.indicators(params)
     names = [f"SYM{i:03d}USDT" for i in range(symbols)]
     frame = load_candles(DATA).iloc[: WINDOW + closes].reset_index(drop=True)
-    candles = [(int(r.open_time), float(r.open), float(r.high), float(r.low), float(r.close), float(r.volume))
-               for r in frame.itertuples()]
+    candles = [
+        (int(r.open_time), float(r.open), float(r.high), float(r.low), float(r.close), float(r.volume))
+        for r in frame.itertuples()
+    ]
     windows = {name: deque(candles[: WINDOW - 1], maxlen=WINDOW) for name in names}
     tracks = {name: IndicatorTrack.over(windows[name], specs, WINDOW) for name in names}
     cpu, latencies = [], []
@@ -119,14 +145,19 @@ async def measure(url: str, mode: str, symbols: int, closes: int, strategy: Stra
                 previous, current = tracks[name].pair(candles[index][0])  # type: ignore[misc]
             else:
                 previous, current = recompute_pair(strategy, params, windows[name])
-            await publish_atomically(redis, outcome(strategy, name, current, strategy.evaluate(previous, current, params)))
+            await publish_atomically(
+                redis, outcome(strategy, name, current, strategy.evaluate(previous, current, params))
+            )
             round_latencies.append(time.perf_counter() - wall_start)
         if index >= WINDOW:
             latencies += round_latencies
             cpu.append((time.process_time() - cpu_start) / symbols)
     await redis.aclose()
-    return {"cpu_per_candle_ms": statistics.median(cpu) * 1e3,
-            "latency_p50_ms": statistics.median(latencies) * 1e3, "latency_max_ms": max(latencies) * 1e3}
+    return {
+        "cpu_per_candle_ms": statistics.median(cpu) * 1e3,
+        "latency_p50_ms": statistics.median(latencies) * 1e3,
+        "latency_max_ms": max(latencies) * 1e3,
+    }
 
 
 async def main() -> None:
@@ -142,8 +173,10 @@ async def main() -> None:
             for symbols in (1, 100):
                 closes = args.closes * 5 if symbols == 1 else args.closes
                 # Alternate the modes so drifts in the machine's speed hit both alike.
-                results = {mode: await measure(server.url, mode, symbols, closes, strategy)
-                           for mode in ("recompute", "incremental")}
+                results = {
+                    mode: await measure(server.url, mode, symbols, closes, strategy)
+                    for mode in ("recompute", "incremental")
+                }
                 for mode, figures in results.items():
                     rows.append({"symbols": symbols, "mode": mode, "closes": closes, **figures})
         finally:
@@ -152,12 +185,18 @@ async def main() -> None:
     print(f"strategy {args.strategy}, window {WINDOW} candles")
     print(f"{'symbols':>7}  {'mode':<12} {'CPU/candle ms':>13} {'latency p50 ms':>14} {'latency max ms':>14}")
     for row in rows:
-        print(f"{row['symbols']:>7}  {row['mode']:<12} {row['cpu_per_candle_ms']:>13.3f} {row['latency_p50_ms']:>14.2f} "
-              f"{row['latency_max_ms']:>14.2f}")
+        print(
+            f"{row['symbols']:>7}  {row['mode']:<12} {row['cpu_per_candle_ms']:>13.3f} {row['latency_p50_ms']:>14.2f} "
+            f"{row['latency_max_ms']:>14.2f}"
+        )
     for symbols in (1, 100):
-        old, new = (next(r for r in rows if r["symbols"] == symbols and r["mode"] == m) for m in ("recompute", "incremental"))
-        print(f"{symbols} symbol(s): CPU per candle x{old['cpu_per_candle_ms'] / new['cpu_per_candle_ms']:.1f} less, "
-              f"max latency x{old['latency_max_ms'] / new['latency_max_ms']:.1f} less")
+        old, new = (
+            next(r for r in rows if r["symbols"] == symbols and r["mode"] == m) for m in ("recompute", "incremental")
+        )
+        print(
+            f"{symbols} symbol(s): CPU per candle x{old['cpu_per_candle_ms'] / new['cpu_per_candle_ms']:.1f} less, "
+            f"max latency x{old['latency_max_ms'] / new['latency_max_ms']:.1f} less"
+        )
     out = REPO / "bench" / "results" / "bench_strategy.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"machine": machine(), "strategy": args.strategy, "rows": rows}, indent=2))

@@ -50,8 +50,10 @@ async def users(engine: AsyncEngine, args: argparse.Namespace) -> str:
         if not args.role:
             raise AccessError("role: give ROLE=viewer or ROLE=operator")
         password = await accounts.create_account(engine, args.add, args.role)
-        return (f"account {args.add} ({args.role}) created; its password (shown this once, kept only hashed): {password}\n"
-                f"sign in with account {args.add!r} and this password")
+        return (
+            f"account {args.add} ({args.role}) created; its password (shown this once, kept only hashed): {password}\n"
+            f"sign in with account {args.add!r} and this password"
+        )
     if args.remove:
         await accounts.remove_account(engine, args.remove)
         return f"account {args.remove} removed; its sessions and tokens no longer work"
@@ -72,8 +74,10 @@ async def users(engine: AsyncEngine, args: argparse.Namespace) -> str:
 async def tokens(engine: AsyncEngine, args: argparse.Namespace) -> str:
     if args.add:
         view, secret = await accounts.create_token(engine, args.user or OWNER, args.add, args.role or "viewer")
-        return (f"token {view.id} {view.name!r} ({view.role.value}) of {view.account} created; send it as "
-                f"'Authorization: Bearer <token>' (shown this once, kept only hashed):\n{secret}")
+        return (
+            f"token {view.id} {view.name!r} ({view.role.value}) of {view.account} created; send it as "
+            f"'Authorization: Bearer <token>' (shown this once, kept only hashed):\n{secret}"
+        )
     if args.revoke:
         try:
             token_id = int(args.revoke)
@@ -83,8 +87,11 @@ async def tokens(engine: AsyncEngine, args: argparse.Namespace) -> str:
         return f"token {view.id} {view.name!r} of {view.account} revoked"
     rows = await accounts.list_tokens(engine)
     lines = [f"{'id':>4} {'name':<24} {'account':<16} {'role':<9} {'created':<21} revoked"]
-    lines += [f"{row.id:>4} {row.name:<24} {row.account:<16} {row.role.value:<9} {when(row.created_at_ms):<21} "
-              f"{when(row.revoked_at_ms)}" for row in rows]
+    lines += [
+        f"{row.id:>4} {row.name:<24} {row.account:<16} {row.role.value:<9} {when(row.created_at_ms):<21} "
+        f"{when(row.revoked_at_ms)}"
+        for row in rows
+    ]
     return "\n".join(lines)
 
 

@@ -39,7 +39,9 @@ api_key = "${FUZZ_SESSION}"
 
 
 def api_env(redis_url: str, folder: Path, port: int, password: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DASHBOARD_", "API_", "SYMBOL", "SSE_"))}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DASHBOARD_", "API_", "SYMBOL", "SSE_"))
+    }
     env.update(
         PYTHONPATH=str(ROOT),
         REDIS_URL=redis_url,
@@ -70,10 +72,26 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 60) 
 
 def schemathesis(url: str, args: argparse.Namespace, report: Path, config: Path, session: str) -> int:
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "run", f"{url}/api/openapi.json",
-        "--checks", "all", "--max-examples", str(args.max_examples), "--seed", str(args.seed),
-        "--workers", str(args.workers), "--request-timeout", "10", "--report", "ndjson",
-        "--report-ndjson-path", str(report), "--no-shrink",
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
+        "run",
+        f"{url}/api/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(args.max_examples),
+        "--seed",
+        str(args.seed),
+        "--workers",
+        str(args.workers),
+        "--request-timeout",
+        "10",
+        "--report",
+        "ndjson",
+        "--report-ndjson-path",
+        str(report),
+        "--no-shrink",
     ]
     print("+", " ".join(command), flush=True)
     return subprocess.run(command, cwd=report.parent, env={**os.environ, "FUZZ_SESSION": session}).returncode
@@ -119,7 +137,11 @@ def main() -> int:
             status = schemathesis(url, args, report, config, response.cookies["bot_session"])
             requests = count_requests(report)
             print(f"fuzz: {requests} requests sent by schemathesis, exit status {status}")
-            errors = [line for line in (folder / "api.log").read_text(errors="replace").splitlines() if "Traceback" in line or " ERROR " in line]
+            errors = [
+                line
+                for line in (folder / "api.log").read_text(errors="replace").splitlines()
+                if "Traceback" in line or " ERROR " in line
+            ]
             if errors:
                 print("api errors logged:\n" + "\n".join(errors[:20]))
                 status = status or 1
@@ -137,6 +159,7 @@ def main() -> int:
             log.close()
             if os.environ.get("FUZZ_KEEP_REPORT"):
                 import shutil
+
                 shutil.copy(folder / "fuzz.ndjson", os.environ["FUZZ_KEEP_REPORT"])
 
 

@@ -31,7 +31,9 @@ VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))  # as scripts/supervisor
 
 
 def environment() -> dict[str, str]:
-    values = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None} if (ROOT / ".env").exists() else {}
+    values = (
+        {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None} if (ROOT / ".env").exists() else {}
+    )
     values.update(os.environ)
     return values
 
@@ -73,8 +75,10 @@ def redact_url(url: str) -> str:
 def main() -> int:
     env = environment()
     if env.get("DASHBOARD_PASSWORD"):
-        print("DASHBOARD_PASSWORD is set (environment or .env): that is the dashboard password; change it there "
-              "and restart the api (make restart SERVICE=api)")
+        print(
+            "DASHBOARD_PASSWORD is set (environment or .env): that is the dashboard password; change it there "
+            "and restart the api (make restart SERVICE=api)"
+        )
         return 1
     try:
         redis_url = bus_url(env)

@@ -60,7 +60,15 @@ VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))
 RUN = VAR / "run"
 SECRETS = VAR / "secrets"  # mode 700: Redis passwords and the bus signing key, each mode 600
 SUPERVISOR_PID = VAR / "supervisor.pid"
-COLOURS = {"redis": "90", "exchange_sim": "35", "market_data": "36", "strategy": "33", "executor": "32", "notifier": "95", "api": "34"}
+COLOURS = {
+    "redis": "90",
+    "exchange_sim": "35",
+    "market_data": "36",
+    "strategy": "33",
+    "executor": "32",
+    "notifier": "95",
+    "api": "34",
+}
 # The api last: the dashboard URL is printed once it answers.
 SERVICES = ["exchange_sim", "market_data", "strategy", "executor", "notifier", "api"]
 READY_TIMEOUT_S = 60.0
@@ -75,7 +83,9 @@ class StartFailed(Exception):
 
 def settings() -> tuple[dict[str, str], set[str]]:
     """The environment over ``.env``, and the names set explicitly (non-empty) in either."""
-    values = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None} if (ROOT / ".env").exists() else {}
+    values = (
+        {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None} if (ROOT / ".env").exists() else {}
+    )
     values.update(os.environ)
     return values, {name for name, value in values.items() if value != ""}
 
@@ -105,8 +115,14 @@ def planned_ports(env: dict[str, str], with_redis: bool, with_sim: bool) -> list
     if with_redis:
         ports.append(Port("redis", "127.0.0.1", int(env.get("REDIS_PORT") or 6380), "REDIS_PORT"))
     if with_sim:
-        ports.append(Port("exchange_sim", env.get("EXCHANGE_SIM_HOST") or "127.0.0.1",
-                          int(env.get("EXCHANGE_SIM_PORT") or 9100), "EXCHANGE_SIM_PORT"))
+        ports.append(
+            Port(
+                "exchange_sim",
+                env.get("EXCHANGE_SIM_HOST") or "127.0.0.1",
+                int(env.get("EXCHANGE_SIM_PORT") or 9100),
+                "EXCHANGE_SIM_PORT",
+            )
+        )
     ports.append(Port("api", env.get("API_HOST") or "127.0.0.1", int(env.get("API_PORT") or 8000), "API_PORT"))
     return ports
 
@@ -126,8 +142,10 @@ def check_ports(ports: list[Port]) -> None:
 
 
 def port_taken(port: Port) -> str:
-    return (f"port {port.port} for {port.service} is already in use by {holder_text(port.port)}; "
-            f"stop it or set {port.variable} to a free port")
+    return (
+        f"port {port.port} for {port.service} is already in use by {holder_text(port.port)}; "
+        f"stop it or set {port.variable} to a free port"
+    )
 
 
 def client_host(host: str) -> str:
@@ -180,7 +198,9 @@ async def redis_answers(port: int, pid: int | None, admin_password: str) -> bool
 class Child:
     """One service kept running: started again when it exits, until asked to stop."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: Port | None, pid_file: Path | None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], port: Port | None, pid_file: Path | None
+    ) -> None:
         self.name, self.argv, self.env, self.port, self.pid_file = name, argv, env, port, pid_file
         self.process: asyncio.subprocess.Process | None = None
         self.stopping = asyncio.Event()
@@ -196,8 +216,12 @@ class Child:
         # Own session: a Ctrl-C reaches only the supervisor, which stops services in order;
         # the death signal makes the child stop if the supervisor dies without doing so.
         self.process = await asyncio.create_subprocess_exec(
-            *self.argv, cwd=ROOT, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            *self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
             preexec_fn=lambda: die_with_parent(parent),
         )
         if self.pid_file is not None:
@@ -304,7 +328,9 @@ async def wait_ready(child: Child, check: Any, what: str, abort: asyncio.Event) 
     raise StartFailed(f"{child.name} did not become ready ({what}) within {READY_TIMEOUT_S:g} s")
 
 
-def child_environment(env: dict[str, str], explicit: set[str], run_id: str, redis_url: str, with_sim: bool) -> dict[str, str]:
+def child_environment(
+    env: dict[str, str], explicit: set[str], run_id: str, redis_url: str, with_sim: bool
+) -> dict[str, str]:
     child = {**env, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", RUN_ID_VARIABLE: run_id}
     if not env.get("BUS_SIGNING_KEY") and not env.get("BUS_SIGNING_KEY_FILE"):
         child["BUS_SIGNING_KEY_FILE"] = str(signing.ensure_key_file(SECRETS / "bus-signing.key"))
@@ -317,8 +343,10 @@ def child_environment(env: dict[str, str], explicit: set[str], run_id: str, redi
         if "SIM_URL" not in explicit:
             child["SIM_URL"] = sim_url  # one setting per fact: the port the simulator is started on
         elif child["SIM_URL"].rstrip("/") != sim_url:
-            say(f"note: SIM_URL={child['SIM_URL']} is set, so the services do not use the simulator started "
-                f"on {sim_url}; unset SIM_URL to follow EXCHANGE_SIM_PORT")
+            say(
+                f"note: SIM_URL={child['SIM_URL']} is set, so the services do not use the simulator started "
+                f"on {sim_url}; unset SIM_URL to follow EXCHANGE_SIM_PORT"
+            )
     return child
 
 
@@ -359,28 +387,40 @@ async def supervise(stop: asyncio.Event) -> int:
             redis, bus = await start_redis(env, by_service["redis"], abort)
             children.append(redis)
             admin = bus.admin_password
-            if await first_of(stop, wait_ready(redis, lambda: redis_answers(by_service["redis"].port, redis.pid, admin), "PING", abort)):
+            if await first_of(
+                stop,
+                wait_ready(redis, lambda: redis_answers(by_service["redis"].port, redis.pid, admin), "PING", abort),
+            ):
                 return 0
             redis_url = f"redis://127.0.0.1:{by_service['redis'].port}/0"
         child_env = child_environment(env, explicit, run_id, redis_url, with_sim)
         names = [n for n in SERVICES if n != "exchange_sim" or with_sim]
         for name in names:
-            child = Child(name, [sys.executable, "-m", f"services.{name}"], service_env(name, child_env, redis_url, bus),
-                          by_service.get(name), RUN / f"{name}.pid")
+            child = Child(
+                name,
+                [sys.executable, "-m", f"services.{name}"],
+                service_env(name, child_env, redis_url, bus),
+                by_service.get(name),
+                RUN / f"{name}.pid",
+            )
             child.task = asyncio.create_task(child.keep_running(abort))
             children.append(child)
             if name == "exchange_sim":
                 port = by_service[name]
                 url = f"http://{client_host(port.host)}:{port.port}/api/v3/ping"
-                if await first_of(stop, wait_ready(child, lambda c=child, u=url: _http_ours(c, u), "GET /api/v3/ping", abort)):
+                if await first_of(
+                    stop, wait_ready(child, lambda c=child, u=url: _http_ours(c, u), "GET /api/v3/ping", abort)
+                ):
                     return 0
         api = children[-1]
         port = by_service["api"]
         health = f"http://{client_host(port.host)}:{port.port}/api/health"
         if await first_of(stop, wait_ready(api, lambda: _http_ours(api, health), "GET /api/health", abort)):
             return 0
-        say(f"dashboard: http://{client_host(port.host)}:{port.port}/   "
-            "(the api prints the login password on its first start; lost it? make reset-password)")
+        say(
+            f"dashboard: http://{client_host(port.host)}:{port.port}/   "
+            "(the api prints the login password on its first start; lost it? make reset-password)"
+        )
         say("restart one service: make restart SERVICE=strategy    stop: Ctrl-C or make stop")
         await first_of(stop, abort.wait())
         if abort.is_set() and not stop.is_set():
@@ -422,8 +462,22 @@ async def start_redis(env: dict[str, str], port: Port, abort: asyncio.Event) -> 
     folder.mkdir(parents=True, exist_ok=True)
     # Nobody reaches this Redis without a password: one ACL user per service (shared.streams.ACCESS).
     bus = redis_acl.prepare_local(folder, SECRETS)
-    argv = [binary, "--port", str(port.port), "--bind", "127.0.0.1", "--dir", str(folder), "--appendonly", "yes",
-            "--save", "", "--daemonize", "no", *bus.server_args()]
+    argv = [
+        binary,
+        "--port",
+        str(port.port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(folder),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        *bus.server_args(),
+    ]
     child = Child("redis", argv, dict(os.environ), port, None)
     child.task = asyncio.create_task(child.keep_running(abort))
     return child, bus
@@ -485,7 +539,9 @@ def restart_command(name: str) -> int:
     except (OSError, ValueError):
         print(f"{name} is not running under make run (no pid file)")
         return 1
-    if not (alive(pid) and f"services.{name}" in command_line(pid) and environment(pid).get(RUN_ID_VARIABLE) == running[1]):
+    if not (
+        alive(pid) and f"services.{name}" in command_line(pid) and environment(pid).get(RUN_ID_VARIABLE) == running[1]
+    ):
         print(f"{pid_file} names pid {pid}, which is not {name} of this make run; nothing was signalled")
         return 1
     os.kill(pid, signal.SIGTERM)

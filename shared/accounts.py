@@ -137,7 +137,9 @@ async def create_account(engine: AsyncEngine, name: str, role: str) -> str:
     stamp = now_ms()
     try:
         async with _session(engine) as session, session.begin():
-            session.add(Account(name=name, role=chosen.value, password_hash=stored, created_at_ms=stamp, updated_at_ms=stamp))
+            session.add(
+                Account(name=name, role=chosen.value, password_hash=stored, created_at_ms=stamp, updated_at_ms=stamp)
+            )
     except IntegrityError:
         raise AccessError(f"name: an account {name!r} exists already") from None
     return password
@@ -159,7 +161,8 @@ async def set_role(engine: AsyncEngine, name: str, role: str) -> None:
     chosen = check_role(role)
     async with _session(engine) as session, session.begin():
         result = await session.execute(
-            update(Account).where(Account.name == name).values(role=chosen.value, updated_at_ms=now_ms()))
+            update(Account).where(Account.name == name).values(role=chosen.value, updated_at_ms=now_ms())
+        )
     if not result.rowcount:  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
         raise AccessError(f"name: no account {name!r}")
 
@@ -170,7 +173,8 @@ async def reset_password(engine: AsyncEngine, name: str) -> str:
     stored = await asyncio.to_thread(hash_password, password)
     async with _session(engine) as session, session.begin():
         result = await session.execute(
-            update(Account).where(Account.name == name).values(password_hash=stored, updated_at_ms=now_ms()))
+            update(Account).where(Account.name == name).values(password_hash=stored, updated_at_ms=now_ms())
+        )
     if not result.rowcount:  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
         raise AccessError(f"name: no account {name!r}")
     return password
@@ -182,8 +186,11 @@ async def remove_account(engine: AsyncEngine, name: str) -> None:
         result = await session.execute(delete(Account).where(Account.name == name))
         if not result.rowcount:  # type: ignore[attr-defined]  # a DELETE answers a CursorResult
             raise AccessError(f"name: no account {name!r}")
-        await session.execute(update(ApiToken).where(ApiToken.account == name, ApiToken.revoked_at_ms.is_(None))
-                              .values(revoked_at_ms=now_ms()))
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.account == name, ApiToken.revoked_at_ms.is_(None))
+            .values(revoked_at_ms=now_ms())
+        )
 
 
 async def check_account_password(engine: AsyncEngine, name: str, password: str) -> Account | None:
@@ -254,9 +261,11 @@ async def token_caller(engine: AsyncEngine, secret: str) -> Caller | None:
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         return None
     async with _session(engine) as session:
-        row = (await session.execute(
-            select(ApiToken).where(ApiToken.token_hash == token_hash(secret), ApiToken.revoked_at_ms.is_(None))
-        )).scalar_one_or_none()
+        row = (
+            await session.execute(
+                select(ApiToken).where(ApiToken.token_hash == token_hash(secret), ApiToken.revoked_at_ms.is_(None))
+            )
+        ).scalar_one_or_none()
     if row is None:
         return None
     held = await holder_role(engine, row.account)

@@ -63,6 +63,7 @@ async def close_socket(socket: Any, timeout_s: float = 5.0) -> None:
     wait never ends and the fresh connection lives on, unread. Re-asserting the mark until the
     close returns lets the read loop see it whichever way the race goes.
     """
+
     async def keep_exiting() -> None:
         while True:
             socket.ws_state = WSListenerState.EXITING

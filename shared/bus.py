@@ -77,8 +77,9 @@ async def publish(redis: Redis, stream: str, event: Envelope) -> str:
     return cast(str, entry_id)  # the clients decode responses (shared/redis_conn.py)
 
 
-async def publish_atomically(redis: Redis, items: Iterable[tuple[str, Envelope]],
-                             acks: Iterable[tuple[str, str, str]] = ()) -> list[str]:
+async def publish_atomically(
+    redis: Redis, items: Iterable[tuple[str, Envelope]], acks: Iterable[tuple[str, str, str]] = ()
+) -> list[str]:
     """Append several events in one MULTI/EXEC: all of them land, or none. ``acks`` are
     (stream, group, entry id) of entries left pending by ``AckLater`` whose output these events
     are: they are acknowledged in the same transaction, never before their output exists."""
@@ -220,8 +221,12 @@ class Consumer:
                 return
 
     async def _read(self, ready: list[str], from_id: str, count: int, block: int | None) -> list[tuple[str, list[Any]]]:
-        reply = await self.redis.xreadgroup(self.group, self.name, dict.fromkeys(ready, from_id), count=count, block=block)
-        return [(stream, entries) for stream, entries in entries_by_stream(reply) if stream in self._streams and entries]
+        reply = await self.redis.xreadgroup(
+            self.group, self.name, dict.fromkeys(ready, from_id), count=count, block=block
+        )
+        return [
+            (stream, entries) for stream, entries in entries_by_stream(reply) if stream in self._streams and entries
+        ]
 
     async def _handle_batch(self, *, pending: bool) -> int:
         ready = sorted(self._ready)
@@ -345,7 +350,10 @@ def entries_by_stream(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, s
     if not reply:
         return []
     if isinstance(reply, dict):  # RESP3 replies map stream -> [entries]
-        return [(stream, list(value[0] if value and isinstance(value[0], list) else value)) for stream, value in reply.items()]
+        return [
+            (stream, list(value[0] if value and isinstance(value[0], list) else value))
+            for stream, value in reply.items()
+        ]
     return [(stream, list(entries)) for stream, entries in reply]
 
 
@@ -357,4 +365,3 @@ def entry_time_ms(entry_id: str) -> int:
 def _id_key(entry_id: str) -> tuple[int, int]:
     millis, _, sequence = entry_id.partition("-")
     return int(millis), int(sequence or 0)
-

@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     command = sub.add_parser("rotate", help="new key; control:parameters:current and control:bot_state sealed with it")
     command.add_argument("--key-file", help="default: BUS_SIGNING_KEY_FILE, else var/secrets/bus-signing.key")
-    command.add_argument("--redis-url", help="default: REDIS_URL with REDIS_USERNAME/REDIS_PASSWORD_FILE, else make run's Redis as the api")
+    command.add_argument(
+        "--redis-url",
+        help="default: REDIS_URL with REDIS_USERNAME/REDIS_PASSWORD_FILE, else make run's Redis as the api",
+    )
     args = parser.parse_args(argv)
     var = Path(os.environ.get("BOT_VAR_DIR", "var"))
     key_file = Path(args.key_file or os.environ.get("BUS_SIGNING_KEY_FILE") or var / "secrets" / "bus-signing.key")
@@ -72,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         from shared.settings import ServiceSettings
 
         url = ServiceSettings().redis_url
-    print(asyncio.run(rotate(url or make_run_url(var, streams.BusUser.API, os.environ.get("REDIS_PORT", "6380")), key_file)))
+    print(
+        asyncio.run(
+            rotate(url or make_run_url(var, streams.BusUser.API, os.environ.get("REDIS_PORT", "6380")), key_file)
+        )
+    )
     return 0
 
 

@@ -170,7 +170,9 @@ async def send_command(
     if command not in COMMANDS:
         raise CommandError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
     command_id = command_id or new_command_id()
-    event = make_event(BotCommand(command=Command(command), symbol=symbol, requested_by=requested_by, command_id=command_id), source)
+    event = make_event(
+        BotCommand(command=Command(command), symbol=symbol, requested_by=requested_by, command_id=command_id), source
+    )
     if command == Command.CLOSE_POSITION:
         if not symbol:
             raise CommandError("close_position needs a symbol")
@@ -180,7 +182,10 @@ async def send_command(
     if command == Command.RESET_BREAKER:
         # Not a state change: every executor replica reads it and the first applies it.
         await redis.xadd(
-            streams.CONTROL_COMMANDS, stream_fields(event), maxlen=streams.maxlen_for(streams.CONTROL_COMMANDS), approximate=True
+            streams.CONTROL_COMMANDS,
+            stream_fields(event),
+            maxlen=streams.maxlen_for(streams.CONTROL_COMMANDS),
+            approximate=True,
         )
         return command_id
     if command == Command.CLOSE_ALL and not symbols:
@@ -201,11 +206,19 @@ async def send_command(
         if command == Command.CLOSE_ALL:
             for each in symbols:
                 close = BotCommand(
-                    command=Command.CLOSE_POSITION, symbol=each, requested_by=requested_by,
-                    command_id=command_id, origin=Command.CLOSE_ALL,
+                    command=Command.CLOSE_POSITION,
+                    symbol=each,
+                    requested_by=requested_by,
+                    command_id=command_id,
+                    origin=Command.CLOSE_ALL,
                 )
                 target = streams.symbol_commands(each)
-                pipe.xadd(target, stream_fields(make_event(close, source)), maxlen=streams.maxlen_for(target), approximate=True)
+                pipe.xadd(
+                    target,
+                    stream_fields(make_event(close, source)),
+                    maxlen=streams.maxlen_for(target),
+                    approximate=True,
+                )
         await pipe.execute()
     return command_id
 
@@ -283,7 +296,9 @@ class ControlReader:
                 self.parameters = validate_parameters(record["parameters"], history=self.history)
                 self.parameters_version = int(record.get("version") or 0)
             except (ParameterError, ValueError, TypeError) as e:
-                await self.alert("error", "parameters_refused", f"stored parameters are invalid, using the environment's: {e}")
+                await self.alert(
+                    "error", "parameters_refused", f"stored parameters are invalid, using the environment's: {e}"
+                )
 
     async def _load_state(self, start_state: BotState) -> None:
         record = await self.sealed_record(streams.BOT_STATE)

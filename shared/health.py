@@ -27,7 +27,9 @@ def instance_name(configured: str = "") -> str:
     return configured or f"{socket.gethostname()}-{os.getpid()}"
 
 
-async def heartbeat(redis: Redis, service: str, instance: str, stop: asyncio.Event, info: dict[str, Any] | None = None) -> None:
+async def heartbeat(
+    redis: Redis, service: str, instance: str, stop: asyncio.Event, info: dict[str, Any] | None = None
+) -> None:
     """Refresh the health key until ``stop``; delete it on the way out."""
     key = streams.health_key(service, instance)
     try:

@@ -31,11 +31,30 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 DECIMAL = pa.decimal128(38, 8)
-DECIMAL_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume",
-                  "taker_buy_base_volume", "taker_buy_quote_volume")
+DECIMAL_FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "taker_buy_base_volume",
+    "taker_buy_quote_volume",
+)
 # The order of Binance's 12-field kline rows, without the unused last field.
-FIELDS = ("open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "trades",
-          "taker_buy_base_volume", "taker_buy_quote_volume")
+FIELDS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "trades",
+    "taker_buy_base_volume",
+    "taker_buy_quote_volume",
+)
 SCHEMA = pa.schema([(name, DECIMAL if name in DECIMAL_FIELDS else pa.int64()) for name in FIELDS])
 FILE_NAME = "klines.parquet"
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
@@ -128,14 +147,18 @@ def read_month(path: str | os.PathLike[str]) -> MonthFile:
     return MonthFile(file, symbol, interval, table, coverage)
 
 
-def write_month(path: str | os.PathLike[str], table: pa.Table, *, symbol: str, interval: str,
-                coverage: Iterable[Span]) -> Path:
+def write_month(
+    path: str | os.PathLike[str], table: pa.Table, *, symbol: str, interval: str, coverage: Iterable[Span]
+) -> Path:
     """Write a month file atomically (temporary file, fsync, rename): a reader, or a run killed
     half-way, sees the old file or the new one, never part of one."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {b"symbol": symbol.encode(), b"interval": interval.encode(),
-                b"coverage": json.dumps([list(span) for span in coverage]).encode()}
+    metadata = {
+        b"symbol": symbol.encode(),
+        b"interval": interval.encode(),
+        b"coverage": json.dumps([list(span) for span in coverage]).encode(),
+    }
     table = sort_unique(table.cast(SCHEMA)).replace_schema_metadata(metadata)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:

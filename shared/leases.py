@@ -31,7 +31,9 @@ from shared.aio import sleep_or_stop
 
 logger = logging.getLogger(__name__)
 
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 # Refresh this replica's membership and count the members refreshed within one TTL (server time).
 _MEMBERS = """

@@ -46,8 +46,12 @@ class StrategyParameters(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    RISK_PER_TRADE: Decimal = Field(Decimal("0.01"), description="share of the allocated capital risked per trade (0-1)")
-    CAPITAL_ALLOCATION: Decimal = Field(Decimal("1.0"), description="share of the free quote balance the bot may use (0-1]")
+    RISK_PER_TRADE: Decimal = Field(
+        Decimal("0.01"), description="share of the allocated capital risked per trade (0-1)"
+    )
+    CAPITAL_ALLOCATION: Decimal = Field(
+        Decimal("1.0"), description="share of the free quote balance the bot may use (0-1]"
+    )
     STOP_LOSS_PERCENTAGE: Decimal = Field(Decimal("0.02"), description="stop-loss distance below entry (0-1)")
     TAKE_PROFIT_PERCENTAGE: Decimal = Field(Decimal("0.05"), description="take-profit distance above entry (0-1)")
     EMA_SHORT_PERIOD: int = Field(9, description="fast EMA period, candles")
@@ -91,10 +95,15 @@ def consistency_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
         problems.append(("CAPITAL_ALLOCATION", "must be greater than 0 and at most 1"))
     if has("EMA_SHORT_PERIOD") and has("EMA_LONG_PERIOD") and values["EMA_SHORT_PERIOD"] >= values["EMA_LONG_PERIOD"]:
         problems.append(("EMA_SHORT_PERIOD", "must be smaller than EMA_LONG_PERIOD"))
-    if has("RSI_OVERSOLD") and has("RSI_OVERBOUGHT") and not 0 < values["RSI_OVERSOLD"] < values["RSI_OVERBOUGHT"] < 100:
+    if (
+        has("RSI_OVERSOLD")
+        and has("RSI_OVERBOUGHT")
+        and not 0 < values["RSI_OVERSOLD"] < values["RSI_OVERBOUGHT"] < 100
+    ):
         problems.append(("RSI_OVERSOLD", "must satisfy 0 < RSI_OVERSOLD < RSI_OVERBOUGHT < 100"))
     if (
-        has("STOP_LOSS_PERCENTAGE") and has("TAKE_PROFIT_PERCENTAGE")
+        has("STOP_LOSS_PERCENTAGE")
+        and has("TAKE_PROFIT_PERCENTAGE")
         and values["STOP_LOSS_PERCENTAGE"] >= values["TAKE_PROFIT_PERCENTAGE"]
     ):
         problems.append(("STOP_LOSS_PERCENTAGE", "must be smaller than TAKE_PROFIT_PERCENTAGE"))
@@ -115,13 +124,18 @@ class History:
         """
         needs = {}
         for name, extra, switch in (
-            ("EMA_LONG_PERIOD", 1, None), ("RSI_PERIOD", 2, None),
-            ("EMA_FILTER_PERIOD", 1, "USE_EMA_FILTER"), ("VOLUME_AVG_PERIOD", 1, "USE_VOLUME_CONFIRMATION"),
+            ("EMA_LONG_PERIOD", 1, None),
+            ("RSI_PERIOD", 2, None),
+            ("EMA_FILTER_PERIOD", 1, "USE_EMA_FILTER"),
+            ("VOLUME_AVG_PERIOD", 1, "USE_VOLUME_CONFIRMATION"),
         ):
             if name in values and (switch is None or values.get(switch, True)):
                 needs[name] = values[name] + extra
         if self.window_candles <= self.backfill_candles:
-            limit, source = self.window_candles, f"the strategy window holds (STRATEGY_WINDOW_CANDLES={self.window_candles})"
+            limit, source = (
+                self.window_candles,
+                f"the strategy window holds (STRATEGY_WINDOW_CANDLES={self.window_candles})",
+            )
         else:
             limit, source = self.backfill_candles, f"the back-fill provides (WARMUP_CANDLES={self.backfill_candles})"
         return [
@@ -147,19 +161,25 @@ def dangers(parameters: StrategyParameters) -> list[Danger]:
     found = []
     risk, stop = parameters.RISK_PER_TRADE, parameters.STOP_LOSS_PERCENTAGE
     if risk > MAX_SAFE_RISK:
-        found.append(Danger(("RISK_PER_TRADE",), f"risking {_pct(risk)} of the capital per trade is above {_pct(MAX_SAFE_RISK)}"))
+        found.append(
+            Danger(("RISK_PER_TRADE",), f"risking {_pct(risk)} of the capital per trade is above {_pct(MAX_SAFE_RISK)}")
+        )
     if stop < MIN_SAFE_STOP_LOSS:
-        found.append(Danger(
-            ("STOP_LOSS_PERCENTAGE",),
-            f"a stop-loss {_pct(stop)} below the entry is under {_pct(MIN_SAFE_STOP_LOSS)}: "
-            "ordinary noise and fees stop you out",
-        ))
+        found.append(
+            Danger(
+                ("STOP_LOSS_PERCENTAGE",),
+                f"a stop-loss {_pct(stop)} below the entry is under {_pct(MIN_SAFE_STOP_LOSS)}: "
+                "ordinary noise and fees stop you out",
+            )
+        )
     if parameters.CAPITAL_ALLOCATION == 1 and risk > MAX_SAFE_RISK_AT_FULL_ALLOCATION:
-        found.append(Danger(
-            ("CAPITAL_ALLOCATION", "RISK_PER_TRADE"),
-            f"the whole balance allocated with {_pct(risk)} risk per trade "
-            f"(above {_pct(MAX_SAFE_RISK_AT_FULL_ALLOCATION)})",
-        ))
+        found.append(
+            Danger(
+                ("CAPITAL_ALLOCATION", "RISK_PER_TRADE"),
+                f"the whole balance allocated with {_pct(risk)} risk per trade "
+                f"(above {_pct(MAX_SAFE_RISK_AT_FULL_ALLOCATION)})",
+            )
+        )
     return found
 
 

@@ -95,9 +95,14 @@ class Precision:
         return fixed(value, max(DEFAULT_DECIMALS, self.quantity_decimals), ROUND_DOWN)
 
     def to_dict(self) -> dict[str, Any]:
-        body = {k: (None if v is None else format(v, "f") if isinstance(v, Decimal) else v) for k, v in asdict(self).items()}
-        body.update(price_decimals=self.price_decimals, quantity_decimals=self.quantity_decimals,
-                    quote_decimals=self.quote_decimals)
+        body = {
+            k: (None if v is None else format(v, "f") if isinstance(v, Decimal) else v) for k, v in asdict(self).items()
+        }
+        body.update(
+            price_decimals=self.price_decimals,
+            quantity_decimals=self.quantity_decimals,
+            quote_decimals=self.quote_decimals,
+        )
         return body
 
     @classmethod
@@ -108,8 +113,15 @@ class Precision:
             except InvalidOperation:
                 return None
 
-        return cls(str(body.get("symbol", "")), str(body.get("base_asset", "")), str(body.get("quote_asset", "")),
-                   number("tick_size"), number("step_size"), number("min_qty"), number("min_notional"))
+        return cls(
+            str(body.get("symbol", "")),
+            str(body.get("base_asset", "")),
+            str(body.get("quote_asset", "")),
+            number("tick_size"),
+            number("step_size"),
+            number("min_qty"),
+            number("min_notional"),
+        )
 
 
 def _trimmed(text: str | None) -> str | None:

@@ -30,20 +30,74 @@ ADMIN_USER = "default"  # the operator's account (redis-cli, rotation); every se
 
 # No CLIENT SETINFO: it does not exist before Redis 7.2, and redis-py ignores its refusal.
 CONNECTION_COMMANDS = (
-    "ping", "hello", "select", "echo", "time", "client|setname", "client|getname", "client|id",
-    "multi", "exec", "discard", "watch", "unwatch", "scan",
+    "ping",
+    "hello",
+    "select",
+    "echo",
+    "time",
+    "client|setname",
+    "client|getname",
+    "client|id",
+    "multi",
+    "exec",
+    "discard",
+    "watch",
+    "unwatch",
+    "scan",
 )
 READ_COMMANDS = (
-    "get", "mget", "exists", "ttl", "pttl", "type", "strlen", "hget", "hmget", "hgetall", "hlen", "hexists",
-    "xrange", "xrevrange", "xread", "xlen", "xinfo|stream", "xinfo|groups", "xinfo|consumers", "xpending",
-    "zcard", "zrange",
+    "get",
+    "mget",
+    "exists",
+    "ttl",
+    "pttl",
+    "type",
+    "strlen",
+    "hget",
+    "hmget",
+    "hgetall",
+    "hlen",
+    "hexists",
+    "xrange",
+    "xrevrange",
+    "xread",
+    "xlen",
+    "xinfo|stream",
+    "xinfo|groups",
+    "xinfo|consumers",
+    "xpending",
+    "zcard",
+    "zrange",
 )
-WRITE_COMMANDS = ("set", "del", "unlink", "expire", "pexpire", "incr", "hset", "hdel", "hincrby", "xadd", "xtrim",
-                  # replica membership (shared.leases): a sorted set scored by Redis time
-                  "zadd", "zrem", "zremrangebyscore", "zcount")
+WRITE_COMMANDS = (
+    "set",
+    "del",
+    "unlink",
+    "expire",
+    "pexpire",
+    "incr",
+    "hset",
+    "hdel",
+    "hincrby",
+    "xadd",
+    "xtrim",
+    # replica membership (shared.leases): a sorted set scored by Redis time
+    "zadd",
+    "zrem",
+    "zremrangebyscore",
+    "zcount",
+)
 GROUP_COMMANDS = (
-    "xreadgroup", "xack", "xgroup|create", "xautoclaim", "xpending", "xinfo|groups", "xinfo|consumers",
-    "xrange", "xrevrange", "xlen",
+    "xreadgroup",
+    "xack",
+    "xgroup|create",
+    "xautoclaim",
+    "xpending",
+    "xinfo|groups",
+    "xinfo|consumers",
+    "xrange",
+    "xrevrange",
+    "xlen",
 )
 SCRIPT_COMMANDS = ("eval", "evalsha", "script|load")
 
@@ -111,8 +165,11 @@ def url_with_credentials(url: str, username: str, password: str) -> str:
     netloc = f"{quote(username, safe='')}:{quote(password, safe='')}@{host}"
     if parts.scheme == "unix":
         # redis-py reads unix URLs' credentials from the query string.
-        query = "&".join(p for p in (parts.query, f"username={quote(username, safe='')}",
-                                     f"password={quote(password, safe='')}") if p)
+        query = "&".join(
+            p
+            for p in (parts.query, f"username={quote(username, safe='')}", f"password={quote(password, safe='')}")
+            if p
+        )
         return f"unix://{parts.path}?{query}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
@@ -218,9 +275,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from dotenv import dotenv_values
 
-    admin = os.environ.get("REDIS_PASSWORD") or (dotenv_values(".env").get("REDIS_PASSWORD") if Path(".env").exists() else None)
+    admin = os.environ.get("REDIS_PASSWORD") or (
+        dotenv_values(".env").get("REDIS_PASSWORD") if Path(".env").exists() else None
+    )
     if not admin:
-        print("REDIS_PASSWORD must be set (in .env or the environment): it is the admin user's password", file=sys.stderr)
+        print(
+            "REDIS_PASSWORD must be set (in .env or the environment): it is the admin user's password", file=sys.stderr
+        )
         return 2
     folder = Path(args.dir)
     if args.rotate:

@@ -41,8 +41,11 @@ def run_service[SettingsT: ServiceSettings](
         sys.exit(health.check(settings.redis_url, service))
     key = settings.signing_key()
     if key is None and service in signing.KEY_HOLDERS:
-        print("configuration error:\n  BUS_SIGNING_KEY: required (or BUS_SIGNING_KEY_FILE); "
-              "`make run` creates var/secrets/bus-signing.key", file=sys.stderr)
+        print(
+            "configuration error:\n  BUS_SIGNING_KEY: required (or BUS_SIGNING_KEY_FILE); "
+            "`make run` creates var/secrets/bus-signing.key",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     signing.install(key)
     try:

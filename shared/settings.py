@@ -81,7 +81,9 @@ class ServiceSettings(BaseSettings):
             path = Path(self.redis_password_file)
             if not path.is_file():
                 raise ValueError(f"REDIS_PASSWORD_FILE: {path} does not exist")
-            self.redis_url = url_with_credentials(self.redis_url, self.redis_username or "default", path.read_text().strip())
+            self.redis_url = url_with_credentials(
+                self.redis_url, self.redis_username or "default", path.read_text().strip()
+            )
         self.signing_key()  # a bad key stops the service at start, naming the variable
         return self
 
@@ -95,9 +97,7 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _check_environment(self) -> ServiceSettings:
         if self.binance_env == "live" and self.live_trading_confirmed != "I_UNDERSTAND_THE_RISK":
-            raise ValueError(
-                "LIVE_TRADING_CONFIRMED must be I_UNDERSTAND_THE_RISK when BINANCE_ENV=live (real money)"
-            )
+            raise ValueError("LIVE_TRADING_CONFIRMED must be I_UNDERSTAND_THE_RISK when BINANCE_ENV=live (real money)")
         return self
 
     @property
@@ -114,7 +114,7 @@ class ServiceSettings(BaseSettings):
         """REST, market-stream and WebSocket-API base URLs for ``BINANCE_ENV``."""
         if self.binance_env == "sim":
             base = self.sim_url.rstrip("/")
-            ws = "ws" + base[len("http"):]
+            ws = "ws" + base[len("http") :]
             return {"rest": base, "streams": ws, "ws_api": f"{ws}/ws-api/v3"}
         return BINANCE_URLS[self.binance_env]
 
@@ -197,16 +197,20 @@ class ParameterSettings(_ParameterVariables):
         # As History does for ema_cross_rsi: a warm-up longer than the candles ever seen never ends.
         limit = min(self.window_candles, self.warmup_candles)
         if strategy.warmup_candles(parameters) > limit:
-            raise ValueError(f"STRATEGY_PARAMS: {strategy.name} needs {strategy.warmup_candles(parameters)} closed "
-                             f"candles, more than the {limit} of STRATEGY_WINDOW_CANDLES / WARMUP_CANDLES: "
-                             "the bot would stay warming up and never trade")
+            raise ValueError(
+                f"STRATEGY_PARAMS: {strategy.name} needs {strategy.warmup_candles(parameters)} closed "
+                f"candles, more than the {limit} of STRATEGY_WINDOW_CANDLES / WARMUP_CANDLES: "
+                "the bot would stay warming up and never trade"
+            )
         return parameters
 
     def initial_parameters(self) -> StrategyParameters:
         """The parameter set given by the environment (defaults for what is unset)."""
         from shared.parameters import validate_parameters
 
-        values = {name: getattr(self, name) for name in StrategyParameters.model_fields if getattr(self, name) is not None}
+        values = {
+            name: getattr(self, name) for name in StrategyParameters.model_fields if getattr(self, name) is not None
+        }
         try:
             return validate_parameters(values, history=self.history())
         except ParameterError as e:

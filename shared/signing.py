@@ -62,7 +62,9 @@ def parse_key(text: str) -> bytes:
     """The key bytes from its text form; too short a key is refused (named variable in the message)."""
     value = text.strip()
     if len(value) < MIN_KEY_CHARS:
-        raise SigningKeyError(f"BUS_SIGNING_KEY must be at least {MIN_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)")
+        raise SigningKeyError(
+            f"BUS_SIGNING_KEY must be at least {MIN_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)"
+        )
     return value.encode()
 
 

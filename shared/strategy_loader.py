@@ -35,8 +35,14 @@ def _fail(path: Path, error: BaseException, cls: type | None = None) -> Strategy
     line = _line_in(error, path)
     if line is None and cls is not None:
         # Raised outside the file (e.g. pydantic refusing a default): the class's own line.
-        line = next((node.lineno for node in ast.walk(ast.parse(path.read_text()))
-                     if isinstance(node, ast.ClassDef) and node.name == cls.__name__), None)
+        line = next(
+            (
+                node.lineno
+                for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.ClassDef) and node.name == cls.__name__
+            ),
+            None,
+        )
     return StrategyLoadError(f"{path}:{line if line is not None else '?'}: {type(error).__name__}: {error}")
 
 

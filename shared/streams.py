@@ -46,7 +46,9 @@ LOGIN_BLOCK_PREFIX = "api:login:block:"  # + client: sign-in refused until this 
 LOGIN_UNTRUSTED = "api:login:untrusted"  # sorted set: sign-ins from unknown devices (global budget)
 LAST_SIGNAL = "strategy:last_signal"  # hash: symbol -> the symbol's newest signal entry (flat fields as JSON)
 NOTIFIER_SUMMARY = "notifier:summary"  # market ms at which the last summarised market day ended
-SYMBOL_INFO = "market:symbols"  # hash: symbol -> JSON {"symbol","base_asset","quote_asset","tick_size","step_size","min_qty","min_notional"}
+# hash: symbol -> JSON {"symbol","base_asset","quote_asset","tick_size","step_size","min_qty","min_notional"}
+SYMBOL_INFO = "market:symbols"
+
 
 def kline_stream(symbol: str) -> str:
     """Closed klines of one symbol, consumed in order by the strategy owner of that symbol."""
@@ -197,25 +199,58 @@ ACCESS: dict[BusUser, BusGrant] = {
         scripts=True,  # the Lua append of closed klines
     ),
     BusUser.STRATEGY: BusGrant(
-        writes=(DECISIONS, SIGNALS, LAST_SIGNAL, "executor:inbox:*", "deadletter:market:kline:*", LOGS,
-                "health:strategy:*", "lease:strategy:*", "members:strategy", "bus:failures:strategy:*"),
+        writes=(
+            DECISIONS,
+            SIGNALS,
+            LAST_SIGNAL,
+            "executor:inbox:*",
+            "deadletter:market:kline:*",
+            LOGS,
+            "health:strategy:*",
+            "lease:strategy:*",
+            "members:strategy",
+            "bus:failures:strategy:*",
+        ),
         reads=(MARKET_CLOCK, PARAMETERS, CONTROL_PARAMETERS),
         groups=("market:kline:*",),
         scripts=True,  # lease renewal and release
     ),
     BusUser.EXECUTOR: BusGrant(
-        writes=(EXECUTOR_EVENTS, POSITIONS, BOT_STATE, "deadletter:market:ticker:*", "deadletter:executor:inbox:*",
-                "deadletter:account:executions:*", "deadletter:control:commands:*", LOGS, "health:executor:*",
-                "lease:executor:*", f"{COMMAND_ANSWERS}*", ENTRY_SENT, BREAKER, SYMBOL_INFO, "members:executor",
-                "bus:failures:executor:*", DECISIONS),
+        writes=(
+            EXECUTOR_EVENTS,
+            POSITIONS,
+            BOT_STATE,
+            "deadletter:market:ticker:*",
+            "deadletter:executor:inbox:*",
+            "deadletter:account:executions:*",
+            "deadletter:control:commands:*",
+            LOGS,
+            "health:executor:*",
+            "lease:executor:*",
+            f"{COMMAND_ANSWERS}*",
+            ENTRY_SENT,
+            BREAKER,
+            SYMBOL_INFO,
+            "members:executor",
+            "bus:failures:executor:*",
+            DECISIONS,
+        ),
         reads=(MARKET_FRESHNESS, MARKET_LAST_PRICE, MARKET_CLOCK, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS),
         groups=("market:ticker:*", "executor:inbox:*", "account:executions:*", "control:commands:*"),
         scripts=True,  # lease renewal and release
     ),
     BusUser.API: BusGrant(
         # Named control keys, not control:*: the answers to commands are the executor's word.
-        writes=(BOT_STATE, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS, "control:commands:*", "api:*", LOGS,
-                "health:api:*"),
+        writes=(
+            BOT_STATE,
+            PARAMETERS,
+            CONTROL_COMMANDS,
+            CONTROL_PARAMETERS,
+            "control:commands:*",
+            "api:*",
+            LOGS,
+            "health:api:*",
+        ),
         reads=("market:*", "account:*", "strategy:*", "executor:*", "health:*", "deadletter:*", LOGS),
     ),
     BusUser.NOTIFIER: BusGrant(

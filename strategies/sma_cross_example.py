@@ -22,8 +22,9 @@ from shared.trading.vocabulary import IndicatorKind
 class SmaCrossParameters(StrategyModel):
     """The parameters, with what the dashboard form shows (label, unit, help) and their bounds."""
 
-    PERIOD: int = parameter(30, label="Average period", unit="candles", help="simple average of the close",
-                            ge=2, le=1000, live_safe=False)  # a new period needs the indicators rebuilt
+    PERIOD: int = parameter(
+        30, label="Average period", unit="candles", help="simple average of the close", ge=2, le=1000, live_safe=False
+    )  # a new period needs the indicators rebuilt
 
 
 class SmaCrossExample(Strategy):
@@ -42,10 +43,22 @@ class SmaCrossExample(Strategy):
         missing = self.missing(previous, current, params)
         if missing:
             return Evaluation(entry=False, exit=False, warm=False, missing=missing)
-        up = Check("close_crossed_above_average", previous.close <= previous.sma and current.close > current.sma,
-                   current.close, current.sma, previous.close, previous.sma)
-        down = Check("close_crossed_below_average", previous.close >= previous.sma and current.close < current.sma,
-                     current.close, current.sma, previous.close, previous.sma)
+        up = Check(
+            "close_crossed_above_average",
+            previous.close <= previous.sma and current.close > current.sma,
+            current.close,
+            current.sma,
+            previous.close,
+            previous.sma,
+        )
+        down = Check(
+            "close_crossed_below_average",
+            previous.close >= previous.sma and current.close < current.sma,
+            current.close,
+            current.sma,
+            previous.close,
+            previous.sma,
+        )
         return Evaluation(entry=up.passed, exit=down.passed, warm=True, conditions=(up, down))
 
     def signal_arrays(self, columns, candles, params: SmaCrossParameters):  # type: ignore[no-untyped-def]

@@ -49,14 +49,17 @@ def verify(name: str, data: bytes, checksum_text: str) -> None:
     """Raise ChecksumError unless ``data`` has the SHA-256 its ``.CHECKSUM`` file states."""
     parts = checksum_text.split()
     if not parts or not _HEX.match(parts[0]):
-        raise ChecksumError(f"{name}: its .CHECKSUM file does not hold a SHA-256 ({checksum_text[:80]!r}); "
-                            "nothing from it was stored")
+        raise ChecksumError(
+            f"{name}: its .CHECKSUM file does not hold a SHA-256 ({checksum_text[:80]!r}); nothing from it was stored"
+        )
     if len(parts) > 1 and parts[1].lstrip("*") != name:
         raise ChecksumError(f"{name}: its .CHECKSUM file is for {parts[1]!r}; nothing from it was stored")
     actual = hashlib.sha256(data).hexdigest()
     if actual != parts[0].lower():
-        raise ChecksumError(f"{name}: SHA-256 is {actual} but its .CHECKSUM says {parts[0].lower()}: the download is "
-                            "corrupt or the file was changed; nothing from it was stored")
+        raise ChecksumError(
+            f"{name}: SHA-256 is {actual} but its .CHECKSUM says {parts[0].lower()}: the download is "
+            "corrupt or the file was changed; nothing from it was stored"
+        )
 
 
 def parse_zip(name: str, data: bytes) -> pa.Table:
@@ -77,8 +80,10 @@ def parse_zip(name: str, data: bytes) -> pa.Table:
             read_options=pacsv.ReadOptions(column_names=list(_CSV_COLUMNS), skip_rows=1 if header else 0),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=list(kline_store.FIELDS)),
         )
-        columns = {n: table.column(n).cast(kline_store.DECIMAL) if n in kline_store.DECIMAL_FIELDS else table.column(n)
-                   for n in kline_store.FIELDS}
+        columns = {
+            n: table.column(n).cast(kline_store.DECIMAL) if n in kline_store.DECIMAL_FIELDS else table.column(n)
+            for n in kline_store.FIELDS
+        }
     except pa.ArrowInvalid as e:
         raise DownloadError(f"{name}: not a kline CSV ({e})") from None
     if table.num_rows and pc.min(columns["open_time"]).as_py() >= MICROSECONDS_FROM:
@@ -93,8 +98,9 @@ def parse_zip(name: str, data: bytes) -> pa.Table:
 class ArchiveFiles:
     """Fetches and verifies archive files under one base URL."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, attempts: int = 5,
-                 backoff_s: float = 0.5) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, *, attempts: int = 5, backoff_s: float = 0.5
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.attempts = attempts
@@ -109,8 +115,10 @@ class ArchiveFiles:
             return None
         checksum = await self._get(path + ".CHECKSUM")
         if checksum is None:
-            raise ChecksumError(f"{name}: the archive has no {name}.CHECKSUM beside it, so it cannot be verified; "
-                                "nothing from it was stored")
+            raise ChecksumError(
+                f"{name}: the archive has no {name}.CHECKSUM beside it, so it cannot be verified; "
+                "nothing from it was stored"
+            )
         verify(name, data, checksum.decode(errors="replace"))
         return parse_zip(name, data)
 

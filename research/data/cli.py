@@ -52,24 +52,38 @@ class SourceSettings(BaseSettings):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m research.data",
-                                     description="Download Binance spot klines into the Parquet candle store.")
+    parser = argparse.ArgumentParser(
+        prog="python -m research.data", description="Download Binance spot klines into the Parquet candle store."
+    )
     parser.add_argument("--symbols", required=True, help="comma-separated, e.g. BTCUSDT,ETHUSDT")
     parser.add_argument("--interval", default="1m", help=f"one of {', '.join(download.INTERVALS)} (default 1m)")
     parser.add_argument("--start", required=True, help="first open time: 2024-01-01 or 2024-01-01T12:00:00Z (UTC)")
     parser.add_argument("--end", help="open times before this (excluded); default: now")
     parser.add_argument("--out", type=Path, default=Path("data"), help="store folder (default data/)")
-    parser.add_argument("--source", choices=("rest", "archive"), default="rest",
-                        help="rest: /api/v3/klines of BINANCE_ENV; archive: the public data archive's zips")
+    parser.add_argument(
+        "--source",
+        choices=("rest", "archive"),
+        default="rest",
+        help="rest: /api/v3/klines of BINANCE_ENV; archive: the public data archive's zips",
+    )
     parser.add_argument("--rest-url", help="REST base URL instead of the one BINANCE_ENV picks")
     parser.add_argument("--archive-url", help="archive base URL (default $BINANCE_ARCHIVE_URL or data.binance.vision)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default 4)")
-    parser.add_argument("--weight-share", type=float, default=0.5,
-                        help="share of the exchange's weight limit per minute this run may use (default 0.5)")
-    parser.add_argument("--max-wait", type=float, default=300.0,
-                        help="longest Retry-After to wait for, in seconds; a longer one stops the run (default 300)")
-    parser.add_argument("--flush-every", type=int, default=20,
-                        help="write the month file after this many fetched pieces (default 20)")
+    parser.add_argument(
+        "--weight-share",
+        type=float,
+        default=0.5,
+        help="share of the exchange's weight limit per minute this run may use (default 0.5)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=300.0,
+        help="longest Retry-After to wait for, in seconds; a longer one stops the run (default 300)",
+    )
+    parser.add_argument(
+        "--flush-every", type=int, default=20, help="write the month file after this many fetched pieces (default 20)"
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
 
@@ -98,24 +112,34 @@ def make_plan(args: argparse.Namespace, settings: SourceSettings) -> download.Pl
     if args.max_wait < 0 or args.flush_every < 1:
         raise ValueError("--max-wait: 0 or more seconds; --flush-every: 1 or more")
     return download.Plan(
-        symbols=symbols, interval=args.interval, span=(start, end), out=args.out, source=args.source,
-        rest_url=args.rest_url or settings.rest_url(), archive_url=args.archive_url or settings.archive_url,
-        concurrency=args.concurrency, flush_every=args.flush_every, weight_share=args.weight_share,
+        symbols=symbols,
+        interval=args.interval,
+        span=(start, end),
+        out=args.out,
+        source=args.source,
+        rest_url=args.rest_url or settings.rest_url(),
+        archive_url=args.archive_url or settings.archive_url,
+        concurrency=args.concurrency,
+        flush_every=args.flush_every,
+        weight_share=args.weight_share,
         max_wait_s=args.max_wait,
     )
 
 
 def describe(result: download.SeriesResult, interval_ms: int) -> list[str]:
     """What the store holds for one symbol, in plain words."""
-    head = (f"{result.symbol} {result.interval} {iso(result.span[0])} .. {iso(result.span[1])}: "
-            f"{result.stored:,} candles stored ({result.new_candles:,} new, {result.requests:,} requests)")
+    head = (
+        f"{result.symbol} {result.interval} {iso(result.span[0])} .. {iso(result.span[1])}: "
+        f"{result.stored:,} candles stored ({result.new_candles:,} new, {result.requests:,} requests)"
+    )
     lines = [head]
     report = result.gaps
     if report is None:
         return lines
     if report.gaps:
-        lines.append(f"  {len(report.gaps)} gap(s), {report.missing_candles(interval_ms):,} candles the exchange "
-                     "does not have:")
+        lines.append(
+            f"  {len(report.gaps)} gap(s), {report.missing_candles(interval_ms):,} candles the exchange does not have:"
+        )
         lines += [f"    {iso(a)} .. {iso(b)} ({(b - a) // interval_ms:,} missing)" for a, b in report.gaps[:20]]
         if len(report.gaps) > 20:
             lines.append(f"    ... {len(report.gaps) - 20} more")
@@ -152,13 +176,21 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return _fail("; ".join(f"{err['loc'][0] if err['loc'] else '?'}: {err['msg']}" for err in e.errors()))
     except (TimeError, ValueError) as e:
         return _fail(str(e))
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
     source = plan.rest_url if plan.source == "rest" else plan.archive_url
     if not args.quiet:
-        print(f"{', '.join(plan.symbols)} {plan.interval} {iso(plan.span[0])} .. {iso(plan.span[1])} "
-              f"from {source} ({plan.source}) into {plan.out}", file=out, flush=True)
+        print(
+            f"{', '.join(plan.symbols)} {plan.interval} {iso(plan.span[0])} .. {iso(plan.span[1])} "
+            f"from {source} ({plan.source}) into {plan.out}",
+            file=out,
+            flush=True,
+        )
     with tqdm(total=0, desc="download", unit="piece", delay=1.0, disable=args.quiet, file=sys.stderr) as bar:
+
         def grow(count: int) -> None:
             bar.total += count
             bar.refresh()

@@ -63,7 +63,7 @@ class Plan:
     interval: str
     span: Span
     out: Path
-    source: str = "rest"                # "rest" or "archive"
+    source: str = "rest"  # "rest" or "archive"
     rest_url: str = ""
     archive_url: str = archive.ARCHIVE_URL
     concurrency: int = 4
@@ -97,8 +97,16 @@ def _inside(table: pa.Table, span: Span) -> pa.Table:
     return table.filter(pc.and_(pc.greater_equal(times, span[0]), pc.less(times, span[1])))
 
 
-async def fill_month(path: Path, symbol: str, interval: str, pieces: list[Piece], *, concurrency: int,
-                     flush_every: int, on_piece: Callable[[], None] | None = None) -> int:
+async def fill_month(
+    path: Path,
+    symbol: str,
+    interval: str,
+    pieces: list[Piece],
+    *,
+    concurrency: int,
+    flush_every: int,
+    on_piece: Callable[[], None] | None = None,
+) -> int:
     """Run ``pieces`` of one month file; returns how many candles were new."""
     existing = kline_store.read_month(path) if path.exists() else None
     if existing is not None and (existing.symbol, existing.interval) != (symbol, interval):
@@ -155,8 +163,14 @@ async def fill_month(path: Path, symbol: str, interval: str, pieces: list[Piece]
 class Downloader:
     """Runs a Plan with one HTTP session."""
 
-    def __init__(self, plan: Plan, session: aiohttp.ClientSession, *,
-                 on_total: Callable[[int], None] | None = None, on_piece: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        session: aiohttp.ClientSession,
+        *,
+        on_total: Callable[[int], None] | None = None,
+        on_piece: Callable[[], None] | None = None,
+    ) -> None:
         self.plan = plan
         self.session = session
         self.interval_ms = interval_ms(plan.interval)
@@ -173,8 +187,12 @@ class Downloader:
             self.archive = archive.ArchiveFiles(self.session, self.plan.archive_url)
             return
         # Until exchangeInfo tells the limit: Binance's documented 6000 per minute.
-        self.rest = RestKlines(self.session, self.plan.rest_url, WeightGate(budget=int(6000 * self.plan.weight_share)),
-                               max_wait_s=self.plan.max_wait_s)
+        self.rest = RestKlines(
+            self.session,
+            self.plan.rest_url,
+            WeightGate(budget=int(6000 * self.plan.weight_share)),
+            max_wait_s=self.plan.max_wait_s,
+        )
         server_ms = await self.rest.server_time()
         info = await self.rest.exchange_info(self.plan.symbols)
         self.rest.gate.budget = max(EXCHANGE_INFO_WEIGHT, int(limit_per_minute(info) * self.plan.weight_share))
@@ -194,9 +212,15 @@ class Downloader:
             if pieces:
                 if self.on_total:
                     self.on_total(len(pieces))
-                result.new_candles += await fill_month(path, symbol, plan.interval, pieces,
-                                                       concurrency=plan.concurrency, flush_every=plan.flush_every,
-                                                       on_piece=self.on_piece)
+                result.new_candles += await fill_month(
+                    path,
+                    symbol,
+                    plan.interval,
+                    pieces,
+                    concurrency=plan.concurrency,
+                    flush_every=plan.flush_every,
+                    on_piece=self.on_piece,
+                )
             if path.exists():
                 result.files.append(path)
         result.requests = self._requests() - requests_before
@@ -227,6 +251,7 @@ class Downloader:
             except kline_store.KlineStoreError as e:
                 raise DownloadError(f"{symbol} {self.plan.interval} from {timespan.iso(window[0])}: {e}") from None
             return Fetched(table, (covered,))
+
         return fetch
 
     def _archive_pieces(self, symbol: str, month: str, wanted: Span, missing: list[Span]) -> list[Piece]:
@@ -234,9 +259,12 @@ class Downloader:
         now_ms = int(time.time() * 1000)  # which archive files can exist yet: an I/O question
         if missing == [month_span] and month_span[1] <= now_ms:
             return [Piece(month_span, self._archive_month(symbol, month, month_span))]
-        return [Piece(day_span, self._archive_day(symbol, day, wanted))
-                for span in missing for day in timespan.days(span)
-                if (day_span := timespan.day_span(day))[1] <= now_ms]
+        return [
+            Piece(day_span, self._archive_day(symbol, day, wanted))
+            for span in missing
+            for day in timespan.days(span)
+            if (day_span := timespan.day_span(day))[1] <= now_ms
+        ]
 
     def _archive_month(self, symbol: str, month: str, span: Span) -> Callable[[], Awaitable[Fetched]]:
         async def fetch() -> Fetched:
@@ -249,6 +277,7 @@ class Downloader:
             parts = await asyncio.gather(*(self._archive_day(symbol, d, span)() for d in days))
             tables = [p.table for p in parts if p.table.num_rows]
             return Fetched(pa.concat_tables(tables) if tables else _empty(), tuple(s for p in parts for s in p.covered))
+
         return fetch
 
     def _archive_day(self, symbol: str, day: date, wanted: Span) -> Callable[[], Awaitable[Fetched]]:
@@ -259,14 +288,18 @@ class Downloader:
             if table is None:
                 return Fetched(_empty(), ())
             return Fetched(_inside(table, span), (span,))
+
         return fetch
 
     def _check(self, result: SeriesResult) -> None:
         """Gap check of what the store holds for the request, from the files themselves."""
         months = [kline_store.read_month(p) for p in result.files]
         tables = [_inside(m.table, self.plan.span) for m in months]
-        times = (np.concatenate([t.column("open_time").to_numpy() for t in tables]) if tables
-                 else np.empty(0, dtype=np.int64))
+        times = (
+            np.concatenate([t.column("open_time").to_numpy() for t in tables])
+            if tables
+            else np.empty(0, dtype=np.int64)
+        )
         result.stored = len(times)
         if len(times):
             result.first, result.last = int(times[0]), int(times[-1])
@@ -274,8 +307,9 @@ class Downloader:
         result.gaps = find_gaps(times, self.interval_ms, covered, self.plan.span)
 
 
-async def run(plan: Plan, *, on_total: Callable[[int], None] | None = None,
-              on_piece: Callable[[], None] | None = None) -> list[SeriesResult]:
+async def run(
+    plan: Plan, *, on_total: Callable[[int], None] | None = None, on_piece: Callable[[], None] | None = None
+) -> list[SeriesResult]:
     """Download every symbol of ``plan`` in turn; raises DownloadError (what was stored stays)."""
     timeout = aiohttp.ClientTimeout(total=60, connect=10)
     async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "binance-stream-bot"}) as session:
@@ -285,6 +319,8 @@ async def run(plan: Plan, *, on_total: Callable[[int], None] | None = None,
     if plan.source == "archive":
         for result in results:
             if result.stored == 0 and result.requests and result.gaps and result.gaps.not_covered:
-                raise DownloadError(f"{result.symbol} {plan.interval}: the archive has no file for this period "
-                                    "(is the symbol spelled as Binance lists it, e.g. BTCUSDT?)")
+                raise DownloadError(
+                    f"{result.symbol} {plan.interval}: the archive has no file for this period "
+                    "(is the symbol spelled as Binance lists it, e.g. BTCUSDT?)"
+                )
     return results

@@ -20,10 +20,10 @@ from research.data.timespan import Span
 class GapReport:
     """Where candles are missing inside ``covered``, and what was never covered."""
 
-    gaps: tuple[Span, ...]          # between two stored candles: open times of the missing ones
-    before_first: Span | None       # covered, but before the first stored candle
-    after_last: Span | None         # covered, but after the last one
-    not_covered: tuple[Span, ...]   # inside the request, never fetched completely
+    gaps: tuple[Span, ...]  # between two stored candles: open times of the missing ones
+    before_first: Span | None  # covered, but before the first stored candle
+    after_last: Span | None  # covered, but after the last one
+    not_covered: tuple[Span, ...]  # inside the request, never fetched completely
 
     def missing_candles(self, interval_ms: int) -> int:
         return sum((end - start + interval_ms - 1) // interval_ms for start, end in self.gaps)
@@ -37,10 +37,12 @@ def find_gaps(open_times: np.ndarray, interval_ms: int, covered: Sequence[Span],
     if len(times) == 0:
         return GapReport((), None, None, not_covered)
     jumps = np.flatnonzero(np.diff(times) > interval_ms)
-    gaps = ranges.union(g for i in jumps
-                        for g in ranges.intersect(covered, (int(times[i]) + interval_ms, int(times[i + 1]))))
+    gaps = ranges.union(
+        g for i in jumps for g in ranges.intersect(covered, (int(times[i]) + interval_ms, int(times[i + 1])))
+    )
     first, last = int(times[0]), int(times[-1]) + interval_ms
     head = ranges.intersect(covered, (wanted[0], first))
     tail = ranges.intersect(covered, (last, wanted[1]))
-    return GapReport(tuple(gaps), (head[0][0], first) if head else None, (last, tail[-1][1]) if tail else None,
-                     not_covered)
+    return GapReport(
+        tuple(gaps), (head[0][0], first) if head else None, (last, tail[-1][1]) if tail else None, not_covered
+    )

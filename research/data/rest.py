@@ -32,8 +32,16 @@ WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 class RestKlines:
     """Paced, retried GETs against one REST base URL."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, gate: WeightGate, *, max_wait_s: float,
-                 attempts: int = 5, backoff_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        gate: WeightGate,
+        *,
+        max_wait_s: float,
+        attempts: int = 5,
+        backoff_s: float = 0.5,
+    ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.gate = gate
@@ -66,9 +74,11 @@ class RestKlines:
                 seconds = _seconds(retry_after)
                 what = "banned this IP" if status == 418 else "asked to slow down"
                 if seconds > self.max_wait_s:
-                    raise RateLimitStop(f"Binance {what} for {seconds:.0f} s (HTTP {status}, Retry-After), longer "
-                                        f"than --max-wait {self.max_wait_s:.0f} s: stopped. What was fetched is kept; "
-                                        "run the same command again later to fetch the rest")
+                    raise RateLimitStop(
+                        f"Binance {what} for {seconds:.0f} s (HTTP {status}, Retry-After), longer "
+                        f"than --max-wait {self.max_wait_s:.0f} s: stopped. What was fetched is kept; "
+                        "run the same command again later to fetch the rest"
+                    )
                 log.warning("HTTP %s from Binance: waiting %g s (Retry-After)", status, seconds)
                 self.gate.pause(seconds)
                 problem = f"HTTP {status}"
@@ -95,11 +105,16 @@ class RestKlines:
     async def exchange_info(self, symbols: Sequence[str]) -> dict[str, Any]:
         """``exchangeInfo`` of ``symbols``; an unknown one is an error naming ``--symbols``."""
         try:
-            return dict(await self.get("/api/v3/exchangeInfo", {"symbols": orjson.dumps(list(symbols)).decode()},
-                                       EXCHANGE_INFO_WEIGHT))
+            return dict(
+                await self.get(
+                    "/api/v3/exchangeInfo", {"symbols": orjson.dumps(list(symbols)).decode()}, EXCHANGE_INFO_WEIGHT
+                )
+            )
         except DownloadError as e:
             if "-1121" in str(e):
-                raise DownloadError(f"--symbols: the exchange does not list one of {', '.join(symbols)} ({e})") from None
+                raise DownloadError(
+                    f"--symbols: the exchange does not list one of {', '.join(symbols)} ({e})"
+                ) from None
             raise
 
     async def klines(self, symbol: str, interval: str, interval_ms: int, span: Span) -> list[list[Any]]:
@@ -107,8 +122,11 @@ class RestKlines:
         rows: list[list[Any]] = []
         start, end = span
         while start < end:
-            page = await self.get("/api/v3/klines", {"symbol": symbol, "interval": interval, "startTime": start,
-                                                     "endTime": end - 1, "limit": PAGE_LIMIT}, KLINES_WEIGHT)
+            page = await self.get(
+                "/api/v3/klines",
+                {"symbol": symbol, "interval": interval, "startTime": start, "endTime": end - 1, "limit": PAGE_LIMIT},
+                KLINES_WEIGHT,
+            )
             if not isinstance(page, list) or any(not isinstance(r, list) or len(r) < 11 for r in page):
                 raise DownloadError(f"{symbol} {interval} from {iso(start)}: klines answer is not a list of kline rows")
             rows += [r for r in page if start <= int(r[0]) < end]

@@ -30,8 +30,9 @@ def parse_time(text: str, option: str) -> int:
             moment = datetime.fromisoformat(value.replace("z", "Z"))
             moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
-        raise TimeError(f"{option}: expected a date (2024-01-01) or an ISO date-time "
-                        f"(2024-01-01T12:30:00Z), got {text!r}") from None
+        raise TimeError(
+            f"{option}: expected a date (2024-01-01) or an ISO date-time (2024-01-01T12:30:00Z), got {text!r}"
+        ) from None
     return int(moment.timestamp() * 1000)
 
 

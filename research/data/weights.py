@@ -26,8 +26,13 @@ MARGIN_S = 0.25
 class WeightGate:
     """Admits requests by weight within ``budget`` per one-minute window of the server's clock."""
 
-    def __init__(self, budget: int, *, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        budget: int,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.budget = budget
         self.offset_s = 0.0  # server clock minus ours
         self.used = 0
@@ -59,8 +64,10 @@ class WeightGate:
             if self.used + self.in_flight + weight <= self.budget:
                 self.in_flight += weight
                 return
-            await self._wait((self._window + 1) * WINDOW_S - now + MARGIN_S,
-                             f"weight {self.used + self.in_flight}/{self.budget} used this minute")
+            await self._wait(
+                (self._window + 1) * WINDOW_S - now + MARGIN_S,
+                f"weight {self.used + self.in_flight}/{self.budget} used this minute",
+            )
 
     def release(self, weight: int, used_header: str | None) -> None:
         """A request of ``weight`` was answered (or failed); ``used_header`` is its weight header."""

@@ -59,4 +59,6 @@ def authorise(request: Request, caller: Caller) -> None:
 
 def require_role(caller: Caller, needed: Role) -> None:
     if not caller.role.allows(needed):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs {needed.value} access ({caller.account} is {caller.role.value})")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"needs {needed.value} access ({caller.account} is {caller.role.value})"
+        )

@@ -72,7 +72,11 @@ def origin_refusal(scope: Scope, trusted_origins: Iterable[str]) -> str | None:
         return None
     site = _header(scope, b"sec-fetch-site")
     if site is not None:
-        return None if site.strip().lower() in ALLOWED_FETCH_SITES else f"cross-origin request refused (Sec-Fetch-Site: {site})"
+        return (
+            None
+            if site.strip().lower() in ALLOWED_FETCH_SITES
+            else f"cross-origin request refused (Sec-Fetch-Site: {site})"
+        )
     if origin is None:
         return None
     host = (_header(scope, b"host") or "").strip().lower()
@@ -168,7 +172,9 @@ class Admission:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _run_until_disconnect(self, scope: Scope, receive: Receive, send: Send, body: bytes, is_stream: bool) -> None:
+    async def _run_until_disconnect(
+        self, scope: Scope, receive: Receive, send: Send, body: bytes, is_stream: bool
+    ) -> None:
         gone = asyncio.Event()
         replayed = False
         complete = False

@@ -91,8 +91,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
         view = EventView(redis, ledger)
         hub.format, hub.transform = view.format, view.transform
         relay_task = asyncio.create_task(hub.run(), name="event-relay")
-        app.state.resources = Resources(settings=settings, redis=redis, engine=engine, hub=hub, backtests=backtests,
-                                        ledger=ledger, live=live, candles=chart)
+        app.state.resources = Resources(
+            settings=settings,
+            redis=redis,
+            engine=engine,
+            hub=hub,
+            backtests=backtests,
+            ledger=ledger,
+            live=live,
+            candles=chart,
+        )
         keep_out_of_full_collections()
         logger.info("api ready env=%s symbols=%s", settings.binance_env, ",".join(settings.symbols))
         try:
@@ -120,7 +128,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     install_docs(app, app.openapi_url or "/api/openapi.json")
 
     if settings.frontend_dir.is_dir():
-        app.router.routes.append(FrontendMount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend"))
+        app.router.routes.append(
+            FrontendMount("/", StaticFiles(directory=settings.frontend_dir, html=True), name="frontend")
+        )
     install_error_handlers(app)
     install_openapi(app)
     if settings.cors_origins:

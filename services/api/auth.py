@@ -119,7 +119,9 @@ async def create_session(
     token = secrets.token_urlsafe(32)
     stored = password_hash if account else await redis.get(streams.DASHBOARD_PASSWORD_HASH)
     record = {
-        "created_at_ms": now_ms(), "ip": client_ip, "account": account,
+        "created_at_ms": now_ms(),
+        "ip": client_ip,
+        "account": account,
         "epoch": epoch(stored if isinstance(stored, str) else None),  # None when unset (the client decodes)
     }
     await redis.set(_session_key(token), dumps(record), ex=settings.session_ttl_s)

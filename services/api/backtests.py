@@ -53,12 +53,18 @@ class BacktestRunner:
     async def _execute(self, parameters: StrategyParameters) -> None:
         self.reports_dir.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "backtest",
-            "--data", str(self.settings.backtest_data.resolve()),
-            "--params", " ".join(filter(None, (params_argument(parameters), self.settings.strategy_params_text))),
-            "--report-dir", str(self.reports_dir),
+            sys.executable,
+            "-m",
+            "backtest",
+            "--data",
+            str(self.settings.backtest_data.resolve()),
+            "--params",
+            " ".join(filter(None, (params_argument(parameters), self.settings.strategy_params_text))),
+            "--report-dir",
+            str(self.reports_dir),
             # The configured strategy (STRATEGY, with its STRATEGY_PARAMS), as the live service runs it.
-            "--strategy", self.settings.strategy_name,
+            "--strategy",
+            self.settings.strategy_name,
             *(["--strategy-path", self.settings.strategy_path] if self.settings.strategy_path else []),
         ]
         process = await asyncio.create_subprocess_exec(
@@ -85,8 +91,9 @@ class BacktestRunner:
 
     def latest_report(self, parameters: StrategyParameters) -> dict[str, Any] | None:
         """The report of ``parameters`` (a rerun replaces it): key, paths, time, summary."""
-        html, json_path = report_paths(self.reports_dir, parameters, self.settings.strategy_name,
-                                       self.settings.strategy_parameters())
+        html, json_path = report_paths(
+            self.reports_dir, parameters, self.settings.strategy_name, self.settings.strategy_parameters()
+        )
         body = _read_json(json_path)
         if not isinstance(body, dict):
             return None
@@ -115,11 +122,15 @@ def _read_json(path: Path) -> Any:
 
 
 def _scalars(summary: dict[str, Any]) -> dict[str, Any]:
-    scalars = {key: value for key, value in summary.items() if isinstance(value, (str, int, float, bool)) or value is None}
+    scalars = {
+        key: value for key, value in summary.items() if isinstance(value, (str, int, float, bool)) or value is None
+    }
     return dict(list(scalars.items())[:_MAX_SUMMARY_FIELDS])
 
 
 def params_argument(parameters: StrategyParameters) -> str:
     """The CLI's ``--params`` text: ``KEY=VALUE`` pairs separated by spaces."""
     values = parameters.model_dump(mode="json")
-    return " ".join(f"{name}={str(value).lower() if isinstance(value, bool) else value}" for name, value in values.items())
+    return " ".join(
+        f"{name}={str(value).lower() if isinstance(value, bool) else value}" for name, value in values.items()
+    )

@@ -46,8 +46,15 @@ class Bar:
 
 def bar_of(fields: dict[str, str]) -> Bar | None:
     try:
-        return Bar(int(fields["open_time_ms"]), Decimal(fields["open"]), Decimal(fields["high"]), Decimal(fields["low"]),
-                   Decimal(fields["close"]), Decimal(fields["volume"]), fields.get("closed") in ("true", "True", "1"))
+        return Bar(
+            int(fields["open_time_ms"]),
+            Decimal(fields["open"]),
+            Decimal(fields["high"]),
+            Decimal(fields["low"]),
+            Decimal(fields["close"]),
+            Decimal(fields["volume"]),
+            fields.get("closed") in ("true", "True", "1"),
+        )
     except (KeyError, ValueError, InvalidOperation):
         return None
 
@@ -103,7 +110,9 @@ class CandleStore:
 
         Needs no lock: an entry is taken once whoever reads it first (see ``_take``).
         """
-        await catch_up(self.redis, self.cursors, dict(zip(self.followed, newest, strict=True)), self._take, CATCH_UP_LIMIT)
+        await catch_up(
+            self.redis, self.cursors, dict(zip(self.followed, newest, strict=True)), self._take, CATCH_UP_LIMIT
+        )
 
     async def _load(self) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -138,7 +147,9 @@ class CandleStore:
                 self._add_bar(self.bars[symbol], bar)
         elif kind == "decision" and symbol in self.bars and fields.get("interval", self.interval) == self.interval:
             try:
-                self.indicators[(symbol, int(fields["candle_open_time_ms"]))] = orjson.loads(fields.get("indicators") or "{}")
+                self.indicators[(symbol, int(fields["candle_open_time_ms"]))] = orjson.loads(
+                    fields.get("indicators") or "{}"
+                )
             except (KeyError, ValueError, orjson.JSONDecodeError):
                 return
             if len(self.indicators) > (LOAD_KLINES + 1000) * len(self.symbols):
@@ -146,8 +157,13 @@ class CandleStore:
                     del self.indicators[key]
         elif kind == "signal" and symbol in self.signals:
             try:
-                mark = SignalMark(int(fields["candle_open_time_ms"]), fields["side"], Decimal(fields["price"]),
-                                  fields.get("reason", ""), fields.get("interval", ""))
+                mark = SignalMark(
+                    int(fields["candle_open_time_ms"]),
+                    fields["side"],
+                    Decimal(fields["price"]),
+                    fields.get("reason", ""),
+                    fields.get("interval", ""),
+                )
             except (KeyError, ValueError, InvalidOperation):
                 return
             marks = self.signals[symbol]
@@ -172,7 +188,7 @@ class CandleStore:
         """The newest ``count`` closed candles of ``symbol`` opening before ``end_ms`` (all when None)."""
         bars = self.bars.get(symbol, [])
         stop = len(bars) if end_ms is None else bisect_left(bars, end_ms, key=lambda b: b.open_time_ms)
-        return bars[max(stop - count, 0):stop]
+        return bars[max(stop - count, 0) : stop]
 
 
 def aggregate(bars: list[Bar], step_ms: int, base_ms: int) -> list[tuple[Bar, int]]:
@@ -186,9 +202,20 @@ def aggregate(bars: list[Bar], step_ms: int, base_ms: int) -> list[tuple[Bar, in
     def flush() -> None:
         start = current[0].open_time_ms // step_ms * step_ms
         complete = current[-1].open_time_ms + base_ms >= start + step_ms and all(b.closed for b in current)
-        out.append((Bar(start, current[0].open, max(b.high for b in current), min(b.low for b in current),
-                        current[-1].close, sum((b.volume for b in current), Decimal(0)), complete),
-                    current[-1].open_time_ms))
+        out.append(
+            (
+                Bar(
+                    start,
+                    current[0].open,
+                    max(b.high for b in current),
+                    min(b.low for b in current),
+                    current[-1].close,
+                    sum((b.volume for b in current), Decimal(0)),
+                    complete,
+                ),
+                current[-1].open_time_ms,
+            )
+        )
 
     for bar in bars:
         if current and bar.open_time_ms // step_ms != current[0].open_time_ms // step_ms:

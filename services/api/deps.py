@@ -109,8 +109,11 @@ async def require_session(
     the caller's role may not use this method (``access.authorise``)."""
     caller = await access.identify(request, redis, engine)
     if caller is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first", {"WWW-Authenticate": "Bearer"}
-                            if access.bearer(request) is not None else None)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "sign in first",
+            {"WWW-Authenticate": "Bearer"} if access.bearer(request) is not None else None,
+        )
     access.authorise(request, caller)
     request.state.caller = caller
     return caller

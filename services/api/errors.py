@@ -60,7 +60,9 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _redis_error(request: Request, error: Exception) -> JSONResponse:
     logger.warning("%s %s: Redis not usable: %s", request.method, request.url.path, error.__class__.__name__)
-    return JSONResponse(status_code=503, content={"detail": "Redis is not reachable; retry later"}, headers={"Retry-After": "1"})
+    return JSONResponse(
+        status_code=503, content={"detail": "Redis is not reachable; retry later"}, headers={"Retry-After": "1"}
+    )
 
 
 async def _http_error(request: Request, error: Exception) -> Response:

@@ -116,9 +116,30 @@ class EventView:
         symbol = str(data.get("symbol") or "")
         raw = dumps({**data, "entry_market_time_ms": data.get("entry_time_ms")})
         view = position_view(raw, None, self.ledger.precisions.of(symbol))
-        body = (view.model_dump() if view is not None else
-                {"symbol": symbol, "status": "FLAT", "trade_id": None, "entry_price": None, "quantity": None,
-                 "dust_quantity": None, "entry_time_ms": None, "stop_loss": None, "take_profit": None,
-                 "unrealised_quote": None, "unrealised_pct": None})
-        return dataclasses.replace(item, data={**body, "type": data.get("type"), "source": data.get("source"),
-                                               "ts_ms": data.get("ts_ms"), "stream": data.get("stream")})
+        body = (
+            view.model_dump()
+            if view is not None
+            else {
+                "symbol": symbol,
+                "status": "FLAT",
+                "trade_id": None,
+                "entry_price": None,
+                "quantity": None,
+                "dust_quantity": None,
+                "entry_time_ms": None,
+                "stop_loss": None,
+                "take_profit": None,
+                "unrealised_quote": None,
+                "unrealised_pct": None,
+            }
+        )
+        return dataclasses.replace(
+            item,
+            data={
+                **body,
+                "type": data.get("type"),
+                "source": data.get("source"),
+                "ts_ms": data.get("ts_ms"),
+                "stream": data.get("stream"),
+            },
+        )

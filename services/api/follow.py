@@ -28,8 +28,11 @@ async def catch_up(
 ) -> None:
     """Hand ``take`` every entry after ``cursors[stream]`` of each stream whose newest entry
     (``newest[stream]``: an ``XREVRANGE ... COUNT 1`` reply) is beyond it, oldest first."""
-    behind = [stream for stream, reply in newest.items()
-              if reply and entry_position(reply[0][0]) > cursors.get(stream, (0, -1))]
+    behind = [
+        stream
+        for stream, reply in newest.items()
+        if reply and entry_position(reply[0][0]) > cursors.get(stream, (0, -1))
+    ]
     if not behind:
         return
     async with redis.pipeline(transaction=False) as pipe:

@@ -127,7 +127,9 @@ class Hub:
             for name in self.stream_names:
                 pipe.xrevrange(name, count=1)
             replies = await pipe.execute()
-        self._cursors = {name: (reply[0][0] if reply else "0-0") for name, reply in zip(self.stream_names, replies, strict=True)}
+        self._cursors = {
+            name: (reply[0][0] if reply else "0-0") for name, reply in zip(self.stream_names, replies, strict=True)
+        }
 
     async def _poll(self) -> None:
         wait_s = self._next_flush_in()
@@ -227,7 +229,9 @@ class Hub:
                 items.extend(await self._transformed(item))
         # A derived summary (``profit``) is current state: the last one replayed is enough.
         last_derived = {item.event: index for index, item in enumerate(items) if item.cursor is None}
-        items = [item for index, item in enumerate(items) if item.cursor is not None or last_derived[item.event] == index]
+        items = [
+            item for index, item in enumerate(items) if item.cursor is not None or last_derived[item.event] == index
+        ]
         if self.format is not None:
             items = [self.format(item) for item in items]
         return items, False

@@ -127,8 +127,7 @@ class LedgerView:
         Whether it changed is asked of the database when an executor event said so, and at
         least every ``VERSION_CHECK_S`` (a change the events did not announce).
         """
-        if (not self._dirty and self._version is not None
-                and time.monotonic() - self._checked_at < VERSION_CHECK_S):
+        if not self._dirty and self._version is not None and time.monotonic() - self._checked_at < VERSION_CHECK_S:
             return self._trades
         self._dirty = False
         self._checked_at = time.monotonic()
@@ -199,8 +198,12 @@ class LedgerView:
         records = [t.record for t in await self.trades() if symbol is None or t.record.symbol == symbol]
         precision = self.precisions.of(symbol) if symbol else Precision("", "", self.precisions.quote_asset)
         rows = profit.periods(records, unit)[-limit:]
-        return {"unit": unit.value, "time_zone": "UTC", "quote_asset": precision.quote_asset,
-                "periods": [profit.period_dict(p, precision) for p in rows]}
+        return {
+            "unit": unit.value,
+            "time_zone": "UTC",
+            "quote_asset": precision.quote_asset,
+            "periods": [profit.period_dict(p, precision) for p in rows],
+        }
 
     async def equity(self, symbol: str | None, limit: int) -> dict[str, Any]:
         trades = await self.trades()
@@ -213,10 +216,14 @@ class LedgerView:
         open_value = ZERO
         now = profit.figures(records, market.prices)
         open_value = now.unrealised_quote + now.dust_quote
-        points = profit.equity_curve(records, starting or ZERO, now_ms=market.market_time_ms,
-                                     open_value_quote=open_value)
-        return {"quote_asset": precision.quote_asset, "starting_equity_quote": precision.quote(starting),
-                "points": [profit.equity_point_dict(p, precision) for p in points[-limit:]]}
+        points = profit.equity_curve(
+            records, starting or ZERO, now_ms=market.market_time_ms, open_value_quote=open_value
+        )
+        return {
+            "quote_asset": precision.quote_asset,
+            "starting_equity_quote": precision.quote(starting),
+            "points": [profit.equity_point_dict(p, precision) for p in points[-limit:]],
+        }
 
     # -- rows --------------------------------------------------------------------------------
 
@@ -225,19 +232,32 @@ class LedgerView:
         f = self.precisions.of(p.symbol)
         indicators = loads(p.entry_indicators) if p.entry_indicators else None
         row = {
-            "id": p.id, "symbol": p.symbol, "status": p.status,
-            "entry_time_ms": r.entry_time_ms, "exit_time_ms": r.exit_time_ms,
-            "entry_exchange_ms": p.entry_time_ms, "exit_exchange_ms": p.exit_time_ms if p.status == PositionStatus.CLOSED else None,
-            "entry_price": f.price(p.entry_price), "exit_price": f.price(p.exit_price) if p.status == PositionStatus.CLOSED else None,
-            "quantity": f.quantity(p.quantity), "sold_quantity": f.quantity(r.sold_quantity),
-            "quote_spent": f.quote(p.quote_spent), "quote_received": f.quote(r.quote_received) if p.status == PositionStatus.CLOSED else None,
-            "fees_quote": f.quote(r.fees_quote), "profit_quote": f.quote(r.profit_quote), "profit_pct": pct(r.profit_pct),
+            "id": p.id,
+            "symbol": p.symbol,
+            "status": p.status,
+            "entry_time_ms": r.entry_time_ms,
+            "exit_time_ms": r.exit_time_ms,
+            "entry_exchange_ms": p.entry_time_ms,
+            "exit_exchange_ms": p.exit_time_ms if p.status == PositionStatus.CLOSED else None,
+            "entry_price": f.price(p.entry_price),
+            "exit_price": f.price(p.exit_price) if p.status == PositionStatus.CLOSED else None,
+            "quantity": f.quantity(p.quantity),
+            "sold_quantity": f.quantity(r.sold_quantity),
+            "quote_spent": f.quote(p.quote_spent),
+            "quote_received": f.quote(r.quote_received) if p.status == PositionStatus.CLOSED else None,
+            "fees_quote": f.quote(r.fees_quote),
+            "profit_quote": f.quote(r.profit_quote),
+            "profit_pct": pct(r.profit_pct),
             "exit_reason": p.exit_reason if p.status in (PositionStatus.CLOSED, PositionStatus.CLOSING) else None,
             "return_pct": short_pct(p.return_pct),
-            "duration_ms": r.duration_ms, "parameters_version": p.parameters_version,
-            "stop_loss": f.price(p.stop_loss), "take_profit": f.price(p.take_profit),
-            "dust_in": f.dust(r.dust_in), "dust_out": f.dust(r.dust_out) if p.status == PositionStatus.CLOSED else None,
-            "entry_candle_open_ms": p.entry_candle_open_ms, "exit_candle_open_ms": p.exit_candle_open_ms,
+            "duration_ms": r.duration_ms,
+            "parameters_version": p.parameters_version,
+            "stop_loss": f.price(p.stop_loss),
+            "take_profit": f.price(p.take_profit),
+            "dust_in": f.dust(r.dust_in),
+            "dust_out": f.dust(r.dust_out) if p.status == PositionStatus.CLOSED else None,
+            "entry_candle_open_ms": p.entry_candle_open_ms,
+            "exit_candle_open_ms": p.exit_candle_open_ms,
             "entry_indicators": indicators if isinstance(indicators, dict) else None,
         }
         if p.status != PositionStatus.CLOSED:
@@ -248,29 +268,52 @@ class LedgerView:
     def order_row(self, order: Order, position: Position | None = None) -> dict[str, Any]:
         f = self.precisions.of(order.symbol)
         average = order.cumulative_quote / order.executed_quantity if order.executed_quantity else None
-        closing = position is not None and position.status == PositionStatus.CLOSED and position.exit_client_order_id == order.client_order_id
+        closing = (
+            position is not None
+            and position.status == PositionStatus.CLOSED
+            and position.exit_client_order_id == order.client_order_id
+        )
         return {
-            "id": order.id, "client_order_id": order.client_order_id, "trade_id": order.position_id,
-            "symbol": order.symbol, "side": order.side, "order_type": order.order_type, "purpose": order.purpose,
-            "status": order.status, "requested_quantity": f.quantity(order.requested_quantity),
-            "executed_quantity": f.quantity(order.executed_quantity), "cumulative_quote": f.quote(order.cumulative_quote),
+            "id": order.id,
+            "client_order_id": order.client_order_id,
+            "trade_id": order.position_id,
+            "symbol": order.symbol,
+            "side": order.side,
+            "order_type": order.order_type,
+            "purpose": order.purpose,
+            "status": order.status,
+            "requested_quantity": f.quantity(order.requested_quantity),
+            "executed_quantity": f.quantity(order.executed_quantity),
+            "cumulative_quote": f.quote(order.cumulative_quote),
             "average_price": f.price(average),
             "fees_quote": f.quote(profit.order_fee_quote(order.commission_base, order.commission_quote, average)),
-            "reason": order.reason, "market_time_ms": order.market_time_ms,
-            "created_at_ms": order.created_at_ms, "updated_at_ms": order.updated_at_ms,
+            "reason": order.reason,
+            "market_time_ms": order.market_time_ms,
+            "created_at_ms": order.created_at_ms,
+            "updated_at_ms": order.updated_at_ms,
             "return_pct": short_pct(position.return_pct) if closing and position is not None else None,
             "exit_reason": position.exit_reason if closing and position is not None else None,
         }
 
     def fill_row(self, fill: Fill, order: Order | None, base_asset: str) -> dict[str, Any]:
         f = self.precisions.of(fill.symbol)
-        fee = fill.commission * fill.price if fill.commission_asset == base_asset else (
-            fill.commission if fill.commission_asset == f.quote_asset else None)
+        fee = (
+            fill.commission * fill.price
+            if fill.commission_asset == base_asset
+            else (fill.commission if fill.commission_asset == f.quote_asset else None)
+        )
         return {
-            "trade_id_exchange": fill.trade_id, "client_order_id": fill.client_order_id,
-            "price": f.price(fill.price), "quantity": f.quantity(fill.quantity), "quote_quantity": f.quote(fill.quote_quantity),
-            "commission": f.dust(fill.commission), "commission_asset": fill.commission_asset, "fee_quote": f.quote(fee),
-            "time_ms": fill.market_time_ms if fill.market_time_ms is not None else (order.market_time_ms if order else None),
+            "trade_id_exchange": fill.trade_id,
+            "client_order_id": fill.client_order_id,
+            "price": f.price(fill.price),
+            "quantity": f.quantity(fill.quantity),
+            "quote_quantity": f.quote(fill.quote_quantity),
+            "commission": f.dust(fill.commission),
+            "commission_asset": fill.commission_asset,
+            "fee_quote": f.quote(fee),
+            "time_ms": fill.market_time_ms
+            if fill.market_time_ms is not None
+            else (order.market_time_ms if order else None),
             "exchange_ms": fill.time_ms,
         }
 

@@ -79,12 +79,18 @@ class LiveState:
         if kind == "signal" and stream == streams.SIGNALS:
             event = self._decode(fields)
             if event is not None:
-                self.signals[event.payload.symbol] = {**event.payload.model_dump(mode="json"), "ts_ms": event.ts_event_ms}
+                self.signals[event.payload.symbol] = {
+                    **event.payload.model_dump(mode="json"),
+                    "ts_ms": event.ts_event_ms,
+                }
         elif kind == "bot_state" and stream == streams.EXECUTOR_EVENTS:
             event = self._decode(fields)
             if event is not None:
-                self.bot_event = {"state": event.payload.state, "reason": event.payload.reason,
-                                  "changed_at_ms": event.ts_event_ms}
+                self.bot_event = {
+                    "state": event.payload.state,
+                    "reason": event.payload.reason,
+                    "changed_at_ms": event.ts_event_ms,
+                }
         elif kind == "market_status":
             event = self._decode(fields)
             if event is not None:
@@ -121,6 +127,11 @@ class LiveState:
         """The status' ``market`` block: market clock, its rate, and whether this looks like a replay."""
         rate = self.rate()
         replay = (rate is not None and abs(rate - 1) > REPLAY_RATE_TOLERANCE) or (
-            clock_ms is not None and abs(clock_ms - wall_ms) > REPLAY_CLOCK_GAP_MS)
-        return {"time_ms": clock_ms, "wall_ms": wall_ms, "rate": None if rate is None else format(rate, "f"),
-                "replay": bool(replay)}
+            clock_ms is not None and abs(clock_ms - wall_ms) > REPLAY_CLOCK_GAP_MS
+        )
+        return {
+            "time_ms": clock_ms,
+            "wall_ms": wall_ms,
+            "rate": None if rate is None else format(rate, "f"),
+            "replay": bool(replay),
+        }

@@ -25,7 +25,9 @@ FRACTION_TEXT = r"^(0?\.[0-9]{1,18}|0(\.[0-9]{0,18})?|1(\.0{0,18})?)$"
 Fraction = Annotated[
     Decimal,
     Field(ge=0, le=1, max_digits=30),
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string", "pattern": FRACTION_TEXT}]}),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string", "pattern": FRACTION_TEXT}]}
+    ),
 ]
 
 
@@ -49,7 +51,9 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
 _CHANGE_FIELDS: dict[str, Any] = {
     name: _bounded(name, info.annotation, info.description) for name, info in StrategyParameters.model_fields.items()
 }
-ParameterChange: type[BaseModel] = create_model("ParameterChange", __config__=ConfigDict(extra="forbid"), **_CHANGE_FIELDS)
+ParameterChange: type[BaseModel] = create_model(
+    "ParameterChange", __config__=ConfigDict(extra="forbid"), **_CHANGE_FIELDS
+)
 
 
 BODY_SCHEMA = _body_schema(ParameterChange)

@@ -73,13 +73,17 @@ class Balances:
     def position_event(self, assets: list[str], now: int) -> dict[str, object]:
         """The ``outboundAccountPosition`` user-data event for ``assets``."""
         return {
-            "e": "outboundAccountPosition", "E": now, "u": now,
+            "e": "outboundAccountPosition",
+            "E": now,
+            "u": now,
             "B": [{"a": a, "f": fmt8(self.free_of(a)), "l": fmt8(self.locked_of(a))} for a in assets],
         }
 
     def to_state(self) -> dict[str, dict[str, str]]:
-        return {asset: {"free": str(self.free_of(asset)), "locked": str(self.locked_of(asset))}
-                for asset in sorted(set(self.free) | set(self.locked))}
+        return {
+            asset: {"free": str(self.free_of(asset)), "locked": str(self.locked_of(asset))}
+            for asset in sorted(set(self.free) | set(self.locked))
+        }
 
     @classmethod
     def from_state(cls, data: dict[str, dict[str, str]]) -> Balances:

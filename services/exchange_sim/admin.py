@@ -44,8 +44,12 @@ def register(app: web.Application, sim: Simulator) -> None:
     faults = sim.faults
 
     def fail(body: Body) -> object:
-        faults.failure = Failure(_int(body, "count", 1, 1), _prefix(body), _int(body, "status", 500, 500, 599),
-                                 bool(body.get("execute", False)))
+        faults.failure = Failure(
+            _int(body, "count", 1, 1),
+            _prefix(body),
+            _int(body, "status", 500, 500, 599),
+            bool(body.get("execute", False)),
+        )
         return faults.describe()
 
     def throttle(body: Body) -> object:
@@ -64,8 +68,9 @@ def register(app: web.Application, sim: Simulator) -> None:
         return faults.describe()
 
     def delay(body: Body) -> object:
-        faults.delay = Delay(_int(body, "count", 1, 1), _int(body, "ms", None, 0, 600_000), _prefix(body),
-                             bool(body.get("after", False)))
+        faults.delay = Delay(
+            _int(body, "count", 1, 1), _int(body, "ms", None, 0, 600_000), _prefix(body), bool(body.get("after", False))
+        )
         return faults.describe()
 
     def stall(body: Body) -> object:
@@ -96,8 +101,14 @@ def register(app: web.Application, sim: Simulator) -> None:
         return sim.engine.balances.to_state()
 
     posts: dict[str, Callable[[Body], object]] = {
-        "faults/fail": fail, "faults/throttle": throttle, "faults/timestamp": timestamp, "faults/clock": clock,
-        "faults/delay": delay, "faults/stall": stall, "faults/reset": reset, "balances": balances,
+        "faults/fail": fail,
+        "faults/throttle": throttle,
+        "faults/timestamp": timestamp,
+        "faults/clock": clock,
+        "faults/delay": delay,
+        "faults/stall": stall,
+        "faults/reset": reset,
+        "balances": balances,
         "ws/drop": lambda body: {"market_streams": sim.streams.drop_all(), "ws_api": sim.wsapi.drop_all()},
         "ws/terminate": lambda body: {"subscriptions": sim.wsapi.terminate_all()},
         "ws/shutdown": lambda body: {"market_streams": sim.streams.shutdown_all(), "ws_api": sim.wsapi.shutdown_all()},
@@ -129,21 +140,29 @@ async def _state(sim: Simulator) -> web.Response:
     """Everything a test may want to assert on, in one document."""
     sim.sync_market()
     engine = sim.engine
-    return json_response({
-        "server_time": sim.server_time(), "wall_time": wall_ms(), "speed": sim.settings.speed,
-        "market": sim.market.snapshot(),
-        "balances": engine.balances.to_state(),
-        "orders": [o.query() for o in sorted(engine.orders.values(), key=lambda o: o.order_id)],
-        "open_order_ids": [o.order_id for o in engine.open_orders()],
-        "order_lists": [ol.summary(engine.orders) for ol in sorted(engine.lists.values(), key=lambda x: x.order_list_id)],
-        "trades": [t.trade_row() for t in engine.trades],
-        "requests": dict(sim.requests),
-        "client_order_ids": list(engine.received_client_ids),
-        "connections": {
-            "market_streams": len(sim.streams.clients), "market_streams_total": sim.streams.connections_total,
-            "ws_api": len(sim.wsapi.clients), "ws_api_total": sim.wsapi.connections_total,
-            "user_subscriptions": sum(len(c.subscriptions) for c in sim.wsapi.clients),
-            "stream_subscriptions": sorted({n for c in sim.streams.clients for n in c.streams}),
-        },
-        "faults": sim.faults.describe(),
-    })
+    return json_response(
+        {
+            "server_time": sim.server_time(),
+            "wall_time": wall_ms(),
+            "speed": sim.settings.speed,
+            "market": sim.market.snapshot(),
+            "balances": engine.balances.to_state(),
+            "orders": [o.query() for o in sorted(engine.orders.values(), key=lambda o: o.order_id)],
+            "open_order_ids": [o.order_id for o in engine.open_orders()],
+            "order_lists": [
+                ol.summary(engine.orders) for ol in sorted(engine.lists.values(), key=lambda x: x.order_list_id)
+            ],
+            "trades": [t.trade_row() for t in engine.trades],
+            "requests": dict(sim.requests),
+            "client_order_ids": list(engine.received_client_ids),
+            "connections": {
+                "market_streams": len(sim.streams.clients),
+                "market_streams_total": sim.streams.connections_total,
+                "ws_api": len(sim.wsapi.clients),
+                "ws_api_total": sim.wsapi.connections_total,
+                "user_subscriptions": sum(len(c.subscriptions) for c in sim.wsapi.clients),
+                "stream_subscriptions": sorted({n for c in sim.streams.clients for n in c.streams}),
+            },
+            "faults": sim.faults.describe(),
+        }
+    )

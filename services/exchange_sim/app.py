@@ -62,18 +62,23 @@ class Simulator:
         if saved and saved.get("fingerprint") == state.fingerprint(settings):
             anchor, start = int(saved["anchor_ms"]), saved.get("start_ms", start)
         self.clock = MarketClock(settings.speed, anchor, start_ms=start)
-        self.market = Market(series, {s: spec.tick_size for s, spec in self.specs.items()}, self.clock,
-                             settings.history)
-        self.engine = Engine(self.specs, Balances(settings.starting_balances), settings.market_depth_quote,
-                             settings.slippage_bps, settings.seed)
+        self.market = Market(
+            series, {s: spec.tick_size for s, spec in self.specs.items()}, self.clock, settings.history
+        )
+        self.engine = Engine(
+            self.specs,
+            Balances(settings.starting_balances),
+            settings.market_depth_quote,
+            settings.slippage_bps,
+            settings.seed,
+        )
         if saved:
             self.engine.load_state(saved["engine"])
             log.info("state restored from %s (%d orders)", settings.state_file, len(self.engine.orders))
         self.limiter = RateLimiter(settings.weight_limit, settings.order_limit_10s)
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
-        self.streams = StreamHub(self.market, self.faults, settings.ping_interval, self.specs,
-                                 self.engine.level_quote)
+        self.streams = StreamHub(self.market, self.faults, settings.ping_interval, self.specs, self.engine.level_quote)
         self.wsapi = WsApi(self)
         self._tasks: list[asyncio.Task[None]] = []
         self.save()
@@ -84,8 +89,9 @@ class Simulator:
 
     def book(self, symbol: str) -> Book:
         """The synthetic book of ``symbol`` around its walk price now."""
-        return build_book(self.specs[symbol], self.market.price(symbol), self.engine.level_quote,
-                          self.market.replays[symbol].sequence)
+        return build_book(
+            self.specs[symbol], self.market.price(symbol), self.engine.level_quote, self.market.replays[symbol].sequence
+        )
 
     def count_request(self, key: str) -> None:
         self.requests[key] += 1
@@ -111,9 +117,15 @@ class Simulator:
     def save(self) -> None:
         if self.settings.state_file is None:
             return
-        state.save(self.settings.state_file, {"fingerprint": state.fingerprint(self.settings),
-                                              "anchor_ms": self.clock.anchor_ms, "start_ms": self.clock.start_ms,
-                                              "engine": self.engine.to_state()})
+        state.save(
+            self.settings.state_file,
+            {
+                "fingerprint": state.fingerprint(self.settings),
+                "anchor_ms": self.clock.anchor_ms,
+                "start_ms": self.clock.start_ms,
+                "engine": self.engine.to_state(),
+            },
+        )
 
     async def market_loop(self) -> None:
         """Sleep until the next walk step of any symbol, then emit it."""
@@ -143,8 +155,9 @@ class Simulator:
     async def _close_sockets(self, app: web.Application) -> None:
         sockets = [c.conn.ws for c in self.streams.clients] + [c.conn.ws for c in self.wsapi.clients]
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.gather(*(ws.close(code=1001) for ws in sockets),
-                                                  return_exceptions=True), timeout=2)
+            await asyncio.wait_for(
+                asyncio.gather(*(ws.close(code=1001) for ws in sockets), return_exceptions=True), timeout=2
+            )
 
     async def _stop(self, app: web.Application) -> None:
         for task in self._tasks:
@@ -161,8 +174,13 @@ async def serve(sim: Simulator) -> None:
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
-    log.info("serving %s at speed %s on http://%s:%d (REST /api/v3, streams /ws /stream, ws-api /ws-api/v3, admin /_sim)",
-             ", ".join(sim.specs), settings.speed, settings.host, port)
+    log.info(
+        "serving %s at speed %s on http://%s:%d (REST /api/v3, streams /ws /stream, ws-api /ws-api/v3, admin /_sim)",
+        ", ".join(sim.specs),
+        settings.speed,
+        settings.host,
+        port,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -34,21 +34,38 @@ class Book:
     def book_ticker(self) -> dict[str, object]:
         """``GET /api/v3/ticker/bookTicker`` row."""
         (bid, bid_qty), (ask, ask_qty) = self.bids[0], self.asks[0]
-        return {"symbol": self.symbol, "bidPrice": fmt8(bid), "bidQty": fmt8(bid_qty), "askPrice": fmt8(ask),
-                "askQty": fmt8(ask_qty)}
+        return {
+            "symbol": self.symbol,
+            "bidPrice": fmt8(bid),
+            "bidQty": fmt8(bid_qty),
+            "askPrice": fmt8(ask),
+            "askQty": fmt8(ask_qty),
+        }
 
     def book_ticker_event(self) -> dict[str, object]:
         """The ``<symbol>@bookTicker`` payload."""
         (bid, bid_qty), (ask, ask_qty) = self.bids[0], self.asks[0]
-        return {"u": self.update_id, "s": self.symbol, "b": fmt8(bid), "B": fmt8(bid_qty), "a": fmt8(ask),
-                "A": fmt8(ask_qty)}
+        return {
+            "u": self.update_id,
+            "s": self.symbol,
+            "b": fmt8(bid),
+            "B": fmt8(bid_qty),
+            "a": fmt8(ask),
+            "A": fmt8(ask_qty),
+        }
 
     def diff_event(self, before: Book | None, event_time: int) -> dict[str, object]:
         """The ``<symbol>@depth`` payload from ``before`` to this book: levels gone get quantity 0."""
         first = before.update_id + 1 if before else self.update_id
-        return {"e": "depthUpdate", "E": event_time, "s": self.symbol, "U": first, "u": self.update_id,
-                "b": _rows(_changes(before.bids if before else [], self.bids)),
-                "a": _rows(_changes(before.asks if before else [], self.asks))}
+        return {
+            "e": "depthUpdate",
+            "E": event_time,
+            "s": self.symbol,
+            "U": first,
+            "u": self.update_id,
+            "b": _rows(_changes(before.bids if before else [], self.bids)),
+            "a": _rows(_changes(before.asks if before else [], self.asks)),
+        }
 
 
 def _rows(levels: list[Level]) -> list[list[str]]:

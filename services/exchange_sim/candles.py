@@ -31,9 +31,21 @@ from .decimals import fmt8, q8
 # on purpose: the simulator stands for the exchange and imports nothing of the bot, so a change
 # to the bot's intervals cannot make the exchange it is tested against agree with it.
 INTERVAL_MS: dict[str, int] = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-    "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
 }
 VALID_INTERVALS = frozenset(INTERVAL_MS) | {"1M"}
 TRADE_NOTIONAL = 500
@@ -81,21 +93,44 @@ class KlineValues:
     def rest_row(self) -> list[object]:
         """The 12-field array of ``GET /api/v3/klines``."""
         return [
-            self.open_time, fmt8(self.open), fmt8(self.high), fmt8(self.low), fmt8(self.close),
-            fmt8(self.volume), self.close_time, fmt8(self.quote_volume), self.trades,
-            fmt8(self.volume / 2), fmt8(self.quote_volume / 2), "0",
+            self.open_time,
+            fmt8(self.open),
+            fmt8(self.high),
+            fmt8(self.low),
+            fmt8(self.close),
+            fmt8(self.volume),
+            self.close_time,
+            fmt8(self.quote_volume),
+            self.trades,
+            fmt8(self.volume / 2),
+            fmt8(self.quote_volume / 2),
+            "0",
         ]
 
     def stream_payload(self, symbol: str, interval: str, event_time: int) -> dict[str, object]:
         """The ``<symbol>@kline_<interval>`` event (web-socket-streams.md)."""
         return {
-            "e": "kline", "E": event_time, "s": symbol,
+            "e": "kline",
+            "E": event_time,
+            "s": symbol,
             "k": {
-                "t": self.open_time, "T": self.close_time, "s": symbol, "i": interval,
-                "f": self.first_trade_id, "L": self.last_trade_id,
-                "o": fmt8(self.open), "c": fmt8(self.close), "h": fmt8(self.high), "l": fmt8(self.low),
-                "v": fmt8(self.volume), "n": self.trades, "x": self.closed, "q": fmt8(self.quote_volume),
-                "V": fmt8(self.volume / 2), "Q": fmt8(self.quote_volume / 2), "B": "0",
+                "t": self.open_time,
+                "T": self.close_time,
+                "s": symbol,
+                "i": interval,
+                "f": self.first_trade_id,
+                "L": self.last_trade_id,
+                "o": fmt8(self.open),
+                "c": fmt8(self.close),
+                "h": fmt8(self.high),
+                "l": fmt8(self.low),
+                "v": fmt8(self.volume),
+                "n": self.trades,
+                "x": self.closed,
+                "q": fmt8(self.quote_volume),
+                "V": fmt8(self.volume / 2),
+                "Q": fmt8(self.quote_volume / 2),
+                "B": "0",
             },
         }
 
@@ -104,7 +139,9 @@ def parse_file_name(path: Path) -> tuple[str, str]:
     """``BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz`` -> ``("BTCUSDT", "1m")``."""
     match = _NAME.match(path.name)
     if not match or match.group(2) not in INTERVAL_MS:
-        raise DataError(f"{path.name}: name must look like <SYMBOL>_<interval>_...csv[.gz] with a fixed-length interval")
+        raise DataError(
+            f"{path.name}: name must look like <SYMBOL>_<interval>_...csv[.gz] with a fixed-length interval"
+        )
     return match.group(1), match.group(2)
 
 
@@ -180,19 +217,33 @@ class Series:
         return self.partial_values(index, offset_ms, self.candle(index), None, None, None, 1, 1, True)
 
     def partial_values(
-        self, index: int, offset_ms: int, candle: Candle, high: Decimal | None, low: Decimal | None,
-        price: Decimal | None, done: int, of: int, closed: bool,
+        self,
+        index: int,
+        offset_ms: int,
+        candle: Candle,
+        high: Decimal | None,
+        low: Decimal | None,
+        price: Decimal | None,
+        done: int,
+        of: int,
+        closed: bool,
     ) -> KlineValues:
         """Values of candle ``index`` after ``done/of`` of its walk; volume and trades grow linearly."""
         open_time = candle.open_time + offset_ms
         trades = self.trades[index] * done // of
         first = self.first_ids[index] if trades else -1
         return KlineValues(
-            open_time=open_time, close_time=open_time + self.interval_ms - 1, open=candle.open,
-            high=candle.high if high is None else high, low=candle.low if low is None else low,
+            open_time=open_time,
+            close_time=open_time + self.interval_ms - 1,
+            open=candle.open,
+            high=candle.high if high is None else high,
+            low=candle.low if low is None else low,
             close=candle.close if price is None else price,
-            volume=q8(candle.volume * done / of), quote_volume=q8(candle.quote_volume * done / of),
-            trades=trades, first_trade_id=first, last_trade_id=first + trades - 1 if trades else -1,
+            volume=q8(candle.volume * done / of),
+            quote_volume=q8(candle.quote_volume * done / of),
+            trades=trades,
+            first_trade_id=first,
+            last_trade_id=first + trades - 1 if trades else -1,
             closed=closed,
         )
 
@@ -201,12 +252,16 @@ def aggregate(parts: list[KlineValues], open_time: int, interval_ms: int, closed
     """Merge consecutive klines into one of a longer interval starting at ``open_time``."""
     traded = [p for p in parts if p.trades]
     return KlineValues(
-        open_time=open_time, close_time=open_time + interval_ms - 1, open=parts[0].open,
-        high=max(p.high for p in parts), low=min(p.low for p in parts), close=parts[-1].close,
+        open_time=open_time,
+        close_time=open_time + interval_ms - 1,
+        open=parts[0].open,
+        high=max(p.high for p in parts),
+        low=min(p.low for p in parts),
+        close=parts[-1].close,
         volume=sum((p.volume for p in parts), Decimal(0)),
         quote_volume=sum((p.quote_volume for p in parts), Decimal(0)),
         trades=sum(p.trades for p in parts),
         first_trade_id=traded[0].first_trade_id if traded else -1,
-        last_trade_id=traded[-1].last_trade_id if traded else -1, closed=closed,
+        last_trade_id=traded[-1].last_trade_id if traded else -1,
+        closed=closed,
     )
-

@@ -21,8 +21,11 @@ UNSUPPORTED_TRAILING = "Trailing stop orders are not supported for this symbol."
 
 def check_price(spec: SymbolSpec, price: Decimal) -> None:
     """PRICE_FILTER: range and tick size (a 0 field switches its check off)."""
-    if (spec.min_price and price < spec.min_price) or (spec.max_price and price > spec.max_price) \
-            or not is_multiple(price, spec.tick_size):
+    if (
+        (spec.min_price and price < spec.min_price)
+        or (spec.max_price and price > spec.max_price)
+        or not is_multiple(price, spec.tick_size)
+    ):
         raise errors.filter_failure("PRICE_FILTER")
 
 
@@ -50,7 +53,9 @@ def check_notional(spec: SymbolSpec, notional: Decimal, is_market: bool) -> None
         raise errors.filter_failure("NOTIONAL")
 
 
-def parse_order(params: Params, specs: dict[str, SymbolSpec], average_price: Decimal | None = None) -> tuple[OrderRequest, str]:
+def parse_order(
+    params: Params, specs: dict[str, SymbolSpec], average_price: Decimal | None = None
+) -> tuple[OrderRequest, str]:
     """Validate ``POST /api/v3/order`` parameters; returns the request and newOrderRespType."""
     symbol = params.require("symbol")
     side = params.require("side")
@@ -72,8 +77,17 @@ def parse_order(params: Params, specs: dict[str, SymbolSpec], average_price: Dec
         raise errors.order_rejected("Iceberg orders are not supported for this symbol.")
     resp_type = _resp_type(params, order_type)
     client_id = params.client_id("newClientOrderId")
-    request = OrderRequest(symbol, side, order_type, tif if order_type != "MARKET" else None, qty,
-                           quote if qty is None else None, price, client_id, stop)
+    request = OrderRequest(
+        symbol,
+        side,
+        order_type,
+        tif if order_type != "MARKET" else None,
+        qty,
+        quote if qty is None else None,
+        price,
+        client_id,
+        stop,
+    )
     check_filters(spec, request, average_price if average_price is not None else Decimal(0))
     return request, resp_type
 
@@ -107,9 +121,16 @@ def check_filters(spec: SymbolSpec, req: OrderRequest, average: Decimal) -> None
         check_notional(spec, req.price * req.quantity, False)
 
 
-def check_combination(order_type: str, tif: str | None, qty: Decimal | None, quote: Decimal | None,
-                       price: Decimal | None, stop: Decimal | None, params: Params,
-                       names: dict[str, str] | None = None) -> None:
+def check_combination(
+    order_type: str,
+    tif: str | None,
+    qty: Decimal | None,
+    quote: Decimal | None,
+    price: Decimal | None,
+    stop: Decimal | None,
+    params: Params,
+    names: dict[str, str] | None = None,
+) -> None:
     """Mandatory and not-required parameters per order type (rest-api.md, New order); ``names``
     renames them for an order-list leg (``price`` -> ``abovePrice``)."""
     name = (names or {}).get

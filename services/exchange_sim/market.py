@@ -39,8 +39,17 @@ class Tick:
     def mini_ticker(self) -> dict[str, object]:
         """The ``24hrMiniTicker`` payload as of this step (24 h window including this candle)."""
         o, h, low, v, q = self.stats or (self.price, self.price, self.price, Decimal(0), Decimal(0))
-        return {"e": "24hrMiniTicker", "E": self.market_time, "s": self.symbol, "c": fmt8(self.price),
-                "o": fmt8(o), "h": fmt8(h), "l": fmt8(low), "v": fmt8(v), "q": fmt8(q)}
+        return {
+            "e": "24hrMiniTicker",
+            "E": self.market_time,
+            "s": self.symbol,
+            "c": fmt8(self.price),
+            "o": fmt8(o),
+            "h": fmt8(h),
+            "l": fmt8(low),
+            "v": fmt8(v),
+            "q": fmt8(q),
+        }
 
 
 class Replay:
@@ -90,8 +99,16 @@ class Replay:
             self.step += 1
             values = self.forming()
             assert values is not None
-            return Tick(self.series.symbol, index, self.price, due, values, sequence=self.sequence,
-                        trade_qty=q8(self.candle.volume / last_step), buyer_maker=self.price < before)
+            return Tick(
+                self.series.symbol,
+                index,
+                self.price,
+                due,
+                values,
+                sequence=self.sequence,
+                trade_qty=q8(self.candle.volume / last_step),
+                buyer_maker=self.price < before,
+            )
         sequence = self.sequence + 1
         values = self.series.closed_values(index, self.offset)
         if index + 1 < len(self.series):
@@ -185,8 +202,14 @@ class Market:
         replay, now = self.replays[symbol], self.clock.now()
         window = self.windows[symbol]
         window.expire(now - DAY_MS)
-        tick = Tick(symbol, replay.index, replay.price, now, replay.values(max(0, replay.visible_index())),
-                    window.summary(replay.forming()))
+        tick = Tick(
+            symbol,
+            replay.index,
+            replay.price,
+            now,
+            replay.values(max(0, replay.visible_index())),
+            window.summary(replay.forming()),
+        )
         return tick.mini_ticker()
 
     def day_window(self, symbol: str) -> list[KlineValues]:
@@ -287,9 +310,16 @@ class Market:
         return {
             "market_time": self.clock.now(),
             "symbols": {
-                symbol: {"price": fmt8(r.price), "candle_index": r.index, "step": r.step, "finished": r.finished,
-                         "candle_open_time": r.shifted_open(r.index), "interval": r.series.interval,
-                         "last_step_time": r.last_time, "candles": len(r.series)}
+                symbol: {
+                    "price": fmt8(r.price),
+                    "candle_index": r.index,
+                    "step": r.step,
+                    "finished": r.finished,
+                    "candle_open_time": r.shifted_open(r.index),
+                    "interval": r.series.interval,
+                    "last_step_time": r.last_time,
+                    "candles": len(r.series),
+                }
                 for symbol, r in self.replays.items()
             },
         }

@@ -49,8 +49,14 @@ class OrderRequest:
 
 
 def sweep(
-    side: str, start: Decimal, tick: Decimal, step: Decimal, level_quote: Decimal,
-    qty: Decimal | None, quote: Decimal | None, limit: Decimal | None,
+    side: str,
+    start: Decimal,
+    tick: Decimal,
+    step: Decimal,
+    level_quote: Decimal,
+    qty: Decimal | None,
+    quote: Decimal | None,
+    limit: Decimal | None,
 ) -> tuple[list[tuple[Decimal, Decimal]], bool]:
     """Fills ``(price, qty)`` taking the book level by level; True when the book ran out."""
     fills: list[tuple[Decimal, Decimal]] = []
@@ -77,8 +83,9 @@ def sweep(
 class Engine:
     """Orders, order lists, trades and balances of the account; every change queues user-data events."""
 
-    def __init__(self, specs: dict[str, SymbolSpec], balances: Balances, depth_quote: Decimal,
-                 slippage_bps: Decimal, seed: int) -> None:
+    def __init__(
+        self, specs: dict[str, SymbolSpec], balances: Balances, depth_quote: Decimal, slippage_bps: Decimal, seed: int
+    ) -> None:
         self.specs, self.balances = specs, balances
         self.level_quote = depth_quote / DEPTH_LEVELS
         self.slippage = slippage_bps / 10_000
@@ -153,10 +160,21 @@ class Engine:
             return order, []
         is_buy = req.side == "BUY"
         crossing = req.type == "MARKET" or (
-            req.price is not None and (req.price >= market_price if is_buy else req.price <= market_price))
-        plan, exhausted = self._plan(req.side, req.type, req.price, req.quantity,
-                                     req.quote_qty if req.quantity is None else None, spec, market_price) \
-            if crossing else ([], False)
+            req.price is not None and (req.price >= market_price if is_buy else req.price <= market_price)
+        )
+        plan, exhausted = (
+            self._plan(
+                req.side,
+                req.type,
+                req.price,
+                req.quantity,
+                req.quote_qty if req.quantity is None else None,
+                spec,
+                market_price,
+            )
+            if crossing
+            else ([], False)
+        )
         if req.type == "LIMIT_MAKER" and crossing:
             self._reject(order, "WOULD_MATCH_IMMEDIATELY", now)
             raise errors.order_rejected(errors.WOULD_MATCH)
@@ -182,8 +200,9 @@ class Engine:
         self._position(spec, now)
         return order, fills
 
-    def place_oco(self, list_client_id: str | None, below: OrderRequest, above: OrderRequest,
-                  market_price: Decimal, now: int) -> OrderList:
+    def place_oco(
+        self, list_client_id: str | None, below: OrderRequest, above: OrderRequest, market_price: Decimal, now: int
+    ) -> OrderList:
         """Place an OCO pair (prices already checked against each other and the last price)."""
         spec = self.specs[below.symbol]
         list_id = list_client_id or self.new_client_id()
@@ -204,8 +223,9 @@ class Engine:
             for leg in legs:
                 self._reject(leg, "INSUFFICIENT_BALANCES", now)
             raise errors.order_rejected(errors.INSUFFICIENT_BALANCE)
-        order_list = OrderList(self.next_list_id, list_id, spec.symbol, [leg.order_id for leg in legs], now,
-                               lock_asset=asset, locked=need)
+        order_list = OrderList(
+            self.next_list_id, list_id, spec.symbol, [leg.order_id for leg in legs], now, lock_asset=asset, locked=need
+        )
         self.next_list_id += 1
         self.lists[order_list.order_list_id] = order_list
         self.balances.lock(asset, need)
@@ -218,10 +238,19 @@ class Engine:
 
     def _new_order(self, req: OrderRequest, client_id: str, now: int, list_id: int = -1) -> Order:
         order = Order(
-            symbol=req.symbol, order_id=self.next_order_id, client_order_id=client_id, side=req.side,
-            type=req.type, time_in_force=req.time_in_force or "GTC", price=req.price or ZERO,
-            orig_qty=req.quantity or ZERO, orig_quote_qty=req.quote_qty or ZERO, time=now, update_time=now,
-            stop_price=req.stop_price or ZERO, order_list_id=list_id,
+            symbol=req.symbol,
+            order_id=self.next_order_id,
+            client_order_id=client_id,
+            side=req.side,
+            type=req.type,
+            time_in_force=req.time_in_force or "GTC",
+            price=req.price or ZERO,
+            orig_qty=req.quantity or ZERO,
+            orig_quote_qty=req.quote_qty or ZERO,
+            time=now,
+            update_time=now,
+            stop_price=req.stop_price or ZERO,
+            order_list_id=list_id,
         )
         order.working_time = -1 if order.is_stop else now
         self.next_order_id += 1
@@ -382,15 +411,25 @@ class Engine:
 
     # ---- execution ---------------------------------------------------------------------------
 
-    def _plan(self, side: str, order_type: str, limit_price: Decimal | None, qty: Decimal | None,
-              quote: Decimal | None, spec: SymbolSpec, market: Decimal) -> tuple[list[tuple[Decimal, Decimal]], bool]:
+    def _plan(
+        self,
+        side: str,
+        order_type: str,
+        limit_price: Decimal | None,
+        qty: Decimal | None,
+        quote: Decimal | None,
+        spec: SymbolSpec,
+        market: Decimal,
+    ) -> tuple[list[tuple[Decimal, Decimal]], bool]:
         is_buy = side == "BUY"
         move = market * self.slippage * Decimal(self._rng.random()) if self.slippage else ZERO
         start = ceil_to_step(market + move, spec.tick_size) if is_buy else floor_to_step(market - move, spec.tick_size)
         limit = limit_price if order_type != "MARKET" else None
         return sweep(side, start, spec.tick_size, spec.step_size, self.level_quote, qty, quote, limit)
 
-    def _affordable(self, req: OrderRequest, spec: SymbolSpec, order: Order, plan: list[tuple[Decimal, Decimal]]) -> bool:
+    def _affordable(
+        self, req: OrderRequest, spec: SymbolSpec, order: Order, plan: list[tuple[Decimal, Decimal]]
+    ) -> bool:
         if req.side == "BUY":
             need = sum((q8(p * q) for p, q in plan), ZERO) if req.type == "MARKET" else self._lock_amount(order)
             return self.balances.free_of(spec.quote) >= need
@@ -413,8 +452,20 @@ class Engine:
         else:
             self.balances.debit(spec.base, qty)
             self.balances.credit(spec.quote, quote_qty - fee)
-        fill = Fill(self.next_trade_id, order.symbol, order.order_id, is_buy, price, qty, quote_qty, fee,
-                    spec.base if is_buy else spec.quote, now, maker, order.order_list_id)
+        fill = Fill(
+            self.next_trade_id,
+            order.symbol,
+            order.order_id,
+            is_buy,
+            price,
+            qty,
+            quote_qty,
+            fee,
+            spec.base if is_buy else spec.quote,
+            now,
+            maker,
+            order.order_list_id,
+        )
         self.next_trade_id += 1
         order.executed_qty += qty
         order.cumm_quote += quote_qty
@@ -467,9 +518,12 @@ class Engine:
             "balances": self.balances.to_state(),
             "orders": [o.to_state() for o in sorted(self.orders.values(), key=lambda o: o.order_id)],
             "order_lists": [ol.to_state() for ol in sorted(self.lists.values(), key=lambda x: x.order_list_id)],
-            "next_order_id": self.next_order_id, "next_trade_id": self.next_trade_id,
-            "next_exec_id": self.next_exec_id, "next_list_id": self.next_list_id,
-            "received_client_ids": self.received_client_ids, "update_time": self.update_time,
+            "next_order_id": self.next_order_id,
+            "next_trade_id": self.next_trade_id,
+            "next_exec_id": self.next_exec_id,
+            "next_list_id": self.next_list_id,
+            "received_client_ids": self.received_client_ids,
+            "update_time": self.update_time,
         }
 
     def load_state(self, data: dict[str, Any]) -> None:

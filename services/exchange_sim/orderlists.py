@@ -40,12 +40,17 @@ class OrderList:
     def summary(self, orders: dict[int, Order]) -> dict[str, object]:
         """The shape of ``GET /api/v3/orderList`` (and of each row of openOrderList / allOrderList)."""
         return {
-            "orderListId": self.order_list_id, "contingencyType": self.contingency_type,
-            "listStatusType": self.list_status_type, "listOrderStatus": self.list_order_status,
-            "listClientOrderId": self.list_client_order_id, "transactionTime": self.transaction_time,
+            "orderListId": self.order_list_id,
+            "contingencyType": self.contingency_type,
+            "listStatusType": self.list_status_type,
+            "listOrderStatus": self.list_order_status,
+            "listClientOrderId": self.list_client_order_id,
+            "transactionTime": self.transaction_time,
             "symbol": self.symbol,
-            "orders": [{"symbol": self.symbol, "orderId": i, "clientOrderId": orders[i].client_order_id}
-                       for i in self.order_ids],
+            "orders": [
+                {"symbol": self.symbol, "orderId": i, "clientOrderId": orders[i].client_order_id}
+                for i in self.order_ids
+            ],
         }
 
     def response(self, orders: dict[int, Order], reports: list[dict[str, object]]) -> dict[str, object]:
@@ -55,9 +60,16 @@ class OrderList:
     def status_event(self, orders: dict[int, Order], now: int) -> dict[str, object]:
         """The ``listStatus`` user-data event (user-data-stream.md)."""
         return {
-            "e": "listStatus", "E": now, "s": self.symbol, "g": self.order_list_id, "c": self.contingency_type,
-            "l": self.list_status_type, "L": self.list_order_status, "r": "NONE",
-            "C": self.list_client_order_id, "T": self.transaction_time,
+            "e": "listStatus",
+            "E": now,
+            "s": self.symbol,
+            "g": self.order_list_id,
+            "c": self.contingency_type,
+            "l": self.list_status_type,
+            "L": self.list_order_status,
+            "r": "NONE",
+            "C": self.list_client_order_id,
+            "T": self.transaction_time,
             "O": [{"s": self.symbol, "i": i, "c": orders[i].client_order_id} for i in self.order_ids],
         }
 

@@ -42,15 +42,31 @@ class Fill:
 
     def fill_row(self) -> dict[str, object]:
         """An entry of the ``fills`` array of a FULL order response."""
-        return {"price": fmt8(self.price), "qty": fmt8(self.qty), "commission": fmt8(self.commission),
-                "commissionAsset": self.commission_asset, "tradeId": self.trade_id}
+        return {
+            "price": fmt8(self.price),
+            "qty": fmt8(self.qty),
+            "commission": fmt8(self.commission),
+            "commissionAsset": self.commission_asset,
+            "tradeId": self.trade_id,
+        }
 
     def trade_row(self) -> dict[str, object]:
         """A ``GET /api/v3/myTrades`` row."""
-        return {"symbol": self.symbol, "id": self.trade_id, "orderId": self.order_id,
-                "orderListId": self.order_list_id, "price": fmt8(self.price), "qty": fmt8(self.qty), "quoteQty": fmt8(self.quote_qty),
-                "commission": fmt8(self.commission), "commissionAsset": self.commission_asset, "time": self.time,
-                "isBuyer": self.is_buyer, "isMaker": self.is_maker, "isBestMatch": True}
+        return {
+            "symbol": self.symbol,
+            "id": self.trade_id,
+            "orderId": self.order_id,
+            "orderListId": self.order_list_id,
+            "price": fmt8(self.price),
+            "qty": fmt8(self.qty),
+            "quoteQty": fmt8(self.quote_qty),
+            "commission": fmt8(self.commission),
+            "commissionAsset": self.commission_asset,
+            "time": self.time,
+            "isBuyer": self.is_buyer,
+            "isMaker": self.is_maker,
+            "isBestMatch": True,
+        }
 
 
 @dataclass
@@ -106,11 +122,20 @@ class Order:
     def result(self, transact_time: int) -> dict[str, object]:
         """The RESULT order response (ACK fields included)."""
         body: dict[str, object] = {
-            "symbol": self.symbol, "orderId": self.order_id, "orderListId": self.order_list_id,
-            "clientOrderId": self.client_order_id, "transactTime": transact_time, "price": fmt8(self.price),
-            "origQty": fmt8(self.orig_qty), "executedQty": fmt8(self.executed_qty),
-            "origQuoteOrderQty": fmt8(self.orig_quote_qty), "cummulativeQuoteQty": fmt8(self.cumm_quote),
-            "status": self.status, "timeInForce": self.time_in_force, "type": self.type, "side": self.side,
+            "symbol": self.symbol,
+            "orderId": self.order_id,
+            "orderListId": self.order_list_id,
+            "clientOrderId": self.client_order_id,
+            "transactTime": transact_time,
+            "price": fmt8(self.price),
+            "origQty": fmt8(self.orig_qty),
+            "executedQty": fmt8(self.executed_qty),
+            "origQuoteOrderQty": fmt8(self.orig_quote_qty),
+            "cummulativeQuoteQty": fmt8(self.cumm_quote),
+            "status": self.status,
+            "timeInForce": self.time_in_force,
+            "type": self.type,
+            "side": self.side,
         }
         if self.is_stop:
             body["stopPrice"] = fmt8(self.stop_price)
@@ -123,8 +148,13 @@ class Order:
     def response(self, resp_type: str, transact_time: int, fills: list[Fill]) -> dict[str, object]:
         """The order placement response in the requested ``newOrderRespType``."""
         if resp_type == "ACK":
-            return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": self.order_list_id,
-                    "clientOrderId": self.client_order_id, "transactTime": transact_time}
+            return {
+                "symbol": self.symbol,
+                "orderId": self.order_id,
+                "orderListId": self.order_list_id,
+                "clientOrderId": self.client_order_id,
+                "transactTime": transact_time,
+            }
         body = self.result(transact_time)
         if resp_type == "FULL":
             body["fills"] = [f.fill_row() for f in fills]
@@ -133,13 +163,26 @@ class Order:
     def query(self) -> dict[str, object]:
         """The ``GET /api/v3/order`` / openOrders / allOrders shape."""
         body: dict[str, object] = {
-            "symbol": self.symbol, "orderId": self.order_id, "orderListId": self.order_list_id,
-            "clientOrderId": self.client_order_id, "price": fmt8(self.price), "origQty": fmt8(self.orig_qty),
-            "executedQty": fmt8(self.executed_qty), "cummulativeQuoteQty": fmt8(self.cumm_quote),
-            "status": self.status, "timeInForce": self.time_in_force, "type": self.type, "side": self.side,
-            "stopPrice": fmt8(self.stop_price), "icebergQty": fmt8(Decimal(0)), "time": self.time,
-            "updateTime": self.update_time, "isWorking": self.working, "workingTime": self.working_time,
-            "origQuoteOrderQty": fmt8(self.orig_quote_qty), "selfTradePreventionMode": "NONE",
+            "symbol": self.symbol,
+            "orderId": self.order_id,
+            "orderListId": self.order_list_id,
+            "clientOrderId": self.client_order_id,
+            "price": fmt8(self.price),
+            "origQty": fmt8(self.orig_qty),
+            "executedQty": fmt8(self.executed_qty),
+            "cummulativeQuoteQty": fmt8(self.cumm_quote),
+            "status": self.status,
+            "timeInForce": self.time_in_force,
+            "type": self.type,
+            "side": self.side,
+            "stopPrice": fmt8(self.stop_price),
+            "icebergQty": fmt8(Decimal(0)),
+            "time": self.time,
+            "updateTime": self.update_time,
+            "isWorking": self.working,
+            "workingTime": self.working_time,
+            "origQuoteOrderQty": fmt8(self.orig_quote_qty),
+            "selfTradePreventionMode": "NONE",
         }
         if self.expiry_reason:
             body["expiryReason"] = self.expiry_reason
@@ -148,11 +191,21 @@ class Order:
     def cancel_response(self, cancel_client_id: str, transact_time: int) -> dict[str, object]:
         """The ``DELETE /api/v3/order`` response."""
         body: dict[str, object] = {
-            "symbol": self.symbol, "origClientOrderId": self.client_order_id, "orderId": self.order_id,
-            "orderListId": self.order_list_id, "clientOrderId": cancel_client_id, "transactTime": transact_time,
-            "price": fmt8(self.price), "origQty": fmt8(self.orig_qty), "executedQty": fmt8(self.executed_qty),
-            "origQuoteOrderQty": fmt8(self.orig_quote_qty), "cummulativeQuoteQty": fmt8(self.cumm_quote),
-            "status": self.status, "timeInForce": self.time_in_force, "type": self.type, "side": self.side,
+            "symbol": self.symbol,
+            "origClientOrderId": self.client_order_id,
+            "orderId": self.order_id,
+            "orderListId": self.order_list_id,
+            "clientOrderId": cancel_client_id,
+            "transactTime": transact_time,
+            "price": fmt8(self.price),
+            "origQty": fmt8(self.orig_qty),
+            "executedQty": fmt8(self.executed_qty),
+            "origQuoteOrderQty": fmt8(self.orig_quote_qty),
+            "cummulativeQuoteQty": fmt8(self.cumm_quote),
+            "status": self.status,
+            "timeInForce": self.time_in_force,
+            "type": self.type,
+            "side": self.side,
         }
         if self.is_stop:
             body["stopPrice"] = fmt8(self.stop_price)
@@ -174,22 +227,49 @@ class Order:
 
 
 def execution_report(
-    order: Order, exec_type: str, now: int, exec_id: int, fill: Fill | None = None,
-    reject_reason: str = "NONE", cancel_client_id: str | None = None, working: bool = False,
+    order: Order,
+    exec_type: str,
+    now: int,
+    exec_id: int,
+    fill: Fill | None = None,
+    reject_reason: str = "NONE",
+    cancel_client_id: str | None = None,
+    working: bool = False,
 ) -> dict[str, object]:
     """An ``executionReport`` user-data event reflecting ``order`` as it is now."""
     event: dict[str, object] = {
-        "e": "executionReport", "E": now, "s": order.symbol,
+        "e": "executionReport",
+        "E": now,
+        "s": order.symbol,
         "c": cancel_client_id if cancel_client_id is not None else order.client_order_id,
-        "S": order.side, "o": order.type, "f": order.time_in_force, "q": fmt8(order.orig_qty),
-        "p": fmt8(order.price), "P": fmt8(order.stop_price), "F": fmt8(Decimal(0)), "g": order.order_list_id,
-        "C": order.client_order_id if cancel_client_id is not None else "", "x": exec_type, "X": order.status,
-        "r": reject_reason, "i": order.order_id, "l": fmt8(fill.qty if fill else Decimal(0)),
-        "z": fmt8(order.executed_qty), "L": fmt8(fill.price if fill else Decimal(0)),
-        "n": fmt8(fill.commission) if fill else "0", "N": fill.commission_asset if fill else None,
-        "T": fill.time if fill else now, "t": fill.trade_id if fill else -1, "I": exec_id, "w": working,
-        "m": fill.is_maker if fill else False, "M": False, "O": order.time, "Z": fmt8(order.cumm_quote),
-        "Y": fmt8(fill.quote_qty if fill else Decimal(0)), "Q": fmt8(order.orig_quote_qty),
+        "S": order.side,
+        "o": order.type,
+        "f": order.time_in_force,
+        "q": fmt8(order.orig_qty),
+        "p": fmt8(order.price),
+        "P": fmt8(order.stop_price),
+        "F": fmt8(Decimal(0)),
+        "g": order.order_list_id,
+        "C": order.client_order_id if cancel_client_id is not None else "",
+        "x": exec_type,
+        "X": order.status,
+        "r": reject_reason,
+        "i": order.order_id,
+        "l": fmt8(fill.qty if fill else Decimal(0)),
+        "z": fmt8(order.executed_qty),
+        "L": fmt8(fill.price if fill else Decimal(0)),
+        "n": fmt8(fill.commission) if fill else "0",
+        "N": fill.commission_asset if fill else None,
+        "T": fill.time if fill else now,
+        "t": fill.trade_id if fill else -1,
+        "I": exec_id,
+        "w": working,
+        "m": fill.is_maker if fill else False,
+        "M": False,
+        "O": order.time,
+        "Z": fmt8(order.cumm_quote),
+        "Y": fmt8(fill.quote_qty if fill else Decimal(0)),
+        "Q": fmt8(order.orig_quote_qty),
     }
     if exec_type != "REJECTED" and order.working:
         event["W"] = order.working_time

@@ -99,12 +99,18 @@ class RateLimiter:
 
     def weight_status(self, now: int) -> list[dict[str, object]]:
         """The WebSocket API ``rateLimits`` array (weight with its current count)."""
-        return [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": self.weight_limit, "count": self.weight.current(now)}]
+        return [
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": self.weight_limit,
+                "count": self.weight.current(now),
+            }
+        ]
 
     def orders_full(self, now: int) -> bool:
-        return (self.orders_10s.current(now) >= self.order_limit_10s
-                or self.orders_1d.current(now) >= ORDER_LIMIT_1D)
+        return self.orders_10s.current(now) >= self.order_limit_10s or self.orders_1d.current(now) >= ORDER_LIMIT_1D
 
     def order_retry_after(self, now: int) -> int:
         if self.orders_1d.current(now) >= ORDER_LIMIT_1D:

@@ -44,8 +44,7 @@ class Route:
 
 
 def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, headers=headers,
-                        content_type="application/json")
+    return web.Response(body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json")
 
 
 class RestApi:
@@ -71,8 +70,9 @@ class RestApi:
         """The listenKey endpoints were removed on 2026-02-20; Binance answers 410 with an nginx page."""
         self.sim.count_request(f"{request.method} {request.path}")
         used = self.sim.limiter.weight.current(wall_ms())
-        return web.Response(body=GONE_BODY, status=410, content_type="text/html",
-                            headers={"X-MBX-USED-WEIGHT-1M": str(used)})
+        return web.Response(
+            body=GONE_BODY, status=410, content_type="text/html", headers={"X-MBX-USED-WEIGHT-1M": str(used)}
+        )
 
     async def handle(self, request: web.Request, route: Route) -> web.Response:
         sim, faults = self.sim, self.sim.faults

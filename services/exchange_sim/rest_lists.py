@@ -29,8 +29,9 @@ def new_oco(sim: Simulator, params: Params) -> object:
     last = sim.market.price(symbol) if symbol in sim.specs else None
     request = parse_oco(params, sim.specs, average or Decimal(0), last or Decimal(0))
     now = wall_ms()
-    order_list = sim.engine.place_oco(request.list_client_order_id, request.below, request.above,
-                                      sim.market.price(request.below.symbol), now)
+    order_list = sim.engine.place_oco(
+        request.list_client_order_id, request.below, request.above, sim.market.price(request.below.symbol), now
+    )
     legs = [sim.engine.orders[i] for i in order_list.order_ids]
     return order_list.response(sim.engine.orders, [leg.response(request.resp_type, now, []) for leg in legs])
 
@@ -76,9 +77,13 @@ def all_lists(sim: Simulator, params: Params) -> object:
     if start is not None and end is not None and end - start > DAY_MS:
         raise errors.lookup_too_long()
     lists = sorted(sim.engine.lists.values(), key=lambda ol: ol.order_list_id)
-    chosen = [ol for ol in lists if (from_id is None or ol.order_list_id >= from_id)
-              and (start is None or sim.engine.orders[ol.order_ids[0]].time >= start)
-              and (end is None or sim.engine.orders[ol.order_ids[0]].time <= end)]
+    chosen = [
+        ol
+        for ol in lists
+        if (from_id is None or ol.order_list_id >= from_id)
+        and (start is None or sim.engine.orders[ol.order_ids[0]].time >= start)
+        and (end is None or sim.engine.orders[ol.order_ids[0]].time <= end)
+    ]
     limit = params.limit()
     chosen = chosen[:limit] if from_id is not None or start is not None else chosen[-limit:]
     return [ol.summary(sim.engine.orders) for ol in chosen]

@@ -46,11 +46,18 @@ def exchange_info(sim: Simulator, params: Params) -> object:
         raise errors.bad_symbol()
     wanted = set(permissions or DEFAULT_PERMISSIONS)
     rows = [sim.specs[name].exchange_info(params.flag("showPermissionSets", True)) for name in names]
-    rows = [r for r in rows if (status is None or r["status"] == status)
-            and (symbol is not None or symbols is not None or wanted & set(SYMBOL_PERMISSIONS))]
+    rows = [
+        r
+        for r in rows
+        if (status is None or r["status"] == status)
+        and (symbol is not None or symbols is not None or wanted & set(SYMBOL_PERMISSIONS))
+    ]
     return {
-        "timezone": "UTC", "serverTime": sim.server_time(), "rateLimits": sim.limiter.rate_limits(),
-        "exchangeFilters": [], "symbols": rows,
+        "timezone": "UTC",
+        "serverTime": sim.server_time(),
+        "rateLimits": sim.limiter.rate_limits(),
+        "exchangeFilters": [],
+        "symbols": rows,
     }
 
 
@@ -136,23 +143,41 @@ def _day_stats(sim: Simulator, symbol: str, mini: bool) -> dict[str, object]:
     low = min((k.low for k in window), default=last)
     volume = sum((k.volume for k in window), Decimal(0))
     quote = sum((k.quote_volume for k in window), Decimal(0))
-    stats: dict[str, object] = {"symbol": symbol, "openPrice": fmt8(open_), "highPrice": fmt8(high),
-                                "lowPrice": fmt8(low), "lastPrice": fmt8(last), "volume": fmt8(volume),
-                                "quoteVolume": fmt8(quote), "openTime": window[0].open_time if window else now,
-                                "closeTime": now}
+    stats: dict[str, object] = {
+        "symbol": symbol,
+        "openPrice": fmt8(open_),
+        "highPrice": fmt8(high),
+        "lowPrice": fmt8(low),
+        "lastPrice": fmt8(last),
+        "volume": fmt8(volume),
+        "quoteVolume": fmt8(quote),
+        "openTime": window[0].open_time if window else now,
+        "closeTime": now,
+    }
     traded = [k for k in window if k.trades]
-    ids = {"firstId": traded[0].first_trade_id if traded else -1, "lastId": traded[-1].last_trade_id if traded else -1,
-           "count": sum(k.trades for k in window)}
+    ids = {
+        "firstId": traded[0].first_trade_id if traded else -1,
+        "lastId": traded[-1].last_trade_id if traded else -1,
+        "count": sum(k.trades for k in window),
+    }
     if mini:
         return {**stats, **ids}
     change = last - open_
     trade, top = sim.market.tapes[symbol].latest(), sim.book(symbol).book_ticker()
     return {
-        "symbol": symbol, "priceChange": fmt8(change),
+        "symbol": symbol,
+        "priceChange": fmt8(change),
         "priceChangePercent": f"{(change / open_ * 100 if open_ else Decimal(0)):.3f}",
-        "weightedAvgPrice": fmt8(quote / volume if volume else last), "prevClosePrice": fmt8(open_),
-        "lastPrice": fmt8(last), "lastQty": fmt8(trade.qty if trade else Decimal(0)), "bidPrice": top["bidPrice"],
-        "bidQty": top["bidQty"], "askPrice": top["askPrice"], "askQty": top["askQty"], **{k: v for k, v in stats.items() if k != "symbol"}, **ids,
+        "weightedAvgPrice": fmt8(quote / volume if volume else last),
+        "prevClosePrice": fmt8(open_),
+        "lastPrice": fmt8(last),
+        "lastQty": fmt8(trade.qty if trade else Decimal(0)),
+        "bidPrice": top["bidPrice"],
+        "bidQty": top["bidQty"],
+        "askPrice": top["askPrice"],
+        "askQty": top["askQty"],
+        **{k: v for k, v in stats.items() if k != "symbol"},
+        **ids,
     }
 
 

@@ -25,12 +25,26 @@ def account(sim: Simulator, params: Params) -> object:
     rate = int(COMMISSION_RATE * 10_000)
     omit = (params.get("omitZeroBalances") or "").lower() == "true"
     return {
-        "makerCommission": rate, "takerCommission": rate, "buyerCommission": 0, "sellerCommission": 0,
-        "commissionRates": {"maker": fmt8(COMMISSION_RATE), "taker": fmt8(COMMISSION_RATE),
-                            "buyer": fmt8(COMMISSION_RATE * 0), "seller": fmt8(COMMISSION_RATE * 0)},
-        "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
-        "requireSelfTradePrevention": False, "preventSor": False, "updateTime": sim.engine.update_time,
-        "accountType": "SPOT", "balances": sim.engine.balances.rows(omit, sim.assets), "permissions": ["SPOT"],
+        "makerCommission": rate,
+        "takerCommission": rate,
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": {
+            "maker": fmt8(COMMISSION_RATE),
+            "taker": fmt8(COMMISSION_RATE),
+            "buyer": fmt8(COMMISSION_RATE * 0),
+            "seller": fmt8(COMMISSION_RATE * 0),
+        },
+        "canTrade": True,
+        "canWithdraw": True,
+        "canDeposit": True,
+        "brokered": False,
+        "requireSelfTradePrevention": False,
+        "preventSor": False,
+        "updateTime": sim.engine.update_time,
+        "accountType": "SPOT",
+        "balances": sim.engine.balances.rows(omit, sim.assets),
+        "permissions": ["SPOT"],
         "uid": 100000001,
     }
 
@@ -68,8 +82,12 @@ def test_order(sim: Simulator, params: Params) -> object:
         "standardCommissionForOrder": {"maker": fmt8(COMMISSION_RATE), "taker": fmt8(COMMISSION_RATE)},
         "specialCommissionForOrder": {"maker": zero, "taker": zero},
         "taxCommissionForOrder": {"maker": zero, "taker": zero},
-        "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "BNB",
-                     "discount": "0.25000000"},
+        "discount": {
+            "enabledForAccount": False,
+            "enabledForSymbol": False,
+            "discountAsset": "BNB",
+            "discount": "0.25000000",
+        },
     }
 
 
@@ -138,7 +156,9 @@ def _window(params: Params) -> tuple[int | None, int | None]:
     return start, end
 
 
-def _select[T: (Order, Fill)](items: Sequence[T], key_id: int | None, start: int | None, end: int | None, limit: int) -> list[T]:
+def _select[T: (Order, Fill)](
+    items: Sequence[T], key_id: int | None, start: int | None, end: int | None, limit: int
+) -> list[T]:
     """Binance paging: from an id or startTime oldest first, otherwise the most recent ``limit``."""
     chosen = [i for i in items if (start is None or i.time >= start) and (end is None or i.time <= end)]
     if key_id is not None or start is not None:
@@ -154,8 +174,13 @@ def my_trades(sim: Simulator, params: Params) -> object:
         raise errors.bad_combo()
     if order_id is not None and (start is not None or end is not None):
         raise errors.bad_combo()
-    trades = [t for t in sim.engine.trades if t.symbol == symbol
-              and (order_id is None or t.order_id == order_id) and (from_id is None or t.trade_id >= from_id)]
+    trades = [
+        t
+        for t in sim.engine.trades
+        if t.symbol == symbol
+        and (order_id is None or t.order_id == order_id)
+        and (from_id is None or t.trade_id >= from_id)
+    ]
     return [t.trade_row() for t in _select(trades, from_id, start, end, params.limit())]
 
 
@@ -163,18 +188,31 @@ def all_orders(sim: Simulator, params: Params) -> object:
     symbol = _symbol(sim, params)
     order_id = params.long("orderId")
     start, end = _window(params)
-    orders = [o for o in sorted(sim.engine.orders.values(), key=lambda o: o.order_id)
-              if o.symbol == symbol and (order_id is None or o.order_id >= order_id)]
+    orders = [
+        o
+        for o in sorted(sim.engine.orders.values(), key=lambda o: o.order_id)
+        if o.symbol == symbol and (order_id is None or o.order_id >= order_id)
+    ]
     return [o.query() for o in _select(orders, order_id, start, end, params.limit())]
 
 
 def order_rate_limit(sim: Simulator, params: Params) -> object:
     now, limiter = wall_ms(), sim.limiter
     return [
-        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": limiter.order_limit_10s,
-         "count": limiter.orders_10s.current(now)},
-        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200_000,
-         "count": limiter.orders_1d.current(now)},
+        {
+            "rateLimitType": "ORDERS",
+            "interval": "SECOND",
+            "intervalNum": 10,
+            "limit": limiter.order_limit_10s,
+            "count": limiter.orders_10s.current(now),
+        },
+        {
+            "rateLimitType": "ORDERS",
+            "interval": "DAY",
+            "intervalNum": 1,
+            "limit": 200_000,
+            "count": limiter.orders_1d.current(now),
+        },
     ]
 
 

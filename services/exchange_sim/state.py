@@ -22,7 +22,9 @@ VERSION = 1
 def fingerprint(settings: SimSettings) -> dict[str, Any]:
     """What must not change for a saved replay anchor to stay meaningful."""
     return {
-        "data": [p.name for p in settings.data_paths], "speed": settings.speed, "history": settings.history,
+        "data": [p.name for p in settings.data_paths],
+        "speed": settings.speed,
+        "history": settings.history,
         "start_ms": settings.start_ms,
     }
 

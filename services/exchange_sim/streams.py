@@ -28,14 +28,17 @@ from .walk import wall_ms
 from .wsconn import Connection, open_socket
 
 _INTERVALS = "|".join(sorted(VALID_INTERVALS, key=len, reverse=True))
-_VALID = [re.compile(p) for p in (
-    rf"^[a-z0-9]+@kline_({_INTERVALS})(@\+08:00)?$",
-    r"^[a-z0-9]+@(miniTicker|ticker|bookTicker|trade|aggTrade|blockTrade|avgPrice|referencePrice)$",
-    r"^[a-z0-9]+@ticker_(1h|4h|1d)$",
-    r"^[a-z0-9]+@depth(5|10|20)?(@100ms|@1000ms)?$",
-    r"^!miniTicker@arr(@1000ms)?$",
-    r"^!ticker_(1h|4h|1d)@arr$",
-)]
+_VALID = [
+    re.compile(p)
+    for p in (
+        rf"^[a-z0-9]+@kline_({_INTERVALS})(@\+08:00)?$",
+        r"^[a-z0-9]+@(miniTicker|ticker|bookTicker|trade|aggTrade|blockTrade|avgPrice|referencePrice)$",
+        r"^[a-z0-9]+@ticker_(1h|4h|1d)$",
+        r"^[a-z0-9]+@depth(5|10|20)?(@100ms|@1000ms)?$",
+        r"^!miniTicker@arr(@1000ms)?$",
+        r"^!ticker_(1h|4h|1d)@arr$",
+    )
+]
 ARRAY_STREAMS = ("!miniTicker@arr", "!miniTicker@arr@1000ms")
 METHODS = "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
 _ID = re.compile(r"^[A-Za-z0-9]{1,36}$")
@@ -57,8 +60,9 @@ class StreamClient:
 class StreamHub:
     """All market-stream clients; ``publish`` fans walk steps out to subscribers."""
 
-    def __init__(self, market: Market, faults: Faults, ping_interval: float, specs: dict[str, SymbolSpec],
-                 level_quote: Decimal) -> None:
+    def __init__(
+        self, market: Market, faults: Faults, ping_interval: float, specs: dict[str, SymbolSpec], level_quote: Decimal
+    ) -> None:
         self.market, self.faults, self.ping_interval = market, faults, ping_interval
         self.specs, self.level_quote = specs, level_quote
         self._books: dict[str, Book] = {}  # the last book sent per symbol, for @depth diffs
@@ -122,8 +126,9 @@ class StreamHub:
         if not isinstance(request, dict):
             return self._reply(client, None, error=(2, "Invalid request: expected an object"))
         request_id = request.get("id")
-        if isinstance(request_id, bool) or not (request_id is None or isinstance(request_id, int)
-                                                or (isinstance(request_id, str) and _ID.match(request_id))):
+        if isinstance(request_id, bool) or not (
+            request_id is None or isinstance(request_id, int) or (isinstance(request_id, str) and _ID.match(request_id))
+        ):
             return self._reply(client, None, error=(2, "Invalid request: request ID must be an unsigned integer"))
         method, params = request.get("method"), request.get("params", [])
         if method is None:
@@ -138,7 +143,9 @@ class StreamHub:
             return self._reply(client, request_id, result=list(client.streams))
         if method in ("SET_PROPERTY", "GET_PROPERTY"):
             return self._property(client, request_id, method, params)
-        return self._reply(client, request_id, error=(2, f"Invalid request: unknown variant `{method}`, expected one of {METHODS}"))
+        return self._reply(
+            client, request_id, error=(2, f"Invalid request: unknown variant `{method}`, expected one of {METHODS}")
+        )
 
     def _property(self, client: StreamClient, request_id: object, method: str, params: object) -> None:
         if not isinstance(params, list) or not params or not isinstance(params[0], str):
@@ -153,10 +160,14 @@ class StreamHub:
         return self._reply(client, request_id, result=None)
 
     @staticmethod
-    def _reply(client: StreamClient, request_id: object, result: object = None,
-               error: tuple[int, str] | None = None) -> None:
-        body = {"error": {"code": error[0], "msg": error[1]}, "id": request_id} if error else \
-            {"result": result, "id": request_id}
+    def _reply(
+        client: StreamClient, request_id: object, result: object = None, error: tuple[int, str] | None = None
+    ) -> None:
+        body = (
+            {"error": {"code": error[0], "msg": error[1]}, "id": request_id}
+            if error
+            else {"result": result, "id": request_id}
+        )
         client.conn.send(orjson.dumps(body))
 
     def publish(self, ticks: list[Tick]) -> None:
@@ -174,7 +185,7 @@ class StreamHub:
                 if kind == "miniTicker":
                     payload = tick.mini_ticker()
                 elif kind.startswith("kline_") and "@" not in kind:
-                    payload = self.market.kline_event(tick, kind[len("kline_"):])
+                    payload = self.market.kline_event(tick, kind[len("kline_") :])
                 elif kind in ("trade", "aggTrade") and trade is not None:
                     payload = trade.trade_event(tick.symbol) if kind == "trade" else trade.agg_event(tick.symbol)
                 elif kind == "bookTicker" or base.startswith("depth"):
@@ -184,7 +195,7 @@ class StreamHub:
                     elif base == "depth":
                         payload = book.diff_event(before, tick.market_time)
                     else:
-                        payload = book.depth(int(base[len("depth"):]))
+                        payload = book.depth(int(base[len("depth") :]))
                 if payload is not None:
                     self._send(name, orjson.dumps(payload))
             if book is not None:

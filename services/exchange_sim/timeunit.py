@@ -11,8 +11,9 @@ from . import errors
 
 MICROS_FROM = 10**15  # 13-digit values are milliseconds until the year 2286; 16 digits are microseconds
 UNITS = {"MILLISECOND": False, "millisecond": False, "MICROSECOND": True, "microsecond": True}
-TIME_KEYS = frozenset({"serverTime", "time", "transactTime", "transactionTime", "updateTime", "workingTime",
-                       "closeTime", "openTime", "T"})
+TIME_KEYS = frozenset(
+    {"serverTime", "time", "transactTime", "transactionTime", "updateTime", "workingTime", "closeTime", "openTime", "T"}
+)
 
 
 def wants_micros(header: str | None) -> bool:
@@ -29,6 +30,8 @@ def to_micros(payload: object) -> object:
     if isinstance(payload, list):
         return [to_micros(item) for item in payload]
     if isinstance(payload, dict):
-        return {k: v * 1000 if k in TIME_KEYS and isinstance(v, int) and not isinstance(v, bool) and v > 0
-                else to_micros(v) for k, v in payload.items()}
+        return {
+            k: v * 1000 if k in TIME_KEYS and isinstance(v, int) and not isinstance(v, bool) and v > 0 else to_micros(v)
+            for k, v in payload.items()
+        }
     return payload

@@ -32,19 +32,42 @@ class WalkTrade:
 
     def rest_row(self) -> dict[str, object]:
         """A ``GET /api/v3/trades`` / ``historicalTrades`` row."""
-        return {"id": self.trade_id, "price": fmt8(self.price), "qty": fmt8(self.qty),
-                "quoteQty": fmt8(q8(self.price * self.qty)), "time": self.time,
-                "isBuyerMaker": self.buyer_maker, "isBestMatch": True}
+        return {
+            "id": self.trade_id,
+            "price": fmt8(self.price),
+            "qty": fmt8(self.qty),
+            "quoteQty": fmt8(q8(self.price * self.qty)),
+            "time": self.time,
+            "isBuyerMaker": self.buyer_maker,
+            "isBestMatch": True,
+        }
 
     def agg_row(self) -> dict[str, object]:
         """A ``GET /api/v3/aggTrades`` row."""
-        return {"a": self.trade_id, "p": fmt8(self.price), "q": fmt8(self.qty), "f": self.trade_id,
-                "l": self.trade_id, "T": self.time, "m": self.buyer_maker, "M": True}
+        return {
+            "a": self.trade_id,
+            "p": fmt8(self.price),
+            "q": fmt8(self.qty),
+            "f": self.trade_id,
+            "l": self.trade_id,
+            "T": self.time,
+            "m": self.buyer_maker,
+            "M": True,
+        }
 
     def trade_event(self, symbol: str) -> dict[str, object]:
         """The ``<symbol>@trade`` payload."""
-        return {"e": "trade", "E": self.time, "s": symbol, "t": self.trade_id, "p": fmt8(self.price),
-                "q": fmt8(self.qty), "T": self.time, "m": self.buyer_maker, "M": True}
+        return {
+            "e": "trade",
+            "E": self.time,
+            "s": symbol,
+            "t": self.trade_id,
+            "p": fmt8(self.price),
+            "q": fmt8(self.qty),
+            "T": self.time,
+            "m": self.buyer_maker,
+            "M": True,
+        }
 
     def agg_event(self, symbol: str) -> dict[str, object]:
         """The ``<symbol>@aggTrade`` payload."""
@@ -74,9 +97,15 @@ class Tape:
     def latest(self) -> WalkTrade | None:
         return self.trades[-1] if self.trades else None
 
-    def select(self, limit: int, from_id: int | None = None, start: int | None = None,
-               end: int | None = None) -> list[WalkTrade]:
+    def select(
+        self, limit: int, from_id: int | None = None, start: int | None = None, end: int | None = None
+    ) -> list[WalkTrade]:
         """Binance paging: from ``from_id`` or ``start`` oldest first, otherwise the newest ``limit``."""
-        chosen = [t for t in self.trades if (from_id is None or t.trade_id >= from_id)
-                  and (start is None or t.time >= start) and (end is None or t.time <= end)]
+        chosen = [
+            t
+            for t in self.trades
+            if (from_id is None or t.trade_id >= from_id)
+            and (start is None or t.time >= start)
+            and (end is None or t.time <= end)
+        ]
         return chosen[:limit] if from_id is not None or start is not None else chosen[-limit:]

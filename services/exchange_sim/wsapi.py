@@ -20,8 +20,14 @@ from .wsconn import Connection, open_socket
 if TYPE_CHECKING:
     from .app import Simulator
 
-WEIGHTS = {"ping": 1, "time": 1, "session.status": 2, "session.subscriptions": 2,
-           "userDataStream.subscribe.signature": 2, "userDataStream.unsubscribe": 2}
+WEIGHTS = {
+    "ping": 1,
+    "time": 1,
+    "session.status": 2,
+    "session.subscriptions": 2,
+    "userDataStream.subscribe.signature": 2,
+    "userDataStream.unsubscribe": 2,
+}
 
 
 class ApiClient:
@@ -100,9 +106,14 @@ class WsApi:
         if method == "time":
             return {"serverTime": self.sim.server_time()}
         if method == "session.status":
-            return {"apiKey": None, "authorizedSince": None, "connectedSince": client.conn.connected_since,
-                    "returnRateLimits": client.return_rate_limits, "serverTime": self.sim.server_time(),
-                    "userDataStream": bool(client.subscriptions)}
+            return {
+                "apiKey": None,
+                "authorizedSince": None,
+                "connectedSince": client.conn.connected_since,
+                "returnRateLimits": client.return_rate_limits,
+                "serverTime": self.sim.server_time(),
+                "userDataStream": bool(client.subscriptions),
+            }
         if method == "session.subscriptions":
             return [{"subscriptionId": s} for s in client.subscriptions]
         if method == "userDataStream.subscribe.signature":
@@ -122,7 +133,9 @@ class WsApi:
         signature = view.require("signature")
         window = auth.recv_window(view)
         auth.check_api_key(api_key, settings.api_key)
-        if not any(auth.verify(settings.api_secret, auth.ws_payload(params, encode), signature) for encode in (False, True)):
+        if not any(
+            auth.verify(settings.api_secret, auth.ws_payload(params, encode), signature) for encode in (False, True)
+        ):
             raise errors.bad_signature()
         if self.sim.faults.take_timestamp_error():
             raise errors.timestamp_outside_window()

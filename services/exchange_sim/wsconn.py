@@ -22,8 +22,13 @@ QUEUE_LIMIT = 20_000  # a client this far behind is disconnected, as Binance dro
 class Connection:
     """A WebSocket with its writer and pinger coroutines; ``send`` never blocks the caller."""
 
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse, ping_interval: float,
-                 silenced: Callable[[], bool] = lambda: False) -> None:
+    def __init__(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        ping_interval: float,
+        silenced: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.request, self.ws = request, ws
         self.ping_interval = ping_interval
         self.silenced = silenced

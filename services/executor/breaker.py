@@ -129,14 +129,21 @@ class AccountBreaker:
                 return None
             state = state_from(record.get("state"))
             was.append(state.tripped)
-            audit = {"by": requested_by, "command_id": command_id, "market_ms": market_ms, "cleared": str(state.tripped.limit) if state.tripped else None}
+            audit = {
+                "by": requested_by,
+                "command_id": command_id,
+                "market_ms": market_ms,
+                "cleared": str(state.tripped.limit) if state.tripped else None,
+            }
             resets = [*record.get("resets", []), command_id][-REMEMBERED:]
             return {**record, "state": state_dict(operator_reset(state)), "resets": resets, "last_reset": audit}, None
 
         await self._change(change)
         cleared = was[0] if was else None
         text = f"circuit breaker reset by {requested_by or 'an operator'}: " + (
-            f"{cleared.limit} cleared, entries allowed again" if cleared else "nothing was tripped; limits measured afresh"
+            f"{cleared.limit} cleared, entries allowed again"
+            if cleared
+            else "nothing was tripped; limits measured afresh"
         )
         if was:
             await self.notifier.alert("warning", "breaker_reset", text)
@@ -148,7 +155,9 @@ class AccountBreaker:
         record = loads(await self.redis.get(streams.BREAKER))
         return record if isinstance(record, dict) else {}
 
-    def _count(self, record: dict[str, Any], position_id: int, trade: ClosedTrade) -> tuple[dict[str, Any], BreakerStep] | None:
+    def _count(
+        self, record: dict[str, Any], position_id: int, trade: ClosedTrade
+    ) -> tuple[dict[str, Any], BreakerStep] | None:
         if position_id in _counted_ids(record):
             return None
         step = advance(state_from(record.get("state")), self.limits, trade.closed_ms, trade)

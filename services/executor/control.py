@@ -111,7 +111,9 @@ class BotControl(ControlReader):
             if payload.command == Command.CLOSE_ALL:
                 # Each symbol's owner answers for its own exit under the same id.
                 await self.notifier.answer(
-                    command_id, payload.command, Outcome.ACCEPTED,
+                    command_id,
+                    payload.command,
+                    Outcome.ACCEPTED,
                     f"the bot is stopped; every open position is sold at market (open: {held})",
                 )
             else:
@@ -143,7 +145,9 @@ class BotControl(ControlReader):
         except Exception as e:  # noqa: BLE001 - the answer goes out without the list
             logger.warning("could not read the positions: %s", e)
             return []
-        return sorted(str(symbol) for symbol, raw in snapshots.items() if (loads(raw) or {}).get("status", "FLAT") != "FLAT")
+        return sorted(
+            str(symbol) for symbol, raw in snapshots.items() if (loads(raw) or {}).get("status", "FLAT") != "FLAT"
+        )
 
     async def set_state(self, state: str, reason: str, *, event_id: str | None = None, store: bool = False) -> None:
         """Change the state, publish ``BotStateChanged``; ``store`` also writes ``control:bot_state``."""

@@ -106,7 +106,8 @@ class Exits:
         await shell.answer_closes(
             book,
             Outcome.ACCEPTED,
-            f"exit order {planned.client_order_id} sent: MARKET SELL {format_decimal(planned.quantity)} {info.base_asset}",
+            f"exit order {planned.client_order_id} sent: "
+            f"MARKET SELL {format_decimal(planned.quantity)} {info.base_asset}",
         )
         await self.sender.execute(book, order)
         return ""

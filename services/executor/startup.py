@@ -17,7 +17,6 @@ from shared.store.database import migrate, open_engine
 logger = logging.getLogger("services.executor")
 
 
-
 async def with_retries[T](what: str, action: Callable[[], Awaitable[T]], attempts: int = 20) -> T:
     """Run ``action``, retrying with a growing pause (replicas starting together on one SQLite
     file can meet "database is locked" while the first one switches it to WAL)."""

@@ -118,7 +118,9 @@ class MarketFeed:
         last = await self.publisher.last_closed_open_time(symbol)
         published = 0
         if last is None:
-            rows = await client.get_klines(symbol=symbol, interval=self.interval, limit=min(1000, self.settings.warmup_candles + 1))
+            rows = await client.get_klines(
+                symbol=symbol, interval=self.interval, limit=min(1000, self.settings.warmup_candles + 1)
+            )
             pages = [rows]
             final = True
         else:
@@ -139,7 +141,9 @@ class MarketFeed:
                 open_time = int(row[0])
                 if until_open_ms is not None and open_time >= until_open_ms:
                     break
-                is_forming = final and page_index == len(pages) - 1 and row_index == len(rows) - 1 and until_open_ms is None
+                is_forming = (
+                    final and page_index == len(pages) - 1 and row_index == len(rows) - 1 and until_open_ms is None
+                )
                 if is_forming:
                     break
                 if await self.publisher.closed_kline(wire.rest_kline(symbol, self.interval, row), int(row[6])):
@@ -148,5 +152,3 @@ class MarketFeed:
             logger.info("back-filled symbol=%s candles=%d", symbol, published)
             await self.publisher.status("backfilled", f"{published} candles", symbol=symbol)
         return published
-
-

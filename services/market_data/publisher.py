@@ -49,14 +49,21 @@ class Publisher:
         """Publish a forming (or final) candle for the chart; not consumed by trading."""
         event = make_event(kline, SERVICE, event_time_ms)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(streams.KLINE_UPDATES, stream_fields(event), maxlen=streams.maxlen_for(streams.KLINE_UPDATES), approximate=True)
+            pipe.xadd(
+                streams.KLINE_UPDATES,
+                stream_fields(event),
+                maxlen=streams.maxlen_for(streams.KLINE_UPDATES),
+                approximate=True,
+            )
             pipe.hset(streams.MARKET_CLOCK, kline.symbol, event_time_ms)
             pipe.hset(streams.MARKET_FRESHNESS, kline.symbol, event.ts_init_ms)
             await pipe.execute()
 
     async def closed_kline(self, kline: Kline, event_time_ms: int) -> bool:
         """Append a closed candle unless it (or a later one) is already there; True if appended."""
-        event = make_event(kline, SERVICE, event_time_ms, event_id=f"kline-{kline.symbol}-{kline.interval}-{kline.open_time_ms}")
+        event = make_event(
+            kline, SERVICE, event_time_ms, event_id=f"kline-{kline.symbol}-{kline.interval}-{kline.open_time_ms}"
+        )
         stream = streams.kline_stream(kline.symbol)
         flat: list[str] = []
         for name, value in encode(event).items():
@@ -97,7 +104,12 @@ class Publisher:
         event = make_event(balances, SERVICE, event_time_ms)
         values: dict[FieldT, EncodableT] = {asset: dumps(amounts) for asset, amounts in balances.balances.items()}
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(streams.ACCOUNT_BALANCES, stream_fields(event), maxlen=streams.maxlen_for(streams.ACCOUNT_BALANCES), approximate=True)
+            pipe.xadd(
+                streams.ACCOUNT_BALANCES,
+                stream_fields(event),
+                maxlen=streams.maxlen_for(streams.ACCOUNT_BALANCES),
+                approximate=True,
+            )
             if balances.full:
                 pipe.delete(streams.ACCOUNT_SNAPSHOT)
             if values:
@@ -107,4 +119,9 @@ class Publisher:
     async def status(self, state: str, detail: str = "", symbol: str | None = None, attempt: int = 0) -> None:
         """Publish a connection/freshness change for the dashboard and the executor."""
         event = make_event(MarketStatus(state=state, symbol=symbol, detail=detail, attempt=attempt), SERVICE, now_ms())
-        await self.redis.xadd(streams.MARKET_STATUS, stream_fields(event), maxlen=streams.maxlen_for(streams.MARKET_STATUS), approximate=True)
+        await self.redis.xadd(
+            streams.MARKET_STATUS,
+            stream_fields(event),
+            maxlen=streams.maxlen_for(streams.MARKET_STATUS),
+            approximate=True,
+        )

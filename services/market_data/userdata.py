@@ -119,5 +119,3 @@ class UserDataFeed:
                 await self.publisher.execution(wire.trade_as_report(trade, client_ids[order_id]), int(trade["time"]))
             if trades:
                 logger.info("reconciled symbol=%s missed_fills=%d", symbol, len(trades))
-
-

@@ -93,15 +93,24 @@ class Deliverer:
                 return True
             if stop.is_set():
                 return False
-            logger.warning("notification kind=%s key=%s not delivered to %d target(s) (attempt %d); retrying in %.1f s",
-                           note.kind.value, note.key, len(self.targets) - len(done), attempt, delay)
+            logger.warning(
+                "notification kind=%s key=%s not delivered to %d target(s) (attempt %d); retrying in %.1f s",
+                note.kind.value,
+                note.key,
+                len(self.targets) - len(done),
+                attempt,
+                delay,
+            )
             await sleep_or_stop(stop, delay)
             delay = min(delay * 2, self.retry_max_s)
 
     async def _send(self, target: Target, note: Notification) -> bool:
         try:
             result = await target.apprise.async_notify(
-                body=note.body, title=note.title, notify_type=apprise.NotifyType(note.severity.value), timeout=self.timeout_s,
+                body=note.body,
+                title=note.title,
+                notify_type=apprise.NotifyType(note.severity.value),
+                timeout=self.timeout_s,
             )
         except Exception as e:  # noqa: BLE001 - a plugin's failure is a failed delivery, retried
             logger.warning("notification to %s failed: %s", target.label, type(e).__name__)

@@ -73,7 +73,9 @@ def classify(event: Envelope, alert_level: str = "warning") -> Notification | No
         precision = _precision(payload.symbol)
         base, quote = split_symbol(payload.symbol)
         return Notification(
-            event.event_id, NotifyKind.ENTRY_FILL, f"{payload.symbol} entry filled",
+            event.event_id,
+            NotifyKind.ENTRY_FILL,
+            f"{payload.symbol} entry filled",
             f"Bought {_number(payload.quantity)} {base} at {_number(payload.entry_price)} "
             f"({precision.quote(payload.quote_spent)} {quote} spent). Stop-loss {_number(payload.stop_loss)}, "
             f"take-profit {_number(payload.take_profit)}.",
@@ -83,7 +85,9 @@ def classify(event: Envelope, alert_level: str = "warning") -> Notification | No
         base, quote = split_symbol(payload.symbol)
         result = payload.quote_received - payload.quote_spent
         return Notification(
-            event.event_id, NotifyKind.EXIT_FILL, f"{payload.symbol} exit filled: {payload.exit_reason}",
+            event.event_id,
+            NotifyKind.EXIT_FILL,
+            f"{payload.symbol} exit filled: {payload.exit_reason}",
             f"Sold {_number(payload.quantity)} {base} at {_number(payload.exit_price)} (entry "
             f"{_number(payload.entry_price)}). Result {_signed(precision.quote(result))} {quote} "
             f"({_signed(pct(payload.return_pct))} %).",
@@ -101,7 +105,9 @@ def classify(event: Envelope, alert_level: str = "warning") -> Notification | No
             return None  # its final answer follows
         where = f" ({payload.symbol})" if payload.symbol else ""
         return Notification(
-            event.event_id, NotifyKind.COMMAND, f"Command {payload.command}{where}: {payload.outcome.value}",
+            event.event_id,
+            NotifyKind.COMMAND,
+            f"Command {payload.command}{where}: {payload.outcome.value}",
             payload.reason or payload.outcome.value,
             Severity.WARNING if payload.outcome is Outcome.REFUSED else Severity.INFO,
         )
@@ -121,11 +127,15 @@ def daily_summary(label: str, end_ms: int, day: Figures, total: Figures, quote_a
         return f"{_signed(money(value))} {quote_asset}"
 
     if day.trades:
-        body = (f"{day.trades} trade(s) closed, {day.wins} won ({pct(day.win_rate_pct)} %); realised "
-                f"{amount(day.realised_quote)}, fees {money(day.fees_quote)} {quote_asset}")
+        body = (
+            f"{day.trades} trade(s) closed, {day.wins} won ({pct(day.win_rate_pct)} %); realised "
+            f"{amount(day.realised_quote)}, fees {money(day.fees_quote)} {quote_asset}"
+        )
         if day.best_trade is not None and day.worst_trade is not None:
-            body += (f"; best #{day.best_trade.id} {amount(day.best_trade.profit_quote)}, "
-                     f"worst #{day.worst_trade.id} {amount(day.worst_trade.profit_quote)}")
+            body += (
+                f"; best #{day.best_trade.id} {amount(day.best_trade.profit_quote)}, "
+                f"worst #{day.worst_trade.id} {amount(day.worst_trade.profit_quote)}"
+            )
         body += "."
     else:
         body = "No trade closed."
@@ -135,5 +145,9 @@ def daily_summary(label: str, end_ms: int, day: Figures, total: Figures, quote_a
     body += f"; {total.open_trades} open"
     if total.open_trades:
         body += f" (unrealised {amount(total.unrealised_quote)})"
-    severity = Severity.SUCCESS if day.realised_quote > 0 else Severity.WARNING if day.realised_quote < 0 else Severity.INFO
-    return Notification(f"daily_summary:{end_ms}", NotifyKind.DAILY_SUMMARY, f"Daily summary {label}", body + ".", severity)
+    severity = (
+        Severity.SUCCESS if day.realised_quote > 0 else Severity.WARNING if day.realised_quote < 0 else Severity.INFO
+    )
+    return Notification(
+        f"daily_summary:{end_ms}", NotifyKind.DAILY_SUMMARY, f"Daily summary {label}", body + ".", severity
+    )

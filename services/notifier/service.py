@@ -50,10 +50,20 @@ async def run(settings: NotifierSettings, redis: Redis, stop: asyncio.Event, ins
             # is delivered first thing at the next start.
             raise NotMine("stopping; delivered at the next start")
 
-    consumer = Consumer(redis, group=streams.GROUP_NOTIFIER, name=CONSUMER, handler=handle,
-                        streams_to_read=[streams.EXECUTOR_EVENTS], start_id="$")
-    logger.info("notifying %s to %d target(s): %s", ",".join(sorted(kinds)), len(targets),
-                ", ".join(target.label for target in targets))
+    consumer = Consumer(
+        redis,
+        group=streams.GROUP_NOTIFIER,
+        name=CONSUMER,
+        handler=handle,
+        streams_to_read=[streams.EXECUTOR_EVENTS],
+        start_id="$",
+    )
+    logger.info(
+        "notifying %s to %d target(s): %s",
+        ",".join(sorted(kinds)),
+        len(targets),
+        ", ".join(target.label for target in targets),
+    )
     engine = open_engine(settings.database_url)
     tasks = [asyncio.create_task(consumer.run(stop), name="notify-events")]
     if NotifyKind.DAILY_SUMMARY in kinds:

@@ -94,8 +94,10 @@ class DailySummary:
         if int(last) >= end:
             return
         if int(last) < end - DAY_MS:
-            logger.info("market days before %s ended while the notifier was away: only the latest is summarised",
-                        day_label(end, self.at_minute))
+            logger.info(
+                "market days before %s ended while the notifier was away: only the latest is summarised",
+                day_label(end, self.at_minute),
+            )
         note = await self.compose(end)
         if await self.deliver(note, stop):
             await self.redis.set(streams.NOTIFIER_SUMMARY, end)

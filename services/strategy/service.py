@@ -55,9 +55,7 @@ class StrategyService:
         self.tracks: dict[str, IndicatorTrack] = {}
         # History candles whose decision waits for the next evaluation, with their (pending) entry ids.
         self.deferred: dict[str, list[tuple[Kline, str | None]]] = {}
-        self.consumer = Consumer(
-            redis, group=streams.GROUP_STRATEGY, name=f"{SERVICE}-{instance}", handler=self.handle
-        )
+        self.consumer = Consumer(redis, group=streams.GROUP_STRATEGY, name=f"{SERVICE}-{instance}", handler=self.handle)
         self.leases = SymbolLeases(redis, SERVICE, instance, settings.symbols, self._acquired, self._lost)
 
     @property
@@ -123,8 +121,13 @@ class StrategyService:
             return window
         if last_delivered == "0-0":
             return window
-        pending = {item["message_id"] for item in await self.redis.xpending_range(stream, streams.GROUP_STRATEGY, "-", "+", 10_000)}
-        entries = await self.redis.xrevrange(stream, max=last_delivered, count=self.settings.window_candles + len(pending))
+        pending = {
+            item["message_id"]
+            for item in await self.redis.xpending_range(stream, streams.GROUP_STRATEGY, "-", "+", 10_000)
+        }
+        entries = await self.redis.xrevrange(
+            stream, max=last_delivered, count=self.settings.window_candles + len(pending)
+        )
         skipped = 0
         for entry_id, fields in reversed(entries or []):
             if entry_id in pending:
@@ -188,8 +191,12 @@ class StrategyService:
             if pair is None:
                 continue  # left the window while it waited
             previous, current = pair
-            items += self._outcome(candle, self.strategy.evaluate(previous, current, parameters), current,
-                                   recent=recent and candle is kline)
+            items += self._outcome(
+                candle,
+                self.strategy.evaluate(previous, current, parameters),
+                current,
+                recent=recent and candle is kline,
+            )
         acks = [(stream, self.consumer.group, entry_id) for _, entry_id in deferred if entry_id is not None]
         await publish_atomically(self.redis, items, acks=acks)
         deferred.clear()
@@ -198,12 +205,17 @@ class StrategyService:
     async def _remember_signals(self, items: list[tuple[str, Envelope]]) -> None:
         """Keep each symbol's newest signal in ``strategy:last_signal`` (the dashboard's status reads it
         instead of decoding the stream). Display state only: a failure is logged, the signal stands."""
-        latest = {event.payload.symbol: event for stream, event in items
-                  if stream == streams.SIGNALS and isinstance(event.payload, Signal)}
+        latest = {
+            event.payload.symbol: event
+            for stream, event in items
+            if stream == streams.SIGNALS and isinstance(event.payload, Signal)
+        }
         if not latest:
             return
-        mapping: dict[FieldT, EncodableT] = {symbol: dumps({**event.payload.model_dump(mode="json"), "ts_ms": event.ts_event_ms})
-                   for symbol, event in latest.items()}
+        mapping: dict[FieldT, EncodableT] = {
+            symbol: dumps({**event.payload.model_dump(mode="json"), "ts_ms": event.ts_event_ms})
+            for symbol, event in latest.items()
+        }
         try:
             await self.redis.hset(streams.LAST_SIGNAL, mapping=mapping)
         except RedisError as e:
@@ -222,12 +234,19 @@ class StrategyService:
             self.tracks[symbol] = track
         return track
 
-    def _outcome(self, kline: Kline, evaluation: rules.Evaluation, current: Row, *, recent: bool) -> list[tuple[str, Envelope]]:
+    def _outcome(
+        self, kline: Kline, evaluation: rules.Evaluation, current: Row, *, recent: bool
+    ) -> list[tuple[str, Envelope]]:
         """The decision record of one candle and, for a recent candle that decided to trade, its signal."""
         values = {name: _finite(value) for name, value in current.values.items()}
         record = Decision(
-            symbol=kline.symbol, interval=kline.interval, candle_open_time_ms=kline.open_time_ms, close=kline.close,
-            warm=evaluation.warm, entry=evaluation.entry, exit=evaluation.exit,
+            symbol=kline.symbol,
+            interval=kline.interval,
+            candle_open_time_ms=kline.open_time_ms,
+            close=kline.close,
+            warm=evaluation.warm,
+            entry=evaluation.entry,
+            exit=evaluation.exit,
             conditions=[
                 Condition(name=c.name, passed=c.passed, value=_finite(c.value), threshold=_finite(c.threshold))
                 for c in evaluation.conditions
@@ -235,20 +254,35 @@ class StrategyService:
             indicators={**values, "missing": list(evaluation.missing), "history": not recent},
             parameters_version=self.parameters_version,
         )
-        items = [(streams.DECISIONS, make_event(record, SERVICE, kline.close_time_ms,
-                                                 event_id=f"decision-{kline.symbol}-{kline.open_time_ms}-{self.parameters_version}"))]
+        items = [
+            (
+                streams.DECISIONS,
+                make_event(
+                    record,
+                    SERVICE,
+                    kline.close_time_ms,
+                    event_id=f"decision-{kline.symbol}-{kline.open_time_ms}-{self.parameters_version}",
+                ),
+            )
+        ]
         side = Side.BUY if evaluation.entry else Side.SELL if evaluation.exit else None
         if side is not None and recent:
             signal = Signal(
-                symbol=kline.symbol, side=side,
+                symbol=kline.symbol,
+                side=side,
                 reason=self.strategy.entry_reason if side is Side.BUY else self.strategy.exit_reason,
-                price=kline.close, interval=kline.interval, candle_open_time_ms=kline.open_time_ms,
-                indicators=values, parameters_version=self.parameters_version,
+                price=kline.close,
+                interval=kline.interval,
+                candle_open_time_ms=kline.open_time_ms,
+                indicators=values,
+                parameters_version=self.parameters_version,
             )
             event_id = f"signal-{kline.symbol}-{kline.interval}-{kline.open_time_ms}-{side}"
             signal_event = make_event(signal, SERVICE, kline.close_time_ms, event_id=event_id)
             items += [(streams.SIGNALS, signal_event), (streams.executor_inbox(kline.symbol), signal_event)]
-            logger.info("signal symbol=%s side=%s price=%s candle=%d", kline.symbol, side, kline.close, kline.open_time_ms)
+            logger.info(
+                "signal symbol=%s side=%s price=%s candle=%d", kline.symbol, side, kline.close, kline.open_time_ms
+            )
         return items
 
     async def _is_recent(self, kline: Kline) -> bool:

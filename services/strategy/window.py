@@ -28,7 +28,14 @@ class CandleWindow:
         if self._rows and kline.open_time_ms <= self._rows[-1][0]:
             return False
         self._rows.append(
-            (kline.open_time_ms, float(kline.open), float(kline.high), float(kline.low), float(kline.close), float(kline.volume))
+            (
+                kline.open_time_ms,
+                float(kline.open),
+                float(kline.high),
+                float(kline.low),
+                float(kline.close),
+                float(kline.volume),
+            )
         )
         return True
 

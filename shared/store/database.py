@@ -27,8 +27,10 @@ class DatabaseUrlError(ValueError):
     """``DATABASE_URL`` names a database this project does not support."""
 
 
-_DRIVERS = {"async": {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"},
-            "sync": {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}}
+_DRIVERS = {
+    "async": {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"},
+    "sync": {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"},
+}
 
 
 def _with_driver(url: str, mode: str) -> str:

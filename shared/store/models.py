@@ -137,8 +137,10 @@ class Position(Base):
     parameters_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     entry_indicators: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON of the signal's indicators
 
-    __table_args__ = (Index("ix_positions_symbol_status", "symbol", "status"),
-                      Index("ix_positions_symbol_exit_market", "symbol", "exit_market_time_ms"))
+    __table_args__ = (
+        Index("ix_positions_symbol_status", "symbol", "status"),
+        Index("ix_positions_symbol_exit_market", "symbol", "exit_market_time_ms"),
+    )
 
 
 class Account(Base):

@@ -138,7 +138,6 @@ async def positions_since(engine: AsyncEngine, symbol: str, since_ms: int) -> li
     return [_position_row(position) for position in positions]
 
 
-
 # -- the trader's view: trades with their orders, as rows of the profit read model -------------
 
 
@@ -162,8 +161,11 @@ def trade_record(position: Position, orders: Sequence[Order]) -> TradeRecord:
         quantity=position.quantity,
         sold_quantity=sum((o.executed_quantity for o in exits), Decimal(0)),
         quote_spent=position.quote_spent,
-        quote_received=(position.quote_received if position.status == PositionStatus.CLOSED
-                        else sum((o.cumulative_quote - o.commission_quote for o in exits), Decimal(0))),
+        quote_received=(
+            position.quote_received
+            if position.status == PositionStatus.CLOSED
+            else sum((o.cumulative_quote - o.commission_quote for o in exits), Decimal(0))
+        ),
         entry_fee_quote=sum((_fee_quote(o) for o in entries), Decimal(0)),
         exit_fee_quote=sum((_fee_quote(o) for o in exits), Decimal(0)),
         dust_in=position.dust_in or Decimal(0),
@@ -189,9 +191,14 @@ async def ledger_version(engine: AsyncEngine) -> tuple[int, ...]:
         query = select(func.count(Position.id))
         return (query if status is None else query.where(Position.status == status)).scalar_subquery()
 
-    query = select(select(func.count(Order.id)).scalar_subquery(), select(func.max(Order.updated_at_ms)).scalar_subquery(),
-                   positions_in(None), positions_in(PositionStatus.OPEN), positions_in(PositionStatus.CLOSED),
-                   positions_in(PositionStatus.FAILED))
+    query = select(
+        select(func.count(Order.id)).scalar_subquery(),
+        select(func.max(Order.updated_at_ms)).scalar_subquery(),
+        positions_in(None),
+        positions_in(PositionStatus.OPEN),
+        positions_in(PositionStatus.CLOSED),
+        positions_in(PositionStatus.FAILED),
+    )
     async with AsyncSession(engine) as session:
         row = (await session.execute(query)).one()
     return tuple(int(value or 0) for value in row)
@@ -226,15 +233,28 @@ async def trade_detail(engine: AsyncEngine, position_id: int) -> tuple[Position,
         position = await session.get(Position, position_id)
         if position is None:
             return None
-        orders = list((await session.execute(
-            select(Order).where(Order.position_id == position_id).order_by(Order.id))).scalars())
-        fills = list((await session.execute(
-            select(Fill).where(Fill.client_order_id.in_([o.client_order_id for o in orders])).order_by(Fill.trade_id)
-        )).scalars()) if orders else []
+        orders = list(
+            (await session.execute(select(Order).where(Order.position_id == position_id).order_by(Order.id))).scalars()
+        )
+        fills = (
+            list(
+                (
+                    await session.execute(
+                        select(Fill)
+                        .where(Fill.client_order_id.in_([o.client_order_id for o in orders]))
+                        .order_by(Fill.trade_id)
+                    )
+                ).scalars()
+            )
+            if orders
+            else []
+        )
     return position, orders, fills
 
 
 async def order_with_position(engine: AsyncEngine, client_order_id: str) -> Order | None:
     """The order named ``client_order_id`` (an SSE order update joined with its ledger row)."""
     async with AsyncSession(engine) as session:
-        return (await session.execute(select(Order).where(Order.client_order_id == client_order_id))).scalar_one_or_none()
+        return (
+            await session.execute(select(Order).where(Order.client_order_id == client_order_id))
+        ).scalar_one_or_none()

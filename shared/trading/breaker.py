@@ -136,9 +136,7 @@ def advance(
 def operator_reset(state: BreakerState) -> BreakerState:
     """The state after an operator reset: nothing tripped, and every limit measured afresh from
     now (the day's equity and the peak are the present equity, the streak is zero)."""
-    return replace(
-        state, tripped=None, losing_streak=0, day_start_equity=state.equity, peak_equity=state.equity
-    )
+    return replace(state, tripped=None, losing_streak=0, day_start_equity=state.equity, peak_equity=state.equity)
 
 
 def _trip(state: BreakerState, limits: BreakerLimits, market_ms: int) -> Trip | None:
@@ -148,16 +146,21 @@ def _trip(state: BreakerState, limits: BreakerLimits, market_ms: int) -> Trip | 
         pct = loss / start * HUNDRED
         if loss > ZERO and pct >= limits.daily_loss_pct:
             figures = {
-                "loss": _text(loss), "loss_pct": _pct(pct), "limit_pct": _text(limits.daily_loss_pct),
-                "day_start_equity": _text(start), "equity": _text(equity),
+                "loss": _text(loss),
+                "loss_pct": _pct(pct),
+                "limit_pct": _text(limits.daily_loss_pct),
+                "day_start_equity": _text(start),
+                "equity": _text(equity),
             }
             return Trip(BreakerLimit.DAILY_LOSS, market_ms, figures)
     if limits.max_drawdown_pct is not None and equity is not None and peak is not None and peak > ZERO:
         pct = (peak - equity) / peak * HUNDRED
         if equity < peak and pct >= limits.max_drawdown_pct:
             figures = {
-                "drawdown_pct": _pct(pct), "limit_pct": _text(limits.max_drawdown_pct),
-                "peak_equity": _text(peak), "equity": _text(equity),
+                "drawdown_pct": _pct(pct),
+                "limit_pct": _text(limits.max_drawdown_pct),
+                "peak_equity": _text(peak),
+                "equity": _text(equity),
             }
             return Trip(BreakerLimit.DRAWDOWN, market_ms, figures)
     if limits.max_losing_streak is not None and state.losing_streak >= limits.max_losing_streak:
@@ -191,7 +194,9 @@ def state_dict(state: BreakerState) -> dict[str, Any]:
         "equity": _opt(state.equity),
         "peak_equity": _opt(state.peak_equity),
         "losing_streak": state.losing_streak,
-        "tripped": None if trip is None else {"limit": str(trip.limit), "at_ms": trip.at_ms, "figures": dict(trip.figures)},
+        "tripped": None
+        if trip is None
+        else {"limit": str(trip.limit), "at_ms": trip.at_ms, "figures": dict(trip.figures)},
     }
 
 
@@ -206,7 +211,9 @@ def state_from(data: Mapping[str, Any] | None) -> BreakerState:
         equity=_dec(data.get("equity")),
         peak_equity=_dec(data.get("peak_equity")),
         losing_streak=int(data.get("losing_streak") or 0),
-        tripped=None if not trip else Trip(BreakerLimit(trip["limit"]), int(trip["at_ms"]), dict(trip.get("figures") or {})),
+        tripped=None
+        if not trip
+        else Trip(BreakerLimit(trip["limit"]), int(trip["at_ms"]), dict(trip.get("figures") or {})),
     )
 
 

@@ -68,7 +68,7 @@ def exit_client_order_id(entry_id: str, attempt: int = 1) -> str:
 def is_exit_id(client_order_id: str) -> bool:
     """True for ids made by ``exit_client_order_id``."""
     head = client_order_id.partition("-")[0]
-    return head.startswith(EXIT_PREFIX) and (head == EXIT_PREFIX or head[len(EXIT_PREFIX):].isdigit())
+    return head.startswith(EXIT_PREFIX) and (head == EXIT_PREFIX or head[len(EXIT_PREFIX) :].isdigit())
 
 
 def is_bot_id(client_order_id: str) -> bool:

@@ -121,9 +121,18 @@ def vectorised(frame: pd.DataFrame, specs: tuple[IndicatorSpec, ...]) -> pd.Data
         elif spec.kind is IndicatorKind.RSI:
             values = _values(ta.rsi(source, length=spec.period, talib=False), n).copy()
         elif spec.kind is IndicatorKind.ATR:
-            values = _values(None if n <= spec.period else ta.atr(
-                frame["high"].astype(np.float64), frame["low"].astype(np.float64),
-                frame["close"].astype(np.float64), length=spec.period, talib=False), n)
+            values = _values(
+                None
+                if n <= spec.period
+                else ta.atr(
+                    frame["high"].astype(np.float64),
+                    frame["low"].astype(np.float64),
+                    frame["close"].astype(np.float64),
+                    length=spec.period,
+                    talib=False,
+                ),
+                n,
+            )
         elif spec.kind is IndicatorKind.HIGHEST:
             values = frame["high"].astype(np.float64).rolling(spec.period, min_periods=spec.period).max().to_numpy()
         else:

@@ -63,9 +63,7 @@ def protection_levels(entry_price: Decimal, params: StrategyParameters, tick_siz
     return stop_loss, take_profit
 
 
-def exit_reason(
-    price: Decimal | float, stop_loss: Decimal | float, take_profit: Decimal | float
-) -> ExitReason | None:
+def exit_reason(price: Decimal | float, stop_loss: Decimal | float, take_profit: Decimal | float) -> ExitReason | None:
     """Protective exit triggered by a traded ``price``: at or below the stop-loss, at or above the take-profit.
 
     The stop-loss is checked first, so it wins if both could apply. None means keep holding.

@@ -107,23 +107,35 @@ def evaluate(previous: IndicatorRow, current: IndicatorRow, params: StrategyPara
     cross_up = Check(
         "ema_cross_up",
         previous.ema_short <= previous.ema_long and current.ema_short > current.ema_long,
-        current.ema_short, current.ema_long, previous.ema_short, previous.ema_long,
+        current.ema_short,
+        current.ema_long,
+        previous.ema_short,
+        previous.ema_long,
     )
-    entry = [cross_up, Check("rsi_below_overbought", current.rsi < params.RSI_OVERBOUGHT,
-                                 current.rsi, params.RSI_OVERBOUGHT)]
+    entry = [
+        cross_up,
+        Check("rsi_below_overbought", current.rsi < params.RSI_OVERBOUGHT, current.rsi, params.RSI_OVERBOUGHT),
+    ]
     if params.USE_EMA_FILTER:
-        entry.append(Check("close_above_ema_filter", current.close > current.ema_filter,
-                               current.close, current.ema_filter))
+        entry.append(
+            Check("close_above_ema_filter", current.close > current.ema_filter, current.close, current.ema_filter)
+        )
     if params.USE_VOLUME_CONFIRMATION:
-        entry.append(Check("volume_above_average", current.volume > current.volume_avg,
-                               current.volume, current.volume_avg))
+        entry.append(
+            Check("volume_above_average", current.volume > current.volume_avg, current.volume, current.volume_avg)
+        )
     cross_down = Check(
         "ema_cross_down",
         previous.ema_short >= previous.ema_long and current.ema_short < current.ema_long,
-        current.ema_short, current.ema_long, previous.ema_short, previous.ema_long,
+        current.ema_short,
+        current.ema_long,
+        previous.ema_short,
+        previous.ema_long,
     )
-    exit_ = [cross_down, Check("rsi_above_oversold", current.rsi > params.RSI_OVERSOLD,
-                                   current.rsi, params.RSI_OVERSOLD)]
+    exit_ = [
+        cross_down,
+        Check("rsi_above_oversold", current.rsi > params.RSI_OVERSOLD, current.rsi, params.RSI_OVERSOLD),
+    ]
     return Evaluation(
         entry=all(c.passed for c in entry),
         exit=all(c.passed for c in exit_),

@@ -79,7 +79,11 @@ class SymbolFilters:
         }
         market = filters.get("MARKET_LOT_SIZE")
         if market is not None:
-            for key, field in (("stepSize", "market_step_size"), ("minQty", "market_min_qty"), ("maxQty", "market_max_qty")):
+            for key, field in (
+                ("stepSize", "market_step_size"),
+                ("minQty", "market_min_qty"),
+                ("maxQty", "market_max_qty"),
+            ):
                 amount = _decimal(market.get(key, "0"))
                 values[field] = amount if amount > ZERO else None
         if "NOTIONAL" in filters:
@@ -167,12 +171,16 @@ def size_entry(free_quote: Decimal, price: Decimal, params: StrategyParameters, 
         quantity -= step
         notional = quantity * price
     if quantity <= ZERO or quantity < filters.market_min_quantity:
-        reason = (f"LOT_SIZE: quantity {format_decimal(quantity)} is below minQty "
-                  f"{format_decimal(filters.market_min_quantity)} (step {format_decimal(step)})")
+        reason = (
+            f"LOT_SIZE: quantity {format_decimal(quantity)} is below minQty "
+            f"{format_decimal(filters.market_min_quantity)} (step {format_decimal(step)})"
+        )
         return SizingResult(None, reason, allocation, risk_amount, notional)
     if notional < filters.market_min_notional:
-        reason = (f"NOTIONAL: order value {format_decimal(notional)} is below minNotional "
-                  f"{format_decimal(filters.market_min_notional)}")
+        reason = (
+            f"NOTIONAL: order value {format_decimal(notional)} is below minNotional "
+            f"{format_decimal(filters.market_min_notional)}"
+        )
         return SizingResult(None, reason, allocation, risk_amount, notional)
     return SizingResult(quantity, "", allocation, risk_amount, notional)
 
@@ -201,7 +209,9 @@ def sellable_quantity(credited_base: Decimal, filters: SymbolFilters, price: Dec
         reason = f"LOT_SIZE: {format_decimal(quantity)} is below minQty {format_decimal(filters.market_min_quantity)}"
         return SellableQuantity(quantity, remainder, True, reason)
     if price is not None and quantity * price < filters.market_min_notional:
-        reason = (f"NOTIONAL: {format_decimal(quantity * price)} is below minNotional "
-                  f"{format_decimal(filters.market_min_notional)}")
+        reason = (
+            f"NOTIONAL: {format_decimal(quantity * price)} is below minNotional "
+            f"{format_decimal(filters.market_min_notional)}"
+        )
         return SellableQuantity(quantity, remainder, True, reason)
     return SellableQuantity(quantity, remainder, False)

@@ -49,8 +49,16 @@ def kline(symbol: str, index: int, close: str, closed: bool = True, interval: st
     open_ms = T0 + index * MINUTE
     return make_event(
         Kline(
-            symbol=symbol, interval=interval, open_time_ms=open_ms, close_time_ms=open_ms + MINUTE - 1,
-            open=c - 1, high=c + 2, low=c - 2, close=c, volume=Decimal("3.5"), closed=closed,
+            symbol=symbol,
+            interval=interval,
+            open_time_ms=open_ms,
+            close_time_ms=open_ms + MINUTE - 1,
+            open=c - 1,
+            high=c + 2,
+            low=c - 2,
+            close=c,
+            volume=Decimal("3.5"),
+            closed=closed,
         ),
         "market_data",
         ts_event_ms=open_ms + MINUTE - 1,
@@ -59,12 +67,26 @@ def kline(symbol: str, index: int, close: str, closed: bool = True, interval: st
 
 def decision(symbol: str, index: int, close: str, entry: bool = False) -> Envelope:
     open_ms = T0 + index * MINUTE
-    indicators = {"ema_short": 100.0 + index, "ema_long": 99.0 + index, "ema_filter": 98.0, "rsi": 40.0 + index,
-                  "volume_avg": 3.0, "atr": 1.5}
+    indicators = {
+        "ema_short": 100.0 + index,
+        "ema_long": 99.0 + index,
+        "ema_filter": 98.0,
+        "rsi": 40.0 + index,
+        "volume_avg": 3.0,
+        "atr": 1.5,
+    }
     return make_event(
         Decision(
-            symbol=symbol, interval="1m", candle_open_time_ms=open_ms, close=Decimal(close), warm=True,
-            entry=entry, exit=False, conditions=[], indicators=indicators, parameters_version=0,
+            symbol=symbol,
+            interval="1m",
+            candle_open_time_ms=open_ms,
+            close=Decimal(close),
+            warm=True,
+            entry=entry,
+            exit=False,
+            conditions=[],
+            indicators=indicators,
+            parameters_version=0,
         ),
         "strategy",
     )
@@ -73,8 +95,14 @@ def decision(symbol: str, index: int, close: str, entry: bool = False) -> Envelo
 def signal(symbol: str, index: int, price: str, side: str = "BUY") -> Envelope:
     return make_event(
         Signal(
-            symbol=symbol, side=side, reason="ema_cross_up", price=Decimal(price), interval="1m",
-            candle_open_time_ms=T0 + index * MINUTE, indicators={"rsi": 55.0}, parameters_version=0,
+            symbol=symbol,
+            side=side,
+            reason="ema_cross_up",
+            price=Decimal(price),
+            interval="1m",
+            candle_open_time_ms=T0 + index * MINUTE,
+            indicators={"rsi": 55.0},
+            parameters_version=0,
         ),
         "strategy",
     )
@@ -141,27 +169,68 @@ async def seed(url: str, trades: int = 5) -> None:
             entry_ms, exit_ms = T0 + i * 10 * MINUTE, T0 + (i * 10 + 5) * MINUTE
             entry_price, exit_price = Decimal(100 + i), Decimal(100 + i) * Decimal("1.03")
             position = Position(
-                symbol="BTCUSDT", status="CLOSED", entry_client_order_id=f"e{i}", exit_client_order_id=f"x{i}",
-                entry_price=entry_price, exit_price=exit_price, quantity=Decimal("0.5"), quote_spent=entry_price / 2,
-                quote_received=exit_price / 2, stop_loss=entry_price * Decimal("0.98"),
-                take_profit=entry_price * Decimal("1.05"), entry_time_ms=entry_ms, exit_time_ms=exit_ms,
-                exit_reason="take_profit", return_pct=Decimal("2.8") + i,
+                symbol="BTCUSDT",
+                status="CLOSED",
+                entry_client_order_id=f"e{i}",
+                exit_client_order_id=f"x{i}",
+                entry_price=entry_price,
+                exit_price=exit_price,
+                quantity=Decimal("0.5"),
+                quote_spent=entry_price / 2,
+                quote_received=exit_price / 2,
+                stop_loss=entry_price * Decimal("0.98"),
+                take_profit=entry_price * Decimal("1.05"),
+                entry_time_ms=entry_ms,
+                exit_time_ms=exit_ms,
+                exit_reason="take_profit",
+                return_pct=Decimal("2.8") + i,
             )
             session.add(position)
             await session.flush()
-            for cid, side, purpose, price, at in (("e", "BUY", "entry", entry_price, entry_ms), ("x", "SELL", "exit", exit_price, exit_ms)):
-                session.add(Order(
-                    client_order_id=f"{cid}{i}", symbol="BTCUSDT", side=side, purpose=purpose, status="FILLED",
-                    requested_quantity=Decimal("0.5"), executed_quantity=Decimal("0.5"), cumulative_quote=price / 2,
-                    position_id=position.id, created_at_ms=at, updated_at_ms=at + 10,
-                ))
-        opened = Position(symbol="ETHUSDT", status="OPEN", entry_client_order_id="eth-e", entry_price=Decimal("2500.5"),
-                          quantity=Decimal("0.1"), quote_spent=Decimal("250.05"), entry_time_ms=T0 + 100 * MINUTE)
+            for cid, side, purpose, price, at in (
+                ("e", "BUY", "entry", entry_price, entry_ms),
+                ("x", "SELL", "exit", exit_price, exit_ms),
+            ):
+                session.add(
+                    Order(
+                        client_order_id=f"{cid}{i}",
+                        symbol="BTCUSDT",
+                        side=side,
+                        purpose=purpose,
+                        status="FILLED",
+                        requested_quantity=Decimal("0.5"),
+                        executed_quantity=Decimal("0.5"),
+                        cumulative_quote=price / 2,
+                        position_id=position.id,
+                        created_at_ms=at,
+                        updated_at_ms=at + 10,
+                    )
+                )
+        opened = Position(
+            symbol="ETHUSDT",
+            status="OPEN",
+            entry_client_order_id="eth-e",
+            entry_price=Decimal("2500.5"),
+            quantity=Decimal("0.1"),
+            quote_spent=Decimal("250.05"),
+            entry_time_ms=T0 + 100 * MINUTE,
+        )
         session.add(opened)
         await session.flush()
-        session.add(Order(client_order_id="eth-e", symbol="ETHUSDT", side="BUY", purpose="entry", status="FILLED",
-                          requested_quantity=Decimal("0.1"), executed_quantity=Decimal("0.1"),
-                          cumulative_quote=Decimal("250.05"), position_id=opened.id,
-                          created_at_ms=T0 + 100 * MINUTE, updated_at_ms=T0 + 100 * MINUTE))
+        session.add(
+            Order(
+                client_order_id="eth-e",
+                symbol="ETHUSDT",
+                side="BUY",
+                purpose="entry",
+                status="FILLED",
+                requested_quantity=Decimal("0.1"),
+                executed_quantity=Decimal("0.1"),
+                cumulative_quote=Decimal("250.05"),
+                position_id=opened.id,
+                created_at_ms=T0 + 100 * MINUTE,
+                updated_at_ms=T0 + 100 * MINUTE,
+            )
+        )
         await session.commit()
     await engine.dispose()

@@ -50,12 +50,15 @@ async def test_accounts_and_tokens_made_on_the_command_line_work_in_the_api(
 
     transport = httpx.ASGITransport(app=app, client=("10.0.0.9", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
-        assert (await browser.post("/api/login", json={"account": "vera", "password": password})).json()["role"] == "viewer"
+        assert (await browser.post("/api/login", json={"account": "vera", "password": password})).json()[
+            "role"
+        ] == "viewer"
         assert (await browser.post("/api/bot/stop")).status_code == 403
         assert (await run(cli, capsys, "user", "--name", "vera", "--role", "operator"))[0] == 0
         assert (await browser.post("/api/bot/stop")).status_code == 202
         assert (await run(cli, capsys, "user", "--remove", "vera"))[0] == 0
         assert (await browser.get("/api/status")).status_code == 401
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                 headers={"Authorization": f"Bearer {secret}"}) as script:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {secret}"}
+    ) as script:
         assert (await script.get("/api/status")).status_code == 401  # revoked with its account

@@ -57,7 +57,11 @@ async def test_login_sets_a_strict_http_only_cookie_and_logout_ends_the_session(
     anon: httpx.AsyncClient, redis_client: Redis
 ) -> None:
     response = await anon.post("/api/login", json={"password": PASSWORD})
-    assert response.status_code == 200 and response.json() == {"authenticated": True, "account": "owner", "role": "admin"}
+    assert response.status_code == 200 and response.json() == {
+        "authenticated": True,
+        "account": "owner",
+        "role": "admin",
+    }
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
     token = anon.cookies[auth.COOKIE_NAME]
@@ -98,9 +102,7 @@ async def test_failed_sign_ins_are_slowed_down_per_client(app: FastAPI, anon: ht
         assert (await other.post("/api/login", json={"password": PASSWORD})).status_code == 200
 
 
-async def test_the_delay_doubles_with_each_further_failure(
-    settings: ApiSettings, redis_client: Redis
-) -> None:
+async def test_the_delay_doubles_with_each_further_failure(settings: ApiSettings, redis_client: Redis) -> None:
     delays = [await throttle.record_failure(redis_client, settings, "10.1.1.1") for _ in range(8)]
     assert delays == [0, 0, 0, 1, 2, 4, 8, 16]
     assert 8 <= await throttle.blocked_for(redis_client, "10.1.1.1") <= 16
@@ -153,9 +155,7 @@ def test_hash_and_verify() -> None:
     assert auth.hash_password("s3cret-words") != stored  # salted
 
 
-async def test_no_cors_unless_configured(
-    anon: httpx.AsyncClient, settings_factory: Callable[..., ApiSettings]
-) -> None:
+async def test_no_cors_unless_configured(anon: httpx.AsyncClient, settings_factory: Callable[..., ApiSettings]) -> None:
     preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
     response = await anon.options("/api/login", headers=preflight)
     assert "access-control-allow-origin" not in response.headers

@@ -45,7 +45,9 @@ async def test_a_backtest_of_the_current_parameters_produces_a_linked_report(cli
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
 
-async def test_a_failing_backtest_reports_its_error(settings_factory: Callable[..., ApiSettings], tmp_path: Path) -> None:
+async def test_a_failing_backtest_reports_its_error(
+    settings_factory: Callable[..., ApiSettings], tmp_path: Path
+) -> None:
     app: FastAPI = create_app(settings_factory(BACKTEST_DATA=str(tmp_path / "BTCUSDT_1m_missing.csv.gz")))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:

@@ -9,7 +9,9 @@ from shared import streams
 from shared.codec import decode, loads
 
 
-async def test_start_stop_pause_set_the_state_and_append_a_command(client: httpx.AsyncClient, redis_client: Redis) -> None:
+async def test_start_stop_pause_set_the_state_and_append_a_command(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
     for path, command, state in [
         ("/api/bot/stop", "stop", "stopped"),
         ("/api/bot/pause-entries", "pause_entries", "entries_paused"),
@@ -25,7 +27,9 @@ async def test_start_stop_pause_set_the_state_and_append_a_command(client: httpx
     assert (await client.get("/api/status")).json()["bot"]["state"] == "running"
 
 
-async def test_close_position_goes_to_the_symbols_command_stream_only(client: httpx.AsyncClient, redis_client: Redis) -> None:
+async def test_close_position_goes_to_the_symbols_command_stream_only(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
     response = await client.post("/api/positions/ETHUSDT/close")
     assert response.status_code == 202 and response.json()["symbol"] == "ETHUSDT"
     entries = await redis_client.xrange(streams.symbol_commands("ETHUSDT"))

@@ -48,14 +48,30 @@ async def test_events_published_on_the_bus_reach_the_dashboard(live: LiveServer,
             await publish(redis_client, streams.kline_stream("BTCUSDT"), kline("BTCUSDT", 1, "101"))
             await publish(redis_client, streams.SIGNALS, signal("BTCUSDT", 1, "101"))
             await publish(redis_client, streams.DECISIONS, decision("BTCUSDT", 1, "101"))
-            await publish(redis_client, streams.EXECUTOR_EVENTS, make_event(
-                OrderUpdate(symbol="BTCUSDT", client_order_id="c1", side="BUY", status="FILLED", quantity=Decimal("0.1")),
-                "executor"))
-            await publish(redis_client, streams.EXECUTOR_EVENTS, make_event(BotStateChanged(state="stopped", reason="by ops"), "executor"))
+            await publish(
+                redis_client,
+                streams.EXECUTOR_EVENTS,
+                make_event(
+                    OrderUpdate(
+                        symbol="BTCUSDT", client_order_id="c1", side="BUY", status="FILLED", quantity=Decimal("0.1")
+                    ),
+                    "executor",
+                ),
+            )
+            await publish(
+                redis_client,
+                streams.EXECUTOR_EVENTS,
+                make_event(BotStateChanged(state="stopped", reason="by ops"), "executor"),
+            )
             received = [await reader.next() for _ in range(7)]
     by_name = {event.event: event for event in received}
     assert by_name["log"].data["message"] == "hello" and by_name["log"].data["service"] == "strategy"
-    assert by_name["price"].data == {"type": "ticker", "symbol": "BTCUSDT", "price": "101.5", "ts_ms": by_name["price"].data["ts_ms"]}
+    assert by_name["price"].data == {
+        "type": "ticker",
+        "symbol": "BTCUSDT",
+        "price": "101.5",
+        "ts_ms": by_name["price"].data["ts_ms"],
+    }
     assert by_name["price"].id is None  # throttled ticks are not resumable
     assert by_name["candle"].data["closed"] is True and by_name["candle"].data["close"] == "101"
     assert by_name["signal"].data["side"] == "BUY" and by_name["decision"].data["indicators"]["rsi"] == 41.0
@@ -180,7 +196,9 @@ async def test_a_slow_client_is_dropped_while_another_keeps_receiving(
             total, filler = 400, "x" * 8000
             received = 0
             for start in range(0, total, 5):
-                await publish_atomically(redis_client, [(streams.LOGS, log(f"{i} {filler}")) for i in range(start, start + 5)])
+                await publish_atomically(
+                    redis_client, [(streams.LOGS, log(f"{i} {filler}")) for i in range(start, start + 5)]
+                )
                 while received < start + 5:
                     event = await reader.next()
                     assert event.data["message"].startswith(f"{received} ")

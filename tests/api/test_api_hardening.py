@@ -48,7 +48,9 @@ async def test_a_post_from_another_origin_of_the_same_host_is_refused(app: FastA
         assert response.status_code == 403
         assert await redis_client.xlen(streams.CONTROL_COMMANDS) == before
         # The dashboard's own page (same origin), and clients that are not browsers, pass.
-        same = await client.post("/api/bot/stop", headers={"Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-origin"})
+        same = await client.post(
+            "/api/bot/stop", headers={"Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-origin"}
+        )
         assert same.status_code == 202
         assert (await client.post("/api/bot/start")).status_code == 202
         assert await redis_client.xlen(streams.CONTROL_COMMANDS) == before + 2
@@ -58,7 +60,9 @@ async def test_a_post_from_another_origin_of_the_same_host_is_refused(app: FastA
 
 async def test_a_forged_origin_cannot_sign_in_either(app: FastAPI) -> None:
     async with _client(app, "127.0.0.1") as client:
-        response = await client.post("/api/login", json={"password": PASSWORD}, headers={"Origin": "http://localhost:9999"})
+        response = await client.post(
+            "/api/login", json={"password": PASSWORD}, headers={"Origin": "http://localhost:9999"}
+        )
         assert response.status_code == 403 and auth.COOKIE_NAME not in response.cookies
 
 
@@ -66,7 +70,9 @@ async def test_a_configured_cors_origin_may_post(settings_factory: Callable[...,
     app = create_app(settings_factory(API_CORS_ORIGINS="https://desk.example"))
     async with app.router.lifespan_context(app):
         async with _signed_in(app, "10.0.0.3") as client:
-            ok = await client.post("/api/bot/stop", headers={"Origin": "https://desk.example", "Sec-Fetch-Site": "cross-site"})
+            ok = await client.post(
+                "/api/bot/stop", headers={"Origin": "https://desk.example", "Sec-Fetch-Site": "cross-site"}
+            )
             refused = await client.post("/api/bot/stop", headers={"Origin": "https://other.example"})
     assert ok.status_code == 202 and refused.status_code == 403
 
@@ -113,13 +119,17 @@ async def test_a_10_mb_body_is_refused_with_413_before_it_is_read(live: LiveServ
         cookie = client.cookies[auth.COOKIE_NAME]
         for path, method in (("/api/login", "POST"), ("/api/parameters", "PUT"), ("/api/bot/stop", "POST")):
             for session in ("", cookie):  # anonymous or signed in
-                head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {10 * 1024 * 1024}\r\n")
+                head = (
+                    f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {10 * 1024 * 1024}\r\n"
+                )
                 status, _ = await _raw_request(live, head, cookie=session)
                 assert status == 413, (path, session, status)  # answered with no body byte sent
         # Without a Content-Length (chunked): cut off as soon as it passes the limit.
-        head = ("PUT /api/parameters HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                "Transfer-Encoding: chunked\r\n")
+        head = (
+            "PUT /api/parameters HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n"
+        )
         status, sent = await _raw_request(live, head, chunks=640, cookie=cookie)
         assert status == 413 and sent < 1024 * 1024
         # A body under the limit is handled normally, and the server is still there.
@@ -144,7 +154,9 @@ async def test_validation_errors_have_one_shape_and_echo_no_input(client: httpx.
         detail = response.json()["detail"]
         assert detail and all(set(item) == {"field", "label", "message"} for item in detail), response.text
         assert secret not in response.text and "18446744073709551616" not in response.text
-    raw = await client.post("/api/login", content=b'{"password": "' + secret.encode(), headers={"Content-Type": "application/json"})
+    raw = await client.post(
+        "/api/login", content=b'{"password": "' + secret.encode(), headers={"Content-Type": "application/json"}
+    )
     assert raw.status_code == 422 and secret not in raw.text
 
 
@@ -164,10 +176,14 @@ async def test_a_password_change_ends_every_other_session(
     await redis_client.set(streams.DASHBOARD_PASSWORD_HASH, auth.hash_password(PASSWORD))
     async with app.router.lifespan_context(app):
         async with _signed_in(app, "10.0.0.5") as phone, _signed_in(app, "10.0.0.6") as laptop:
-            wrong = await laptop.post("/api/password", json={"current_password": "not the password", "new_password": "n3w-passw0rd"})
+            wrong = await laptop.post(
+                "/api/password", json={"current_password": "not the password", "new_password": "n3w-passw0rd"}
+            )
             assert wrong.status_code == 403
             assert (await phone.get("/api/status")).status_code == 200
-            changed = await laptop.post("/api/password", json={"current_password": PASSWORD, "new_password": "n3w-passw0rd"})
+            changed = await laptop.post(
+                "/api/password", json={"current_password": PASSWORD, "new_password": "n3w-passw0rd"}
+            )
             assert changed.status_code == 200, changed.text
             assert (await laptop.get("/api/status")).status_code == 200  # renewed for the one who changed it
             assert (await phone.get("/api/status")).status_code == 401
@@ -191,7 +207,9 @@ async def test_a_new_configured_password_ends_the_sessions_of_the_old_one(
         async with _client(changed, "10.0.0.7") as again:
             again.cookies.set(auth.COOKIE_NAME, cookie)
             assert (await again.get("/api/status")).status_code == 401
-            assert (await again.post("/api/password", json={"current_password": "x", "new_password": "12345678"})).status_code == 401
+            assert (
+                await again.post("/api/password", json={"current_password": "x", "new_password": "12345678"})
+            ).status_code == 401
 
 
 async def test_the_guess_rate_is_global_and_the_owners_browser_still_gets_in(

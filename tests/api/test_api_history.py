@@ -64,7 +64,9 @@ async def test_open_positions_query(ledger_url: str, symbol: str | None) -> None
     engine = open_engine(ledger_url)
     try:
         rows = await queries.open_positions(engine, symbol)
-        assert [(row["symbol"], row["status"], row["entry_price"]) for row in rows] == [("ETHUSDT", "OPEN", Decimal("2500.5"))]
+        assert [(row["symbol"], row["status"], row["entry_price"]) for row in rows] == [
+            ("ETHUSDT", "OPEN", Decimal("2500.5"))
+        ]
         assert await queries.open_positions(engine, "BTCUSDT") == []
         since = await queries.positions_since(engine, "BTCUSDT", T0)
         assert [row["return_pct"] for row in since] == [Decimal("2.8")]

@@ -17,7 +17,9 @@ def sealed(fields: dict[str, str]) -> bool:
     return signing.check_fields(fields, signing.installed_key()) is signing.Seal.VALID
 
 
-async def test_every_command_returns_the_id_it_is_answered_under(client: httpx.AsyncClient, redis_client: Redis) -> None:
+async def test_every_command_returns_the_id_it_is_answered_under(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
     ids = set()
     for path in ("/api/bot/stop", "/api/bot/pause-entries", "/api/bot/start", "/api/positions/BTCUSDT/close"):
         body = (await client.post(path)).json()
@@ -29,7 +31,9 @@ async def test_every_command_returns_the_id_it_is_answered_under(client: httpx.A
     assert set(sent) == ids
 
 
-async def test_close_all_stops_and_asks_every_symbols_owner_to_close(client: httpx.AsyncClient, redis_client: Redis) -> None:
+async def test_close_all_stops_and_asks_every_symbols_owner_to_close(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
     response = await client.post("/api/bot/close-all")
     assert response.status_code == 202, response.text
     body = response.json()
@@ -44,13 +48,18 @@ async def test_close_all_stops_and_asks_every_symbols_owner_to_close(client: htt
         [(_, fields)] = await redis_client.xrange(streams.symbol_commands(symbol))
         close = decode(fields).payload
         assert (close.command, close.symbol, close.origin, close.command_id) == (
-            "close_position", symbol, "close_all", body["command_id"],
+            "close_position",
+            symbol,
+            "close_all",
+            body["command_id"],
         )
         assert sealed(fields)
     assert not [key async for key in redis_client.scan_iter(match="executor:inbox:*")]
 
 
-async def test_a_period_longer_than_the_window_is_refused_naming_it(client: httpx.AsyncClient, redis_client: Redis) -> None:
+async def test_a_period_longer_than_the_window_is_refused_naming_it(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
     response = await client.put("/api/parameters", json={"EMA_FILTER_PERIOD": 5000})
     assert response.status_code == 422, response.text
     [problem] = response.json()["detail"]
@@ -85,14 +94,18 @@ async def test_a_dangerous_setting_needs_the_confirmation_flag_and_is_logged(
     assert response.status_code == 409, response.text
     body = response.json()
     assert {tuple(d["fields"]) for d in body["dangers"]} == {
-        ("RISK_PER_TRADE",), ("STOP_LOSS_PERCENTAGE",), ("CAPITAL_ALLOCATION", "RISK_PER_TRADE"),
+        ("RISK_PER_TRADE",),
+        ("STOP_LOSS_PERCENTAGE",),
+        ("CAPITAL_ALLOCATION", "RISK_PER_TRADE"),
     }
     assert "confirm" in body["detail"]
     assert not await redis_client.exists(streams.PARAMETERS)
 
     with caplog.at_level(logging.WARNING):
         response = await client.put(
-            "/api/parameters", params={"confirm_dangerous": "true"}, json={"RISK_PER_TRADE": "0.5", "STOP_LOSS_PERCENTAGE": "0.001"}
+            "/api/parameters",
+            params={"confirm_dangerous": "true"},
+            json={"RISK_PER_TRADE": "0.5", "STOP_LOSS_PERCENTAGE": "0.001"},
         )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -105,7 +118,15 @@ async def test_a_dangerous_setting_needs_the_confirmation_flag_and_is_logged(
     # A later change that leaves the dangerous fields alone needs no new confirmation.
     assert (await client.put("/api/parameters", json={"RSI_PERIOD": 12})).status_code == 200
     # 100 % allocation with 3 % risk is dangerous on its own.
-    await client.put("/api/parameters", params={"confirm_dangerous": "true"}, json={"RISK_PER_TRADE": "0.01", "STOP_LOSS_PERCENTAGE": "0.02"})
+    await client.put(
+        "/api/parameters",
+        params={"confirm_dangerous": "true"},
+        json={"RISK_PER_TRADE": "0.01", "STOP_LOSS_PERCENTAGE": "0.02"},
+    )
     response = await client.put("/api/parameters", json={"RISK_PER_TRADE": "0.03"})
-    assert response.status_code == 409 and [d["fields"] for d in response.json()["dangers"]] == [["CAPITAL_ALLOCATION", "RISK_PER_TRADE"]]
-    assert (await client.put("/api/parameters", json={"RISK_PER_TRADE": "0.03", "CAPITAL_ALLOCATION": "0.5"})).status_code == 200
+    assert response.status_code == 409 and [d["fields"] for d in response.json()["dangers"]] == [
+        ["CAPITAL_ALLOCATION", "RISK_PER_TRADE"]
+    ]
+    assert (
+        await client.put("/api/parameters", json={"RISK_PER_TRADE": "0.03", "CAPITAL_ALLOCATION": "0.5"})
+    ).status_code == 200

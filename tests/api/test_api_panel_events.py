@@ -17,12 +17,20 @@ from shared.events import OrderUpdate, PositionClosed, PositionSnapshot, make_ev
 from tests.api.helpers import SseReader, kline, seed, ticker
 from tests.api.test_api_events import open_stream, wait_subscribed
 
-BTC_FILTERS = {"symbol": "BTCUSDT", "base_asset": "BTC", "quote_asset": "USDT", "tick_size": "0.01000000",
-               "step_size": "0.00001000", "min_qty": "0.00001", "min_notional": "5"}
+BTC_FILTERS = {
+    "symbol": "BTCUSDT",
+    "base_asset": "BTC",
+    "quote_asset": "USDT",
+    "tick_size": "0.01000000",
+    "step_size": "0.00001000",
+    "min_qty": "0.00001",
+    "min_notional": "5",
+}
 
 
-async def test_events_carry_formatted_panel_data(live_factory, settings: ApiSettings, redis_client: Redis,
-                                                 ledger_url: str) -> None:
+async def test_events_carry_formatted_panel_data(
+    live_factory, settings: ApiSettings, redis_client: Redis, ledger_url: str
+) -> None:
     await seed(ledger_url, trades=2)
     await redis_client.hset(streams.SYMBOL_INFO, "BTCUSDT", dumps(BTC_FILTERS))
     live = await live_factory(settings)
@@ -33,17 +41,62 @@ async def test_events_carry_formatted_panel_data(live_factory, settings: ApiSett
             await wait_subscribed(live)
             await publish(redis_client, streams.ticker_stream("BTCUSDT"), ticker("BTCUSDT", "105861.12000000"))
             await publish(redis_client, streams.kline_stream("BTCUSDT"), kline("BTCUSDT", 1, "105861.123"))
-            await publish(redis_client, streams.EXECUTOR_EVENTS, make_event(OrderUpdate(
-                symbol="BTCUSDT", client_order_id="x1", side="SELL", status="FILLED", quantity="0.50000000",
-                executed_quantity="0.5", quote_quantity="50.5000000000001", average_price="101.000000000000002"),
-                "executor"))
-            await publish(redis_client, streams.EXECUTOR_EVENTS, make_event(PositionSnapshot(
-                symbol="BTCUSDT", status="OPEN", trade_id=9, entry_price="105000.123456", quantity="0.009990000",
-                dust_quantity="0.0000025", entry_time_ms=1_000, stop_loss="102900.1", take_profit="110250"), "executor"))
-            await publish(redis_client, streams.EXECUTOR_EVENTS, make_event(PositionClosed(
-                symbol="BTCUSDT", entry_price="101", exit_price="104.03", quantity="0.5", quote_spent="50.5",
-                quote_received="52.015", return_pct="3.0000000000000000000000000001", exit_reason="take_profit",
-                entry_time_ms=1, exit_time_ms=2, client_order_id="x1", position_id=2), "executor"))
+            await publish(
+                redis_client,
+                streams.EXECUTOR_EVENTS,
+                make_event(
+                    OrderUpdate(
+                        symbol="BTCUSDT",
+                        client_order_id="x1",
+                        side="SELL",
+                        status="FILLED",
+                        quantity="0.50000000",
+                        executed_quantity="0.5",
+                        quote_quantity="50.5000000000001",
+                        average_price="101.000000000000002",
+                    ),
+                    "executor",
+                ),
+            )
+            await publish(
+                redis_client,
+                streams.EXECUTOR_EVENTS,
+                make_event(
+                    PositionSnapshot(
+                        symbol="BTCUSDT",
+                        status="OPEN",
+                        trade_id=9,
+                        entry_price="105000.123456",
+                        quantity="0.009990000",
+                        dust_quantity="0.0000025",
+                        entry_time_ms=1_000,
+                        stop_loss="102900.1",
+                        take_profit="110250",
+                    ),
+                    "executor",
+                ),
+            )
+            await publish(
+                redis_client,
+                streams.EXECUTOR_EVENTS,
+                make_event(
+                    PositionClosed(
+                        symbol="BTCUSDT",
+                        entry_price="101",
+                        exit_price="104.03",
+                        quantity="0.5",
+                        quote_spent="50.5",
+                        quote_received="52.015",
+                        return_pct="3.0000000000000000000000000001",
+                        exit_reason="take_profit",
+                        entry_time_ms=1,
+                        exit_time_ms=2,
+                        client_order_id="x1",
+                        position_id=2,
+                    ),
+                    "executor",
+                ),
+            )
             # The hub keeps each stream's order, not the order between streams: collect by kind.
             kinds = {
                 "price": lambda e: e.event == "price",
@@ -70,7 +123,10 @@ async def test_events_carry_formatted_panel_data(live_factory, settings: ApiSett
     assert closed.data["return_pct"] == "3.00" and closed.data["trade"]["id"] == 2
     assert closed.data["trade"]["profit_quote"] == "1.52" and closed.data["trade"]["exit_reason"] == "take_profit"
     assert summary.id is None and summary.data["total"]["trades"] == 2
-    assert summary.data["symbols"]["BTCUSDT"]["realised_quote"] == (await _profit(live))["symbols"]["BTCUSDT"]["realised_quote"]
+    assert (
+        summary.data["symbols"]["BTCUSDT"]["realised_quote"]
+        == (await _profit(live))["symbols"]["BTCUSDT"]["realised_quote"]
+    )
 
     # A client resuming from before the trade event gets it again, with one profit summary after it.
     async with httpx.AsyncClient() as client:

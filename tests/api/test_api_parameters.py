@@ -24,12 +24,16 @@ async def test_defaults_are_version_zero_with_field_descriptions(client: httpx.A
     assert fields["RSI_OVERBOUGHT"]["description"]
 
 
-async def test_invalid_values_name_each_field_and_change_nothing(client: httpx.AsyncClient, redis_client: Redis) -> None:
+async def test_invalid_values_name_each_field_and_change_nothing(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
     await client.put("/api/parameters", json={"EMA_SHORT_PERIOD": 8})
     before = await _snapshot(redis_client)
     cases = [
-        ({"EMA_SHORT_PERIOD": 30, "RSI_PERIOD": 1, "STOP_LOSS_PERCENTAGE": "1.5"},
-         {"EMA_SHORT_PERIOD", "RSI_PERIOD", "STOP_LOSS_PERCENTAGE"}),
+        (
+            {"EMA_SHORT_PERIOD": 30, "RSI_PERIOD": 1, "STOP_LOSS_PERCENTAGE": "1.5"},
+            {"EMA_SHORT_PERIOD", "RSI_PERIOD", "STOP_LOSS_PERCENTAGE"},
+        ),
         ({"EMA_SHORT_PERIOD": "eight"}, {"EMA_SHORT_PERIOD"}),
         ({"NOT_A_PARAMETER": 1}, {"NOT_A_PARAMETER"}),
         ({"RSI_OVERSOLD": 80}, {"RSI_OVERSOLD"}),

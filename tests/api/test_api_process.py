@@ -39,7 +39,9 @@ def wait_ready(process: subprocess.Popen[str], url: str, timeout: float = 60) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"api exited with {process.returncode}: {process.stderr.read() if process.stderr else ''}")
+            raise AssertionError(
+                f"api exited with {process.returncode}: {process.stderr.read() if process.stderr else ''}"
+            )
         try:
             if httpx.get(f"{url}/api/health", timeout=1).status_code in (200, 503):
                 return
@@ -59,7 +61,9 @@ def test_the_api_process_prints_a_generated_password_once_and_leaks_no_secret(re
     env = api_env(redis_url, tmp_path, port, BINANCE_API_KEY=API_KEY, BINANCE_API_SECRET=API_SECRET)
     log_path = tmp_path / "api.log"
     with log_path.open("w") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "services.api"], cwd=tmp_path, env=env, stderr=log_file, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.api"], cwd=tmp_path, env=env, stderr=log_file, text=True
+        )
     try:
         wait_ready(process, url)
         check = subprocess.run(
@@ -76,7 +80,14 @@ def test_the_api_process_prints_a_generated_password_once_and_leaks_no_secret(re
             response = client.post("/api/login", json={"password": password})
             assert response.status_code == 200
             token = client.cookies[auth.COOKIE_NAME]
-            for path in ("/api/status", "/api/health", "/api/parameters", "/api/logs", "/api/openapi.json", "/api/session"):
+            for path in (
+                "/api/status",
+                "/api/health",
+                "/api/parameters",
+                "/api/logs",
+                "/api/openapi.json",
+                "/api/session",
+            ):
                 bodies.append(client.get(path).text)
             bodies.append(response.text)
         process.send_signal(signal.SIGTERM)
@@ -109,7 +120,9 @@ def test_rotating_x_forwarded_for_does_not_raise_the_guess_rate_and_the_owner_st
     url = f"http://127.0.0.1:{port}"
     env = api_env(redis_url, tmp_path, port, DASHBOARD_PASSWORD="the owner's long password")
     with (tmp_path / "api.log").open("w") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "services.api"], cwd=tmp_path, env=env, stderr=log_file, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.api"], cwd=tmp_path, env=env, stderr=log_file, text=True
+        )
     try:
         wait_ready(process, url)
         statuses = []
@@ -118,7 +131,9 @@ def test_rotating_x_forwarded_for_does_not_raise_the_guess_rate_and_the_owner_st
             owner.post("/api/logout")
             for i in range(30):
                 forged = {"X-Forwarded-For": f"203.0.113.{i}", "X-Real-IP": f"198.51.100.{i}"}
-                statuses.append(attacker.post("/api/login", json={"password": f"guess {i}"}, headers=forged).status_code)
+                statuses.append(
+                    attacker.post("/api/login", json={"password": f"guess {i}"}, headers=forged).status_code
+                )
             # The owner's browser (it signed in before) gets in during the attack, from the same address.
             assert owner.post("/api/login", json={"password": "the owner's long password"}).status_code == 200
             # ... and the audit records the real peer, not a forged one.

@@ -44,7 +44,9 @@ async def signed_in(app: FastAPI, account: str, password: str, ip: str = "10.0.0
 
 def bearer_client(app: FastAPI, secret: str, ip: str = "10.0.0.4") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(ip, 50000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {secret}"})
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {secret}"}
+    )
 
 
 async def test_every_acting_route_answers_403_to_a_viewer_session_and_a_viewer_token(
@@ -56,10 +58,18 @@ async def test_every_acting_route_answers_403_to_a_viewer_session_and_a_viewer_t
     _, owner_viewer_secret = await accounts.create_token(engine, "owner", "public screen", "viewer")
     routes = acting_routes(app)
     # The ones known today are among them; any route added later is checked the same way.
-    assert {("POST", "/api/bot/start"), ("POST", "/api/bot/stop"), ("POST", "/api/bot/pause-entries"),
-            ("POST", "/api/bot/close-all"), ("POST", "/api/positions/{symbol}/close"), ("PUT", "/api/parameters"),
-            ("POST", "/api/backtest"), ("POST", "/api/password"), ("POST", "/api/tokens"),
-            ("DELETE", "/api/tokens/{token_id}")} <= set(routes)
+    assert {
+        ("POST", "/api/bot/start"),
+        ("POST", "/api/bot/stop"),
+        ("POST", "/api/bot/pause-entries"),
+        ("POST", "/api/bot/close-all"),
+        ("POST", "/api/positions/{symbol}/close"),
+        ("PUT", "/api/parameters"),
+        ("POST", "/api/backtest"),
+        ("POST", "/api/password"),
+        ("POST", "/api/tokens"),
+        ("DELETE", "/api/tokens/{token_id}"),
+    } <= set(routes)
     session = await signed_in(app, "vera", password)
     callers = [session, bearer_client(app, secret), bearer_client(app, owner_viewer_secret)]
     try:
@@ -75,7 +85,10 @@ async def test_every_acting_route_answers_403_to_a_viewer_session_and_a_viewer_t
     # Nothing was sent or changed by any of them.
     assert await redis_client.xlen(streams.CONTROL_COMMANDS) == 0
     assert await redis_client.xlen(streams.CONTROL_PARAMETERS) == 0
-    assert [t.name for t in await accounts.list_tokens(engine) if t.revoked_at_ms is None] == ["wallboard", "public screen"]
+    assert [t.name for t in await accounts.list_tokens(engine) if t.revoked_at_ms is None] == [
+        "wallboard",
+        "public screen",
+    ]
     assert (await client.get("/api/status")).status_code == 200
 
 
@@ -97,7 +110,9 @@ async def test_an_operator_acts_and_the_audit_trail_names_the_account_and_the_to
         # Tokens and the owner's password stay the owner's.
         assert (await session.post("/api/tokens", json={"name": "more"})).status_code == 403
         assert (await script.get("/api/tokens")).status_code == 403
-        assert (await session.post("/api/password", json={"current_password": "x", "new_password": "y" * 8})).status_code == 403
+        assert (
+            await session.post("/api/password", json={"current_password": "x", "new_password": "y" * 8})
+        ).status_code == 403
     finally:
         await session.aclose()
         await script.aclose()
@@ -145,7 +160,11 @@ async def test_role_changes_removals_and_new_passwords_apply_at_the_next_request
     session = await signed_in(app, "rita", password)
     script = bearer_client(app, secret)
     try:
-        assert (await session.get("/api/session")).json() == {"authenticated": True, "account": "rita", "role": "viewer"}
+        assert (await session.get("/api/session")).json() == {
+            "authenticated": True,
+            "account": "rita",
+            "role": "viewer",
+        }
         assert (await session.post("/api/bot/stop")).status_code == 403
         await accounts.set_role(engine, "rita", "operator")
         assert (await session.post("/api/bot/stop")).status_code == 202

@@ -108,5 +108,7 @@ async def test_an_empty_header_is_a_fresh_start(live: LiveServer) -> None:
         await live.login(client)
         async with client.stream("GET", "/api/events", headers={"Last-Event-ID": ""}) as fresh:
             assert fresh.status_code == 200
-        async with client.stream("GET", "/api/events", params={"last_event_id": "1-0"}, headers={"Last-Event-ID": ""}) as ok:
+        async with client.stream(
+            "GET", "/api/events", params={"last_event_id": "1-0"}, headers={"Last-Event-ID": ""}
+        ) as ok:
             assert ok.status_code == 200

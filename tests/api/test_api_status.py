@@ -20,18 +20,36 @@ async def test_status_shows_mode_state_prices_balances_position_and_last_signal(
     client: httpx.AsyncClient, redis_client: Redis
 ) -> None:
     now = now_ms()
-    await redis_client.set(streams.BOT_STATE, dumps({"state": "error", "reason": "exchange refused the key", "changed_at_ms": now}))
+    await redis_client.set(
+        streams.BOT_STATE, dumps({"state": "error", "reason": "exchange refused the key", "changed_at_ms": now})
+    )
     await redis_client.hset(streams.MARKET_LAST_PRICE, mapping={"BTCUSDT": "105000.5", "ETHUSDT": "2500"})
     await redis_client.hset(streams.MARKET_FRESHNESS, mapping={"BTCUSDT": str(now - 1500)})
-    await redis_client.hset(streams.ACCOUNT_SNAPSHOT, mapping={
-        "USDT": dumps({"free": "9500.25", "locked": "0"}), "BTC": dumps({"free": "0.01", "locked": "0"}),
-        "BNB": dumps({"free": "1", "locked": "0"}),
-    })
-    await redis_client.hset(streams.POSITIONS, mapping={
-        "BTCUSDT": dumps({"symbol": "BTCUSDT", "status": "OPEN", "entry_price": "100000", "quantity": "0.01",
-                          "entry_time_ms": now - 60_000, "stop_loss": "98000", "take_profit": "105000"}),
-        "ETHUSDT": dumps({"symbol": "ETHUSDT", "status": "FLAT"}),
-    })
+    await redis_client.hset(
+        streams.ACCOUNT_SNAPSHOT,
+        mapping={
+            "USDT": dumps({"free": "9500.25", "locked": "0"}),
+            "BTC": dumps({"free": "0.01", "locked": "0"}),
+            "BNB": dumps({"free": "1", "locked": "0"}),
+        },
+    )
+    await redis_client.hset(
+        streams.POSITIONS,
+        mapping={
+            "BTCUSDT": dumps(
+                {
+                    "symbol": "BTCUSDT",
+                    "status": "OPEN",
+                    "entry_price": "100000",
+                    "quantity": "0.01",
+                    "entry_time_ms": now - 60_000,
+                    "stop_loss": "98000",
+                    "take_profit": "105000",
+                }
+            ),
+            "ETHUSDT": dumps({"symbol": "ETHUSDT", "status": "FLAT"}),
+        },
+    )
     await publish(redis_client, streams.SIGNALS, signal("BTCUSDT", 3, "100000"))
     await publish(redis_client, streams.MARKET_STATUS, make_event(MarketStatus(state="connected"), "market_data"))
 
@@ -56,11 +74,19 @@ async def test_the_executors_newer_state_report_wins_over_the_requested_state(
     client: httpx.AsyncClient, redis_client: Redis
 ) -> None:
     assert (await client.get("/api/status")).json()["bot"]["state"] == "unknown"
-    await publish(redis_client, streams.EXECUTOR_EVENTS, make_event(BotStateChanged(state="running", reason="executor started"), "executor"))
+    await publish(
+        redis_client,
+        streams.EXECUTOR_EVENTS,
+        make_event(BotStateChanged(state="running", reason="executor started"), "executor"),
+    )
     assert (await client.get("/api/status")).json()["bot"]["reason"] == "executor started"
     await client.post("/api/bot/pause-entries")
     assert (await client.get("/api/status")).json()["bot"]["state"] == "entries_paused"
-    await publish(redis_client, streams.EXECUTOR_EVENTS, make_event(BotStateChanged(state="error", reason="exchange refused the key"), "executor"))
+    await publish(
+        redis_client,
+        streams.EXECUTOR_EVENTS,
+        make_event(BotStateChanged(state="error", reason="exchange refused the key"), "executor"),
+    )
     bot = (await client.get("/api/status")).json()["bot"]
     assert bot["state"] == "error" and bot["reason"] == "exchange refused the key"
 
@@ -72,8 +98,14 @@ def test_symbol_split_and_unrealised_percent() -> None:
     assert unrealised_pct(None, "1") is None and unrealised_pct("0", "1") is None
 
 
-async def test_health_is_public_and_reports_heartbeats_and_group_lag(anon: httpx.AsyncClient, redis_client: Redis) -> None:
-    await redis_client.set(streams.health_key("strategy", "h-1"), dumps({"service": "strategy", "instance": "h-1", "ts_ms": now_ms() - 300}), ex=10)
+async def test_health_is_public_and_reports_heartbeats_and_group_lag(
+    anon: httpx.AsyncClient, redis_client: Redis
+) -> None:
+    await redis_client.set(
+        streams.health_key("strategy", "h-1"),
+        dumps({"service": "strategy", "instance": "h-1", "ts_ms": now_ms() - 300}),
+        ex=10,
+    )
     stream = streams.kline_stream("BTCUSDT")
     for index in range(3):
         await publish(redis_client, stream, kline("BTCUSDT", index, "100"))
@@ -83,7 +115,9 @@ async def test_health_is_public_and_reports_heartbeats_and_group_lag(anon: httpx
     assert response.status_code == 200
     body = response.json()
     assert body["redis"] is True and body["status"] == "ok"
-    assert body["services"] == [{"service": "strategy", "instance": "h-1", "age_ms": body["services"][0]["age_ms"], "up": True}]
+    assert body["services"] == [
+        {"service": "strategy", "instance": "h-1", "age_ms": body["services"][0]["age_ms"], "up": True}
+    ]
     assert body["groups"] == [{"stream": stream, "group": "strategy", "lag": 2, "pending": 1, "consumers": 1}]
 
 
@@ -100,8 +134,21 @@ async def test_candles_join_each_closed_candle_with_its_indicators_and_markers(
     await publish(redis_client, streams.SIGNALS, signal("BTCUSDT", 3, "103"))
     await publish(redis_client, streams.SIGNALS, signal("ETHUSDT", 3, "9"))
     await seed(ledger_url, trades=1)
-    await redis_client.hset(streams.POSITIONS, "BTCUSDT", dumps({"symbol": "BTCUSDT", "status": "OPEN", "entry_price": "103",
-                                                                "quantity": "1", "entry_time_ms": T0, "stop_loss": "101", "take_profit": "108"}))
+    await redis_client.hset(
+        streams.POSITIONS,
+        "BTCUSDT",
+        dumps(
+            {
+                "symbol": "BTCUSDT",
+                "status": "OPEN",
+                "entry_price": "103",
+                "quantity": "1",
+                "entry_time_ms": T0,
+                "stop_loss": "101",
+                "take_profit": "108",
+            }
+        ),
+    )
 
     body = (await client.get("/api/candles", params={"symbol": "BTCUSDT", "limit": 10})).json()
     candles = body["candles"]
@@ -111,7 +158,9 @@ async def test_candles_join_each_closed_candle_with_its_indicators_and_markers(
     assert candles[1]["ema_filter"] == 98.0 and candles[1]["ema_long"] == 100.0
     assert candles[2]["ema_short"] is None and candles[5]["rsi"] is None
     assert [(m["kind"], m["time_ms"]) for m in body["markers"]] == [
-        ("entry", T0), ("signal", T0 + 3 * MINUTE), ("exit", T0 + 5 * MINUTE)
+        ("entry", T0),
+        ("signal", T0 + 3 * MINUTE),
+        ("exit", T0 + 5 * MINUTE),
     ]
     assert body["position"]["stop_loss"] == "101" and body["position"]["take_profit"] == "108"
     assert body["rsi_overbought"] == 75.0 and body["rsi_oversold"] == 25.0
@@ -155,14 +204,21 @@ async def test_candles_without_a_ledger_still_draw(client: httpx.AsyncClient, re
 
 async def test_logs_signals_decisions_feeds(client: httpx.AsyncClient, redis_client: Redis) -> None:
     for index in range(6):
-        await publish(redis_client, streams.LOGS, log(f"line {index}", service="strategy" if index % 2 else "executor",
-                                                     level="WARNING" if index == 4 else "INFO"))
+        await publish(
+            redis_client,
+            streams.LOGS,
+            log(
+                f"line {index}",
+                service="strategy" if index % 2 else "executor",
+                level="WARNING" if index == 4 else "INFO",
+            ),
+        )
         await publish(redis_client, streams.DECISIONS, decision("BTCUSDT" if index % 2 else "ETHUSDT", index, "1"))
     logs = (await client.get("/api/logs", params={"limit": 3})).json()
     assert [item["data"]["message"] for item in logs] == ["line 3", "line 4", "line 5"]
-    assert [item["data"]["message"] for item in (await client.get("/api/logs", params={"service": "executor"})).json()] == [
-        "line 0", "line 2", "line 4"
-    ]
+    assert [
+        item["data"]["message"] for item in (await client.get("/api/logs", params={"service": "executor"})).json()
+    ] == ["line 0", "line 2", "line 4"]
     warnings = (await client.get("/api/logs", params={"level": "WARNING"})).json()
     assert [item["data"]["message"] for item in warnings] == ["line 4"]
     decisions = (await client.get("/api/decisions", params={"symbol": "BTCUSDT", "limit": 2})).json()
@@ -171,7 +227,6 @@ async def test_logs_signals_decisions_feeds(client: httpx.AsyncClient, redis_cli
     await publish(redis_client, streams.SIGNALS, signal("BTCUSDT", 1, "100.5", side="SELL"))
     signals = (await client.get("/api/signals")).json()
     assert signals[0]["data"]["side"] == "SELL" and signals[0]["data"]["price"] == "100.5"
-
 
 
 async def test_status_shows_the_tripped_breaker_limit_with_its_figures_until_the_next_market_day(
@@ -184,8 +239,12 @@ async def test_status_shows_the_tripped_breaker_limit_with_its_figures_until_the
 
     assert (await client.get("/api/status")).json()["breaker"] is None
     day = 20_000 * DAY_MS
-    step = advance(BreakerState(), BreakerLimits(daily_loss_pct=Decimal(2)), day + 1000,
-                   ClosedTrade(Decimal(-30), day + 1000, Decimal(1000)))
+    step = advance(
+        BreakerState(),
+        BreakerLimits(daily_loss_pct=Decimal(2)),
+        day + 1000,
+        ClosedTrade(Decimal(-30), day + 1000, Decimal(1000)),
+    )
     await redis_client.set(streams.BREAKER, dumps({"state": state_dict(step.state)}))
     await redis_client.hset(streams.MARKET_CLOCK, mapping={"BTCUSDT": str(day + 5000)})
     breaker = (await client.get("/api/status")).json()["breaker"]

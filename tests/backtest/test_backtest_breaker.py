@@ -41,4 +41,7 @@ def test_a_tight_daily_loss_limit_pauses_each_day_and_resumes_at_the_next_utc_ma
 
 def test_off_by_default_the_run_is_unchanged(sample_file: Path) -> None:
     data = load_candles(sample_file)
-    assert run_backtest(data, DEFAULTS).trades == run_backtest(data, DEFAULTS, BacktestConfig(breaker=BreakerLimits())).trades
+    assert (
+        run_backtest(data, DEFAULTS).trades
+        == run_backtest(data, DEFAULTS, BacktestConfig(breaker=BreakerLimits())).trades
+    )

@@ -20,7 +20,11 @@ def test_names_give_symbol_and_interval() -> None:
     with pytest.raises(CandleFileError):
         parse_file_name("candles.csv")
     assert (interval_ms("1m"), interval_ms("5m"), interval_ms("1h"), interval_ms("1d")) == (
-        60_000, 300_000, 3_600_000, 86_400_000)
+        60_000,
+        300_000,
+        3_600_000,
+        86_400_000,
+    )
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
@@ -42,8 +46,16 @@ def test_rows_must_go_forward_in_time(tmp_path: Path) -> None:
 
 
 def test_arrays_from_column_or_datetime_index() -> None:
-    frame = pd.DataFrame({"open_time": [0, 60_000], "open": [1.0, 2.0], "high": [1.0, 2.0], "low": [1.0, 2.0],
-                          "close": [1.0, 2.0], "volume": [3.0, 4.0]})
+    frame = pd.DataFrame(
+        {
+            "open_time": [0, 60_000],
+            "open": [1.0, 2.0],
+            "high": [1.0, 2.0],
+            "low": [1.0, 2.0],
+            "close": [1.0, 2.0],
+            "volume": [3.0, 4.0],
+        }
+    )
     arrays = candle_arrays(frame)
     assert arrays.open_time.tolist() == [0, 60_000] and len(arrays) == 2
     indexed = frame.set_index(pd.to_datetime(frame["open_time"], unit="ms", utc=True)).drop(columns="open_time")

@@ -17,8 +17,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "backtest", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "backtest", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_writes_json_and_report(sample_file: Path, tmp_path: Path) -> None:
@@ -38,8 +44,19 @@ def test_writes_json_and_report(sample_file: Path, tmp_path: Path) -> None:
 
 def test_parameters_reach_the_run(sample_file: Path, tmp_path: Path) -> None:
     out_json = tmp_path / "out.json"
-    done = run_cli("--data", str(sample_file), "--params", "EMA_SHORT_PERIOD=12 FEE=0.00075 USE_EMA_FILTER=false",
-                   "--balance", "500", "--json", str(out_json), "--trades", "0", "--quiet")
+    done = run_cli(
+        "--data",
+        str(sample_file),
+        "--params",
+        "EMA_SHORT_PERIOD=12 FEE=0.00075 USE_EMA_FILTER=false",
+        "--balance",
+        "500",
+        "--json",
+        str(out_json),
+        "--trades",
+        "0",
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     summary = json.loads(out_json.read_text())["summary"]
@@ -48,23 +65,37 @@ def test_parameters_reach_the_run(sample_file: Path, tmp_path: Path) -> None:
 
 
 def test_bad_parameter_exits_2_naming_it_and_writes_nothing(sample_file: Path, tmp_path: Path) -> None:
-    done = run_cli("--data", str(sample_file), "--params", "EMA_SHORT_PERIOD=30", "--json", str(tmp_path / "o.json"),
-                   "--report", str(tmp_path / "o.html"), "--report-dir", str(tmp_path / "reports"))
+    done = run_cli(
+        "--data",
+        str(sample_file),
+        "--params",
+        "EMA_SHORT_PERIOD=30",
+        "--json",
+        str(tmp_path / "o.json"),
+        "--report",
+        str(tmp_path / "o.html"),
+        "--report-dir",
+        str(tmp_path / "reports"),
+    )
     assert done.returncode == 2
     assert "EMA_SHORT_PERIOD" in done.stderr and "EMA_LONG_PERIOD" in done.stderr
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("params", "named"), [
-    ("RSI_PERIOD=abc", "RSI_PERIOD"),
-    ("FEE=1.5", "FEE"),
-    ("BALANCE=-3", "BALANCE"),
-    ("NOT_A_PARAMETER=1", "NOT_A_PARAMETER"),
-    ("STOP_LOSS_PERCENTAGE", "STOP_LOSS_PERCENTAGE"),
-    ("TAKE_PROFIT_PERCENTAGE=0.01", "STOP_LOSS_PERCENTAGE"),
-])
-def test_each_bad_parameter_is_named(sample_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                     params: str, named: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ("RSI_PERIOD=abc", "RSI_PERIOD"),
+        ("FEE=1.5", "FEE"),
+        ("BALANCE=-3", "BALANCE"),
+        ("NOT_A_PARAMETER=1", "NOT_A_PARAMETER"),
+        ("STOP_LOSS_PERCENTAGE", "STOP_LOSS_PERCENTAGE"),
+        ("TAKE_PROFIT_PERCENTAGE=0.01", "STOP_LOSS_PERCENTAGE"),
+    ],
+)
+def test_each_bad_parameter_is_named(
+    sample_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], params: str, named: str
+) -> None:
     status = main(["--data", str(sample_file), "--params", params, "--json", str(tmp_path / "o.json")])
     assert status == 2 and f"parameter {named}" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
@@ -87,9 +118,20 @@ def test_report_dir_uses_the_parameter_key(sample_file: Path, tmp_path: Path) ->
 
 def test_a_strategy_and_its_own_parameters_reach_the_run(sample_file: Path, tmp_path: Path) -> None:
     out_json, reports = tmp_path / "out.json", tmp_path / "reports"
-    done = run_cli("--data", str(sample_file), "--strategy", "rsi2_reversion", "--report-dir", str(reports),
-                   "--params", "ENTRY_RSI=5 TREND_PERIOD=100 STOP_LOSS_PERCENTAGE=0.01", "--json", str(out_json),
-                   "--trades", "0")
+    done = run_cli(
+        "--data",
+        str(sample_file),
+        "--strategy",
+        "rsi2_reversion",
+        "--report-dir",
+        str(reports),
+        "--params",
+        "ENTRY_RSI=5 TREND_PERIOD=100 STOP_LOSS_PERCENTAGE=0.01",
+        "--json",
+        str(out_json),
+        "--trades",
+        "0",
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(out_json.read_text())["summary"]
     assert summary["strategy"] == "rsi2_reversion" and summary["warmup_candles"] == 101

@@ -21,7 +21,9 @@ def test_empty_string_gives_the_defaults() -> None:
 def test_strategy_and_backtest_settings_are_split() -> None:
     params, config = parse_run_settings(
         "EMA_SHORT_PERIOD=12, use_volume_confirmation=true FEE=0.00075 BALANCE=250 TICK_SIZE=0.1 STEP_SIZE=0.001 "
-        "MIN_NOTIONAL=10", symbol="ETHUSDT")
+        "MIN_NOTIONAL=10",
+        symbol="ETHUSDT",
+    )
     assert params.EMA_SHORT_PERIOD == 12 and params.USE_VOLUME_CONFIRMATION is True
     assert (config.fee, config.balance) == (D("0.00075"), D("250"))
     f = config.resolved_filters()

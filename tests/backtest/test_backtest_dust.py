@@ -39,8 +39,12 @@ def test_the_main_series_at_two_percent_risk_never_skips_an_entry_while_dust_cou
     block = result.summary["profit"]
     assert D(block["dust_quantity"]) == trades[-1].dust_out < step
     realised = sum((t.quote_received - t.quote_spent for t in trades), D(0))
-    assert abs(D(str(result.summary["final_equity"])) - (result.config.balance + realised + trades[-1].dust_out * last)) < D("0.000001")
-    assert D(block["equity_quote"]) == (result.config.balance + realised + trades[-1].dust_out * last).quantize(D("0.01"))
+    assert abs(
+        D(str(result.summary["final_equity"])) - (result.config.balance + realised + trades[-1].dust_out * last)
+    ) < D("0.000001")
+    assert D(block["equity_quote"]) == (result.config.balance + realised + trades[-1].dust_out * last).quantize(
+        D("0.01")
+    )
     assert block["trades"] == len(trades) and block["realised_quote"] == format(realised.quantize(D("0.01")), "f")
 
 
@@ -49,8 +53,9 @@ def test_profit_block_comes_from_the_read_model_over_the_same_trades(sample_file
 
     result = run_backtest(load_candles(sample_file), validate_parameters({}))
     records = trade_records(result.trades, "BTCUSDT", result.config.fee, 60_000)
-    figures = profit.figures(records, {"BTCUSDT": D(repr(float(result.candles.close[-1])))}, result.config.balance,
-                             single_symbol=True)
+    figures = profit.figures(
+        records, {"BTCUSDT": D(repr(float(result.candles.close[-1])))}, result.config.balance, single_symbol=True
+    )
     assert figures.trades == result.summary["trades"] and figures.wins == result.summary["wins"]
     assert abs(float(figures.fees_quote) - result.summary["fees_paid"]) < 1e-6
     assert abs(float(figures.equity_quote or 0) - result.summary["final_equity"]) < 1e-6

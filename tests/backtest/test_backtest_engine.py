@@ -22,8 +22,16 @@ T0 = 1_747_699_200_000  # 2025-05-20T00:00Z
 
 def candles(rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
     o, h, lo, c = (np.array(column, dtype=float) for column in zip(*rows, strict=True))
-    return pd.DataFrame({"open_time": T0 + np.arange(len(rows)) * MINUTE, "open": o, "high": h, "low": lo,
-                         "close": c, "volume": np.ones(len(rows))})
+    return pd.DataFrame(
+        {
+            "open_time": T0 + np.arange(len(rows)) * MINUTE,
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "volume": np.ones(len(rows)),
+        }
+    )
 
 
 def with_signals(monkeypatch: pytest.MonkeyPatch, entries: set[int], exits: set[int] = frozenset()) -> None:
@@ -36,13 +44,20 @@ def with_signals(monkeypatch: pytest.MonkeyPatch, entries: set[int], exits: set[
 
 def test_stop_loss_trade_money_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
     with_signals(monkeypatch, {0})
-    result = run_backtest(candles([(1e5, 1e5, 1e5, 1e5), (99000.0, 99500.0, 97000.0, 97500.0), (97500.0,) * 4]),
-                          DEFAULTS, BacktestConfig(symbol="BTCUSDT"))
+    result = run_backtest(
+        candles([(1e5, 1e5, 1e5, 1e5), (99000.0, 99500.0, 97000.0, 97500.0), (97500.0,) * 4]),
+        DEFAULTS,
+        BacktestConfig(symbol="BTCUSDT"),
+    )
     (trade,) = result.trades
     # 10000 x 1 % / (100000 x 2 %) = 0.05 BTC for 5000; 0.1 % fee in BTC -> 0.04995 credited and sold
     # at the stop 98000: 0.04995 x 98000 = 4895.1, less 0.1 % -> 4890.2049
     assert (trade.entry_time, trade.exit_time) == (T0, T0 + MINUTE)
-    assert (trade.entry_price, trade.exit_price, trade.exit_reason) == (D("100000"), D("98000.00"), ExitReason.STOP_LOSS)
+    assert (trade.entry_price, trade.exit_price, trade.exit_reason) == (
+        D("100000"),
+        D("98000.00"),
+        ExitReason.STOP_LOSS,
+    )
     assert (trade.quantity, trade.sold_quantity) == (D("0.05"), D("0.04995"))
     assert (trade.quote_spent, trade.quote_received) == (D("5000"), D("4890.2049"))
     assert trade.return_pct == D("-2.19590200")
@@ -62,8 +77,9 @@ def test_a_live_entry_fill_moves_that_trades_levels(monkeypatch: pytest.MonkeyPa
     with_signals(monkeypatch, {0}, {2})
     rows = [(1e5,) * 4, (99500.0, 99600.0, 98500.0, 99000.0), (99100.0,) * 4]
     by_close = run_backtest(candles(rows), DEFAULTS, BacktestConfig(symbol="BTCUSDT")).trades
-    (by_fill,) = run_backtest(candles(rows), DEFAULTS, BacktestConfig(symbol="BTCUSDT"),
-                              entry_prices={0: D("101000")}).trades
+    (by_fill,) = run_backtest(
+        candles(rows), DEFAULTS, BacktestConfig(symbol="BTCUSDT"), entry_prices={0: D("101000")}
+    ).trades
     assert [(t.exit_index, t.exit_reason) for t in by_close] == [(2, ExitReason.SIGNAL)]
     assert (by_fill.entry_price, by_fill.stop_loss, by_fill.take_profit) == (D("101000"), D("98980.00"), D("106050.00"))
     assert (by_fill.exit_index, by_fill.exit_reason, by_fill.exit_price) == (1, ExitReason.STOP_LOSS, D("98980.00"))
@@ -93,8 +109,9 @@ def test_refused_entry_restarts_the_walk_after_it(monkeypatch: pytest.MonkeyPatc
 def test_unsellable_remainder_is_a_total_loss_kept_as_dust(monkeypatch: pytest.MonkeyPatch) -> None:
     # 0.00005 BTC (6 USDT) bought, 0.00004995 credited -> 0.00004 sellable, worth 4.8 < minNotional 5
     with_signals(monkeypatch, {0}, {1})
-    result = run_backtest(candles([(120000.0,) * 4, (119000.0,) * 4]), DEFAULTS,
-                          BacktestConfig(balance=D("12"), symbol="BTCUSDT"))
+    result = run_backtest(
+        candles([(120000.0,) * 4, (119000.0,) * 4]), DEFAULTS, BacktestConfig(balance=D("12"), symbol="BTCUSDT")
+    )
     (trade,) = result.trades
     assert (trade.sold_quantity, trade.quote_received, trade.return_pct) == (D("0"), D("0"), D("-100"))
     assert result.equity[-1] == pytest.approx(6.0 + 0.00004995 * 119000.0)
@@ -130,7 +147,9 @@ def test_equity_and_summary_are_consistent_with_the_trades(sample_file: Path) ->
     document = result.to_dict()
     assert set(document) == {"summary", "trades"}
     first = document["trades"][0]
-    assert {"entry_time", "exit_time", "entry_price", "exit_price", "exit_reason", "return_pct", "quantity"} <= set(first)
+    assert {"entry_time", "exit_time", "entry_price", "exit_price", "exit_reason", "return_pct", "quantity"} <= set(
+        first
+    )
 
 
 def test_buy_and_hold_and_sharpe() -> None:

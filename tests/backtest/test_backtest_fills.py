@@ -13,8 +13,9 @@ from backtest import kernel
 QUIET = (100.0, 100.5, 99.5, 100.0)
 
 
-def walk(candles: list[tuple[float, float, float, float]], entries: set[int], exits: set[int] = frozenset(),
-         start: int = 0) -> list[tuple[int, int, str, float]]:
+def walk(
+    candles: list[tuple[float, float, float, float]], entries: set[int], exits: set[int] = frozenset(), start: int = 0
+) -> list[tuple[int, int, str, float]]:
     o, h, lo, c = (np.array(column, dtype=float) for column in zip(*candles, strict=True))
     n = len(candles)
     entry = np.array([i in entries for i in range(n)])
@@ -23,7 +24,9 @@ def walk(candles: list[tuple[float, float, float, float]], entries: set[int], ex
     take_profit = np.where(entry, np.round(c * 1.05, 2), np.nan)
     out = (np.empty(n + 1, np.int64), np.empty(n + 1, np.int64), np.empty(n + 1, np.int64), np.empty(n + 1))
     count = kernel.walk_trades(o, h, lo, c, entry, exit_, stop_loss, take_profit, start, *out)
-    return [(int(out[0][k]), int(out[1][k]), kernel.REASONS[int(out[2][k])].value, float(out[3][k])) for k in range(count)]
+    return [
+        (int(out[0][k]), int(out[1][k]), kernel.REASONS[int(out[2][k])].value, float(out[3][k])) for k in range(count)
+    ]
 
 
 def test_candle_opening_below_the_stop_fills_at_its_open() -> None:

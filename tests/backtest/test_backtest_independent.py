@@ -74,15 +74,31 @@ def reference_trades(candles: pd.DataFrame, params: StrategyParameters, tick: De
                 self.signal_exits.add(i)
                 self.position.close()
 
-    frame = pd.DataFrame({"Open": candles["open"].to_numpy(), "High": candles["high"].to_numpy(),
-                          "Low": candles["low"].to_numpy(), "Close": candles["close"].to_numpy(),
-                          "Volume": candles["volume"].to_numpy()},
-                         index=pd.to_datetime(candles["open_time"].to_numpy(), unit="ms"))
+    frame = pd.DataFrame(
+        {
+            "Open": candles["open"].to_numpy(),
+            "High": candles["high"].to_numpy(),
+            "Low": candles["low"].to_numpy(),
+            "Close": candles["close"].to_numpy(),
+            "Volume": candles["volume"].to_numpy(),
+        },
+        index=pd.to_datetime(candles["open_time"].to_numpy(), unit="ms"),
+    )
     last = float(frame["Close"].iloc[-1])
-    pad = pd.DataFrame({"Open": last, "High": last, "Low": last, "Close": last, "Volume": 0.0},
-                       index=[frame.index[-1] + (frame.index[-1] - frame.index[-2])])
-    test = Backtest(pd.concat([frame, pad]), EmaCross, cash=1e13, commission=0, trade_on_close=True,
-                    finalize_trades=True, exclusive_orders=False, hedging=False)
+    pad = pd.DataFrame(
+        {"Open": last, "High": last, "Low": last, "Close": last, "Volume": 0.0},
+        index=[frame.index[-1] + (frame.index[-1] - frame.index[-2])],
+    )
+    test = Backtest(
+        pd.concat([frame, pad]),
+        EmaCross,
+        cash=1e13,
+        commission=0,
+        trade_on_close=True,
+        finalize_trades=True,
+        exclusive_orders=False,
+        hedging=False,
+    )
     stats = test.run()
     close = frame["Close"].to_numpy()
     trades = []
@@ -94,16 +110,27 @@ def reference_trades(candles: pd.DataFrame, params: StrategyParameters, tick: De
             reason = "end"
         else:
             reason = "stop_loss" if t.ExitPrice <= t.SL else "take_profit"
-        trades.append((int(t.EntryBar), int(t.ExitBar), float(t.EntryPrice), float(t.ExitPrice), reason,
-                       float(t.SL), float(t.TP)))
+        trades.append(
+            (int(t.EntryBar), int(t.ExitBar), float(t.EntryPrice), float(t.ExitPrice), reason, float(t.SL), float(t.TP))
+        )
     return trades
 
 
 def our_trades(candles: pd.DataFrame, params: StrategyParameters) -> list[tuple]:
     # A balance large enough that sizing never refuses an entry: the trade list does not depend on size.
     result = run_backtest(candles, params, BacktestConfig(balance=Decimal("1e12"), symbol="BTCUSDT"))
-    return [(t.entry_index, t.exit_index, float(t.entry_price), float(t.exit_price), t.exit_reason.value,
-             float(t.stop_loss), float(t.take_profit)) for t in result.trades]
+    return [
+        (
+            t.entry_index,
+            t.exit_index,
+            float(t.entry_price),
+            float(t.exit_price),
+            t.exit_reason.value,
+            float(t.stop_loss),
+            float(t.take_profit),
+        )
+        for t in result.trades
+    ]
 
 
 def assert_same(candles: pd.DataFrame, params: StrategyParameters) -> tuple[list[tuple], int]:
@@ -171,17 +198,35 @@ def test_random_candles_with_crafted_indicators_match(monkeypatch: pytest.Monkey
     open_ = np.round(np.concatenate(([close[0]], close[:-1])) * np.exp(rng.normal(0, 0.003, n)), 2)
     high = np.round(np.maximum(open_, close) * (1 + rng.exponential(0.003, n)), 2)
     low = np.round(np.minimum(open_, close) * (1 - rng.exponential(0.003, n)), 2)
-    candles = pd.DataFrame({"open_time": 1_700_000_000_000 + np.arange(n) * 60_000, "open": open_, "high": high,
-                            "low": low, "close": close, "volume": rng.uniform(1, 3, n)})
-    crafted = pd.DataFrame({
-        "ema_short": close + rng.normal(0, 1, n), "ema_long": close,
-        "ema_filter": close * (1 + rng.normal(0, 0.01, n)), "rsi": rng.uniform(5, 95, n),
-        "volume_avg": np.full(n, 2.0), "atr": np.full(n, np.nan),
-    })
+    candles = pd.DataFrame(
+        {
+            "open_time": 1_700_000_000_000 + np.arange(n) * 60_000,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.uniform(1, 3, n),
+        }
+    )
+    crafted = pd.DataFrame(
+        {
+            "ema_short": close + rng.normal(0, 1, n),
+            "ema_long": close,
+            "ema_filter": close * (1 + rng.normal(0, 0.01, n)),
+            "rsi": rng.uniform(5, 95, n),
+            "volume_avg": np.full(n, 2.0),
+            "atr": np.full(n, np.nan),
+        }
+    )
     crafted.iloc[:30] = np.nan
     monkeypatch.setattr(EmaCrossRsi, "compute", lambda self, frame, params: crafted)
-    params = StrategyParameters(STOP_LOSS_PERCENTAGE=Decimal("0.006"), TAKE_PROFIT_PERCENTAGE=Decimal("0.009"),
-                                USE_EMA_FILTER=False, RSI_OVERSOLD=70.0, RSI_OVERBOUGHT=90.0)
+    params = StrategyParameters(
+        STOP_LOSS_PERCENTAGE=Decimal("0.006"),
+        TAKE_PROFIT_PERCENTAGE=Decimal("0.009"),
+        USE_EMA_FILTER=False,
+        RSI_OVERSOLD=70.0,
+        RSI_OVERBOUGHT=90.0,
+    )
     trades, known = assert_same(candles, params)
     count = {reason: sum(1 for t in trades if t[4] == reason) for reason in ("signal", "stop_loss", "take_profit")}
     re_entries = sum(1 for a, b in itertools.pairwise(trades) if a[1] == b[0])

@@ -11,8 +11,13 @@ from shared.trading.protection import exit_reason
 def test_exit_code_agrees_with_exit_reason_including_ties() -> None:
     rng = np.random.default_rng(7)
     stop_loss, take_profit = 98.0, 105.0
-    prices = np.concatenate(([stop_loss, take_profit, np.nextafter(stop_loss, 200), np.nextafter(take_profit, 0)],
-                             rng.uniform(95, 108, 2000), np.round(rng.uniform(95, 108, 2000), 0)))
+    prices = np.concatenate(
+        (
+            [stop_loss, take_profit, np.nextafter(stop_loss, 200), np.nextafter(take_profit, 0)],
+            rng.uniform(95, 108, 2000),
+            np.round(rng.uniform(95, 108, 2000), 0),
+        )
+    )
     for price in prices.tolist():
         reason = exit_reason(price, stop_loss, take_profit)
         assert kernel.REASONS.get(kernel.exit_code(price, stop_loss, take_profit)) == reason, price

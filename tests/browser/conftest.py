@@ -19,8 +19,14 @@ from tests.support.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 PASSWORD = "browser test password"
@@ -42,9 +48,15 @@ def api_process(redis_url: str, tmp_path: Path) -> Iterator[ApiProcess]:
     migrate(database_url)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DASHBOARD_", "API_", "SYMBOL"))}
     env.update(
-        PYTHONPATH=str(PROJECT_ROOT), REDIS_URL=redis_url, API_PORT=str(port), DATABASE_URL=database_url,
-        DASHBOARD_PASSWORD=PASSWORD, SYMBOLS="BTCUSDT,ETHUSDT", REPORTS_DIR=str(tmp_path / "reports"),
-        BINANCE_ENV="sim", SSE_PRICE_INTERVAL_MS="100",
+        PYTHONPATH=str(PROJECT_ROOT),
+        REDIS_URL=redis_url,
+        API_PORT=str(port),
+        DATABASE_URL=database_url,
+        DASHBOARD_PASSWORD=PASSWORD,
+        SYMBOLS="BTCUSDT,ETHUSDT",
+        REPORTS_DIR=str(tmp_path / "reports"),
+        BINANCE_ENV="sim",
+        SSE_PRICE_INTERVAL_MS="100",
     )
     log = tmp_path / "api.log"
     with log.open("w") as sink:

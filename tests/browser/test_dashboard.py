@@ -70,72 +70,191 @@ async def seed_market(redis: Redis, database_url: str) -> dict[str, Any]:
         closes.append(price)
     short, long_, filt, strength = ema(closes, 9), ema(closes, 21), ema(closes, 50), rsi(closes)
     for index, (open_ms, o, h, low, c) in enumerate(candles):
-        kline = Kline(symbol="BTCUSDT", interval="1m", open_time_ms=open_ms, close_time_ms=open_ms + MINUTE - 1,
-                      open=Decimal(f"{o:.2f}"), high=Decimal(f"{h:.2f}"), low=Decimal(f"{low:.2f}"),
-                      close=Decimal(f"{c:.2f}"), volume=Decimal(f"{abs(rng.gauss(12, 4)):.4f}"), closed=True)
+        kline = Kline(
+            symbol="BTCUSDT",
+            interval="1m",
+            open_time_ms=open_ms,
+            close_time_ms=open_ms + MINUTE - 1,
+            open=Decimal(f"{o:.2f}"),
+            high=Decimal(f"{h:.2f}"),
+            low=Decimal(f"{low:.2f}"),
+            close=Decimal(f"{c:.2f}"),
+            volume=Decimal(f"{abs(rng.gauss(12, 4)):.4f}"),
+            closed=True,
+        )
         await publish(redis, streams.kline_stream("BTCUSDT"), make_event(kline, "market_data", open_ms + MINUTE - 1))
-        indicators = {"ema_short": short[index], "ema_long": long_[index], "ema_filter": filt[index], "rsi": strength[index],
-                      "volume_avg": 12.0, "atr": 40.0}
+        indicators = {
+            "ema_short": short[index],
+            "ema_long": long_[index],
+            "ema_filter": filt[index],
+            "rsi": strength[index],
+            "volume_avg": 12.0,
+            "atr": 40.0,
+        }
         warm = filt[index] is not None
         entry = index == 95
         conditions = [
             Condition(name="ema_cross_up", passed=entry, value=short[index], threshold=long_[index]),
-            Condition(name="rsi_below_overbought", passed=(strength[index] or 0) < 75, value=strength[index], threshold=75.0),
-            Condition(name="close_above_ema_filter", passed=bool(filt[index]) and c > (filt[index] or 0), value=c, threshold=filt[index]),
+            Condition(
+                name="rsi_below_overbought", passed=(strength[index] or 0) < 75, value=strength[index], threshold=75.0
+            ),
+            Condition(
+                name="close_above_ema_filter",
+                passed=bool(filt[index]) and c > (filt[index] or 0),
+                value=c,
+                threshold=filt[index],
+            ),
         ]
-        await publish(redis, streams.DECISIONS, make_event(Decision(
-            symbol="BTCUSDT", interval="1m", candle_open_time_ms=open_ms, close=Decimal(f"{c:.2f}"), warm=warm,
-            entry=entry, exit=False, conditions=conditions if warm else [], indicators=indicators, parameters_version=0,
-        ), "strategy"))
+        await publish(
+            redis,
+            streams.DECISIONS,
+            make_event(
+                Decision(
+                    symbol="BTCUSDT",
+                    interval="1m",
+                    candle_open_time_ms=open_ms,
+                    close=Decimal(f"{c:.2f}"),
+                    warm=warm,
+                    entry=entry,
+                    exit=False,
+                    conditions=conditions if warm else [],
+                    indicators=indicators,
+                    parameters_version=0,
+                ),
+                "strategy",
+            ),
+        )
         if entry:
-            await publish(redis, streams.SIGNALS, make_event(Signal(
-                symbol="BTCUSDT", side="BUY", reason="ema_cross_up", price=Decimal(f"{c:.2f}"), interval="1m",
-                candle_open_time_ms=open_ms, indicators={"rsi": strength[index]}, parameters_version=0), "strategy"))
+            await publish(
+                redis,
+                streams.SIGNALS,
+                make_event(
+                    Signal(
+                        symbol="BTCUSDT",
+                        side="BUY",
+                        reason="ema_cross_up",
+                        price=Decimal(f"{c:.2f}"),
+                        interval="1m",
+                        candle_open_time_ms=open_ms,
+                        indicators={"rsi": strength[index]},
+                        parameters_version=0,
+                    ),
+                    "strategy",
+                ),
+            )
     forming_open = last_open + MINUTE
-    await publish(redis, streams.KLINE_UPDATES, make_event(Kline(
-        symbol="BTCUSDT", interval="1m", open_time_ms=forming_open, close_time_ms=forming_open + MINUTE - 1,
-        open=Decimal(f"{price:.2f}"), high=Decimal(f"{price + 20:.2f}"), low=Decimal(f"{price - 15:.2f}"),
-        close=Decimal(f"{price + 5:.2f}"), volume=Decimal("3"), closed=False), "market_data"))
+    await publish(
+        redis,
+        streams.KLINE_UPDATES,
+        make_event(
+            Kline(
+                symbol="BTCUSDT",
+                interval="1m",
+                open_time_ms=forming_open,
+                close_time_ms=forming_open + MINUTE - 1,
+                open=Decimal(f"{price:.2f}"),
+                high=Decimal(f"{price + 20:.2f}"),
+                low=Decimal(f"{price - 15:.2f}"),
+                close=Decimal(f"{price + 5:.2f}"),
+                volume=Decimal("3"),
+                closed=False,
+            ),
+            "market_data",
+        ),
+    )
 
     entry_price = Decimal(f"{closes[95]:.2f}")
     now = now_ms()
     await redis.hset(streams.MARKET_LAST_PRICE, mapping={"BTCUSDT": f"{price + 5:.2f}", "ETHUSDT": "2531.18"})
     await redis.hset(streams.MARKET_FRESHNESS, mapping={"BTCUSDT": str(now), "ETHUSDT": str(now)})
-    await redis.hset(streams.ACCOUNT_SNAPSHOT, mapping={
-        "USDT": dumps({"free": "9423.17", "locked": "0"}), "BTC": dumps({"free": "0.00552", "locked": "0"}),
-    })
-    await publish(redis, streams.ACCOUNT_BALANCES, make_event(Balances(balances={"USDT": {"free": Decimal("9423.17")}}), "market_data"))
-    await redis.hset(streams.POSITIONS, "BTCUSDT", dumps({
-        "symbol": "BTCUSDT", "status": "OPEN", "entry_price": str(entry_price), "quantity": "0.00552",
-        "entry_time_ms": candles[96][0] + 500, "stop_loss": str((entry_price * Decimal("0.98")).quantize(Decimal("0.01"))),
-        "take_profit": str((entry_price * Decimal("1.05")).quantize(Decimal("0.01"))),
-    }))
-    await redis.set(streams.BOT_STATE, dumps({"state": "running", "reason": "start requested by ops", "changed_at_ms": now}))
+    await redis.hset(
+        streams.ACCOUNT_SNAPSHOT,
+        mapping={
+            "USDT": dumps({"free": "9423.17", "locked": "0"}),
+            "BTC": dumps({"free": "0.00552", "locked": "0"}),
+        },
+    )
+    await publish(
+        redis,
+        streams.ACCOUNT_BALANCES,
+        make_event(Balances(balances={"USDT": {"free": Decimal("9423.17")}}), "market_data"),
+    )
+    await redis.hset(
+        streams.POSITIONS,
+        "BTCUSDT",
+        dumps(
+            {
+                "symbol": "BTCUSDT",
+                "status": "OPEN",
+                "entry_price": str(entry_price),
+                "quantity": "0.00552",
+                "entry_time_ms": candles[96][0] + 500,
+                "stop_loss": str((entry_price * Decimal("0.98")).quantize(Decimal("0.01"))),
+                "take_profit": str((entry_price * Decimal("1.05")).quantize(Decimal("0.01"))),
+            }
+        ),
+    )
+    await redis.set(
+        streams.BOT_STATE, dumps({"state": "running", "reason": "start requested by ops", "changed_at_ms": now})
+    )
     for service in ("market_data", "strategy", "executor", "exchange_sim"):
-        await redis.set(streams.health_key(service, f"host-{service}"),
-                        dumps({"service": service, "instance": f"host-{service}", "ts_ms": now}), ex=600)
+        await redis.set(
+            streams.health_key(service, f"host-{service}"),
+            dumps({"service": service, "instance": f"host-{service}", "ts_ms": now}),
+            ex=600,
+        )
     for service, level, message in [
         ("market_data", "INFO", "connected to the market stream"),
         ("strategy", "INFO", "warm-up complete: 50 candles"),
         ("executor", "INFO", "position opened BTCUSDT"),
         ("executor", "WARNING", "order book thin; slippage 0.03%"),
     ]:
-        await publish(redis, streams.LOGS, make_event(LogRecord(service=service, level=level, logger=service, message=message), service))
+        await publish(
+            redis,
+            streams.LOGS,
+            make_event(LogRecord(service=service, level=level, logger=service, message=message), service),
+        )
 
     engine = open_engine(database_url)
     async with AsyncSession(engine) as session:
         entry_ms, exit_ms = candles[30][0] + 700, candles[45][0] + 900
         buy, sell = Decimal(f"{closes[30]:.2f}"), Decimal(f"{closes[45]:.2f}")
-        trade = Position(symbol="BTCUSDT", status="CLOSED", entry_client_order_id="seed-entry", exit_client_order_id="seed-exit",
-                         entry_price=buy, exit_price=sell, quantity=Decimal("0.005"), quote_spent=buy * Decimal("0.005"),
-                         quote_received=sell * Decimal("0.005"), entry_time_ms=entry_ms, exit_time_ms=exit_ms,
-                         exit_reason="signal", return_pct=((sell / buy - 1) * 100 - Decimal("0.2")).quantize(Decimal("0.01")))
+        trade = Position(
+            symbol="BTCUSDT",
+            status="CLOSED",
+            entry_client_order_id="seed-entry",
+            exit_client_order_id="seed-exit",
+            entry_price=buy,
+            exit_price=sell,
+            quantity=Decimal("0.005"),
+            quote_spent=buy * Decimal("0.005"),
+            quote_received=sell * Decimal("0.005"),
+            entry_time_ms=entry_ms,
+            exit_time_ms=exit_ms,
+            exit_reason="signal",
+            return_pct=((sell / buy - 1) * 100 - Decimal("0.2")).quantize(Decimal("0.01")),
+        )
         session.add(trade)
         await session.flush()
-        for cid, side, purpose, px, at in (("seed-entry", "BUY", "entry", buy, entry_ms), ("seed-exit", "SELL", "exit", sell, exit_ms)):
-            session.add(Order(client_order_id=cid, symbol="BTCUSDT", side=side, purpose=purpose, status="FILLED",
-                              requested_quantity=Decimal("0.005"), executed_quantity=Decimal("0.005"),
-                              cumulative_quote=px * Decimal("0.005"), position_id=trade.id, created_at_ms=at, updated_at_ms=at))
+        for cid, side, purpose, px, at in (
+            ("seed-entry", "BUY", "entry", buy, entry_ms),
+            ("seed-exit", "SELL", "exit", sell, exit_ms),
+        ):
+            session.add(
+                Order(
+                    client_order_id=cid,
+                    symbol="BTCUSDT",
+                    side=side,
+                    purpose=purpose,
+                    status="FILLED",
+                    requested_quantity=Decimal("0.005"),
+                    executed_quantity=Decimal("0.005"),
+                    cumulative_quote=px * Decimal("0.005"),
+                    position_id=trade.id,
+                    created_at_ms=at,
+                    updated_at_ms=at,
+                )
+            )
         await session.commit()
     await engine.dispose()
     return {"price": price + 5}
@@ -145,9 +264,20 @@ async def add_order(database_url: str, client_order_id: str) -> None:
     engine = open_engine(database_url)
     async with AsyncSession(engine) as session:
         now = now_ms()
-        session.add(Order(client_order_id=client_order_id, symbol="BTCUSDT", side="SELL", purpose="exit", status="FILLED",
-                          requested_quantity=Decimal("0.00552"), executed_quantity=Decimal("0.00552"),
-                          cumulative_quote=Decimal("581.12"), created_at_ms=now, updated_at_ms=now))
+        session.add(
+            Order(
+                client_order_id=client_order_id,
+                symbol="BTCUSDT",
+                side="SELL",
+                purpose="exit",
+                status="FILLED",
+                requested_quantity=Decimal("0.00552"),
+                executed_quantity=Decimal("0.00552"),
+                cumulative_quote=Decimal("581.12"),
+                created_at_ms=now,
+                updated_at_ms=now,
+            )
+        )
         await session.commit()
     await engine.dispose()
 
@@ -198,9 +328,22 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     await expect(page.get_by_test_id("health")).to_contain_text("strategy")
 
     # Live price from the event stream.
-    await publish(redis_client, streams.ticker_stream("BTCUSDT"), make_event(Ticker(
-        symbol="BTCUSDT", price=Decimal("106543.21"), open=Decimal(1), high=Decimal(1), low=Decimal(1),
-        volume=Decimal(1), quote_volume=Decimal(1)), "market_data"))
+    await publish(
+        redis_client,
+        streams.ticker_stream("BTCUSDT"),
+        make_event(
+            Ticker(
+                symbol="BTCUSDT",
+                price=Decimal("106543.21"),
+                open=Decimal(1),
+                high=Decimal(1),
+                low=Decimal(1),
+                volume=Decimal(1),
+                quote_volume=Decimal(1),
+            ),
+            "market_data",
+        ),
+    )
     await expect(page.get_by_test_id("price")).to_have_text("106,543.21")
 
     # The chart is drawn.
@@ -221,16 +364,34 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     assert "RSI" in (hovered or "")
 
     # A live log line arrives.
-    await publish(redis_client, streams.LOGS, make_event(LogRecord(service="strategy", level="INFO", logger="s", message="candle closed, no signal"), "strategy"))
+    await publish(
+        redis_client,
+        streams.LOGS,
+        make_event(
+            LogRecord(service="strategy", level="INFO", logger="s", message="candle closed, no signal"), "strategy"
+        ),
+    )
     await expect(page.get_by_test_id("logs")).to_contain_text("candle closed, no signal")
 
     # An executor alert and the log line the executor writes for it are shown once, whichever comes first.
     for first_alert, message in ((True, "quantity below the minimum"), (False, "balance too low for the exit")):
-        alert = make_event(ExecutorAlert(level="warning", code="order_refused", message=message, symbol="BTCUSDT"), "executor")
-        line = make_event(LogRecord(service="executor", level="WARNING", logger="executor.notify",
-                                    message=f"BTCUSDT order_refused: {message}"), "executor")
-        for stream, event in ([(streams.EXECUTOR_EVENTS, alert), (streams.LOGS, line)] if first_alert else
-                              [(streams.LOGS, line), (streams.EXECUTOR_EVENTS, alert)]):
+        alert = make_event(
+            ExecutorAlert(level="warning", code="order_refused", message=message, symbol="BTCUSDT"), "executor"
+        )
+        line = make_event(
+            LogRecord(
+                service="executor",
+                level="WARNING",
+                logger="executor.notify",
+                message=f"BTCUSDT order_refused: {message}",
+            ),
+            "executor",
+        )
+        for stream, event in (
+            [(streams.EXECUTOR_EVENTS, alert), (streams.LOGS, line)]
+            if first_alert
+            else [(streams.LOGS, line), (streams.EXECUTOR_EVENTS, alert)]
+        ):
             await publish(redis_client, stream, event)
         await expect(page.get_by_test_id("logs")).to_contain_text(message)
         await page.wait_for_timeout(500)
@@ -266,14 +427,28 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     # An order written by the executor shows up when its event arrives.
     await expect(page.locator("[data-order-id='seed-exit']")).to_contain_text("%")
     await add_order(api_process.database_url, "browser-order-1")
-    await publish(redis_client, streams.EXECUTOR_EVENTS, make_event(OrderUpdate(
-        symbol="BTCUSDT", client_order_id="browser-order-1", side="SELL", status="FILLED", quantity=Decimal("0.00552")), "executor"))
+    await publish(
+        redis_client,
+        streams.EXECUTOR_EVENTS,
+        make_event(
+            OrderUpdate(
+                symbol="BTCUSDT",
+                client_order_id="browser-order-1",
+                side="SELL",
+                status="FILLED",
+                quantity=Decimal("0.00552"),
+            ),
+            "executor",
+        ),
+    )
     await expect(page.locator("[data-order-id='browser-order-1']")).to_be_visible()
 
     await page.evaluate("window.scrollTo(0, 0)")
     await page.wait_for_timeout(300)
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-    phone = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     phone_page = await phone.new_page()
     await login(phone_page, api_process)
     await expect(phone_page.get_by_test_id("price")).not_to_have_text("—")

@@ -25,7 +25,11 @@ async def test_dashboard_shows_the_live_replay_and_controls_the_bot(browser: Any
 
     data = prepare_data(tmp_path, BUNDLED["BTCUSDT"], "BTCUSDT", 2500, 400)
     stack = start_stack(
-        tmp_path / "stack", data=[data], symbols=["BTCUSDT"], speed=120, history=70,
+        tmp_path / "stack",
+        data=[data],
+        symbols=["BTCUSDT"],
+        speed=120,
+        history=70,
         services=("market_data", "strategy", "executor", "api"),
         extra_env={"STOP_LOSS_PERCENTAGE": "0.002", "TAKE_PROFIT_PERCENTAGE": "0.004", "SIGNAL_MAX_LAG_CANDLES": "3"},
     )

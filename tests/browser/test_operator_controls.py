@@ -29,12 +29,20 @@ def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
 
 
 async def test_controls_show_each_answer_beside_their_button(
-    api_process: ApiProcess, browser: Any, redis_client: Redis, redis_url: str, simulator: SimulatorProcess, tmp_path: Path
+    api_process: ApiProcess,
+    browser: Any,
+    redis_client: Redis,
+    redis_url: str,
+    simulator: SimulatorProcess,
+    tmp_path: Path,
 ) -> None:
     from playwright.async_api import expect
 
-    executor = start_process(tmp_path / "executor", executor_env(simulator, redis_url, api_process.database_url, SYMBOLS), "executor-ui")
+    executor = start_process(
+        tmp_path / "executor", executor_env(simulator, redis_url, api_process.database_url, SYMBOLS), "executor-ui"
+    )
     try:
+
         async def owned() -> bool:
             return all([await redis_client.get(streams.lease_key("executor", s)) for s in SYMBOLS.split(",")])
 
@@ -57,10 +65,14 @@ async def test_controls_show_each_answer_beside_their_button(
 
         # Stop: the confirmation says what keeps working and names the open position.
         await page.get_by_test_id("stop").click()
-        await expect(page.locator("#confirm-text")).to_contain_text("stop-loss, take-profit and manual close keep working")
+        await expect(page.locator("#confirm-text")).to_contain_text(
+            "stop-loss, take-profit and manual close keep working"
+        )
         await expect(page.locator("#confirm-text")).to_contain_text("Open positions: BTCUSDT")
         await page.locator("#confirm-ok").click()
-        await expect(page.get_by_test_id("answer-stop")).to_contain_text("done: stopped: no new entries", timeout=15_000)
+        await expect(page.get_by_test_id("answer-stop")).to_contain_text(
+            "done: stopped: no new entries", timeout=15_000
+        )
         await expect(page.get_by_test_id("answer-stop")).to_contain_text("open positions: BTCUSDT")
         await expect(page.locator("#bot-state")).to_have_text("Stopped", timeout=15_000)
         await expect(page.locator("#bot-meaning")).to_contain_text(
@@ -86,7 +98,9 @@ async def test_controls_show_each_answer_beside_their_button(
         await page.get_by_test_id("params-confirm").check()
         await form.get_by_role("button", name="Apply changes").click()
         await expect(page.locator("#params-message")).to_have_text("Saved as version 1.")
-        await expect(page.get_by_test_id("params-answer")).to_have_text("done: parameters version 1 in force", timeout=15_000)
+        await expect(page.get_by_test_id("params-answer")).to_have_text(
+            "done: parameters version 1 in force", timeout=15_000
+        )
         # Two bad fields: two errors, one beside each field.
         await form.get_by_label("EMA filter period").fill("5000")
         await form.get_by_label("RSI period").fill("1200")

@@ -28,12 +28,27 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 # Short EMAs, no trend filter and tight exits: several closed trades within a minute of replay.
 TRADING = {
-    "STOP_LOSS_PERCENTAGE": "0.002", "TAKE_PROFIT_PERCENTAGE": "0.004", "USE_EMA_FILTER": "false",
-    "EMA_SHORT_PERIOD": "3", "EMA_LONG_PERIOD": "8", "SIGNAL_MAX_LAG_CANDLES": "3",
+    "STOP_LOSS_PERCENTAGE": "0.002",
+    "TAKE_PROFIT_PERCENTAGE": "0.004",
+    "USE_EMA_FILTER": "false",
+    "EMA_SHORT_PERIOD": "3",
+    "EMA_LONG_PERIOD": "8",
+    "SIGNAL_MAX_LAG_CANDLES": "3",
 }
 # Figures of /api/profit that change only when a trade opens or closes (not with each tick).
-SETTLED = ["realised_quote", "realised_pct", "fees_quote", "trades", "win_rate_pct", "profit_factor",
-           "expectancy_quote", "avg_duration_ms", "max_duration_ms", "max_drawdown_quote", "max_drawdown_pct"]
+SETTLED = [
+    "realised_quote",
+    "realised_pct",
+    "fees_quote",
+    "trades",
+    "win_rate_pct",
+    "profit_factor",
+    "expectancy_quote",
+    "avg_duration_ms",
+    "max_duration_ms",
+    "max_drawdown_quote",
+    "max_drawdown_pct",
+]
 NUMBER = re.compile(r"\d[\d,]*\.(\d+)")
 
 
@@ -62,8 +77,15 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
     from playwright.async_api import expect
 
     data = prepare_data(tmp_path, BUNDLED["BTCUSDT"], "BTCUSDT", 2500, 400)
-    stack = start_stack(tmp_path / "stack", data=[data], symbols=["BTCUSDT"], speed=60, history=70,
-                        services=("market_data", "strategy", "executor", "api"), extra_env=TRADING)
+    stack = start_stack(
+        tmp_path / "stack",
+        data=[data],
+        symbols=["BTCUSDT"],
+        speed=60,
+        history=70,
+        services=("market_data", "strategy", "executor", "api"),
+        extra_env=TRADING,
+    )
     try:
         stack.wait_http(f"{stack.api_url}/api/health", timeout=60)
         context = await browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Europe/Paris")
@@ -82,10 +104,14 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         await expect(clock).to_have_text(re.compile(r"^market \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))
         first_ms = int(await clock.get_attribute("data-market-ms") or 0)
         await page.wait_for_timeout(2000)
-        assert int(await clock.get_attribute("data-market-ms") or 0) - first_ms >= 60_000  # 2 s of wall clock, 2 min of market
+        assert (
+            int(await clock.get_attribute("data-market-ms") or 0) - first_ms >= 60_000
+        )  # 2 s of wall clock, 2 min of market
         await page.get_by_test_id("timezone").select_option("local")
         await expect(page.get_by_test_id("zone-label")).to_have_text("Europe/Paris (UTC+01:00)")  # the browser's zone
-        shown_ms, shown = await page.evaluate("(() => { const n = document.querySelector('#market-clock'); return [Number(n.dataset.marketMs), n.textContent]; })()")
+        shown_ms, shown = await page.evaluate(
+            "(() => { const n = document.querySelector('#market-clock'); return [Number(n.dataset.marketMs), n.textContent]; })()"
+        )
         assert datetime.fromtimestamp(shown_ms / 1000, ZoneInfo("Europe/Paris")).strftime("%Y-%m-%d %H:%M") in shown
         assert await page.evaluate("localStorage.getItem('dashboard.timezone')") == "local"
         await page.get_by_test_id("timezone").select_option("UTC")
@@ -126,7 +152,9 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         # (the trades the api knows now; a trade opened a moment ago gets its markers from its event)
         known = (await get(page, stack, "/api/trades?symbol=BTCUSDT&status=all&limit=500"))["items"]
         for _ in range(20):
-            markers = await page.evaluate("dashboard.chart.overlays.plugin.markers().map((m) => ({time: m.time, kind: m.kind, id: m.tradeId}))")
+            markers = await page.evaluate(
+                "dashboard.chart.overlays.plugin.markers().map((m) => ({time: m.time, kind: m.kind, id: m.tradeId}))"
+            )
             first_candle = await page.evaluate("dashboard.chart.rows[0].time_ms")
             entries = {m["id"] for m in markers if m["kind"] == "entry"}
             exits = {m["id"] for m in markers if m["kind"] == "exit"}
@@ -141,10 +169,13 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         # A trade row moves the chart to that trade and opens its orders, fills and entry indicators.
         oldest = min(closed, key=lambda t: t["entry_time_ms"])
         # Show 8 bars as far as possible from the trade's entry.
-        await page.evaluate("""(entryMs) => { const rows = dashboard.chart.rows, n = rows.length;
+        await page.evaluate(
+            """(entryMs) => { const rows = dashboard.chart.rows, n = rows.length;
             const at = rows.findIndex((r) => r.time_ms + 60000 > entryMs);
             const from = at > n / 2 ? 0 : n - 8;
-            dashboard.chart.chart.timeScale().setVisibleLogicalRange({from, to: from + 8}); }""", oldest["entry_time_ms"])
+            dashboard.chart.chart.timeScale().setVisibleLogicalRange({from, to: from + 8}); }""",
+            oldest["entry_time_ms"],
+        )
         await page.wait_for_timeout(300)  # the chart applies a range on its next frame
         visible = await page.evaluate("dashboard.chart.chart.timeScale().getVisibleRange()")
         entry_second = oldest["entry_time_ms"] // 1000
@@ -163,7 +194,9 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
 
         # Timeframe switch: 5m candles aggregated from the 1m ones.
         await page.get_by_test_id("timeframes").get_by_role("button", name="5m", exact=True).click()
-        await expect(page.get_by_test_id("chart")).to_have_attribute("aria-label", re.compile(r"BTCUSDT 5m candle chart"))
+        await expect(page.get_by_test_id("chart")).to_have_attribute(
+            "aria-label", re.compile(r"BTCUSDT 5m candle chart")
+        )
         spacing = await page.evaluate("dashboard.chart.rows.slice(-3).map((r) => r.time_ms)")
         assert all((b - a) == 300_000 for a, b in itertools.pairwise(spacing))
         await page.get_by_test_id("timeframes").get_by_role("button", name="1m", exact=True).click()
@@ -184,14 +217,21 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
         await page.screenshot(path=str(ARTIFACTS / "dashboard-trader.png"), full_page=True)
 
         # Phone: no sideways scrolling, the result column of trades and orders on screen.
-        phone = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                          storage_state=await context.storage_state())
+        phone = await browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            storage_state=await context.storage_state(),
+        )
         phone_page = await phone.new_page()
         await phone_page.goto(stack.api_url)
         await expect(phone_page.get_by_test_id("trades").locator("tr[data-trade-id]").first).to_be_visible()
         assert await phone_page.evaluate("document.documentElement.scrollWidth") <= 390
         for panel in ("trades", "orders"):
-            wrap = await phone_page.evaluate(f"(() => {{ const n = document.querySelector('[data-testid={panel}]'); return [n.scrollWidth, n.clientWidth]; }})()")
+            wrap = await phone_page.evaluate(
+                f"(() => {{ const n = document.querySelector('[data-testid={panel}]'); return [n.scrollWidth, n.clientWidth]; }})()"
+            )
             assert wrap[0] <= wrap[1], f"{panel} scrolls sideways: {wrap}"
         result = phone_page.get_by_test_id("trades").locator("th", has_text="Result")
         await expect(result).to_be_visible()

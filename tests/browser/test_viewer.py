@@ -14,8 +14,16 @@ from tests.browser.conftest import ApiProcess
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 # Every button of the page that sends a command, a parameter change or starts a backtest.
-ACTING = {"Start", "Pause entries", "Stop", "Close position", "Close all and stop", "Apply changes", "Discard",
-          "Run backtest"}
+ACTING = {
+    "Start",
+    "Pause entries",
+    "Stop",
+    "Close position",
+    "Close all and stop",
+    "Apply changes",
+    "Discard",
+    "Run backtest",
+}
 
 
 async def create_viewer(database_url: str) -> str:

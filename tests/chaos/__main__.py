@@ -61,14 +61,19 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.folder or Path(temporary)
         clean, chaos = run(args.seed, sizes, folder, args.sequential)
     report = compare(clean, chaos)
-    title = (f"seed {args.seed}: {sizes.rows} candles x {len(SYMBOLS)} symbols at {sizes.speed:g}x, "
-             f"{platform.node()} ({platform.machine()}, Python {platform.python_version()}), "
-             f"{time.time() - started:.0f} s")
+    title = (
+        f"seed {args.seed}: {sizes.rows} candles x {len(SYMBOLS)} symbols at {sizes.speed:g}x, "
+        f"{platform.node()} ({platform.machine()}, Python {platform.python_version()}), "
+        f"{time.time() - started:.0f} s"
+    )
     print(table(report, title))
     print("\nAllowed differences (rules):\n" + rules_text())
     if args.json:
-        args.json.write_text(json.dumps({"clean": clean, "chaos": chaos, "table": table(report, title),
-                                         "passed": report.passed}, default=str))
+        args.json.write_text(
+            json.dumps(
+                {"clean": clean, "chaos": chaos, "table": table(report, title), "passed": report.passed}, default=str
+            )
+        )
     return 0 if report.passed else 1
 
 

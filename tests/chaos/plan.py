@@ -33,8 +33,13 @@ class Fault(StrEnum):
 # Faults held in one slot of the simulator: armed only when the slot is free, counted once
 # consumed by a request (a fault nobody hit changed nothing).
 SLOT_OF = {
-    Fault.FAIL_BEFORE: "fail", Fault.FAIL_AFTER: "fail", Fault.THROTTLE_429: "throttle", Fault.BAN_418: "throttle",
-    Fault.DELAY_BEFORE: "delay", Fault.DELAY_AFTER: "delay", Fault.TIMESTAMP_COUNT: "timestamp_errors",
+    Fault.FAIL_BEFORE: "fail",
+    Fault.FAIL_AFTER: "fail",
+    Fault.THROTTLE_429: "throttle",
+    Fault.BAN_418: "throttle",
+    Fault.DELAY_BEFORE: "delay",
+    Fault.DELAY_AFTER: "delay",
+    Fault.TIMESTAMP_COUNT: "timestamp_errors",
 }
 
 
@@ -82,19 +87,33 @@ def schedule(seed: int, sizes: Sizes, span: float) -> list[Action]:
     left of the replay once every service is up, less the quiet tail."""
     rng = random.Random(seed)
     if span < MIN_SPAN_S:
-        raise ValueError(f"only {span:.0f} s of the replay are left for faults (at least {MIN_SPAN_S:.0f} s needed): "
-                         "the stack took too long to start; replay more rows")
+        raise ValueError(
+            f"only {span:.0f} s of the replay are left for faults (at least {MIN_SPAN_S:.0f} s needed): "
+            "the stack took too long to start; replay more rows"
+        )
     start = 0.0
     actions: list[Action] = []
     targets = [SERVICES[i % len(SERVICES)] for i in range(sizes.kills)]
     rng.shuffle(targets)
     gap = span / max(1, sizes.kills)
     for i, target in enumerate(targets):
-        actions.append(Action(start + gap * (i + rng.uniform(0.1, 0.9)), ActionKind.KILL, target,
-                              {"down_s": round(rng.uniform(0.1, 1.5), 2)}))
+        actions.append(
+            Action(
+                start + gap * (i + rng.uniform(0.1, 0.9)),
+                ActionKind.KILL,
+                target,
+                {"down_s": round(rng.uniform(0.1, 1.5), 2)},
+            )
+        )
     for i in range(sizes.redis_crashes):
-        actions.append(Action(start + span * (i + 1) / (sizes.redis_crashes + 1) + rng.uniform(-1, 1),
-                              ActionKind.REDIS_CRASH, "redis", {"down_s": round(rng.uniform(0.5, 2.0), 2)}))
+        actions.append(
+            Action(
+                start + span * (i + 1) / (sizes.redis_crashes + 1) + rng.uniform(-1, 1),
+                ActionKind.REDIS_CRASH,
+                "redis",
+                {"down_s": round(rng.uniform(0.5, 2.0), 2)},
+            )
+        )
     for fault in Fault:
         for i in range(sizes.faults_per_type):
             at = start + span * (i + rng.uniform(0.05, 0.95)) / sizes.faults_per_type
@@ -106,10 +125,19 @@ def fault_params(fault: Fault, rng: random.Random) -> dict:
     """The admin request body of one fault (order path or any REST path, short Retry-After)."""
     prefix = rng.choice(["/api/v3/order", "/api/", "/api/"])
     if fault in (Fault.FAIL_BEFORE, Fault.FAIL_AFTER):
-        return {"count": 1, "status": rng.choice([500, 502, 503, 504]), "execute": fault is Fault.FAIL_AFTER,
-                "path_prefix": prefix}
+        return {
+            "count": 1,
+            "status": rng.choice([500, 502, 503, 504]),
+            "execute": fault is Fault.FAIL_AFTER,
+            "path_prefix": prefix,
+        }
     if fault in (Fault.THROTTLE_429, Fault.BAN_418):
-        return {"count": 1, "status": 429 if fault is Fault.THROTTLE_429 else 418, "retry_after": 1, "path_prefix": prefix}
+        return {
+            "count": 1,
+            "status": 429 if fault is Fault.THROTTLE_429 else 418,
+            "retry_after": 1,
+            "path_prefix": prefix,
+        }
     if fault in (Fault.DELAY_BEFORE, Fault.DELAY_AFTER):
         return {"count": 1, "ms": rng.randint(300, 2500), "path_prefix": prefix, "after": fault is Fault.DELAY_AFTER}
     if fault is Fault.TIMESTAMP_COUNT:

@@ -30,8 +30,13 @@ RISK = {"STOP_LOSS_PERCENTAGE": "0.002", "TAKE_PROFIT_PERCENTAGE": "0.004"}
 # The strategy publishes a signal up to 12 candles late and the executor acts on it up to 12
 # candles after its candle closed (market time); the stack's wall-clock ages are unset for that.
 ENV: dict[str, str | None] = {
-    **RISK, "SIGNAL_MAX_LAG_CANDLES": "12", "SIGNAL_MAX_AGE_CANDLES": "12", "SIGNAL_MAX_AGE_S": None,
-    "MAX_DATA_AGE_S": None, "RECONNECT_MAX_DELAY_S": "1", "MARKET_STALE_AFTER_S": "2",
+    **RISK,
+    "SIGNAL_MAX_LAG_CANDLES": "12",
+    "SIGNAL_MAX_AGE_CANDLES": "12",
+    "SIGNAL_MAX_AGE_S": None,
+    "MAX_DATA_AGE_S": None,
+    "RECONNECT_MAX_DELAY_S": "1",
+    "MARKET_STALE_AFTER_S": "2",
 }
 SERVICES_RUN = ("market_data", "strategy", "executor", "api")
 STUCK_AFTER_S = 30.0
@@ -75,7 +80,9 @@ class Monitor(threading.Thread):
         try:
             for symbol in self.symbols:
                 while True:
-                    entries = self.client.xrange(streams.ticker_stream(symbol), f"({self.last_id[symbol]}", "+", count=5000)
+                    entries = self.client.xrange(
+                        streams.ticker_stream(symbol), f"({self.last_id[symbol]}", "+", count=5000
+                    )
                     if not entries:
                         break
                     for entry_id, fields in entries:
@@ -115,17 +122,28 @@ def sim_get(stack: Stack, path: str) -> Any:
 
 
 def sim_post(stack: Stack, path: str, body: dict | None = None) -> Any:
-    request = urllib.request.Request(f"{stack.sim_url}/_sim/{path}", data=json.dumps(body or {}).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{stack.sim_url}/_sim/{path}",
+        data=json.dumps(body or {}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
 FAULT_PATHS = {
-    Fault.FAIL_BEFORE: "faults/fail", Fault.FAIL_AFTER: "faults/fail", Fault.THROTTLE_429: "faults/throttle",
-    Fault.BAN_418: "faults/throttle", Fault.DELAY_BEFORE: "faults/delay", Fault.DELAY_AFTER: "faults/delay",
-    Fault.TIMESTAMP_COUNT: "faults/timestamp", Fault.STALL: "faults/stall", Fault.WS_DROP: "ws/drop",
-    Fault.USER_DATA_END: "ws/terminate", Fault.SERVER_SHUTDOWN: "ws/shutdown",
+    Fault.FAIL_BEFORE: "faults/fail",
+    Fault.FAIL_AFTER: "faults/fail",
+    Fault.THROTTLE_429: "faults/throttle",
+    Fault.BAN_418: "faults/throttle",
+    Fault.DELAY_BEFORE: "faults/delay",
+    Fault.DELAY_AFTER: "faults/delay",
+    Fault.TIMESTAMP_COUNT: "faults/timestamp",
+    Fault.STALL: "faults/stall",
+    Fault.WS_DROP: "ws/drop",
+    Fault.USER_DATA_END: "ws/terminate",
+    Fault.SERVER_SHUTDOWN: "ws/shutdown",
 }
 
 
@@ -153,8 +171,15 @@ class Chaos:
             if now > until_s and not self.later:
                 # Faults still waiting are dropped (and shown); kills late behind schedule still run.
                 for action in self.deferred + [a for a in queue if a.kind is ActionKind.FAULT]:
-                    self.timeline.append({"kind": "fault", "target": action.target, "start_ms": wall_ms(),
-                                          "params": action.params, "skipped": "its slot stayed armed until the quiet tail"})
+                    self.timeline.append(
+                        {
+                            "kind": "fault",
+                            "target": action.target,
+                            "start_ms": wall_ms(),
+                            "params": action.params,
+                            "skipped": "its slot stayed armed until the quiet tail",
+                        }
+                    )
                 for action in queue:
                     if action.kind is not ActionKind.FAULT:
                         self.do(action)
@@ -272,14 +297,26 @@ def run_replay(folder: Path, symbols: list[str], sizes: Sizes, seed: int | None,
     label = "chaos" if seed is not None else "clean"
     folder.mkdir(parents=True, exist_ok=True)
     data = replay_files(folder, symbols, sizes.rows)
-    stack = start_stack(folder / "stack", data=data, symbols=symbols, speed=sizes.speed, history=sizes.history,
-                        services=SERVICES_RUN, extra_env=ENV, appendonly=True, exchange_last=True)
+    stack = start_stack(
+        folder / "stack",
+        data=data,
+        symbols=symbols,
+        speed=sizes.speed,
+        history=sizes.history,
+        services=SERVICES_RUN,
+        extra_env=ENV,
+        appendonly=True,
+        exchange_last=True,
+    )
     monitor = Monitor(stack, symbols)
     chaos = Chaos(stack, monitor, seed or 0)
     try:
         monitor.start()
         anchor = sim_get(stack, "state")
-        live_at = time.monotonic() - (anchor["market"]["market_time"] - live_open(anchor, symbols, sizes.history)) / sizes.speed / 1000
+        live_at = (
+            time.monotonic()
+            - (anchor["market"]["market_time"] - live_open(anchor, symbols, sizes.history)) / sizes.speed / 1000
+        )
         wait_ready(stack, monitor, symbols, sizes)
         ready_at = time.monotonic()
         span = live_at + sizes.live_s - sizes.quiet_tail_s - ready_at
@@ -303,8 +340,10 @@ def run_replay(folder: Path, symbols: list[str], sizes: Sizes, seed: int | None,
                     break
             time.sleep(0.2)
         faults_end_ms = wall_ms()
-        log(f"{label}: faults over, every process up {(faults_end_ms - last_action_ms) / 1000:.0f} s after the last;"
-            f" stuck check in {STUCK_AFTER_S:.0f} s")
+        log(
+            f"{label}: faults over, every process up {(faults_end_ms - last_action_ms) / 1000:.0f} s after the last;"
+            f" stuck check in {STUCK_AFTER_S:.0f} s"
+        )
         while time.time() < faults_end_ms / 1000 + STUCK_AFTER_S:
             check_abort()
             time.sleep(0.2)
@@ -360,7 +399,8 @@ def wait_replay_end(stack: Stack, symbols: list[str], sizes: Sizes) -> None:
         ends = state["market"]["symbols"]
         return all(ends[s]["finished"] for s in symbols) and all(
             last_open and first and int(last_open) >= int(first[0][1]["open_time_ms"]) + (sizes.rows - 2) * MINUTE
-            for last_open, first in zip(last, firsts, strict=True))
+            for last_open, first in zip(last, firsts, strict=True)
+        )
 
     stack.wait_for(done, sizes.live_s + 120, "the end of the replay")
 
@@ -371,8 +411,12 @@ def drained(stack: Stack, symbols: list[str], timeout: float = 90) -> None:
     def idle() -> bool:
         check_abort()
         for symbol in symbols:
-            for stream in (streams.executor_inbox(symbol), streams.ticker_stream(symbol), streams.kline_stream(symbol),
-                           streams.executions_stream(symbol)):
+            for stream in (
+                streams.executor_inbox(symbol),
+                streams.ticker_stream(symbol),
+                streams.kline_stream(symbol),
+                streams.executions_stream(symbol),
+            ):
                 groups = client.xinfo_groups(stream) if client.exists(stream) else []
                 if any(group["pending"] or (group.get("lag") or 0) for group in groups):
                     return False
@@ -391,29 +435,56 @@ def stuck_items(stack: Stack, symbols: list[str], faults_end_ms: int) -> dict:
     claim_idle_ms = max(int(stack.env.get("LEASE_TTL_MS", "5000")) * 2, 30_000)
     pending = []
     alive = {p.instance for replicas in stack.processes.values() for p in replicas if p.alive()}
-    for key in sorted(client.scan_iter("market:*")) + sorted(client.scan_iter("executor:inbox:*")) + sorted(client.scan_iter("account:executions:*")):
+    for key in (
+        sorted(client.scan_iter("market:*"))
+        + sorted(client.scan_iter("executor:inbox:*"))
+        + sorted(client.scan_iter("account:executions:*"))
+    ):
         if client.type(key) != "stream":
             continue
         for group in client.xinfo_groups(key):
             for entry in client.xpending_range(key, group["name"], "-", "+", 1000):
                 if entry["time_since_delivered"] >= claim_idle_ms:
-                    pending.append(f"{key} {entry['message_id']} idle {entry['time_since_delivered']} ms, "
-                                   f"delivered {entry['times_delivered']}x to {entry['consumer']}"
-                                   f" ({'alive' if entry['consumer'] in alive else 'dead'})")
+                    pending.append(
+                        f"{key} {entry['message_id']} idle {entry['time_since_delivered']} ms, "
+                        f"delivered {entry['times_delivered']}x to {entry['consumer']}"
+                        f" ({'alive' if entry['consumer'] in alive else 'dead'})"
+                    )
     dead = {key: client.xlen(key) for key in client.scan_iter("deadletter:*")}
     database = stack.folder / "bot.sqlite3"
     with sqlite3.connect(database) as connection:
-        positions = [f"{s} position {i} {st}" for i, s, st in connection.execute(
-            "SELECT id, symbol, status FROM positions WHERE status IN ('OPENING', 'CLOSING')")]
-        orders = [f"{s} order {c} {st}" for c, s, st in connection.execute(
-            "SELECT client_order_id, symbol, status FROM orders WHERE status IN ('INTENT', 'SUBMITTED', 'UNKNOWN')"
-            " AND created_at_ms < ?", (faults_end_ms,))]
-    return {"pending": pending, "dead_letters": {k: v for k, v in dead.items() if v}, "positions": positions,
-            "orders": orders, "at_ms": wall_ms()}
+        positions = [
+            f"{s} position {i} {st}"
+            for i, s, st in connection.execute(
+                "SELECT id, symbol, status FROM positions WHERE status IN ('OPENING', 'CLOSING')"
+            )
+        ]
+        orders = [
+            f"{s} order {c} {st}"
+            for c, s, st in connection.execute(
+                "SELECT client_order_id, symbol, status FROM orders WHERE status IN ('INTENT', 'SUBMITTED', 'UNKNOWN')"
+                " AND created_at_ms < ?",
+                (faults_end_ms,),
+            )
+        ]
+    return {
+        "pending": pending,
+        "dead_letters": {k: v for k, v in dead.items() if v},
+        "positions": positions,
+        "orders": orders,
+        "at_ms": wall_ms(),
+    }
 
 
-def collect(stack: Stack, symbols: list[str], sizes: Sizes, monitor: Monitor, timeline: list[dict], stuck: dict,
-            faults_end_ms: int) -> dict:
+def collect(
+    stack: Stack,
+    symbols: list[str],
+    sizes: Sizes,
+    monitor: Monitor,
+    timeline: list[dict],
+    stuck: dict,
+    faults_end_ms: int,
+) -> dict:
     client = stack.client()
     state = sim_get(stack, "state")
     database = stack.folder / "bot.sqlite3"
@@ -431,29 +502,77 @@ def collect(stack: Stack, symbols: list[str], sizes: Sizes, monitor: Monitor, ti
         per_symbol[symbol] = {
             "first_open": int(client.xrange(streams.kline_stream(symbol), count=1)[0][1]["open_time_ms"]),
             "kline_opens": [int(f["open_time_ms"]) for _, f in entries(streams.kline_stream(symbol))],
-            "inbox": [{"id": i, "type": f.get("type"), "side": f.get("side"), "command": f.get("command"),
-                       "candle": int(f["candle_open_time_ms"]) if f.get("candle_open_time_ms") else None,
-                       "event_id": f.get("event_id")} for i, f in entries(streams.executor_inbox(symbol))],
+            "inbox": [
+                {
+                    "id": i,
+                    "type": f.get("type"),
+                    "side": f.get("side"),
+                    "command": f.get("command"),
+                    "candle": int(f["candle_open_time_ms"]) if f.get("candle_open_time_ms") else None,
+                    "event_id": f.get("event_id"),
+                }
+                for i, f in entries(streams.executor_inbox(symbol))
+            ],
             "ticks": monitor.ticks[symbol],
         }
-    decisions = [{"id": i, "symbol": f["symbol"], "candle": int(f["candle_open_time_ms"]), "entry": f["entry"] == "true",
-                  "exit": f["exit"] == "true", "history": bool(json.loads(f.get("indicators") or "{}").get("history")),
-                  "note": f.get("note", "")} for i, f in entries(streams.DECISIONS)]
-    signals = [{"id": i, "symbol": f["symbol"], "side": f["side"], "candle": int(f["candle_open_time_ms"]),
-                "event_id": f["event_id"]} for i, f in entries(streams.SIGNALS)]
-    alerts = [{"id": i, "code": f.get("code"), "message": f.get("message"), "symbol": f.get("symbol"),
-               "level": f.get("level")} for i, f in entries(streams.EXECUTOR_EVENTS) if f.get("type") == "executor_alert"]
+    decisions = [
+        {
+            "id": i,
+            "symbol": f["symbol"],
+            "candle": int(f["candle_open_time_ms"]),
+            "entry": f["entry"] == "true",
+            "exit": f["exit"] == "true",
+            "history": bool(json.loads(f.get("indicators") or "{}").get("history")),
+            "note": f.get("note", ""),
+        }
+        for i, f in entries(streams.DECISIONS)
+    ]
+    signals = [
+        {
+            "id": i,
+            "symbol": f["symbol"],
+            "side": f["side"],
+            "candle": int(f["candle_open_time_ms"]),
+            "event_id": f["event_id"],
+        }
+        for i, f in entries(streams.SIGNALS)
+    ]
+    alerts = [
+        {
+            "id": i,
+            "code": f.get("code"),
+            "message": f.get("message"),
+            "symbol": f.get("symbol"),
+            "level": f.get("level"),
+        }
+        for i, f in entries(streams.EXECUTOR_EVENTS)
+        if f.get("type") == "executor_alert"
+    ]
     return {
-        "symbols": symbols, "speed": sizes.speed, "history": sizes.history, "rows": sizes.rows,
+        "symbols": symbols,
+        "speed": sizes.speed,
+        "history": sizes.history,
+        "rows": sizes.rows,
         "calibration": {"wall_ms": state["wall_time"], "market_ms": state["market"]["market_time"]},
-        "per_symbol": per_symbol, "decisions": decisions, "signals": signals, "alerts": alerts,
-        "positions": positions, "fills": fills, "orders": orders,
+        "per_symbol": per_symbol,
+        "decisions": decisions,
+        "signals": signals,
+        "alerts": alerts,
+        "positions": positions,
+        "fills": fills,
+        "orders": orders,
         "allowance_candles": allowance_candles(stack.env),
         "requests": state["requests"],
-        "exchange": {"trades": state["trades"], "balances": state["balances"], "orders": state["orders"],
-                     "client_order_ids": state["client_order_ids"]},
+        "exchange": {
+            "trades": state["trades"],
+            "balances": state["balances"],
+            "orders": state["orders"],
+            "client_order_ids": state["client_order_ids"],
+        },
         "initial_balances": {"USDT": "10000"},
-        "timeline": timeline, "stuck": stuck, "faults_end_ms": faults_end_ms,
+        "timeline": timeline,
+        "stuck": stuck,
+        "faults_end_ms": faults_end_ms,
         "crashes": crashes(stack),
     }
 

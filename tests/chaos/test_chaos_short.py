@@ -39,6 +39,5 @@ def test_short_chaos_run_changes_only_what_a_rule_allows(tmp_path: Path) -> None
     assert not report.stuck, summary
     assert not report.crashes, summary
     if report.real or report.lost or report.clean_problems:
-        pytest.xfail("open defects (issue 18: prices and SELLs "
-                     "from before the fill under a lagging feed):\n" + summary)
+        pytest.xfail("open defects (issue 18: prices and SELLs from before the fill under a lagging feed):\n" + summary)
     assert report.passed, summary

@@ -18,9 +18,14 @@ M = 60_000
 T0 = 1_800_000_000_000  # market open of candle 0
 W0 = 1_700_000_000_000  # wall time when candle 0 opened (speed 1: one candle per wall minute)
 CANDLES = [  # open, high, low, close
-    ("100", "100", "100", "100"), ("100", "100", "100", "100"), ("100", "100", "100", "100"),
-    ("100", "100.1", "99.9", "100"), ("100", "100.1", "99.9", "100"), ("100", "100", "99.5", "99.6"),
-    ("99.6", "99.6", "99.6", "99.6"), ("99.6", "99.6", "99.6", "99.6"),
+    ("100", "100", "100", "100"),
+    ("100", "100", "100", "100"),
+    ("100", "100", "100", "100"),
+    ("100", "100.1", "99.9", "100"),
+    ("100", "100.1", "99.9", "100"),
+    ("100", "100", "99.5", "99.6"),
+    ("99.6", "99.6", "99.6", "99.6"),
+    ("99.6", "99.6", "99.6", "99.6"),
 ]
 
 
@@ -41,43 +46,113 @@ def steps(index: int) -> list[tuple[int, str]]:
 
 def make_record(tmp_path: Path, label: str) -> dict:
     data = tmp_path / f"{label}_BTCUSDT_1m_replay.csv"
-    data.write_text("open_time,open,high,low,close,volume\n"
-                    + "".join(f"{T0 + i * M},{o},{h},{low},{c},1\n" for i, (o, h, low, c) in enumerate(CANDLES)))
+    data.write_text(
+        "open_time,open,high,low,close,volume\n"
+        + "".join(f"{T0 + i * M},{o},{h},{low},{c},1\n" for i, (o, h, low, c) in enumerate(CANDLES))
+    )
     ticks = [(rid(ts, 1), ts, price) for i in range(len(CANDLES)) for ts, price in steps(i)]
     entry_id, exit_id = f"EB-BTCUSDT-{T0 + 2 * M}", f"XS-BTCUSDT-{T0 + 2 * M}"
     return {
-        "label": label, "symbols": ["BTCUSDT"], "speed": 1.0, "history": 0, "rows": len(CANDLES), "data": [str(data)],
-        "allowance_candles": 1.0, "calibration": {"wall_ms": W0, "market_ms": T0},
-        "per_symbol": {"BTCUSDT": {
-            "first_open": T0, "kline_opens": [T0 + i * M for i in range(len(CANDLES))], "ticks": ticks,
-            "inbox": [{"id": rid(T0 + 3 * M + 10), "type": "signal", "side": "BUY", "command": None,
-                       "candle": T0 + 2 * M, "event_id": f"signal-BTCUSDT-1m-{T0 + 2 * M}-BUY"}],
-        }},
-        "decisions": [{"id": rid(T0 + (i + 1) * M + 5), "symbol": "BTCUSDT", "candle": T0 + i * M, "entry": i == 2,
-                       "exit": False, "history": False} for i in range(len(CANDLES))],
-        "signals": [{"id": rid(T0 + 3 * M + 10), "symbol": "BTCUSDT", "side": "BUY", "candle": T0 + 2 * M,
-                     "event_id": f"signal-BTCUSDT-1m-{T0 + 2 * M}-BUY"}],
+        "label": label,
+        "symbols": ["BTCUSDT"],
+        "speed": 1.0,
+        "history": 0,
+        "rows": len(CANDLES),
+        "data": [str(data)],
+        "allowance_candles": 1.0,
+        "calibration": {"wall_ms": W0, "market_ms": T0},
+        "per_symbol": {
+            "BTCUSDT": {
+                "first_open": T0,
+                "kline_opens": [T0 + i * M for i in range(len(CANDLES))],
+                "ticks": ticks,
+                "inbox": [
+                    {
+                        "id": rid(T0 + 3 * M + 10),
+                        "type": "signal",
+                        "side": "BUY",
+                        "command": None,
+                        "candle": T0 + 2 * M,
+                        "event_id": f"signal-BTCUSDT-1m-{T0 + 2 * M}-BUY",
+                    }
+                ],
+            }
+        },
+        "decisions": [
+            {
+                "id": rid(T0 + (i + 1) * M + 5),
+                "symbol": "BTCUSDT",
+                "candle": T0 + i * M,
+                "entry": i == 2,
+                "exit": False,
+                "history": False,
+            }
+            for i in range(len(CANDLES))
+        ],
+        "signals": [
+            {
+                "id": rid(T0 + 3 * M + 10),
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "candle": T0 + 2 * M,
+                "event_id": f"signal-BTCUSDT-1m-{T0 + 2 * M}-BUY",
+            }
+        ],
         "alerts": [],
-        "positions": [{"id": 1, "symbol": "BTCUSDT", "status": "CLOSED", "entry_client_order_id": entry_id,
-                       "exit_client_order_id": exit_id, "entry_price": "100", "stop_loss": "99.80",
-                       "take_profit": "100.40", "entry_candle_open_ms": T0 + 2 * M, "exit_reason": "stop_loss",
-                       "exit_candle_open_ms": T0 + 5 * M}],
+        "positions": [
+            {
+                "id": 1,
+                "symbol": "BTCUSDT",
+                "status": "CLOSED",
+                "entry_client_order_id": entry_id,
+                "exit_client_order_id": exit_id,
+                "entry_price": "100",
+                "stop_loss": "99.80",
+                "take_profit": "100.40",
+                "entry_candle_open_ms": T0 + 2 * M,
+                "exit_reason": "stop_loss",
+                "exit_candle_open_ms": T0 + 5 * M,
+            }
+        ],
         "orders": [{"client_order_id": entry_id, "side": "BUY"}, {"client_order_id": exit_id, "side": "SELL"}],
         "fills": [
-            {"client_order_id": entry_id, "symbol": "BTCUSDT", "trade_id": 1, "price": "100", "quantity": "1",
-             "quote_quantity": "100", "commission": "0.001", "commission_asset": "BTC", "time_ms": wall(T0 + 3 * M + 20)},
-            {"client_order_id": exit_id, "symbol": "BTCUSDT", "trade_id": 2, "price": "99.5", "quantity": "0.999",
-             "quote_quantity": "99.4005", "commission": "0.0994005", "commission_asset": "USDT",
-             "time_ms": wall(T0 + 5 * M + 30_000)},
+            {
+                "client_order_id": entry_id,
+                "symbol": "BTCUSDT",
+                "trade_id": 1,
+                "price": "100",
+                "quantity": "1",
+                "quote_quantity": "100",
+                "commission": "0.001",
+                "commission_asset": "BTC",
+                "time_ms": wall(T0 + 3 * M + 20),
+            },
+            {
+                "client_order_id": exit_id,
+                "symbol": "BTCUSDT",
+                "trade_id": 2,
+                "price": "99.5",
+                "quantity": "0.999",
+                "quote_quantity": "99.4005",
+                "commission": "0.0994005",
+                "commission_asset": "USDT",
+                "time_ms": wall(T0 + 5 * M + 30_000),
+            },
         ],
         "exchange": {
-            "trades": [{"symbol": "BTCUSDT", "id": 1, "price": "100", "qty": "1", "commission": "0.001"},
-                       {"symbol": "BTCUSDT", "id": 2, "price": "99.5", "qty": "0.999", "commission": "0.0994005"}],
+            "trades": [
+                {"symbol": "BTCUSDT", "id": 1, "price": "100", "qty": "1", "commission": "0.001"},
+                {"symbol": "BTCUSDT", "id": 2, "price": "99.5", "qty": "0.999", "commission": "0.0994005"},
+            ],
             "balances": {"USDT": {"free": "9999.3010995", "locked": "0"}, "BTC": {"free": "0", "locked": "0"}},
-            "orders": [{"clientOrderId": entry_id}, {"clientOrderId": exit_id}], "client_order_ids": [entry_id, exit_id],
+            "orders": [{"clientOrderId": entry_id}, {"clientOrderId": exit_id}],
+            "client_order_ids": [entry_id, exit_id],
         },
-        "initial_balances": {"USDT": "10000"}, "timeline": [], "faults_end_ms": wall(T0 + 8 * M),
-        "stuck": {"pending": [], "dead_letters": {}, "positions": [], "orders": []}, "crashes": [],
+        "initial_balances": {"USDT": "10000"},
+        "timeline": [],
+        "faults_end_ms": wall(T0 + 8 * M),
+        "stuck": {"pending": [], "dead_letters": {}, "positions": [], "orders": []},
+        "crashes": [],
     }
 
 
@@ -108,13 +183,27 @@ def test_a_skipped_entry_is_allowed_only_with_its_record_and_an_outage(runs: tup
     report = compare(clean, chaos)
     assert not report.passed and report.lost  # neither traded nor recorded as skipped
 
-    chaos["alerts"] = [{"id": rid(T0 + 3 * M + 50), "code": "entry_skipped", "symbol": "BTCUSDT", "level": "warning",
-                        "message": f"BUY signal of candle {T0 + 2 * M} skipped, no order sent: signal is too old"}]
+    chaos["alerts"] = [
+        {
+            "id": rid(T0 + 3 * M + 50),
+            "code": "entry_skipped",
+            "symbol": "BTCUSDT",
+            "level": "warning",
+            "message": f"BUY signal of candle {T0 + 2 * M} skipped, no order sent: signal is too old",
+        }
+    ]
     report = compare(clean, chaos)
     assert [d.rule for d in report.allowed] == [] and len(report.real) == 1  # no outage: a real difference
 
-    chaos["timeline"] = [{"kind": "kill", "target": "executor", "start_ms": wall(T0 + 3 * M),
-                          "restart_ms": wall(T0 + 3 * M + 5), "ready_ms": wall(T0 + 3 * M + 40)}]
+    chaos["timeline"] = [
+        {
+            "kind": "kill",
+            "target": "executor",
+            "start_ms": wall(T0 + 3 * M),
+            "restart_ms": wall(T0 + 3 * M + 5),
+            "ready_ms": wall(T0 + 3 * M + 40),
+        }
+    ]
     report = compare(clean, chaos)
     assert report.passed, report
     assert [d.rule for d in report.allowed] == [Rule.SKIPPED_STALE]
@@ -123,8 +212,15 @@ def test_a_skipped_entry_is_allowed_only_with_its_record_and_an_outage(runs: tup
 def test_an_entry_filled_after_its_allowance_is_a_real_difference(runs: tuple[dict, dict]) -> None:
     clean, chaos = runs
     chaos["fills"][0]["time_ms"] = wall(T0 + 4 * M + 20)  # the open of candle 4: one candle after the close
-    chaos["timeline"] = [{"kind": "fault", "target": Fault.DELAY_BEFORE.value, "start_ms": wall(T0 + 3 * M),
-                          "params": {}, "consumed_ms": wall(T0 + 4 * M + 20)}]
+    chaos["timeline"] = [
+        {
+            "kind": "fault",
+            "target": Fault.DELAY_BEFORE.value,
+            "start_ms": wall(T0 + 3 * M),
+            "params": {},
+            "consumed_ms": wall(T0 + 4 * M + 20),
+        }
+    ]
     assert compare(clean, chaos).passed  # within an allowance of one candle
     chaos["allowance_candles"] = 0.5
     report = compare(clean, chaos)

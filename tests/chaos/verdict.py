@@ -34,18 +34,30 @@ from tests.chaos.walk import MINUTE, STEPS, Candle, Trade, Walked, ledger_trades
 class Rule(StrEnum):
     """The allowed differences; each value is the rule as the table prints it."""
 
-    SKIPPED_STALE = ("entry skipped: the executor could not act within the signal's allowance "
-                     "(its record says so, and an executor/Redis outage or an exchange fault overlaps the signal)")
-    SIGNAL_LATE = ("no signal: the candle reached the strategy after SIGNAL_MAX_LAG_CANDLES "
-                   "(its decision is marked history, and a strategy/market_data/Redis outage or a stream fault overlaps it)")
-    OTHER_FILL = ("exit from another fill: the entry filled at another walk step, both within the signal's allowance, "
-                  "so its levels and the prices after the fill differ; the chaos exit is what those prices give")
-    PRICES_UNPUBLISHED = ("exit at another price: a price that crossed a level in the clean run was never published "
-                          "in the chaos run, during a market_data/Redis outage or a stream fault")
-    SELL_LATE = ("exit signal missing or late: the SELL's candle reached the strategy late or after later prices "
-                 "(an outage or stream fault overlaps it); the chaos exit is what the executor was given")
-    POSITION_STATE = ("entry met another position state: its BUY arrived in both runs, but one run still held (or no "
-                      "longer held) a position that itself differs by an allowed rule")
+    SKIPPED_STALE = (
+        "entry skipped: the executor could not act within the signal's allowance "
+        "(its record says so, and an executor/Redis outage or an exchange fault overlaps the signal)"
+    )
+    SIGNAL_LATE = (
+        "no signal: the candle reached the strategy after SIGNAL_MAX_LAG_CANDLES "
+        "(its decision is marked history, and a strategy/market_data/Redis outage or a stream fault overlaps it)"
+    )
+    OTHER_FILL = (
+        "exit from another fill: the entry filled at another walk step, both within the signal's allowance, "
+        "so its levels and the prices after the fill differ; the chaos exit is what those prices give"
+    )
+    PRICES_UNPUBLISHED = (
+        "exit at another price: a price that crossed a level in the clean run was never published "
+        "in the chaos run, during a market_data/Redis outage or a stream fault"
+    )
+    SELL_LATE = (
+        "exit signal missing or late: the SELL's candle reached the strategy late or after later prices "
+        "(an outage or stream fault overlaps it); the chaos exit is what the executor was given"
+    )
+    POSITION_STATE = (
+        "entry met another position state: its BUY arrived in both runs, but one run still held (or no "
+        "longer held) a position that itself differs by an allowed rule"
+    )
 
 
 PUBLISH_PATH = {"market_data", "redis", Fault.WS_DROP.value, Fault.STALL.value, Fault.SERVER_SHUTDOWN.value}
@@ -85,8 +97,15 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return not (self.real or self.duplicates or self.lost or self.mismatches or self.stuck or self.crashes
-                    or self.clean_problems)
+        return not (
+            self.real
+            or self.duplicates
+            or self.lost
+            or self.mismatches
+            or self.stuck
+            or self.crashes
+            or self.clean_problems
+        )
 
 
 # -- reading a run -------------------------------------------------------------------------------
@@ -116,7 +135,9 @@ class Run:
             positions = [p for p in record["positions"] if p["symbol"] == symbol]
             fill_times = {(p["entry_candle_open_ms"] - first) // MINUTE: self.fill_market_times(p) for p in positions}
             data = record["per_symbol"][symbol]
-            self.walked[symbol] = walk_symbol(self.candles[symbol], first, data["ticks"], data["inbox"], positions, fill_times)
+            self.walked[symbol] = walk_symbol(
+                self.candles[symbol], first, data["ticks"], data["inbox"], positions, fill_times
+            )
             self.ledger[symbol] = ledger_trades(positions, first)
 
     def market_ms(self, wall: int) -> int:
@@ -130,11 +151,16 @@ class Run:
     def fill_market_times(self, position: dict) -> list[int]:
         """Candidate market times of a position's entry fill: its trade time as is, and corrected by
         each clock offset the harness injected around it."""
-        times = [f["time_ms"] for f in self.record["fills"] if f["client_order_id"] == position["entry_client_order_id"]]
+        times = [
+            f["time_ms"] for f in self.record["fills"] if f["client_order_id"] == position["entry_client_order_id"]
+        ]
         if not times:
             return []
-        offsets = [0] + [w["params"]["offset_ms"] for w in self.record["timeline"]
-                         if w.get("target") == Fault.TIMESTAMP_CLOCK.value and "params" in w]
+        offsets = [0] + [
+            w["params"]["offset_ms"]
+            for w in self.record["timeline"]
+            if w.get("target") == Fault.TIMESTAMP_CLOCK.value and "params" in w
+        ]
         return [self.market_ms(t - offset) for offset in offsets for t in times[:1]]
 
     def candle_wall(self, symbol: str, candle: int) -> int:
@@ -146,8 +172,11 @@ class Run:
 
     def decision(self, symbol: str, candle: int) -> dict | None:
         open_ms = self.first_open[symbol] + candle * MINUTE
-        found = [d for d in self.record["decisions"] if d["symbol"] == symbol and d["candle"] == open_ms
-                 and not d.get("note")]  # the strategy's own, not an executor note on its signal
+        found = [
+            d
+            for d in self.record["decisions"]
+            if d["symbol"] == symbol and d["candle"] == open_ms and not d.get("note")
+        ]  # the strategy's own, not an executor note on its signal
         return found[-1] if found else None
 
     def inbox_signal(self, symbol: str, candle: int, side: str) -> dict | None:
@@ -159,12 +188,21 @@ class Run:
 
     def skip_records(self, symbol: str, candle: int) -> list[str]:
         open_ms = self.first_open[symbol] + candle * MINUTE
-        found = [a["message"] for a in self.record["alerts"]
-                 if a["code"] == "entry_skipped" and a.get("symbol") == symbol and f"candle {open_ms} " in a["message"]]
-        found += [f"decision log: {d['note']}" for d in self.record["decisions"] if d["symbol"] == symbol
-                  and d["candle"] == open_ms and d.get("note", "").startswith("skipped")]
-        found += [f"position {p['id']} {p['entry_client_order_id']} FAILED (intent abandoned)" for p in self.record["positions"]
-                  if p["symbol"] == symbol and p["status"] == "FAILED" and p["entry_candle_open_ms"] == open_ms]
+        found = [
+            a["message"]
+            for a in self.record["alerts"]
+            if a["code"] == "entry_skipped" and a.get("symbol") == symbol and f"candle {open_ms} " in a["message"]
+        ]
+        found += [
+            f"decision log: {d['note']}"
+            for d in self.record["decisions"]
+            if d["symbol"] == symbol and d["candle"] == open_ms and d.get("note", "").startswith("skipped")
+        ]
+        found += [
+            f"position {p['id']} {p['entry_client_order_id']} FAILED (intent abandoned)"
+            for p in self.record["positions"]
+            if p["symbol"] == symbol and p["status"] == "FAILED" and p["entry_candle_open_ms"] == open_ms
+        ]
         return found
 
 
@@ -204,8 +242,12 @@ def disruption_windows(record: dict) -> list[dict]:
             end = ready_after[id(event)]
             if event["target"] in ("market_data", "redis"):
                 end = max(end, next_tick(event["restart_ms"]))
-        elif event["target"] in (Fault.WS_DROP.value, Fault.SERVER_SHUTDOWN.value, Fault.STALL.value,
-                                 Fault.USER_DATA_END.value):
+        elif event["target"] in (
+            Fault.WS_DROP.value,
+            Fault.SERVER_SHUTDOWN.value,
+            Fault.STALL.value,
+            Fault.USER_DATA_END.value,
+        ):
             end = next_tick(event.get("end_ms", start))
         elif "consumed_ms" in event:
             end = event["consumed_ms"]
@@ -237,15 +279,24 @@ def explain_missing_entry(symbol: str, clean: Run, chaos: Run, trade: Trade, all
     if e in walked.blocked:
         holder = walked.blocked[e]
         if (symbol, "chaos", holder) in allowed:
-            return Rule.POSITION_STATE, f"chaos BUY {e} met the chaos position of {holder} ({allowed[(symbol, 'chaos', holder)].name})"
+            return (
+                Rule.POSITION_STATE,
+                f"chaos BUY {e} met the chaos position of {holder} ({allowed[(symbol, 'chaos', holder)].name})",
+            )
         return None
     if e in walked.skipped:
         records = chaos.skip_records(symbol, e)
         if not records:
             return None
         start = int(signal["id"].split("-")[0])
-        end = max([int(a["id"].split("-")[0]) for a in chaos.record["alerts"] if a["code"] == "entry_skipped"
-                   and f"candle {chaos.first_open[symbol] + e * MINUTE} " in a["message"]] or [start])
+        end = max(
+            [
+                int(a["id"].split("-")[0])
+                for a in chaos.record["alerts"]
+                if a["code"] == "entry_skipped" and f"candle {chaos.first_open[symbol] + e * MINUTE} " in a["message"]
+            ]
+            or [start]
+        )
         causes = chaos.overlapping(start, end, EXECUTOR_PATH)
         if not causes:
             return None
@@ -261,11 +312,16 @@ def explain_extra_entry(symbol: str, clean: Run, chaos: Run, trade: Trade, allow
         return None
     holder = walked.blocked[e]
     if (symbol, "clean", holder) in allowed:
-        return Rule.POSITION_STATE, f"clean BUY {e} met the clean position of {holder} ({allowed[(symbol, 'clean', holder)].name})"
+        return (
+            Rule.POSITION_STATE,
+            f"clean BUY {e} met the clean position of {holder} ({allowed[(symbol, 'clean', holder)].name})",
+        )
     return None
 
 
-def explain_other_exit(symbol: str, clean: Run, chaos: Run, ours: Trade, theirs: Trade, allowance: float) -> tuple[Rule, str] | None:
+def explain_other_exit(
+    symbol: str, clean: Run, chaos: Run, ours: Trade, theirs: Trade, allowance: float
+) -> tuple[Rule, str] | None:
     """Same entry candle, another exit: the chaos trade follows its own inputs (checked apart);
     the inputs differ from the clean run's in a way a fault explains."""
     e = ours.entry
@@ -278,22 +334,30 @@ def explain_other_exit(symbol: str, clean: Run, chaos: Run, ours: Trade, theirs:
     if fill_chaos - first != fill_clean - clean.first_open[symbol]:
         if max(lateness(chaos, symbol, e, fill_chaos), lateness(clean, symbol, e, fill_clean)) > allowance:
             return None
-        return Rule.OTHER_FILL, (f"entry filled at walk step {(fill_chaos - first) * STEPS // MINUTE % STEPS} of candle "
-                                 f"{e + late_chaos} (clean: step {(fill_clean - clean.first_open[symbol]) * STEPS // MINUTE % STEPS}"
-                                 f" of candle {e + late_clean})")
+        return Rule.OTHER_FILL, (
+            f"entry filled at walk step {(fill_chaos - first) * STEPS // MINUTE % STEPS} of candle "
+            f"{e + late_chaos} (clean: step {(fill_clean - clean.first_open[symbol]) * STEPS // MINUTE % STEPS}"
+            f" of candle {e + late_clean})"
+        )
     # Same fill step: what differs is the prices or the SELL signals after it.
     end = max(t for t in (ours.exit, theirs.exit, e + 1) if t is not None)
     missing = missing_steps(clean, chaos, symbol, e, end)
     if theirs.reason in ("stop_loss", "take_profit") and missing:
         windows = [chaos.overlapping(chaos.wall_ms(m) - 50, chaos.wall_ms(m) + 50, PUBLISH_PATH) for m in missing]
         if all(windows):
-            return Rule.PRICES_UNPUBLISHED, f"{len(missing)} walk step(s) of candles {e}-{end} unpublished; {describe(windows[0])}"
+            return (
+                Rule.PRICES_UNPUBLISHED,
+                f"{len(missing)} walk step(s) of candles {e}-{end} unpublished; {describe(windows[0])}",
+            )
         return None
     if "signal" in (ours.reason, theirs.reason):
         k = theirs.exit if theirs.reason == "signal" else ours.exit
         decision = chaos.decision(symbol, k) if k is not None else None
-        late_causes = chaos.overlapping(chaos.candle_wall(symbol, k) - 1000, int(decision["id"].split("-")[0]),
-                                        STRATEGY_PATH) if decision else []
+        late_causes = (
+            chaos.overlapping(chaos.candle_wall(symbol, k) - 1000, int(decision["id"].split("-")[0]), STRATEGY_PATH)
+            if decision
+            else []
+        )
         if decision and late_causes:
             return Rule.SELL_LATE, f"SELL of candle {k}: {describe(late_causes)}"
     return None
@@ -307,10 +371,15 @@ def lateness(run: Run, symbol: str, entry: int, fill_ms: int) -> float:
 def missing_steps(clean: Run, chaos: Run, symbol: str, start: int, end: int) -> list[int]:
     """Market times (chaos clock) of walk steps of candles start..end published in the clean run
     but not in the chaos run."""
+
     def steps(run: Run) -> set[int]:
         first = run.first_open[symbol]
-        return {(ts - first) // (MINUTE // STEPS) for _, ts, _ in run.record["per_symbol"][symbol]["ticks"]
-                if start * MINUTE <= ts - first < (end + 1) * MINUTE}
+        return {
+            (ts - first) // (MINUTE // STEPS)
+            for _, ts, _ in run.record["per_symbol"][symbol]["ticks"]
+            if start * MINUTE <= ts - first < (end + 1) * MINUTE
+        }
+
     first = chaos.first_open[symbol]
     return [first + s * (MINUTE // STEPS) for s in sorted(steps(clean) - steps(chaos))]
 
@@ -335,8 +404,23 @@ def compare(clean_record: dict, chaos_record: dict) -> Report:
             report.kills[event["target"]] += 1
         elif event["kind"] == "redis_crash":
             report.kills["redis (SIGKILL + AOF restart)"] += 1
-        elif event.get("skipped") or event.get("error") or (event["target"] in (Fault.FAIL_BEFORE, Fault.FAIL_AFTER, Fault.THROTTLE_429, Fault.BAN_418,
-                                 Fault.DELAY_BEFORE, Fault.DELAY_AFTER, Fault.TIMESTAMP_COUNT) and "consumed_ms" not in event):
+        elif (
+            event.get("skipped")
+            or event.get("error")
+            or (
+                event["target"]
+                in (
+                    Fault.FAIL_BEFORE,
+                    Fault.FAIL_AFTER,
+                    Fault.THROTTLE_429,
+                    Fault.BAN_418,
+                    Fault.DELAY_BEFORE,
+                    Fault.DELAY_AFTER,
+                    Fault.TIMESTAMP_COUNT,
+                )
+                and "consumed_ms" not in event
+            )
+        ):
             report.faults_unfired[event["target"]] += 1
         else:
             report.faults[event["target"]] += 1
@@ -352,19 +436,26 @@ def compare(clean_record: dict, chaos_record: dict) -> Report:
     report.lost = lost(chaos)
     report.mismatches = ledger_vs_exchange(chaos_record)
     stuck = chaos_record["stuck"]
-    report.stuck = stuck["pending"] + [f"{k}: {v} dead letter(s)" for k, v in stuck["dead_letters"].items()] \
-        + stuck["positions"] + stuck["orders"]
+    report.stuck = (
+        stuck["pending"]
+        + [f"{k}: {v} dead letter(s)" for k, v in stuck["dead_letters"].items()]
+        + stuck["positions"]
+        + stuck["orders"]
+    )
     report.crashes = chaos_record.get("crashes", [])
     for label, run in (("clean", clean), ("chaos", chaos)):
         lags = sorted(signal_lag(run))
         if lags:
-            report.notes.append(f"{label}: signal reached the executor p50 {lags[len(lags) // 2]:.1f}, "
-                                f"max {lags[-1]:.1f} candles after its candle closed ({len(lags)} signals)")
+            report.notes.append(
+                f"{label}: signal reached the executor p50 {lags[len(lags) // 2]:.1f}, "
+                f"max {lags[-1]:.1f} candles after its candle closed ({len(lags)} signals)"
+            )
         unlocated = {s: run.walked[s].unlocated for s in run.symbols if run.walked[s].unlocated}
         if unlocated:
             report.notes.append(f"{label}: fills on no walk step (levels still from the ledger): {unlocated}")
-    report.clean_problems += [f"clean run: {d}" for d in duplicates(clean_record) + lost(clean)
-                              + ledger_vs_exchange(clean_record)]
+    report.clean_problems += [
+        f"clean run: {d}" for d in duplicates(clean_record) + lost(clean) + ledger_vs_exchange(clean_record)
+    ]
     return report
 
 
@@ -383,15 +474,20 @@ def own_inputs(run: Run, symbol: str) -> list[str]:
     """Trades the run made that its own inputs do not give (the executor broke a rule), and
     entries filled after their allowance (an entry is abandoned then, never filled late)."""
     allowance = run.record["allowance_candles"]
-    problems = [f"{symbol}: entry {e} filled {lateness(run, symbol, e, fill):.2f} candles after its candle closed "
-                f"(allowance {allowance:g})" for e, fill in sorted(run.walked[symbol].fills.items())
-                if lateness(run, symbol, e, fill) > allowance]
+    problems = [
+        f"{symbol}: entry {e} filled {lateness(run, symbol, e, fill):.2f} candles after its candle closed "
+        f"(allowance {allowance:g})"
+        for e, fill in sorted(run.walked[symbol].fills.items())
+        if lateness(run, symbol, e, fill) > allowance
+    ]
     expected, actual = run.walked[symbol].trades, run.ledger[symbol]
     if expected != actual:
         extra = [t for t in actual if t not in expected]
         missing = [t for t in expected if t not in actual]
-        problems.append(f"{symbol}: the executor's inputs give {', '.join(map(str, missing)) or '-'}, "
-                        f"the ledger has {', '.join(map(str, extra)) or '-'}")
+        problems.append(
+            f"{symbol}: the executor's inputs give {', '.join(map(str, missing)) or '-'}, "
+            f"the ledger has {', '.join(map(str, extra)) or '-'}"
+        )
     return problems
 
 
@@ -453,7 +549,9 @@ def lost(run: Run) -> list[str]:
             if not run.skip_records(symbol, candle):
                 found.append(f"{symbol}: BUY of candle {candle} neither traded nor recorded as skipped")
     inbox_ids = {e["event_id"] for s in run.symbols for e in record["per_symbol"][s]["inbox"]}
-    found += [f"signal {s['event_id']} not in the executor inbox" for s in record["signals"] if s["event_id"] not in inbox_ids]
+    found += [
+        f"signal {s['event_id']} not in the executor inbox" for s in record["signals"] if s["event_id"] not in inbox_ids
+    ]
     return found
 
 
@@ -466,9 +564,14 @@ def ledger_vs_exchange(record: dict) -> list[str]:
     for key in sorted(set(ours) & set(theirs)):
         a, b = ours[key], theirs[key]
         if (Decimal(a["price"]), Decimal(a["quantity"]), Decimal(a["commission"])) != (
-                Decimal(b["price"]), Decimal(b["qty"]), Decimal(b["commission"])):
-            found.append(f"trade {key}: ledger {a['price']} x {a['quantity']} fee {a['commission']}, "
-                         f"exchange {b['price']} x {b['qty']} fee {b['commission']}")
+            Decimal(b["price"]),
+            Decimal(b["qty"]),
+            Decimal(b["commission"]),
+        ):
+            found.append(
+                f"trade {key}: ledger {a['price']} x {a['quantity']} fee {a['commission']}, "
+                f"exchange {b['price']} x {b['qty']} fee {b['commission']}"
+            )
     balances: Counter = Counter({k: Decimal(v) for k, v in record["initial_balances"].items()})
     sides = {o["client_order_id"]: o["side"] for o in record["orders"]}
     for f in record["fills"]:
@@ -495,10 +598,17 @@ def table(report: Report, title: str = "") -> str:
         lines.append(f"| {what} | {count} | {detail} |")
 
     row("SIGKILLs", sum(report.kills.values()), ", ".join(f"{k} {v}" for k, v in sorted(report.kills.items())))
-    row("simulator faults (fired)", sum(report.faults.values()), ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())))
+    row(
+        "simulator faults (fired)",
+        sum(report.faults.values()),
+        ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())),
+    )
     if report.faults_unfired:
-        row("faults not applied (never hit, or dropped at the quiet tail)", sum(report.faults_unfired.values()),
-            ", ".join(f"{k} {v}" for k, v in sorted(report.faults_unfired.items())))
+        row(
+            "faults not applied (never hit, or dropped at the quiet tail)",
+            sum(report.faults_unfired.values()),
+            ", ".join(f"{k} {v}" for k, v in sorted(report.faults_unfired.items())),
+        )
     row("trades clean / chaos", f"{report.trades_clean} / {report.trades_chaos}")
     row("identical", report.identical)
     by_rule = Counter(d.rule.name for d in report.allowed if d.rule)
@@ -513,10 +623,17 @@ def table(report: Report, title: str = "") -> str:
         row("clean run not as its own inputs give", len(report.clean_problems))
     lines.append("")
     lines.append(f"**{'PASS' if report.passed else 'FAIL'}**")
-    for name, items in (("allowed", [f"{d.rule.name}: {d.row()}" for d in report.allowed if d.rule]),
-                        ("real", [d.row() for d in report.real]), ("duplicate", report.duplicates),
-                        ("lost", report.lost), ("mismatch", report.mismatches), ("stuck", report.stuck),
-                        ("crash", report.crashes), ("clean", report.clean_problems), ("note", report.notes)):
+    for name, items in (
+        ("allowed", [f"{d.rule.name}: {d.row()}" for d in report.allowed if d.rule]),
+        ("real", [d.row() for d in report.real]),
+        ("duplicate", report.duplicates),
+        ("lost", report.lost),
+        ("mismatch", report.mismatches),
+        ("stuck", report.stuck),
+        ("crash", report.crashes),
+        ("clean", report.clean_problems),
+        ("note", report.notes),
+    ):
         for item in items[:40]:
             lines.append(f"- {name}: {item}")
         if len(items) > 40:

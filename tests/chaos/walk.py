@@ -87,8 +87,14 @@ def fill_step(candles: list[Candle], first_open: int, price: Decimal, market_tim
     return None
 
 
-def walk_symbol(candles: list[Candle], first_open: int, ticks: list[tuple[str, int, str]], inbox: list[dict],
-                positions: list[dict], fill_times: dict[int, list[int]]) -> Walked:
+def walk_symbol(
+    candles: list[Candle],
+    first_open: int,
+    ticks: list[tuple[str, int, str]],
+    inbox: list[dict],
+    positions: list[dict],
+    fill_times: dict[int, list[int]],
+) -> Walked:
     """Replay one symbol's inputs; ``positions`` are the ledger rows of the symbol (by entry
     candle), ``fill_times`` the candidate market times of each entry's fill."""
     walked = Walked()

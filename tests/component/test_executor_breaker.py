@@ -82,6 +82,7 @@ async def test_while_tripped_the_stop_loss_and_a_manual_close_still_sell(rig: Ri
     rig.exchange.price = D("100000")
     signal = await rig.signal("BUY")
     entry_id = entry_client_order_id(SYMBOL, signal.candle_open_time_ms)
+
     # Another replica's symbol loses enough to trip the breaker while this position is open.
     async def equity() -> Decimal:
         return D("10000")

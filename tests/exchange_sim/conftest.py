@@ -31,8 +31,16 @@ def simple_rows(count: int, start: int = 1_700_000_000_000, step_ms: int = 60_00
     for i in range(count):
         o = round(price, 2)
         c = round(o + (0.5 if i % 2 == 0 else -0.3), 2)
-        rows.append((start + i * step_ms, f"{o:.2f}", f"{max(o, c) + 0.7:.2f}", f"{min(o, c) - 0.4:.2f}",
-                     f"{c:.2f}", f"{10 + i}.5"))
+        rows.append(
+            (
+                start + i * step_ms,
+                f"{o:.2f}",
+                f"{max(o, c) + 0.7:.2f}",
+                f"{min(o, c) - 0.4:.2f}",
+                f"{c:.2f}",
+                f"{10 + i}.5",
+            )
+        )
         price = c
     return rows
 
@@ -54,9 +62,12 @@ def make_csv(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
     """One simulator for the suite (bundled BTC/ETH data, speed 600, pings every 0.5 s)."""
-    with start_simulator(tmp_path_factory.mktemp("shared_sim"), speed=600,
-                         balances="USDT=100000,BTC=1,ETH=10",
-                         extra_env={"EXCHANGE_SIM_PING_INTERVAL": "0.5"}) as process:
+    with start_simulator(
+        tmp_path_factory.mktemp("shared_sim"),
+        speed=600,
+        balances="USDT=100000,BTC=1,ETH=10",
+        extra_env={"EXCHANGE_SIM_PING_INTERVAL": "0.5"},
+    ) as process:
         yield process
 
 
@@ -74,9 +85,18 @@ class RestClient:
     def __init__(self, sim: SimulatorProcess, session: aiohttp.ClientSession) -> None:
         self.sim, self.session = sim, session
 
-    async def call(self, method: str, path: str, params: dict[str, Any] | None = None, *, signed: bool = False,
-                   api_key: str | None = "default", timestamp: int | None = None, raw: str | None = None,
-                   in_body: bool = False) -> tuple[int, Any, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        signed: bool = False,
+        api_key: str | None = "default",
+        timestamp: int | None = None,
+        raw: str | None = None,
+        in_body: bool = False,
+    ) -> tuple[int, Any, Any]:
         """Returns (HTTP status, decoded JSON, headers)."""
         if raw is None:
             if signed:

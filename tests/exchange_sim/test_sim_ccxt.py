@@ -30,7 +30,11 @@ async def test_trading_flow_with_exact_balances(live: SimulatorProcess) -> None:
         markets = await exchange.load_markets()
         market = markets["ETH/USDT"]
         assert (market["id"], market["spot"], market["precision"]["amount"], market["limits"]["cost"]["min"]) == (
-            "ETHUSDT", True, 0.0001, 5.0)
+            "ETHUSDT",
+            True,
+            0.0001,
+            5.0,
+        )
         before = raw_balances(await exchange.fetch_balance())
         buy = await exchange.create_order("ETH/USDT", "market", "buy", 0.05)
         info = buy["info"]

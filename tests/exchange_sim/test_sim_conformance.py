@@ -43,32 +43,45 @@ async def test_exchange_info_symbol_status_and_permission_sets(rest) -> None:
     status, halted, _ = await rest.call("GET", "exchangeInfo", {"symbolStatus": "HALT"})
     assert (status, halted["symbols"]) == (200, [])
     assert (await rest.call("GET", "exchangeInfo", {"symbolStatus": "SLEEPING"}))[1] == {
-        "code": -1122, "msg": "Invalid symbolStatus."}
-    assert (await rest.call("GET", "exchangeInfo", {"symbol": "BTCUSDT", "symbolStatus": "TRADING"}))[1]["code"] == -1128
+        "code": -1122,
+        "msg": "Invalid symbolStatus.",
+    }
+    assert (await rest.call("GET", "exchangeInfo", {"symbol": "BTCUSDT", "symbolStatus": "TRADING"}))[1][
+        "code"
+    ] == -1128
     status, margin, _ = await rest.call("GET", "exchangeInfo", {"permissions": "MARGIN"})
     assert margin["symbols"] == []
     assert (await rest.call("GET", "exchangeInfo", {"showPermissionSets": "maybe"}))[1]["code"] == -1130
 
 
 async def test_klines_take_microseconds_and_answer_in_the_unit_asked(rest) -> None:
-    status, first, _ = await rest.call("GET", "klines", {"symbol": "BTCUSDT", "interval": "1m", "startTime": 0,
-                                                         "limit": 3})
+    status, first, _ = await rest.call(
+        "GET", "klines", {"symbol": "BTCUSDT", "interval": "1m", "startTime": 0, "limit": 3}
+    )
     open_ms = first[1][0]
-    status, micro, _ = await rest.call("GET", "klines", {"symbol": "BTCUSDT", "interval": "1m",
-                                                         "startTime": open_ms * 1000, "endTime": (open_ms + 60_000) * 1000})
+    status, micro, _ = await rest.call(
+        "GET",
+        "klines",
+        {"symbol": "BTCUSDT", "interval": "1m", "startTime": open_ms * 1000, "endTime": (open_ms + 60_000) * 1000},
+    )
     assert status == 200 and [r[0] for r in micro] == [open_ms, open_ms + 60_000]
-    status, between, _ = await rest.call("GET", "klines", {"symbol": "BTCUSDT", "interval": "1m",
-                                                           "startTime": open_ms * 1000 + 1, "limit": 1})
+    status, between, _ = await rest.call(
+        "GET", "klines", {"symbol": "BTCUSDT", "interval": "1m", "startTime": open_ms * 1000 + 1, "limit": 1}
+    )
     assert [r[0] for r in between] == [open_ms + 60_000]  # a start 1 µs after an open skips that kline
     url = f"{rest.sim.base_url}/api/v3/klines?symbol=BTCUSDT&interval=1m&startTime={open_ms}&limit=1"
     async with rest.session.get(url, headers={"X-MBX-TIME-UNIT": "MICROSECOND"}) as response:
         row = (await response.json())[0]
     assert row[0] == open_ms * 1000 and row[6] == (open_ms + 60_000) * 1000 - 1
-    async with rest.session.get(f"{rest.sim.base_url}/api/v3/time", headers={"X-MBX-TIME-UNIT": "microsecond"}) as response:
+    async with rest.session.get(
+        f"{rest.sim.base_url}/api/v3/time", headers={"X-MBX-TIME-UNIT": "microsecond"}
+    ) as response:
         assert (await response.json())["serverTime"] > 10**15
     async with rest.session.get(f"{rest.sim.base_url}/api/v3/time", headers={"X-MBX-TIME-UNIT": "NANO"}) as response:
-        assert (response.status, await response.json()) == (400, {
-            "code": -1194, "msg": "Invalid value for time unit; expected either MICROSECOND or MILLISECOND."})
+        assert (response.status, await response.json()) == (
+            400,
+            {"code": -1194, "msg": "Invalid value for time unit; expected either MICROSECOND or MILLISECOND."},
+        )
 
 
 async def test_repeated_429s_lead_to_a_418_ban(tmp_path, rest) -> None:
@@ -80,7 +93,7 @@ async def test_repeated_429s_lead_to_a_418_ban(tmp_path, rest) -> None:
         answers = [(await rest.call("GET", "exchangeInfo"))[:3] for _ in range(7)]
         statuses = [a[0] for a in answers]
         first = statuses.index(429)  # the readiness pings of the start used some weight too
-        assert statuses[0] == 200 and statuses[first:first + 4] == [429, 429, 429, 418]
+        assert statuses[0] == 200 and statuses[first : first + 4] == [429, 429, 429, 418]
         status, body, headers = answers[first + 3]
         assert body["code"] == -1003 and body["msg"].startswith("Way too much request weight used; IP banned until ")
         until = int(body["msg"].split("until ")[1].split(".")[0])

@@ -34,9 +34,12 @@ async def test_5xx_before_execution_leaves_no_order(rest, live: SimulatorProcess
     assert (await rest.call("GET", "ping"))[0] == 200  # other paths are not affected
     cid = f"lost-{time.time_ns()}"
     assert (await rest.call("POST", "order", market_buy(cid), signed=True))[:2] == (
-        502, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."})
+        502,
+        {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."},
+    )
     assert (await rest.call("GET", "order", {"symbol": "BTCUSDT", "origClientOrderId": cid}, signed=True))[1][
-        "code"] == -2013
+        "code"
+    ] == -2013
     assert live.admin("faults", method="GET")["fail"] is None
 
 
@@ -66,7 +69,9 @@ async def test_injected_timestamp_errors_hit_signed_requests_only(rest, live: Si
     assert (await rest.call("GET", "ping"))[0] == 200
     for _ in range(2):
         assert (await rest.call("GET", "account", signed=True))[1] == {
-            "code": -1021, "msg": "Timestamp for this request is outside of the recvWindow."}
+            "code": -1021,
+            "msg": "Timestamp for this request is outside of the recvWindow.",
+        }
     assert (await rest.call("GET", "account", signed=True))[0] == 200
 
 
@@ -90,8 +95,7 @@ async def test_delays_before_and_after_processing(rest, live: SimulatorProcess, 
     cid = f"slow-{time.time_ns()}"
     url = f"{live.base_url}{ORDER}?{live.signed_query(market_buy(cid))}"
     with pytest.raises(asyncio.TimeoutError):
-        async with session.post(url, headers={"X-MBX-APIKEY": live.api_key},
-                                timeout=aiohttp.ClientTimeout(total=0.3)):
+        async with session.post(url, headers={"X-MBX-APIKEY": live.api_key}, timeout=aiohttp.ClientTimeout(total=0.3)):
             pass
     _status, order, _ = await rest.call("GET", "order", {"symbol": "BTCUSDT", "origClientOrderId": cid}, signed=True)
     assert order["status"] == "FILLED"  # executed although the client gave up
@@ -105,8 +109,12 @@ async def closed_within(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> 
         message = await asyncio.wait_for(ws.receive(), deadline - time.monotonic())
         if message.type is aiohttp.WSMsgType.TEXT:
             texts.append(json.loads(message.data))
-        elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR,
-                              aiohttp.WSMsgType.CLOSING):
+        elif message.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.ERROR,
+            aiohttp.WSMsgType.CLOSING,
+        ):
             return texts
     raise AssertionError("the socket stayed open")
 
@@ -114,8 +122,10 @@ async def closed_within(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> 
 async def test_drop_every_websocket(live: SimulatorProcess, session) -> None:
     client = await make_python_binance_client(live)
     try:
-        async with session.ws_connect(live.ws_url + "/ws/btcusdt@miniTicker") as market, \
-                session.ws_connect(live.ws_url + "/ws-api/v3") as api:
+        async with (
+            session.ws_connect(live.ws_url + "/ws/btcusdt@miniTicker") as market,
+            session.ws_connect(live.ws_url + "/ws-api/v3") as api,
+        ):
             socket = make_socket_manager(client, live).multiplex_socket(["btcusdt@miniTicker"])
             await socket.__aenter__()
             try:
@@ -186,8 +196,13 @@ async def test_end_user_data_streams(live: SimulatorProcess, rest, session) -> N
     async with session.ws_connect(live.ws_url + "/ws-api/v3") as ws:
         ts = int(time.time() * 1000)
         payload = f"apiKey={live.api_key}&timestamp={ts}"
-        await ws.send_json({"id": 1, "method": "userDataStream.subscribe.signature",
-                            "params": {"apiKey": live.api_key, "timestamp": ts, "signature": live.sign(payload)}})
+        await ws.send_json(
+            {
+                "id": 1,
+                "method": "userDataStream.subscribe.signature",
+                "params": {"apiKey": live.api_key, "timestamp": ts, "signature": live.sign(payload)},
+            }
+        )
         assert (await ws.receive_json(timeout=3))["result"] == {"subscriptionId": 0}
         assert live.end_user_streams() == {"subscriptions": 1}
         terminated = await ws.receive_json(timeout=3)
@@ -200,9 +215,11 @@ async def test_end_user_data_streams(live: SimulatorProcess, rest, session) -> N
 
 
 async def test_server_shutdown_events_and_close_frames(live: SimulatorProcess, session) -> None:
-    async with session.ws_connect(live.ws_url + "/ws/btcusdt@kline_1m") as raw, \
-            session.ws_connect(live.ws_url + "/stream?streams=btcusdt@kline_1m") as combined, \
-            session.ws_connect(live.ws_url + "/ws-api/v3") as api:
+    async with (
+        session.ws_connect(live.ws_url + "/ws/btcusdt@kline_1m") as raw,
+        session.ws_connect(live.ws_url + "/stream?streams=btcusdt@kline_1m") as combined,
+        session.ws_connect(live.ws_url + "/ws-api/v3") as api,
+    ):
         await asyncio.wait_for(raw.receive(), 3)
         live.server_shutdown()
         raw_texts = await closed_within(raw, 3)
@@ -220,8 +237,18 @@ async def test_state_counts_requests_and_reset_clears_faults(rest, live: Simulat
         await rest.call("GET", "avgPrice", {"symbol": "BTCUSDT"})
     state = live.state()
     assert state["requests"]["GET /api/v3/avgPrice"] == before + 3
-    assert set(state) >= {"server_time", "market", "balances", "orders", "open_order_ids", "trades", "requests",
-                          "client_order_ids", "connections", "faults"}
+    assert set(state) >= {
+        "server_time",
+        "market",
+        "balances",
+        "orders",
+        "open_order_ids",
+        "trades",
+        "requests",
+        "client_order_ids",
+        "connections",
+        "faults",
+    }
     assert Decimal(state["market"]["symbols"]["BTCUSDT"]["price"]) > 0 and state["market"]["market_time"] > 0
     live.fail_next(5)
     live.throttle_next(5)
@@ -230,6 +257,13 @@ async def test_state_counts_requests_and_reset_clears_faults(rest, live: Simulat
     live.stall_streams(None)
     assert live.admin("faults", method="GET")["stalled"] is True
     cleared = live.reset_faults()
-    assert cleared == {"fail": None, "throttle": None, "delay": None, "timestamp_errors": 0, "clock_offset_ms": 0,
-                       "stalled": False, "stall_seconds_left": None}
+    assert cleared == {
+        "fail": None,
+        "throttle": None,
+        "delay": None,
+        "timestamp_errors": 0,
+        "clock_offset_ms": 0,
+        "stalled": False,
+        "stall_seconds_left": None,
+    }
     assert (await rest.call("GET", "account", signed=True))[0] == 200

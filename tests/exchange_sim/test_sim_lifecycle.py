@@ -44,14 +44,30 @@ async def test_defaults_replay_the_bundled_week_from_now(tmp_path: Path, rest) -
 
 async def test_state_survives_sigkill(tmp_path: Path, rest) -> None:
     state_file = tmp_path / "sim-state.json"
-    with start_simulator(tmp_path, speed=600, balances="USDT=5000,BTC=0.1",
-                         extra_env={"EXCHANGE_SIM_STATE_FILE": str(state_file)}) as sim:
+    with start_simulator(
+        tmp_path, speed=600, balances="USDT=5000,BTC=0.1", extra_env={"EXCHANGE_SIM_STATE_FILE": str(state_file)}
+    ) as sim:
         rest.sim = sim
-        await rest.call("POST", "order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001",
-                                          "newClientOrderId": "kept-1"}, signed=True)
-        status, resting, _ = await rest.call("POST", "order", {
-            "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.05",
-            "price": "400000.00", "newClientOrderId": "kept-2"}, signed=True)
+        await rest.call(
+            "POST",
+            "order",
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001", "newClientOrderId": "kept-1"},
+            signed=True,
+        )
+        status, resting, _ = await rest.call(
+            "POST",
+            "order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.05",
+                "price": "400000.00",
+                "newClientOrderId": "kept-2",
+            },
+            signed=True,
+        )
         assert status == 200 and resting["status"] == "NEW"
         before = sim.state()
         sim.kill()
@@ -61,12 +77,17 @@ async def test_state_survives_sigkill(tmp_path: Path, rest) -> None:
         for key in ("balances", "orders", "trades", "open_order_ids", "client_order_ids"):
             assert after[key] == before[key], key
         assert after["balances"]["BTC"]["locked"] == "0.05"
-        assert after["market"]["symbols"]["BTCUSDT"]["candle_index"] >= before["market"]["symbols"]["BTCUSDT"]["candle_index"]
-        status, cancelled, _ = await rest.call("DELETE", "order", {"symbol": "BTCUSDT", "origClientOrderId": "kept-2"},
-                                               signed=True)
+        assert (
+            after["market"]["symbols"]["BTCUSDT"]["candle_index"]
+            >= before["market"]["symbols"]["BTCUSDT"]["candle_index"]
+        )
+        status, cancelled, _ = await rest.call(
+            "DELETE", "order", {"symbol": "BTCUSDT", "origClientOrderId": "kept-2"}, signed=True
+        )
         assert cancelled["status"] == "CANCELED"
-        status, new, _ = await rest.call("POST", "order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
-                                                           "quantity": "0.001"}, signed=True)
+        status, new, _ = await rest.call(
+            "POST", "order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}, signed=True
+        )
         assert new["orderId"] == max(o["orderId"] for o in before["orders"]) + 1
         assert sim.stop() == 0 and "shutting down" in sim.log_text()
 
@@ -76,8 +97,7 @@ async def test_running_out_of_data_keeps_serving(tmp_path: Path, make_csv, candl
     short = make_csv("XYZUSDT_1m_test.csv.gz", [(r[0], r[1] + "5", r[2], r[3], r[4], r[5]) for r in rows])
     doge = tmp_path / "DOGEUSDT_1m_head.csv.gz"
     doge.write_bytes(gzip.compress(b"\n".join(gzip.decompress(SHARED_DOGE.read_bytes()).split(b"\n")[:200]) + b"\n"))
-    with start_simulator(tmp_path, data=[short, doge], speed=3000, history=25,
-                         balances="USDT=1000,DOGE=0") as sim:
+    with start_simulator(tmp_path, data=[short, doge], speed=3000, history=25, balances="USDT=1000,DOGE=0") as sim:
         rest.sim = sim
         await wait_until(lambda: sim.state()["market"]["symbols"]["XYZUSDT"]["finished"], timeout=8)
         assert sim.running and "XYZUSDT: candle data exhausted" in sim.log_text()
@@ -90,11 +110,13 @@ async def test_running_out_of_data_keeps_serving(tmp_path: Path, make_csv, candl
         assert filters["XYZUSDT"]["PRICE_FILTER"]["tickSize"] == "0.00100000"  # 3 decimals in the data
         assert filters["DOGEUSDT"]["PRICE_FILTER"]["tickSize"] == "0.00001000"
         assert filters["DOGEUSDT"]["LOT_SIZE"]["stepSize"] == "1.00000000"
-        _status, body, _ = await rest.call("POST", "order", {"symbol": "DOGEUSDT", "side": "BUY", "type": "MARKET",
-                                                            "quantity": "100.5"}, signed=True)
+        _status, body, _ = await rest.call(
+            "POST", "order", {"symbol": "DOGEUSDT", "side": "BUY", "type": "MARKET", "quantity": "100.5"}, signed=True
+        )
         assert body == {"code": -1013, "msg": "Filter failure: LOT_SIZE"}
-        _status, order, _ = await rest.call("POST", "order", {"symbol": "XYZUSDT", "side": "BUY", "type": "MARKET",
-                                                             "quantity": "0.01"}, signed=True)
+        _status, order, _ = await rest.call(
+            "POST", "order", {"symbol": "XYZUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}, signed=True
+        )
         assert order["status"] == "FILLED" and order["fills"][0]["price"] == f"{Decimal(rows[-1][4]):.8f}"
 
 
@@ -105,8 +127,14 @@ def test_bad_configuration_stops_the_start_naming_the_variable(tmp_path: Path, n
         Path(value).write_text("open_time,open,high,low,close,volume\n1,1,1,1,1,1\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_SIM_")}
     env.update({name: value, "EXCHANGE_SIM_PORT": "0"})
-    done = subprocess.run([sys.executable, "-m", "services.exchange_sim"], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.exchange_sim"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and name in done.stderr, done.stderr
 
 

@@ -50,7 +50,9 @@ async def test_depth_is_a_book_around_the_walk_price(rest) -> None:
     assert (await rest.call("GET", "depth", {"symbol": "BTCUSDT", "limit": 0}))[1]["code"] == -1130
     assert (await rest.call("GET", "depth", {"symbol": "NOPEUSDT"}))[1] == {"code": -1121, "msg": "Invalid symbol."}
     assert (await rest.call("GET", "depth", {"symbol": "BTCUSDT", "symbolStatus": "HALT"}))[1] == {
-        "code": -1220, "msg": "The symbol's status does not match the requested symbolStatus."}
+        "code": -1220,
+        "msg": "The symbol's status does not match the requested symbolStatus.",
+    }
     status, ticker, _ = await rest.call("GET", "ticker/bookTicker", {"symbol": "ETHUSDT"})
     assert set(ticker) == {"symbol", "bidPrice", "bidQty", "askPrice", "askQty"} and ticker["symbol"] == "ETHUSDT"
     assert D(ticker["askPrice"]) - D(ticker["bidPrice"]) == D("0.01")
@@ -71,10 +73,13 @@ async def test_trades_and_aggregate_trades_follow_the_walk(rest) -> None:
     status, older, _ = await rest.call("GET", "historicalTrades", {"symbol": "BTCUSDT", "fromId": ids[0], "limit": 2})
     assert [t["id"] for t in older] == ids[:2]
     status, aggs, _ = await rest.call("GET", "aggTrades", {"symbol": "BTCUSDT", "fromId": ids[0], "limit": 2})
-    assert [(a["a"], a["f"], a["l"], a["p"]) for a in aggs] == [(t["id"], t["id"], t["id"], t["price"]) for t in trades[:2]]
+    assert [(a["a"], a["f"], a["l"], a["p"]) for a in aggs] == [
+        (t["id"], t["id"], t["id"], t["price"]) for t in trades[:2]
+    ]
     assert set(aggs[0]) == {"a", "p", "q", "f", "l", "T", "m", "M"}
-    status, timed, _ = await rest.call("GET", "aggTrades", {"symbol": "BTCUSDT", "startTime": trades[0]["time"],
-                                                            "endTime": trades[-1]["time"]})
+    status, timed, _ = await rest.call(
+        "GET", "aggTrades", {"symbol": "BTCUSDT", "startTime": trades[0]["time"], "endTime": trades[-1]["time"]}
+    )
     assert {a["a"] for a in timed} >= set(ids)
     assert (await rest.call("GET", "aggTrades", {"symbol": "BTCUSDT", "fromId": 1, "startTime": 1}))[1]["code"] == -1128
 

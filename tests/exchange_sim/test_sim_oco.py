@@ -35,17 +35,20 @@ def trend(start: float, step: float, count: int = 4000) -> list[Row]:
     rows: list[Row] = []
     for i in range(count):
         o, c = start + i * step, start + (i + 1) * step
-        rows.append((START + i * 60_000, f"{o:.2f}", f"{max(o, c) + 0.2:.2f}", f"{min(o, c) - 0.2:.2f}", f"{c:.2f}", "3.5"))
+        rows.append(
+            (START + i * 60_000, f"{o:.2f}", f"{max(o, c) + 0.2:.2f}", f"{min(o, c) - 0.2:.2f}", f"{c:.2f}", "3.5")
+        )
     return rows
 
 
 @pytest.fixture(scope="module")
 def trending(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
     folder: Path = tmp_path_factory.mktemp("trending")
-    data = [write_candles(folder / "BTCUSDT_1m_fall.csv", trend(100_000, -10)),
-            write_candles(folder / "ETHUSDT_1m_rise.csv", trend(2_000, 1))]
-    with start_simulator(folder, data=data, speed=60, history=10,
-                         balances="USDT=100000,BTC=1,ETH=10") as process:
+    data = [
+        write_candles(folder / "BTCUSDT_1m_fall.csv", trend(100_000, -10)),
+        write_candles(folder / "ETHUSDT_1m_rise.csv", trend(2_000, 1)),
+    ]
+    with start_simulator(folder, data=data, speed=60, history=10, balances="USDT=100000,BTC=1,ETH=10") as process:
         yield process
 
 
@@ -84,15 +87,29 @@ async def test_python_binance_oco_stop_leg_fills_and_the_take_profit_expires(tre
             last = price_of(await client.get_symbol_ticker(symbol="BTCUSDT"))
             stop = (last - 25).quantize(CENT)
             placed = await client.create_oco_order(
-                symbol="BTCUSDT", side="SELL", quantity="0.01", aboveType="LIMIT_MAKER", abovePrice=f"{last + 2000:.2f}",
-                belowType="STOP_LOSS_LIMIT", belowStopPrice=f"{stop:f}", belowPrice=f"{stop - 100:f}",
-                belowTimeInForce="GTC", belowClientOrderId="oco-stop-1", aboveClientOrderId="oco-take-1")
+                symbol="BTCUSDT",
+                side="SELL",
+                quantity="0.01",
+                aboveType="LIMIT_MAKER",
+                abovePrice=f"{last + 2000:.2f}",
+                belowType="STOP_LOSS_LIMIT",
+                belowStopPrice=f"{stop:f}",
+                belowPrice=f"{stop - 100:f}",
+                belowTimeInForce="GTC",
+                belowClientOrderId="oco-stop-1",
+                aboveClientOrderId="oco-take-1",
+            )
             assert (placed["contingencyType"], placed["listStatusType"], placed["listOrderStatus"]) == (
-                "OCO", "EXEC_STARTED", "EXECUTING")
+                "OCO",
+                "EXEC_STARTED",
+                "EXECUTING",
+            )
             assert placed["listClientOrderId"].startswith("x-HNA2TXFJ")
             reports = {r["clientOrderId"]: r for r in placed["orderReports"]}
             assert reports["oco-stop-1"]["type"] == "STOP_LOSS_LIMIT" and reports["oco-stop-1"]["workingTime"] == -1
-            assert reports["oco-stop-1"]["stopPrice"] == f"{stop:.8f}" and reports["oco-take-1"]["type"] == "LIMIT_MAKER"
+            assert (
+                reports["oco-stop-1"]["stopPrice"] == f"{stop:.8f}" and reports["oco-take-1"]["type"] == "LIMIT_MAKER"
+            )
             assert [o["clientOrderId"] for o in placed["orders"]] == ["oco-stop-1", "oco-take-1"]
             list_id = placed["orderListId"]
             assert [o["orderListId"] for o in await client.get_open_oco_orders()] == [list_id]
@@ -101,10 +118,14 @@ async def test_python_binance_oco_stop_leg_fills_and_the_take_profit_expires(tre
             events = await recv_until(socket, lambda m: m["e"] == "listStatus" and m["L"] == "ALL_DONE")
         ours = [e for e in events if e.get("g") == list_id]
         assert [(e["e"], e.get("c") if e["e"] == "executionReport" else e["l"], e.get("x")) for e in ours] == [
-            ("executionReport", "oco-stop-1", "NEW"), ("executionReport", "oco-take-1", "NEW"),
+            ("executionReport", "oco-stop-1", "NEW"),
+            ("executionReport", "oco-take-1", "NEW"),
             ("listStatus", "EXEC_STARTED", None),
-            ("executionReport", "oco-take-1", "EXPIRED"), ("executionReport", "oco-stop-1", "NEW"),
-            ("executionReport", "oco-stop-1", "TRADE"), ("listStatus", "ALL_DONE", None)]
+            ("executionReport", "oco-take-1", "EXPIRED"),
+            ("executionReport", "oco-stop-1", "NEW"),
+            ("executionReport", "oco-stop-1", "TRADE"),
+            ("listStatus", "ALL_DONE", None),
+        ]
         assert ours[3]["eR"] == "OCO_TRIGGER" and ours[5]["X"] == "FILLED" and ours[5]["L"] == f"{stop:.8f}"
         assert [o["c"] for o in ours[-1]["O"]] == ["oco-stop-1", "oco-take-1"]
         done = await client.v3_get_order_list(orderListId=list_id)
@@ -125,8 +146,14 @@ async def test_python_binance_oco_take_profit_leg_and_cancel(trending: Simulator
     try:
         last = price_of(await client.get_symbol_ticker(symbol="ETHUSDT"))
         placed = await client.order_oco_sell(
-            symbol="ETHUSDT", quantity="0.5", aboveType="LIMIT_MAKER", abovePrice=f"{last + 3:.2f}",
-            belowType="STOP_LOSS", belowStopPrice=f"{last - 300:.2f}", newOrderRespType="FULL")
+            symbol="ETHUSDT",
+            quantity="0.5",
+            aboveType="LIMIT_MAKER",
+            abovePrice=f"{last + 3:.2f}",
+            belowType="STOP_LOSS",
+            belowStopPrice=f"{last - 300:.2f}",
+            newOrderRespType="FULL",
+        )
         take_id = placed["orders"][1]["orderId"]
         assert all(r["fills"] == [] for r in placed["orderReports"])
         take = await until(lambda: _filled(client, "ETHUSDT", take_id))
@@ -136,9 +163,17 @@ async def test_python_binance_oco_take_profit_leg_and_cancel(trending: Simulator
 
         last = price_of(await client.get_symbol_ticker(symbol="ETHUSDT"))
         resting = await client.create_oco_order(
-            symbol="ETHUSDT", side="BUY", quantity="0.5", aboveType="STOP_LOSS_LIMIT", aboveStopPrice=f"{last + 500:.2f}",
-            abovePrice=f"{last + 510:.2f}", aboveTimeInForce="GTC", belowType="LIMIT_MAKER",
-            belowPrice=f"{last - 500:.2f}", listClientOrderId="buy-oco")
+            symbol="ETHUSDT",
+            side="BUY",
+            quantity="0.5",
+            aboveType="STOP_LOSS_LIMIT",
+            aboveStopPrice=f"{last + 500:.2f}",
+            abovePrice=f"{last + 510:.2f}",
+            aboveTimeInForce="GTC",
+            belowType="LIMIT_MAKER",
+            belowPrice=f"{last - 500:.2f}",
+            listClientOrderId="buy-oco",
+        )
         account = {b["asset"]: b for b in (await client.get_account())["balances"]}
         assert D(account["USDT"]["locked"]) == ((last + 510) * D("0.5")).quantize(D("1e-8"))  # the larger leg
         cancelled = await client.v3_delete_order_list(symbol="ETHUSDT", listClientOrderId="buy-oco")
@@ -150,11 +185,19 @@ async def test_python_binance_oco_take_profit_leg_and_cancel(trending: Simulator
             await client.v3_delete_order_list(symbol="ETHUSDT", listClientOrderId="buy-oco")
         assert caught.value.code == -2011
         with pytest.raises(BinanceAPIException) as caught:
-            await client.create_oco_order(symbol="ETHUSDT", side="SELL", quantity="0.5", aboveType="LIMIT_MAKER",
-                                          abovePrice=f"{last - 10:.2f}", belowType="STOP_LOSS",
-                                          belowStopPrice=f"{last - 20:.2f}")
+            await client.create_oco_order(
+                symbol="ETHUSDT",
+                side="SELL",
+                quantity="0.5",
+                aboveType="LIMIT_MAKER",
+                abovePrice=f"{last - 10:.2f}",
+                belowType="STOP_LOSS",
+                belowStopPrice=f"{last - 20:.2f}",
+            )
         assert (caught.value.code, caught.value.message) == (
-            -2010, "The relationship of the prices for the orders is not correct.")
+            -2010,
+            "The relationship of the prices for the orders is not correct.",
+        )
     finally:
         await close_client(client)
 
@@ -170,9 +213,17 @@ async def test_ccxt_oco_and_stop_orders(trending: SimulatorProcess) -> None:
         await exchange.load_markets()
         assert exchange.markets["BTC/USDT"]["info"]["ocoAllowed"] is True
         last = D(str((await exchange.fetch_ticker("BTC/USDT"))["last"]))
-        placed = await exchange.private_post_orderlist_oco({
-            "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.002", "aboveType": "LIMIT_MAKER",
-            "abovePrice": f"{last + 3000:.2f}", "belowType": "STOP_LOSS", "belowStopPrice": f"{last - 25:.2f}"})
+        placed = await exchange.private_post_orderlist_oco(
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "quantity": "0.002",
+                "aboveType": "LIMIT_MAKER",
+                "abovePrice": f"{last + 3000:.2f}",
+                "belowType": "STOP_LOSS",
+                "belowStopPrice": f"{last - 25:.2f}",
+            }
+        )
         assert placed["listClientOrderId"].startswith("x-TKT5PX2F")
         assert all(o["clientOrderId"].startswith("x-TKT5PX2F") for o in placed["orders"])
         stop_id = str(placed["orders"][0]["orderId"])
@@ -182,17 +233,28 @@ async def test_ccxt_oco_and_stop_orders(trending: SimulatorProcess) -> None:
         assert listed["listOrderStatus"] == "ALL_DONE"
 
         last = D(str((await exchange.fetch_ticker("BTC/USDT"))["last"]))
-        single = await exchange.create_order("BTC/USDT", "limit", "sell", 0.001, float(last - 200),
-                                             {"stopLossPrice": float(last - 150)})
+        single = await exchange.create_order(
+            "BTC/USDT", "limit", "sell", 0.001, float(last - 200), {"stopLossPrice": float(last - 150)}
+        )
         assert single["info"]["clientOrderId"].startswith("x-TKT5PX2F")
         info = (await exchange.fetch_order(single["id"], "BTC/USDT"))["info"]
         assert (info["type"], info["stopPrice"], info["isWorking"]) == ("STOP_LOSS_LIMIT", f"{last - 150:.8f}", False)
-        resting = await exchange.private_post_orderlist_oco({
-            "symbol": "BTCUSDT", "side": "SELL", "quantity": "0.002", "aboveType": "LIMIT_MAKER",
-            "abovePrice": f"{last + 3000:.2f}", "belowType": "STOP_LOSS", "belowStopPrice": f"{last - 5000:.2f}"})
+        resting = await exchange.private_post_orderlist_oco(
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "quantity": "0.002",
+                "aboveType": "LIMIT_MAKER",
+                "abovePrice": f"{last + 3000:.2f}",
+                "belowType": "STOP_LOSS",
+                "belowStopPrice": f"{last - 5000:.2f}",
+            }
+        )
         open_lists = await exchange.private_get_openorderlist()
         assert [o["orderListId"] for o in open_lists] == [resting["orderListId"]]
-        cancelled = await exchange.private_delete_orderlist({"symbol": "BTCUSDT", "orderListId": resting["orderListId"]})
+        cancelled = await exchange.private_delete_orderlist(
+            {"symbol": "BTCUSDT", "orderListId": resting["orderListId"]}
+        )
         assert cancelled["listOrderStatus"] == "ALL_DONE"
         done = await until(lambda: _ccxt_closed(exchange, single["id"], "BTC/USDT"))
         assert done["info"]["executedQty"] == "0.00100000"  # the single stop-limit filled as the price fell

@@ -55,7 +55,10 @@ async def test_trading_flow_with_exact_balances(live: SimulatorProcess) -> None:
         assert fee == D(buy["executedQty"]) * D("0.001")
         queried = await client.get_order(symbol="BTCUSDT", origClientOrderId=buy["clientOrderId"])
         assert (queried["orderId"], queried["status"], queried["cummulativeQuoteQty"]) == (
-            buy["orderId"], "FILLED", buy["cummulativeQuoteQty"])
+            buy["orderId"],
+            "FILLED",
+            buy["cummulativeQuoteQty"],
+        )
         after = balances(await client.get_account())
         assert after["USDT"][0] == before["USDT"][0] - spent
         assert after["BTC"][0] == before["BTC"][0] + D(buy["executedQty"]) - fee
@@ -90,7 +93,10 @@ async def test_trading_flow_with_exact_balances(live: SimulatorProcess) -> None:
         assert caught.value.code == -1111
         with pytest.raises(BinanceAPIException) as caught:
             await client.order_limit_buy(symbol="BTCUSDT", quantity="50", price=f"{price:f}")
-        assert (caught.value.code, caught.value.message) == (-2010, "Account has insufficient balance for requested action.")
+        assert (caught.value.code, caught.value.message) == (
+            -2010,
+            "Account has insufficient balance for requested action.",
+        )
         klines = await client.get_klines(symbol="BTCUSDT", interval="1m", limit=10)
         assert len(klines) == 10 and klines[-1][0] - klines[0][0] == 9 * 60_000
     finally:
@@ -128,7 +134,8 @@ async def test_user_socket_events_match_rest(live: SimulatorProcess) -> None:
         assert reports[-1]["X"] == "FILLED" and reports[-1]["z"] == order["executedQty"]
         assert reports[-1]["Z"] == order["cummulativeQuoteQty"] and reports[0]["c"] == order["clientOrderId"]
         assert [(r["t"], r["l"], r["L"], r["n"], r["N"]) for r in reports[1:]] == [
-            (f["tradeId"], f["qty"], f["price"], f["commission"], f["commissionAsset"]) for f in order["fills"]]
+            (f["tradeId"], f["qty"], f["price"], f["commission"], f["commissionAsset"]) for f in order["fills"]
+        ]
         position = {b["a"]: b for b in events[-1]["B"]}
         account = {b["asset"]: b for b in (await client.get_account())["balances"]}
         assert position["ETH"]["f"] == account["ETH"]["free"] and position["USDT"]["f"] == account["USDT"]["free"]

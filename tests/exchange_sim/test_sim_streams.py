@@ -54,9 +54,14 @@ async def test_kline_stream_walks_through_the_exact_candle(live: SimulatorProces
     assert set(final) == KLINE_KEYS and final["T"] == final["t"] + 59_999 and final["i"] == "1m"
     assert messages[-1]["E"] == final["t"] + 60_000 and messages[-1]["e"] == "kline"
     rows = Series(BUNDLED_DATA[0])
-    candle = next(rows.candle(i) for i in range(len(rows))
-                  if f"{rows.candle(i).open:.8f}" == final["o"] and f"{rows.candle(i).high:.8f}" == final["h"]
-                  and f"{rows.candle(i).low:.8f}" == final["l"] and f"{rows.candle(i).close:.8f}" == final["c"])
+    candle = next(
+        rows.candle(i)
+        for i in range(len(rows))
+        if f"{rows.candle(i).open:.8f}" == final["o"]
+        and f"{rows.candle(i).high:.8f}" == final["h"]
+        and f"{rows.candle(i).low:.8f}" == final["l"]
+        and f"{rows.candle(i).close:.8f}" == final["c"]
+    )
     assert Decimal(final["v"]) == candle.volume and final["n"] == final["L"] - final["f"] + 1
 
 
@@ -89,7 +94,10 @@ async def test_live_control_on_a_raw_connection(live: SimulatorProcess, session)
         reply = await next_json(ws)
         assert reply["id"] == 5 and reply["error"]["code"] == 2 and "unknown variant `PUBLISH`" in reply["error"]["msg"]
         await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": "not valid!"})
-        assert (await next_json(ws))["error"] == {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}
+        assert (await next_json(ws))["error"] == {
+            "code": 2,
+            "msg": "Invalid request: request ID must be an unsigned integer",
+        }
 
 
 async def test_combined_streams_wrap_payloads(live: SimulatorProcess, session) -> None:
@@ -111,8 +119,10 @@ async def test_longer_intervals_are_aggregated(live: SimulatorProcess, session) 
         messages = await until(ws, lambda m: m["k"]["x"], timeout=8)
     final = messages[-1]["k"]
     assert final["i"] == "5m" and final["t"] % 300_000 == 0 and final["T"] == final["t"] + 299_999
-    async with session.get(live.base_url + "/api/v3/klines", params={
-            "symbol": "BTCUSDT", "interval": "5m", "startTime": str(final["t"]), "limit": "1"}) as response:
+    async with session.get(
+        live.base_url + "/api/v3/klines",
+        params={"symbol": "BTCUSDT", "interval": "5m", "startTime": str(final["t"]), "limit": "1"},
+    ) as response:
         row = (await response.json())[0]
     assert row[:7] == [final["t"], final["o"], final["h"], final["l"], final["c"], final["v"], final["T"]]
 

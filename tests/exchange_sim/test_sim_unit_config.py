@@ -19,18 +19,27 @@ def test_defaults_serve_the_bundled_week(monkeypatch: pytest.MonkeyPatch) -> Non
             monkeypatch.delenv(name)
     settings = load_settings()
     assert [p.name for p in settings.data_paths] == [
-        "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz", "ETHUSDT_1m_2025-05-20_2025-05-27.csv.gz"]
+        "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz",
+        "ETHUSDT_1m_2025-05-20_2025-05-27.csv.gz",
+    ]
     assert all(p.is_file() for p in settings.data_paths)
     assert (settings.host, settings.port, settings.speed, settings.history) == ("127.0.0.1", 9100, 1.0, 500)
     assert (settings.weight_limit, settings.order_limit_10s, settings.ping_interval) == (6000, 100, 20.0)
     assert settings.starting_balances == {"USDT": Decimal(10000)} and settings.state_file is None
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("EXCHANGE_SIM_BALANCES", "USDT:100"), ("EXCHANGE_SIM_BALANCES", "USDT=-1"), ("EXCHANGE_SIM_SPEED", "0"),
-    ("EXCHANGE_SIM_SPEED", "fast"), ("EXCHANGE_SIM_DATA", "/nonexistent.csv"), ("EXCHANGE_SIM_PORT", "70000"),
-    ("EXCHANGE_SIM_SLIPPAGE_BPS", "-3"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EXCHANGE_SIM_BALANCES", "USDT:100"),
+        ("EXCHANGE_SIM_BALANCES", "USDT=-1"),
+        ("EXCHANGE_SIM_SPEED", "0"),
+        ("EXCHANGE_SIM_SPEED", "fast"),
+        ("EXCHANGE_SIM_DATA", "/nonexistent.csv"),
+        ("EXCHANGE_SIM_PORT", "70000"),
+        ("EXCHANGE_SIM_SLIPPAGE_BPS", "-3"),
+    ],
+)
 def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as caught:

@@ -22,10 +22,25 @@ def engine(depth: str = "2000", slippage: str = "0", seed: int = 0, usdt: str = 
     return Engine(specs, Balances({"USDT": D(usdt), "BTC": D(btc)}), D(depth), D(slippage), seed)
 
 
-def req(side: str = "BUY", type_: str = "MARKET", qty: str | None = "0.001", quote: str | None = None,
-        price: str | None = None, tif: str | None = None, cid: str | None = None) -> OrderRequest:
-    return OrderRequest("BTCUSDT", side, type_, tif, D(qty) if qty else None, D(quote) if quote else None,
-                        D(price) if price else None, cid)
+def req(
+    side: str = "BUY",
+    type_: str = "MARKET",
+    qty: str | None = "0.001",
+    quote: str | None = None,
+    price: str | None = None,
+    tif: str | None = None,
+    cid: str | None = None,
+) -> OrderRequest:
+    return OrderRequest(
+        "BTCUSDT",
+        side,
+        type_,
+        tif,
+        D(qty) if qty else None,
+        D(quote) if quote else None,
+        D(price) if price else None,
+        cid,
+    )
 
 
 def reports(e: Engine) -> list[dict]:
@@ -38,7 +53,12 @@ def test_market_buy_fee_in_base_and_sell_fee_in_quote() -> None:
     assert order.status == "FILLED" and len(fills) == 1
     fill = fills[0]
     assert (fill.price, fill.qty, fill.quote_qty, fill.commission, fill.commission_asset) == (
-        PRICE, D("0.001"), D("100.00000"), D("0.00000100"), "BTC")
+        PRICE,
+        D("0.001"),
+        D("100.00000"),
+        D("0.00000100"),
+        "BTC",
+    )
     assert e.balances.free_of("USDT") == D("9900") and e.balances.free_of("BTC") == D("1.000999")
     order, fills = e.place(req("SELL", qty="0.0005"), PRICE, NOW)
     assert (fills[0].commission, fills[0].commission_asset) == (D("0.05"), "USDT")
@@ -49,15 +69,24 @@ def test_sweep_makes_one_trade_per_level_with_consistent_events() -> None:
     e = engine(depth="2000")  # 10 levels of 200 USDT: 0.002 BTC each at 100000
     order, fills = e.place(req(qty="0.005"), PRICE, NOW)
     assert [(f.price, f.qty) for f in fills] == [
-        (D("100000.00"), D("0.002")), (D("100000.01"), D("0.002")), (D("100000.02"), D("0.001"))]
+        (D("100000.00"), D("0.002")),
+        (D("100000.01"), D("0.002")),
+        (D("100000.02"), D("0.001")),
+    ]
     events = reports(e)
     assert [(ev["x"], ev["X"]) for ev in events] == [
-        ("NEW", "NEW"), ("TRADE", "PARTIALLY_FILLED"), ("TRADE", "PARTIALLY_FILLED"), ("TRADE", "FILLED")]
+        ("NEW", "NEW"),
+        ("TRADE", "PARTIALLY_FILLED"),
+        ("TRADE", "PARTIALLY_FILLED"),
+        ("TRADE", "FILLED"),
+    ]
     assert [ev["z"] for ev in events[1:]] == ["0.00200000", "0.00400000", "0.00500000"]
     assert [ev["t"] for ev in events[1:]] == [f.trade_id for f in fills]
     assert events[-1]["Z"] == f"{order.cumm_quote:.8f}" and order.cumm_quote == sum(f.quote_qty for f in fills)
-    assert all(ev["Y"] == f"{f.quote_qty:.8f}" and ev["n"] == f"{f.commission:.8f}" and ev["N"] == "BTC"
-               for ev, f in zip(events[1:], fills, strict=True))
+    assert all(
+        ev["Y"] == f"{f.quote_qty:.8f}" and ev["n"] == f"{f.commission:.8f}" and ev["N"] == "BTC"
+        for ev, f in zip(events[1:], fills, strict=True)
+    )
 
 
 def test_market_order_beyond_depth_expires_keeping_the_partial_fill() -> None:
@@ -66,7 +95,12 @@ def test_market_order_beyond_depth_expires_keeping_the_partial_fill() -> None:
     assert len(fills) == 10 and order.executed_qty == D("0.02")
     assert (order.status, order.expiry_reason) == ("EXPIRED", "INSUFFICIENT_LIQUIDITY")
     last = reports(e)[-1]
-    assert (last["x"], last["X"], last["eR"], last["l"]) == ("EXPIRED", "EXPIRED", "INSUFFICIENT_LIQUIDITY", "0.00000000")
+    assert (last["x"], last["X"], last["eR"], last["l"]) == (
+        "EXPIRED",
+        "EXPIRED",
+        "INSUFFICIENT_LIQUIDITY",
+        "0.00000000",
+    )
     assert order.result(NOW)["expiryReason"] == "INSUFFICIENT_LIQUIDITY"
 
 

@@ -37,7 +37,11 @@ def test_walk_steps_at_fixed_fractions_at_high_speed() -> None:
     assert n == 1
     points = walk_points(candle("100.00", "101.50", "99.20", "100.80"))
     assert [step_price(points, s, n, TICK) for s in range(4)] == [
-        Decimal("100.00"), Decimal("99.20"), Decimal("101.50"), Decimal("100.80")]
+        Decimal("100.00"),
+        Decimal("99.20"),
+        Decimal("101.50"),
+        Decimal("100.80"),
+    ]
     assert [step_due(0, MINUTE, s, n) for s in range(5)] == [0, 15_000, 30_000, 45_000, 60_000]
 
 
@@ -48,9 +52,9 @@ def test_slow_walk_interpolates_yet_visits_exact_extremes() -> None:
     prices = [step_price(walk_points(c), s, n, TICK) for s in range(4 * n)]
     assert len(prices) == 60
     assert prices[:n] == [c.open] * n  # the open is held for the first quarter
-    assert prices[n] == c.low and prices[2 * n] == c.high and prices[3 * n:] == [c.close] * n
+    assert prices[n] == c.low and prices[2 * n] == c.high and prices[3 * n :] == [c.close] * n
     assert all(c.low <= p <= c.high and p % TICK == 0 for p in prices)
-    assert prices[n:2 * n + 1] == sorted(prices[n:2 * n + 1])  # low -> high monotonically
+    assert prices[n : 2 * n + 1] == sorted(prices[n : 2 * n + 1])  # low -> high monotonically
 
 
 def test_rebase_puts_history_candle_in_the_current_interval(make_csv, candle_rows) -> None:
@@ -85,7 +89,7 @@ def test_replay_emits_every_step_even_after_a_long_pause(make_csv, candle_rows) 
     ticks = replay.advance(10**15)
     assert len(ticks) == 6 * 5 and replay.finished and replay.next_due() is None
     for index, row in enumerate(rows):
-        steps = ticks[index * 5:(index + 1) * 5]
+        steps = ticks[index * 5 : (index + 1) * 5]
         o, h, low, c = (Decimal(x) for x in row[1:5])
         assert {t.price for t in steps[:4]} == {o, h, low, c}
         assert [t.values.closed for t in steps] == [False] * 4 + [True]
@@ -98,8 +102,11 @@ def test_replay_emits_every_step_even_after_a_long_pause(make_csv, candle_rows) 
 
 
 def test_derived_fields_are_deterministic(make_csv) -> None:
-    rows = [(0, "100", "110", "90", "104", "20"), (MINUTE, "104", "104", "104", "104", "0"),
-            (2 * MINUTE, "104", "106", "103", "105", "30")]
+    rows = [
+        (0, "100", "110", "90", "104", "20"),
+        (MINUTE, "104", "104", "104", "104", "0"),
+        (2 * MINUTE, "104", "106", "103", "105", "30"),
+    ]
     series = Series(make_csv("ABCUSDT_1m_x.csv", rows))
     first, empty, third = (series.closed_values(i, 0) for i in range(3))
     assert first.quote_volume == q8(Decimal(20) * Decimal(404) / 4) == Decimal(2020)
@@ -119,7 +126,10 @@ def test_klines_start_end_limit_and_aggregation(make_csv, candle_rows) -> None:
     assert len(all_rows) == 31 and all_rows[-1].open_time == 30 * MINUTE and not all_rows[-1].closed
     assert [r.open_time for r in market.klines("ABCUSDT", "1m", 0, None, 1)] == [0]
     assert [r.open_time for r in market.klines("ABCUSDT", "1m", 5 * MINUTE, 7 * MINUTE, 10)] == [
-        5 * MINUTE, 6 * MINUTE, 7 * MINUTE]
+        5 * MINUTE,
+        6 * MINUTE,
+        7 * MINUTE,
+    ]
     assert [r.open_time for r in market.klines("ABCUSDT", "1m", None, 7 * MINUTE, 2)] == [6 * MINUTE, 7 * MINUTE]
     five = market.klines("ABCUSDT", "5m", None, None, 3)
     assert [r.open_time for r in five] == [20 * MINUTE, 25 * MINUTE, 30 * MINUTE]
@@ -161,8 +171,9 @@ def test_mini_ticker_covers_a_rolling_day(make_csv, candle_rows) -> None:
 
 
 def test_avg_price_is_volume_weighted_over_five_minutes(make_csv) -> None:
-    rows = [(i * MINUTE, "100", "100", "100", "100", "1") for i in range(5)] + \
-           [(i * MINUTE, "200", "200", "200", "200", "3") for i in range(5, 12)]
+    rows = [(i * MINUTE, "100", "100", "100", "100", "1") for i in range(5)] + [
+        (i * MINUTE, "200", "200", "200", "200", "3") for i in range(5, 12)
+    ]
     series = Series(make_csv("ABCUSDT_1m_x.csv", rows))
     clock = FakeClock(0)
     market = Market([series], {"ABCUSDT": TICK}, MarketClock(1, 0, clock), history=0)

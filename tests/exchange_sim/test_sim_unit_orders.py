@@ -24,10 +24,18 @@ def engine(usdt: str = "10000", btc: str = "1") -> Engine:
     return Engine(SPECS, Balances({"USDT": D(usdt), "BTC": D(btc)}), D(1_000_000), D(0), 0)
 
 
-def req(side: str, type_: str, qty: str = "0.01", price: str | None = None, stop: str | None = None,
-        tif: str | None = None, cid: str | None = None) -> OrderRequest:
-    return OrderRequest("BTCUSDT", side, type_, tif, D(qty), None, D(price) if price else None, cid,
-                        D(stop) if stop else None)
+def req(
+    side: str,
+    type_: str,
+    qty: str = "0.01",
+    price: str | None = None,
+    stop: str | None = None,
+    tif: str | None = None,
+    cid: str | None = None,
+) -> OrderRequest:
+    return OrderRequest(
+        "BTCUSDT", side, type_, tif, D(qty), None, D(price) if price else None, cid, D(stop) if stop else None
+    )
 
 
 def sell_oco(e: Engine, stop: str = "99000", limit: str = "98900", take: str = "101000"):
@@ -37,8 +45,11 @@ def sell_oco(e: Engine, stop: str = "99000", limit: str = "98900", take: str = "
 
 
 def kinds(events: list[dict]) -> list[tuple]:
-    return [(ev["e"], ev.get("x") or ev.get("l"), ev.get("X") or ev.get("L"), ev.get("eR")) for ev in events
-            if ev["e"] != "outboundAccountPosition"]
+    return [
+        (ev["e"], ev.get("x") or ev.get("l"), ev.get("X") or ev.get("L"), ev.get("eR"))
+        for ev in events
+        if ev["e"] != "outboundAccountPosition"
+    ]
 
 
 def test_stop_loss_waits_off_the_book_then_sells_at_its_stop() -> None:
@@ -97,14 +108,20 @@ def test_oco_locks_once_and_the_limit_leg_fill_expires_the_stop() -> None:
     stop, take = (e.orders[i] for i in order_list.order_ids)
     assert (stop.order_list_id, take.order_list_id, stop.working, take.working) == (0, 0, False, True)
     placed = kinds(e.drain())
-    assert placed == [("executionReport", "NEW", "NEW", None), ("executionReport", "NEW", "NEW", None),
-                      ("listStatus", "EXEC_STARTED", "EXECUTING", None)]
+    assert placed == [
+        ("executionReport", "NEW", "NEW", None),
+        ("executionReport", "NEW", "NEW", None),
+        ("listStatus", "EXEC_STARTED", "EXECUTING", None),
+    ]
     e.on_price("BTCUSDT", D("101000"), NOW + 5)
     assert (take.status, stop.status, stop.expiry_reason) == ("FILLED", "EXPIRED", "OCO_TRIGGER")
     assert take.fills[0].price == D(101000) and take.fills[0].is_maker and take.fills[0].order_list_id == 0
     assert e.balances.locked_of("BTC") == 0 and e.balances.free_of("BTC") == D("0.99")
-    assert kinds(e.drain()) == [("executionReport", "EXPIRED", "EXPIRED", "OCO_TRIGGER"),
-                                ("executionReport", "TRADE", "FILLED", None), ("listStatus", "ALL_DONE", "ALL_DONE", None)]
+    assert kinds(e.drain()) == [
+        ("executionReport", "EXPIRED", "EXPIRED", "OCO_TRIGGER"),
+        ("executionReport", "TRADE", "FILLED", None),
+        ("listStatus", "ALL_DONE", "ALL_DONE", None),
+    ]
     assert not order_list.is_open and not e.open_lists() and not e.open_orders()
 
 
@@ -116,9 +133,12 @@ def test_oco_stop_leg_trigger_expires_the_limit_leg() -> None:
     e.on_price("BTCUSDT", D("98950"), NOW + 5)
     assert (stop.status, take.status, take.expiry_reason) == ("FILLED", "EXPIRED", "OCO_TRIGGER")
     assert stop.fills[0].price == D("99000.00") and e.balances.locked_of("BTC") == 0
-    assert kinds(e.drain()) == [("executionReport", "EXPIRED", "EXPIRED", "OCO_TRIGGER"),
-                                ("executionReport", "NEW", "NEW", None), ("executionReport", "TRADE", "FILLED", None),
-                                ("listStatus", "ALL_DONE", "ALL_DONE", None)]
+    assert kinds(e.drain()) == [
+        ("executionReport", "EXPIRED", "EXPIRED", "OCO_TRIGGER"),
+        ("executionReport", "NEW", "NEW", None),
+        ("executionReport", "TRADE", "FILLED", None),
+        ("listStatus", "ALL_DONE", "ALL_DONE", None),
+    ]
 
 
 def test_cancelling_a_leg_cancels_the_list_and_releases_the_lock() -> None:
@@ -140,8 +160,9 @@ def test_oco_refusals_and_persistence() -> None:
     e = engine()
     sell_oco(e)
     with pytest.raises(ApiError) as caught:
-        e.place_oco("my-list", req("SELL", "STOP_LOSS", stop="99000"), req("SELL", "LIMIT_MAKER", price="101000"),
-                    PRICE, NOW)
+        e.place_oco(
+            "my-list", req("SELL", "STOP_LOSS", stop="99000"), req("SELL", "LIMIT_MAKER", price="101000"), PRICE, NOW
+        )
     assert caught.value.msg == "Duplicate order sent."
     restored = engine()
     restored.load_state(json.loads(json.dumps(e.to_state())))
@@ -151,9 +172,17 @@ def test_oco_refusals_and_persistence() -> None:
 
 
 def oco_error(**params: str) -> tuple[int, str]:
-    base = {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.01", "aboveType": "LIMIT_MAKER",
-            "abovePrice": "101000", "belowType": "STOP_LOSS_LIMIT", "belowPrice": "98900", "belowStopPrice": "99000",
-            "belowTimeInForce": "GTC"}
+    base = {
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "quantity": "0.01",
+        "aboveType": "LIMIT_MAKER",
+        "abovePrice": "101000",
+        "belowType": "STOP_LOSS_LIMIT",
+        "belowPrice": "98900",
+        "belowStopPrice": "99000",
+        "belowTimeInForce": "GTC",
+    }
     base.update(params)
     with pytest.raises(ApiError) as caught:
         parse_oco(Params({k: v for k, v in base.items() if v != "-"}), SPECS, PRICE, PRICE)
@@ -164,23 +193,53 @@ def test_oco_parameter_checks() -> None:
     assert oco_error(aboveType="LIMIT") == (-1158, "Order type not supported in OCO.")
     assert oco_error(aboveType="NOPE") == (-1116, "Invalid orderType.")
     assert oco_error(belowType="LIMIT_MAKER", belowStopPrice="-", belowTimeInForce="-") == (
-        -1168, "At least one OCO order must be contingent.")
+        -1168,
+        "At least one OCO order must be contingent.",
+    )
     assert oco_error(aboveType="STOP_LOSS", abovePrice="-", aboveStopPrice="101000") == (
-        -1197, "A stop loss order in a sell OCO must be below.")
+        -1197,
+        "A stop loss order in a sell OCO must be below.",
+    )
     assert oco_error(side="BUY") == (-1165, "A limit order in a buy OCO must be below.")
     assert oco_error(belowTimeInForce="-") == (
-        -1102, "Mandatory parameter 'belowTimeInForce' was not sent, was empty/null, or malformed.")
+        -1102,
+        "Mandatory parameter 'belowTimeInForce' was not sent, was empty/null, or malformed.",
+    )
     assert oco_error(belowStopPrice="-") == (
-        -1102, "Param 'belowStopPrice' or 'belowTrailingDelta' must be sent, but both were empty/null!")
+        -1102,
+        "Param 'belowStopPrice' or 'belowTrailingDelta' must be sent, but both were empty/null!",
+    )
     assert oco_error(aboveStopPrice="101000") == (-1106, "Parameter 'aboveStopPrice' sent when not required.")
     assert oco_error(abovePrice="99500") == (-2010, "The relationship of the prices for the orders is not correct.")
     assert oco_error(belowStopPrice="100001") == (
-        -2010, "The relationship of the prices for the orders is not correct.")
+        -2010,
+        "The relationship of the prices for the orders is not correct.",
+    )
     assert oco_error(abovePrice="101000.001") == (-1013, "Filter failure: PRICE_FILTER")
     assert oco_error(quantity="-") == (
-        -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")
-    request = parse_oco(Params({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.01", "aboveType": "STOP_LOSS",
-                                "aboveStopPrice": "101000", "belowType": "LIMIT_MAKER", "belowPrice": "99000",
-                                "listClientOrderId": "L1"}), SPECS, PRICE, PRICE)
+        -1102,
+        "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.",
+    )
+    request = parse_oco(
+        Params(
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "quantity": "0.01",
+                "aboveType": "STOP_LOSS",
+                "aboveStopPrice": "101000",
+                "belowType": "LIMIT_MAKER",
+                "belowPrice": "99000",
+                "listClientOrderId": "L1",
+            }
+        ),
+        SPECS,
+        PRICE,
+        PRICE,
+    )
     assert (request.below.type, request.above.type, request.resp_type, request.client_ids) == (
-        "LIMIT_MAKER", "STOP_LOSS", "RESULT", ["L1"])
+        "LIMIT_MAKER",
+        "STOP_LOSS",
+        "RESULT",
+        ["L1"],
+    )

@@ -20,8 +20,9 @@ D = Decimal
 
 
 # a simulator whose book holds 2000 USDT in 10 levels, so orders fill in several trades
-thin = simulator_fixture(scope="module", speed=600, balances="USDT=20000,BTC=0",
-                         extra_env={"EXCHANGE_SIM_MARKET_DEPTH_QUOTE": "2000"})
+thin = simulator_fixture(
+    scope="module", speed=600, balances="USDT=20000,BTC=0", extra_env={"EXCHANGE_SIM_MARKET_DEPTH_QUOTE": "2000"}
+)
 
 
 @pytest.fixture
@@ -72,8 +73,9 @@ class WsApi:
         return events
 
 
-async def rest(session: aiohttp.ClientSession, sim: SimulatorProcess, method: str, path: str,
-               params: dict[str, Any]) -> tuple[int, Any]:
+async def rest(
+    session: aiohttp.ClientSession, sim: SimulatorProcess, method: str, path: str, params: dict[str, Any]
+) -> tuple[int, Any]:
     url = f"{sim.base_url}/api/v3/{path}?{sim.signed_query(params)}"
     async with session.request(method, url, headers={"X-MBX-APIKEY": sim.api_key}) as response:
         return response.status, await response.json()
@@ -99,11 +101,17 @@ async def test_subscription_checks(live: SimulatorProcess, session) -> None:
         api = WsApi(ws, live)
         method = "userDataStream.subscribe.signature"
         missing = await api.call(method, {"timestamp": int(time.time() * 1000), "signature": "00"})
-        assert missing["error"] == {"code": -1102, "msg": "Mandatory parameter 'apiKey' was not sent, was empty/null, or malformed."}
+        assert missing["error"] == {
+            "code": -1102,
+            "msg": "Mandatory parameter 'apiKey' was not sent, was empty/null, or malformed.",
+        }
         wrong_key = await api.call(method, api.signed(key="another-key"))
         assert (wrong_key["status"], wrong_key["error"]["code"]) == (401, -2015)
         bad_sig = await api.call(method, api.signed(secret_sign=False))
-        assert (bad_sig["status"], bad_sig["error"]) == (400, {"code": -1022, "msg": "Signature for this request is not valid."})
+        assert (bad_sig["status"], bad_sig["error"]) == (
+            400,
+            {"code": -1022, "msg": "Signature for this request is not valid."},
+        )
         stale = await api.call(method, api.signed(timestamp=int(time.time() * 1000) - 10_000))
         assert stale["error"]["code"] == -1021
         assert await api.subscribe() == 0
@@ -113,7 +121,9 @@ async def test_subscription_checks(live: SimulatorProcess, session) -> None:
         assert (await api.call("session.subscriptions"))["result"] == [{"subscriptionId": 0}]
         reply = await api.call("userDataStream.unsubscribe", {"subscriptionId": 0})
         assert reply["result"] == {}
-        assert api.events == [{"subscriptionId": 0, "event": {"e": "eventStreamTerminated", "E": api.events[0]["event"]["E"]}}]
+        assert api.events == [
+            {"subscriptionId": 0, "event": {"e": "eventStreamTerminated", "E": api.events[0]["event"]["E"]}}
+        ]
         api.events = []
         assert await api.subscribe() == 1
 
@@ -122,30 +132,45 @@ async def test_multi_fill_market_order_events(thin: SimulatorProcess, session) -
     async with session.ws_connect(thin.ws_url + "/ws-api/v3") as ws:
         api = WsApi(ws, thin)
         await api.subscribe()
-        status, order = await rest(session, thin, "POST", "order", {"symbol": "BTCUSDT", "side": "BUY",
-                                                                     "type": "MARKET", "quantity": "0.005"})
+        status, order = await rest(
+            session, thin, "POST", "order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.005"}
+        )
         assert status == 200 and len(order["fills"]) == 3 and order["status"] == "FILLED"
         events = await api.events_until(lambda e: e["e"] == "outboundAccountPosition")
         reports = [e for e in events if e["e"] == "executionReport"]
         assert [(r["x"], r["X"]) for r in reports] == [
-            ("NEW", "NEW"), ("TRADE", "PARTIALLY_FILLED"), ("TRADE", "PARTIALLY_FILLED"), ("TRADE", "FILLED")]
+            ("NEW", "NEW"),
+            ("TRADE", "PARTIALLY_FILLED"),
+            ("TRADE", "PARTIALLY_FILLED"),
+            ("TRADE", "FILLED"),
+        ]
         cumulative_qty = cumulative_quote = D(0)
         for report, fill in zip(reports[1:], order["fills"], strict=True):
             cumulative_qty += D(fill["qty"])
             cumulative_quote += D(fill["qty"]) * D(fill["price"])
             assert (report["l"], report["L"], report["n"], report["N"], report["t"]) == (
-                fill["qty"], fill["price"], fill["commission"], "BTC", fill["tradeId"])
+                fill["qty"],
+                fill["price"],
+                fill["commission"],
+                "BTC",
+                fill["tradeId"],
+            )
             assert D(report["z"]) == cumulative_qty and D(report["Z"]) == cumulative_quote
             assert D(report["Y"]) == D(fill["qty"]) * D(fill["price"]) and report["m"] is False
         assert reports[-1]["Z"] == order["cummulativeQuoteQty"] and all(r["i"] == order["orderId"] for r in reports)
 
-        status, big = await rest(session, thin, "POST", "order", {"symbol": "BTCUSDT", "side": "BUY",
-                                                                   "type": "MARKET", "quantity": "0.05"})
+        status, big = await rest(
+            session, thin, "POST", "order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.05"}
+        )
         assert (big["status"], big["expiryReason"], len(big["fills"])) == ("EXPIRED", "INSUFFICIENT_LIQUIDITY", 10)
         events = await api.events_until(lambda e: e["e"] == "outboundAccountPosition")
         last = [e for e in events if e["e"] == "executionReport"][-1]
-        assert (last["x"], last["X"], last["eR"], last["z"]) == ("EXPIRED", "EXPIRED", "INSUFFICIENT_LIQUIDITY",
-                                                                  big["executedQty"])
+        assert (last["x"], last["X"], last["eR"], last["z"]) == (
+            "EXPIRED",
+            "EXPIRED",
+            "INSUFFICIENT_LIQUIDITY",
+            big["executedQty"],
+        )
         status, queried = await rest(session, thin, "GET", "order", {"symbol": "BTCUSDT", "orderId": big["orderId"]})
         assert (queried["status"], queried["executedQty"]) == ("EXPIRED", big["executedQty"])
 
@@ -159,19 +184,35 @@ async def test_resting_limit_fills_when_the_walk_reaches_it(thin: SimulatorProce
     async with session.ws_connect(thin.ws_url + "/ws-api/v3") as ws:
         api = WsApi(ws, thin)
         await api.subscribe()
-        status, order = await rest(session, thin, "POST", "order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.002",
-            "price": f"{target:f}", "newClientOrderId": f"dip-{int(time.time() * 1000)}"})
+        status, order = await rest(
+            session,
+            thin,
+            "POST",
+            "order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.002",
+                "price": f"{target:f}",
+                "newClientOrderId": f"dip-{int(time.time() * 1000)}",
+            },
+        )
         assert status == 200 and order["status"] == "NEW", order
         events = await api.events_until(lambda e: e["e"] == "executionReport" and e["x"] == "TRADE", timeout=8)
     reports = [e for e in events if e["e"] == "executionReport"]
     new, trade = reports[0], reports[-1]
     assert (new["x"], new["w"], new["W"]) == ("NEW", True, order["transactTime"])
     assert (trade["X"], trade["L"], trade["m"], trade["w"]) == ("FILLED", f"{target:.8f}", True, False)
-    status, queried = await rest(session, thin, "GET", "order", {"symbol": "BTCUSDT",
-                                                                  "origClientOrderId": order["clientOrderId"]})
+    status, queried = await rest(
+        session, thin, "GET", "order", {"symbol": "BTCUSDT", "origClientOrderId": order["clientOrderId"]}
+    )
     assert (queried["status"], queried["executedQty"], queried["cummulativeQuoteQty"]) == (
-        "FILLED", trade["z"], trade["Z"])
+        "FILLED",
+        trade["z"],
+        trade["Z"],
+    )
     status, trades = await rest(session, thin, "GET", "myTrades", {"symbol": "BTCUSDT", "orderId": order["orderId"]})
     assert [(t["isMaker"], t["price"], t["commission"]) for t in trades] == [(True, trade["L"], trade["n"])]
 
@@ -181,24 +222,68 @@ async def test_rejected_canceled_and_expired_events(thin: SimulatorProcess, sess
         api = WsApi(ws, thin)
         await api.subscribe()
         price = D(thin.state()["market"]["symbols"]["BTCUSDT"]["price"])
-        _status, body = await rest(session, thin, "POST", "order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1",
-            "price": f"{price:f}"})
+        _status, body = await rest(
+            session,
+            thin,
+            "POST",
+            "order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "1",
+                "price": f"{price:f}",
+            },
+        )
         assert body == {"code": -2010, "msg": "Account has insufficient balance for requested action."}
         rejected = (await api.events_until(lambda e: e.get("x") == "REJECTED"))[-1]
         assert (rejected["X"], rejected["r"]) == ("REJECTED", "INSUFFICIENT_BALANCES")
         low = (price * D("0.5")).quantize(D("0.01"))
-        _status, resting = await rest(session, thin, "POST", "order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
-            "price": f"{low:f}", "newClientOrderId": "to-cancel"})
-        _status, cancelled = await rest(session, thin, "DELETE", "order", {
-            "symbol": "BTCUSDT", "orderId": resting["orderId"], "newClientOrderId": "the-cancel"})
+        _status, resting = await rest(
+            session,
+            thin,
+            "POST",
+            "order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.001",
+                "price": f"{low:f}",
+                "newClientOrderId": "to-cancel",
+            },
+        )
+        _status, cancelled = await rest(
+            session,
+            thin,
+            "DELETE",
+            "order",
+            {"symbol": "BTCUSDT", "orderId": resting["orderId"], "newClientOrderId": "the-cancel"},
+        )
         event = next(e for e in await api.events_until(lambda e: e.get("x") == "CANCELED") if e.get("x") == "CANCELED")
-        assert (event["c"], event["C"], event["X"], event["i"]) == ("the-cancel", "to-cancel", "CANCELED", resting["orderId"])
+        assert (event["c"], event["C"], event["X"], event["i"]) == (
+            "the-cancel",
+            "to-cancel",
+            "CANCELED",
+            resting["orderId"],
+        )
         assert cancelled["status"] == "CANCELED"
-        _status, fok = await rest(session, thin, "POST", "order", {
-            "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "FOK", "quantity": "0.05",
-            "price": f"{price * D('1.01'):.2f}"})
+        _status, fok = await rest(
+            session,
+            thin,
+            "POST",
+            "order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "FOK",
+                "quantity": "0.05",
+                "price": f"{price * D('1.01'):.2f}",
+            },
+        )
         assert (fok["status"], fok["expiryReason"], fok["fills"]) == ("EXPIRED", "UNFILLED_FOK_ORDER_EXPIRED", [])
-        expired = (await api.events_until(lambda e: e.get("x") == "EXPIRED"))
+        expired = await api.events_until(lambda e: e.get("x") == "EXPIRED")
         assert [e["x"] for e in expired if e["e"] == "executionReport"][-2:] == ["NEW", "EXPIRED"]

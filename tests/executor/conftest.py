@@ -28,8 +28,13 @@ def _pg_connect(url: str):
 
     parsed = make_url(url)
     return psycopg.connect(
-        host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username or "postgres",
-        password=parsed.password, dbname=parsed.database or "postgres", autocommit=True, connect_timeout=3,
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        dbname=parsed.database or "postgres",
+        autocommit=True,
+        connect_timeout=3,
     )
 
 
@@ -39,7 +44,9 @@ def postgres_url() -> Iterator[str]:
     try:
         admin = _pg_connect(PG_SERVER)
     except Exception as e:  # noqa: BLE001 - whatever the driver raises, the message says how to fix it
-        pytest.fail(f"PostgreSQL not reachable at {PG_SERVER} (make test starts it; set EXECUTOR_TEST_PG to use another): {e}")
+        pytest.fail(
+            f"PostgreSQL not reachable at {PG_SERVER} (make test starts it; set EXECUTOR_TEST_PG to use another): {e}"
+        )
     name = f"executor_test_{secrets.token_hex(6)}"
     admin.execute(f'CREATE DATABASE "{name}"')
     url = make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
@@ -86,4 +93,3 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorPro
     """One simulator per test module; tests reset its balances and faults themselves."""
     with start_simulator(tmp_path_factory.mktemp("exchange_sim"), speed=60, history=50) as sim:
         yield sim
-

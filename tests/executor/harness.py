@@ -60,7 +60,9 @@ async def wait_until(predicate: Callable[[], Awaitable[Any]], timeout: float = 1
         await asyncio.sleep(0.05)
 
 
-def executor_env(sim: SimulatorProcess, redis_url: str, database_url: str, symbols: str, **extra: str) -> dict[str, str]:
+def executor_env(
+    sim: SimulatorProcess, redis_url: str, database_url: str, symbols: str, **extra: str
+) -> dict[str, str]:
     """Environment of an executor on ``sim``, ``redis_url`` and ``database_url``."""
     return {
         **FAST_ENV,
@@ -92,16 +94,28 @@ class Bus:
         self, symbol: str, side: str, candle_open_ms: int, price: str = "100000", *, age_s: float = 0.0
     ) -> Envelope:
         payload = Signal(
-            symbol=symbol, side=side, reason="ema_cross", price=Decimal(price), interval="1m",
-            candle_open_time_ms=candle_open_ms, indicators={"rsi": 50.0}, parameters_version=0,
+            symbol=symbol,
+            side=side,
+            reason="ema_cross",
+            price=Decimal(price),
+            interval="1m",
+            candle_open_time_ms=candle_open_ms,
+            indicators={"rsi": 50.0},
+            parameters_version=0,
         )
-        event = make_event(payload, "strategy", ts_event_ms=candle_open_ms + MINUTE - 1,
-                           event_id=f"signal:{symbol}:1m:{candle_open_ms}:{side}")
+        event = make_event(
+            payload,
+            "strategy",
+            ts_event_ms=candle_open_ms + MINUTE - 1,
+            event_id=f"signal:{symbol}:1m:{candle_open_ms}:{side}",
+        )
         if age_s:
             event = event.model_copy(update={"ts_init_ms": now_ms() - int(age_s * 1000)})
         return event
 
-    async def signal(self, symbol: str, side: str, candle_open_ms: int, price: str = "100000", *, age_s: float = 0.0) -> Envelope:
+    async def signal(
+        self, symbol: str, side: str, candle_open_ms: int, price: str = "100000", *, age_s: float = 0.0
+    ) -> Envelope:
         """Publish a strategy signal the way the strategy does (both streams, atomically)."""
         if side == "BUY":
             # The market's present: the signal's candle closed ``age_s`` (market time) ago.
@@ -115,7 +129,8 @@ class Bus:
         p = Decimal(price)
         event = make_event(
             Ticker(symbol=symbol, price=p, open=p, high=p, low=p, volume=Decimal(1), quote_volume=p),
-            "market_data", ts_event_ms=ts_event_ms,
+            "market_data",
+            ts_event_ms=ts_event_ms,
         )
         await self.fresh(symbol, event.ts_event_ms)
         await publish(self.redis, streams.ticker_stream(symbol), event)
@@ -131,7 +146,9 @@ class Bus:
         state = {"start": "running", "stop": "stopped", "pause_entries": "entries_paused"}[command]
         record = signing.seal_record({"state": state, "reason": "test", "changed_at_ms": now_ms()})
         await self.redis.set(streams.BOT_STATE, dumps(record))
-        await publish(self.redis, streams.CONTROL_COMMANDS, make_event(BotCommand(command=command, requested_by="test"), "api"))
+        await publish(
+            self.redis, streams.CONTROL_COMMANDS, make_event(BotCommand(command=command, requested_by="test"), "api")
+        )
 
     async def events(self, event_type: str | None = None) -> list[Envelope]:
         """Everything on ``executor:events`` (optionally one type), oldest first."""
@@ -209,7 +226,12 @@ class InProcess:
 
 
 async def start_in_process(
-    sim: SimulatorProcess, redis_url: str, database_url: str, symbols: str = "BTCUSDT", instance: str = "executor-test", **extra: str
+    sim: SimulatorProcess,
+    redis_url: str,
+    database_url: str,
+    symbols: str = "BTCUSDT",
+    instance: str = "executor-test",
+    **extra: str,
 ) -> InProcess:
     """Build the executor from settings exactly as ``__main__`` does and run it in a task."""
     env = executor_env(sim, redis_url, database_url, symbols, **extra)
@@ -258,7 +280,11 @@ class ExecutorProcess:
 
 def start_process(folder: Path, env: dict[str, str], instance: str) -> ExecutorProcess:
     """Start ``python -m services.executor`` with ``env`` (on top of a clean environment)."""
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "BUS_SIGNING_KEY")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "BUS_SIGNING_KEY")
+    }
     full = {**base, **env, "INSTANCE_ID": instance, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / f"{instance}-{time.monotonic_ns()}.log"

@@ -36,7 +36,9 @@ async def test_absent_keys_mean_the_start_state_and_the_environment_parameters(r
 
 
 async def test_stored_state_and_parameters_win_and_invalid_ones_are_refused(redis_client: Redis) -> None:
-    await redis_client.set(streams.BOT_STATE, dumps(seal_record({"state": "stopped", "reason": "maintenance", "changed_at_ms": 1})))
+    await redis_client.set(
+        streams.BOT_STATE, dumps(seal_record({"state": "stopped", "reason": "maintenance", "changed_at_ms": 1}))
+    )
     await redis_client.set(streams.PARAMETERS, dumps(seal_record({"version": 3, "parameters": {"RSI_PERIOD": 10}})))
     bot = control(redis_client)
     await bot.load()
@@ -44,7 +46,9 @@ async def test_stored_state_and_parameters_win_and_invalid_ones_are_refused(redi
     assert bot.parameters.RSI_PERIOD == 10 and bot.parameters_version == 3
 
     await redis_client.set(streams.BOT_STATE, dumps(seal_record({"state": "dancing"})))
-    await redis_client.set(streams.PARAMETERS, dumps(seal_record({"version": 4, "parameters": {"EMA_SHORT_PERIOD": 50}})))
+    await redis_client.set(
+        streams.PARAMETERS, dumps(seal_record({"version": 4, "parameters": {"EMA_SHORT_PERIOD": 50}}))
+    )
     other = control(redis_client)
     await other.load()
     assert other.state == "running" and other.parameters_version == 0
@@ -56,13 +60,19 @@ async def test_commands_are_followed_from_where_the_state_was_read(redis_client:
     bot = control(redis_client)
     await bot.load()
     # Written after load() but before following starts: still applied.
-    await publish(redis_client, streams.CONTROL_COMMANDS, make_event(BotCommand(command="stop", requested_by="ops"), "api"))
+    await publish(
+        redis_client, streams.CONTROL_COMMANDS, make_event(BotCommand(command="stop", requested_by="ops"), "api")
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(bot.follow(stop, block_ms=50))
     try:
         await wait_until(lambda: _is(bot, "stopped"), 5, "stopped")
         assert "ops" in bot.reason
-        await publish(redis_client, streams.CONTROL_COMMANDS, make_event(BotCommand(command="close_position", symbol="BTCUSDT"), "api"))
+        await publish(
+            redis_client,
+            streams.CONTROL_COMMANDS,
+            make_event(BotCommand(command="close_position", symbol="BTCUSDT"), "api"),
+        )
         await publish(redis_client, streams.CONTROL_COMMANDS, make_event(BotCommand(command="pause_entries"), "api"))
         await wait_until(lambda: _is(bot, "entries_paused"), 5, "paused")
         await publish(redis_client, streams.CONTROL_COMMANDS, make_event(BotCommand(command="start"), "api"))
@@ -98,8 +108,11 @@ async def test_two_replicas_apply_a_command_and_answer_it_once(redis_client: Red
     stop = asyncio.Event()
     tasks = [asyncio.create_task(bot.follow(stop, block_ms=50)) for bot in replicas]
     try:
-        await publish(redis_client, streams.CONTROL_COMMANDS, make_event(
-            BotCommand(command="pause_entries", requested_by="ops", command_id="cmd-1"), "api"))
+        await publish(
+            redis_client,
+            streams.CONTROL_COMMANDS,
+            make_event(BotCommand(command="pause_entries", requested_by="ops", command_id="cmd-1"), "api"),
+        )
         for bot in replicas:
             await wait_until(lambda bot=bot: _is(bot, "entries_paused"), 5, "paused on every replica")
         await asyncio.sleep(0.3)

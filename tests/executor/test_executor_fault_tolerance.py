@@ -35,7 +35,6 @@ def candle() -> int:
     return 1_400_000_000_000 + next(_candles) * MINUTE
 
 
-
 async def drained(ex: InProcess, stream: str) -> bool:
     groups = await ex.redis.xinfo_groups(stream)
     return all(g["pending"] == 0 and g["lag"] == 0 for g in groups)
@@ -51,6 +50,7 @@ async def status_of(ex: InProcess, client_id: str, status: str):
 
 
 # -- D2: only prices and exit signals after the entry act on the position ----------------------
+
 
 async def test_prices_and_sell_signals_from_before_the_entry_fill_do_not_exit(ex: InProcess) -> None:
     open_time = candle()
@@ -102,6 +102,7 @@ async def test_a_backlog_published_before_the_entry_order_left_is_not_applied_to
 
 # -- D4: the reads before sizing retry like orders; refusals do not use up send attempts -------
 
+
 async def test_a_429_on_the_account_read_is_waited_out_and_the_entry_goes_through(
     ex: InProcess, simulator: SimulatorProcess
 ) -> None:
@@ -136,7 +137,10 @@ async def test_a_429_on_the_order_does_not_use_up_a_send_attempt(
 
 # -- D5: the lease is checked after any wait, right before the send ----------------------------
 
-async def test_a_lease_lost_while_waiting_for_retry_after_sends_nothing(ex: InProcess, simulator: SimulatorProcess) -> None:
+
+async def test_a_lease_lost_while_waiting_for_retry_after_sends_nothing(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     before = order_requests(simulator)
     simulator.throttle_next(1, status=429, retry_after=2, path_prefix=ORDER_PATH)
     open_time = candle()
@@ -154,6 +158,7 @@ async def test_a_lease_lost_while_waiting_for_retry_after_sends_nothing(ex: InPr
 
 
 # -- 6: ages in market time ------------------------------------------------------------------
+
 
 async def test_a_signal_old_in_market_time_is_skipped_and_logged_in_the_decisions(
     ex: InProcess, simulator: SimulatorProcess
@@ -200,6 +205,7 @@ async def test_an_entry_not_sendable_within_its_allowance_is_abandoned_never_fil
 
 # -- 7: nothing stuck ----------------------------------------------------------------------------
 
+
 async def test_an_intent_never_sent_is_settled_when_its_grace_ends_not_at_the_next_reconciliation(
     simulator: SimulatorProcess, redis_url: str, sqlite_url: str
 ) -> None:
@@ -212,12 +218,20 @@ async def test_an_intent_never_sent_is_settled_when_its_grace_ends_not_at_the_ne
     try:
         async with session_factory(engine).begin() as session:
             await store.create_entry_intent(
-                session, symbol=SYMBOL, client_order_id=client_id, quantity=Decimal("0.01"), signal_event_id="s",
-                reason="signal", entry_candle_open_ms=open_time, now_ms=now_ms(),
+                session,
+                symbol=SYMBOL,
+                client_order_id=client_id,
+                quantity=Decimal("0.01"),
+                signal_event_id="s",
+                reason="signal",
+                entry_candle_open_ms=open_time,
+                now_ms=now_ms(),
             )
     finally:
         await engine.dispose()
-    handle = await start_in_process(simulator, redis_url, sqlite_url, SYMBOL, INTENT_GRACE_S="2", RECONCILE_INTERVAL_S="60")
+    handle = await start_in_process(
+        simulator, redis_url, sqlite_url, SYMBOL, INTENT_GRACE_S="2", RECONCILE_INTERVAL_S="60"
+    )
     try:
         started = time.monotonic()
         order = await wait_until(lambda: status_of(handle, client_id, "REJECTED"), 8, "intent settled")

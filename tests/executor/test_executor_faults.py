@@ -41,7 +41,9 @@ def orders_on_exchange(sim: SimulatorProcess, client_id: str) -> list[dict]:
     return [o for o in sim.state()["orders"] if o["clientOrderId"] == client_id]
 
 
-async def test_5xx_after_execution_is_settled_by_query_without_a_second_order(ex: InProcess, simulator: SimulatorProcess) -> None:
+async def test_5xx_after_execution_is_settled_by_query_without_a_second_order(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     simulator.fail_next(1, status=503, execute=True, path_prefix=ORDER_PATH)
     open_time = candle()
     client_id = entry_client_order_id(SYMBOL, open_time)
@@ -51,7 +53,9 @@ async def test_5xx_after_execution_is_settled_by_query_without_a_second_order(ex
     assert simulator.state()["client_order_ids"].count(client_id) == 1
     assert len(orders_on_exchange(simulator, client_id)) == 1
     order = await ex.ledger.order(client_id)
-    assert order.status == "FILLED" and order.exchange_order_id == orders_on_exchange(simulator, client_id)[0]["orderId"]
+    assert (
+        order.status == "FILLED" and order.exchange_order_id == orders_on_exchange(simulator, client_id)[0]["orderId"]
+    )
     # The FULL response never arrived: the fills came from myTrades.
     assert len(await ex.ledger.fills(client_id)) >= 1
     assert len(await ex.bus.alerts("order_unknown")) == 1 and not await ex.bus.alerts("order_resent")
@@ -59,7 +63,9 @@ async def test_5xx_after_execution_is_settled_by_query_without_a_second_order(ex
     assert statuses[:2] == ["INTENT", "UNKNOWN"] and statuses[-1] == "FILLED"
 
 
-async def test_5xx_without_execution_is_resent_once_with_the_same_id(ex: InProcess, simulator: SimulatorProcess) -> None:
+async def test_5xx_without_execution_is_resent_once_with_the_same_id(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     before = order_requests(simulator)
     simulator.fail_next(1, status=500, execute=False, path_prefix=ORDER_PATH)
     open_time = candle()
@@ -74,7 +80,9 @@ async def test_5xx_without_execution_is_resent_once_with_the_same_id(ex: InProce
     assert await ex.bus.alerts("order_resent")
 
 
-async def test_unknown_outcome_that_queries_cannot_settle_is_settled_later(ex: InProcess, simulator: SimulatorProcess) -> None:
+async def test_unknown_outcome_that_queries_cannot_settle_is_settled_later(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     # The order executes but its answer and the next five queries fail: still no second order.
     simulator.fail_next(6, status=502, execute=True, path_prefix=ORDER_PATH)
     open_time = candle()
@@ -95,7 +103,9 @@ async def test_unknown_outcome_that_queries_cannot_settle_is_settled_later(ex: I
     assert skipped and "OPENING" in skipped[0].message
 
 
-async def test_retry_after_is_honoured_before_the_next_order_request(ex: InProcess, simulator: SimulatorProcess) -> None:
+async def test_retry_after_is_honoured_before_the_next_order_request(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     before = order_requests(simulator)
     simulator.throttle_next(1, status=429, retry_after=1, path_prefix=ORDER_PATH)
     open_time = candle()
@@ -114,7 +124,9 @@ async def test_a_long_ban_refuses_the_order_without_sending_more(ex: InProcess, 
     simulator.throttle_next(1, status=418, retry_after=60, path_prefix=ORDER_PATH)
     open_time = candle()
     await ex.bus.signal(SYMBOL, "BUY", open_time)
-    order = await wait_until(lambda: _status(ex, entry_client_order_id(SYMBOL, open_time), "REJECTED"), 10, "order refused")
+    order = await wait_until(
+        lambda: _status(ex, entry_client_order_id(SYMBOL, open_time), "REJECTED"), 10, "order refused"
+    )
     assert "retry after 60" in order.reason
     assert order_requests(simulator) - before == 1
     assert ex.executor.exchange.blocked_for_s > 50
@@ -151,7 +163,9 @@ async def test_timestamp_errors_resync_the_clock_and_succeed(ex: InProcess, simu
     assert exit_id in alert.message
 
 
-async def test_insufficient_balance_is_an_alert_and_the_executor_goes_on(ex: InProcess, simulator: SimulatorProcess) -> None:
+async def test_insufficient_balance_is_an_alert_and_the_executor_goes_on(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     entry_open = candle()
     await ex.bus.signal(SYMBOL, "BUY", entry_open)
     position = await wait_until(lambda: ex.ledger.open_position(SYMBOL), 10, "position OPEN")
@@ -172,7 +186,9 @@ async def test_insufficient_balance_is_an_alert_and_the_executor_goes_on(ex: InP
     assert ex.executor.control.state == "running"
 
 
-async def test_a_timed_out_order_is_settled_by_query(simulator: SimulatorProcess, redis_url: str, sqlite_url: str) -> None:
+async def test_a_timed_out_order_is_settled_by_query(
+    simulator: SimulatorProcess, redis_url: str, sqlite_url: str
+) -> None:
     simulator.reset_faults()
     simulator.set_balances({"USDT": "10000", "BTC": "0"})
     handle = await start_in_process(simulator, redis_url, sqlite_url, SYMBOL, ORDER_TIMEOUT_S="1")

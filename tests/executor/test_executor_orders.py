@@ -46,7 +46,9 @@ async def open_position(ex: InProcess, sim: SimulatorProcess) -> tuple[str, obje
     return entry_client_order_id(SYMBOL, open_time), position
 
 
-async def test_buy_signal_opens_a_position_under_a_deterministic_client_id(ex: InProcess, simulator: SimulatorProcess) -> None:
+async def test_buy_signal_opens_a_position_under_a_deterministic_client_id(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     open_time = candle()
     event = await ex.bus.signal(SYMBOL, "BUY", open_time)
     position = await wait_until(lambda: ex.ledger.open_position(SYMBOL), 10, "position OPEN")
@@ -66,7 +68,9 @@ async def test_buy_signal_opens_a_position_under_a_deterministic_client_id(ex: I
     assert position.entry_price == sum((f.quote_quantity for f in fills), Decimal(0)) / bought
     info = await ex.executor.exchange.symbol_info(SYMBOL)
     params = ex.executor.control.parameters
-    assert (position.stop_loss, position.take_profit) == protection_levels(position.entry_price, params, info.filters.tick_size)
+    assert (position.stop_loss, position.take_profit) == protection_levels(
+        position.entry_price, params, info.filters.tick_size
+    )
 
     snapshot = await wait_until(lambda: ex.bus.snapshot(SYMBOL), 5, "snapshot")
     assert snapshot["status"] == "OPEN" and Decimal(snapshot["entry_price"]) == position.entry_price
@@ -102,7 +106,9 @@ async def _inbox_drained(ex: InProcess) -> bool:
 
 
 @pytest.mark.parametrize("reason", ["stop_loss", "take_profit"])
-async def test_protective_exit_sells_the_credited_quantity(ex: InProcess, simulator: SimulatorProcess, reason: str) -> None:
+async def test_protective_exit_sells_the_credited_quantity(
+    ex: InProcess, simulator: SimulatorProcess, reason: str
+) -> None:
     entry_id, position = await open_position(ex, simulator)
     price = str(getattr(position, reason))
     # Between the levels nothing happens.
@@ -122,7 +128,9 @@ async def test_protective_exit_sells_the_credited_quantity(ex: InProcess, simula
     [on_exchange] = sim_orders(simulator, exit_id)
     assert on_exchange["status"] == "FILLED"
     fills = await ex.ledger.fills(exit_id)
-    received = sum((f.quote_quantity for f in fills), Decimal(0)) - sum((f.commission for f in fills if f.commission_asset == "USDT"), Decimal(0))
+    received = sum((f.quote_quantity for f in fills), Decimal(0)) - sum(
+        (f.commission for f in fills if f.commission_asset == "USDT"), Decimal(0)
+    )
     assert closed.quote_received == received
     assert closed.return_pct == (received - closed.quote_spent) / closed.quote_spent * 100
     [event] = await ex.bus.events("position_closed")
@@ -226,7 +234,10 @@ async def test_parameters_follow_changes_and_refuse_invalid_sets(ex: InProcess, 
     assert Decimal("0.03") == ex.executor.control.parameters.STOP_LOSS_PERCENTAGE
     _, position = await open_position(ex, simulator)
     info = await ex.executor.exchange.symbol_info(SYMBOL)
-    assert position.stop_loss == protection_levels(position.entry_price, ex.executor.control.parameters, info.filters.tick_size)[0]
+    assert (
+        position.stop_loss
+        == protection_levels(position.entry_price, ex.executor.control.parameters, info.filters.tick_size)[0]
+    )
     assert position.stop_loss < position.entry_price * Decimal("0.971")
 
 

@@ -29,7 +29,9 @@ def candle() -> int:
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
     # 3000 USDT over 10 levels: an entry of ~5000 USDT fills ten times and expires.
     with start_simulator(
-        tmp_path_factory.mktemp("thin_book"), speed=60, history=50,
+        tmp_path_factory.mktemp("thin_book"),
+        speed=60,
+        history=50,
         extra_env={"EXCHANGE_SIM_MARKET_DEPTH_QUOTE": "3000"},
     ) as sim:
         yield sim
@@ -45,7 +47,9 @@ async def ex(simulator: SimulatorProcess, redis_url: str, sqlite_url: str) -> As
     simulator.reset_faults()
 
 
-async def test_an_entry_that_expires_partly_filled_opens_with_what_was_credited(ex: InProcess, simulator: SimulatorProcess) -> None:
+async def test_an_entry_that_expires_partly_filled_opens_with_what_was_credited(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     open_time = candle()
     client_id = entry_client_order_id(SYMBOL, open_time)
     await ex.bus.signal(SYMBOL, "BUY", open_time)
@@ -79,22 +83,47 @@ def reports_of(sim: SimulatorProcess, client_id: str) -> list[ExecutionReport]:
         quantity += Decimal(trade["qty"])
         quote += Decimal(trade["quoteQty"])
         last = index == len(trades) - 1 and order["status"] == "FILLED"
-        reports.append(ExecutionReport(
-            symbol=SYMBOL, client_order_id=client_id, order_id=order["orderId"], side=order["side"], order_type="MARKET",
-            execution_type="TRADE", status="FILLED" if last else "PARTIALLY_FILLED", quantity=Decimal(order["origQty"]),
-            price=Decimal(0), last_quantity=Decimal(trade["qty"]), last_price=Decimal(trade["price"]),
-            cumulative_quantity=quantity, cumulative_quote=quote, commission=Decimal(trade["commission"]),
-            commission_asset=trade["commissionAsset"], trade_id=trade["id"], transact_time_ms=trade["time"],
-        ))
+        reports.append(
+            ExecutionReport(
+                symbol=SYMBOL,
+                client_order_id=client_id,
+                order_id=order["orderId"],
+                side=order["side"],
+                order_type="MARKET",
+                execution_type="TRADE",
+                status="FILLED" if last else "PARTIALLY_FILLED",
+                quantity=Decimal(order["origQty"]),
+                price=Decimal(0),
+                last_quantity=Decimal(trade["qty"]),
+                last_price=Decimal(trade["price"]),
+                cumulative_quantity=quantity,
+                cumulative_quote=quote,
+                commission=Decimal(trade["commission"]),
+                commission_asset=trade["commissionAsset"],
+                trade_id=trade["id"],
+                transact_time_ms=trade["time"],
+            )
+        )
     if order["status"] == "EXPIRED":
-        reports.append(reports[-1].model_copy(update={
-            "execution_type": "EXPIRED", "status": "EXPIRED", "last_quantity": Decimal(0), "last_price": Decimal(0),
-            "commission": Decimal(0), "commission_asset": None, "trade_id": -1,
-        }))
+        reports.append(
+            reports[-1].model_copy(
+                update={
+                    "execution_type": "EXPIRED",
+                    "status": "EXPIRED",
+                    "last_quantity": Decimal(0),
+                    "last_price": Decimal(0),
+                    "commission": Decimal(0),
+                    "commission_asset": None,
+                    "trade_id": -1,
+                }
+            )
+        )
     return reports
 
 
-async def test_execution_reports_settle_an_order_whose_answer_was_lost(ex: InProcess, simulator: SimulatorProcess) -> None:
+async def test_execution_reports_settle_an_order_whose_answer_was_lost(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     # The order executes, its answer is lost and the exchange keeps failing order queries.
     simulator.fail_next(200, status=503, execute=True, path_prefix="/api/v3/order")
     open_time = candle()

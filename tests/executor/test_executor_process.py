@@ -62,7 +62,11 @@ def logs(processes: list[ExecutorProcess]) -> str:
 
 
 async def test_an_order_filled_while_the_executor_was_down_is_recorded_once(
-    simulator: SimulatorProcess, redis: Redis, redis_url: str, database_url: str, tmp_path: Path,
+    simulator: SimulatorProcess,
+    redis: Redis,
+    redis_url: str,
+    database_url: str,
+    tmp_path: Path,
     processes: list[ExecutorProcess],
 ) -> None:
     symbol = "BTCUSDT"
@@ -118,7 +122,11 @@ async def _inbox_settled(redis: Redis, symbol: str) -> bool:
 
 
 async def test_two_replicas_share_the_symbols_and_never_double_an_order(
-    simulator: SimulatorProcess, redis: Redis, redis_url: str, sqlite_url: str, tmp_path: Path,
+    simulator: SimulatorProcess,
+    redis: Redis,
+    redis_url: str,
+    sqlite_url: str,
+    tmp_path: Path,
     processes: list[ExecutorProcess],
 ) -> None:
     symbols = ["BTCUSDT", "ETHUSDT"]
@@ -129,6 +137,7 @@ async def test_two_replicas_share_the_symbols_and_never_double_an_order(
     processes.append(start_process(tmp_path, env, "replica-1"))
     processes.append(start_process(tmp_path, env, "replica-2"))
     try:
+
         async def split() -> bool:
             owners = [await redis.get(streams.lease_key("executor", s)) for s in symbols]
             return None not in owners and len(set(owners)) == 2

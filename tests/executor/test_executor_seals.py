@@ -57,7 +57,9 @@ async def test_forged_buy_signals_place_no_order_and_raise_an_alert(ex: InProces
     assert simulator.state()["client_order_ids"].count(client_id) == 1
 
 
-async def test_a_signal_slipped_into_the_ticker_stream_is_refused_too(ex: InProcess, simulator: SimulatorProcess) -> None:
+async def test_a_signal_slipped_into_the_ticker_stream_is_refused_too(
+    ex: InProcess, simulator: SimulatorProcess
+) -> None:
     # market_data may write market:*, so its user could append there: a signal needs the MAC anywhere.
     open_time = candle()
     await ex.bus.fresh(SYMBOL)
@@ -73,7 +75,9 @@ async def test_forged_close_and_stop_commands_change_nothing(ex: InProcess, simu
     await ex.bus.signal(SYMBOL, "BUY", open_time)
     await wait_until(lambda: ex.ledger.open_position(SYMBOL), 10, "position OPEN")
     close = unsealed(encode(make_event(BotCommand(command="close_position", symbol=SYMBOL, requested_by="x"), "api")))
-    stop = signing.seal_fields(unsealed(encode(make_event(BotCommand(command="stop", requested_by="x"), "api"))), OTHER_KEY)
+    stop = signing.seal_fields(
+        unsealed(encode(make_event(BotCommand(command="stop", requested_by="x"), "api"))), OTHER_KEY
+    )
     await ex.redis.xadd(streams.symbol_commands(SYMBOL), close)
     await ex.redis.xadd(streams.CONTROL_COMMANDS, stop)
     await wait_until(lambda: _at_least(ex, "forged_entry", 2), 10, "two forged_entry alerts")

@@ -48,7 +48,12 @@ async def start(simulator: SimulatorProcess, redis_url: str, sqlite_url: str) ->
     # Queries 0.3 s apart leave the test time to arm the second fault after the first was hit;
     # the periodic settling is far away, so only the pending exit's own retry can sell.
     return await start_in_process(
-        simulator, redis_url, sqlite_url, SYMBOL, ORDER_QUERY_DELAY_S="0.3", RECONCILE_INTERVAL_S="120",
+        simulator,
+        redis_url,
+        sqlite_url,
+        SYMBOL,
+        ORDER_QUERY_DELAY_S="0.3",
+        RECONCILE_INTERVAL_S="120",
     )
 
 

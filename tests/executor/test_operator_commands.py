@@ -29,7 +29,9 @@ async def answers(ex: InProcess, command_id: str) -> list[CommandOutcome]:
 
 async def answer(ex: InProcess, command_id: str, outcome: str, symbol: str | None = None) -> CommandOutcome:
     async def find() -> CommandOutcome | None:
-        found = [a for a in await answers(ex, command_id) if a.outcome == outcome and (symbol is None or a.symbol == symbol)]
+        found = [
+            a for a in await answers(ex, command_id) if a.outcome == outcome and (symbol is None or a.symbol == symbol)
+        ]
         return found[0] if found else None
 
     return await wait_until(find, 10, f"{outcome} answer to {command_id}")
@@ -104,7 +106,9 @@ async def test_a_refused_close_says_why_every_time(ex: InProcess, simulator: Sim
     assert (await ex.ledger.active(SYMBOL)).status == "OPEN"
 
 
-async def test_close_all_stops_and_sells_every_position(simulator: SimulatorProcess, redis_url: str, sqlite_url: str) -> None:
+async def test_close_all_stops_and_sells_every_position(
+    simulator: SimulatorProcess, redis_url: str, sqlite_url: str
+) -> None:
     simulator.reset_faults()
     simulator.set_balances({"USDT": "10000", "BTC": "0", "ETH": "0"})
     ex = await start_in_process(simulator, redis_url, sqlite_url, "BTCUSDT,ETHUSDT")

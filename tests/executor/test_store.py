@@ -15,15 +15,23 @@ ENTRY = "EB-BTCUSDT-1747699200000"
 EXIT = "XS-BTCUSDT-1747699200000"
 
 
-def fill(trade_id: int, qty: str = "0.01", price: str = "100000", commission: str = "0.00001", asset: str = "BTC") -> ledger.FillData:
+def fill(
+    trade_id: int, qty: str = "0.01", price: str = "100000", commission: str = "0.00001", asset: str = "BTC"
+) -> ledger.FillData:
     return ledger.FillData(trade_id, D(price), D(qty), D(price) * D(qty), D(commission), asset, 1_000 + trade_id)
 
 
 async def write_entry(sessions: async_sessionmaker, client_id: str = ENTRY, symbol: str = "BTCUSDT"):
     async with sessions.begin() as session:
         return await store.create_entry_intent(
-            session, symbol=symbol, client_order_id=client_id, quantity=D("0.02"), signal_event_id="sig-1",
-            reason="signal ema_cross", entry_candle_open_ms=1_747_699_200_000, now_ms=1,
+            session,
+            symbol=symbol,
+            client_order_id=client_id,
+            quantity=D("0.02"),
+            signal_event_id="sig-1",
+            reason="signal ema_cross",
+            entry_candle_open_ms=1_747_699_200_000,
+            now_ms=1,
         )
 
 
@@ -70,28 +78,64 @@ async def test_position_round_trip_with_realised_return(sessions: async_sessionm
     async with sessions.begin() as session:
         order = await store.get_order(session, ENTRY)
         await store.record_fill(session, order, fill(1, qty="0.02", price="100000", commission="0.00002"))
-        await store.update_order(session, order, now_ms=2, status="FILLED", exchange_order_id=11,
-                                 executed_quantity=D("0.02"), cumulative_quote=D("2000"))
+        await store.update_order(
+            session,
+            order,
+            now_ms=2,
+            status="FILLED",
+            exchange_order_id=11,
+            executed_quantity=D("0.02"),
+            cumulative_quote=D("2000"),
+        )
         position = await store.get_position(session, position.id)
         totals = ledger.totals(await store.fills_of(session, [ENTRY]), "BTC", "USDT")
-        await store.mark_position_open(session, position, entry_price=totals.average_price, quantity=totals.credited_base,
-                                       quote_spent=totals.spent_quote, stop_loss=D("98000"), take_profit=D("105000"),
-                                       entry_time_ms=1001)
+        await store.mark_position_open(
+            session,
+            position,
+            entry_price=totals.average_price,
+            quantity=totals.credited_base,
+            quote_spent=totals.spent_quote,
+            stop_loss=D("98000"),
+            take_profit=D("105000"),
+            entry_time_ms=1001,
+        )
     async with sessions.begin() as session:
         position = await store.active_position(session, "BTCUSDT")
         assert position.status == "OPEN" and position.quantity == D("0.01998") and position.quote_spent == D("2000")
         exit_order = await store.create_exit_intent(
-            session, position, client_order_id=EXIT, quantity=D("0.01998"), exit_reason="take_profit",
-            exit_candle_open_ms=1_747_699_260_000, signal_event_id="tick-1", reason="take_profit exit", now_ms=3,
+            session,
+            position,
+            client_order_id=EXIT,
+            quantity=D("0.01998"),
+            exit_reason="take_profit",
+            exit_candle_open_ms=1_747_699_260_000,
+            signal_event_id="tick-1",
+            reason="take_profit exit",
+            now_ms=3,
         )
         assert position.status == "CLOSING" and position.exit_client_order_id == EXIT
-        await store.record_fill(session, exit_order, fill(3, qty="0.01998", price="105000", commission="2.0979", asset="USDT"))
-        await store.update_order(session, exit_order, now_ms=4, status="FILLED", exchange_order_id=12,
-                                 executed_quantity=D("0.01998"), cumulative_quote=D("2097.9"))
+        await store.record_fill(
+            session, exit_order, fill(3, qty="0.01998", price="105000", commission="2.0979", asset="USDT")
+        )
+        await store.update_order(
+            session,
+            exit_order,
+            now_ms=4,
+            status="FILLED",
+            exchange_order_id=12,
+            executed_quantity=D("0.01998"),
+            cumulative_quote=D("2097.9"),
+        )
         totals = ledger.totals(await store.fills_of(session, [EXIT]), "BTC", "USDT")
         pct = realised_return_pct(position.quote_spent, totals.received_quote)
-        await store.mark_position_closed(session, position, exit_price=totals.average_price,
-                                         quote_received=totals.received_quote, return_pct=pct, exit_time_ms=1003)
+        await store.mark_position_closed(
+            session,
+            position,
+            exit_price=totals.average_price,
+            quote_received=totals.received_quote,
+            return_pct=pct,
+            exit_time_ms=1003,
+        )
     async with sessions() as session:
         assert await store.active_position(session, "BTCUSDT") is None
         [closed] = await store.closed_positions(session, "BTCUSDT")
@@ -111,8 +155,15 @@ async def test_a_rejected_exit_id_is_reused_but_nothing_else(sessions: async_ses
         position.status = "OPEN"
         position.quantity = D("0.02")
         order = await store.create_exit_intent(
-            session, position, client_order_id=EXIT, quantity=D("0.02"), exit_reason="stop_loss",
-            exit_candle_open_ms=None, signal_event_id="t", reason="stop_loss exit", now_ms=3,
+            session,
+            position,
+            client_order_id=EXIT,
+            quantity=D("0.02"),
+            exit_reason="stop_loss",
+            exit_candle_open_ms=None,
+            signal_event_id="t",
+            reason="stop_loss exit",
+            now_ms=3,
         )
         await store.update_order(session, order, now_ms=4, status="REJECTED", reason="-2010")
         await store.reopen_position(session, position)
@@ -120,8 +171,15 @@ async def test_a_rejected_exit_id_is_reused_but_nothing_else(sessions: async_ses
     async with sessions.begin() as session:
         position = await store.get_position(session, position.id)
         again = await store.create_exit_intent(
-            session, position, client_order_id=EXIT, quantity=D("0.02"), exit_reason="manual",
-            exit_candle_open_ms=None, signal_event_id="c", reason="manual exit", now_ms=5,
+            session,
+            position,
+            client_order_id=EXIT,
+            quantity=D("0.02"),
+            exit_reason="manual",
+            exit_candle_open_ms=None,
+            signal_event_id="c",
+            reason="manual exit",
+            now_ms=5,
         )
         assert again.status == "INTENT" and again.signal_event_id == "c"
         await store.update_order(session, again, now_ms=6, status="EXPIRED")
@@ -129,8 +187,15 @@ async def test_a_rejected_exit_id_is_reused_but_nothing_else(sessions: async_ses
         position = await store.get_position(session, position.id)
         with pytest.raises(store.DuplicateOrderError):
             await store.create_exit_intent(
-                session, position, client_order_id=EXIT, quantity=D("0.02"), exit_reason="manual",
-                exit_candle_open_ms=None, signal_event_id="d", reason="manual exit", now_ms=7,
+                session,
+                position,
+                client_order_id=EXIT,
+                quantity=D("0.02"),
+                exit_reason="manual",
+                exit_candle_open_ms=None,
+                signal_event_id="d",
+                reason="manual exit",
+                now_ms=7,
             )
 
 

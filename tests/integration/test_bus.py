@@ -53,7 +53,9 @@ async def test_entry_is_acknowledged_only_after_the_handler_succeeds(redis_clien
 
     event = alert()
     await publish(redis_client, "s", event)
-    consumer = Consumer(redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, retry_delay_s=0)
+    consumer = Consumer(
+        redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, retry_delay_s=0
+    )
     await consumer.poll_once()
     pending = await redis_client.xpending("s", "g")
     assert pending["pending"] == 1 and seen == []
@@ -69,7 +71,9 @@ async def test_an_entry_acked_later_stays_pending_until_the_publish_that_acknowl
         if event.payload.code == "held":
             held.append(consumer.current_entry_id or "")
             raise AckLater
-        await publish_atomically(redis_client, [("out", alert("result"))], acks=[(stream, "g", entry) for entry in held])
+        await publish_atomically(
+            redis_client, [("out", alert("result"))], acks=[(stream, "g", entry) for entry in held]
+        )
 
     for code in ("held", "held", "last"):
         await publish(redis_client, "s", alert(code))
@@ -94,7 +98,9 @@ async def test_failed_entry_blocks_later_entries_of_the_same_stream(redis_client
 
     for code in "abc":
         await publish(redis_client, "s", alert(code))
-    consumer = Consumer(redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, retry_delay_s=0)
+    consumer = Consumer(
+        redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, retry_delay_s=0
+    )
     for _ in range(4):
         await consumer.poll_once()
     assert order == ["a", "b", "c"]
@@ -102,7 +108,9 @@ async def test_failed_entry_blocks_later_entries_of_the_same_stream(redis_client
 
 async def test_undecodable_entry_goes_to_dead_letter_with_the_error(redis_client: Redis) -> None:
     await redis_client.xadd("s", {"type": "no_such_type", "event_id": "e1"})
-    await redis_client.xadd("s", {"type": "signal", "event_id": "e2", "ts_event_ms": "1", "ts_init_ms": "1", "symbol": "BTCUSDT"})
+    await redis_client.xadd(
+        "s", {"type": "signal", "event_id": "e2", "ts_event_ms": "1", "ts_init_ms": "1", "symbol": "BTCUSDT"}
+    )
     handled: list[str] = []
 
     async def handler(stream: str, event: Envelope) -> None:
@@ -128,7 +136,14 @@ async def test_entry_failing_every_time_is_dead_lettered_after_max_deliveries(re
 
     await publish(redis_client, "s", alert())
     consumer = Consumer(
-        redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, max_deliveries=3, retry_delay_s=0
+        redis_client,
+        group="g",
+        name="c1",
+        handler=handler,
+        streams_to_read=["s"],
+        block_ms=50,
+        max_deliveries=3,
+        retry_delay_s=0,
     )
     for _ in range(5):
         await consumer.poll_once()
@@ -147,7 +162,9 @@ async def test_dedupe_skips_an_event_already_applied(redis_client: Redis) -> Non
     event = alert()
     await publish(redis_client, "s", event)
     await publish(redis_client, "s", event)  # the same event published twice (producer retry)
-    consumer = Consumer(redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, dedupe=True)
+    consumer = Consumer(
+        redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, dedupe=True
+    )
     await consumer.poll_once()
     assert applied == [event.event_id]
 
@@ -172,14 +189,24 @@ async def test_publish_atomically_writes_every_stream(redis_client: Redis) -> No
 
 async def test_signal_entry_reads_in_plain_words_with_redis_cli(redis_client: Redis, redis_server) -> None:
     signal_event = make_event(
-        Signal(symbol="BTCUSDT", side="BUY", reason="ema_cross_up", price=Decimal("105123.45"), interval="1m",
-               candle_open_time_ms=1747699200000, indicators={"rsi": 55.5}, parameters_version=1),
+        Signal(
+            symbol="BTCUSDT",
+            side="BUY",
+            reason="ema_cross_up",
+            price=Decimal("105123.45"),
+            interval="1m",
+            candle_open_time_ms=1747699200000,
+            indicators={"rsi": 55.5},
+            parameters_version=1,
+        ),
         "strategy",
     )
     await publish(redis_client, streams.SIGNALS, signal_event)
     output = subprocess.run(
         ["redis-cli", "-p", str(redis_server.port), "XRANGE", streams.SIGNALS, "-", "+"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     pairs = dict(zip(output[1::2], output[2::2], strict=True))
     assert pairs["symbol"] == "BTCUSDT"
@@ -191,7 +218,9 @@ async def test_signal_entry_reads_in_plain_words_with_redis_cli(redis_client: Re
 @pytest.mark.integration
 async def test_entry_of_a_killed_consumer_is_reclaimed_and_applied_once(redis_client: Redis, redis_url: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    slow = subprocess.Popen([sys.executable, "-m", "tests.support.bus_worker", redis_url, "slow", "500", "30"], cwd=ROOT, env=env)
+    slow = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.bus_worker", redis_url, "slow", "500", "30"], cwd=ROOT, env=env
+    )
     try:
         await wait_for(lambda: _contains(redis_client, "ready", "slow"))
         event = alert()
@@ -200,7 +229,9 @@ async def test_entry_of_a_killed_consumer_is_reclaimed_and_applied_once(redis_cl
         os.kill(slow.pid, signal.SIGKILL)
         slow.wait(5)
         assert await redis_client.scard("applied_ids") == 0
-        rescuer = subprocess.Popen([sys.executable, "-m", "tests.support.bus_worker", redis_url, "rescuer", "500", "0"], cwd=ROOT, env=env)
+        rescuer = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.bus_worker", redis_url, "rescuer", "500", "0"], cwd=ROOT, env=env
+        )
         try:
             await wait_for(lambda: _contains(redis_client, "applied_by", f"rescuer:{event.event_id}"))
             await asyncio.sleep(1.5)  # several more claim rounds: nothing may be applied again
@@ -245,7 +276,9 @@ async def test_a_stream_read_only_in_part_holds_back_later_entries_of_other_stre
         await publish(redis_client, "ticks", alert(code))
         await asyncio.sleep(0.002)
     await publish(redis_client, "signals", alert("signal"))
-    consumer = Consumer(redis_client, group="g", name="c1", handler=handler, streams_to_read=["signals", "ticks"], block_ms=50, count=2)
+    consumer = Consumer(
+        redis_client, group="g", name="c1", handler=handler, streams_to_read=["signals", "ticks"], block_ms=50, count=2
+    )
     for _ in range(6):
         await consumer.poll_once()
     assert order == ["t1", "t2", "t3", "t4", "t5", "signal"]
@@ -256,7 +289,9 @@ async def test_a_stream_read_only_in_part_holds_back_later_entries_of_other_stre
 def _worker(redis_url: str, name: str, pause_s: float, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.bus_worker", redis_url, name, "0", str(pause_s), *extra], cwd=ROOT, env=env
+        [sys.executable, "-m", "tests.support.bus_worker", redis_url, name, "0", str(pause_s), *extra],
+        cwd=ROOT,
+        env=env,
     )
 
 
@@ -292,7 +327,9 @@ async def test_a_takeover_merges_claimed_entries_with_older_unread_entries_of_ot
 
 
 @pytest.mark.integration
-async def test_consumers_killed_in_turn_holding_an_entry_never_dead_letter_it(redis_client: Redis, redis_url: str) -> None:
+async def test_consumers_killed_in_turn_holding_an_entry_never_dead_letter_it(
+    redis_client: Redis, redis_url: str
+) -> None:
     # Every takeover claims the entry and reads it again (two deliveries each), but no handler
     # ever failed: the sixth consumer handles it.
     event = alert("survivor")
@@ -330,7 +367,9 @@ async def test_a_handler_failure_counts_in_the_bus_key_and_success_clears_it(red
             raise RuntimeError("transient")
 
     await publish(redis_client, "s", alert())
-    consumer = Consumer(redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, retry_delay_s=0)
+    consumer = Consumer(
+        redis_client, group="g", name="c1", handler=handler, streams_to_read=["s"], block_ms=50, retry_delay_s=0
+    )
     await consumer.poll_once()
     await consumer.poll_once()
     [(_entry_id, count)] = (await redis_client.hgetall(streams.failures_key("g", "s"))).items()

@@ -17,8 +17,11 @@ BINARY = Path(compose.__file__).parent / "docker-compose"
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BINARY), "-f", "docker-compose.yml", "config", "--quiet"],
-        cwd=ROOT, env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **env},
-        capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -55,10 +58,21 @@ def test_every_service_has_a_healthcheck_and_ports_bind_to_loopback() -> None:
 def test_executor_and_api_share_the_ledger_on_the_volume_whatever_make_runs_env_says() -> None:
     import json
 
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "REDIS_PASSWORD": "x",
-           "DASHBOARD_PASSWORD": "y", "DATABASE_URL": "sqlite:///var/bot.sqlite3"}
-    result = subprocess.run([str(BINARY), "-f", "docker-compose.yml", "config", "--format", "json"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "REDIS_PASSWORD": "x",
+        "DASHBOARD_PASSWORD": "y",
+        "DATABASE_URL": "sqlite:///var/bot.sqlite3",
+    }
+    result = subprocess.run(
+        [str(BINARY), "-f", "docker-compose.yml", "config", "--format", "json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
     urls = {services[name]["environment"]["DATABASE_URL"] for name in ("executor", "notifier", "api")}
@@ -70,10 +84,20 @@ def test_executor_and_api_share_the_ledger_on_the_volume_whatever_make_runs_env_
 def test_each_service_logs_in_as_its_own_user_and_never_sees_the_admin_password() -> None:
     import json
 
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "REDIS_PASSWORD": "admin-secret",
-           "DASHBOARD_PASSWORD": "y"}
-    result = subprocess.run([str(BINARY), "-f", "docker-compose.yml", "config", "--format", "json"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "REDIS_PASSWORD": "admin-secret",
+        "DASHBOARD_PASSWORD": "y",
+    }
+    result = subprocess.run(
+        [str(BINARY), "-f", "docker-compose.yml", "config", "--format", "json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     spec = json.loads(result.stdout)
     services = spec["services"]
@@ -95,13 +119,31 @@ def test_the_secrets_command_writes_an_acl_file_redis_accepts(tmp_path: Path) ->
 
     folder = tmp_path / "compose"
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "REDIS_PASSWORD": "admin-secret"}
-    result = subprocess.run([sys.executable, "-m", "shared.redis_acl", "compose", "--dir", str(folder)],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.redis_acl", "compose", "--dir", str(folder)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
     port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--aclfile", str(folder / "users.acl")], stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--aclfile",
+            str(folder / "users.acl"),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         import time
 

@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def check(service: str, redis_url: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url}
-    return subprocess.run([sys.executable, "-m", f"services.{service}", "--check"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", f"services.{service}", "--check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_check_follows_this_hosts_heartbeat(redis_url: str) -> None:

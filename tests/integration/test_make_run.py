@@ -41,15 +41,23 @@ def test_run_starts_everything_restarts_one_service_and_stops_cleanly(tmp_path: 
     var = tmp_path / "var"
     api_port, sim_port, redis_port = free_port(), free_port(), free_port()
     env = {
-        "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "PYTHONPATH": str(ROOT),
-        "BOT_VAR_DIR": str(var), "REDIS_PORT": str(redis_port), "API_PORT": str(api_port),
-        "EXCHANGE_SIM_PORT": str(sim_port), "SIM_URL": f"http://127.0.0.1:{sim_port}",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}", "DASHBOARD_PASSWORD": "make-run-test",
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(ROOT),
+        "BOT_VAR_DIR": str(var),
+        "REDIS_PORT": str(redis_port),
+        "API_PORT": str(api_port),
+        "EXCHANGE_SIM_PORT": str(sim_port),
+        "SIM_URL": f"http://127.0.0.1:{sim_port}",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+        "DASHBOARD_PASSWORD": "make-run-test",
         "REDIS_URL": "",
     }
     log = tmp_path / "run.log"
     with log.open("wb") as handle:
-        supervisor = subprocess.Popen([sys.executable, "scripts/supervisor.py"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        supervisor = subprocess.Popen(
+            [sys.executable, "scripts/supervisor.py"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
     try:
         wait(lambda: f"http://127.0.0.1:{api_port}/" in log.read_text(errors="replace"), 60, "the dashboard URL", log)
         wait(lambda: answers(f"http://127.0.0.1:{api_port}/"), 90, "the dashboard", log)
@@ -94,13 +102,19 @@ def _assert_bus_is_private(var: Path, redis_port: int) -> None:
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
     for name in ("redis-passwords.json", "redis-admin.password", "bus-signing.key"):
         assert stat.S_IMODE((secrets / name).stat().st_mode) == 0o600, name
-    admin = redis.Redis(port=redis_port, password=(secrets / "redis-admin.password").read_text().strip(),
-                        decode_responses=True, socket_timeout=5)
+    admin = redis.Redis(
+        port=redis_port,
+        password=(secrets / "redis-admin.password").read_text().strip(),
+        decode_responses=True,
+        socket_timeout=5,
+    )
     try:
         users = set(admin.acl_users())
         assert users == {"default", "market_data", "strategy", "executor", "notifier", "api"}
         # Every service is connected as its own user (the simulator uses no Redis).
-        connected = {line.split(" user=")[1].split(" ")[0] for line in admin.execute_command("CLIENT", "LIST").splitlines()}
+        connected = {
+            line.split(" user=")[1].split(" ")[0] for line in admin.execute_command("CLIENT", "LIST").splitlines()
+        }
         assert {"market_data", "strategy", "executor", "notifier", "api"} <= connected
     finally:
         admin.close()

@@ -29,11 +29,20 @@ from processes import command_line, environment, listeners, parent_of, start_tim
 
 def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
-        "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "PYTHONPATH": str(ROOT),
-        "BOT_VAR_DIR": str(tmp_path / "var"), "REDIS_PORT": str(free_port()), "API_PORT": str(free_port()),
-        "EXCHANGE_SIM_PORT": str(free_port()), "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-        "DASHBOARD_PASSWORD": "make-run-test", "REDIS_URL": "", "EXCHANGE_SIM_SPEED": "60",
-        "EXCHANGE_SIM_HISTORY": "120", "WARMUP_CANDLES": "100", "LOG_LEVEL": "INFO",
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(ROOT),
+        "BOT_VAR_DIR": str(tmp_path / "var"),
+        "REDIS_PORT": str(free_port()),
+        "API_PORT": str(free_port()),
+        "EXCHANGE_SIM_PORT": str(free_port()),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+        "DASHBOARD_PASSWORD": "make-run-test",
+        "REDIS_URL": "",
+        "EXCHANGE_SIM_SPEED": "60",
+        "EXCHANGE_SIM_HISTORY": "120",
+        "WARMUP_CANDLES": "100",
+        "LOG_LEVEL": "INFO",
     }
     env.update(extra)
     return env
@@ -77,7 +86,9 @@ def admin_client(env: dict[str, str]) -> redis.Redis:
 
 def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as handle:
-        return subprocess.Popen([sys.executable, "scripts/supervisor.py"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "scripts/supervisor.py"], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
 
 
 def wait_started(env: dict[str, str], log: Path) -> None:
@@ -103,7 +114,9 @@ def test_a_taken_port_refuses_the_start_naming_port_variable_and_holder(tmp_path
     holder.listen()
     try:
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "scripts/supervisor.py"], cwd=ROOT, env=env, capture_output=True, timeout=30)
+        result = subprocess.run(
+            [sys.executable, "scripts/supervisor.py"], cwd=ROOT, env=env, capture_output=True, timeout=30
+        )
         elapsed = time.monotonic() - started
     finally:
         holder.close()
@@ -163,24 +176,38 @@ def test_make_stop_from_another_shell_and_restart_checks_the_pid(tmp_path: Path,
     bystander = subprocess.Popen(["sleep", "60"])
     cleanup.append(bystander)
     pid_file.write_text(str(bystander.pid))
-    result = subprocess.run(["make", "-s", "restart", "SERVICE=strategy"], cwd=ROOT, env=env, capture_output=True, timeout=30)
+    result = subprocess.run(
+        ["make", "-s", "restart", "SERVICE=strategy"], cwd=ROOT, env=env, capture_output=True, timeout=30
+    )
     assert result.returncode != 0 and b"nothing was signalled" in result.stdout, result.stdout + result.stderr
     time.sleep(0.5)
     assert bystander.poll() is None
     pid_file.write_text(str(strategy))
-    result = subprocess.run(["make", "-s", "restart", "SERVICE=strategy"], cwd=ROOT, env=env, capture_output=True, timeout=30)
+    result = subprocess.run(
+        ["make", "-s", "restart", "SERVICE=strategy"], cwd=ROOT, env=env, capture_output=True, timeout=30
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    wait(lambda: pid_file.exists() and pid_file.read_text().strip() not in ("", str(strategy)), 30, "strategy back", log)
+    wait(
+        lambda: pid_file.exists() and pid_file.read_text().strip() not in ("", str(strategy)), 30, "strategy back", log
+    )
 
     started = time.monotonic()
     result = subprocess.run(["make", "-s", "stop"], cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert result.returncode == 0 and b"stopped" in result.stdout, result.stdout + result.stderr
     known.update(snapshot(var))
-    wait(lambda: not tree(var, known), max(15 - (time.monotonic() - started), 1), "every process of the tree to exit", log)
+    wait(
+        lambda: not tree(var, known),
+        max(15 - (time.monotonic() - started), 1),
+        "every process of the tree to exit",
+        log,
+    )
     assert supervisor.wait(5) == 0
     assert not list((var / "run").glob("*.pid")) and not (var / "supervisor.pid").exists()
     # Nothing left to stop: says so and succeeds.
-    assert b"not running" in subprocess.run(["make", "-s", "stop"], cwd=ROOT, env=env, capture_output=True, timeout=30).stdout
+    assert (
+        b"not running"
+        in subprocess.run(["make", "-s", "stop"], cwd=ROOT, env=env, capture_output=True, timeout=30).stdout
+    )
 
 
 async def _send_buy(env: dict[str, str], candle: int) -> None:
@@ -191,8 +218,11 @@ async def _send_buy(env: dict[str, str], candle: int) -> None:
     from tests.executor.harness import Bus
 
     var = Path(env["BOT_VAR_DIR"])
-    client = Redis(port=int(env["REDIS_PORT"]), password=(var / "secrets" / "redis-admin.password").read_text().strip(),
-                   decode_responses=True)
+    client = Redis(
+        port=int(env["REDIS_PORT"]),
+        password=(var / "secrets" / "redis-admin.password").read_text().strip(),
+        decode_responses=True,
+    )
     session_key = signing.installed_key()
     signing.install(signing.parse_key((var / "secrets" / "bus-signing.key").read_text()))
     try:
@@ -228,8 +258,13 @@ def test_reset_password_prints_a_new_one_once_and_ends_sessions(redis_url: str, 
 
     # A configured DASHBOARD_PASSWORD is the password: nothing is changed.
     stored = client.get(streams.DASHBOARD_PASSWORD_HASH)
-    result = subprocess.run([sys.executable, "scripts/reset_password.py"], cwd=ROOT, capture_output=True, timeout=60,
-                            env={**env, "DASHBOARD_PASSWORD": "configured-one"})
+    result = subprocess.run(
+        [sys.executable, "scripts/reset_password.py"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        env={**env, "DASHBOARD_PASSWORD": "configured-one"},
+    )
     assert result.returncode == 1 and b"DASHBOARD_PASSWORD is set" in result.stdout
     assert client.get(streams.DASHBOARD_PASSWORD_HASH) == stored
 
@@ -246,7 +281,12 @@ def test_reset_password_signs_in_to_make_runs_redis_as_the_api(tmp_path: Path) -
     try:
         assert (var / "secrets" / "redis-passwords.json").is_file()
         admin.set(f"{SESSION_PREFIX}abc", "{}")
-        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "BOT_VAR_DIR": str(var), "REDIS_PORT": str(server.port)}
+        env = {
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),
+            "BOT_VAR_DIR": str(var),
+            "REDIS_PORT": str(server.port),
+        }
         result = subprocess.run(["make", "-s", "reset-password"], cwd=ROOT, env=env, capture_output=True, timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
         password = result.stdout.decode().strip().rsplit(" ", 1)[-1]
@@ -254,8 +294,12 @@ def test_reset_password_signs_in_to_make_runs_redis_as_the_api(tmp_path: Path) -
         assert not admin.exists(f"{SESSION_PREFIX}abc")
         # Without the secrets it is refused by Redis, and says so without a password in the text.
         (var / "secrets" / "redis-passwords.json").rename(var / "secrets" / "moved.json")
-        result = subprocess.run([sys.executable, "scripts/reset_password.py"], cwd=ROOT, env=env, capture_output=True, timeout=60)
-        assert result.returncode == 1 and b"could not reset the password" in result.stdout, result.stdout + result.stderr
+        result = subprocess.run(
+            [sys.executable, "scripts/reset_password.py"], cwd=ROOT, env=env, capture_output=True, timeout=60
+        )
+        assert result.returncode == 1 and b"could not reset the password" in result.stdout, (
+            result.stdout + result.stderr
+        )
         assert verify_hash(password, admin.get(streams.DASHBOARD_PASSWORD_HASH))
     finally:
         admin.close()

@@ -129,15 +129,18 @@ def test_the_api_user_can_send_every_operator_command(server: RedisServer) -> No
                 await control.send_command(api, command, None, "acl-test")
             await control.send_command(api, "close_position", "BTCUSDT", "acl-test")
             await control.send_command(api, "close_all", None, "acl-test", symbols=["BTCUSDT", "ETHUSDT"])
-            await control.update_parameters(api, {"RISK_PER_TRADE": "0.5"}, "acl-test", StrategyParameters(),
-                                            confirm_dangerous=True)
+            await control.update_parameters(
+                api, {"RISK_PER_TRADE": "0.5"}, "acl-test", StrategyParameters(), confirm_dangerous=True
+            )
         finally:
             await api.aclose()
 
     asyncio.run(send_all())
     admin = redis.Redis.from_url(server.url, decode_responses=True)
     try:
-        assert admin.xlen(streams.symbol_commands("ETHUSDT")) == 1 and admin.xlen(streams.symbol_commands("BTCUSDT")) == 2
+        assert (
+            admin.xlen(streams.symbol_commands("ETHUSDT")) == 1 and admin.xlen(streams.symbol_commands("BTCUSDT")) == 2
+        )
         assert admin.exists(streams.BOT_STATE, streams.PARAMETERS) == 2
     finally:
         admin.close()

@@ -44,9 +44,18 @@ CANDLES = ROOT / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
 def klines(count: int) -> list[Kline]:
     frame = load_candles(CANDLES).iloc[:count]
     return [
-        Kline(symbol=SYMBOL, interval="1m", open_time_ms=int(row.open_time), close_time_ms=int(row.open_time) + MINUTE - 1,
-              open=Decimal(repr(row.open)), high=Decimal(repr(row.high)), low=Decimal(repr(row.low)),
-              close=Decimal(repr(row.close)), volume=Decimal(repr(row.volume)), closed=True)
+        Kline(
+            symbol=SYMBOL,
+            interval="1m",
+            open_time_ms=int(row.open_time),
+            close_time_ms=int(row.open_time) + MINUTE - 1,
+            open=Decimal(repr(row.open)),
+            high=Decimal(repr(row.high)),
+            low=Decimal(repr(row.low)),
+            close=Decimal(repr(row.close)),
+            volume=Decimal(repr(row.volume)),
+            closed=True,
+        )
         for row in frame.itertuples()
     ]
 
@@ -67,8 +76,9 @@ async def drain(strategy: StrategyService, redis: Redis) -> None:
     stream = streams.kline_stream(SYMBOL)
     for _ in range(50):
         await strategy.consumer.poll_once()
-        if not (await redis.xpending(stream, streams.GROUP_STRATEGY))["pending"] and \
-                len(strategy.windows[SYMBOL]) == await redis.xlen(stream):
+        if not (await redis.xpending(stream, streams.GROUP_STRATEGY))["pending"] and len(
+            strategy.windows[SYMBOL]
+        ) == await redis.xlen(stream):
             return
     raise AssertionError("the strategy did not catch up")
 
@@ -81,7 +91,8 @@ def expected_flags(candles: list[Kline]) -> tuple[np.ndarray, np.ndarray]:
 
 
 async def test_history_is_caught_up_with_incremental_indicators(
-        redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     candles = klines(450)
     # The market is a day ahead of these candles: all of them are history, none may trade.
     await redis_client.hset(streams.MARKET_CLOCK, SYMBOL, candles[-1].close_time_ms + 1 + 24 * 60 * MINUTE)
@@ -107,7 +118,8 @@ async def test_history_is_caught_up_with_incremental_indicators(
 
 
 async def test_a_candle_whose_publish_failed_is_evaluated_again(
-        redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     entry, _ = expected_flags(klines(450))
     first_entry = int(np.flatnonzero(entry)[0])
     candles = klines(first_entry + 1)  # the last candle decides to buy
@@ -163,15 +175,22 @@ async def test_a_strategy_killed_mid_batch_loses_no_decision(redis_url: str, red
 
 def _strategy_process(server: RedisServer, folder: Path, name: str) -> subprocess.Popen[bytes]:
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "BUS_SIGNING_KEY": os.environ["BUS_SIGNING_KEY"],
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "BUS_SIGNING_KEY": os.environ["BUS_SIGNING_KEY"],
         # As its own ACL user, as in make run: the window rebuild reads only what the strategy may read.
-        "REDIS_URL": server.user_url("strategy"), "SYMBOLS": SYMBOL, "TIMEFRAME": "1m", "INSTANCE_ID": name,
+        "REDIS_URL": server.user_url("strategy"),
+        "SYMBOLS": SYMBOL,
+        "TIMEFRAME": "1m",
+        "INSTANCE_ID": name,
     }
     log = (folder / f"{name}.log").open("wb")
     try:
-        return subprocess.Popen([sys.executable, "-m", "services.strategy"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.strategy"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     finally:
         log.close()
 
@@ -180,7 +199,9 @@ def _wait(predicate: Callable[[], object], what: str, folder: Path, timeout_s: f
     deadline = time.monotonic() + timeout_s  # a bound on waiting only, nothing is asserted about speed
     while not predicate():
         if time.monotonic() > deadline:
-            logs = "\n".join(f"== {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(folder.glob("*.log")))
+            logs = "\n".join(
+                f"== {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(folder.glob("*.log"))
+            )
             raise AssertionError(f"timed out waiting for {what}\n{logs}")
         time.sleep(0.1)
 
@@ -207,19 +228,31 @@ def test_a_dead_lettered_candle_does_not_stop_the_strategy_after_a_restart(tmp_p
         for kline in candles[30:35]:
             append(kline)
         processes.append(_strategy_process(server, tmp_path, "strategy-first"))
-        _wait(lambda: admin.xlen(streams.deadletter_stream(stream)) == 1 and candles[34].open_time_ms in decided(),
-              "the first strategy to dead-letter the broken entry and decide the candles after it", tmp_path)
+        _wait(
+            lambda: admin.xlen(streams.deadletter_stream(stream)) == 1 and candles[34].open_time_ms in decided(),
+            "the first strategy to dead-letter the broken entry and decide the candles after it",
+            tmp_path,
+        )
         processes[0].send_signal(signal.SIGTERM)
         assert processes[0].wait(30) == 0
 
         # The next one rebuilds its window from the handled entries, the dead-lettered one among them.
         processes.append(_strategy_process(server, tmp_path, "strategy-restarted"))
-        _wait(lambda: admin.get(streams.lease_key("strategy", SYMBOL)) == "strategy-restarted"
-              or processes[1].poll() is not None, "the restarted strategy to take the symbol", tmp_path)
+        _wait(
+            lambda: (
+                admin.get(streams.lease_key("strategy", SYMBOL)) == "strategy-restarted"
+                or processes[1].poll() is not None
+            ),
+            "the restarted strategy to take the symbol",
+            tmp_path,
+        )
         for kline in candles[35:]:
             append(kline)
-        _wait(lambda: candles[-1].open_time_ms in decided() or processes[1].poll() is not None,
-              "the restarted strategy to decide the new candles", tmp_path)
+        _wait(
+            lambda: candles[-1].open_time_ms in decided() or processes[1].poll() is not None,
+            "the restarted strategy to decide the new candles",
+            tmp_path,
+        )
         assert processes[1].poll() is None, (tmp_path / "strategy-restarted.log").read_text()
         assert {k.open_time_ms for k in candles[35:]} <= decided()
         assert admin.xlen(streams.deadletter_stream(stream)) == 1

@@ -37,16 +37,33 @@ DAY = 86_400_000
 
 
 def opened(n: int) -> Envelope:
-    payload = PositionOpened(symbol="BTCUSDT", entry_price=Decimal("105861.12"), quantity=Decimal("0.0012"),
-                             quote_spent=Decimal("127.03"), stop_loss=Decimal("103743.9"), take_profit=Decimal("111154.17"),
-                             entry_time_ms=T0, client_order_id=f"EB-BTCUSDT-{n}")
+    payload = PositionOpened(
+        symbol="BTCUSDT",
+        entry_price=Decimal("105861.12"),
+        quantity=Decimal("0.0012"),
+        quote_spent=Decimal("127.03"),
+        stop_loss=Decimal("103743.9"),
+        take_profit=Decimal("111154.17"),
+        entry_time_ms=T0,
+        client_order_id=f"EB-BTCUSDT-{n}",
+    )
     return make_event(payload, "executor", event_id=f"position_opened:EB-BTCUSDT-{n}")
 
 
 def closed(n: int) -> Envelope:
-    payload = PositionClosed(symbol="BTCUSDT", entry_price=Decimal("100"), exit_price=Decimal("105"), quantity=Decimal("1"),
-                             quote_spent=Decimal("100"), quote_received=Decimal("104.8"), return_pct=Decimal("4.8"),
-                             exit_reason="take_profit", entry_time_ms=T0, exit_time_ms=T0 + 60_000, client_order_id=f"XS-BTCUSDT-{n}")
+    payload = PositionClosed(
+        symbol="BTCUSDT",
+        entry_price=Decimal("100"),
+        exit_price=Decimal("105"),
+        quantity=Decimal("1"),
+        quote_spent=Decimal("100"),
+        quote_received=Decimal("104.8"),
+        return_pct=Decimal("4.8"),
+        exit_reason="take_profit",
+        entry_time_ms=T0,
+        exit_time_ms=T0 + 60_000,
+        client_order_id=f"XS-BTCUSDT-{n}",
+    )
     return make_event(payload, "executor", event_id=f"position_closed:XS-BTCUSDT-{n}")
 
 
@@ -69,7 +86,8 @@ class Notifier:
 
         async def grouped() -> bool:
             return await self.redis.exists(streams.EXECUTOR_EVENTS) and any(
-                g["name"] == streams.GROUP_NOTIFIER for g in await self.redis.xinfo_groups(streams.EXECUTOR_EVENTS))
+                g["name"] == streams.GROUP_NOTIFIER for g in await self.redis.xinfo_groups(streams.EXECUTOR_EVENTS)
+            )
 
         await until(grouped, "the notifier's consumer group")
 
@@ -96,9 +114,15 @@ async def until(predicate: Callable[[], Any], what: str, timeout: float = 30) ->
 @pytest.fixture
 def settings_for(redis_url: str, tmp_path: Path) -> Callable[..., NotifierSettings]:
     def make(*receivers: Receiver, **env: str) -> NotifierSettings:
-        values = {"REDIS_URL": redis_url, "NOTIFY_URLS": " ".join(r.url for r in receivers), "NOTIFY_RETRY_MAX_S": "0.2",
-                  "NOTIFY_TIMEOUT_S": "5", "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}", "SYMBOLS": "BTCUSDT",
-                  **env}
+        values = {
+            "REDIS_URL": redis_url,
+            "NOTIFY_URLS": " ".join(r.url for r in receivers),
+            "NOTIFY_RETRY_MAX_S": "0.2",
+            "NOTIFY_TIMEOUT_S": "5",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+            "SYMBOLS": "BTCUSDT",
+            **env,
+        }
         return NotifierSettings(_env_file=None, **values)
 
     return make
@@ -116,14 +140,21 @@ def titles(receiver: Receiver) -> list[str]:
 
 
 async def test_each_event_arrives_once_across_restarts_outages_and_redeliveries(
-    redis_client: Redis, receiver: Receiver, settings_for: Callable[..., NotifierSettings], caplog: pytest.LogCaptureFixture
+    redis_client: Redis,
+    receiver: Receiver,
+    settings_for: Callable[..., NotifierSettings],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
     notifier = Notifier(redis_client, settings_for(receiver))
     await notifier.start()
-    for event in (opened(1), alert("error", "exit_refused", "sell refused: -2010"), alert("info", "reconciled"),
-                  make_event(CommandOutcome(command_id="c1", command="stop", outcome=Outcome.ACCEPTED), "executor"),
-                  make_event(PositionSnapshot(symbol="BTCUSDT", status="FLAT"), "executor")):
+    for event in (
+        opened(1),
+        alert("error", "exit_refused", "sell refused: -2010"),
+        alert("info", "reconciled"),
+        make_event(CommandOutcome(command_id="c1", command="stop", outcome=Outcome.ACCEPTED), "executor"),
+        make_event(PositionSnapshot(symbol="BTCUSDT", status="FLAT"), "executor"),
+    ):
         await publish(redis_client, streams.EXECUTOR_EVENTS, event)
     await until(lambda: len(receiver.messages()) >= 2, "the entry fill and the error alert")
     first = receiver.messages()
@@ -136,8 +167,13 @@ async def test_each_event_arrives_once_across_restarts_outages_and_redeliveries(
     receiver.stop()
     await notifier.start()
     await publish(redis_client, streams.EXECUTOR_EVENTS, closed(1))
-    await publish(redis_client, streams.EXECUTOR_EVENTS,
-                  make_event(CommandOutcome(command_id="c2", command="close_all", outcome=Outcome.DONE, reason="sold"), "executor"))
+    await publish(
+        redis_client,
+        streams.EXECUTOR_EVENTS,
+        make_event(
+            CommandOutcome(command_id="c2", command="close_all", outcome=Outcome.DONE, reason="sold"), "executor"
+        ),
+    )
     await until(lambda: any("not delivered" in r.getMessage() for r in caplog.records), "a failed attempt")
     await notifier.halt()  # stopped while retrying: the entry stays pending
     await notifier.start()
@@ -148,8 +184,13 @@ async def test_each_event_arrives_once_across_restarts_outages_and_redeliveries(
     await publish(redis_client, streams.EXECUTOR_EVENTS, opened(2))
     await until(lambda: len(receiver.messages()) >= 5, "the next entry fill")
     await notifier.halt()
-    assert titles(receiver) == ["BTCUSDT entry filled", "BTCUSDT error: exit_refused", "BTCUSDT exit filled: take_profit",
-                                "Command close_all: done", "BTCUSDT entry filled"]
+    assert titles(receiver) == [
+        "BTCUSDT entry filled",
+        "BTCUSDT error: exit_refused",
+        "BTCUSDT exit filled: take_profit",
+        "Command close_all: done",
+        "BTCUSDT entry filled",
+    ]
     assert "Result +4.80 USDT (+4.80 %)" in receiver.messages()[2]["message"]
     groups = await redis_client.xinfo_groups(streams.EXECUTOR_EVENTS)
     assert [(g["pending"], g["lag"]) for g in groups] == [(0, 0)]

@@ -76,9 +76,14 @@ def _positions(database: Path, symbol: str, first_open: int) -> list[tuple[Trade
     return positions
 
 
-def expected_trades(frame: pd.DataFrame, params: StrategyParameters, first_live: int,
-                    entry_prices: dict[int, Decimal] | None = None, strategy: Any = None,
-                    strategy_params: Any = None) -> list[TradeKey]:
+def expected_trades(
+    frame: pd.DataFrame,
+    params: StrategyParameters,
+    first_live: int,
+    entry_prices: dict[int, Decimal] | None = None,
+    strategy: Any = None,
+    strategy_params: Any = None,
+) -> list[TradeKey]:
     """The backtester's trades that start once the replay is live (after the warm-up history).
 
     A live entry fills at the first price the exchange has when the order arrives: the close of
@@ -86,8 +91,13 @@ def expected_trades(frame: pd.DataFrame, params: StrategyParameters, first_live:
     candle. Its stop-loss and take-profit follow that fill, so ``entry_prices`` (the live fills)
     replace the close for those entries; every decision is still the backtester's own.
     """
-    result = run_backtest(frame.reset_index(drop=True), params, entry_prices=entry_prices, strategy=strategy,
-                          strategy_params=strategy_params)
+    result = run_backtest(
+        frame.reset_index(drop=True),
+        params,
+        entry_prices=entry_prices,
+        strategy=strategy,
+        strategy_params=strategy_params,
+    )
     keys = []
     for trade in result.trades:
         if trade.entry_index < first_live:

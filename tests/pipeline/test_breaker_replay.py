@@ -31,8 +31,14 @@ SYMBOLS = list(STARTS)
 SPEED, HISTORY = 240, 70
 BEFORE_MIDNIGHT = 90  # live candles of market time before the UTC midnight
 ROWS = HISTORY + BEFORE_MIDNIGHT + 120
-BUSY = {"EMA_SHORT_PERIOD": "3", "EMA_LONG_PERIOD": "8", "USE_EMA_FILTER": "false",
-        "STOP_LOSS_PERCENTAGE": "0.002", "TAKE_PROFIT_PERCENTAGE": "0.004", "SIGNAL_MAX_LAG_CANDLES": "12"}
+BUSY = {
+    "EMA_SHORT_PERIOD": "3",
+    "EMA_LONG_PERIOD": "8",
+    "USE_EMA_FILTER": "false",
+    "STOP_LOSS_PERCENTAGE": "0.002",
+    "TAKE_PROFIT_PERCENTAGE": "0.004",
+    "SIGNAL_MAX_LAG_CANDLES": "12",
+}
 # One stop-loss on half the account loses about 0.2 % of equity: the first loss trips 0.05 %.
 LIMITS = {"BREAKER_DAILY_LOSS_PCT": "0.05", "CAPITAL_ALLOCATION": "0.5"}
 
@@ -49,7 +55,11 @@ def alerts(stack: Stack, code: str) -> list[ExecutorAlert]:
 
 def refused_since(stack: Stack, index: int) -> list[str]:
     """The ``entry_skipped`` messages after the first ``index`` that name the tripped daily limit."""
-    return [a.message for a in alerts(stack, "entry_skipped")[index:] if "circuit breaker tripped on daily_loss" in a.message]
+    return [
+        a.message
+        for a in alerts(stack, "entry_skipped")[index:]
+        if "circuit breaker tripped on daily_loss" in a.message
+    ]
 
 
 def positions(stack: Stack) -> list[tuple[str, str, int | None, int | None]]:
@@ -85,8 +95,9 @@ def test_a_tight_daily_limit_trips_pauses_entries_survives_restarts_and_clears_a
     # wall clock, as a fast replay is anyway).
     midnight = (time.time_ns() // 1_000_000 // DAY_MS + 2) * DAY_MS
     env = {**BUSY, **LIMITS, "EXCHANGE_SIM_START_MS": str(midnight - BEFORE_MIDNIGHT * MINUTE)}
-    stack = start_stack(tmp_path / "stack", data=data, symbols=SYMBOLS, speed=SPEED, history=HISTORY,
-                        extra_env=env, exchange_last=True)
+    stack = start_stack(
+        tmp_path / "stack", data=data, symbols=SYMBOLS, speed=SPEED, history=HISTORY, extra_env=env, exchange_last=True
+    )
     try:
         tripped = stack.wait_for(lambda: (breaker(stack).get("state") or {}).get("tripped"), 150, "the breaker to trip")
         assert tripped["limit"] == "daily_loss" and tripped["at_ms"] < midnight, tripped
@@ -96,12 +107,18 @@ def test_a_tight_daily_limit_trips_pauses_entries_survives_restarts_and_clears_a
         restart_every_service(stack)
         restarted = len(alerts(stack, "entry_skipped"))
         # The restarted executor still refuses entries, naming the limit, until the market day ends.
-        stack.wait_for(lambda: refused_since(stack, restarted) or alerts(stack, "breaker_cleared"),
-                       150, "an entry refused after the restart")
+        stack.wait_for(
+            lambda: refused_since(stack, restarted) or alerts(stack, "breaker_cleared"),
+            150,
+            "an entry refused after the restart",
+        )
         stack.wait_for(lambda: alerts(stack, "breaker_cleared"), 150, "the next UTC market day")
         assert (breaker(stack).get("state") or {}).get("tripped") is None
-        stack.wait_for(lambda: any(p[2] is not None and p[2] >= midnight for p in positions(stack)), 150,
-                       "an entry on the new market day")
+        stack.wait_for(
+            lambda: any(p[2] is not None and p[2] >= midnight for p in positions(stack)),
+            150,
+            "an entry on the new market day",
+        )
 
         assert refused_since(stack, restarted), "an entry was refused by the breaker after the restart"
         rows = positions(stack)
@@ -110,8 +127,11 @@ def test_a_tight_daily_limit_trips_pauses_entries_survives_restarts_and_clears_a
         during = [p for p in rows if p[2] is not None and tripped["at_ms"] + 2 * MINUTE < p[2] < midnight]
         assert during == [], during
         # Every position open when the breaker tripped still exited while it was tripped.
-        open_at_trip = [p for p in rows if p[2] is not None and p[2] <= tripped["at_ms"]
-                        and (p[3] is None or p[3] > tripped["at_ms"])]
+        open_at_trip = [
+            p
+            for p in rows
+            if p[2] is not None and p[2] <= tripped["at_ms"] and (p[3] is None or p[3] > tripped["at_ms"])
+        ]
         assert all(p[1] == "CLOSED" and p[3] < midnight for p in open_at_trip), rows
     finally:
         stack.stop_all()

@@ -21,8 +21,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 ROWS, HISTORY, SPEED, START = 300, 70, 240, 2500
 STEP = Decimal("0.00001")
-ENV = {"STOP_LOSS_PERCENTAGE": "0.0015", "TAKE_PROFIT_PERCENTAGE": "0.002", "SIGNAL_MAX_LAG_CANDLES": "12",
-       "EMA_SHORT_PERIOD": "3", "EMA_LONG_PERIOD": "8", "USE_EMA_FILTER": "false"}
+ENV = {
+    "STOP_LOSS_PERCENTAGE": "0.0015",
+    "TAKE_PROFIT_PERCENTAGE": "0.002",
+    "SIGNAL_MAX_LAG_CANDLES": "12",
+    "EMA_SHORT_PERIOD": "3",
+    "EMA_LONG_PERIOD": "8",
+    "USE_EMA_FILTER": "false",
+}
 
 
 def replay_done(stack: Stack) -> bool:
@@ -56,7 +62,8 @@ def test_many_trades_leave_at_most_one_step_of_dust(tmp_path: Path) -> None:
         with sqlite3.connect(stack.folder / "bot.sqlite3") as connection:
             rows = connection.execute(
                 "SELECT status, quantity, dust_in, dust_out, entry_market_time_ms, exit_market_time_ms,"
-                " entry_candle_open_ms FROM positions WHERE symbol = 'BTCUSDT' AND status != 'FAILED' ORDER BY id").fetchall()
+                " entry_candle_open_ms FROM positions WHERE symbol = 'BTCUSDT' AND status != 'FAILED' ORDER BY id"
+            ).fetchall()
             fills = connection.execute("SELECT market_time_ms, time_ms FROM fills").fetchall()
         closed = [r for r in rows if r[0] == "CLOSED"]
         assert len(closed) >= 8, stack.logs("executor")[-3000:]

@@ -21,8 +21,14 @@ from tests.support.stack import Stack, prepare_data, start_stack
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 ROWS, HISTORY, SPEED = 300, 70, 240
-ENV = {"STOP_LOSS_PERCENTAGE": "0.002", "TAKE_PROFIT_PERCENTAGE": "0.004", "SIGNAL_MAX_LAG_CANDLES": "12",
-       "NOTIFY_EVENTS": "entry_fill,exit_fill,alert", "NOTIFY_ALERT_LEVEL": "info", "NOTIFY_RETRY_MAX_S": "1"}
+ENV = {
+    "STOP_LOSS_PERCENTAGE": "0.002",
+    "TAKE_PROFIT_PERCENTAGE": "0.004",
+    "SIGNAL_MAX_LAG_CANDLES": "12",
+    "NOTIFY_EVENTS": "entry_fill,exit_fill,alert",
+    "NOTIFY_ALERT_LEVEL": "info",
+    "NOTIFY_RETRY_MAX_S": "1",
+}
 
 
 def closed_positions(stack: Stack) -> int:
@@ -43,15 +49,24 @@ def group_of(stack: Stack) -> dict | None:
 def expected_notifications(stack: Stack) -> Counter[tuple[str, str]]:
     """What the executor's events say should arrive: one message per entry fill, exit fill and alert."""
     notes = [classify(decode(fields), "info") for _, fields in stack.client().xrange(streams.EXECUTOR_EVENTS)]
-    return Counter((n.title, n.body) for n in notes if n is not None and n.kind.value in ("entry_fill", "exit_fill", "alert"))
+    return Counter(
+        (n.title, n.body) for n in notes if n is not None and n.kind.value in ("entry_fill", "exit_fill", "alert")
+    )
 
 
 def test_notifications_arrive_once_across_restarts_and_a_receiver_down_delays_no_trade(tmp_path: Path) -> None:
     receiver = Receiver()  # down at first: nothing listens on its port
     data = [prepare_data(tmp_path, REPLAYS["BTCUSDT"][0], "BTCUSDT", REPLAYS["BTCUSDT"][1], ROWS)]
-    stack = start_stack(tmp_path / "stack", data=data, symbols=["BTCUSDT"], speed=SPEED, history=HISTORY,
-                        services=("market_data", "strategy", "notifier"),
-                        extra_env={**ENV, "NOTIFY_URLS": receiver.url}, exchange_last=True)
+    stack = start_stack(
+        tmp_path / "stack",
+        data=data,
+        symbols=["BTCUSDT"],
+        speed=SPEED,
+        history=HISTORY,
+        services=("market_data", "strategy", "notifier"),
+        extra_env={**ENV, "NOTIFY_URLS": receiver.url},
+        exchange_last=True,
+    )
     try:
         # The notifier's group exists before the executor publishes anything.
         stack.wait_for(lambda: group_of(stack), 60, "the notifier's consumer group")
@@ -81,7 +96,11 @@ def test_notifications_arrive_once_across_restarts_and_a_receiver_down_delays_no
         stack.wait_for(drained, 120, "the notifier to drain executor:events")
         expected = expected_notifications(stack)
         kinds = Counter(title.split(": ")[0].removeprefix("BTCUSDT ") for title, _ in expected)
-        assert kinds["entry filled"] >= 2 and kinds["exit filled"] >= 1 and sum(kinds.values()) > kinds["entry filled"] + kinds["exit filled"], kinds
+        assert (
+            kinds["entry filled"] >= 2
+            and kinds["exit filled"] >= 1
+            and sum(kinds.values()) > kinds["entry filled"] + kinds["exit filled"]
+        ), kinds
         received = Counter((m["title"], m["message"]) for m in receiver.messages())
         assert received == expected, stack.logs("notifier")[-4000:]
         assert "Traceback" not in stack.logs("notifier")

@@ -36,7 +36,7 @@ ENV = {**RISK, "SIGNAL_MAX_LAG_CANDLES": "12"}
 
 def replay_frame(symbol: str):
     path, start = REPLAYS[symbol]
-    return load_candles(path).iloc[start:start + ROWS]
+    return load_candles(path).iloc[start : start + ROWS]
 
 
 def wait_for_candle(stack: Stack, symbol: str, index: int, timeout: float = 150) -> None:
@@ -68,9 +68,16 @@ def settle(stack: Stack, symbols: list[str]) -> None:
     time.sleep(1.0)
 
 
-def run_replay(tmp_path: Path, symbols: list[str], during=None, replicas: int = 1, env: dict | None = None,
-               speed: float = SPEED, strategy: Any = None, strategy_params: Any = None,
-               ) -> tuple[Stack, dict[str, list], dict[str, list]]:
+def run_replay(
+    tmp_path: Path,
+    symbols: list[str],
+    during=None,
+    replicas: int = 1,
+    env: dict | None = None,
+    speed: float = SPEED,
+    strategy: Any = None,
+    strategy_params: Any = None,
+) -> tuple[Stack, dict[str, list], dict[str, list]]:
     """Replay ``symbols``; return the stack, the trades in its ledger and the trades the backtester
     makes with the ledger's entry fills, by symbol."""
     data = [prepare_data(tmp_path, REPLAYS[s][0], s, REPLAYS[s][1], ROWS) for s in symbols]
@@ -78,8 +85,16 @@ def run_replay(tmp_path: Path, symbols: list[str], during=None, replicas: int = 
     # imports take seconds, and at 240x the first tradable candles would otherwise pass before
     # anyone reads them.
     services = ("market_data", *("strategy", "executor") * replicas)
-    stack = start_stack(tmp_path / "stack", data=data, symbols=symbols, speed=speed, history=HISTORY,
-                        services=services, extra_env={**ENV, **(env or {})}, exchange_last=True)
+    stack = start_stack(
+        tmp_path / "stack",
+        data=data,
+        symbols=symbols,
+        speed=speed,
+        history=HISTORY,
+        services=services,
+        extra_env={**ENV, **(env or {})},
+        exchange_last=True,
+    )
     try:
         if during is not None:
             during(stack)
@@ -88,9 +103,12 @@ def run_replay(tmp_path: Path, symbols: list[str], during=None, replicas: int = 
         database = stack.folder / "bot.sqlite3"
         first = {s: first_open_time(client, s) for s in symbols}
         ledgers = {s: replayed_trades(database, s, first[s]) for s in symbols}
-        expected = {s: expected_trades(replay_frame(s), PARAMS, HISTORY, entry_fills(database, s, first[s]),
-                                       strategy, strategy_params)
-                    for s in symbols}
+        expected = {
+            s: expected_trades(
+                replay_frame(s), PARAMS, HISTORY, entry_fills(database, s, first[s]), strategy, strategy_params
+            )
+            for s in symbols
+        }
         return stack, ledgers, expected
     except BaseException:
         stack.stop_all()
@@ -141,12 +159,13 @@ def test_another_strategy_replays_as_it_backtests(tmp_path: Path, name: str) -> 
     frame = replay_frame(symbol).reset_index(drop=True)
     candles = {column: frame[column].to_numpy() for column in ("open", "high", "low", "close", "volume")}
     entry, _ = strategy.signal_arrays(strategy.compute(frame, strategy_params), candles, strategy_params)
-    assert not entry[HISTORY - int(ENV["SIGNAL_MAX_LAG_CANDLES"]) - 1:HISTORY].any()
+    assert not entry[HISTORY - int(ENV["SIGNAL_MAX_LAG_CANDLES"]) - 1 : HISTORY].any()
     closes = expected_trades(frame, PARAMS, HISTORY, strategy=strategy, strategy_params=strategy_params)
     assert len(closes) >= 3 and "signal" in {t.reason for t in closes}
     env = {"STRATEGY": name, "STRATEGY_PARAMS": text, "STRATEGY_PATH": str(folder)}
-    stack, ledgers, expected = run_replay(tmp_path, [symbol], env=env, strategy=strategy,
-                                          strategy_params=strategy_params)
+    stack, ledgers, expected = run_replay(
+        tmp_path, [symbol], env=env, strategy=strategy, strategy_params=strategy_params
+    )
     try:
         assert ledgers[symbol] == expected[symbol], stack.logs("strategy")[-3000:]
         reasons = {decode(fields).payload.reason for _, fields in stack.client().xrange(streams.SIGNALS)}
@@ -162,7 +181,9 @@ def test_sigkill_of_each_service_in_turn_changes_nothing(tmp_path: Path) -> None
         for name, index in (("market_data", 125), ("strategy", 160), ("executor", 197)):
             wait_for_candle(stack, "BTCUSDT", index)
             if name == "executor":
-                stack.wait_for(lambda: '"OPEN"' in (stack.client().hget(streams.POSITIONS, "BTCUSDT") or ""), 30, "the position")
+                stack.wait_for(
+                    lambda: '"OPEN"' in (stack.client().hget(streams.POSITIONS, "BTCUSDT") or ""), 30, "the position"
+                )
             stack.restart(name)  # SIGKILL, and a fresh process 0.5 s later
 
     stack, ledgers, expected = run_replay(tmp_path, ["BTCUSDT"], during=kill_each)
@@ -181,7 +202,9 @@ def test_two_replicas_of_strategy_and_executor_over_four_symbols(tmp_path: Path)
     # Every symbol trades one account: each entry may use 20 % of the free balance, so positions
     # opened at the same moment all fit. Six processes share two cores here, so candles last
     # twice as long.
-    stack, ledgers, expected = run_replay(tmp_path, symbols, replicas=2, env={"CAPITAL_ALLOCATION": "0.2"}, speed=SPEED / 2)
+    stack, ledgers, expected = run_replay(
+        tmp_path, symbols, replicas=2, env={"CAPITAL_ALLOCATION": "0.2"}, speed=SPEED / 2
+    )
     try:
         assert ledgers == expected
         sent = client_ids_sent(stack)

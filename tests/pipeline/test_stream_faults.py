@@ -26,7 +26,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 def admin(stack: Stack, path: str, body: dict | None = None) -> dict:
     request = urllib.request.Request(
-        f"{stack.sim_url}/_sim/{path}", data=json.dumps(body or {}).encode(), method="POST",
+        f"{stack.sim_url}/_sim/{path}",
+        data=json.dumps(body or {}).encode(),
+        method="POST",
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -34,11 +36,23 @@ def admin(stack: Stack, path: str, body: dict | None = None) -> dict:
 
 
 def market_buy(stack: Stack, quantity: str) -> dict:
-    query = urllib.parse.urlencode({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": quantity,
-                                    "newClientOrderId": f"manual-{time.monotonic_ns()}", "timestamp": int(time.time() * 1000)})
+    query = urllib.parse.urlencode(
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "MARKET",
+            "quantity": quantity,
+            "newClientOrderId": f"manual-{time.monotonic_ns()}",
+            "timestamp": int(time.time() * 1000),
+        }
+    )
     signature = hmac.new(b"sim-secret", query.encode(), hashlib.sha256).hexdigest()
-    request = urllib.request.Request(f"{stack.sim_url}/api/v3/order", data=f"{query}&signature={signature}".encode(),
-                                     method="POST", headers={"X-MBX-APIKEY": "sim-key"})
+    request = urllib.request.Request(
+        f"{stack.sim_url}/api/v3/order",
+        data=f"{query}&signature={signature}".encode(),
+        method="POST",
+        headers={"X-MBX-APIKEY": "sim-key"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -62,8 +76,15 @@ def wait_klines_advance(stack: Stack, candles: int = 3) -> None:
 
 def test_every_stream_fault_is_recovered_shown_and_leaves_no_gap(tmp_path: Path) -> None:
     data = prepare_data(tmp_path, BUNDLED["BTCUSDT"], "BTCUSDT", 0, 3000)
-    stack = start_stack(tmp_path / "stack", data=[data], symbols=["BTCUSDT"], speed=120, history=100,
-                        services=("market_data",), extra_env={"MARKET_STALE_AFTER_S": "2", "RECONNECT_MAX_DELAY_S": "1"})
+    stack = start_stack(
+        tmp_path / "stack",
+        data=[data],
+        symbols=["BTCUSDT"],
+        speed=120,
+        history=100,
+        services=("market_data",),
+        extra_env={"MARKET_STALE_AFTER_S": "2", "RECONNECT_MAX_DELAY_S": "1"},
+    )
     try:
         wait_status(stack, "user_data_subscribed", 0)
         wait_klines_advance(stack)
@@ -89,7 +110,8 @@ def test_every_stream_fault_is_recovered_shown_and_leaves_no_gap(tmp_path: Path)
         executions = streams.executions_stream("BTCUSDT")
         stack.wait_for(
             lambda: any(f["client_order_id"] == order["clientOrderId"] for _, f in stack.client().xrange(executions)),
-            20, "the execution report of an order placed after resubscribing",
+            20,
+            "the execution report of an order placed after resubscribing",
         )
 
         mark = len(statuses(stack))

@@ -32,18 +32,40 @@ def kline(open_ms: int, interval_ms: int, o: str, h: str, low: str, c: str, v: s
     """A kline in the stored form, with Binance's derived fields made up from the prices."""
     prices = [Decimal(x).quantize(Q8) for x in (o, h, low, c, v)]
     quote = (prices[4] * prices[3]).quantize(Q8)
-    return (open_ms, *prices[:4], prices[4], open_ms + interval_ms - 1, quote, int(prices[4] * 10) + 1,
-            (prices[4] / 2).quantize(Q8), (quote / 2).quantize(Q8))
+    return (
+        open_ms,
+        *prices[:4],
+        prices[4],
+        open_ms + interval_ms - 1,
+        quote,
+        int(prices[4] * 10) + 1,
+        (prices[4] / 2).quantize(Q8),
+        (quote / 2).quantize(Q8),
+    )
 
 
 def csv_text(rows: list[Row], *, micro: bool, header: bool) -> str:
     unit = 1000 if micro else 1
-    names = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
-             "taker_buy_quote_volume,ignore")
+    names = (
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+        "taker_buy_quote_volume,ignore"
+    )
     lines = [names] if header else []
     for r in rows:
-        lines.append(",".join([str(r[0] * unit), *(f"{x:.8f}" for x in r[1:6]), str(r[6] * unit + (unit - 1)),
-                               f"{r[7]:.8f}", str(r[8]), f"{r[9]:.8f}", f"{r[10]:.8f}", "0"]))
+        lines.append(
+            ",".join(
+                [
+                    str(r[0] * unit),
+                    *(f"{x:.8f}" for x in r[1:6]),
+                    str(r[6] * unit + (unit - 1)),
+                    f"{r[7]:.8f}",
+                    str(r[8]),
+                    f"{r[9]:.8f}",
+                    f"{r[10]:.8f}",
+                    "0",
+                ]
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -73,8 +95,18 @@ def bundled_week() -> list[Row]:
 
 def hourly(start: str, end: str) -> list[Row]:
     first, last = day_ms(start), day_ms(end)
-    return [kline(t, HOUR, f"{2000 + i % 50}.5", f"{2010 + i % 50}.25", f"{1990 + i % 50}", f"{2001 + i % 50}.75",
-                  f"{i % 7}.125") for i, t in enumerate(range(first, last, HOUR))]
+    return [
+        kline(
+            t,
+            HOUR,
+            f"{2000 + i % 50}.5",
+            f"{2010 + i % 50}.25",
+            f"{1990 + i % 50}",
+            f"{2001 + i % 50}.75",
+            f"{i % 7}.125",
+        )
+        for i, t in enumerate(range(first, last, HOUR))
+    ]
 
 
 @pytest.fixture
@@ -83,8 +115,11 @@ def archive(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "archive"
     root.mkdir()
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                             "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -107,8 +142,22 @@ def days_of(rows: list[Row]) -> dict[str, list[Row]]:
 
 
 def archive_args(url: str, out: Path, symbols: str, interval: str, start: str, end: str) -> list[str]:
-    return ["--source", "archive", "--archive-url", url, "--symbols", symbols, "--interval", interval,
-            "--start", start, "--end", end, "--out", str(out)]
+    return [
+        "--source",
+        "archive",
+        "--archive-url",
+        url,
+        "--symbols",
+        symbols,
+        "--interval",
+        interval,
+        "--start",
+        start,
+        "--end",
+        end,
+        "--out",
+        str(out),
+    ]
 
 
 def test_daily_files_in_microseconds_are_verified_and_stored(archive: tuple[str, Path], tmp_path: Path) -> None:
@@ -140,11 +189,14 @@ def test_a_monthly_file_and_a_month_published_only_as_days(archive: tuple[str, P
     # February: zip + CHECKSUM; March: the monthly zip is missing (404), then 31 days of both files
     assert outcome.counts("ETHUSDT") == (696 + 744, 696 + 744, 2 + 1 + 62)
     assert [kline_store.read_month(p).coverage for p in sorted(out.rglob("klines.parquet"))] == [
-        ((day_ms("2024-02-01"), day_ms("2024-03-01")),), ((day_ms("2024-03-01"), day_ms("2024-04-01")),)]
+        ((day_ms("2024-02-01"), day_ms("2024-03-01")),),
+        ((day_ms("2024-03-01"), day_ms("2024-04-01")),),
+    ]
 
 
 def test_a_corrupted_zip_fails_its_checksum_and_nothing_of_it_is_stored(
-        archive: tuple[str, Path], tmp_path: Path) -> None:
+    archive: tuple[str, Path], tmp_path: Path
+) -> None:
     url, root = archive
     week = bundled_week()
     for day, rows in days_of(week).items():
@@ -159,11 +211,12 @@ def test_a_corrupted_zip_fails_its_checksum_and_nothing_of_it_is_stored(
     failed = run_download(*cli, "--concurrency", "1", env=download_env())  # one file at a time, in order
     assert failed.code == 1
     expected = hashlib.sha256(good).hexdigest()
-    assert (f"error: BTCUSDT-1m-2025-05-22.zip: SHA-256 is {hashlib.sha256(corrupt).hexdigest()} but its "
-            f".CHECKSUM says {expected}: the download is corrupt or the file was changed; nothing from it was stored"
-            ) in failed.stderr
+    assert (
+        f"error: BTCUSDT-1m-2025-05-22.zip: SHA-256 is {hashlib.sha256(corrupt).hexdigest()} but its "
+        f".CHECKSUM says {expected}: the download is corrupt or the file was changed; nothing from it was stored"
+    ) in failed.stderr
     may_22 = (day_ms("2025-05-22"), day_ms("2025-05-23"))
-    assert stored_rows(out / "symbol=BTCUSDT" / "interval=1m") == week[:2 * 1_440]  # the 20th and 21st, kept
+    assert stored_rows(out / "symbol=BTCUSDT" / "interval=1m") == week[: 2 * 1_440]  # the 20th and 21st, kept
     for path in out.rglob("klines.parquet"):
         month = kline_store.read_month(path)
         times = month.table.column("open_time").to_pylist()
@@ -179,7 +232,8 @@ def test_a_corrupted_zip_fails_its_checksum_and_nothing_of_it_is_stored(
 
 def test_a_symbol_the_archive_does_not_have_is_an_error(archive: tuple[str, Path], tmp_path: Path) -> None:
     url, _ = archive
-    outcome = run_download(*archive_args(url, tmp_path / "store", "NOSUCHUSDT", "1d", "2024-01-01", "2024-03-01"),
-                           env=download_env())
+    outcome = run_download(
+        *archive_args(url, tmp_path / "store", "NOSUCHUSDT", "1d", "2024-01-01", "2024-03-01"), env=download_env()
+    )
     assert outcome.code == 1
     assert "NOSUCHUSDT 1d: the archive has no file for this period" in outcome.stderr

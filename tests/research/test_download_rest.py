@@ -54,8 +54,19 @@ def span(sim: SimulatorProcess) -> tuple[int, int]:
 
 def args(sim: SimulatorProcess, out: Path, *extra: str, symbols: str = "BTCUSDT,ETHUSDT") -> list[str]:
     start, end = span(sim)
-    return ["--symbols", symbols, "--interval", "1m", "--start", iso_arg(start), "--end", iso_arg(end),
-            "--out", str(out), *extra]
+    return [
+        "--symbols",
+        symbols,
+        "--interval",
+        "1m",
+        "--start",
+        iso_arg(start),
+        "--end",
+        iso_arg(end),
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def series(out: Path, symbol: str) -> Path:
@@ -63,7 +74,8 @@ def series(out: Path, symbol: str) -> Path:
 
 
 async def test_paged_download_equals_the_simulators_klines_and_a_rerun_fetches_nothing(
-        live: SimulatorProcess, tmp_path: Path) -> None:
+    live: SimulatorProcess, tmp_path: Path
+) -> None:
     out = tmp_path / "store"
     cli = args(live, out)
     before = klines_requests(live)
@@ -96,8 +108,9 @@ async def test_a_killed_download_resumes_without_duplicates(live: SimulatorProce
     out = tmp_path / "store"
     # Each page now takes 1.5 s, so the run is still busy when its first write is seen and killed.
     live.delay_next(1500, count=50, path_prefix="/api/v3/klines")
-    kill_after_first_write(args(live, out, "--concurrency", "1", "--flush-every", "1", symbols="BTCUSDT"), out,
-                           download_env(live))
+    kill_after_first_write(
+        args(live, out, "--concurrency", "1", "--flush-every", "1", symbols="BTCUSDT"), out, download_env(live)
+    )
     live.reset_faults()
 
     start, end = span(live)
@@ -135,8 +148,14 @@ def kill_after_first_write(cli: list[str], out: Path, env: dict[str, str]) -> No
 
 def terminate_after_first_page(cli: list[str], sim: SimulatorProcess, before: int) -> tuple[int, str]:
     """Start the download, SIGTERM it once its second page was asked for (pages go one at a time)."""
-    proc = subprocess.Popen(command(*cli), cwd=REPO_ROOT, env=download_env(sim), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command(*cli),
+        cwd=REPO_ROOT,
+        env=download_env(sim),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while klines_requests(sim) - before < 2:
@@ -201,7 +220,8 @@ async def test_retry_after_and_server_errors_are_waited_out(live: SimulatorProce
 
 
 async def test_a_ban_longer_than_max_wait_stops_the_run_and_the_next_run_finishes(
-        live: SimulatorProcess, tmp_path: Path) -> None:
+    live: SimulatorProcess, tmp_path: Path
+) -> None:
     out = tmp_path / "store"
     cli = args(live, out, "--max-wait", "5")
     live.throttle_next(5, status=418, retry_after=600, path_prefix="/api/v3/klines")
@@ -221,15 +241,23 @@ def test_bad_arguments_fetch_nothing(live: SimulatorProcess, tmp_path: Path) -> 
     before = klines_requests(live)
     cases = {
         ("--symbols", "BTCUSDT", "--start", "2024-13-01"): "--start: expected a date",
-        ("--symbols", "BTCUSDT", "--start", "2024-01-02", "--end", "2024-01-01"): "--end (2024-01-01T00:00:00Z) must be after",
+        (
+            "--symbols",
+            "BTCUSDT",
+            "--start",
+            "2024-01-02",
+            "--end",
+            "2024-01-01",
+        ): "--end (2024-01-01T00:00:00Z) must be after",
         ("--symbols", "BTCUSDT", "--interval", "1M", "--start", "2024-01-01"): "--interval: must be one of",
         ("--symbols", "btc usdt", "--start", "2024-01-01"): "--symbols: expected names like",
     }
     for cli, message in cases.items():
         outcome = run_download(*cli, "--out", str(tmp_path), env=download_env(live))
         assert outcome.code == 2 and message in outcome.stderr, outcome.stderr
-    unknown = run_download("--symbols", "BTCUSDT,NOSUCHUSDT", "--start", "2024-01-01", "--out", str(tmp_path),
-                           env=download_env(live))
+    unknown = run_download(
+        "--symbols", "BTCUSDT,NOSUCHUSDT", "--start", "2024-01-01", "--out", str(tmp_path), env=download_env(live)
+    )
     assert unknown.code == 1 and "--symbols: the exchange does not list one of BTCUSDT, NOSUCHUSDT" in unknown.stderr
     assert klines_requests(live) == before and not list(tmp_path.rglob("*.parquet"))
 

@@ -39,8 +39,17 @@ def downloaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simul
     with start_simulator(folder / "sim", speed=1, history=HISTORY) as sim:
         start = first_open_time(sim, "BTCUSDT")
         out = folder / "store"
-        outcome = run_download("--symbols", "BTCUSDT,ETHUSDT", "--start", iso_arg(start),
-                               "--end", iso_arg(start + HISTORY * MIN), "--out", str(out), env=download_env(sim))
+        outcome = run_download(
+            "--symbols",
+            "BTCUSDT,ETHUSDT",
+            "--start",
+            iso_arg(start),
+            "--end",
+            iso_arg(start + HISTORY * MIN),
+            "--out",
+            str(out),
+            env=download_env(sim),
+        )
         assert outcome.code == 0, outcome.stderr
         yield sim, out
 
@@ -51,7 +60,8 @@ def csv_of(symbol: str) -> Path:
 
 @pytest.mark.parametrize("symbol", ["BTCUSDT", "ETHUSDT"])
 def test_the_backtester_reads_the_same_candles_and_makes_the_same_trades(
-        downloaded: tuple[SimulatorProcess, Path], symbol: str) -> None:
+    downloaded: tuple[SimulatorProcess, Path], symbol: str
+) -> None:
     _, out = downloaded
     stored = load_candles(out / f"symbol={symbol}" / "interval=1m")
     original = load_candles(csv_of(symbol)).iloc[:HISTORY].reset_index(drop=True)
@@ -72,14 +82,31 @@ def test_the_backtester_reads_the_same_candles_and_makes_the_same_trades(
 def test_the_backtest_command_takes_a_parquet_folder(downloaded: tuple[SimulatorProcess, Path], tmp_path: Path) -> None:
     _, out = downloaded
     result = tmp_path / "result.json"
-    done = subprocess.run([sys.executable, "-m", "backtest", "--data", str(out / "symbol=BTCUSDT" / "interval=1m"),
-                           "--json", str(result), "--quiet"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backtest",
+            "--data",
+            str(out / "symbol=BTCUSDT" / "interval=1m"),
+            "--json",
+            str(result),
+            "--quiet",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(result.read_text())["summary"]
     expected = run_backtest(load_candles(csv_of("BTCUSDT")).iloc[:HISTORY], StrategyParameters())
     assert (summary["candles"], summary["trades"], summary["data_file"]) == (
-        HISTORY, len(expected.trades), "symbol=BTCUSDT/interval=1m")
+        HISTORY,
+        len(expected.trades),
+        "symbol=BTCUSDT/interval=1m",
+    )
     assert summary["total_return_pct"] == pytest.approx(expected.summary["total_return_pct"], abs=0)
 
 
@@ -95,7 +122,8 @@ def shifted(rows: list[Row]) -> list[Row]:
 
 
 async def test_the_simulator_replays_the_parquet_store_as_it_replayed_the_csv(
-        downloaded: tuple[SimulatorProcess, Path], tmp_path: Path) -> None:
+    downloaded: tuple[SimulatorProcess, Path], tmp_path: Path
+) -> None:
     sim, out = downloaded
     folders = [out / f"symbol={s}" / "interval=1m" for s in ("BTCUSDT", "ETHUSDT")]
     # One candle fewer in the past: the last stored one is forming when the second simulator starts.

@@ -18,7 +18,9 @@ from shared.bus import Consumer
 from shared.events import Envelope
 
 
-async def main(url: str, name: str, claim_idle_ms: int, pause_s: float, stream_names: str = "work", count: int = 100) -> None:
+async def main(
+    url: str, name: str, claim_idle_ms: int, pause_s: float, stream_names: str = "work", count: int = 100
+) -> None:
     redis = Redis.from_url(url, decode_responses=True)
 
     async def handle(stream: str, event: Envelope) -> None:
@@ -31,8 +33,15 @@ async def main(url: str, name: str, claim_idle_ms: int, pause_s: float, stream_n
             await pipe.execute()
 
     consumer = Consumer(
-        redis, group="workers", name=name, handler=handle, streams_to_read=stream_names.split(","),
-        claim_idle_ms=claim_idle_ms, block_ms=100, dedupe=True, count=count,
+        redis,
+        group="workers",
+        name=name,
+        handler=handle,
+        streams_to_read=stream_names.split(","),
+        claim_idle_ms=claim_idle_ms,
+        block_ms=100,
+        dedupe=True,
+        count=count,
     )
     await redis.rpush("ready", name)
     await consumer.run(asyncio.Event())
@@ -40,4 +49,6 @@ async def main(url: str, name: str, claim_idle_ms: int, pause_s: float, stream_n
 
 if __name__ == "__main__":
     extra = sys.argv[5:7]
-    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), *extra[:1], *(int(c) for c in extra[1:])))
+    asyncio.run(
+        main(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), *extra[:1], *(int(c) for c in extra[1:]))
+    )

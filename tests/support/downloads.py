@@ -29,8 +29,9 @@ class Outcome:
 
     def counts(self, symbol: str) -> tuple[int, int, int]:
         """``(stored, new, requests)`` the command reported for ``symbol``."""
-        match = re.search(rf"^{symbol} \S+ .*: ([\d,]+) candles stored \(([\d,]+) new, ([\d,]+) requests\)",
-                          self.stdout, re.MULTILINE)
+        match = re.search(
+            rf"^{symbol} \S+ .*: ([\d,]+) candles stored \(([\d,]+) new, ([\d,]+) requests\)", self.stdout, re.MULTILINE
+        )
         assert match, self.stdout + self.stderr
         stored, new, requests = (int(g.replace(",", "")) for g in match.groups())
         return stored, new, requests
@@ -51,8 +52,9 @@ def command(*args: str) -> list[str]:
 
 def run_download(*args: str, env: dict[str, str], timeout: float = 120) -> Outcome:
     """``python -m research.data ARGS`` to completion."""
-    done = subprocess.run(command(*args), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    done = subprocess.run(
+        command(*args), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 
@@ -65,8 +67,10 @@ def stored_rows(folder: Path) -> list[Row]:
 
 def as_stored(kline: list[Any]) -> Row:
     """A REST kline row in the stored form (the unused 12th field dropped)."""
-    return tuple(Decimal(v) if name in kline_store.DECIMAL_FIELDS else int(v)
-                 for name, v in zip(kline_store.FIELDS, kline, strict=False))  # REST rows carry a 12th field
+    return tuple(
+        Decimal(v) if name in kline_store.DECIMAL_FIELDS else int(v)
+        for name, v in zip(kline_store.FIELDS, kline, strict=False)
+    )  # REST rows carry a 12th field
 
 
 async def reference_klines(sim: SimulatorProcess, symbol: str, start: int, end: int) -> list[Row]:
@@ -80,8 +84,9 @@ async def reference_klines(sim: SimulatorProcess, symbol: str, start: int, end: 
 
 
 def first_open_time(sim: SimulatorProcess, symbol: str) -> int:
-    with urllib.request.urlopen(f"{sim.base_url}/api/v3/klines?symbol={symbol}&interval=1m&startTime=0&limit=1",
-                                timeout=10) as response:
+    with urllib.request.urlopen(
+        f"{sim.base_url}/api/v3/klines?symbol={symbol}&interval=1m&startTime=0&limit=1", timeout=10
+    ) as response:
         return int(json.loads(response.read())[0][0])
 
 

@@ -74,8 +74,21 @@ def _launch(port: int, folder: Path, appendonly: bool, bus: LocalBus | None) -> 
     if binary is None:
         raise RuntimeError("redis-server not found: run `make test` (it installs it) or `apt-get install redis-server`")
     args = [
-        binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
-        "--appendonly", "yes" if appendonly else "no", "--daemonize", "no", "--logfile", str(folder / "redis.log"),
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(folder),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(folder / "redis.log"),
         *(bus.server_args() if bus else []),
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -23,8 +23,10 @@ class SharedData:
     def file(self, name: str) -> Path:
         path = self.folder / name
         if not path.is_file():
-            pytest.fail(f"{name} not found in the public candle set folder {self.folder.resolve()} "
-                        "(set SHARED_DATA_DIR to the folder holding it)")
+            pytest.fail(
+                f"{name} not found in the public candle set folder {self.folder.resolve()} "
+                "(set SHARED_DATA_DIR to the folder holding it)"
+            )
         return path
 
     def main_series(self) -> Path:
@@ -33,6 +35,8 @@ class SharedData:
     def all_files(self, expected: int) -> list[Path]:
         files = sorted(self.folder.glob("*.csv.gz"))
         if len(files) < expected:
-            pytest.fail(f"expected {expected} candle files in {self.folder.resolve()}, found {len(files)} "
-                        "(set SHARED_DATA_DIR to the folder of the public candle set)")
+            pytest.fail(
+                f"expected {expected} candle files in {self.folder.resolve()}, found {len(files)} "
+                "(set SHARED_DATA_DIR to the folder of the public candle set)"
+            )
         return files

@@ -67,8 +67,13 @@ class SimulatorProcess:
             raise SimulatorError("the simulator is already running")
         self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen([sys.executable, "-m", "services.exchange_sim"], cwd=REPO_ROOT,
-                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "services.exchange_sim"],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.wait_ready(self.ready_timeout)
         return self
 
@@ -79,7 +84,7 @@ class SimulatorProcess:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise SimulatorError(f"simulator exited with {self.proc.returncode}:\n{self.log_text()}")
-            written = self.log_path.read_bytes()[self._log_start:] if self.log_path.exists() else b""
+            written = self.log_path.read_bytes()[self._log_start :] if self.log_path.exists() else b""
             if bound.encode() not in written:
                 time.sleep(0.05)
                 continue
@@ -141,23 +146,29 @@ class SimulatorProcess:
     def admin(self, path: str, body: Mapping[str, Any] | None = None, method: str = "POST") -> Any:
         """Call ``/_sim/<path>`` and return the decoded JSON (raises on HTTP errors)."""
         data = json.dumps(dict(body or {})).encode() if method != "GET" else None
-        request = urllib.request.Request(f"{self.base_url}/_sim/{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.base_url}/_sim/{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
     def state(self) -> dict[str, Any]:
         return self.admin("state", method="GET")
 
-    def fail_next(self, count: int = 1, *, status: int = 500, execute: bool = False,
-                  path_prefix: str | None = None) -> Any:
-        return self.admin("faults/fail", {"count": count, "status": status, "execute": execute,
-                                          "path_prefix": path_prefix})
+    def fail_next(
+        self, count: int = 1, *, status: int = 500, execute: bool = False, path_prefix: str | None = None
+    ) -> Any:
+        return self.admin(
+            "faults/fail", {"count": count, "status": status, "execute": execute, "path_prefix": path_prefix}
+        )
 
-    def throttle_next(self, count: int = 1, *, status: int = 429, retry_after: int = 10,
-                      path_prefix: str | None = None) -> Any:
-        return self.admin("faults/throttle", {"count": count, "status": status, "retry_after": retry_after,
-                                              "path_prefix": path_prefix})
+    def throttle_next(
+        self, count: int = 1, *, status: int = 429, retry_after: int = 10, path_prefix: str | None = None
+    ) -> Any:
+        return self.admin(
+            "faults/throttle",
+            {"count": count, "status": status, "retry_after": retry_after, "path_prefix": path_prefix},
+        )
 
     def timestamp_errors(self, count: int = 1) -> Any:
         return self.admin("faults/timestamp", {"count": count})
@@ -197,8 +208,13 @@ class SimulatorProcess:
 
 
 def start_simulator(
-    tmp_path: Path, *, data: Sequence[str | Path] | None = BUNDLED_DATA, speed: float = 600, history: int = 500,
-    balances: str | Mapping[str, str | int] = "USDT=10000", extra_env: Mapping[str, str] | None = None,
+    tmp_path: Path,
+    *,
+    data: Sequence[str | Path] | None = BUNDLED_DATA,
+    speed: float = 600,
+    history: int = 500,
+    balances: str | Mapping[str, str | int] = "USDT=10000",
+    extra_env: Mapping[str, str] | None = None,
     ready_timeout: float = 30.0,
 ) -> SimulatorProcess:
     """Start a simulator on a free loopback port with its log in ``tmp_path``; returns once it answers.
@@ -208,11 +224,17 @@ def start_simulator(
     if not isinstance(balances, str):
         balances = ",".join(f"{k}={v}" for k, v in balances.items())
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_SIM_")}
-    env.update({
-        "PYTHONDONTWRITEBYTECODE": "1", "EXCHANGE_SIM_HOST": "127.0.0.1",
-        "EXCHANGE_SIM_API_KEY": SIM_KEY, "EXCHANGE_SIM_API_SECRET": SIM_SECRET,
-        "EXCHANGE_SIM_SPEED": str(speed), "EXCHANGE_SIM_HISTORY": str(history), "EXCHANGE_SIM_BALANCES": balances,
-    })
+    env.update(
+        {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "EXCHANGE_SIM_HOST": "127.0.0.1",
+            "EXCHANGE_SIM_API_KEY": SIM_KEY,
+            "EXCHANGE_SIM_API_SECRET": SIM_SECRET,
+            "EXCHANGE_SIM_SPEED": str(speed),
+            "EXCHANGE_SIM_HISTORY": str(history),
+            "EXCHANGE_SIM_BALANCES": balances,
+        }
+    )
     if data is not None:
         env["EXCHANGE_SIM_DATA"] = ",".join(str(p) for p in data)
     env.update(extra_env or {})
@@ -220,8 +242,9 @@ def start_simulator(
     fixed_port = "EXCHANGE_SIM_PORT" in env
     for attempt in range(3):  # a free port can be taken by someone else before the simulator binds it
         port = int(env["EXCHANGE_SIM_PORT"]) if fixed_port else free_port()
-        sim = SimulatorProcess({**env, "EXCHANGE_SIM_PORT": str(port)}, port,
-                               tmp_path / f"exchange_sim_{port}.log", ready_timeout)
+        sim = SimulatorProcess(
+            {**env, "EXCHANGE_SIM_PORT": str(port)}, port, tmp_path / f"exchange_sim_{port}.log", ready_timeout
+        )
         try:
             return sim.start()
         except SimulatorError as exc:
@@ -242,8 +265,9 @@ def simulator_fixture(scope: str = "module", **start_kwargs: Any) -> Any:
     return _simulator
 
 
-async def make_python_binance_client(sim: SimulatorProcess, ws_read_timeout: float | None = 0.5,
-                                     **create_kwargs: Any) -> Any:
+async def make_python_binance_client(
+    sim: SimulatorProcess, ws_read_timeout: float | None = 0.5, **create_kwargs: Any
+) -> Any:
     """A python-binance ``AsyncClient`` on the simulator (reference section 9).
 
     ``API_URL`` and ``WS_API_URL`` are read by the client's constructor, so they are overridden on
@@ -253,9 +277,14 @@ async def make_python_binance_client(sim: SimulatorProcess, ws_read_timeout: flo
     """
     from binance import AsyncClient
 
-    client_class = type("SimulatorAsyncClient", (AsyncClient,), {
-        "API_URL": sim.base_url + "/api", "WS_API_URL": sim.ws_url + "/ws-api/v3",
-    })
+    client_class = type(
+        "SimulatorAsyncClient",
+        (AsyncClient,),
+        {
+            "API_URL": sim.base_url + "/api",
+            "WS_API_URL": sim.ws_url + "/ws-api/v3",
+        },
+    )
     client = await client_class.create(sim.api_key, sim.api_secret, **create_kwargs)
     if ws_read_timeout is not None:
         client.ws_api.TIMEOUT = ws_read_timeout
@@ -274,12 +303,18 @@ def make_socket_manager(client: Any, sim: SimulatorProcess, max_queue_size: int 
 def ccxt_config(sim: SimulatorProcess, *, pro: bool = False) -> dict[str, Any]:
     """ccxt ``binance`` options pointing every spot URL at the simulator (reference section 10)."""
     base = sim.base_url
-    api: dict[str, Any] = {"public": base + "/api/v3", "private": base + "/api/v3", "v1": base + "/api/v1",
-                           "sapi": base + "/sapi/v1"}
+    api: dict[str, Any] = {
+        "public": base + "/api/v3",
+        "private": base + "/api/v3",
+        "v1": base + "/api/v1",
+        "sapi": base + "/sapi/v1",
+    }
     if pro:
         api["ws"] = {"spot": sim.ws_url + "/ws", "ws-api": {"spot": sim.ws_url + "/ws-api/v3"}}
     return {
-        "apiKey": sim.api_key, "secret": sim.api_secret, "urls": {"api": api},
+        "apiKey": sim.api_key,
+        "secret": sim.api_secret,
+        "urls": {"api": api},
         "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
     }
 

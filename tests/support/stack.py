@@ -70,11 +70,20 @@ class Stack:
         instance = f"{name}-{len(replicas)}-{time.monotonic_ns()}"
         # Each service as its own ACL user: a permission missing from shared.streams.ACCESS breaks the replay.
         env = {**self.env, "REDIS_URL": self.redis.user_url(name), **(extra_env or {}), "INSTANCE_ID": instance}
-        command = [sys.executable, "-m", f"services.{name}"] if held is None else \
-            [sys.executable, "-m", "tests.support.warm_start", name, str(held)]
+        command = (
+            [sys.executable, "-m", f"services.{name}"]
+            if held is None
+            else [sys.executable, "-m", "tests.support.warm_start", name, str(held)]
+        )
         handle = log.open("wb")
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.PIPE if held is not None else None)
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE if held is not None else None,
+        )
         handle.close()
         service = ServiceProcess(name, process, log, instance)
         replicas.append(service)
@@ -216,8 +225,11 @@ def start_stack(
         if exchange_last:
             started = [stack.start(name) for name in services]
             client = stack.client()
-            stack.wait_for(lambda: all(client.exists(streams.health_key(s.name, s.instance)) for s in started), 180,
-                           "every service to load")
+            stack.wait_for(
+                lambda: all(client.exists(streams.health_key(s.name, s.instance)) for s in started),
+                180,
+                "every service to load",
+            )
         stack.start("exchange_sim")
         stack.wait_http(f"{stack.sim_url}/api/v3/ping")
         if not exchange_last:

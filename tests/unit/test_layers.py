@@ -20,15 +20,54 @@ PROJECT_ROOTS = frozenset({"shared", "services", "backtest"})
 CORE = "shared.trading"
 
 # Modules that talk to the outside world or schedule work: none of them in the pure core.
-IO_MODULES = frozenset({
-    "redis", "hiredis", "httpx", "aiohttp", "requests", "websockets", "binance", "ccxt", "fastapi", "starlette",
-    "uvicorn", "sqlalchemy", "sqlite3", "aiosqlite", "psycopg", "alembic", "asyncio", "socket", "ssl", "select",
-    "selectors", "subprocess", "threading", "multiprocessing", "urllib.request", "http.client", "http.server",
-})
-CLOCK_FUNCTIONS = frozenset({"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns",
-                             "process_time", "now", "utcnow", "today"})
-CLOCK_OWNERS = frozenset({"time", "datetime", "date", "datetime.datetime", "datetime.date", "pd.Timestamp",
-                          "pandas.Timestamp", "Timestamp"})
+IO_MODULES = frozenset(
+    {
+        "redis",
+        "hiredis",
+        "httpx",
+        "aiohttp",
+        "requests",
+        "websockets",
+        "binance",
+        "ccxt",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sqlalchemy",
+        "sqlite3",
+        "aiosqlite",
+        "psycopg",
+        "alembic",
+        "asyncio",
+        "socket",
+        "ssl",
+        "select",
+        "selectors",
+        "subprocess",
+        "threading",
+        "multiprocessing",
+        "urllib.request",
+        "http.client",
+        "http.server",
+    }
+)
+CLOCK_FUNCTIONS = frozenset(
+    {
+        "time",
+        "time_ns",
+        "monotonic",
+        "monotonic_ns",
+        "perf_counter",
+        "perf_counter_ns",
+        "process_time",
+        "now",
+        "utcnow",
+        "today",
+    }
+)
+CLOCK_OWNERS = frozenset(
+    {"time", "datetime", "date", "datetime.datetime", "datetime.date", "pd.Timestamp", "pandas.Timestamp", "Timestamp"}
+)
 
 
 @dataclass(frozen=True)
@@ -127,8 +166,13 @@ def test_the_trading_core_imports_no_io_and_no_service() -> None:
 
 def clock_reads(tree: ast.Module, where: str) -> list[str]:
     """Calls reading a clock: ``time.time()``, ``datetime.now()``, ``monotonic()`` imported by name..."""
-    by_name = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-               and node.module in ("time", "datetime") for alias in node.names if alias.name in CLOCK_FUNCTIONS}
+    by_name = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module in ("time", "datetime")
+        for alias in node.names
+        if alias.name in CLOCK_FUNCTIONS
+    }
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -149,10 +193,15 @@ def test_the_trading_core_reads_no_clock() -> None:
 
 
 def test_the_clock_check_sees_each_form() -> None:
-    text = ("import time\nfrom time import monotonic as mono\nfrom datetime import datetime, UTC\n"
-            "time.time()\nmono()\ndatetime.now(UTC)\ndatetime.fromtimestamp(0)\n")
+    text = (
+        "import time\nfrom time import monotonic as mono\nfrom datetime import datetime, UTC\n"
+        "time.time()\nmono()\ndatetime.now(UTC)\ndatetime.fromtimestamp(0)\n"
+    )
     assert [read.split(" ", 1)[1] for read in clock_reads(ast.parse(text), "sample")] == [
-        "time.time()", "mono()", "datetime.now()"]
+        "time.time()",
+        "mono()",
+        "datetime.now()",
+    ]
 
 
 def _owner(module: str) -> str:
@@ -194,6 +243,9 @@ def test_no_path_of_imports_leads_from_one_service_into_another() -> None:
     problems = []
     for service in services:
         reached = closure({module for module in files if _within(module, service)}, files)
-        problems += [f"{service}: {_chain(module, reached)}" for module in sorted(reached)
-                     if module.startswith("services.") and _owner(module) != service]
+        problems += [
+            f"{service}: {_chain(module, reached)}"
+            for module in sorted(reached)
+            if module.startswith("services.") and _owner(module) != service
+        ]
     assert not problems, "a service reaches another service's code:\n" + "\n".join(problems)

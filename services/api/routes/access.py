@@ -39,10 +39,15 @@ class TokenInfo(BaseModel):
 
 
 class NewToken(BaseModel):
-    name: str = Field(pattern=f"^{accounts.TOKEN_NAME_RULE.pattern}$", description="what the token is for, e.g. 'grafana'")
+    name: str = Field(
+        pattern=f"^{accounts.TOKEN_NAME_RULE.pattern}$", description="what the token is for, e.g. 'grafana'"
+    )
     role: Literal["viewer", "operator"] = Field("viewer", description="never more than its account's role")
-    account: str = Field(OWNER, pattern=f"^({OWNER}|{accounts.NAME_RULE.pattern})$",
-                         description="whose token it is: 'owner' or an account's name")
+    account: str = Field(
+        OWNER,
+        pattern=f"^({OWNER}|{accounts.NAME_RULE.pattern})$",
+        description="whose token it is: 'owner' or an account's name",
+    )
 
 
 class CreatedToken(BaseModel):
@@ -51,12 +56,20 @@ class CreatedToken(BaseModel):
 
 
 def _account(view: AccountView) -> AccountInfo:
-    return AccountInfo(name=view.name, role=view.role.value, created_at_ms=view.created_at_ms, updated_at_ms=view.updated_at_ms)
+    return AccountInfo(
+        name=view.name, role=view.role.value, created_at_ms=view.created_at_ms, updated_at_ms=view.updated_at_ms
+    )
 
 
 def _token(view: TokenView) -> TokenInfo:
-    return TokenInfo(id=view.id, name=view.name, account=view.account, role=view.role.value,
-                     created_at_ms=view.created_at_ms, revoked_at_ms=view.revoked_at_ms)
+    return TokenInfo(
+        id=view.id,
+        name=view.name,
+        account=view.account,
+        role=view.role.value,
+        created_at_ms=view.created_at_ms,
+        revoked_at_ms=view.revoked_at_ms,
+    )
 
 
 def _problem(e: AccessError) -> JSONResponse:
@@ -80,9 +93,16 @@ async def list_tokens(engine: EngineDep) -> list[TokenInfo]:
     return [_token(view) for view in await accounts.list_tokens(engine)]
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=CreatedToken, responses={
-    404: {"description": "no such account"}, 409: {"description": "a role above the account's"},
-    422: {"description": "a field is invalid"}})
+@router.post(
+    "/tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreatedToken,
+    responses={
+        404: {"description": "no such account"},
+        409: {"description": "a role above the account's"},
+        422: {"description": "a field is invalid"},
+    },
+)
 async def create_token(body: NewToken, engine: EngineDep, who: RequestedBy) -> CreatedToken | JSONResponse:
     """A new token for scripts; its text is in this answer only."""
     try:

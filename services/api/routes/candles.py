@@ -82,9 +82,15 @@ def _number(value: Any) -> float | None:
 
 
 def _candle(bar: Bar, indicators: dict[str, Any] | None, f: Precision) -> dict[str, Any]:
-    row: dict[str, Any] = {"time_ms": bar.open_time_ms, "open": f.price(bar.open) or "", "high": f.price(bar.high) or "",
-                           "low": f.price(bar.low) or "", "close": f.price(bar.close) or "",
-                           "volume": f.quantity(bar.volume) or "", "closed": bar.closed}
+    row: dict[str, Any] = {
+        "time_ms": bar.open_time_ms,
+        "open": f.price(bar.open) or "",
+        "high": f.price(bar.high) or "",
+        "low": f.price(bar.low) or "",
+        "close": f.price(bar.close) or "",
+        "volume": f.quantity(bar.volume) or "",
+        "closed": bar.closed,
+    }
     for name in INDICATORS:
         row[name] = _number((indicators or {}).get(name))
     return row
@@ -95,7 +101,9 @@ _ROWS: dict[tuple[str, int, int], tuple[Bar, Any, Precision, dict[str, Any]]] = 
 _ROWS_LIMIT = 200_000
 
 
-def _cached_candle(symbol: str, step_ms: int, bar: Bar, indicators: dict[str, Any] | None, f: Precision) -> dict[str, Any]:
+def _cached_candle(
+    symbol: str, step_ms: int, bar: Bar, indicators: dict[str, Any] | None, f: Precision
+) -> dict[str, Any]:
     key = (symbol, step_ms, bar.open_time_ms)
     hit = _ROWS.get(key)
     if hit is not None and hit[1] is indicators and (hit[2] is f or hit[2] == f) and (hit[0] is bar or hit[0] == bar):
@@ -120,11 +128,17 @@ class _Drawn:
     candles: orjson.Fragment
     markers: orjson.Fragment
 
-    def made_from(self, store: CandleStore, forming: Bar | None, precision: Precision, trades: list[LedgerTrade]) -> bool:
+    def made_from(
+        self, store: CandleStore, forming: Bar | None, precision: Precision, trades: list[LedgerTrade]
+    ) -> bool:
         # ``trades`` is the ledger view's list, replaced (not changed) when the ledger changes.
-        return (self.store is store and self.store_version == store.version and self.trades is trades
-                and self.forming == forming
-                and (self.precision is precision or self.precision == precision))
+        return (
+            self.store is store
+            and self.store_version == store.version
+            and self.trades is trades
+            and self.forming == forming
+            and (self.precision is precision or self.precision == precision)
+        )
 
 
 # Between two entries of the streams (or two ledger changes) every chart request with the same
@@ -154,8 +168,15 @@ async def _ledger_trades(ledger: LedgerView) -> list[LedgerTrade]:
         return []
 
 
-def _trade_markers(trades: list[LedgerTrade], symbol: str, since_ms: int, until_ms: int | None, step_ms: int,
-                   base_ms: int, f: Precision) -> list[Marker]:
+def _trade_markers(
+    trades: list[LedgerTrade],
+    symbol: str,
+    since_ms: int,
+    until_ms: int | None,
+    step_ms: int,
+    base_ms: int,
+    f: Precision,
+) -> list[Marker]:
     markers = []
     for trade in trades:
         p = trade.position
@@ -163,8 +184,16 @@ def _trade_markers(trades: list[LedgerTrade], symbol: str, since_ms: int, until_
             continue
         entry_at = p.entry_candle_open_ms if p.entry_candle_open_ms is not None else trade.record.entry_time_ms
         if entry_at is not None and p.entry_price is not None and entry_at >= since_ms - base_ms:
-            markers.append(Marker(time_ms=_bucket(entry_at, step_ms), kind="entry", side=Side.BUY,
-                                  price=f.price(p.entry_price), text="entry", trade_id=p.id))
+            markers.append(
+                Marker(
+                    time_ms=_bucket(entry_at, step_ms),
+                    kind="entry",
+                    side=Side.BUY,
+                    price=f.price(p.entry_price),
+                    text="entry",
+                    trade_id=p.id,
+                )
+            )
         if p.status != PositionStatus.CLOSED or p.exit_price is None:
             continue
         exit_at = p.exit_candle_open_ms
@@ -172,8 +201,17 @@ def _trade_markers(trades: list[LedgerTrade], symbol: str, since_ms: int, until_
             exit_at = trade.record.exit_time_ms
         if exit_at is not None and exit_at >= since_ms - base_ms:
             result = "" if p.return_pct is None else f" {short_pct(p.return_pct)}%"
-            markers.append(Marker(time_ms=_bucket(exit_at, step_ms), kind="exit", side=Side.SELL, price=f.price(p.exit_price),
-                                  text=f"{p.exit_reason or 'exit'}{result}", trade_id=p.id, exit_reason=p.exit_reason))
+            markers.append(
+                Marker(
+                    time_ms=_bucket(exit_at, step_ms),
+                    kind="exit",
+                    side=Side.SELL,
+                    price=f.price(p.exit_price),
+                    text=f"{p.exit_reason or 'exit'}{result}",
+                    trade_id=p.id,
+                    exit_reason=p.exit_reason,
+                )
+            )
     if until_ms is not None:
         markers = [m for m in markers if m.time_ms <= until_ms]
     return [m for m in markers if m.time_ms >= _bucket(since_ms, step_ms)]
@@ -186,10 +224,14 @@ async def candles(
     store: CandlesDep,
     settings: SettingsDep,
     symbol: str | None = Query(None, pattern=r"^[A-Z0-9]{5,20}$"),
-    interval: str | None = Query(None, pattern="^(" + "|".join(INTERVALS) + ")$",
-                                 description="the bot's candle interval (alias of timeframe)"),
-    timeframe: str | None = Query(None, pattern="^(" + "|".join(CHART_TIMEFRAMES) + ")$",
-                                  description="1m, 5m, 15m or 1h, aggregated from the stored candles"),
+    interval: str | None = Query(
+        None, pattern="^(" + "|".join(INTERVALS) + ")$", description="the bot's candle interval (alias of timeframe)"
+    ),
+    timeframe: str | None = Query(
+        None,
+        pattern="^(" + "|".join(CHART_TIMEFRAMES) + ")$",
+        description="1m, 5m, 15m or 1h, aggregated from the stored candles",
+    ),
     limit: int = Query(300, ge=1, le=2000),
     end_ms: int | None = Query(None, ge=0, le=2**53, description="market time: candles opening before it"),
 ) -> Response:
@@ -202,8 +244,15 @@ async def candles(
     step_ms, base_ms = INTERVAL_MS[wanted], INTERVAL_MS[base]
     if wanted != base and (wanted not in CHART_TIMEFRAMES or step_ms < base_ms or step_ms % base_ms):
         field = "timeframe" if timeframe else "interval"
-        return unprocessable([FieldProblem(field=field, label=field, message=(
-            f"must be {base} or a multiple of it among {', '.join(CHART_TIMEFRAMES)}"))])
+        return unprocessable(
+            [
+                FieldProblem(
+                    field=field,
+                    label=field,
+                    message=(f"must be {base} or a multiple of it among {', '.join(CHART_TIMEFRAMES)}"),
+                )
+            ]
+        )
     await store.load()
     async with redis.pipeline(transaction=False) as pipe:
         # One round trip: what the store has not seen yet, and the state beside the candles.
@@ -217,7 +266,7 @@ async def candles(
         replies = await pipe.execute()
     followed = len(store.followed)
     await store.catch_up(replies[:followed])
-    update_entries, position_raw, price = replies[followed:followed + 3]
+    update_entries, position_raw, price = replies[followed : followed + 3]
     if len(replies) == followed + 4:
         ledger.precisions.apply(replies[-1])
     f = ledger.precisions.of(symbol)
@@ -244,30 +293,63 @@ async def candles(
     known = ledger.precisions.known(symbol)
     position = position_view(position_raw, price, f)
     # Built as JSON directly: validating 500 candle models again would cost more than the rest.
-    return Response(orjson.dumps({
-        "symbol": symbol, "interval": wanted, "timeframe": wanted, "precision": known.to_dict() if known else None,
-        "candles": drawn.candles, "markers": drawn.markers,
-        "position": position.model_dump() if position is not None else None,
-        "rsi_overbought": parameters.RSI_OVERBOUGHT, "rsi_oversold": parameters.RSI_OVERSOLD,
-    }), media_type="application/json")
+    return Response(
+        orjson.dumps(
+            {
+                "symbol": symbol,
+                "interval": wanted,
+                "timeframe": wanted,
+                "precision": known.to_dict() if known else None,
+                "candles": drawn.candles,
+                "markers": drawn.markers,
+                "position": position.model_dump() if position is not None else None,
+                "rsi_overbought": parameters.RSI_OVERBOUGHT,
+                "rsi_oversold": parameters.RSI_OVERSOLD,
+            }
+        ),
+        media_type="application/json",
+    )
 
 
-def _draw(store: CandleStore, symbol: str, bars: list[Bar], forming: Bar | None, trades: list[LedgerTrade], base: str,
-          step_ms: int, base_ms: int, limit: int, f: Precision) -> _Drawn:
+def _draw(
+    store: CandleStore,
+    symbol: str,
+    bars: list[Bar],
+    forming: Bar | None,
+    trades: list[LedgerTrade],
+    base: str,
+    step_ms: int,
+    base_ms: int,
+    limit: int,
+    f: Precision,
+) -> _Drawn:
     """The candles of the timeframe (the forming one last) with their indicator values, and the
     markers in their range."""
     grouped = aggregate([*bars, forming] if forming is not None else bars, step_ms, base_ms)
     # ``limit`` closed candles, and the forming one after them.
-    grouped = grouped[-(limit + 1):] if grouped and not grouped[-1][0].closed else grouped[-limit:]
+    grouped = grouped[-(limit + 1) :] if grouped and not grouped[-1][0].closed else grouped[-limit:]
     rows = [_cached_candle(symbol, step_ms, bar, store.indicators.get((symbol, last)), f) for bar, last in grouped]
     since = rows[0]["time_ms"] if rows else 0
     until = rows[-1]["time_ms"] if rows else None
     markers = [
-        Marker(time_ms=_bucket(mark.time_ms, step_ms), kind="signal", side=mark.side, price=f.price(mark.price), text=mark.reason)
+        Marker(
+            time_ms=_bucket(mark.time_ms, step_ms),
+            kind="signal",
+            side=mark.side,
+            price=f.price(mark.price),
+            text=mark.reason,
+        )
         for mark in store.signals.get(symbol, [])
         if mark.interval == base and mark.time_ms >= since and (until is None or mark.time_ms < until + step_ms)
     ]
     markers += _trade_markers(trades, symbol, since, until, step_ms, base_ms, f)
     markers.sort(key=lambda marker: marker.time_ms)
-    return _Drawn(store, store.version, forming, f, trades, orjson.Fragment(orjson.dumps(rows)),
-                  orjson.Fragment(orjson.dumps([m.model_dump() for m in markers])))
+    return _Drawn(
+        store,
+        store.version,
+        forming,
+        f,
+        trades,
+        orjson.Fragment(orjson.dumps(rows)),
+        orjson.Fragment(orjson.dumps([m.model_dump() for m in markers])),
+    )

@@ -30,8 +30,12 @@ async def _command(
     command_id = await send_command(redis, command, symbol, who, symbols=symbols or ())
     current = await bot_state(redis)
     return CommandAccepted(
-        command=command, command_id=command_id, symbol=symbol, symbols=symbols or [],
-        state=current["state"], reason=current["reason"],
+        command=command,
+        command_id=command_id,
+        symbol=symbol,
+        symbols=symbols or [],
+        state=current["state"],
+        reason=current["reason"],
     )
 
 

@@ -27,8 +27,15 @@ KEEPALIVE = b": ping\n\n"
 KEEPALIVE_S = 15.0  # an idle stream still shows proxies and the browser that it is alive
 MAX_BATCH = 200
 # One frame of the stream as OpenAPI 3.2 describes server-sent events.
-EVENT_SCHEMA = {"type": "object", "properties": {"data": {"type": "string"}, "event": {"type": "string"},
-                                                 "id": {"type": "string"}, "retry": {"type": "integer", "minimum": 0}}}
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string"},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 
 
 class EventStream(StreamingResponse):
@@ -49,8 +56,12 @@ async def _subscription(request: Request, hub: HubDep) -> AsyncIterator[Subscrip
 
 
 async def _resume_from(
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=140, json_schema_extra={"pattern": HEADER_PATTERN})] = None,
-    resume: Annotated[str | None, Query(alias="last_event_id", max_length=140, json_schema_extra={"pattern": ID_PATTERN})] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", max_length=140, json_schema_extra={"pattern": HEADER_PATTERN})
+    ] = None,
+    resume: Annotated[
+        str | None, Query(alias="last_event_id", max_length=140, json_schema_extra={"pattern": ID_PATTERN})
+    ] = None,
 ) -> StreamCursor | None:
     """Where to resume; a malformed id is a 400 (resuming from a guess could skip events)."""
     last_event_id = last_event_id or None  # an empty header names no event: a fresh start
@@ -60,10 +71,14 @@ async def _resume_from(
     return StreamCursor.parse(last_event_id or resume)
 
 
-@router.get("/events", response_class=EventStream, responses={
-    200: {"description": "Successful Response", "content": {"text/event-stream": {"itemSchema": EVENT_SCHEMA}}},
-    400: {"description": "malformed Last-Event-ID"},
-})
+@router.get(
+    "/events",
+    response_class=EventStream,
+    responses={
+        200: {"description": "Successful Response", "content": {"text/event-stream": {"itemSchema": EVENT_SCHEMA}}},
+        400: {"description": "malformed Last-Event-ID"},
+    },
+)
 async def events(
     after: Annotated[StreamCursor | None, Depends(_resume_from)],
     subscription: Annotated[Subscription, Depends(_subscription)],
@@ -72,11 +87,16 @@ async def events(
 ) -> EventStream:
     """Live events; send ``Last-Event-ID`` (or ``?last_event_id=``) to receive what was missed."""
     # No buffering on the way: not in a cache, not in a proxy (nginx reads X-Accel-Buffering).
-    return EventStream(_stream(after, subscription, hub, settings.sse_retry_ms), media_type="text/event-stream",
-                       headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStream(
+        _stream(after, subscription, hub, settings.sse_retry_ms),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
-async def _stream(after: StreamCursor | None, subscription: Subscription, hub: HubDep, retry_ms: int) -> AsyncIterator[bytes]:
+async def _stream(
+    after: StreamCursor | None, subscription: Subscription, hub: HubDep, retry_ms: int
+) -> AsyncIterator[bytes]:
     # Frames are encoded once by the hub for every client; what is queued for this client when
     # it is ready to write goes out as one write, so a client that fell behind catches up in a
     # few system calls rather than one per event.
@@ -100,8 +120,11 @@ async def _stream(after: StreamCursor | None, subscription: Subscription, hub: H
             continue
         while len(items) < MAX_BATCH and not queue.empty():
             items.append(queue.get_nowait())
-        frames = [sse_frame(item) for item in items
-                  # already sent from the backlog
-                  if item.cursor is None or after is None or item.cursor > after]
+        frames = [
+            sse_frame(item)
+            for item in items
+            # already sent from the backlog
+            if item.cursor is None or after is None or item.cursor > after
+        ]
         if frames:
             yield b"".join(frames)

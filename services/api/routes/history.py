@@ -66,8 +66,9 @@ async def orders(
     await ledger.precisions.refresh()
     rows = await _read(queries.list_order_rows(engine, limit, offset, symbol))
     total = await _read(queries.count_orders(engine, symbol))
-    return OrderPage(items=[ledger.order_row(order, position) for order, position in rows], total=total, limit=limit,
-                     offset=offset)
+    return OrderPage(
+        items=[ledger.order_row(order, position) for order, position in rows], total=total, limit=limit, offset=offset
+    )
 
 
 def _trade_order(trade: Position) -> tuple[int, int, int]:
@@ -87,12 +88,20 @@ async def trades(
     """Closed trades, most recently closed first (``status=all``: open trades first, then closed ones)."""
     every = await _read(ledger.trades())
     market = await ledger.market()
-    chosen = [t for t in every if (symbol is None or t.position.symbol == symbol)
-              and (status_ == "all" or (t.position.status == PositionStatus.CLOSED) == (status_ == "closed"))]
+    chosen = [
+        t
+        for t in every
+        if (symbol is None or t.position.symbol == symbol)
+        and (status_ == "all" or (t.position.status == PositionStatus.CLOSED) == (status_ == "closed"))
+    ]
     chosen.sort(key=lambda t: _trade_order(t.position))
-    page = chosen[offset:offset + limit]
-    return TradePage(items=[ledger.trade_row(t, market.prices.get(t.position.symbol)) for t in page],
-                     total=len(chosen), limit=limit, offset=offset)
+    page = chosen[offset : offset + limit]
+    return TradePage(
+        items=[ledger.trade_row(t, market.prices.get(t.position.symbol)) for t in page],
+        total=len(chosen),
+        limit=limit,
+        offset=offset,
+    )
 
 
 async def entry_decision(redis: RedisDep, position: Position, written_at_ms: int | None) -> dict[str, Any] | None:
@@ -104,8 +113,12 @@ async def entry_decision(redis: RedisDep, position: Position, written_at_ms: int
     if position.entry_candle_open_ms is None or written_at_ms is None:
         return None
     wanted = str(position.entry_candle_open_ms)
-    window = await redis.xrevrange(streams.DECISIONS, max=str(written_at_ms + DECISION_AFTER_MS),
-                                   min=str(max(written_at_ms - DECISION_BEFORE_MS, 0)), count=DECISION_SCAN)
+    window = await redis.xrevrange(
+        streams.DECISIONS,
+        max=str(written_at_ms + DECISION_AFTER_MS),
+        min=str(max(written_at_ms - DECISION_BEFORE_MS, 0)),
+        count=DECISION_SCAN,
+    )
     for _, fields in window or []:
         if not fields or fields.get("symbol") != position.symbol or fields.get("candle_open_time_ms") != wanted:
             continue
@@ -115,9 +128,12 @@ async def entry_decision(redis: RedisDep, position: Position, written_at_ms: int
             continue
         if not isinstance(payload, Decision):
             continue
-        return {"candle_open_time_ms": payload.candle_open_time_ms, "indicators": payload.indicators,
-                "conditions": [c.model_dump(mode="json") for c in payload.conditions],
-                "parameters_version": payload.parameters_version}
+        return {
+            "candle_open_time_ms": payload.candle_open_time_ms,
+            "indicators": payload.indicators,
+            "conditions": [c.model_dump(mode="json") for c in payload.conditions],
+            "parameters_version": payload.parameters_version,
+        }
     return None
 
 

@@ -83,7 +83,9 @@ def _fields() -> list[FieldInfo]:
 async def _current(redis: RedisDep, settings: SettingsDep) -> ParameterSet:
     record = await parameters_record(redis)
     if not record:
-        return ParameterSet(version=0, parameters=settings.initial_parameters().model_dump(mode="json"), fields=_fields())
+        return ParameterSet(
+            version=0, parameters=settings.initial_parameters().model_dump(mode="json"), fields=_fields()
+        )
     return ParameterSet(
         version=int(record["version"]),
         parameters=StrategyParameters.model_validate(record["parameters"]).model_dump(mode="json"),
@@ -105,7 +107,10 @@ async def get_parameters(redis: RedisDep, settings: SettingsDep) -> ParameterSet
     "/parameters",
     response_model=ParameterSet,
     responses={
-        409: {"model": ConfirmationNeeded, "description": "valid but dangerous: send again with confirm_dangerous=true"},
+        409: {
+            "model": ConfirmationNeeded,
+            "description": "valid but dangerous: send again with confirm_dangerous=true",
+        },
         422: {"model": ValidationProblems, "description": "one entry per invalid field"},
     },
 )
@@ -116,7 +121,9 @@ async def put_parameters(
     values: dict[str, Any] = Body(
         ..., examples=[{"EMA_SHORT_PERIOD": 8, "STOP_LOSS_PERCENTAGE": "0.015"}], json_schema_extra=BODY_SCHEMA
     ),
-    confirm_dangerous: bool = Query(False, description="apply a change that makes a dangerous setting (risk above 5 %, ...)"),
+    confirm_dangerous: bool = Query(
+        False, description="apply a change that makes a dangerous setting (risk above 5 %, ...)"
+    ),
 ) -> ParameterSet | JSONResponse:
     """Change some parameters. The merged set is validated as a whole (periods against the
     candles the strategy can have); nothing is applied on error. A valid change that makes a
@@ -127,11 +134,21 @@ async def put_parameters(
     try:
         await check_bounds(redis, values, settings.initial_parameters(), settings.history())
         version, _ = await update_parameters(
-            redis, values, who, settings.initial_parameters(),
-            history=settings.history(), confirm_dangerous=confirm_dangerous, command_id=command_id,
+            redis,
+            values,
+            who,
+            settings.initial_parameters(),
+            history=settings.history(),
+            confirm_dangerous=confirm_dangerous,
+            command_id=command_id,
         )
     except ParameterError as e:
-        return unprocessable([FieldProblem(field=field, label=LABELS.get(field, field), message=message) for field, message in e.problems])
+        return unprocessable(
+            [
+                FieldProblem(field=field, label=LABELS.get(field, field), message=message)
+                for field, message in e.problems
+            ]
+        )
     except DangerousParameters as e:
         dangers = [
             DangerView(fields=list(d.fields), labels=[LABELS[name] for name in d.fields], message=d.message)

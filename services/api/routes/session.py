@@ -40,8 +40,14 @@ class SessionState(BaseModel):
 
 
 async def _guarded_check(
-    redis: Redis, settings: ApiSettings, password: str, ip: str, device: str | None, action: str = "sign-in",
-    engine: AsyncEngine | None = None, account: str = "",
+    redis: Redis,
+    settings: ApiSettings,
+    password: str,
+    ip: str,
+    device: str | None,
+    action: str = "sign-in",
+    engine: AsyncEngine | None = None,
+    account: str = "",
 ) -> str | None:
     """Check ``password`` (the owner's, or ``account``'s) within the throttle budgets; returns
     the account's password hash for an account, None for the owner.
@@ -77,24 +83,47 @@ class _Refused(Exception):
         self.headers = {"Retry-After": str(delay)} if delay else None
 
 
-async def _open_session(response: Response, redis: Redis, settings: ApiSettings, ip: str, device: str | None,
-                        account: str = "", password_hash: str | None = None) -> str:
+async def _open_session(
+    response: Response,
+    redis: Redis,
+    settings: ApiSettings,
+    ip: str,
+    device: str | None,
+    account: str = "",
+    password_hash: str | None = None,
+) -> str:
     token = await auth.create_session(redis, settings, ip, account, password_hash)
     secure = settings.session_cookie_secure
     response.set_cookie(
-        auth.COOKIE_NAME, token, max_age=settings.session_ttl_s, path="/", httponly=True, samesite="strict", secure=secure
+        auth.COOKIE_NAME,
+        token,
+        max_age=settings.session_ttl_s,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
     )
     device_token = await throttle.remember_device(redis, settings, device)
     response.set_cookie(
-        throttle.DEVICE_COOKIE, device_token, max_age=settings.login_device_ttl_s, path="/api",
-        httponly=True, samesite="strict", secure=secure,
+        throttle.DEVICE_COOKIE,
+        device_token,
+        max_age=settings.login_device_ttl_s,
+        path="/api",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
     )
     return token
 
 
 @router.post("/login", responses={401: {"description": "wrong account or password"}, **THROTTLED})
 async def login(
-    body: Login, response: Response, redis: RedisDep, engine: EngineDep, settings: SettingsDep, ip: ClientIp,
+    body: Login,
+    response: Response,
+    redis: RedisDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    ip: ClientIp,
     device: DeviceCookie = None,
 ) -> SessionState:
     """Open a session (HttpOnly, SameSite=Strict cookie) when the password is right: the
@@ -107,8 +136,9 @@ async def login(
     logger.info("dashboard sign-in account=%s from %s", account or OWNER, ip)
     token = await _open_session(response, redis, settings, ip, device, account, stored)
     caller = await access.session_caller(redis, engine, token)
-    return SessionState(authenticated=True, account=account or OWNER,
-                        role=caller.role.value if caller is not None else None)
+    return SessionState(
+        authenticated=True, account=account or OWNER, role=caller.role.value if caller is not None else None
+    )
 
 
 @router.post(
@@ -130,7 +160,9 @@ async def change_password(
 ) -> SessionState:
     """Change the sign-in password; every other session ends, this one is renewed."""
     if settings.dashboard_password is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "the password is set by DASHBOARD_PASSWORD: change it there and restart")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the password is set by DASHBOARD_PASSWORD: change it there and restart"
+        )
     try:
         await _guarded_check(redis, settings, body.current_password, ip, device, "password change")
     except _Refused as refused:
@@ -142,7 +174,9 @@ async def change_password(
 
 
 @router.post("/logout")
-async def logout(response: Response, redis: RedisDep, settings: SettingsDep, token: SessionCookie = None) -> SessionState:
+async def logout(
+    response: Response, redis: RedisDep, settings: SettingsDep, token: SessionCookie = None
+) -> SessionState:
     """End the session and clear its cookie (also fine without a session)."""
     await auth.delete_session(redis, token)
     response.delete_cookie(

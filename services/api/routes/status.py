@@ -92,7 +92,9 @@ def breaker_view(raw: str | None, market_ms: int | None) -> BreakerView | None:
     trip = state.tripped
     clears = ""
     if trip is not None:
-        clears = "at the next UTC day of market time" if trip.limit == BreakerLimit.DAILY_LOSS else "by an operator reset"
+        clears = (
+            "at the next UTC day of market time" if trip.limit == BreakerLimit.DAILY_LOSS else "by an operator reset"
+        )
     return BreakerView(
         tripped=None if trip is None else str(trip.limit),
         tripped_at_ms=None if trip is None else trip.at_ms,
@@ -175,9 +177,15 @@ def effective_bot_state(requested_raw: str | None, live: LiveState) -> dict[str,
     if not isinstance(stored, dict) or "state" not in stored:
         requested: dict[str, Any] = {"state": "unknown", "reason": "", "changed_at_ms": None}
     else:
-        requested = {"state": stored["state"], "reason": stored.get("reason", ""), "changed_at_ms": stored.get("changed_at_ms")}
+        requested = {
+            "state": stored["state"],
+            "reason": stored.get("reason", ""),
+            "changed_at_ms": stored.get("changed_at_ms"),
+        }
     reported = live.bot_event
-    if reported is not None and (requested["changed_at_ms"] is None or reported["changed_at_ms"] >= int(requested["changed_at_ms"])):
+    if reported is not None and (
+        requested["changed_at_ms"] is None or reported["changed_at_ms"] >= int(requested["changed_at_ms"])
+    ):
         return reported
     return requested
 
@@ -202,7 +210,7 @@ async def get_status(redis: RedisDep, settings: SettingsDep, live: LiveDep, ledg
             pipe.hmget(streams.SYMBOL_INFO, symbols)
         replies = await pipe.execute()
     prices, freshness, positions, snapshot, signals, clocks, requested, breaker = replies[:8]
-    await live.catch_up(redis, dict(zip(FOLLOWED, replies[8:8 + len(FOLLOWED)], strict=True)))
+    await live.catch_up(redis, dict(zip(FOLLOWED, replies[8 : 8 + len(FOLLOWED)], strict=True)))
     if len(replies) > 8 + len(FOLLOWED):
         precisions.apply(replies[-1])
     now = now_ms()

@@ -118,7 +118,8 @@ def _refused_for_good(
             Alert(
                 "error",
                 "exit_refused",
-                f"{refused_exit} exit {client_id} refused by the exchange: {refusal.message}; the position stays OPEN and is "
+                f"{refused_exit} exit {client_id} refused by the exchange: {refusal.message}; "
+                "the position stays OPEN and is "
                 "not sold. It is tried again with the same id on the next trigger (a price beyond a level after "
                 "EXIT_RETRY_S, a SELL signal, or a manual close); check the account and close it manually if needed",
             ),

@@ -47,4 +47,13 @@ def builtin_registry() -> Registry:
     return Registry(cls() for cls in BUILTINS)
 
 
-__all__ = ["BUILTINS", "DEFAULT_STRATEGY", "Registry", "Row", "Strategy", "StrategyModel", "builtin_registry", "parameter"]
+__all__ = [
+    "BUILTINS",
+    "DEFAULT_STRATEGY",
+    "Registry",
+    "Row",
+    "Strategy",
+    "StrategyModel",
+    "builtin_registry",
+    "parameter",
+]

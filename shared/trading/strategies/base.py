@@ -32,7 +32,9 @@ CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
 def parameter(default: Any, *, label: str, help: str, unit: str = "", live_safe: bool = True, **bounds: Any) -> Any:
     """A parameter field: ``label``/``help``/``unit`` for the form, ``live_safe`` False when a change
     needs the indicators rebuilt or a restart; ``bounds`` are pydantic's (``ge``, ``lt``...)."""
-    return Field(default, title=label, description=help, json_schema_extra={"unit": unit, "live_safe": live_safe}, **bounds)
+    return Field(
+        default, title=label, description=help, json_schema_extra={"unit": unit, "live_safe": live_safe}, **bounds
+    )
 
 
 class StrategyModel(BaseModel):
@@ -85,16 +87,23 @@ class Strategy(ABC):
 
     def missing(self, previous: Row, current: Row, params: Any) -> tuple[str, ...]:
         """Required columns still NaN on either candle (warm-up)."""
-        return tuple(name for name in self.required(params)
-                     if math.isnan(previous.values[name]) or math.isnan(current.values[name]))
+        return tuple(
+            name
+            for name in self.required(params)
+            if math.isnan(previous.values[name]) or math.isnan(current.values[name])
+        )
 
     @abstractmethod
     def evaluate(self, previous: Row, current: Row, params: Any) -> Evaluation:
         """The decision on closed candle ``current`` (``previous`` is the candle before it)."""
 
     @abstractmethod
-    def signal_arrays(self, columns: Mapping[str, npt.NDArray[np.float64]], candles: Mapping[str, npt.NDArray[np.float64]],
-                      params: Any) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    def signal_arrays(
+        self,
+        columns: Mapping[str, npt.NDArray[np.float64]],
+        candles: Mapping[str, npt.NDArray[np.float64]],
+        params: Any,
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
         """Entry and exit flags of every candle (candle 0 never signals), as ``evaluate`` decides them."""
 
     def compute(self, frame: pd.DataFrame, params: Any) -> pd.DataFrame:
@@ -108,8 +117,12 @@ class Strategy(ABC):
         except ParameterError:
             raise
         except ValidationError as e:
-            raise ParameterError([(".".join(str(p) for p in err["loc"]) or "parameters",
-                                   err["msg"].removeprefix("Value error, ")) for err in e.errors()]) from None
+            raise ParameterError(
+                [
+                    (".".join(str(p) for p in err["loc"]) or "parameters", err["msg"].removeprefix("Value error, "))
+                    for err in e.errors()
+                ]
+            ) from None
 
     def schema(self) -> dict[str, Any]:
         """Name, description and the JSON schema of the parameter model (for an API or a form)."""
@@ -122,7 +135,9 @@ def warm_pair(previous: npt.NDArray[np.float64], current: npt.NDArray[np.float64
     return known
 
 
-def known_on_both(columns: Mapping[str, npt.NDArray[np.float64]], names: tuple[str, ...], n: int) -> npt.NDArray[np.bool_]:
+def known_on_both(
+    columns: Mapping[str, npt.NDArray[np.float64]], names: tuple[str, ...], n: int
+) -> npt.NDArray[np.bool_]:
     """Length ``n - 1`` mask: every named column known on candle i and i-1 (for i >= 1)."""
     known = np.ones(n, dtype=bool)
     for name in names:

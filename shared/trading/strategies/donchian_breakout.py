@@ -27,17 +27,35 @@ from shared.trading.vocabulary import IndicatorKind
 
 
 class DonchianParameters(StrategyModel):
-    ENTRY_PERIOD: int = parameter(20, label="Breakout channel", unit="candles",
-                                  help="buy when the close breaks above the highest high of this many candles",
-                                  ge=2, le=5000, live_safe=False)
-    EXIT_PERIOD: int = parameter(10, label="Exit channel", unit="candles",
-                                 help="exit signal when the close falls below the lowest low of this many candles",
-                                 ge=2, le=5000, live_safe=False)
-    ATR_PERIOD: int = parameter(14, label="ATR period", unit="candles", help="Wilder average true range period",
-                                ge=2, le=500, live_safe=False)
-    MIN_ATR_RATIO: float = parameter(0.0005, label="Minimum ATR / close", unit="ratio",
-                                     help="no entry while the ATR is below this share of the price (0.0005 = 0.05 %)",
-                                     ge=0, lt=1)
+    ENTRY_PERIOD: int = parameter(
+        20,
+        label="Breakout channel",
+        unit="candles",
+        help="buy when the close breaks above the highest high of this many candles",
+        ge=2,
+        le=5000,
+        live_safe=False,
+    )
+    EXIT_PERIOD: int = parameter(
+        10,
+        label="Exit channel",
+        unit="candles",
+        help="exit signal when the close falls below the lowest low of this many candles",
+        ge=2,
+        le=5000,
+        live_safe=False,
+    )
+    ATR_PERIOD: int = parameter(
+        14, label="ATR period", unit="candles", help="Wilder average true range period", ge=2, le=500, live_safe=False
+    )
+    MIN_ATR_RATIO: float = parameter(
+        0.0005,
+        label="Minimum ATR / close",
+        unit="ratio",
+        help="no entry while the ATR is below this share of the price (0.0005 = 0.05 %)",
+        ge=0,
+        lt=1,
+    )
 
     @model_validator(mode="after")
     def _exit_not_longer(self) -> DonchianParameters:
@@ -48,8 +66,10 @@ class DonchianParameters(StrategyModel):
 
 class DonchianBreakout(Strategy):
     name = "donchian_breakout"
-    description = ("Buy when the close breaks above the highest high of the previous 20 candles while the ATR is at "
-                   "least 0.05 % of the price; exit signal below the lowest low of the previous 10 candles.")
+    description = (
+        "Buy when the close breaks above the highest high of the previous 20 candles while the ATR is at "
+        "least 0.05 % of the price; exit signal below the lowest low of the previous 10 candles."
+    )
     Parameters = DonchianParameters
     entry_reason = "channel_breakout"
     exit_reason = "channel_breakdown"
@@ -70,12 +90,19 @@ class DonchianBreakout(Strategy):
             Check("close_above_channel", current.close > previous.channel_high, current.close, previous.channel_high),
             Check("atr_ratio_above_minimum", atr_ratio >= params.MIN_ATR_RATIO, atr_ratio, params.MIN_ATR_RATIO),
         )
-        exit_ = (Check("close_below_channel", current.close < previous.channel_low, current.close, previous.channel_low),)
-        return Evaluation(entry=all(c.passed for c in entry), exit=all(c.passed for c in exit_), warm=True,
-                          conditions=entry + exit_)
+        exit_ = (
+            Check("close_below_channel", current.close < previous.channel_low, current.close, previous.channel_low),
+        )
+        return Evaluation(
+            entry=all(c.passed for c in entry), exit=all(c.passed for c in exit_), warm=True, conditions=entry + exit_
+        )
 
-    def signal_arrays(self, columns: Mapping[str, npt.NDArray[np.float64]], candles: Mapping[str, npt.NDArray[np.float64]],
-                      params: DonchianParameters) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    def signal_arrays(
+        self,
+        columns: Mapping[str, npt.NDArray[np.float64]],
+        candles: Mapping[str, npt.NDArray[np.float64]],
+        params: DonchianParameters,
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
         close = np.asarray(candles["close"], dtype=np.float64)
         n = len(close)
         entry, exit_ = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)

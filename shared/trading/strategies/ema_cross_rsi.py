@@ -23,8 +23,10 @@ from shared.trading.vocabulary import IndicatorKind
 
 class EmaCrossRsi(Strategy):
     name = "ema_cross_rsi"
-    description = ("Buy when the short EMA crosses above the long EMA with RSI below overbought (optionally above a "
-                   "trend EMA and on above-average volume); exit signal on the opposite cross with RSI above oversold.")
+    description = (
+        "Buy when the short EMA crosses above the long EMA with RSI below overbought (optionally above a "
+        "trend EMA and on above-average volume); exit signal on the opposite cross with RSI above oversold."
+    )
     Parameters = StrategyParameters
     entry_reason = "ema_cross_up"
     exit_reason = "ema_cross_down"
@@ -48,8 +50,12 @@ class EmaCrossRsi(Strategy):
     def evaluate(self, previous: Row, current: Row, params: StrategyParameters) -> Evaluation:
         return rules.evaluate(previous, current, params)  # type: ignore[arg-type]
 
-    def signal_arrays(self, columns: Mapping[str, npt.NDArray[np.float64]], candles: Mapping[str, npt.NDArray[np.float64]],
-                      params: StrategyParameters) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    def signal_arrays(
+        self,
+        columns: Mapping[str, npt.NDArray[np.float64]],
+        candles: Mapping[str, npt.NDArray[np.float64]],
+        params: StrategyParameters,
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
         return rules.signal_arrays(columns, candles["close"], candles["volume"], params)
 
     def compute(self, frame: pd.DataFrame, params: StrategyParameters) -> pd.DataFrame:

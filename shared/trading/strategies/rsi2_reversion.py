@@ -26,15 +26,28 @@ from shared.trading.vocabulary import IndicatorKind
 
 
 class Rsi2Parameters(StrategyModel):
-    RSI_PERIOD: int = parameter(2, label="RSI period", unit="candles", help="price changes the RSI averages", ge=2, le=50,
-                                live_safe=False)
+    RSI_PERIOD: int = parameter(
+        2, label="RSI period", unit="candles", help="price changes the RSI averages", ge=2, le=50, live_safe=False
+    )
     ENTRY_RSI: float = parameter(10.0, label="Entry RSI", help="buy when the RSI is below this", gt=0, lt=100)
-    TREND_PERIOD: int = parameter(200, label="Trend average period", unit="candles",
-                                  help="buy only while the close is above this simple average", ge=2, le=5000,
-                                  live_safe=False)
-    EXIT_PERIOD: int = parameter(5, label="Exit average period", unit="candles",
-                                 help="exit signal when the close rises above this simple average", ge=2, le=500,
-                                 live_safe=False)
+    TREND_PERIOD: int = parameter(
+        200,
+        label="Trend average period",
+        unit="candles",
+        help="buy only while the close is above this simple average",
+        ge=2,
+        le=5000,
+        live_safe=False,
+    )
+    EXIT_PERIOD: int = parameter(
+        5,
+        label="Exit average period",
+        unit="candles",
+        help="exit signal when the close rises above this simple average",
+        ge=2,
+        le=500,
+        live_safe=False,
+    )
 
     @model_validator(mode="after")
     def _exit_shorter_than_trend(self) -> Rsi2Parameters:
@@ -45,8 +58,10 @@ class Rsi2Parameters(StrategyModel):
 
 class Rsi2Reversion(Strategy):
     name = "rsi2_reversion"
-    description = ("Connors RSI(2): buy a sharp dip (RSI(2) below 10) while the close is above its 200-candle "
-                   "average; exit signal when the close is back above its 5-candle average.")
+    description = (
+        "Connors RSI(2): buy a sharp dip (RSI(2) below 10) while the close is above its 200-candle "
+        "average; exit signal when the close is back above its 5-candle average."
+    )
     Parameters = Rsi2Parameters
     entry_reason = "rsi_dip_in_uptrend"
     exit_reason = "close_above_exit_average"
@@ -67,11 +82,16 @@ class Rsi2Reversion(Strategy):
             Check("rsi_below_entry", current.rsi < params.ENTRY_RSI, current.rsi, params.ENTRY_RSI),
         )
         exit_ = (Check("close_above_exit_average", current.close > current.exit_sma, current.close, current.exit_sma),)
-        return Evaluation(entry=all(c.passed for c in entry), exit=all(c.passed for c in exit_), warm=True,
-                          conditions=entry + exit_)
+        return Evaluation(
+            entry=all(c.passed for c in entry), exit=all(c.passed for c in exit_), warm=True, conditions=entry + exit_
+        )
 
-    def signal_arrays(self, columns: Mapping[str, npt.NDArray[np.float64]], candles: Mapping[str, npt.NDArray[np.float64]],
-                      params: Rsi2Parameters) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    def signal_arrays(
+        self,
+        columns: Mapping[str, npt.NDArray[np.float64]],
+        candles: Mapping[str, npt.NDArray[np.float64]],
+        params: Rsi2Parameters,
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
         close = np.asarray(candles["close"], dtype=np.float64)
         n = len(close)
         entry, exit_ = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -79,6 +99,8 @@ class Rsi2Reversion(Strategy):
             return entry, exit_
         warm = known_on_both(columns, self.required(params), n)
         now = close[1:]
-        entry[1:] = warm & (now > np.asarray(columns["trend_sma"])[1:]) & (np.asarray(columns["rsi"])[1:] < params.ENTRY_RSI)
+        entry[1:] = (
+            warm & (now > np.asarray(columns["trend_sma"])[1:]) & (np.asarray(columns["rsi"])[1:] < params.ENTRY_RSI)
+        )
         exit_[1:] = warm & (now > np.asarray(columns["exit_sma"])[1:])
         return entry, exit_

@@ -23,8 +23,12 @@ class IndicatorTrack:
         self.rows: deque[Row] = deque(maxlen=size)
 
     @classmethod
-    def over(cls, candles: Iterable[tuple[int, float, float, float, float, float]], specs: tuple[IndicatorSpec, ...],
-             size: int) -> IndicatorTrack:
+    def over(
+        cls,
+        candles: Iterable[tuple[int, float, float, float, float, float]],
+        specs: tuple[IndicatorSpec, ...],
+        size: int,
+    ) -> IndicatorTrack:
         """A track fed ``candles`` (``(open_time, open, high, low, close, volume)``, oldest first)."""
         track = cls(specs, size)
         for candle in candles:
@@ -38,7 +42,8 @@ class IndicatorTrack:
         return row
 
     def pair(self, open_time: int) -> tuple[Row, Row] | None:
-        """``(previous, current)`` rows of the candle opened at ``open_time``, None when it left (or has no previous)."""
+        """``(previous, current)`` rows of the candle opened at ``open_time``; None when it left the
+        window (or has no previous)."""
         for position in range(len(self.rows) - 1, 0, -1):
             row = self.rows[position]
             if row.open_time == open_time:

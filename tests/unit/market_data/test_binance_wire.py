@@ -21,7 +21,12 @@ def load(name: str) -> dict:
 def test_closed_kline_from_combined_stream() -> None:
     kline = wire.kline(wire.unwrap(load("kline_closed.json")))
     assert kline.closed is True
-    assert (kline.symbol, kline.interval, kline.open_time_ms, kline.close_time_ms) == ("BTCUSDT", "1m", 1747699200000, 1747699259999)
+    assert (kline.symbol, kline.interval, kline.open_time_ms, kline.close_time_ms) == (
+        "BTCUSDT",
+        "1m",
+        1747699200000,
+        1747699259999,
+    )
     assert kline.close == Decimal("105554.32000000") and kline.trades == 101
 
 

@@ -24,10 +24,16 @@ def test_alerts_below_the_level_and_unfinished_commands_make_no_message() -> Non
     info = make_event(ExecutorAlert(level="info", code="reconciled", message="ok"), "executor")
     assert classify(info, "warning") is None
     assert classify(info, "info") is not None
-    accepted = make_event(CommandOutcome(command_id="c", command="close_position", outcome=Outcome.ACCEPTED), "executor")
+    accepted = make_event(
+        CommandOutcome(command_id="c", command="close_position", outcome=Outcome.ACCEPTED), "executor"
+    )
     assert classify(accepted) is None
-    refused = make_event(CommandOutcome(command_id="c", command="close_position", outcome=Outcome.REFUSED,
-                                        reason="no position", symbol="ETHUSDT"), "executor")
+    refused = make_event(
+        CommandOutcome(
+            command_id="c", command="close_position", outcome=Outcome.REFUSED, reason="no position", symbol="ETHUSDT"
+        ),
+        "executor",
+    )
     note = classify(refused)
     assert note is not None and note.kind is NotifyKind.COMMAND and note.severity is Severity.WARNING
     assert (note.title, note.body) == ("Command close_position (ETHUSDT): refused", "no position")
@@ -52,12 +58,20 @@ def test_a_market_day_ends_at_the_configured_utc_time_of_market_time() -> None:
 
 
 def test_a_quiet_day_says_so_with_the_totals() -> None:
-    total = Figures(trades=3, wins=2, realised_quote=Decimal("12.346"), win_rate_pct=Decimal("66.666"), open_trades=1,
-                    unrealised_quote=Decimal("-1.5"))
+    total = Figures(
+        trades=3,
+        wins=2,
+        realised_quote=Decimal("12.346"),
+        win_rate_pct=Decimal("66.666"),
+        open_trades=1,
+        unrealised_quote=Decimal("-1.5"),
+    )
     note = daily_summary("2025-05-20", T0 + DAY_MS, Figures(), total, "USDT")
     assert note.key == f"daily_summary:{T0 + DAY_MS}"
-    assert note.body == ("No trade closed. Since the start: 3 trade(s), realised +12.35 USDT, win rate 66.67 %; "
-                         "1 open (unrealised -1.50 USDT).")
+    assert note.body == (
+        "No trade closed. Since the start: 3 trade(s), realised +12.35 USDT, win rate 66.67 %; "
+        "1 open (unrealised -1.50 USDT)."
+    )
 
 
 def settings(**env: str) -> NotifierSettings:

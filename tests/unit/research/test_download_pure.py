@@ -34,7 +34,9 @@ def test_months_days_and_windows() -> None:
     span = (timespan.parse_time("2024-01-31T23:00", "x"), timespan.parse_time("2024-03-01T00:00:01", "x"))
     assert timespan.months(span) == ["2024-01", "2024-02", "2024-03"]
     assert [d.isoformat() for d in timespan.days((JAN_1_2024 + 1, JAN_1_2024 + timespan.DAY_MS + 1))] == [
-        "2024-01-01", "2024-01-02"]
+        "2024-01-01",
+        "2024-01-02",
+    ]
     assert list(timespan.windows((0, 2500), 1000)) == [(0, 1000), (1000, 2000), (2000, 2500)]
 
 
@@ -81,10 +83,10 @@ async def test_gate_waits_for_the_next_window_when_the_budget_is_used() -> None:
     await gate.acquire(2)
     await gate.acquire(2)
     assert fake.sleeps == [] and gate.in_flight == 4
-    gate.release(2, "7")      # the header counts every program on the IP: 7 used in this window
-    await gate.acquire(2)     # 7 used + 2 in flight + 2 = 11 fits in 12
+    gate.release(2, "7")  # the header counts every program on the IP: 7 used in this window
+    await gate.acquire(2)  # 7 used + 2 in flight + 2 = 11 fits in 12
     assert fake.sleeps == [] and gate.in_flight == 4
-    await gate.acquire(2)     # 7 + 4 + 2 = 13 does not: waits for the window starting at 180 s
+    await gate.acquire(2)  # 7 + 4 + 2 = 13 does not: waits for the window starting at 180 s
     assert len(fake.sleeps) == 1 and 180.0 <= fake.now <= 181.0
     assert gate.used == 0 and gate.in_flight == 6
 

@@ -13,9 +13,18 @@ from shared.parameters import ParameterError, StrategyParameters, validate_param
 
 def test_every_field_is_text_and_nested_values_are_json() -> None:
     event = make_event(
-        Decision(symbol="BTCUSDT", interval="1m", candle_open_time_ms=1, close=Decimal("1.50"), warm=True,
-                 entry=False, exit=False, conditions=[Condition(name="ema_cross_up", passed=False, value=1.0, threshold=2.0)],
-                 indicators={"rsi": 40.0}, parameters_version=3),
+        Decision(
+            symbol="BTCUSDT",
+            interval="1m",
+            candle_open_time_ms=1,
+            close=Decimal("1.50"),
+            warm=True,
+            entry=False,
+            exit=False,
+            conditions=[Condition(name="ema_cross_up", passed=False, value=1.0, threshold=2.0)],
+            indicators={"rsi": 40.0},
+            parameters_version=3,
+        ),
         "strategy",
     )
     fields = encode(event)
@@ -26,8 +35,18 @@ def test_every_field_is_text_and_nested_values_are_json() -> None:
 
 
 def test_decimal_precision_is_kept_exactly() -> None:
-    kline = Kline(symbol="DOGEUSDT", interval="1m", open_time_ms=0, close_time_ms=59_999, open=Decimal("0.07039"),
-                  high=Decimal("0.07040"), low=Decimal("0.07001"), close=Decimal("0.07002"), volume=Decimal("123456.7"), closed=True)
+    kline = Kline(
+        symbol="DOGEUSDT",
+        interval="1m",
+        open_time_ms=0,
+        close_time_ms=59_999,
+        open=Decimal("0.07039"),
+        high=Decimal("0.07040"),
+        low=Decimal("0.07001"),
+        close=Decimal("0.07002"),
+        volume=Decimal("123456.7"),
+        closed=True,
+    )
     decoded = decode(encode(make_event(kline, "market_data"))).payload
     assert decoded.low == Decimal("0.07001") and str(decoded.high) == "0.07040"
 

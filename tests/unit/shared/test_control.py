@@ -60,7 +60,10 @@ async def test_concurrent_updates_never_share_a_version(redis_url: str) -> None:
     clients = [Redis.from_url(redis_url, decode_responses=True) for _ in range(8)]
     try:
         results = await asyncio.gather(
-            *(update_parameters(client, {"RSI_PERIOD": 30 + i}, f"writer{i}", DEFAULT) for i, client in enumerate(clients))
+            *(
+                update_parameters(client, {"RSI_PERIOD": 30 + i}, f"writer{i}", DEFAULT)
+                for i, client in enumerate(clients)
+            )
         )
         versions = sorted(version for version, _ in results)
         assert versions == list(range(1, 9))

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / ".env.example"
 
 
-@pytest.mark.parametrize("settings_cls", [MarketDataSettings, StrategySettings, ExecutorSettings, NotifierSettings, ApiSettings, SimSettings])
+@pytest.mark.parametrize(
+    "settings_cls", [MarketDataSettings, StrategySettings, ExecutorSettings, NotifierSettings, ApiSettings, SimSettings]
+)
 def test_every_service_accepts_the_example_file(settings_cls: type, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in dotenv_values(EXAMPLE):
         monkeypatch.delenv(name, raising=False)
@@ -31,7 +33,8 @@ def test_example_file_means_paper_trading_on_the_bundled_candles(monkeypatch: py
         monkeypatch.delenv(name, raising=False)
     sim = SimSettings(_env_file=EXAMPLE)
     assert [path.name for path in sim.data_paths] == [
-        "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz", "ETHUSDT_1m_2025-05-20_2025-05-27.csv.gz",
+        "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz",
+        "ETHUSDT_1m_2025-05-20_2025-05-27.csv.gz",
     ]
     executor = ExecutorSettings(_env_file=EXAMPLE)
     assert executor.binance_env == "sim" and executor.binance_credentials() == ("sim-key", "sim-secret")
@@ -40,7 +43,9 @@ def test_example_file_means_paper_trading_on_the_bundled_candles(monkeypatch: py
 
 def test_every_variable_the_services_read_is_in_the_example() -> None:
     documented = set(dotenv_values(EXAMPLE)) | {
-        line.lstrip("# ").split("=", 1)[0] for line in EXAMPLE.read_text().splitlines() if line.startswith("# ") and "=" in line
+        line.lstrip("# ").split("=", 1)[0]
+        for line in EXAMPLE.read_text().splitlines()
+        if line.startswith("# ") and "=" in line
     }
     read = set()
     for settings_cls in (MarketDataSettings, StrategySettings, ExecutorSettings, NotifierSettings, ApiSettings):

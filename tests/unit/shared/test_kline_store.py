@@ -21,8 +21,20 @@ T0 = 1_704_067_200_000
 
 def row(i: int, close: str = "42005.00000000", quote: str = "123456789.12345678") -> list[object]:
     t = T0 + i * MIN
-    return [t, "42000.01000000", "42010.00000000", "41990.00000000", close, "0.00000001", t + MIN - 1, quote, 7,
-            "0.00000000", "61728394.56172839", "0"]
+    return [
+        t,
+        "42000.01000000",
+        "42010.00000000",
+        "41990.00000000",
+        close,
+        "0.00000001",
+        t + MIN - 1,
+        quote,
+        7,
+        "0.00000000",
+        "61728394.56172839",
+        "0",
+    ]
 
 
 def test_rows_keep_every_decimal_exactly() -> None:
@@ -49,14 +61,24 @@ def test_merge_keeps_stored_candles_and_never_duplicates() -> None:
 def test_month_files_name_themselves_and_are_replaced_atomically(tmp_path: Path) -> None:
     path = kline_store.month_path(tmp_path, "BTCUSDT", "1m", "2024-01")
     assert path == tmp_path / "symbol=BTCUSDT" / "interval=1m" / "month=2024-01" / "klines.parquet"
-    kline_store.write_month(path, kline_store.table_from_rows([row(0)]), symbol="BTCUSDT", interval="1m",
-                            coverage=[(T0, T0 + MIN)])
-    kline_store.write_month(path, kline_store.table_from_rows([row(0), row(1)]), symbol="BTCUSDT", interval="1m",
-                            coverage=[(T0, T0 + 2 * MIN)])
+    kline_store.write_month(
+        path, kline_store.table_from_rows([row(0)]), symbol="BTCUSDT", interval="1m", coverage=[(T0, T0 + MIN)]
+    )
+    kline_store.write_month(
+        path,
+        kline_store.table_from_rows([row(0), row(1)]),
+        symbol="BTCUSDT",
+        interval="1m",
+        coverage=[(T0, T0 + 2 * MIN)],
+    )
     assert [p.name for p in path.parent.iterdir()] == ["klines.parquet"]  # no temporary file left
     month = kline_store.read_month(path)
     assert (month.symbol, month.interval, month.coverage, month.table.num_rows) == (
-        "BTCUSDT", "1m", ((T0, T0 + 2 * MIN),), 2)
+        "BTCUSDT",
+        "1m",
+        ((T0, T0 + 2 * MIN),),
+        2,
+    )
     copied = tmp_path / "elsewhere.parquet"
     copied.write_bytes(path.read_bytes())
     assert candle_identity(copied) == ("BTCUSDT", "1m")  # the metadata, not the folder, says what it is
@@ -85,8 +107,13 @@ def test_floats_from_the_store_equal_the_csv_reader_on_a_real_series(tmp_path: P
         end = (pd.Timestamp(f"{month}-01", tz="UTC") + pd.offsets.MonthBegin(1)).value // 1_000_000
         times = table.column("open_time").to_numpy()
         part = table.filter(pa.array((times >= start) & (times < end)))
-        kline_store.write_month(kline_store.month_path(folder, "BTCUSDT", "1m", month), part, symbol="BTCUSDT",
-                                interval="1m", coverage=[(start, end)])
+        kline_store.write_month(
+            kline_store.month_path(folder, "BTCUSDT", "1m", month),
+            part,
+            symbol="BTCUSDT",
+            interval="1m",
+            coverage=[(start, end)],
+        )
     from_csv, from_store = load_candles(source), load_candles(folder / "symbol=BTCUSDT" / "interval=1m")
     assert len(from_store) == len(from_csv) == 130_708
     for name in from_csv.columns:

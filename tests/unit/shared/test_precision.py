@@ -10,7 +10,12 @@ BTC = Precision("BTCUSDT", "BTC", "USDT", D("0.01000000"), D("0.00001000"))
 
 
 def test_decimals_follow_tick_and_step() -> None:
-    assert (decimals_of(D("0.01000000")), decimals_of(D("0.00001")), decimals_of(D("1")), decimals_of(D("10"))) == (2, 5, 0, 0)
+    assert (decimals_of(D("0.01000000")), decimals_of(D("0.00001")), decimals_of(D("1")), decimals_of(D("10"))) == (
+        2,
+        5,
+        0,
+        0,
+    )
     assert BTC.price(D("105861.12000000")) == "105861.12"
     assert BTC.quantity(D("0.009999999")) == "0.00999"  # down: never more than was bought
     assert BTC.quote(D("1007.98101")) == "1007.98"

@@ -19,8 +19,16 @@ OTHER = signing.parse_key("o" * 40)
 
 
 def signal_fields() -> dict[str, str]:
-    payload = Signal(symbol="BTCUSDT", side="BUY", reason="ema_cross_up", price=Decimal("100.5"), interval="1m",
-                     candle_open_time_ms=60_000, indicators={"rsi": 50.0}, parameters_version=1)
+    payload = Signal(
+        symbol="BTCUSDT",
+        side="BUY",
+        reason="ema_cross_up",
+        price=Decimal("100.5"),
+        interval="1m",
+        candle_open_time_ms=60_000,
+        indicators={"rsi": 50.0},
+        parameters_version=1,
+    )
     return encode(make_event(payload, "strategy", event_id="signal-1"))
 
 
@@ -53,7 +61,9 @@ def test_encode_seals_money_moving_types_only_and_decode_ignores_the_mac() -> No
 
 
 def test_records_survive_the_json_round_trip_and_refuse_changes() -> None:
-    record = signing.seal_record({"version": 3, "parameters": {"RISK_PER_TRADE": Decimal("0.01"), "RSI_PERIOD": 14}}, KEY)
+    record = signing.seal_record(
+        {"version": 3, "parameters": {"RISK_PER_TRADE": Decimal("0.01"), "RSI_PERIOD": 14}}, KEY
+    )
     stored = loads(dumps(record))
     assert signing.check_record(stored, KEY) is signing.Seal.VALID
     stored["parameters"]["RISK_PER_TRADE"] = "1"
@@ -80,7 +90,9 @@ def test_a_password_file_logs_the_service_in_as_its_user(tmp_path: Path) -> None
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
     os.chmod(secret, 0o600)
-    settings = ServiceSettings(REDIS_URL="redis://redis:6379/0", REDIS_USERNAME="executor", REDIS_PASSWORD_FILE=str(secret))
+    settings = ServiceSettings(
+        REDIS_URL="redis://redis:6379/0", REDIS_USERNAME="executor", REDIS_PASSWORD_FILE=str(secret)
+    )
     assert settings.redis_url == "redis://executor:s3cret@redis:6379/0"
     assert ServiceSettings(REDIS_URL="redis://127.0.0.1:6380/0").redis_url == "redis://127.0.0.1:6380/0"
 
@@ -95,7 +107,9 @@ async def test_rotation_seals_the_records_again_and_refuses_forged_ones(redis_ur
     old = signing.parse_key(key_file.read_text())
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:
-        await redis.set(streams.PARAMETERS, dumps(signing.seal_record({"version": 2, "parameters": {"RSI_PERIOD": 10}}, old)))
+        await redis.set(
+            streams.PARAMETERS, dumps(signing.seal_record({"version": 2, "parameters": {"RSI_PERIOD": 10}}, old))
+        )
         await redis.set(streams.BOT_STATE, dumps(signing.seal_record({"state": "stopped", "reason": "ops"}, old)))
         message = await rotate(redis_url, key_file)
         new = signing.parse_key(key_file.read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -40,8 +41,9 @@ def test_a_user_strategy_is_listed_validated_and_backtested(tmp_path: Path) -> N
     assert strategy.schema()["parameters"]["properties"]["PERIOD"]["unit"] == "candles"
     params = strategy.parameters({"PERIOD": "20"})
     assert params.PERIOD == 20
-    settings = StrategySettings(_env_file=None, STRATEGY="my_cross", STRATEGY_PATH=str(tmp_path),
-                                STRATEGY_PARAMS="PERIOD=20")
+    settings = StrategySettings(
+        _env_file=None, STRATEGY="my_cross", STRATEGY_PATH=str(tmp_path), STRATEGY_PARAMS="PERIOD=20"
+    )
     assert settings.strategy().name == "my_cross" and settings.strategy_parameters() == params
     candles = load_candles(CANDLES).iloc[:3000]
     result = run_backtest(candles, settings.initial_parameters(), strategy=strategy, strategy_params=params)
@@ -50,8 +52,10 @@ def test_a_user_strategy_is_listed_validated_and_backtested(tmp_path: Path) -> N
     columns = strategy.compute(candles.reset_index(drop=True), params)
     arrays = {c: candles[c].to_numpy() for c in ("open", "high", "low", "close", "volume")}
     entry, _ = strategy.signal_arrays(columns, arrays, params)
-    rows = [Row(0, *(arrays[c][i] for c in ("open", "high", "low", "close", "volume")), values={"sma": columns["sma"][i]})
-            for i in range(len(candles))]
+    rows = [
+        Row(0, *(arrays[c][i] for c in ("open", "high", "low", "close", "volume")), values={"sma": columns["sma"][i]})
+        for i in range(len(candles))
+    ]
     assert [strategy.evaluate(rows[i - 1], rows[i], params).entry for i in range(1, len(rows))] == entry[1:].tolist()
     assert np.any(entry)
 
@@ -70,8 +74,9 @@ def test_an_error_at_import_or_in_the_class_names_its_line_and_loads_nothing(tmp
     folder_with(tmp_path, "import math\nmath.sqrt(-1)\n", "b_bad.py")
     with pytest.raises(StrategyLoadError, match=r"b_bad\.py:2: ValueError: math domain error"):
         load_registry(tmp_path)
-    (tmp_path / "b_bad.py").write_text(EXAMPLE.read_text().replace('"sma_cross_example"', '"other"').replace(
-        "parameter(30,", "parameter(1,"))  # a default below its bound
+    (tmp_path / "b_bad.py").write_text(
+        re.sub(r"parameter\(\s*30,", "parameter(1,", EXAMPLE.read_text().replace('"sma_cross_example"', '"other"'))
+    )  # a default below its bound
     with pytest.raises(StrategyLoadError, match=r"b_bad\.py:\d+: ParameterError: PERIOD"):
         load_registry(tmp_path)
 

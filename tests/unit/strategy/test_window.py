@@ -10,8 +10,18 @@ from shared.events import Kline
 
 def kline(open_time: int, close: str = "1") -> Kline:
     price = Decimal(close)
-    return Kline(symbol="BTCUSDT", interval="1m", open_time_ms=open_time, close_time_ms=open_time + 59_999,
-                 open=price, high=price, low=price, close=price, volume=Decimal(1), closed=True)
+    return Kline(
+        symbol="BTCUSDT",
+        interval="1m",
+        open_time_ms=open_time,
+        close_time_ms=open_time + 59_999,
+        open=price,
+        high=price,
+        low=price,
+        close=price,
+        volume=Decimal(1),
+        closed=True,
+    )
 
 
 def test_duplicates_and_older_candles_are_ignored() -> None:

@@ -12,15 +12,20 @@ from shared.trading.protection import ExitReason, exit_reason, protection_levels
 DEFAULTS = StrategyParameters()  # stop 2 %, take profit 5 %
 
 
-@pytest.mark.parametrize(("entry", "tick", "stop_loss", "take_profit"), [
-    # 105954.54 x 0.98 = 103835.4492 -> up to 103835.45; x 1.05 = 111252.267 -> down to 111252.26
-    ("105954.54", "0.01", "103835.45", "111252.26"),
-    ("100000", "0.01", "98000.00", "105000.00"),  # exact multiples stay
-    # 0.07789 x 0.98 = 0.0763322 -> 0.07634; x 1.05 = 0.0817845 -> 0.08178
-    ("0.07789", "0.00001", "0.07634", "0.08178"),
-    ("2500.37", "0.01", "2450.37", "2625.38"),  # 2450.3626 -> 2450.37; 2625.3885 -> 2625.38
-])
-def test_levels_are_rounded_to_the_tick_towards_the_entry(entry: str, tick: str, stop_loss: str, take_profit: str) -> None:
+@pytest.mark.parametrize(
+    ("entry", "tick", "stop_loss", "take_profit"),
+    [
+        # 105954.54 x 0.98 = 103835.4492 -> up to 103835.45; x 1.05 = 111252.267 -> down to 111252.26
+        ("105954.54", "0.01", "103835.45", "111252.26"),
+        ("100000", "0.01", "98000.00", "105000.00"),  # exact multiples stay
+        # 0.07789 x 0.98 = 0.0763322 -> 0.07634; x 1.05 = 0.0817845 -> 0.08178
+        ("0.07789", "0.00001", "0.07634", "0.08178"),
+        ("2500.37", "0.01", "2450.37", "2625.38"),  # 2450.3626 -> 2450.37; 2625.3885 -> 2625.38
+    ],
+)
+def test_levels_are_rounded_to_the_tick_towards_the_entry(
+    entry: str, tick: str, stop_loss: str, take_profit: str
+) -> None:
     assert protection_levels(D(entry), DEFAULTS, D(tick)) == (D(stop_loss), D(take_profit))
 
 

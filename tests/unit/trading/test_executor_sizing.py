@@ -20,59 +20,98 @@ DEFAULTS = StrategyParameters()  # risk 1 %, allocation 100 %, stop 2 %
 BTCUSDT_INFO = {
     "symbol": "BTCUSDT",
     "filters": [
-        {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": "0.01000000",
+            "maxPrice": "1000000.00000000",
+            "tickSize": "0.01000000",
+        },
         {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
         {"filterType": "ICEBERG_PARTS", "limit": 10},
         {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "83.50000000", "stepSize": "0.00000000"},
-        {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
-         "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": "5.00000000",
+            "applyMinToMarket": True,
+            "maxNotional": "9000000.00000000",
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        },
     ],
 }
 BTC = SymbolFilters.from_exchange_info(BTCUSDT_INFO)
-ETH = SymbolFilters(tick_size=D("0.01"), step_size=D("0.0001"), min_qty=D("0.0001"), max_qty=D("9000"), min_notional=D("5"))
-DOGE = SymbolFilters(tick_size=D("0.00001"), step_size=D("1"), min_qty=D("1"), max_qty=D("9000000"), min_notional=D("5"))
+ETH = SymbolFilters(
+    tick_size=D("0.01"), step_size=D("0.0001"), min_qty=D("0.0001"), max_qty=D("9000"), min_notional=D("5")
+)
+DOGE = SymbolFilters(
+    tick_size=D("0.00001"), step_size=D("1"), min_qty=D("1"), max_qty=D("9000000"), min_notional=D("5")
+)
 
 
 def test_exchange_info_is_parsed_into_decimals() -> None:
     assert BTC.symbol == "BTCUSDT"
-    assert (BTC.tick_size, BTC.step_size, BTC.min_qty, BTC.max_qty) == (D("0.01"), D("0.00001"), D("0.00001"), D("9000"))
+    assert (BTC.tick_size, BTC.step_size, BTC.min_qty, BTC.max_qty) == (
+        D("0.01"),
+        D("0.00001"),
+        D("0.00001"),
+        D("9000"),
+    )
     assert BTC.market_step_size is None and BTC.market_min_qty is None  # 0 means "no extra rule"
     assert BTC.market_max_qty == D("83.5") and BTC.market_max_quantity == D("83.5")
     assert (BTC.min_notional, BTC.max_notional, BTC.apply_min_to_market, BTC.apply_max_to_market) == (
-        D("5"), D("9000000"), True, False)
+        D("5"),
+        D("9000000"),
+        True,
+        False,
+    )
 
 
 def test_legacy_min_notional_filter_and_missing_filters() -> None:
-    info = {"symbol": "X", "filters": [
-        {"filterType": "PRICE_FILTER", "tickSize": "0.001"},
-        {"filterType": "LOT_SIZE", "minQty": "0.1", "maxQty": "1000", "stepSize": "0.1"},
-        {"filterType": "MIN_NOTIONAL", "minNotional": "10.0", "applyToMarket": False},
-    ]}
+    info = {
+        "symbol": "X",
+        "filters": [
+            {"filterType": "PRICE_FILTER", "tickSize": "0.001"},
+            {"filterType": "LOT_SIZE", "minQty": "0.1", "maxQty": "1000", "stepSize": "0.1"},
+            {"filterType": "MIN_NOTIONAL", "minNotional": "10.0", "applyToMarket": False},
+        ],
+    }
     legacy = SymbolFilters.from_exchange_info(info)
     assert legacy.min_notional == D("10") and legacy.market_min_notional == 0
     with pytest.raises(ValueError, match="LOT_SIZE"):
         SymbolFilters.from_exchange_info({"symbol": "X", "filters": [{"filterType": "PRICE_FILTER", "tickSize": "1"}]})
 
 
-@pytest.mark.parametrize(("quantity", "step", "expected"), [
-    ("0.047190123", "0.00001", "0.04719"),
-    ("0.1999", "0.0001", "0.1999"),
-    ("701.94", "1", "701"),
-    ("0.000009", "0.00001", "0"),
-    ("5", "0.00001000", "5.00000"),
-    ("1.23", "0", "1.23"),
-    # 31 significant digits: dividing first would round 9999.999... up to 10000 and sell 0.1,
-    # more than was credited
-    ("0.0999999999999999999999999999999", "0.00001", "0.09999"),
-])
+@pytest.mark.parametrize(
+    ("quantity", "step", "expected"),
+    [
+        ("0.047190123", "0.00001", "0.04719"),
+        ("0.1999", "0.0001", "0.1999"),
+        ("701.94", "1", "701"),
+        ("0.000009", "0.00001", "0"),
+        ("5", "0.00001000", "5.00000"),
+        ("1.23", "0", "1.23"),
+        # 31 significant digits: dividing first would round 9999.999... up to 10000 and sell 0.1,
+        # more than was credited
+        ("0.0999999999999999999999999999999", "0.00001", "0.09999"),
+    ],
+)
 def test_round_down_to_step(quantity: str, step: str, expected: str) -> None:
     assert round_down_to_step(D(quantity), D(step)) == D(expected)
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    ("1E-5", "0.00001"), ("0.04719000", "0.04719"), ("10.000", "10"), ("1E+2", "100"), ("0E-8", "0"),
-    ("-0.0", "0"), ("123.450", "123.45"), ("0.1", "0.1"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("1E-5", "0.00001"),
+        ("0.04719000", "0.04719"),
+        ("10.000", "10"),
+        ("1E+2", "100"),
+        ("0E-8", "0"),
+        ("-0.0", "0"),
+        ("123.450", "123.45"),
+        ("0.1", "0.1"),
+    ],
+)
 def test_format_decimal_is_plain_text(value: str, text: str) -> None:
     assert format_decimal(D(value)) == text
 
@@ -95,8 +134,9 @@ def test_eth_and_doge_steps() -> None:
 
 
 def test_quantity_is_capped_by_the_allocation() -> None:
-    params = DEFAULTS.model_copy(update={"CAPITAL_ALLOCATION": D("0.5"), "RISK_PER_TRADE": D("0.05"),
-                                         "STOP_LOSS_PERCENTAGE": D("0.01")})
+    params = DEFAULTS.model_copy(
+        update={"CAPITAL_ALLOCATION": D("0.5"), "RISK_PER_TRADE": D("0.05"), "STOP_LOSS_PERCENTAGE": D("0.01")}
+    )
     # allocation 5000, of which 0.5 % headroom stays unspent: 4975; risk 250 / (50000 x 1 % = 500)
     # = 0.5 BTC = 25000 USDT > 4975 -> 4975 / 50000 = 0.0995 BTC
     result = size_entry(D("10000"), D("50000"), params, BTC)
@@ -104,15 +144,23 @@ def test_quantity_is_capped_by_the_allocation() -> None:
 
 
 def test_quantity_is_capped_by_max_quantity_and_market_lot_size() -> None:
-    params = DEFAULTS.model_copy(update={"RISK_PER_TRADE": D("0.5"), "STOP_LOSS_PERCENTAGE": D("0.6"),
-                                         "TAKE_PROFIT_PERCENTAGE": D("0.7")})
+    params = DEFAULTS.model_copy(
+        update={"RISK_PER_TRADE": D("0.5"), "STOP_LOSS_PERCENTAGE": D("0.6"), "TAKE_PROFIT_PERCENTAGE": D("0.7")}
+    )
     # allocation 1e9 at price 1000: wants 1e6 / 1 capped at allocation / price = 1e6, then MARKET_LOT_SIZE 83.5
     assert size_entry(D("1000000000"), D("1000"), params, BTC).quantity == D("83.5")
 
 
 def test_market_lot_size_step_applies_when_stricter() -> None:
-    strict = SymbolFilters(tick_size=D("0.01"), step_size=D("0.00001"), min_qty=D("0.00001"), max_qty=D("9000"),
-                           min_notional=D("5"), market_step_size=D("0.001"), market_min_qty=D("0.001"))
+    strict = SymbolFilters(
+        tick_size=D("0.01"),
+        step_size=D("0.00001"),
+        min_qty=D("0.00001"),
+        max_qty=D("9000"),
+        min_notional=D("5"),
+        market_step_size=D("0.001"),
+        market_min_qty=D("0.001"),
+    )
     # 0.04719... rounded to the market step 0.001
     assert size_entry(D("10000"), D("105954.54"), DEFAULTS, strict).quantity == D("0.047")
 
@@ -153,8 +201,9 @@ def test_sellable_quantity_reports_dust() -> None:
 
 
 def test_cost_never_exceeds_the_allocation_even_at_the_last_digit() -> None:
-    params = DEFAULTS.model_copy(update={"RISK_PER_TRADE": D("0.5"), "STOP_LOSS_PERCENTAGE": D("0.01"),
-                                         "TAKE_PROFIT_PERCENTAGE": D("0.02")})
+    params = DEFAULTS.model_copy(
+        update={"RISK_PER_TRADE": D("0.5"), "STOP_LOSS_PERCENTAGE": D("0.01"), "TAKE_PROFIT_PERCENTAGE": D("0.02")}
+    )
     one = SymbolFilters(tick_size=D("0.01"), step_size=D("1"), min_qty=D("1"), max_qty=D("1e9"))
     # Prices with 28 significant digits: allocation / price is rounded, the cost must still fit.
     for price in (D(1) / D(3), D(2) / D(3), D("0.07123")):

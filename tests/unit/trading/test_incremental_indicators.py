@@ -29,8 +29,9 @@ def every_builtin_spec() -> tuple[IndicatorSpec, ...]:
     specs: dict[str, IndicatorSpec] = {}
     for strategy in builtin_registry():
         for spec in strategy.indicators(strategy.parameters()):
-            specs[f"{strategy.name}.{spec.name}"] = IndicatorSpec(f"{strategy.name}.{spec.name}", spec.kind,
-                                                                  spec.period, spec.source)
+            specs[f"{strategy.name}.{spec.name}"] = IndicatorSpec(
+                f"{strategy.name}.{spec.name}", spec.kind, spec.period, spec.source
+            )
     return tuple(specs.values())
 
 
@@ -75,8 +76,15 @@ def test_incremental_equals_vectorised_on_every_shared_file(shared_data) -> None
         reference = vectorised(frame, specs)
         ours = run(IndicatorState(specs), frame)
         for spec in specs:
-            scale = float(np.nanmedian(np.abs(frame[spec.source if spec.kind in (IndicatorKind.EMA, IndicatorKind.SMA)
-                                                     else "close"].to_numpy())))
+            scale = float(
+                np.nanmedian(
+                    np.abs(
+                        frame[
+                            spec.source if spec.kind in (IndicatorKind.EMA, IndicatorKind.SMA) else "close"
+                        ].to_numpy()
+                    )
+                )
+            )
             assert_close(ours[spec.name], reference[spec.name].to_numpy(), f"{path.name} {spec.name}", scale)
 
 
@@ -86,7 +94,7 @@ def test_a_state_rebuilt_from_the_window_after_a_restart_matches(shared_data) ->
     restart = 12_345
     continuous = run(IndicatorState(specs), frame)
     # After the restart the service rebuilds its state from the window's last WINDOW candles.
-    rebuilt = run(IndicatorState(specs), frame.iloc[restart - WINDOW:])
+    rebuilt = run(IndicatorState(specs), frame.iloc[restart - WINDOW :])
     for spec in specs:
         ours = rebuilt[spec.name][WINDOW:]
         reference = continuous[spec.name][restart:]

@@ -9,13 +9,23 @@ from shared.trading import ledger
 
 
 def test_fill_from_a_full_response_computes_the_quote_amount() -> None:
-    fill = ledger.fill_from_response({"price": "100.5", "qty": "0.2", "commission": "0.0002", "commissionAsset": "BTC", "tradeId": 7}, 5)
+    fill = ledger.fill_from_response(
+        {"price": "100.5", "qty": "0.2", "commission": "0.0002", "commissionAsset": "BTC", "tradeId": 7}, 5
+    )
     assert fill == ledger.FillData(7, D("100.5"), D("0.2"), D("20.10"), D("0.0002"), "BTC", 5)
 
 
 def test_fill_from_my_trades_keeps_the_exchange_quote() -> None:
-    row = {"id": 9, "orderId": 3, "price": "10", "qty": "2", "quoteQty": "20.00000001", "commission": "0.02",
-           "commissionAsset": "USDT", "time": 77}
+    row = {
+        "id": 9,
+        "orderId": 3,
+        "price": "10",
+        "qty": "2",
+        "quoteQty": "20.00000001",
+        "commission": "0.02",
+        "commissionAsset": "USDT",
+        "time": 77,
+    }
     fill = ledger.fill_from_trade(row)
     assert fill.trade_id == 9 and fill.quote_quantity == D("20.00000001") and fill.time_ms == 77
 
@@ -36,13 +46,28 @@ def test_totals_split_commission_by_asset() -> None:
 
 
 def test_order_from_response_and_query() -> None:
-    body = {"symbol": "BTCUSDT", "orderId": 4, "clientOrderId": "EB-BTCUSDT-1", "transactTime": 1000,
-            "executedQty": "0.5", "cummulativeQuoteQty": "50", "status": "FILLED",
-            "fills": [{"price": "100", "qty": "0.5", "commission": "0.0005", "commissionAsset": "BTC", "tradeId": 11}]}
+    body = {
+        "symbol": "BTCUSDT",
+        "orderId": 4,
+        "clientOrderId": "EB-BTCUSDT-1",
+        "transactTime": 1000,
+        "executedQty": "0.5",
+        "cummulativeQuoteQty": "50",
+        "status": "FILLED",
+        "fills": [{"price": "100", "qty": "0.5", "commission": "0.0005", "commissionAsset": "BTC", "tradeId": 11}],
+    }
     state = ledger.order_from_response(body)
     assert state.status == "FILLED" and state.exchange_order_id == 4 and state.fills[0].time_ms == 1000
-    query = ledger.order_from_response({"orderId": 4, "clientOrderId": "x", "status": "NEW", "executedQty": "0",
-                                        "cummulativeQuoteQty": "0", "updateTime": 5})
+    query = ledger.order_from_response(
+        {
+            "orderId": 4,
+            "clientOrderId": "x",
+            "status": "NEW",
+            "executedQty": "0",
+            "cummulativeQuoteQty": "0",
+            "updateTime": 5,
+        }
+    )
     assert query.fills == () and query.time_ms == 5 and ledger.stored_status(query.status, "INTENT") == "SUBMITTED"
 
 
@@ -56,11 +81,25 @@ def test_stored_status_never_goes_back_from_a_final_status() -> None:
 
 
 def _report(**changes) -> ExecutionReport:
-    values = {"symbol": "BTCUSDT", "client_order_id": "EB-BTCUSDT-1", "order_id": 4, "side": "BUY", "order_type": "MARKET",
-                  "execution_type": "TRADE", "status": "PARTIALLY_FILLED", "quantity": D("1"), "price": D("0"),
-                  "last_quantity": D("0.4"), "last_price": D("100"), "cumulative_quantity": D("0.4"),
-                  "cumulative_quote": D("40"), "commission": D("0.0004"), "commission_asset": "BTC", "trade_id": 21,
-                  "transact_time_ms": 99}
+    values = {
+        "symbol": "BTCUSDT",
+        "client_order_id": "EB-BTCUSDT-1",
+        "order_id": 4,
+        "side": "BUY",
+        "order_type": "MARKET",
+        "execution_type": "TRADE",
+        "status": "PARTIALLY_FILLED",
+        "quantity": D("1"),
+        "price": D("0"),
+        "last_quantity": D("0.4"),
+        "last_price": D("100"),
+        "cumulative_quantity": D("0.4"),
+        "cumulative_quote": D("40"),
+        "commission": D("0.0004"),
+        "commission_asset": "BTC",
+        "trade_id": 21,
+        "transact_time_ms": 99,
+    }
     values.update(changes)
     return ExecutionReport(**values)
 
@@ -69,7 +108,9 @@ def test_order_from_report_carries_its_fill_only_when_it_traded() -> None:
     state = ledger.order_from_report(_report())
     assert state.fills[0].trade_id == 21 and state.fills[0].quote_quantity == D("40.0")
     assert ledger.order_from_report(_report(execution_type="NEW", trade_id=-1, last_quantity=D(0))).fills == ()
-    expired = ledger.order_from_report(_report(execution_type="EXPIRED", status="EXPIRED", trade_id=-1, last_quantity=D(0)))
+    expired = ledger.order_from_report(
+        _report(execution_type="EXPIRED", status="EXPIRED", trade_id=-1, last_quantity=D(0))
+    )
     assert expired.status == "EXPIRED" and expired.executed_quantity == D("0.4")
 
 

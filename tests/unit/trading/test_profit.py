@@ -16,20 +16,73 @@ BTC = Precision("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.00001"), D("0.00001"),
 
 # 1) 0.01 BTC bought at 100000 (1000 USDT), commission 0.00001 BTC -> 0.00999 credited; sold at
 #    101000: 1008.99 - 1.00899 commission = 1007.98101. Profit 7.98101, fees 1 + 1.00899.
-ONE = TradeRecord(1, "BTCUSDT", "CLOSED", T0, T0 + 30 * MIN, D("100000"), D("101000"), D("0.00999"), D("0.00999"),
-                  D("1000"), D("1007.98101"), D("1.0"), D("1.00899"))
+ONE = TradeRecord(
+    1,
+    "BTCUSDT",
+    "CLOSED",
+    T0,
+    T0 + 30 * MIN,
+    D("100000"),
+    D("101000"),
+    D("0.00999"),
+    D("0.00999"),
+    D("1000"),
+    D("1007.98101"),
+    D("1.0"),
+    D("1.00899"),
+)
 # 2) 0.02 bought at 100000 with 2 USDT commission (spent 2002); sold in two exits of 0.01 at
 #    99000 (989.01 after 0.99) and 98000 (979.02 after 0.98): received 1968.03, profit -33.97.
-TWO = TradeRecord(2, "BTCUSDT", "CLOSED", T0 + DAY, T0 + DAY + 90 * MIN, D("100000"), D("98500"), D("0.02"), D("0.02"),
-                  D("2002"), D("1968.03"), D("2"), D("1.97"))
+TWO = TradeRecord(
+    2,
+    "BTCUSDT",
+    "CLOSED",
+    T0 + DAY,
+    T0 + DAY + 90 * MIN,
+    D("100000"),
+    D("98500"),
+    D("0.02"),
+    D("0.02"),
+    D("2002"),
+    D("1968.03"),
+    D("2"),
+    D("1.97"),
+)
 # 3) 0.01 at 100000, commission 0.0000075 BTC -> 0.0099925 credited; 0.00999 sold at 102000:
 #    1018.98 - 1.01898 = 1017.96102; 0.0000025 BTC is left as dust. Profit 17.96102.
-THREE = TradeRecord(3, "BTCUSDT", "CLOSED", T0 + 8 * DAY, T0 + 8 * DAY + 60 * MIN, D("100000"), D("102000"),
-                    D("0.0099925"), D("0.00999"), D("1000"), D("1017.96102"), D("0.75"), D("1.01898"),
-                    dust_out=D("0.0000025"))
+THREE = TradeRecord(
+    3,
+    "BTCUSDT",
+    "CLOSED",
+    T0 + 8 * DAY,
+    T0 + 8 * DAY + 60 * MIN,
+    D("100000"),
+    D("102000"),
+    D("0.0099925"),
+    D("0.00999"),
+    D("1000"),
+    D("1017.96102"),
+    D("0.75"),
+    D("1.01898"),
+    dust_out=D("0.0000025"),
+)
 # 4) open: carries that dust in; 0.01 at 103000 (1030), 0.00001 BTC commission -> 0.00999 held.
-FOUR = TradeRecord(4, "BTCUSDT", "OPEN", T0 + 40 * DAY, None, D("103000"), None, D("0.00999"), D("0"),
-                   D("1030"), None, D("1.03"), D("0"), dust_in=D("0.0000025"))
+FOUR = TradeRecord(
+    4,
+    "BTCUSDT",
+    "OPEN",
+    T0 + 40 * DAY,
+    None,
+    D("103000"),
+    None,
+    D("0.00999"),
+    D("0"),
+    D("1030"),
+    None,
+    D("1.03"),
+    D("0"),
+    dust_in=D("0.0000025"),
+)
 LEDGER = [ONE, TWO, THREE, FOUR]
 PRICES = {"BTCUSDT": D("104000")}
 
@@ -59,8 +112,9 @@ def test_trade_rows_give_profit_after_fees_and_marks_an_open_position() -> None:
     assert TWO.profit_pct is not None and round(TWO.profit_pct, 4) == D("-1.6968")
     assert FOUR.profit_quote is None and FOUR.unrealised_quote(D("104000")) == D("8.96")
     assert FOUR.dust_held == D("0.0000025") and FOUR.position_held == D("0.00999")
-    closing = TradeRecord(5, "BTCUSDT", "CLOSING", T0, None, D("100"), None, D("2"), D("1.5"), D("200"), D("160"),
-                          dust_in=D("0.2"))
+    closing = TradeRecord(
+        5, "BTCUSDT", "CLOSING", T0, None, D("100"), None, D("2"), D("1.5"), D("200"), D("160"), dust_in=D("0.2")
+    )
     # Half a position sold for 160: 0.5 of the position and the 0.2 dust still held.
     assert closing.position_held == D("0.5") and closing.dust_held == D("0.2")
     assert closing.unrealised_quote(D("110")) == D("0.5") * 110 + 160 - 200
@@ -69,8 +123,21 @@ def test_trade_rows_give_profit_after_fees_and_marks_an_open_position() -> None:
 def test_dust_of_a_symbol_is_what_its_last_exit_left_or_the_open_trade_carries() -> None:
     assert profit.bot_dust([ONE, TWO, THREE]) == D("0.0000025")
     assert profit.bot_dust(LEDGER) == D("0.0000025")
-    sold_with_it = TradeRecord(6, "BTCUSDT", "CLOSED", T0, T0 + MIN, D("1"), D("1"), D("0.00999"), D("0.00999"),
-                               D("1"), D("1"), dust_in=D("0.0000025"), dust_out=D("0.0000035"))
+    sold_with_it = TradeRecord(
+        6,
+        "BTCUSDT",
+        "CLOSED",
+        T0,
+        T0 + MIN,
+        D("1"),
+        D("1"),
+        D("0.00999"),
+        D("0.00999"),
+        D("1"),
+        D("1"),
+        dust_in=D("0.0000025"),
+        dust_out=D("0.0000035"),
+    )
     assert profit.bot_dust([THREE, sold_with_it]) == D("0.0000035")
     assert profit.bot_dust([]) == D("0")
 
@@ -78,7 +145,10 @@ def test_dust_of_a_symbol_is_what_its_last_exit_left_or_the_open_trade_carries()
 def test_periods_by_utc_day_iso_week_and_month() -> None:
     days = profit.periods(LEDGER, PeriodUnit.DAY)
     assert [(p.label, p.trades, p.realised_quote) for p in days] == [
-        ("2025-05-20", 1, D("7.98101")), ("2025-05-21", 1, D("-33.97")), ("2025-05-28", 1, D("17.96102"))]
+        ("2025-05-20", 1, D("7.98101")),
+        ("2025-05-21", 1, D("-33.97")),
+        ("2025-05-28", 1, D("17.96102")),
+    ]
     assert days[0].start_ms == T0 and days[0].end_ms == T0 + DAY
     weeks = profit.periods(LEDGER, PeriodUnit.WEEK)  # Monday 2025-05-19 starts W21
     assert [(p.label, p.trades, p.wins) for p in weeks] == [("2025-W21", 2, 1), ("2025-W22", 1, 1)]
@@ -98,8 +168,12 @@ def test_equity_curve_and_its_drawdown() -> None:
 
 
 def test_summary_per_symbol_and_total() -> None:
-    eth = TradeRecord(7, "ETHUSDT", "CLOSED", T0, T0 + MIN, D("2500"), D("2600"), D("0.1"), D("0.1"), D("250"), D("259.74"))
-    summary = profit.summarise([*LEDGER, eth], {**PRICES, "ETHUSDT": D("2600")}, D("10000"), ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+    eth = TradeRecord(
+        7, "ETHUSDT", "CLOSED", T0, T0 + MIN, D("2500"), D("2600"), D("0.1"), D("0.1"), D("250"), D("259.74")
+    )
+    summary = profit.summarise(
+        [*LEDGER, eth], {**PRICES, "ETHUSDT": D("2600")}, D("10000"), ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    )
     assert summary.total.trades == 4 and summary.total.realised_quote == D("-8.02797") + D("9.74")
     assert summary.total.dust_quantity is None  # base units of several symbols do not add up
     assert summary.symbols["ETHUSDT"].realised_quote == D("9.74") and summary.symbols["SOLUSDT"].trades == 0

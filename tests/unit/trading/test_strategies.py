@@ -62,8 +62,12 @@ def test_parameter_models_name_the_field_and_check_across_fields() -> None:
         DonchianBreakout().parameters({"NOPE": 1})
     assert error.value.problems[0][0] == "NOPE"
     schema = Rsi2Reversion().schema()["parameters"]["properties"]["TREND_PERIOD"]
-    assert (schema["title"], schema["unit"], schema["live_safe"], schema["minimum"]) == ("Trend average period", "candles",
-                                                                                         False, 2)
+    assert (schema["title"], schema["unit"], schema["live_safe"], schema["minimum"]) == (
+        "Trend average period",
+        "candles",
+        False,
+        2,
+    )
     with pytest.raises(ValidationError):  # frozen
         Rsi2Reversion().parameters().ENTRY_RSI = 5  # type: ignore[misc]
 
@@ -80,8 +84,12 @@ def test_per_candle_rules_equal_the_vectorised_ones_on_every_shared_file(shared_
         entry, exit_ = strategy.signal_arrays(columns, candles, params)
         names = list(columns.columns)
         values = [dict(zip(names, v, strict=True)) for v in columns.itertuples(index=False, name=None)]
-        rows = [Row(0, *ohlcv, values=v) for ohlcv, v in
-                zip(zip(*(candles[c] for c in ("open", "high", "low", "close", "volume")), strict=True), values, strict=True)]
+        rows = [
+            Row(0, *ohlcv, values=v)
+            for ohlcv, v in zip(
+                zip(*(candles[c] for c in ("open", "high", "low", "close", "volume")), strict=True), values, strict=True
+            )
+        ]
         decisions = [strategy.evaluate(rows[i - 1], rows[i], params) for i in range(1, len(rows))]
         assert [d.entry for d in decisions] == entry[1:].tolist(), path.name
         assert [d.exit for d in decisions] == exit_[1:].tolist(), path.name

@@ -16,16 +16,23 @@ from shared.trading.indicators import (
     latest_rows,
 )
 
-SMALL = StrategyParameters(EMA_SHORT_PERIOD=2, EMA_LONG_PERIOD=3, EMA_FILTER_PERIOD=4, RSI_PERIOD=2, VOLUME_AVG_PERIOD=3)
+SMALL = StrategyParameters(
+    EMA_SHORT_PERIOD=2, EMA_LONG_PERIOD=3, EMA_FILTER_PERIOD=4, RSI_PERIOD=2, VOLUME_AVG_PERIOD=3
+)
 
 
 def frame(close: list[float], volume: list[float] | None = None) -> pd.DataFrame:
     close_array = np.array(close, dtype=float)
-    return pd.DataFrame({
-        "open_time": np.arange(len(close), dtype=np.int64) * 60_000,
-        "open": close_array, "high": close_array + 1, "low": close_array - 1, "close": close_array,
-        "volume": np.array(volume if volume is not None else [1.0] * len(close)),
-    })
+    return pd.DataFrame(
+        {
+            "open_time": np.arange(len(close), dtype=np.int64) * 60_000,
+            "open": close_array,
+            "high": close_array + 1,
+            "low": close_array - 1,
+            "close": close_array,
+            "volume": np.array(volume if volume is not None else [1.0] * len(close)),
+        }
+    )
 
 
 def test_columns_index_and_length_follow_the_input() -> None:
@@ -67,7 +74,7 @@ def test_warm_up_lengths_per_indicator() -> None:
     result = compute_indicators(candles, params)
     first = {name: int(result[name].notna().to_numpy().argmax()) for name in INDICATOR_COLUMNS}
     assert first == {"ema_short": 8, "ema_long": 20, "ema_filter": 49, "rsi": 14, "volume_avg": 19, "atr": 13}
-    assert result.iloc[first["ema_filter"]:].notna().all().all()
+    assert result.iloc[first["ema_filter"] :].notna().all().all()
 
 
 def test_pandas_ta_does_not_hand_off_to_talib(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,10 +18,26 @@ NAN = math.nan
 DEFAULTS = StrategyParameters()  # RSI 75 / 25, EMA filter on, volume confirmation off
 
 
-def row(ema_short: float, ema_long: float, *, rsi: float = 50.0, close: float = 101.0, ema_filter: float = 100.0,
-        volume: float = 10.0, volume_avg: float = 5.0) -> IndicatorRow:
-    return IndicatorRow(open_time=0, close=close, volume=volume, ema_short=ema_short, ema_long=ema_long,
-                        ema_filter=ema_filter, rsi=rsi, volume_avg=volume_avg)
+def row(
+    ema_short: float,
+    ema_long: float,
+    *,
+    rsi: float = 50.0,
+    close: float = 101.0,
+    ema_filter: float = 100.0,
+    volume: float = 10.0,
+    volume_avg: float = 5.0,
+) -> IndicatorRow:
+    return IndicatorRow(
+        open_time=0,
+        close=close,
+        volume=volume,
+        ema_short=ema_short,
+        ema_long=ema_long,
+        ema_filter=ema_filter,
+        rsi=rsi,
+        volume_avg=volume_avg,
+    )
 
 
 def test_entry_when_short_ema_crosses_above_long_ema() -> None:
@@ -74,7 +90,12 @@ def test_exit_when_short_ema_crosses_below_long_ema_above_oversold() -> None:
 def test_conditions_are_listed_in_order_with_their_values() -> None:
     decision = evaluate(row(99, 100), row(101, 100, rsi=80.0), DEFAULTS)
     assert [c.name for c in decision.conditions] == [
-        "ema_cross_up", "rsi_below_overbought", "close_above_ema_filter", "ema_cross_down", "rsi_above_oversold"]
+        "ema_cross_up",
+        "rsi_below_overbought",
+        "close_above_ema_filter",
+        "ema_cross_down",
+        "rsi_above_oversold",
+    ]
     assert [c.passed for c in decision.conditions] == [True, False, True, False, True]
     text = decision.describe()
     assert text.startswith("no signal") and "rsi_below_overbought: 80 vs 75 failed" in text
@@ -88,17 +109,18 @@ def test_no_signal_while_an_enabled_indicator_is_nan() -> None:
     off = DEFAULTS.model_copy(update={"USE_EMA_FILTER": False})
     assert evaluate(row(99, 100, ema_filter=NAN), row(101, 100, ema_filter=NAN), off).entry
     assert not evaluate(row(NAN, 100), row(101, 100), DEFAULTS).warm
-    assert not evaluate(row(99, 100), row(101, 100, volume_avg=NAN), DEFAULTS.model_copy(
-        update={"USE_VOLUME_CONFIRMATION": True})).warm
+    assert not evaluate(
+        row(99, 100), row(101, 100, volume_avg=NAN), DEFAULTS.model_copy(update={"USE_VOLUME_CONFIRMATION": True})
+    ).warm
 
 
 def test_signal_arrays_on_a_hand_made_series() -> None:
     nan = np.nan
     indicators = {
-        "ema_short":  np.array([nan, 99.0, 101.0, 102.0, 99.0, 100.0, 101.0, 99.0]),
-        "ema_long":   np.array([nan, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0]),
+        "ema_short": np.array([nan, 99.0, 101.0, 102.0, 99.0, 100.0, 101.0, 99.0]),
+        "ema_long": np.array([nan, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0]),
         "ema_filter": np.array([nan, 90.0, 90.0, 90.0, 90.0, 90.0, 200.0, 90.0]),
-        "rsi":        np.array([nan, 50.0, 50.0, 50.0, 50.0, 50.0, 50.0, 20.0]),
+        "rsi": np.array([nan, 50.0, 50.0, 50.0, 50.0, 50.0, 50.0, 20.0]),
         "volume_avg": np.full(8, 1.0),
     }
     close = np.full(8, 100.0)
@@ -116,8 +138,10 @@ def _check_agreement(path: Path, params: StrategyParameters) -> int:
     entry, exit_ = signal_arrays(indicators, close, volume, params)
     columns = {name: indicators[name].to_numpy() for name in indicators.columns}
     times = candles["open_time"].to_numpy()
-    rows = [IndicatorRow(int(times[i]), float(close[i]), float(volume[i]), *(float(columns[c][i]) for c in columns))
-            for i in range(len(candles))]
+    rows = [
+        IndicatorRow(int(times[i]), float(close[i]), float(volume[i]), *(float(columns[c][i]) for c in columns))
+        for i in range(len(candles))
+    ]
     assert not entry[0] and not exit_[0]
     for i in range(1, len(rows)):
         decision = evaluate(rows[i - 1], rows[i], params)
@@ -125,19 +149,28 @@ def _check_agreement(path: Path, params: StrategyParameters) -> int:
     return int(entry.sum() + exit_.sum())
 
 
-@pytest.mark.parametrize("overrides", [
-    {},
-    {"USE_VOLUME_CONFIRMATION": True, "USE_EMA_FILTER": False, "RSI_OVERBOUGHT": 60.0, "RSI_OVERSOLD": 40.0},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"USE_VOLUME_CONFIRMATION": True, "USE_EMA_FILTER": False, "RSI_OVERBOUGHT": 60.0, "RSI_OVERSOLD": 40.0},
+    ],
+)
 def test_per_candle_and_vectorised_rules_agree_on_every_candle(shared_data, overrides: dict[str, object]) -> None:
     params = StrategyParameters(**overrides)
     signals = _check_agreement(shared_data.file("BTCUSDT_1m_2023-03-16_2023-05-01.csv.gz"), params)
     assert signals > 1000
 
 
-@pytest.mark.parametrize("overrides", [
-    {}, {"USE_VOLUME_CONFIRMATION": True}, {"USE_EMA_FILTER": False}, {"RSI_PERIOD": 60, "EMA_LONG_PERIOD": 30},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"USE_VOLUME_CONFIRMATION": True},
+        {"USE_EMA_FILTER": False},
+        {"RSI_PERIOD": 60, "EMA_LONG_PERIOD": 30},
+    ],
+)
 def test_warmup_candles_is_where_the_rules_start(overrides: dict[str, object]) -> None:
     params = StrategyParameters(**overrides)
     n = 300
