@@ -42,7 +42,7 @@ class SmaCrossExample(Strategy):
         # The live rules, one closed candle at a time; each Check is a line of the decision log.
         missing = self.missing(previous, current, params)
         if missing:
-            return Evaluation(entry=False, exit=False, warm=False, missing=missing)
+            return Evaluation.warming(missing)
         up = Check(
             "close_crossed_above_average",
             previous.close <= previous.sma and current.close > current.sma,
@@ -59,7 +59,7 @@ class SmaCrossExample(Strategy):
             previous.close,
             previous.sma,
         )
-        return Evaluation(entry=up.passed, exit=down.passed, warm=True, conditions=(up, down))
+        return Evaluation.of((up,), (down,))
 
     def signal_arrays(self, columns, candles, params: SmaCrossParameters):  # type: ignore[no-untyped-def]
         # The same rules over whole arrays for the backtester: must flag exactly what evaluate() does.

@@ -17,7 +17,7 @@ No signal at all while any enabled indicator is NaN on candle ``i`` or ``i-1`` (
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,6 +72,21 @@ class Evaluation:
     conditions: tuple[Check, ...] = ()
     missing: tuple[str, ...] = ()
 
+    @classmethod
+    def warming(cls, missing: tuple[str, ...]) -> Evaluation:
+        """No decision yet: ``missing`` indicators are still NaN on one of the two candles."""
+        return cls(entry=False, exit=False, warm=False, missing=missing)
+
+    @classmethod
+    def of(cls, entry: Sequence[Check], exit_: Sequence[Check]) -> Evaluation:
+        """Entry when every entry check passes, exit when every exit check does; all are listed."""
+        return cls(
+            entry=all(c.passed for c in entry),
+            exit=all(c.passed for c in exit_),
+            warm=True,
+            conditions=(*entry, *exit_),
+        )
+
     def condition(self, name: str) -> Check | None:
         """The condition called ``name``, or None when it was not evaluated."""
         return next((c for c in self.conditions if c.name == name), None)
@@ -102,7 +117,7 @@ def evaluate(previous: IndicatorRow, current: IndicatorRow, params: StrategyPara
         if math.isnan(getattr(previous, name)) or math.isnan(getattr(current, name))
     )
     if missing:
-        return Evaluation(entry=False, exit=False, warm=False, missing=missing)
+        return Evaluation.warming(missing)
 
     cross_up = Check(
         "ema_cross_up",
@@ -136,12 +151,7 @@ def evaluate(previous: IndicatorRow, current: IndicatorRow, params: StrategyPara
         cross_down,
         Check("rsi_above_oversold", current.rsi > params.RSI_OVERSOLD, current.rsi, params.RSI_OVERSOLD),
     ]
-    return Evaluation(
-        entry=all(c.passed for c in entry),
-        exit=all(c.passed for c in exit_),
-        warm=True,
-        conditions=tuple(entry + exit_),
-    )
+    return Evaluation.of(entry, exit_)
 
 
 def signal_arrays(

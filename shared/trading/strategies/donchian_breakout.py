@@ -84,7 +84,7 @@ class DonchianBreakout(Strategy):
     def evaluate(self, previous: Row, current: Row, params: DonchianParameters) -> Evaluation:
         missing = self.missing(previous, current, params)
         if missing:
-            return Evaluation(entry=False, exit=False, warm=False, missing=missing)
+            return Evaluation.warming(missing)
         atr_ratio = current.atr / current.close
         entry = (
             Check("close_above_channel", current.close > previous.channel_high, current.close, previous.channel_high),
@@ -93,9 +93,7 @@ class DonchianBreakout(Strategy):
         exit_ = (
             Check("close_below_channel", current.close < previous.channel_low, current.close, previous.channel_low),
         )
-        return Evaluation(
-            entry=all(c.passed for c in entry), exit=all(c.passed for c in exit_), warm=True, conditions=entry + exit_
-        )
+        return Evaluation.of(entry, exit_)
 
     def signal_arrays(
         self,

@@ -76,15 +76,13 @@ class Rsi2Reversion(Strategy):
     def evaluate(self, previous: Row, current: Row, params: Rsi2Parameters) -> Evaluation:
         missing = self.missing(previous, current, params)
         if missing:
-            return Evaluation(entry=False, exit=False, warm=False, missing=missing)
+            return Evaluation.warming(missing)
         entry = (
             Check("close_above_trend", current.close > current.trend_sma, current.close, current.trend_sma),
             Check("rsi_below_entry", current.rsi < params.ENTRY_RSI, current.rsi, params.ENTRY_RSI),
         )
         exit_ = (Check("close_above_exit_average", current.close > current.exit_sma, current.close, current.exit_sma),)
-        return Evaluation(
-            entry=all(c.passed for c in entry), exit=all(c.passed for c in exit_), warm=True, conditions=entry + exit_
-        )
+        return Evaluation.of(entry, exit_)
 
     def signal_arrays(
         self,
