@@ -4,13 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
+# make test's pytest-xdist workers: the replays wait on their clock, so two share two cores.
+PYTEST_WORKERS ?= 2
 
-.PHONY: run stop test lint test-component fuzz restart reset-password user token backtest download bench compose-check compose-secrets install system clean help
+.PHONY: run stop test test-long lint test-component fuzz restart reset-password user token backtest optimize optimise download bench compose-check compose-secrets install system clean help
 
 help:
 	@echo "make run                      start redis, the simulator and every service; prints the dashboard URL"
 	@echo "make test                     make lint, then the whole test suite (unit, component, integration, ... tiers)"
 	@echo "make lint                     ruff check, ruff format --check and mypy (settings in pyproject.toml)"
+	@echo "make test-long                the long tier: tests marked long, then make fuzz and make chaos (about an hour)"
 	@echo "make test-component           the executor's component tier alone (fake exchange and clock, real Redis)"
 	@echo "make stop                     stop a running 'make run' (from any terminal)"
 	@echo "make restart SERVICE=name     restart one service of a running 'make run'"
@@ -18,6 +21,7 @@ help:
 	@echo "make user [ADD=name ROLE=viewer|operator] [NAME=name ROLE=...] [RESET=name] [REMOVE=name]   dashboard accounts"
 	@echo "make token [ADD=label ROLE=viewer|operator ACCOUNT=name] [REVOKE=id]   personal API tokens (Authorization: Bearer)"
 	@echo "make backtest DATA=file.csv.gz [PARAMS=\"EMA_SHORT_PERIOD=12 FEE=0.001\"] [JSON=out.json] [REPORT=out.html]"
+	@echo "make optimize DATA=file SPACE=\"EMA_SHORT_PERIOD=5:30 ...\" [TRIALS=100] [OBJECTIVE=sharpe] [WALK_FORWARD=K] [SEED=0] [SCHEDULER=tcp://host:8786] [PARAMS=...] [JSON=out.json] [REPORT=out.html]"
 	@echo "make download SYMBOLS=BTCUSDT,ETHUSDT INTERVAL=1m START=2024-01-01 [END=2024-03-01] [OUT=data] [SOURCE=rest|archive]"
 	@echo "make bench                    benchmarks (tables printed, nothing asserted)"
 	@echo "make chaos [SEED=1] [KILLS=104] [JSON=out.json]   long tier: clean vs faulted replay, comparison table"
@@ -73,8 +77,18 @@ lint: install
 
 test: install lint
 	@scripts/ensure-system.sh redis chromium postgres
-	@$(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
+	@$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 1; fi; exit $$status
+
+# The long tier: what would push make test past its time bound (long replays, the long fuzz,
+# the chaos run). Every step runs, so one round shows everything that fails.
+test-long: install
+	@scripts/ensure-system.sh redis chromium postgres
+	@status=0; \
+	$(PY) -m pytest -q -m long $(PYTEST_ARGS) || status=1; \
+	$(MAKE) --no-print-directory fuzz || status=1; \
+	$(MAKE) --no-print-directory chaos || status=1; \
+	exit $$status
 
 # tests/component is part of `make test` (pytest's testpaths); this runs that tier alone.
 test-component: install
@@ -83,11 +97,21 @@ test-component: install
 
 # The long tier of the api fuzzing; make test runs a short version (tests/api/test_api_fuzz.py).
 fuzz: install system
-	$(PY) scripts/fuzz_api.py --max-examples $(or $(FUZZ_EXAMPLES),600) --min-requests 10000
+	$(PY) scripts/fuzz_api.py --max-examples $(or $(FUZZ_EXAMPLES),350) --min-requests 10000
 
 backtest: install
 	@[ -n "$(DATA)" ] || { echo "usage: make backtest DATA=path/to/candles.csv.gz [PARAMS=\"...\"] [JSON=out.json] [REPORT=out.html]"; exit 2; }
 	$(PY) -m backtest --data "$(DATA)" --params "$(PARAMS)" $(if $(JSON),--json "$(JSON)") $(if $(REPORT),--report "$(REPORT)")
+
+# Optuna over the named parameters, trials on Dask (docs/optimize.md); studies in var/optimize/.
+optimize: install
+	@[ -n "$(DATA)" ] && [ -n "$(SPACE)" ] || { echo "usage: make optimize DATA=file SPACE=\"EMA_SHORT_PERIOD=5:30 EMA_LONG_PERIOD=20:120\" [TRIALS=100] [OBJECTIVE=sharpe] [WALK_FORWARD=K] [SEED=0] [SYMBOLS=..] [TIMEFRAME=1m] [SCHEDULER=tcp://host:8786] [PARAMS=...] [JSON=out.json] [REPORT=out.html]"; exit 2; }
+	$(PY) -m backtest.optimize --data "$(DATA)" --space "$(SPACE)" --params "$(PARAMS)" --trials "$(or $(TRIALS),100)" \
+		--objective "$(or $(OBJECTIVE),sharpe)" --seed "$(or $(SEED),0)" $(if $(WALK_FORWARD),--walk-forward $(WALK_FORWARD)) \
+		$(if $(SYMBOLS),--symbols "$(SYMBOLS)") $(if $(TIMEFRAME),--timeframe "$(TIMEFRAME)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+		$(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(STUDY),--study "$(STUDY)") $(if $(JSON),--json "$(JSON)") $(if $(REPORT),--report "$(REPORT)")
+
+optimise: optimize
 
 # Candles into the Parquet store (docs/data.md); REST from BINANCE_ENV's exchange or the public archive.
 download: install
@@ -97,13 +121,15 @@ download: install
 bench: install system
 	$(PY) bench/bench_pipeline.py
 	$(PY) bench/bench_backtest.py
+	$(PY) bench/bench_optimize.py
 	$(PY) bench/bench_strategy.py
 	$(PY) bench/bench_exchange_sim.py
 	$(PY) bench/bench_api_burst.py
 	$(PY) bench/bench_api.py
+	$(PY) bench/bench_metrics.py
 
-# Long tier, not part of make test (12-17 minutes): a clean and a faulted replay of the same
-# candles, compared; exits 1 on any difference no rule allows (tests/chaos/verdict.py).
+# Long tier, not part of make test (about 25 minutes): a clean and a faulted replay of the same
+# candles, compared; exits 1 on any difference no rule allows, or a fault kind fired < 10 times (tests/chaos/verdict.py).
 .PHONY: chaos
 chaos: install system
 	$(PY) -m tests.chaos --seed $(or $(SEED),1) $(if $(KILLS),--kills $(KILLS)) $(if $(JSON),--json "$(JSON)")

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from backtest.config import parse_run_settings, strategy_run_parameters
+from backtest.config import BREAKER_KEYS, parse_run_settings, strategy_run_parameters
 from backtest.engine import BacktestResult, run_backtest
 from backtest.metrics import iso_time
 from backtest.report import render_report
@@ -58,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", type=Path, help="write the HTML report here")
     parser.add_argument("--report-dir", type=Path, help="write <report_key>.html and .json into this folder")
     parser.add_argument("--balance", help="starting quote balance (default 10000; same as BALANCE=...)")
+    for key, what in (
+        ("BREAKER_DAILY_LOSS_PCT", "daily realised loss, % of the day's starting equity"),
+        ("BREAKER_MAX_DRAWDOWN_PCT", "drawdown from the equity peak, %"),
+        ("BREAKER_MAX_LOSING_STREAK", "losing trades in a row"),
+    ):
+        option = "--" + key.lower().replace("_", "-")
+        parser.add_argument(
+            option, metavar="N", help=f"circuit breaker: pause entries at this {what} (same as {key}=N)"
+        )
     parser.add_argument("--trades", default="all", help="how many trades to list in the terminal: a number or 'all'")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
@@ -141,7 +150,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return _fail(f"--strategy: {e.args[0]}")
     try:
         symbol, _ = candle_identity(args.data)
-        rest, strategy_params = strategy_run_parameters(args.params, strategy)
+        text = " ".join(
+            [args.params, *(f"{k}={getattr(args, k.lower())}" for k in BREAKER_KEYS if getattr(args, k.lower()))]
+        )
+        rest, strategy_params = strategy_run_parameters(text, strategy)
         params, config = parse_run_settings(rest, symbol=symbol, balance=balance)
     except ParameterError as e:
         return _fail("; ".join(f"parameter {name}: {reason}" for name, reason in e.problems))

@@ -11,6 +11,11 @@ They match how the live bot trades on closed candles:
 * a position still open after the last candle is closed at the last close (reason ``end``).
 
 ``candle_exit`` is the reference the compiled kernel in ``backtest.kernel`` is tested against.
+
+With ``PROTECTION=exchange`` the OCO resting on the exchange sells instead of the bot's watch:
+``oco_candle_exit`` (conventions in ``backtest.oco``, its compiled kernel) follows the simulator's
+walk inside a candle, open -> low -> high -> close for a candle closing at or above its open,
+open -> high -> low -> close otherwise, so the first level on that path fills.
 """
 
 from __future__ import annotations
@@ -32,3 +37,33 @@ def candle_exit(
     if exit_reason(high, stop_loss, take_profit) is ExitReason.TAKE_PROFIT:
         return ExitReason.TAKE_PROFIT, take_profit
     return None
+
+
+def oco_candle_exit(
+    open_: float,
+    high: float,
+    low: float,
+    close: float,
+    stop: float,
+    limit: float,
+    take_profit: float,
+    triggered: bool = False,
+) -> tuple[ExitReason | None, float | None, bool]:
+    """The resting OCO against one candle: ``(reason or None, fill price, stop resting unfilled)``.
+
+    ``limit`` is the ``STOP_LOSS_LIMIT`` leg's limit (0 for ``STOP_LOSS``, which sells at any
+    price); ``triggered`` says the stop fired on an earlier gap and rests at ``limit``."""
+    if not triggered and open_ <= stop:
+        if open_ >= limit:
+            return ExitReason.STOP_LOSS, open_, False
+        triggered = True  # gapped below the limit: the triggered leg rests there
+    if triggered:
+        return (ExitReason.STOP_LOSS, limit, False) if high >= limit else (None, None, True)
+    if open_ >= take_profit:
+        return ExitReason.TAKE_PROFIT, take_profit, False
+    path = (low, high) if close >= open_ else (high, low)
+    for price in path:
+        reason = exit_reason(price, stop, take_profit)
+        if reason is not None:
+            return reason, stop if reason is ExitReason.STOP_LOSS else take_profit, False
+    return None, None, False

@@ -19,9 +19,17 @@ from numba import njit
 from shared.trading.protection import ExitReason
 
 NONE, STOP_LOSS, TAKE_PROFIT, SIGNAL, END = 0, 1, 2, 3, 4
+# PROTECTION=exchange (``backtest.oco``): a stop leg that gapped below its limit rested there and
+# filled later at the limit, as maker.
+STOP_LIMIT_RESTED = 5
+# PROTECTION=exchange after a moved stop replaced the OCO by a single stop order
+# (``backtest.moving``): the bot's own take-profit, sold at market (the taker fee).
+TAKE_PROFIT_BOT = 6
 REASONS = {
     STOP_LOSS: ExitReason.STOP_LOSS,
+    STOP_LIMIT_RESTED: ExitReason.STOP_LOSS,
     TAKE_PROFIT: ExitReason.TAKE_PROFIT,
+    TAKE_PROFIT_BOT: ExitReason.TAKE_PROFIT,
     SIGNAL: ExitReason.SIGNAL,
     END: ExitReason.END,
 }

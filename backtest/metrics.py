@@ -78,13 +78,17 @@ def summarise(
     starting_balance: Decimal,
     fee: Decimal,
     skipped_entries: int,
+    maker_fee: Decimal | None = None,
+    entry_fees: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Trade and equity statistics (JSON-ready numbers; None where undefined).
 
     ``max_drawdown_pct`` is negative (peak-to-trough of the equity at candle closes);
     ``exposure_pct`` is the share of candles during which a position was held;
     ``buy_and_hold_return_pct`` buys at the first close and sells at the last one, paying
-    ``fee`` on both sides.
+    ``fee`` on both sides. ``fees_paid`` counts ``maker_fee`` (default ``fee``) for the exits
+    that were a resting order's fill (``Trade.maker_exit``), and ``entry_fees`` are the buys' own
+    rates when they differ from ``fee`` (limit entries filled as maker), one per trade.
     """
     n = len(close)
     balance = float(starting_balance)
@@ -99,7 +103,11 @@ def summarise(
     final_equity = float(equity[-1]) if n else balance
     keep = 1.0 - fee_rate
     reasons = money.reasons
-    fees_paid = float((spent * fee_rate).sum() + (received / keep * fee_rate).sum())
+    maker_rate = fee_rate if maker_fee is None else float(maker_fee)
+    maker = np.fromiter((t.maker_exit for t in trades), np.bool_, len(trades))
+    exit_rate = np.where(maker, maker_rate, fee_rate)
+    buy_rates = fee_rate if entry_fees is None else entry_fees
+    fees_paid = float((spent * buy_rates).sum() + (received / (1.0 - exit_rate) * exit_rate).sum())
     return {
         "start_time": int(open_time[0]) if n else None,
         "end_time": int(open_time[-1]) if n else None,

@@ -1,22 +1,37 @@
-"""Benchmarks of the trading pipeline (a script that prints tables; nothing is asserted).
+"""Benchmarks of the trading pipeline at market scale (a script that prints tables; nothing is asserted).
 
-1. Latency from a closed kline received by market_data to the order request sent by the
-   executor (as received by the simulator), p50/p99, beside a raw Redis three-hop
-   XADD -> XREADGROUP chain measured in the same run on the same redis-server.
-2. CPU per symbol of market_data, strategy and executor with 100 symbols at Binance's cadence
-   (speed 1: a miniTicker about every second, kline updates every step), beside 1 symbol.
+    .venv/bin/python bench/bench_pipeline.py [--symbols 1,100,500] [--cpu-seconds 60] \
+        [--latency-seconds 60] [--warmup-timeout 900] [--json FILE] [--baseline-checkout /work/main]
 
-    .venv/bin/python bench/bench_pipeline.py [--latency-seconds 60] [--cpu-seconds 60] [--symbols 100]
+One run measures, on the same machine and redis-server build:
+
+* ``baseline``: a bare Redis three-hop chain (XADD -> XREADGROUP -> XADD ... three times), the
+  bus's minimum for market_data -> strategy -> executor, p50/p99 in ms;
+* ``compute``: the strategy's own work per closed candle in this process (the incremental
+  indicators of the default strategy over a full window, then its rules), p99 in ms;
+* ``cpu``: per symbol count, the whole bot as real processes against the simulator at Binance's
+  cadence (speed 1: a mini ticker about every second, a kline update every 2 s per symbol; the
+  symbols are ``EXCHANGE_SIM_SCALE_SYMBOLS`` re-based copies of the BTCUSDT and ETHUSDT files):
+  ``warmup_s`` from the start of the processes until every symbol has its 60 back-filled candles
+  and every consumer group's real backlog (``shared.backlog``) is zero (``-``: not within
+  ``--warmup-timeout``), then CPU % of one core and RSS per process over the steady state,
+  Redis' ``used_memory`` at its end (``redis_used_mb``), then ``restart_s``: strategy and
+  executor SIGKILLed and started again (their imports done before the kill, as
+  ``Stack.restart`` does) until the fresh processes hold every symbol's lease and every
+  consumer group's real backlog is zero again;
+* with ``--baseline-checkout``, each ``cpu`` row also for the services of that checkout (only
+  read: e.g. main's, started just before this one's, the row's ``run`` being the folder's name);
+* ``latency``: closed kline received by market_data -> order request received by the exchange,
+  p50/p99: at 1 symbol from a fast replay (speed 240, so that many orders are sampled), at the
+  other symbol counts from the orders of the steady state above.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -27,15 +42,25 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
+from bench.bench_backtest import machine
 from shared import streams
+from shared.backlog import backlogs
 from shared.candles import shared_data_dir
+from shared.strategy_loader import load_registry
+from shared.trading.strategies.track import IndicatorTrack
+from tests.support.redis_server import start_redis
 from tests.support.stack import Stack, prepare_data, start_stack
 
 SHARED = shared_data_dir()
 BUNDLED = REPO / "data" / "BTCUSDT_1m_2025-05-20_2025-05-27.csv.gz"
+SOURCES = ("BTCUSDT", "ETHUSDT")
 TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+PROCESSES = ("market_data", "strategy", "executor")
+WARMUP_CANDLES = 60
 # Short EMAs and wide RSI bounds make the strategy trade often, so many latencies are sampled.
 BUSY_STRATEGY = {
     "EMA_SHORT_PERIOD": "2",
@@ -49,33 +74,34 @@ BUSY_STRATEGY = {
 }
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def sim_state(stack: Stack) -> dict:
-    with urllib.request.urlopen(f"{stack.sim_url}/_sim/state", timeout=10) as response:
+    with urllib.request.urlopen(f"{stack.sim_url}/_sim/state", timeout=30) as response:
         return json.loads(response.read())
 
 
-def pipeline_latencies(folder: Path, seconds: float) -> tuple[list[float], Stack]:
-    data = prepare_data(folder, BUNDLED, "BTCUSDT", 0, 5000)
-    stack = start_stack(
-        folder / "latency", data=[data], symbols=["BTCUSDT"], speed=240, history=100, extra_env=BUSY_STRATEGY
-    )
-    time.sleep(seconds)
+def order_latencies(stack: Stack, symbols: list[str], since_ms: int = 0) -> list[float]:
+    """kline received by market_data (its ts_init) -> entry order received by the simulator."""
     client = stack.client()
-    entries: Any = client.xrange(streams.kline_stream("BTCUSDT"))
-    received = {int(f["open_time_ms"]): int(f["ts_init_ms"]) for _, f in entries}
+    received: dict[tuple[str, int], int] = {}
+    for symbol in symbols:
+        entries: Any = client.xrange(streams.kline_stream(symbol))
+        for _, fields in entries:
+            received[(symbol, int(fields["open_time_ms"]))] = int(fields["ts_init_ms"])
     latencies = []
     for order in sim_state(stack)["orders"]:
         client_id = order["clientOrderId"]
-        if client_id.startswith("EB-"):
-            candle = int(client_id.rsplit("-", 1)[1])
-            if candle in received:
-                latencies.append(order["time"] - received[candle])
-    return latencies, stack
+        if client_id.startswith("EB-") and order["time"] >= since_ms:
+            key = (order["symbol"], int(client_id.rsplit("-", 1)[1]))
+            if key in received:
+                latencies.append(order["time"] - received[key])
+    return latencies
 
 
 async def three_hop_chain(url: str, messages: int, rate_hz: float) -> list[float]:
@@ -118,106 +144,294 @@ async def three_hop_chain(url: str, messages: int, rate_hz: float) -> list[float
     return latencies
 
 
-def make_symbol_files(folder: Path, count: int) -> tuple[list[Path], list[str]]:
-    sources = [SHARED / "BTCUSDT_1m_2025-05-20_2025-08-18.csv.gz", SHARED / "ETHUSDT_1m_2025-05-20_2025-08-18.csv.gz"]
-    paths, symbols = [], []
-    for index in range(count):
-        source = sources[index % len(sources)]
-        symbol = f"S{index:03d}USDT"
-        with gzip.open(source, "rt") as handle:
-            header = handle.readline()
-            rows = [handle.readline() for _ in range(700)]
-        target = folder / f"{symbol}_1m_bench.csv"
-        target.write_text(header + "".join(rows))
-        paths.append(target)
-        symbols.append(symbol)
-    return paths, symbols
+def compute_times(closes: int = 2000, window: int = 1000) -> list[float]:
+    """Wall ms of the default strategy's work per closed candle: indicators, then its rules."""
+    from shared.candles import load_candles
+
+    strategy = load_registry().get("ema_cross_rsi")
+    params = strategy.parameters()
+    frame = load_candles(BUNDLED).iloc[: window + closes]
+    candles = [
+        (int(r.open_time), float(r.open), float(r.high), float(r.low), float(r.close), float(r.volume))
+        for r in frame.itertuples()
+    ]
+    track = IndicatorTrack.over(candles[: window - 1], strategy.indicators(params), window)
+    times = []
+    for candle in candles[window - 1 :]:
+        start = time.perf_counter()
+        track.add(*candle)
+        previous, current = track.pair(candle[0])  # type: ignore[misc]
+        strategy.evaluate(previous, current, params)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times[1:]
 
 
-def cpu_seconds(pid: int) -> float:
+def proc_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def cpu_run(folder: Path, symbols_count: int, seconds: float) -> dict[str, float]:
-    paths, symbols = make_symbol_files(folder, symbols_count)
+def proc_rss_mb(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KB / 1024
+
+
+def consumed(symbols: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for symbol in symbols:
+        pairs += [
+            (streams.kline_stream(symbol), streams.GROUP_STRATEGY),
+            (streams.ticker_stream(symbol), streams.GROUP_EXECUTOR),
+        ]
+    return pairs
+
+
+async def real_backlog(url: str, symbols: list[str]) -> tuple[int, int, int, int]:
+    """(groups found, entries behind, entries pending, symbols with their warm-up candles) over
+    the kline and ticker groups."""
+    redis = Redis.from_url(url, decode_responses=True)
+    try:
+        found = []
+        pairs = consumed(symbols)
+        for start in range(0, len(pairs), 200):
+            found += await backlogs(redis, pairs[start : start + 200])
+        async with redis.pipeline(transaction=False) as pipe:
+            for symbol in symbols:
+                pipe.xlen(streams.kline_stream(symbol))
+            lengths = await pipe.execute()
+    finally:
+        await redis.aclose()
+    filled = sum(1 for length in lengths if length >= WARMUP_CANDLES)
+    return len(found), sum(b.entries for b in found), sum(b.pending for b in found), filled
+
+
+def leases_held(url: str, symbols: list[str], owners: dict[str, str]) -> bool:
+    """Whether ``owners`` (service -> instance) hold the lease of every symbol."""
+    redis = SyncRedis.from_url(url, decode_responses=True)
+    try:
+        for service, instance in owners.items():
+            values = redis.mget([streams.lease_key(service, symbol) for symbol in symbols])
+            if any(value != instance for value in values):
+                return False
+        return True
+    finally:
+        redis.close()
+
+
+def source_files(folder: Path) -> list[Path]:
+    """The first 3,000 candles of each source: a quick start, two days of replay at speed 1."""
+    return [
+        prepare_data(folder, SHARED / f"{symbol}_1m_2025-05-20_2025-08-18.csv.gz", symbol, 0, 3000)
+        for symbol in SOURCES
+    ]
+
+
+def served_symbols(stack: Stack) -> list[str]:
+    """The simulator's symbols (its re-based names), from exchangeInfo."""
+    with urllib.request.urlopen(f"{stack.sim_url}/api/v3/exchangeInfo", timeout=30) as response:
+        return [entry["symbol"] for entry in json.loads(response.read())["symbols"]]
+
+
+def cpu_run(
+    folder: Path,
+    count: int,
+    seconds: float,
+    warmup_timeout: float,
+    weight_limit: int,
+    run: str = "this",
+    root: Path = REPO,
+) -> dict[str, Any]:
+    started = time.monotonic()
     stack = start_stack(
-        folder / f"cpu{symbols_count}",
-        data=paths,
-        symbols=symbols,
+        folder / f"cpu{count}-{run}",
+        root=root,
+        data=source_files(folder),
+        symbols=[],
+        services=(),
         speed=1,
         history=60,
-        extra_env={"WARMUP_CANDLES": "60"},
+        extra_env={
+            **BUSY_STRATEGY,
+            "WARMUP_CANDLES": str(WARMUP_CANDLES),
+            "EXCHANGE_SIM_SCALE_SYMBOLS": str(count),
+            "EXCHANGE_SIM_BALANCES": "USDT=100000000",
+            "EXCHANGE_SIM_WEIGHT_LIMIT": str(weight_limit),
+            # A baseline checkout is only read: no bytecode is written into it.
+            **({"PYTHONDONTWRITEBYTECODE": "1"} if root != REPO else {}),
+        },
     )
+    row: dict[str, Any] = {"run": run, "symbols": count}
     try:
-        # Start-up, back-fill and the warm-up of every window are not the steady state.
-        client = stack.client()
+        symbols = served_symbols(stack)
+        for name in PROCESSES:
+            stack.start(name, {"SYMBOLS": ",".join(symbols)})
 
         def warmed_up() -> bool:
-            for symbol in symbols:
-                stream = streams.kline_stream(symbol)
-                groups = client.xinfo_groups(stream) if client.exists(stream) else []
-                if not groups or groups[0]["lag"] or groups[0]["pending"]:
-                    return False
-            return True
+            groups, behind, pending, filled = asyncio.run(real_backlog(stack.redis_url, symbols))
+            return groups == 2 * count and behind == 0 and pending == 0 and filled == count
 
-        stack.wait_for(warmed_up, 600, "every strategy window to warm up")
-        time.sleep(5)
-        pids = {
-            name: stack.processes[name][0].process.pid
-            for name in ("exchange_sim", "market_data", "strategy", "executor")
-        }
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        # The first moment all is caught up counts: a check after it may meet the next candle's entries.
+        deadline = started + warmup_timeout
+        warm = False
+        while not warm and time.monotonic() <= deadline:
+            warm = warmed_up()
+            if not warm:
+                time.sleep(1)
+        row["warmup_s"] = round(time.monotonic() - started, 1) if warm else None
+        print(f"{run} {count} symbols: warm-up {row['warmup_s']} s", file=sys.stderr, flush=True)
+        pids = {name: stack.processes[name][0].process.pid for name in ("exchange_sim", *PROCESSES)}
+        pids["redis"] = stack.redis.process.pid
+        before = {name: proc_cpu_s(pid) for name, pid in pids.items()}
+        since_ms = int(time.time() * 1000)
         time.sleep(seconds)
-        return {name: (cpu_seconds(pid) - before[name]) / seconds * 100 for name, pid in pids.items()}
+        for name, pid in pids.items():
+            row[f"{name}_pct"] = round((proc_cpu_s(pid) - before[name]) / seconds * 100, 1)
+            row[f"{name}_rss_mb"] = round(proc_rss_mb(pid), 1)
+        row["bot_total_pct"] = round(sum(row[f"{name}_pct"] for name in PROCESSES), 1)
+        row["bot_rss_mb"] = round(sum(row[f"{name}_rss_mb"] for name in PROCESSES), 1)
+        _, behind, pending, _ = asyncio.run(real_backlog(stack.redis_url, symbols))
+        row["backlog_after"], row["pending_after"] = behind, pending
+        row["redis_used_mb"] = round(int(stack.client().info("memory")["used_memory"]) / 2**20, 1)
+        row["latencies"] = order_latencies(stack, symbols, since_ms)
+        row["restart_s"] = restart_time(stack, symbols, warmup_timeout) if warm else None
+        print(f"{run} {count} symbols: restart {row['restart_s']} s", file=sys.stderr, flush=True)
+        row["load_average"] = round(os.getloadavg()[0], 1)
+        return row
     finally:
         stack.stop_all()
 
 
+def restart_time(stack: Stack, symbols: list[str], timeout: float) -> float | None:
+    """Seconds from SIGKILLing strategy and executor (fresh processes waiting, imports done) until
+    the fresh ones hold every lease and every group's real backlog is zero again."""
+    every = {"SYMBOLS": ",".join(symbols)}
+    fresh = {
+        name: stack.start(name, every, held=stack.folder / f"{name}-held-restart") for name in ("strategy", "executor")
+    }
+    for name in fresh:
+        held = stack.folder / f"{name}-held-restart"
+        stack.wait_for(lambda held=held: held.exists(), 180, f"a fresh {name} to import its modules")
+    for name in fresh:
+        stack.kill(name, 0)
+    started = time.monotonic()
+    for process in fresh.values():
+        assert process.process.stdin is not None
+        process.process.stdin.write(b"run\n")
+        process.process.stdin.close()
+    owners = {name: process.instance for name, process in fresh.items()}
+    while time.monotonic() - started < timeout:
+        if leases_held(stack.redis_url, symbols, owners):
+            groups, behind, pending, _ = asyncio.run(real_backlog(stack.redis_url, symbols))
+            if groups == 2 * len(symbols) and behind == 0 and pending == 0:
+                return round(time.monotonic() - started, 1)
+        time.sleep(0.5)
+    return None
+
+
+def fast_latencies(folder: Path, seconds: float) -> list[float]:
+    data = prepare_data(folder, BUNDLED, "BTCUSDT", 0, 5000)
+    stack = start_stack(
+        folder / "latency", data=[data], symbols=["BTCUSDT"], speed=240, history=100, extra_env=BUSY_STRATEGY
+    )
+    try:
+        time.sleep(seconds)
+        return order_latencies(stack, ["BTCUSDT"])
+    finally:
+        stack.stop_all()
+
+
+def ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def show(value: object, width: int) -> str:
+    text = "-" if value is None else f"{value:.1f}" if isinstance(value, float) else str(value)
+    return text.rjust(width)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--latency-seconds", type=float, default=60)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--symbols", default="1,100,500", help="comma-separated symbol counts")
     parser.add_argument("--cpu-seconds", type=float, default=60)
-    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--latency-seconds", type=float, default=60)
+    parser.add_argument("--warmup-timeout", type=float, default=900)
+    parser.add_argument("--json", type=Path, help="also write the tables here")
+    parser.add_argument(
+        "--sim-weight-limit",
+        type=int,
+        default=6000,
+        help="the simulator's request weight per minute (Binance's 6,000 by default; raise it to measure "
+        "the steady state of a bot whose start-up exceeds it)",
+    )
+    parser.add_argument(
+        "--baseline-checkout",
+        type=Path,
+        help="also run each symbol count with the services of this checkout (read only; e.g. main's), "
+        "just before this one's, as the baseline row",
+    )
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores; command: {' '.join(sys.argv)}")
+    counts = [int(part) for part in args.symbols.split(",") if part.strip()]
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; command: {' '.join(sys.argv)}")
+    print(f"simulator request weight limit: {args.sim_weight_limit}/min")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        latencies, stack = pipeline_latencies(folder, args.latency_seconds)
+        server = start_redis(folder / "baseline")
         try:
-            chain = asyncio.run(three_hop_chain(stack.redis_url, 1000, 200))
+            chain = asyncio.run(three_hop_chain(server.url, 1000, 200))
         finally:
-            stack.stop_all()
-        print("\nLatency, closed kline received by market_data -> order request received by the exchange (ms)")
-        print(f"{'path':<58} {'samples':>7} {'p50':>8} {'p99':>8}")
-        print(
-            f"{'raw Redis: XADD -> XREADGROUP x3 (baseline)':<58} {len(chain):>7} "
-            f"{percentile(chain, 0.5):>8.2f} {percentile(chain, 0.99):>8.2f}"
-        )
-        if latencies:
-            print(
-                f"{'market_data -> strategy -> executor -> exchange':<58} {len(latencies):>7} "
-                f"{percentile(latencies, 0.5):>8.2f} {percentile(latencies, 0.99):>8.2f}"
-            )
-        else:
-            print("market_data -> strategy -> executor: no order in the run (increase --latency-seconds)")
-        print(f"(pipeline mean {statistics.mean(latencies):.2f} ms)" if latencies else "")
-
-        rows = [
-            (1, cpu_run(folder, 1, args.cpu_seconds)),
-            (args.symbols, cpu_run(folder, args.symbols, args.cpu_seconds)),
+            server.stop()
+        compute = compute_times()
+        baseline = {
+            "baseline_p50_ms": ms(percentile(chain, 0.5)),
+            "baseline_p99_ms": ms(percentile(chain, 0.99)),
+            "compute_p99_ms": ms(percentile(compute, 0.99)),
+        }
+        runs = [("this", REPO)]
+        if args.baseline_checkout is not None:
+            runs.insert(0, (args.baseline_checkout.resolve().name, args.baseline_checkout.resolve()))
+        cpu_rows = [
+            cpu_run(folder, count, args.cpu_seconds, args.warmup_timeout, args.sim_weight_limit, run, root)
+            for count in counts
+            for run, root in runs
         ]
-        print(f"\nCPU at Binance's cadence (speed 1), % of one core, {args.cpu_seconds:g} s steady state")
-        print(
-            f"{'symbols':>7} {'exchange_sim':>13} {'market_data':>12} {'strategy':>9} {'executor':>9} "
-            f"{'bot total':>10} {'bot per symbol':>15}"
-        )
-        for count, usage in rows:
-            bot = usage["market_data"] + usage["strategy"] + usage["executor"]
-            print(
-                f"{count:>7} {usage['exchange_sim']:>13.1f} {usage['market_data']:>12.1f} {usage['strategy']:>9.1f} "
-                f"{usage['executor']:>9.1f} {bot:>10.1f} {bot / count:>15.3f}"
-            )
+        latency_rows = []
+        if 1 in counts:
+            samples = fast_latencies(folder, args.latency_seconds)
+            latency_rows.append(("1 (speed 240)", samples))
+        latency_rows += [(f"{r['run']} {r['symbols']} (speed 1)", r.pop("latencies")) for r in cpu_rows]
+    latency = [
+        {
+            "symbols": label,
+            "samples": len(samples),
+            "pipeline_p50_ms": ms(percentile(samples, 0.5)),
+            "pipeline_p99_ms": ms(percentile(samples, 0.99)),
+            **baseline,
+        }
+        for label, samples in latency_rows
+    ]
+    print(f"\ncpu: % of one core over {args.cpu_seconds:g} s steady state at Binance's cadence; RSS in MB")
+    columns = [
+        "run",
+        "symbols",
+        "warmup_s",
+        "restart_s",
+        "bot_total_pct",
+        *(f"{n}_pct" for n in PROCESSES),
+        "redis_pct",
+    ]
+    columns += ["exchange_sim_pct", "bot_rss_mb", *(f"{n}_rss_mb" for n in PROCESSES), "redis_rss_mb"]
+    columns += ["redis_used_mb", "backlog_after", "pending_after", "load_average"]
+    print(" ".join(c.rjust(max(9, len(c))) for c in columns))
+    for row in cpu_rows:
+        print(" ".join(show(row.get(c), max(9, len(c))) for c in columns))
+    print("\nlatency: closed kline received by market_data -> order request received by the exchange (ms)")
+    columns = ["symbols", "samples", "pipeline_p50_ms", "pipeline_p99_ms", "baseline_p50_ms", "baseline_p99_ms"]
+    columns += ["compute_p99_ms"]
+    print(" ".join(c.rjust(max(14, len(c))) for c in columns))
+    for line in latency:
+        print(" ".join(show(line.get(c), max(14, len(c))) for c in columns))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": machine(), "cpu": cpu_rows, "latency": latency}, indent=2))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 binary=$(.venv/bin/python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
 # Required secrets get placeholder values here only so that interpolation can be checked.
 REDIS_PASSWORD=${REDIS_PASSWORD:-compose-check} DASHBOARD_PASSWORD=${DASHBOARD_PASSWORD:-compose-check} \
-  "$binary" -f docker-compose.yml config --quiet
+  "$binary" -f docker-compose.yml --profile "*" config --quiet  # every profile's services too
 .venv/bin/python - <<'PY'
 import pathlib, sys, yaml
 spec = yaml.safe_load(pathlib.Path("docker-compose.yml").read_text())

@@ -51,17 +51,19 @@ def api_env(redis_url: str, folder: Path, port: int, password: str) -> dict[str,
         REPORTS_DIR=str(folder / "reports"),
         SYMBOLS="BTCUSDT,ETHUSDT",
         LOG_LEVEL="WARNING",
+        # Every service refuses to start without the bus key (commands it writes are signed).
+        BUS_SIGNING_KEY=secrets.token_hex(32),
         # An event stream ends after this long, so a fuzzed GET /api/events gets a complete answer.
         SSE_MAX_STREAM_S="0.3",
     )
     return env
 
 
-def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 60) -> None:
+def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the api exited with {process.returncode}")
+            raise SystemExit(f"the api exited with {process.returncode} (its log is printed above)")
         try:
             if httpx.get(f"{url}/api/health", timeout=1).status_code in (200, 503):
                 return
@@ -128,7 +130,12 @@ def main() -> int:
         log = (folder / "api.log").open("wb")
         api = subprocess.Popen([sys.executable, "-m", "services.api"], cwd=folder, env=env, stderr=log, stdout=log)
         try:
-            wait_ready(api, url)
+            try:
+                wait_ready(api, url)
+            except SystemExit:
+                log.flush()
+                print((folder / "api.log").read_text(errors="replace")[-4000:], file=sys.stderr)
+                raise
             response = httpx.post(f"{url}/api/login", json={"password": password})
             response.raise_for_status()
             config = folder / "schemathesis.toml"

@@ -54,6 +54,7 @@ from processes import (
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from shared import redis_acl, signing
+from shared.settings import ServiceSettings
 from shared.streams import BusUser
 
 VAR = Path(os.environ.get("BOT_VAR_DIR", ROOT / "var"))
@@ -360,6 +361,19 @@ def service_env(name: str, env: dict[str, str], redis_url: str, bus: redis_acl.L
     return own
 
 
+def metrics_summary(env: dict[str, str], api_url: str) -> str:
+    """Where each service serves Prometheus metrics (``<SERVICE>_METRICS_PORT``, 0 is off)."""
+    host = client_host(env.get("METRICS_HOST") or "127.0.0.1")
+    served = []
+    for name in ("market_data", "strategy", "executor", "notifier", "api"):
+        field = f"{name}_metrics_port"
+        port = int(env.get(field.upper()) or ServiceSettings.model_fields[field].default)
+        if port:
+            served.append(f"{name} http://{host}:{port}/metrics")
+    served.append(f"api {api_url}/api/metrics (signed in, or a token: make token ADD=prometheus ROLE=viewer)")
+    return "metrics: " + ", ".join(served)
+
+
 async def supervise(stop: asyncio.Event) -> int:
     env, explicit = settings()
     with_redis = not env.get("REDIS_URL")
@@ -421,6 +435,7 @@ async def supervise(stop: asyncio.Event) -> int:
             f"dashboard: http://{client_host(port.host)}:{port.port}/   "
             "(the api prints the login password on its first start; lost it? make reset-password)"
         )
+        say(metrics_summary(env, f"http://{client_host(port.host)}:{port.port}"))
         say("restart one service: make restart SERVICE=strategy    stop: Ctrl-C or make stop")
         await first_of(stop, abort.wait())
         if abort.is_set() and not stop.is_set():

@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 
-from shared import streams
+from shared import metrics, streams
 from shared.aio import sleep_or_stop
 from shared.codec import DecodeError, decode, encode
 from shared.events import Envelope
@@ -59,6 +59,8 @@ Gate = Callable[[str, str, dict[str, str]], Awaitable[str | None]]
 
 DEDUPE_TTL_S = 7 * 24 * 3600
 PENDING_READ_COUNT = 10_000
+# Streams set up or claimed per pipelined round trip (a start of 500 symbols: thousands of streams).
+CLAIM_BATCH = 500
 
 
 def stream_fields(event: Envelope) -> dict[FieldT, EncodableT]:
@@ -100,6 +102,20 @@ async def ensure_group(redis: Redis, stream: str, group: str, start_id: str = "0
     except ResponseError as e:
         if "BUSYGROUP" not in str(e):
             raise
+
+
+async def ensure_groups(redis: Redis, groups: Iterable[tuple[str, str, str]]) -> None:
+    """``ensure_group`` for each (stream, group, start id), in one round trip per ``CLAIM_BATCH``."""
+    items = list(groups)
+    for start in range(0, len(items), CLAIM_BATCH):
+        chunk = items[start : start + CLAIM_BATCH]
+        async with redis.pipeline(transaction=False) as pipe:
+            for stream, group, start_id in chunk:
+                pipe.xgroup_create(stream, group, id=start_id, mkstream=True)
+            replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+                raise reply
 
 
 class Consumer:
@@ -144,6 +160,7 @@ class Consumer:
         self.current_entry_id: str | None = None  # the entry whose handler is running
         for stream in streams_to_read:
             self.add_stream(stream)
+        metrics.track(self)
 
     def backlog(self, stream: str) -> int:
         """Entries of ``stream`` already read in the batch being handled and still to come after
@@ -160,6 +177,14 @@ class Consumer:
         self._streams.add(stream)
         if take_over:
             self._to_take_over.add(stream)
+
+    def unfinished(self) -> set[str] | None:
+        """The streams with entries delivered to this consumer that may still wait here (claimed
+        at a takeover, carried to the next round, not prepared yet); None while a failure left
+        entries pending in some stream: reading any of them must go on."""
+        if self._recheck_pending:
+            return None
+        return {item[1] for item in self._carry} | self._to_take_over | (self._streams - self._ready)
 
     def remove_stream(self, stream: str) -> None:
         """Stop reading ``stream`` (its pending entries stay in the group for the next owner)."""
@@ -184,39 +209,64 @@ class Consumer:
 
     async def poll_once(self) -> int:
         """One round: set up streams, reclaim, then own pending entries merged with new ones."""
-        await self._prepare_streams()
-        await self._reclaim_stale()
-        if self._recheck_pending:
-            # Carried entries are delivered, hence pending: they are read again from the list.
-            self._carry.clear()
-        return await self._handle_batch(pending=self._recheck_pending)
+        try:
+            await self._prepare_streams()
+            await self._reclaim_stale()
+            if self._recheck_pending:
+                # Carried entries are delivered, hence pending: they are read again from the list.
+                self._carry.clear()
+            return await self._handle_batch(pending=self._recheck_pending)
+        except Exception:
+            # Entries delivered here may be unacknowledged now (a round cut short, or a Redis
+            # restarted on its AOF that lost its last acknowledgements): the next round reads
+            # them first, at once, rather than when the claim of idle entries finds them.
+            self._recheck_pending = True
+            raise
 
     async def _prepare_streams(self) -> None:
-        for stream in list(self._streams - self._ready):
-            await ensure_group(self.redis, stream, self.group, self.start_id)
-            self._ready.add(stream)
+        # Pipelined: a start or takeover of 500 symbols adds thousands of streams at once.
+        new = sorted(self._streams - self._ready)
+        if new:
+            await ensure_groups(self.redis, [(stream, self.group, self.start_id) for stream in new])
+            self._ready.update(new)
             self._recheck_pending = True
-        for stream in list(self._to_take_over):
-            await self._claim(stream, min_idle_ms=0)
-            self._to_take_over.discard(stream)
+        if self._to_take_over:
+            await self._claim_all(sorted(self._to_take_over), min_idle_ms=0)
+            self._to_take_over.clear()
 
     async def _reclaim_stale(self) -> None:
         if time.monotonic() - self._last_claim < self.claim_idle_ms / 2000:
             return
         self._last_claim = time.monotonic()
-        for stream in list(self._ready):
-            await self._claim(stream, self.claim_idle_ms)
+        await self._claim_all(sorted(self._ready), self.claim_idle_ms)
 
-    async def _claim(self, stream: str, min_idle_ms: int) -> None:
-        cursor = "0-0"
+    async def _claim_all(self, names: list[str], min_idle_ms: int) -> None:
+        """XAUTOCLAIM every stream of ``names``: the first page of all in one round trip, the
+        rare stream with more than a page then on its own."""
+        for start in range(0, len(names), CLAIM_BATCH):
+            chunk = names[start : start + CLAIM_BATCH]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream in chunk:
+                    pipe.xautoclaim(stream, self.group, self.name, min_idle_time=min_idle_ms, start_id="0-0", count=100)
+                replies = await pipe.execute()
+            for stream, reply in zip(chunk, replies, strict=True):
+                cursor, claimed = reply[0], reply[1]
+                self._claimed(stream, claimed)
+                if cursor not in ("0-0", b"0-0"):
+                    await self._claim(stream, min_idle_ms, cursor)
+
+    def _claimed(self, stream: str, claimed: list[Any]) -> None:
+        if claimed:
+            self._recheck_pending = True
+            logger.info("claimed %d pending entries stream=%s group=%s", len(claimed), stream, self.group)
+
+    async def _claim(self, stream: str, min_idle_ms: int, cursor: str = "0-0") -> None:
         while True:
             reply = await self.redis.xautoclaim(
                 stream, self.group, self.name, min_idle_time=min_idle_ms, start_id=cursor, count=100
             )
             cursor, claimed = reply[0], reply[1]
-            if claimed:
-                self._recheck_pending = True
-                logger.info("claimed %d pending entries stream=%s group=%s", len(claimed), stream, self.group)
+            self._claimed(stream, claimed)
             if cursor in ("0-0", b"0-0"):
                 return
 
@@ -302,16 +352,19 @@ class Consumer:
             await self._ack(stream, entry_id)
             return True
         self.current_entry_id = entry_id
+        started = time.perf_counter()
         try:
             await self.handler(stream, event)
         except asyncio.CancelledError:
             raise
         except AckLater:
+            metrics.count_event(self.group, stream, event.type, "handled")
             return True  # pending until the handler's own publish acknowledges it
         except NotMine as e:
             logger.info("entry left for the next owner stream=%s id=%s: %s", stream, entry_id, e)
             return False
         except Exception as e:  # noqa: BLE001 - the entry stays pending and is retried
+            metrics.count_event(self.group, stream, event.type, "failed")
             failures = int(await self.redis.hincrby(failures_key, entry_id, 1))
             logger.warning(
                 "handler failed stream=%s id=%s type=%s failure=%d: %s", stream, entry_id, event.type, failures, e
@@ -322,6 +375,8 @@ class Consumer:
             return False
         finally:
             self.current_entry_id = None
+            metrics.observe_handler(self.group, stream, time.perf_counter() - started)
+        metrics.count_event(self.group, stream, event.type, "handled")
         await self._ack(stream, entry_id, marker if self.dedupe else None)
         return True
 
@@ -341,6 +396,7 @@ class Consumer:
             pipe.xack(stream, self.group, entry_id)
             pipe.hdel(streams.failures_key(self.group, stream), entry_id)
             await pipe.execute()
+        metrics.DEAD_LETTERS.labels(self.group, stream).inc()
         logger.error("moved entry to %s id=%s: %s", target, entry_id, error)
 
 

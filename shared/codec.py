@@ -48,7 +48,10 @@ def encode(event: Envelope) -> dict[str, str]:
     """Flatten an envelope into stream fields (all text); money-moving types get their MAC
     (``shared.signing``) when this process holds the bus key."""
     fields = {name: _text(getattr(event, name)) for name in ENVELOPE_FIELDS}
+    since = event.payload.SINCE
     for name, value in event.payload.model_dump(mode="python").items():
+        if since.get(name, 1) > event.version:
+            continue
         if name in fields:
             raise ValueError(f"payload field {name!r} collides with an envelope field")
         fields[name] = _text(value)

@@ -1,9 +1,11 @@
-"""Operator control through Redis: the versioned parameter set, bot commands, the bot state.
+"""Operator control through Redis: the versioned parameter sets (stored by
+``shared.parameter_store``), bot commands, the bot state.
 
 The dashboard's api writes here; every write is one MULTI/EXEC so the current value and the
 event announcing it never disagree. Strategy and executor replicas read the control through
-``ControlReader``: the stored records at start (``control:parameters:current``, and for the
-executor ``control:bot_state``), then every change announced on ``control:parameters`` (and
+``ControlReader``: the stored records at start (each symbol's ``control:parameters:current:<SYMBOL>``
+or the shared set, and for the executor ``control:bot_state``), then every change announced on
+``control:parameters`` (and
 ``control:commands``) with a plain XREAD, so every replica sees every change. The stream
 positions are taken before the records are read, so a change made in between is not missed.
 Only what carries a valid MAC is obeyed (``shared.signing``).
@@ -14,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 from redis.typing import KeyT, StreamIdT
 
 from shared import signing, streams
@@ -26,14 +27,33 @@ from shared.aio import sleep_or_stop
 from shared.bus import entries_by_stream, stream_fields
 from shared.codec import DecodeError, decode, dumps, loads
 from shared.events import BotCommand, BotState, Command, Envelope, ParametersChanged, make_event, now_ms
-from shared.parameters import (
-    DangerousParameters,
-    History,
-    ParameterError,
-    StrategyParameters,
-    unconfirmed_dangers,
-    validate_parameters,
+from shared.parameter_sets import SymbolSet, risk_of, validate_set
+from shared.parameter_store import (
+    current_parameters,
+    current_set,
+    parameters_record,
+    set_key,
+    switch_strategy,
+    update_parameters,
 )
+from shared.parameters import History, ParameterError, StrategyParameters
+from shared.trading.strategies import DEFAULT_STRATEGY, Registry, builtin_registry
+
+# The parameter-set functions are read from here too (one place for everything operators change).
+__all__ = [
+    "COMMANDS",
+    "STATE_COMMANDS",
+    "CommandError",
+    "ControlReader",
+    "bot_state",
+    "current_parameters",
+    "current_set",
+    "new_command_id",
+    "parameters_record",
+    "send_command",
+    "switch_strategy",
+    "update_parameters",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +66,6 @@ STATE_COMMANDS = {
     Command.CLOSE_ALL: BotState.STOPPED,
 }
 COMMANDS = (*STATE_COMMANDS, Command.CLOSE_POSITION, Command.RESET_BREAKER)
-_MAX_CAS_ATTEMPTS = 50
 
 
 def new_command_id() -> str:
@@ -56,96 +75,6 @@ def new_command_id() -> str:
 
 class CommandError(ValueError):
     """A command that does not exist or lacks what it needs (a symbol for close_position)."""
-
-
-async def parameters_record(redis: Redis) -> dict[str, Any] | None:
-    """The stored record ``{"version", "parameters", "changed_at_ms", "changed_by"}``, or None."""
-    record = loads(await redis.get(streams.PARAMETERS))
-    return record if isinstance(record, dict) else None
-
-
-def _parse_record(raw: str | bytes | None, default: StrategyParameters) -> tuple[int, StrategyParameters]:
-    record = loads(raw)
-    if not record:
-        return 0, default
-    return int(record["version"]), StrategyParameters.model_validate(record["parameters"])
-
-
-async def current_parameters(redis: Redis, default: StrategyParameters) -> tuple[int, StrategyParameters]:
-    """The parameter set in force and its version; version 0 is ``default`` (nothing stored yet)."""
-    return _parse_record(await redis.get(streams.PARAMETERS), default)
-
-
-async def update_parameters(
-    redis: Redis,
-    values: dict[str, Any],
-    changed_by: str,
-    default: StrategyParameters,
-    source: str = "api",
-    *,
-    history: History | None = None,
-    confirm_dangerous: bool = False,
-    command_id: str = "",
-) -> tuple[int, StrategyParameters]:
-    """Merge ``values`` over the current set, validate the whole, store it as the next version.
-
-    Raises ``ParameterError`` (every offending field) and writes nothing when the merged set is
-    invalid (``history``: periods longer than the candles the strategy can have are invalid);
-    raises ``DangerousParameters`` and writes nothing when the change makes a dangerous setting
-    and ``confirm_dangerous`` is false. The key is compare-and-set under WATCH, and the
-    ``ParametersChanged`` event is appended in the same transaction, so two concurrent updates
-    never share a version. A change that leaves the set identical is not a new version.
-    """
-    async with redis.pipeline(transaction=True) as pipe:
-        for _ in range(_MAX_CAS_ATTEMPTS):
-            try:
-                await pipe.watch(streams.PARAMETERS)
-                raw = await pipe.get(streams.PARAMETERS)
-                version, current = _parse_record(raw, default)
-                if not signing.record_trusted(loads(raw)):
-                    current = default  # never seal again what the bot did not write (a forged set)
-                merged = validate_parameters(values, current, history)
-                if merged == current:
-                    await pipe.unwatch()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.unwatch unannotated
-                    return version, current
-                risky = unconfirmed_dangers(merged, current)
-                if risky and not confirm_dangerous:
-                    await pipe.unwatch()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.unwatch unannotated
-                    raise DangerousParameters(risky)
-                new_version = version + 1
-                record = {
-                    "version": new_version,
-                    "parameters": merged.model_dump(mode="json"),
-                    "changed_at_ms": now_ms(),
-                    "changed_by": changed_by,
-                    "command_id": command_id,
-                    "confirmed_dangers": [danger.text() for danger in risky],
-                }
-                event = make_event(
-                    ParametersChanged(
-                        parameters_version=new_version,
-                        parameters=merged.model_dump(mode="json"),
-                        previous=current.model_dump(mode="json"),
-                        changed_by=changed_by,
-                        command_id=command_id,
-                    ),
-                    source,
-                )
-                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.multi unannotated
-                pipe.set(streams.PARAMETERS, dumps(signing.seal_record(record)))
-                pipe.xadd(
-                    streams.CONTROL_PARAMETERS,
-                    stream_fields(event),
-                    maxlen=streams.maxlen_for(streams.CONTROL_PARAMETERS),
-                    approximate=True,
-                )
-                await pipe.execute()
-                return new_version, merged
-            except WatchError:
-                continue
-            finally:
-                await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.reset unannotated
-    raise RuntimeError("parameters kept changing concurrently; try again")
 
 
 async def send_command(
@@ -232,13 +161,16 @@ async def bot_state(redis: Redis) -> dict[str, Any]:
 
 
 class ControlReader:
-    """The parameter set (and, given a start state, the bot state) one replica obeys, kept in
-    step with the control streams.
+    """The parameter sets (one per symbol) and, given a start state, the bot state one replica
+    obeys, kept in step with the control streams.
 
-    What the reader meets is reported through methods a service overrides: ``alert`` (a
-    forged or invalid record or entry; logged by default), ``parameters_applied`` and
-    ``parameters_refused`` (a new version taken or refused, with the command id that asked for
-    it) and ``command`` (a decoded ``control:commands`` entry: the state changes are the
+    ``sets`` are the start sets by symbol (version 0, from the environment); ``parameters``
+    alone stands for one shared ema_cross_rsi set. A symbol follows its own record
+    (``control:parameters:current:<SYMBOL>``), or, while it has none and runs ema_cross_rsi, the
+    shared one. What the reader meets is reported through methods a service overrides:
+    ``alert`` (a forged or invalid record or entry; logged by default), ``parameters_applied``
+    and ``parameters_refused`` (a new version taken or refused, with the command id that asked
+    for it) and ``command`` (a decoded ``control:commands`` entry: the state changes are the
     service's to make).
     """
 
@@ -248,20 +180,42 @@ class ControlReader:
         *,
         key: bytes | None,
         history: History,
-        parameters: StrategyParameters,
+        parameters: StrategyParameters | None = None,
+        sets: Mapping[str, SymbolSet] | None = None,
+        registry: Registry | None = None,
         start_state: BotState | None = None,
     ) -> None:
         self.redis = redis
         self.key = key
         self.history = history
-        self.parameters = parameters
-        self.parameters_version = 0
+        if sets is None:
+            sets = {"": SymbolSet("", DEFAULT_STRATEGY, 0, parameters or StrategyParameters())}
+        self.defaults = dict(sets)
+        self.sets = dict(sets)
+        self.registry = registry or builtin_registry()
         self.start_state = start_state
         self.state: str = start_state or ""
         self.reason = ""
         self._positions: dict[str, str] = {}
-        self._refused_version: int | None = None
+        self._refused: dict[str, tuple[str, int]] = {}
         self._refused_records: dict[str, str] = {}
+
+    def set_of(self, symbol: str) -> SymbolSet:
+        """The set in force for ``symbol`` (the first set for a symbol not configured)."""
+        return self.sets.get(symbol) or next(iter(self.sets.values()))
+
+    def risk(self, symbol: str) -> StrategyParameters:
+        """The executor's fields (sizing, protection) of ``symbol``'s set."""
+        return risk_of(self.set_of(symbol).parameters)
+
+    @property
+    def parameters(self) -> Any:
+        """The first symbol's set (the one set when there is one)."""
+        return next(iter(self.sets.values())).parameters
+
+    @property
+    def parameters_version(self) -> int:
+        return next(iter(self.sets.values())).version
 
     @property
     def followed(self) -> tuple[str, ...]:
@@ -269,6 +223,18 @@ class ControlReader:
         if self.start_state is None:
             return (streams.CONTROL_PARAMETERS,)
         return (streams.CONTROL_COMMANDS, streams.CONTROL_PARAMETERS)
+
+    def parameter_problems(self, parameters: StrategyParameters) -> list[tuple[str, str]]:
+        """What this reader cannot apply of a valid set (nothing by default); such a set is
+        refused like an invalid one."""
+        return []
+
+    def checked(self, parameters: StrategyParameters) -> StrategyParameters:
+        """``parameters``, or ``ParameterError`` naming what ``parameter_problems`` refuses."""
+        problems = self.parameter_problems(parameters)
+        if problems:
+            raise ParameterError(problems)
+        return parameters
 
     async def alert(self, level: str, code: str, message: str) -> None:
         logger.log(logging.ERROR if level == "error" else logging.WARNING, "%s: %s", code, message)
@@ -290,15 +256,38 @@ class ControlReader:
             self._positions[stream] = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
         if self.start_state is not None:
             await self._load_state(self.start_state)
-        record = await self.sealed_record(streams.PARAMETERS)
-        if isinstance(record, dict) and isinstance(record.get("parameters"), dict):
+        for symbol in self.sets:
+            found = await self._stored(symbol)
+            if found is None:
+                continue
             try:
-                self.parameters = validate_parameters(record["parameters"], history=self.history)
-                self.parameters_version = int(record.get("version") or 0)
-            except (ParameterError, ValueError, TypeError) as e:
+                self.sets[symbol] = self._validated(symbol, *found[:3])
+            except (ParameterError, KeyError, ValueError, TypeError) as e:
                 await self.alert(
-                    "error", "parameters_refused", f"stored parameters are invalid, using the environment's: {e}"
+                    "error",
+                    "parameters_refused",
+                    f"stored parameters of {symbol or 'every symbol'} are invalid, using the environment's: {e}",
                 )
+
+    async def _stored(self, symbol: str) -> tuple[int, str, dict[str, Any], str] | None:
+        """The sealed record ``symbol`` follows: (version, strategy, values, command id), or None."""
+        record = await self.sealed_record(set_key(symbol))
+        if record is None and symbol and self.defaults[symbol].strategy == DEFAULT_STRATEGY:
+            if await self.redis.exists(set_key(symbol)):
+                return None  # its own record is forged: never fall back to another
+            record = await self.sealed_record(streams.PARAMETERS)
+        if not isinstance(record, dict) or not isinstance(record.get("parameters"), dict):
+            return None
+        version = _version(record.get("version"))
+        if version is None:
+            return None
+        strategy = str(record.get("strategy") or DEFAULT_STRATEGY)
+        return version, strategy, record["parameters"], str(record.get("command_id") or "")
+
+    def _validated(self, symbol: str, version: int, strategy: str, values: dict[str, Any]) -> SymbolSet:
+        parameters = validate_set(self.registry.get(strategy), dict(values), history=self.history)
+        self.checked(risk_of(parameters))
+        return SymbolSet(symbol, strategy, version, parameters)
 
     async def _load_state(self, start_state: BotState) -> None:
         record = await self.sealed_record(streams.BOT_STATE)
@@ -340,31 +329,47 @@ class ControlReader:
                         await self.command(event)
 
     async def refresh_parameters(self, change: object | None = None) -> None:
-        """Follow the stored parameter set when it is newer (else the announced one, if newer).
+        """Follow each stored set when it is newer (else the announced one, if newer): the
+        announced symbol's, or every symbol's for a change of the shared set (or none given).
 
-        The set is validated again; an invalid one is refused with an alert and the current set
-        stays in force.
-        """
-        record = await self.sealed_record(streams.PARAMETERS)
-        version, values, command_id = None, None, ""
-        if isinstance(record, dict) and isinstance(record.get("parameters"), dict):
-            version, values = _version(record.get("version")), record["parameters"]
-            command_id = str(record.get("command_id") or "")
-        if isinstance(change, ParametersChanged) and (version is None or change.parameters_version > version):
-            version, values, command_id = change.parameters_version, dict(change.parameters), change.command_id
-        if version is None or values is None or version <= self.parameters_version:
+        A set is validated again with its strategy's model; an invalid one is refused with an
+        alert and the set in force stays."""
+        announced = change if isinstance(change, ParametersChanged) else None
+        symbols = [announced.symbol] if announced is not None and announced.symbol in self.sets else list(self.sets)
+        answered: set[str] = set()
+        for symbol in symbols:
+            await self._refresh_one(symbol, announced, answered)
+
+    async def _refresh_one(self, symbol: str, change: ParametersChanged | None, answered: set[str]) -> None:
+        found = await self._stored(symbol)
+        current = self.sets[symbol]
+        if change is not None and change.symbol == symbol and (found is None or change.parameters_version > found[0]):
+            found = (
+                change.parameters_version,
+                change.strategy or current.strategy,
+                dict(change.parameters),
+                change.command_id,
+            )
+        if found is None:
+            return
+        version, strategy, values, command_id = found
+        if version < current.version or (version == current.version and strategy == current.strategy):
             return
         try:
-            parameters = validate_parameters(dict(values), history=self.history)
-        except (ParameterError, ValueError, TypeError) as e:
-            if version != self._refused_version:
-                self._refused_version = version
-                await self.alert("error", "parameters_refused", f"version {version} refused: {e}")
-                await self.parameters_refused(version, e, command_id)
+            new = self._validated(symbol, version, strategy, values)
+        except (ParameterError, KeyError, ValueError, TypeError) as e:
+            if self._refused.get(symbol) != (strategy, version):
+                self._refused[symbol] = (strategy, version)
+                await self.alert("error", "parameters_refused", f"{symbol or 'shared'} version {version} refused: {e}")
+                if command_id not in answered:
+                    answered.add(command_id)
+                    await self.parameters_refused(version, e, command_id)
             return
-        self.parameters, self.parameters_version = parameters, version
-        logger.info("parameters version %d applied", version)
-        await self.parameters_applied(version, command_id)
+        self.sets[symbol] = new
+        logger.info("parameters of %s version %d applied (%s)", symbol or "every symbol", version, strategy)
+        if command_id not in answered:
+            answered.add(command_id)
+            await self.parameters_applied(version, command_id)
 
     async def _sealed_entry(self, stream: str, entry_id: str, fields: dict[str, str]) -> bool:
         """Whether a control entry carries a valid MAC; a forged one is skipped with an alert."""

@@ -14,7 +14,7 @@ from typing import Any
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from shared import streams
+from shared import metrics, streams
 from shared.codec import dumps, loads
 from shared.events import now_ms
 
@@ -37,6 +37,7 @@ async def heartbeat(
             body = {"service": service, "instance": instance, "pid": os.getpid(), "ts_ms": now_ms(), **(info or {})}
             try:
                 await redis.set(key, dumps(body), ex=HEARTBEAT_TTL_S)
+                metrics.HEARTBEAT.labels(service).set(body["ts_ms"] / 1000)
             except Exception:  # noqa: BLE001 - Redis outage: the key simply expires
                 pass
             try:

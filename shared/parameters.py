@@ -12,8 +12,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from shared.trading.vocabulary import EntryOrder, StopMode
+
 PERCENT_FIELDS = ("RISK_PER_TRADE", "STOP_LOSS_PERCENTAGE", "TAKE_PROFIT_PERCENTAGE")
-PERIOD_FIELDS = ("EMA_SHORT_PERIOD", "EMA_LONG_PERIOD", "EMA_FILTER_PERIOD", "RSI_PERIOD", "VOLUME_AVG_PERIOD")
+PERIOD_FIELDS = (
+    "EMA_SHORT_PERIOD",
+    "EMA_LONG_PERIOD",
+    "EMA_FILTER_PERIOD",
+    "RSI_PERIOD",
+    "VOLUME_AVG_PERIOD",
+)
+# Stop rules that are off at 0: a fraction in [0, 1).
+OPTIONAL_PERCENT_FIELDS = ("TRAILING_STOP_PERCENTAGE", "BREAK_EVEN_AT_PERCENTAGE", "TRAILING_ACTIVATION_PERCENTAGE")
 
 # The dashboard form's label of each field: errors name both, so the trader finds the input.
 LABELS = {
@@ -21,6 +31,17 @@ LABELS = {
     "CAPITAL_ALLOCATION": "Capital allocation",
     "STOP_LOSS_PERCENTAGE": "Stop-loss distance",
     "TAKE_PROFIT_PERCENTAGE": "Take-profit distance",
+    "STOP_MODE": "Stop-loss measured as",
+    "STOP_ATR_PERIOD": "ATR period",
+    "ATR_STOP_MULTIPLIER": "ATR stop multiplier",
+    "TRAILING_STOP_PERCENTAGE": "Trailing stop distance",
+    "TRAILING_STOP_ATR_MULTIPLIER": "ATR trailing distance",
+    "TRAILING_ACTIVATION_PERCENTAGE": "Trailing starts after a rise of",
+    "BREAK_EVEN_AT_PERCENTAGE": "Break-even after a rise of",
+    "ENTRY_ORDER": "Entry order",
+    "ENTRY_LIMIT_OFFSET_PERCENTAGE": "Limit entry below the best bid by",
+    "ENTRY_LIMIT_TIMEOUT_CANDLES": "Limit entry rests for",
+    "ENTRY_LIMIT_FALLBACK": "Buy at market when the limit entry times out unfilled",
     "EMA_SHORT_PERIOD": "EMA short period",
     "EMA_LONG_PERIOD": "EMA long period",
     "EMA_FILTER_PERIOD": "EMA filter period",
@@ -54,6 +75,33 @@ class StrategyParameters(BaseModel):
     )
     STOP_LOSS_PERCENTAGE: Decimal = Field(Decimal("0.02"), description="stop-loss distance below entry (0-1)")
     TAKE_PROFIT_PERCENTAGE: Decimal = Field(Decimal("0.05"), description="take-profit distance above entry (0-1)")
+    STOP_MODE: StopMode = Field(
+        StopMode.PERCENT, description="initial stop: STOP_LOSS_PERCENTAGE below entry, or ATR_STOP_MULTIPLIER x ATR"
+    )
+    STOP_ATR_PERIOD: int = Field(14, description="ATR period of the atr stop mode, candles")
+    ATR_STOP_MULTIPLIER: Decimal = Field(Decimal(2), description="stop distance in ATRs below entry (> 0)")
+    TRAILING_STOP_PERCENTAGE: Decimal = Field(
+        Decimal(0), description="stop trails this fraction below the highest close (0 = off, [0-1))"
+    )
+    TRAILING_STOP_ATR_MULTIPLIER: Decimal = Field(
+        Decimal(0), description="stop trails this many ATR(STOP_ATR_PERIOD) below each close (0 = off, >= 0)"
+    )
+    TRAILING_ACTIVATION_PERCENTAGE: Decimal = Field(
+        Decimal(0), description="trailing starts once a close is this fraction above the entry (0 = at once, [0-1))"
+    )
+    BREAK_EVEN_AT_PERCENTAGE: Decimal = Field(
+        Decimal(0), description="stop moves to the entry once a close is this fraction above it (0 = off, [0-1))"
+    )
+    ENTRY_ORDER: EntryOrder = Field(
+        EntryOrder.MARKET, description="entry as a MARKET order, or a LIMIT_MAKER resting below the best bid"
+    )
+    ENTRY_LIMIT_OFFSET_PERCENTAGE: Decimal = Field(
+        Decimal(0), description="limit_maker: the price this fraction below the best bid (0 = at the bid, [0-1))"
+    )
+    ENTRY_LIMIT_TIMEOUT_CANDLES: int = Field(
+        1, description="limit_maker: candles it rests after the signal candle before it is cancelled (>= 1)"
+    )
+    ENTRY_LIMIT_FALLBACK: bool = Field(False, description="limit_maker: buy at market when it timed out unfilled")
     EMA_SHORT_PERIOD: int = Field(9, description="fast EMA period, candles")
     EMA_LONG_PERIOD: int = Field(21, description="slow EMA period, candles")
     EMA_FILTER_PERIOD: int = Field(50, description="trend-filter EMA period, candles")
@@ -91,6 +139,19 @@ def consistency_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
     for name in PERCENT_FIELDS:
         if has(name) and not Decimal(0) < values[name] < Decimal(1):
             problems.append((name, "must be between 0 and 1 (exclusive), e.g. 0.02 for 2%"))
+    for name in OPTIONAL_PERCENT_FIELDS:
+        if has(name) and not Decimal(0) <= values[name] < Decimal(1):
+            problems.append((name, "must be at least 0 (off) and below 1, e.g. 0.01 for 1%"))
+    if has("ENTRY_LIMIT_OFFSET_PERCENTAGE") and not Decimal(0) <= values["ENTRY_LIMIT_OFFSET_PERCENTAGE"] < Decimal(1):
+        problems.append(("ENTRY_LIMIT_OFFSET_PERCENTAGE", "must be at least 0 (at the bid) and below 1, e.g. 0.001"))
+    if has("ENTRY_LIMIT_TIMEOUT_CANDLES") and values["ENTRY_LIMIT_TIMEOUT_CANDLES"] < 1:
+        problems.append(("ENTRY_LIMIT_TIMEOUT_CANDLES", "must be at least 1"))
+    if has("STOP_ATR_PERIOD") and values["STOP_ATR_PERIOD"] < 2:
+        problems.append(("STOP_ATR_PERIOD", "must be at least 2"))
+    if has("ATR_STOP_MULTIPLIER") and not values["ATR_STOP_MULTIPLIER"] > 0:
+        problems.append(("ATR_STOP_MULTIPLIER", "must be greater than 0"))
+    if has("TRAILING_STOP_ATR_MULTIPLIER") and values["TRAILING_STOP_ATR_MULTIPLIER"] < 0:
+        problems.append(("TRAILING_STOP_ATR_MULTIPLIER", "must be at least 0 (off)"))
     if has("CAPITAL_ALLOCATION") and not Decimal(0) < values["CAPITAL_ALLOCATION"] <= Decimal(1):
         problems.append(("CAPITAL_ALLOCATION", "must be greater than 0 and at most 1"))
     if has("EMA_SHORT_PERIOD") and has("EMA_LONG_PERIOD") and values["EMA_SHORT_PERIOD"] >= values["EMA_LONG_PERIOD"]:

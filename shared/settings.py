@@ -16,6 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.intervals import INTERVAL_MS, INTERVALS
 from shared.parameters import History, ParameterError, StrategyParameters
 
+DEFAULT_STRATEGY_NAME = (
+    "ema_cross_rsi"  # shared.trading.strategies.DEFAULT_STRATEGY, without importing the registry here
+)
+
 BINANCE_URLS = {
     "testnet": {
         "rest": "https://testnet.binance.vision",
@@ -45,12 +49,24 @@ class ServiceSettings(BaseSettings):
     bus_signing_key_file: str = Field("", alias="BUS_SIGNING_KEY_FILE")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
     instance_id: str = Field("", alias="INSTANCE_ID")
+    # Prometheus /metrics of each service (shared.metrics): loopback unless told otherwise
+    # (compose sets 0.0.0.0 inside its network); port 0 is off.
+    metrics_host: str = Field("127.0.0.1", alias="METRICS_HOST")
+    market_data_metrics_port: int = Field(9101, alias="MARKET_DATA_METRICS_PORT", ge=0, le=65535)
+    strategy_metrics_port: int = Field(9102, alias="STRATEGY_METRICS_PORT", ge=0, le=65535)
+    executor_metrics_port: int = Field(9103, alias="EXECUTOR_METRICS_PORT", ge=0, le=65535)
+    notifier_metrics_port: int = Field(9104, alias="NOTIFIER_METRICS_PORT", ge=0, le=65535)
+    api_metrics_port: int = Field(0, alias="API_METRICS_PORT", ge=0, le=65535)
 
     binance_env: Literal["sim", "testnet", "live"] = Field("sim", alias="BINANCE_ENV")
     binance_api_key: SecretStr | None = Field(None, alias="BINANCE_API_KEY")
     binance_api_secret: SecretStr | None = Field(None, alias="BINANCE_API_SECRET")
     live_trading_confirmed: str = Field("", alias="LIVE_TRADING_CONFIRMED")
     sim_url: str = Field("http://127.0.0.1:9100", alias="SIM_URL")
+
+    # This service's share of the exchange's 6,000 request weight per minute (shared.request_weight):
+    # market_data and the executor each take half by default.
+    request_weight_share: int = Field(3000, alias="REQUEST_WEIGHT_SHARE", gt=0, le=6000)
 
     symbol: str = Field("BTCUSDT", alias="SYMBOL")
     symbols_csv: str = Field("", alias="SYMBOLS")
@@ -105,6 +121,10 @@ class ServiceSettings(BaseSettings):
         """Every traded symbol: ``SYMBOLS`` when set, else ``SYMBOL``."""
         return self.symbols_csv.split(",") if self.symbols_csv else [self.symbol]
 
+    def metrics_port(self, service: str) -> int:
+        """The ``<SERVICE>_METRICS_PORT`` of ``service`` (0: no metrics endpoint)."""
+        return int(getattr(self, f"{service}_metrics_port", 0))
+
     @property
     def interval_ms(self) -> int:
         """Length of one candle of ``TIMEFRAME`` in ms."""
@@ -154,19 +174,75 @@ class ParameterSettings(_ParameterVariables):
     (``EMA_SHORT_PERIOD``... as text, validated as a set), and the history they are validated
     against (a period longer than it never warms up)."""
 
-    window_candles: int = Field(1000, alias="STRATEGY_WINDOW_CANDLES", ge=100, le=20_000)
+    # At most what a symbol's kline stream keeps (its MAXLEN): the window is rebuilt from it.
+    window_candles: int = Field(1000, alias="STRATEGY_WINDOW_CANDLES", ge=100, le=2_000)
     warmup_candles: int = warmup_candles_field()
     # The strategy of every symbol, its folder of user strategies, and its parameters when it is
     # not ema_cross_rsi (whose parameters are the variables above, changeable live).
     strategy_name: str = Field("ema_cross_rsi", alias="STRATEGY")
     strategy_path: str = Field("", alias="STRATEGY_PATH")
     strategy_params_text: str = Field("", alias="STRATEGY_PARAMS")
+    # Per-symbol choice, ``BTCUSDT:ema_cross_rsi,ETHUSDT:rsi2_reversion``; unlisted symbols run STRATEGY.
+    strategies_csv: str = Field("", alias="STRATEGIES")
 
     @model_validator(mode="after")
     def _check_parameters(self) -> ParameterSettings:
         self.initial_parameters()
         self.strategy_parameters()  # loads STRATEGY_PATH: a broken file stops the start, named
+        self.initial_sets()
         return self
+
+    def strategy_names(self) -> dict[str, str]:
+        """Each traded symbol's strategy: its ``STRATEGIES`` entry, else ``STRATEGY``."""
+        cached = self.__dict__.get("_strategy_names")
+        if cached is not None:
+            return dict(cached)
+        names = dict.fromkeys(self.symbols, self.strategy_name)
+        registry = self.strategy_registry()
+        for token in (t.strip() for t in self.strategies_csv.split(",")):
+            if not token:
+                continue
+            symbol, sep, name = (part.strip() for part in token.partition(":"))
+            if not sep or not symbol or not name:
+                raise ValueError(f"STRATEGIES: {token!r} is not SYMBOL:strategy")
+            symbol = symbol.upper()
+            if symbol not in names:
+                raise ValueError(
+                    f"STRATEGIES: {symbol} is not a traded symbol (SYMBOL/SYMBOLS: {', '.join(self.symbols)})"
+                )
+            if name not in registry:
+                raise ValueError(
+                    f"STRATEGIES: unknown strategy {name!r} for {symbol}; known: {', '.join(registry.names())}"
+                )
+            names[symbol] = name
+        self.__dict__["_strategy_names"] = names
+        return dict(names)
+
+    def initial_sets(self) -> dict[str, Any]:
+        """Each symbol's start parameter set (``shared.parameter_sets.SymbolSet``, version 0): its
+        strategy's start values (``strategy_parameters()`` for STRATEGY, defaults for another) with
+        the executor's fields from the environment."""
+        from shared.parameter_sets import SymbolSet, executor_fields, validate_set
+
+        cached = self.__dict__.get("_initial_sets")
+        if cached is not None:
+            return dict(cached)
+        base = self.initial_parameters()
+        risk = {name: getattr(base, name) for name in executor_fields()}
+        sets = {}
+        for symbol, name in self.strategy_names().items():
+            strategy = self.strategy_registry().get(name)
+            if name == DEFAULT_STRATEGY_NAME:
+                parameters = base
+            else:
+                own = self.strategy_parameters() if name == self.strategy_name else strategy.parameters()
+                try:
+                    parameters = validate_set(strategy, {**own.model_dump(), **risk}, history=self.history())
+                except ParameterError as e:
+                    raise ValueError(f"STRATEGIES: {symbol} {name}: {e}") from e
+            sets[symbol] = SymbolSet(symbol, name, 0, parameters)
+        self.__dict__["_initial_sets"] = sets
+        return dict(sets)
 
     def strategy_registry(self) -> Any:
         """Built-in and user strategies (``shared.trading.strategies.Registry``), loaded once."""

@@ -33,10 +33,10 @@ MARKET_CLOCK = "market:clock"  # hash: symbol -> exchange time (ms) of the last 
 ACCOUNT_SNAPSHOT = "account:snapshot"  # hash: asset -> JSON {"free","locked"}
 ACCOUNT_LAST_TRADE = "account:last_trade_id"  # hash: symbol -> last trade id seen
 BOT_STATE = "control:bot_state"  # JSON {"state","reason","changed_at_ms"}
-PARAMETERS = "control:parameters:current"  # JSON {"version","parameters",...}
+PARAMETERS = "control:parameters:current"  # JSON {"version","parameters",...}: the shared ema_cross_rsi set
+PARAMETERS_OF = "control:parameters:current:*"  # one per symbol: JSON {"version","strategy","parameters",...}
 POSITIONS = "executor:positions"  # hash: symbol -> JSON position snapshot
 BREAKER = "executor:breaker"  # JSON: the account circuit breaker's state (shared.trading.breaker)
-ENTRY_SENT = "executor:entry_sent_ms"  # hash: entry client order id -> Redis time (ms) its order was last sent
 KLINE_LAST_OPEN = "market:kline_last_open"  # hash: symbol -> open time of the last closed kline published
 DASHBOARD_PASSWORD_HASH = "api:password_hash"
 SESSION_PREFIX = "api:session:"  # + SHA-256 of a session id: one dashboard session (make reset-password ends them)
@@ -68,6 +68,11 @@ def executions_stream(symbol: str) -> str:
 def executor_inbox(symbol: str) -> str:
     """Signals addressed to the executor owner of one symbol (written by the strategy)."""
     return f"executor:inbox:{symbol}"
+
+
+def parameters_key(symbol: str) -> str:
+    """One symbol's own parameter set (its strategy, version and values), written by the api."""
+    return f"control:parameters:current:{symbol}"
 
 
 def symbol_commands(symbol: str) -> str:
@@ -139,9 +144,15 @@ def failures_key(group: str, stream: str) -> str:
     return f"bus:failures:{group}:{stream}"
 
 
+# Sized for the whole market (500 symbols in about 400 MB of Redis, measured by
+# bench/bench_pipeline.py): a closed-kline entry takes about 240 bytes, a ticker entry 175. A
+# symbol's closed klines hold the strategy's largest window (STRATEGY_WINDOW_CANDLES, at most
+# KLINE_STREAM_CANDLES) for its rebuild after a restart; its ticks about 25 minutes at one a
+# second, what a takeover reads back for a level crossed while no executor ran.
+KLINE_STREAM_CANDLES = 2_000
 MAXLEN = {
-    family(kline_stream("-")): 20_000,
-    family(ticker_stream("-")): 2_000,
+    family(kline_stream("-")): KLINE_STREAM_CANDLES,
+    family(ticker_stream("-")): 1_500,
     KLINE_UPDATES: 5_000,
     MARKET_STATUS: 2_000,
     ACCOUNT_BALANCES: 2_000,
@@ -211,7 +222,7 @@ ACCESS: dict[BusUser, BusGrant] = {
             "members:strategy",
             "bus:failures:strategy:*",
         ),
-        reads=(MARKET_CLOCK, PARAMETERS, CONTROL_PARAMETERS),
+        reads=(MARKET_CLOCK, PARAMETERS, PARAMETERS_OF, CONTROL_PARAMETERS),
         groups=("market:kline:*",),
         scripts=True,  # lease renewal and release
     ),
@@ -228,14 +239,22 @@ ACCESS: dict[BusUser, BusGrant] = {
             "health:executor:*",
             "lease:executor:*",
             f"{COMMAND_ANSWERS}*",
-            ENTRY_SENT,
             BREAKER,
             SYMBOL_INFO,
             "members:executor",
             "bus:failures:executor:*",
             DECISIONS,
         ),
-        reads=(MARKET_FRESHNESS, MARKET_LAST_PRICE, MARKET_CLOCK, PARAMETERS, CONTROL_COMMANDS, CONTROL_PARAMETERS),
+        reads=(
+            MARKET_FRESHNESS,
+            MARKET_LAST_PRICE,
+            MARKET_CLOCK,
+            PARAMETERS,
+            PARAMETERS_OF,
+            CONTROL_COMMANDS,
+            CONTROL_PARAMETERS,
+            "market:kline:*",  # the closed candles that move a trailing or break-even stop
+        ),
         groups=("market:ticker:*", "executor:inbox:*", "account:executions:*", "control:commands:*"),
         scripts=True,  # lease renewal and release
     ),
@@ -244,6 +263,7 @@ ACCESS: dict[BusUser, BusGrant] = {
         writes=(
             BOT_STATE,
             PARAMETERS,
+            PARAMETERS_OF,
             CONTROL_COMMANDS,
             CONTROL_PARAMETERS,
             "control:commands:*",

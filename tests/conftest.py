@@ -39,3 +39,18 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+def _is_replay(item: pytest.Item) -> bool:
+    """A test that runs whole stacks (every service on the simulator) against the replay clock."""
+    module = getattr(item, "module", None)
+    return hasattr(module, "start_stack") or "chaos" in item.path.parts
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `make test` runs two pytest-xdist workers (--dist loadgroup). The replays wait on the
+    # replay clock more than they compute, so they share the run with the CPU-bound tests, but
+    # never more than one per worker: they alternate between two groups, one per worker.
+    replays = [item for item in items if _is_replay(item)]
+    for index, item in enumerate(replays):
+        item.add_marker(pytest.mark.xdist_group(f"replays-{index % 2}"))

@@ -1,4 +1,5 @@
-// Backtest of the current parameters: run it, follow it, show its summary and report link.
+// Backtest of the selected symbol's strategy and set in force: run it, follow it, show its
+// summary and report link.
 
 import { api } from "./api.js";
 import { $, el, fmtPct, fmtTime, replace } from "./dom.js";
@@ -13,7 +14,8 @@ const SHOWN = [
 ];
 
 export class BacktestPanel {
-  constructor() {
+  constructor(symbolOf = () => null) {
+    this.symbolOf = symbolOf;
     this.box = $("#backtest");
     this.button = $("#backtest-run");
     this.link = $("#backtest-link");
@@ -21,10 +23,15 @@ export class BacktestPanel {
     this.button.addEventListener("click", () => this.run());
   }
 
+  get query() {
+    const symbol = this.symbolOf();
+    return symbol ? `?symbol=${encodeURIComponent(symbol)}` : "";
+  }
+
   async load() {
     let data;
     try {
-      data = await api("/api/backtest/latest");
+      data = await api(`/api/backtest/latest${this.query}`);
     } catch (error) {
       replace(this.box, el("p", { className: "muted" }, `Backtest unavailable: ${error.message}`));
       return;
@@ -42,7 +49,7 @@ export class BacktestPanel {
     if (data.run.state === "failed") parts.push(el("p", { className: "field-error" }, `Last run failed: ${data.run.error || "unknown error"}`));
     if (data.report) {
       const s = data.report.summary;
-      parts.push(el("p", { className: "small" }, `Report of ${fmtTime(data.report.created_at_ms)} (wall clock) for the current parameters`));
+      parts.push(el("p", { className: "small" }, `Report of ${fmtTime(data.report.created_at_ms)} (wall clock) for the current parameters${this.symbolOf() ? ` of ${this.symbolOf()}` : ""}`));
       parts.push(el("dl", { className: "facts" }, SHOWN.filter(([key]) => key in s).map(([key, label, format]) =>
         el("div", {}, el("dt", {}, label), el("dd", {}, format(s[key]))))));
     } else if (!running) {
@@ -50,12 +57,13 @@ export class BacktestPanel {
     }
     replace(this.box, parts);
     this.link.hidden = !data.report?.url;
+    if (data.report?.url) this.link.href = `${data.report.url}${this.query}`;
   }
 
   async run() {
     this.button.disabled = true;
     try {
-      await api("/api/backtest", { method: "POST" });
+      await api(`/api/backtest${this.query}`, { method: "POST" });
     } catch (error) {
       replace(this.box, el("p", { className: "field-error" }, `Could not start: ${error.message}`));
     }

@@ -3,7 +3,7 @@
 // of the bucket's last candle (the strategy computes them on the stored timeframe).
 
 export const TIMEFRAMES = { "1m": 60000, "3m": 180000, "5m": 300000, "15m": 900000, "30m": 1800000, "1h": 3600000, "4h": 14400000, "1d": 86400000 };
-const INDICATORS = ["ema_short", "ema_long", "ema_filter", "rsi"];
+const INDICATORS = ["ema_short", "ema_long", "ema_filter", "rsi"]; // ema_cross_rsi's, also by name
 
 /** Start of the bucket of `bucketMs` that holds `timeMs`. */
 export const bucketOf = (timeMs, bucketMs) => timeMs - (timeMs % bucketMs);
@@ -15,6 +15,7 @@ function merge(bucket, row) {
   bucket.volume += Number(row.volume ?? 0);
   bucket.closed = row.closed;
   for (const key of INDICATORS) if (row[key] !== null && row[key] !== undefined) bucket[key] = row[key];
+  for (const [key, value] of Object.entries(row.lines ?? {})) if (value !== null && value !== undefined) bucket.lines[key] = value;
 }
 
 function open(row, bucketMs) {
@@ -23,6 +24,7 @@ function open(row, bucketMs) {
     close: Number(row.close), volume: Number(row.volume ?? 0), closed: row.closed,
   };
   for (const key of INDICATORS) bucket[key] = row[key] ?? null;
+  bucket.lines = { ...(row.lines ?? {}) }; // every column of the symbol's strategy, by name
   return bucket;
 }
 

@@ -1,4 +1,4 @@
-// The values under the cursor: time, OHLC, volume and the indicator values of that candle
+// The values under the cursor: time, OHLC, volume and the values of the strategy's lines on that candle
 // (the newest candle when the cursor is off the chart).
 
 import { fmtTime, fromChartTime } from "./clock.js";
@@ -10,7 +10,13 @@ export class CrosshairLegend {
     this.node = node;
     this.rows = new Map(); // chart time → aggregated candle row
     this.last = null;
+    this.overlays = []; // the symbol's strategy's lines: {column, label, pane, color}
     chart.subscribeCrosshairMove((param) => this.show(param.time === undefined ? this.last : this.rows.get(param.time)));
+  }
+
+  setOverlays(overlays) {
+    this.overlays = overlays;
+    this.show(this.last);
   }
 
   /** Candle rows keyed by their chart time; the newest is shown while the cursor is away. */
@@ -37,10 +43,13 @@ export class CrosshairLegend {
       el("span", { className: "muted" }, fmtTime(fromChartTime(row.chartTime), { seconds: false })),
       item("O", fmtPrice(row.open)), item("H", fmtPrice(row.high)), item("L", fmtPrice(row.low)), item("C", fmtPrice(row.close)),
       item("Vol", fmtQty(row.volume)),
-      item("EMA s", row.ema_short === null ? "—" : fmtPrice(row.ema_short), "ema-short"),
-      item("EMA l", row.ema_long === null ? "—" : fmtPrice(row.ema_long), "ema-long"),
-      item("EMA f", row.ema_filter === null ? "—" : fmtPrice(row.ema_filter), "ema-filter"),
-      item("RSI", number(row.rsi, 2), "rsi"),
+      this.overlays.map((o) => {
+        const value = row.lines?.[o.column] ?? row[o.column] ?? null;
+        const node = item(o.label, o.pane === "oscillator" ? number(value, 2) : value === null ? "—" : fmtPrice(value), "overlay");
+        node.style.color = o.color;
+        node.dataset.column = o.column;
+        return node;
+      }),
     );
   }
 }

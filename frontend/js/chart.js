@@ -1,4 +1,5 @@
-// The candle chart (lightweight-charts): candles, EMA lines, an RSI pane with its bounds, trade
+// The candle chart (lightweight-charts): candles, the lines the symbol's strategy declares
+// (overlays of /api/candles: EMAs, averages, channels), an RSI pane with its bounds, trade
 // markers and position lines (chart-overlays.js), the values under the cursor (chart-legend.js)
 // and a timeframe switch that aggregates the stored candles (candles.js). Times are market
 // time in the page's zone; values come from /api/candles and the live feed.
@@ -9,11 +10,14 @@ import { BucketTail, bucketOf, numeric, TIMEFRAMES } from "./candles.js";
 import { CrosshairLegend } from "./chart-legend.js";
 import { ChartOverlays } from "./chart-overlays.js";
 import { chartTime } from "./clock.js";
-import { $, debounce } from "./dom.js";
+import { $, debounce, el, replace } from "./dom.js";
 import { fmtPrice, setSymbolInfo } from "./format.js";
 
-const COLORS = { up: "#22c55e", down: "#ef4444", emaShort: "#38bdf8", emaLong: "#f59e0b", emaFilter: "#a78bfa", rsi: "#e879f9" };
-const LINES = [["ema_short", "emaShort"], ["ema_long", "emaLong"], ["ema_filter", "emaFilter"], ["rsi", "rsi"]];
+const COLORS = { up: "#22c55e", down: "#ef4444", rsi: "#e879f9" };
+// Price-pane lines in the order the strategy declares them (ema_cross_rsi: short, long, filter).
+const PALETTE = ["#38bdf8", "#f59e0b", "#a78bfa", "#34d399", "#f472b6", "#facc15"];
+/** A row's value of an overlay column (rows of the API carry `lines`; ema_cross_rsi's also by name). */
+const valueOf = (row, column) => row.lines?.[column] ?? row[column] ?? null;
 const SHOWN = 500;
 const TF_KEY = "dashboard.timeframe";
 
@@ -45,10 +49,11 @@ export class CandleChart {
       upColor: COLORS.up, downColor: COLORS.down, borderVisible: false, wickUpColor: COLORS.up, wickDownColor: COLORS.down,
     });
     // Named in the legend above the chart; no titles on the price axis.
-    const line = (color, pane = 0, format = undefined) =>
+    this.line = (color, pane = 0, format = undefined) =>
       this.chart.addSeries(LC.LineSeries, { color, lineWidth: 2, priceLineVisible: false, lastValueVisible: false, priceFormat: format }, pane);
-    for (const [key, color] of LINES.slice(0, 3)) this[key] = line(COLORS[color]);
-    this.rsi = line(COLORS.rsi, 1, { type: "price", precision: 2, minMove: 0.01 });
+    this.series = new Map(); // overlay column → its line series (the symbol's strategy's)
+    this.overlayList = [];
+    this.rsi = this.line(COLORS.rsi, 1, { type: "price", precision: 2, minMove: 0.01 });
     this.chart.panes()[0].setStretchFactor(3);
     this.chart.panes()[1].setStretchFactor(1);
     this.overlays = new ChartOverlays(this.candles, LC);
@@ -95,6 +100,7 @@ export class CandleChart {
     const last = data.candles[data.candles.length - 1];
     const start = last ? bucketOf(last.time_ms, this.bucketMs) : 0;
     this.tail = new BucketTail(this.baseMs, this.bucketMs, (tail ?? data).candles.filter((c) => c.time_ms >= start));
+    this.setOverlays(data.overlays ?? []);
     this.setBounds(data.rsi_overbought, data.rsi_oversold);
     this.overlays.setMarkers(data.markers);
     this.overlays.setPosition(data.position);
@@ -112,16 +118,44 @@ export class CandleChart {
     const rows = numeric(this.data.candles).map((row) => ({ ...row, chartTime: chartTime(row.time_ms) }));
     this.rows = rows;
     this.candles.setData(rows.map((r) => ({ time: r.chartTime, open: r.open, high: r.high, low: r.low, close: r.close })));
-    for (const [key] of LINES) this[key].setData(rows.filter((r) => r[key] !== null && r[key] !== undefined).map((r) => ({ time: r.chartTime, value: r[key] })));
+    for (const [column, series] of this.series) {
+      series.setData(rows.filter((r) => valueOf(r, column) !== null).map((r) => ({ time: r.chartTime, value: valueOf(r, column) })));
+    }
     this.legend.setRows(rows);
     this.overlays.draw(this.bucketMs);
     this.container.setAttribute("aria-label", `${this.app.symbol} ${this.timeframe} candle chart, ${rows.length} candles`);
   }
 
+  /** The lines the symbol's strategy declares: price-pane ones each in a series, the oscillator in the lower pane. */
+  setOverlays(overlays) {
+    const key = overlays.map((o) => `${o.column}:${o.pane}`).join();
+    if (key === this.overlayKey) return;
+    this.overlayKey = key;
+    this.overlayList = overlays;
+    for (const [column, series] of this.series) if (series !== this.rsi) this.chart.removeSeries(series);
+    this.series = new Map();
+    let colour = 0;
+    for (const overlay of overlays) {
+      if (overlay.pane === "oscillator") {
+        if (![...this.series.values()].includes(this.rsi)) this.series.set(overlay.column, this.rsi);
+        continue;
+      }
+      this.series.set(overlay.column, this.line(PALETTE[colour++ % PALETTE.length]));
+    }
+    if (![...this.series.values()].includes(this.rsi)) this.rsi.setData([]);
+    const coloured = overlays.map((o, i) => ({ ...o, color: o.pane === "oscillator" ? COLORS.rsi : PALETTE[overlays.slice(0, i).filter((x) => x.pane !== "oscillator").length % PALETTE.length] }));
+    this.legend.setOverlays(coloured);
+    replace($("#chart-swatches"), coloured.map((o) => {
+      const swatch = el("span", { className: "swatch" });
+      swatch.style.background = o.color;
+      return el("li", { dataset: { column: o.column } }, swatch, o.label);
+    }));
+  }
+
   setBounds(overbought, oversold) {
     for (const line of this.boundLines ?? []) this.rsi.removePriceLine(line);
     const bound = (price, title) => this.rsi.createPriceLine({ price, color: "#64748b", lineWidth: 1, lineStyle: 2, axisLabelVisible: true, title });
-    this.boundLines = [bound(overbought, "overbought"), bound(oversold, "oversold")];
+    this.boundLines = overbought === null || overbought === undefined ? [] : [bound(overbought, "overbought"), bound(oversold, "oversold")];
   }
 
   /** Draw `row` (an aggregated candle) as the newest or a current bar. */
@@ -140,7 +174,7 @@ export class CandleChart {
     };
     try {
       put(this.candles, { time: row.chartTime, open: row.open, high: row.high, low: row.low, close: row.close });
-      for (const [key] of LINES) if (row[key] !== null && row[key] !== undefined) put(this[key], { time: row.chartTime, value: row[key] });
+      for (const [column, series] of this.series) if (valueOf(row, column) !== null) put(series, { time: row.chartTime, value: valueOf(row, column) });
       this.legend.update(row);
     } catch {
       this.reloadSoon(); // a bar the series does not hold: redraw from the API
@@ -158,13 +192,14 @@ export class CandleChart {
   /** A decision carries the indicator values of the candle it was made on. */
   onDecision(data) {
     if (!this.chart || !this.tail || data.symbol !== this.app.symbol || data.interval !== this.interval) return;
-    const values = {};
-    for (const [key] of LINES) if (data.indicators?.[key] !== null && data.indicators?.[key] !== undefined) values[key] = Number(data.indicators[key]);
+    const lines = {};
+    for (const [key, value] of Object.entries(data.indicators ?? {})) if (typeof value === "number") lines[key] = value;
+    const values = { lines };
     const row = this.tail.indicators(data.candle_open_time_ms, values);
     if (row) return this.drawRow(row);
     // An older bucket shows the values of its last base candle.
     const old = this.rows.find((r) => r.time_ms === bucketOf(data.candle_open_time_ms, this.bucketMs));
-    if (old && data.candle_open_time_ms + this.baseMs === old.time_ms + this.bucketMs) this.drawRow({ ...old, ...values });
+    if (old && data.candle_open_time_ms + this.baseMs === old.time_ms + this.bucketMs) this.drawRow({ ...old, lines: { ...old.lines, ...lines } });
   }
 
   /** Trade markers and position lines from the live feed. */
@@ -178,6 +213,8 @@ export class CandleChart {
 
   /** New RSI bounds after a parameter change. */
   onParameters(data) {
+    if (data.symbol && data.symbol !== this.app.symbol) return;
+    if (data.strategy && this.data && data.strategy !== this.data.strategy) return this.load(); // its lines change
     const p = data.parameters ?? {};
     if (this.chart && p.RSI_OVERBOUGHT !== undefined && p.RSI_OVERSOLD !== undefined) this.setBounds(Number(p.RSI_OVERBOUGHT), Number(p.RSI_OVERSOLD));
   }

@@ -61,6 +61,7 @@ export class DecisionsPanel {
         el("div", { className: "decision-head" },
           el("time", {}, fmtTime(d.candle_open_time_ms)),
           el("span", { className: "muted" }, `close ${fmtPrice(d.close)}`),
+          d.strategy ? el("span", { className: "muted small", dataset: { testid: "decision-strategy" } }, `${d.strategy} v${d.parameters_version}`) : null,
           el("span", { className: `badge tone-${tone}` }, label),
         ),
         conditions.length ? el("ul", { className: "conditions" }, conditions) : null,

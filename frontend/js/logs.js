@@ -8,8 +8,9 @@ import { $, el } from "./dom.js";
 
 const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
 const MAX_LINES = 500;
-// Every service that logs to the bus, listed before any of its lines arrives.
-const SERVICES = ["api", "market_data", "strategy", "executor"];
+// Every service that logs to the bus, listed before any of its lines arrives (the services
+// whose Redis user may write the logs stream; tests/unit/test_log_services.py compares them).
+const SERVICES = ["api", "market_data", "strategy", "executor", "notifier"];
 const SEEN_KEEP = 200;
 
 /** The text the executor logs for an alert (services/executor/notify.py). */

@@ -3,6 +3,7 @@
 
 import { api } from "./api.js";
 import { BacktestPanel } from "./backtest.js";
+import { StudiesPanel } from "./studies.js";
 import { CandleChart } from "./chart.js";
 import { onTimeZone } from "./clock.js";
 import { CommandAnswers } from "./commands.js";
@@ -36,12 +37,14 @@ class Dashboard {
     this.equity = new EquityChart();
     this.trades = new TradesPanel(this);
     this.periods = new PeriodsPanel();
-    this.parameters = new ParametersForm(this.answers, readOnly);
+    this.parameters = new ParametersForm(this.answers, readOnly, () => this.symbol);
+    this.parameters.onSwitched = () => this.chart.load(); // the new strategy's indicator lines
     this.orders = new OrdersPanel();
     this.decisions = new DecisionsPanel(this);
     this.logs = new LogPanel();
     this.health = new HealthPanel();
-    this.backtest = new BacktestPanel();
+    this.backtest = new BacktestPanel(() => this.symbol);
+    this.studies = new StudiesPanel(this.answers);
     this.events = new LiveEvents($("#connection"));
     $("#symbol").addEventListener("change", (event) => this.selectSymbol(event.target.value));
     $("#logout").addEventListener("click", () => logout());
@@ -77,6 +80,8 @@ class Dashboard {
     this.chart.load();
     this.trades.load();
     this.decisions.load();
+    this.parameters.load();
+    this.backtest.load();
   }
 
   /** Redraw what shows times after a time-zone change (no refetch). */
@@ -93,12 +98,19 @@ class Dashboard {
     await this.status.refresh();
     await Promise.all([
       this.chart.load(), this.profit.load(), this.equity.load(), this.trades.load(), this.periods.load(),
-      this.parameters.load(), this.orders.load(), this.decisions.load(), this.logs.load(), this.backtest.load(),
+      this.parameters.load(), this.orders.load(), this.decisions.load(), this.logs.load(), this.backtest.load(), this.studies.load(),
     ]);
   }
 
   async start() {
     this.health.start();
+    // Asked before the snapshot: the feed resumes from here, so an event (a command's answer, a
+    // fill) that happens while the panels load still arrives.
+    try {
+      this.events.lastId = (await api("/api/events/position")).last_event_id;
+    } catch {
+      // Unreachable now: the feed starts fresh, as it would have.
+    }
     await this.loadAll();
     this.events.start();
   }

@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { fmtTime } from "./clock.js";
 import { $, el, replace } from "./dom.js";
 import { fmtPct, fmtPrice, fmtQty, fmtQuote, tone } from "./format.js";
+import { orderPrice, orderType, priceNote } from "./order-price.js";
 
 const PAGE = 15;
 
@@ -65,7 +66,7 @@ export class OrdersPanel {
       return;
     }
     const columns = [["Market time", ""], ["Symbol", "wide"], ["Side", ""], ["Type", "wide"], ["Status", "wide"], ["Quantity", "num wide"],
-      ["Avg price", "num wide"], ["Quote", "num wide"], ["Fees", "num wide"], ["Result", "num"]];
+      ["Price", "num wide"], ["Avg price", "num wide"], ["Quote", "num wide"], ["Fees", "num wide"], ["Result", "num"]];
     const head = el("thead", {}, el("tr", {}, columns.map(([t, className]) => el("th", { scope: "col", className }, t))));
     const body = el("tbody", {}, items.map((o) => {
       const pct = o.return_pct ?? null;
@@ -74,9 +75,10 @@ export class OrdersPanel {
         el("td", { title: `recorded ${fmtTime(o.created_at_ms)} (wall clock)` }, fmtTime(o.market_time_ms ?? o.created_at_ms)),
         el("td", { className: "wide" }, s),
         el("td", { className: o.side === "BUY" ? "up" : "down" }, o.side),
-        el("td", { className: "wide" }, o.purpose),
+        el("td", { className: "wide", title: `${o.purpose} order` }, orderType(o)),
         el("td", { className: "wide", title: o.reason || "" }, o.status),
         el("td", { className: "num wide" }, fmtQty(Number(o.executed_quantity) ? o.executed_quantity : o.requested_quantity, s)),
+        el("td", { className: "num wide", title: priceNote(o) }, orderPrice(o)),
         el("td", { className: "num wide" }, fmtPrice(o.average_price, s)),
         el("td", { className: "num wide" }, fmtQuote(o.cumulative_quote, s)),
         el("td", { className: "num wide" }, fmtQuote(o.fees_quote, s)),

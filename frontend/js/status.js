@@ -12,6 +12,8 @@ const STATE_LABELS = {
   unknown: "Unknown",
 };
 const MODE_LABELS = { sim: "SIM", testnet: "TESTNET", live: "LIVE" };
+// Where the stop-loss and take-profit are held: what protects the position while the bot is down.
+const PROTECTION = { exchange: "on the exchange (OCO)", bot: "watched by the bot" };
 
 export class StatusPanel {
   constructor(app) {
@@ -157,6 +159,7 @@ export class StatusPanel {
         row("Opened (market time)", fmtTime(position.entry_time_ms)),
         row("Stop-loss", fmtPrice(position.stop_loss), { className: "sl" }),
         row("Take-profit", fmtPrice(position.take_profit), { className: "tp" }),
+        position.protection == null ? null : row("Protection", PROTECTION[position.protection] ?? position.protection, { id: "protection" }),
         row("Unrealised", fmtPct(pct), { id: "unrealised", className: pct === null ? "" : Number(pct) >= 0 ? "up" : "down" }),
         position.unrealised_quote == null ? null : row("Unrealised P&L", fmtSignedQuote(position.unrealised_quote), { id: "unrealised-quote" }),
       ),

@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { fmtTime } from "./clock.js";
 import { debounce, el, replace } from "./dom.js";
 import { fmtAsset, fmtFixed, fmtPrice, fmtQty, fmtQuote, precisionOf } from "./format.js";
+import { orderPrice, orderType, priceNote } from "./order-price.js";
 
 const INDICATOR_LABELS = { ema_short: "EMA short", ema_long: "EMA long", ema_filter: "EMA filter", rsi: "RSI", volume_avg: "Volume avg", atr: "ATR" };
 
@@ -45,8 +46,9 @@ export class TradeDetail {
     const s = t.symbol;
     const orders = (t.orders ?? []).map((o) => el("tr", {},
       el("td", {}, fmtTime(o.market_time_ms ?? o.created_at_ms)),
-      el("td", { className: o.side === "BUY" ? "up" : "down" }, `${o.side} ${o.purpose}`),
+      el("td", { className: o.side === "BUY" ? "up" : "down" }, `${o.side} ${orderType(o)}`),
       el("td", {}, o.status),
+      el("td", { className: "num", title: priceNote(o) }, orderPrice(o)),
       el("td", { className: "num" }, fmtQty(o.executed_quantity, s)),
       el("td", { className: "num" }, fmtPrice(o.average_price, s)),
       el("td", { className: "num" }, fmtQuote(o.cumulative_quote, s)),
@@ -63,7 +65,7 @@ export class TradeDetail {
     const parts = [
       el("h3", {}, `Trade #${t.id} · ${t.symbol} · ${t.status.toLowerCase()}`),
       this.inChart ? null : el("p", { className: "muted small" }, "This trade is older than the candles the chart holds."),
-      table("Orders", [["Market time", ""], ["Order", ""], ["Status", ""], ["Qty", "num"], ["Avg price", "num"], ["Quote", "num"], ["Fees", "num"]], orders),
+      table("Orders", [["Market time", ""], ["Order", ""], ["Status", ""], ["Price", "num"], ["Qty", "num"], ["Avg price", "num"], ["Quote", "num"], ["Fees", "num"]], orders),
       table("Fills", [["Exchange time", ""], ["Price", "num"], ["Qty", "num"], ["Quote", "num"], ["Commission", "num"], ["Fee (quote)", "num"]], fills),
       this.decision(t.entry_decision),
     ];

@@ -9,16 +9,15 @@ from redis.asyncio import Redis
 
 from services.api.app import create_app
 from services.api.config import ApiSettings
+from services.api.routes.health import consumed_streams
+from shared import metrics, streams
 from shared.runner import run_service
-
-try:
-    import uvloop
-except ImportError:  # not built for every platform; asyncio's loop serves the same, slower
-    uvloop = None  # type: ignore[assignment]
 
 
 async def main(settings: ApiSettings, redis: Redis, stop: asyncio.Event, instance: str) -> None:
     """Run uvicorn until the service is asked to stop."""
+    # The api measures every consumer group's backlog too: it still moves while a consumer is down.
+    metrics.watch_groups([*consumed_streams(settings.symbols), (streams.EXECUTOR_EVENTS, streams.GROUP_NOTIFIER)])
     config = uvicorn.Config(
         create_app(settings),
         host=settings.api_host,
@@ -42,5 +41,5 @@ async def main(settings: ApiSettings, redis: Redis, stop: asyncio.Event, instanc
 
 
 if __name__ == "__main__":
-    # uvicorn picks uvloop only when it creates the loop itself; here the service runner does.
-    run_service("api", ApiSettings, main, loop_factory=uvloop.new_event_loop if uvloop else None)
+    # uvicorn picks uvloop only when it creates the loop itself; here the service runner does (uvloop's).
+    run_service("api", ApiSettings, main)

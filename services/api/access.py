@@ -10,28 +10,35 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request, status
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api import auth
-from shared import accounts
+from shared.account_cache import AccessCache
 from shared.accounts import OWNER, Caller, Role
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def session_caller(redis: Redis, engine: AsyncEngine, token: str | None) -> Caller | None:
-    """The caller a session cookie speaks for, or None (no live session, account gone or its password changed)."""
+async def session_caller(redis: Redis, cache: AccessCache, token: str | None) -> Caller | None:
+    """The caller a session cookie speaks for, or None (no live session, account gone or its password changed).
+
+    The account comes from ``cache``: read from the database once, then again after any commit
+    to it, so a role change, a removal or a new password applies to the very next request."""
     record = await auth.read_session(redis, token)
     if record is None:
         return None
     name = str(record.get("account") or "")
     if not name:
         return Caller(OWNER, Role.ADMIN)
-    account = await accounts.get_account(engine, name)
-    if account is None or record.get("epoch") != auth.epoch(account.password_hash):
+    account = await cache.account(name)
+    if account is None or not account_session_current(record, account.password_hash):
         await auth.delete_session(redis, token)
         return None
     return Caller(name, Role(account.role))
+
+
+def account_session_current(record: dict[str, object], password_hash: str) -> bool:
+    """Whether an account's session was opened under its password in force."""
+    return record.get("epoch") == auth.epoch(password_hash)
 
 
 def bearer(request: Request) -> str | None:
@@ -43,12 +50,12 @@ def bearer(request: Request) -> str | None:
     return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
-async def identify(request: Request, redis: Redis, engine: AsyncEngine) -> Caller | None:
+async def identify(request: Request, redis: Redis, cache: AccessCache) -> Caller | None:
     """A bearer token when the request carries one (the cookie is then ignored), else the session cookie."""
     token = bearer(request)
     if token is not None:
-        return await accounts.token_caller(engine, token) if token else None
-    return await session_caller(redis, engine, request.cookies.get(auth.COOKIE_NAME))
+        return await cache.token_caller(token) if token else None
+    return await session_caller(redis, cache, request.cookies.get(auth.COOKIE_NAME))
 
 
 def authorise(request: Request, caller: Caller) -> None:

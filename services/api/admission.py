@@ -214,10 +214,17 @@ class Admission:
                 await self.app(scope, app_receive, tracking_send)
             finally:
                 watcher.cancel()
-        if cancel_scope.cancelled_caught and started and not complete and not gone.is_set():
-            # A stream past SSE_MAX_STREAM_S ends cleanly; the browser reconnects and resumes.
-            with anyio.move_on_after(0.2):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if cancel_scope.cancelled_caught and not gone.is_set():
+            if not started:
+                # SSE_MAX_STREAM_S passed before the stream could even start (its backlog took
+                # that long on a busy machine): an answer to retry, not the server's bare 500.
+                await send_refusal(
+                    send, Refused(503, "the event stream could not start in time; retry", _retry_after())
+                )
+            elif not complete:
+                # A stream past SSE_MAX_STREAM_S ends cleanly; the browser reconnects and resumes.
+                with anyio.move_on_after(0.2):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _retry_after() -> dict[str, str]:

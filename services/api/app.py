@@ -38,7 +38,10 @@ from services.api.middleware import DroppableStream, SecurityHeaders, install_lo
 from services.api.openapi import install_openapi
 from services.api.relay import relayed_streams
 from services.api.routes import ROUTERS
-from shared.redis_conn import connect_redis
+from services.api.status_fast import StatusFastPath
+from services.api.study_runs import StudyRunner
+from shared.account_cache import AccessCache
+from shared.redis_conn import connect_redis, with_redis_retries
 from shared.store.database import migrate_with_retries, open_engine
 
 logger = logging.getLogger(__name__)
@@ -81,11 +84,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
             throttle_s=settings.sse_price_interval_ms / 1000,
         )
         backtests = BacktestRunner(settings)
-        await auth.ensure_password(redis, settings)
+        study_runs = StudyRunner(settings)
+        await with_redis_retries(lambda: auth.ensure_password(redis, settings), "dashboard password")
         live = LiveState()
         ledger = LedgerView(redis, engine, settings, Precisions(redis, settings.symbols))
-        await live.seed(redis)
-        await ledger.precisions.refresh()
+        await with_redis_retries(lambda: live.seed(redis), "live state")
+        await with_redis_retries(ledger.precisions.refresh, "symbol precisions")
         chart = CandleStore(redis, settings.symbols, settings.timeframe)
         hub.observers += [live.observe, chart.observe, ledger.observe]
         view = EventView(redis, ledger)
@@ -97,9 +101,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
             engine=engine,
             hub=hub,
             backtests=backtests,
+            study_runs=study_runs,
             ledger=ledger,
             live=live,
             candles=chart,
+            access=AccessCache(engine),
         )
         keep_out_of_full_collections()
         logger.info("api ready env=%s symbols=%s", settings.binance_env, ",".join(settings.symbols))
@@ -110,6 +116,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await relay_task
             await backtests.close()
+            await study_runs.close()
+            app.state.resources.access.close()
             await engine.dispose()
             await redis.aclose()
             del app.state.resources
@@ -133,6 +141,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         )
     install_error_handlers(app)
     install_openapi(app)
+    app.add_middleware(StatusFastPath)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -99,7 +99,7 @@ async def check_password(redis: Redis, settings: ApiSettings, password: str) -> 
     return await asyncio.to_thread(verify_hash, password, stored)
 
 
-def _session_key(token: str) -> str:
+def session_key(token: str) -> str:
     return SESSION_PREFIX + hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -124,7 +124,7 @@ async def create_session(
         "account": account,
         "epoch": epoch(stored if isinstance(stored, str) else None),  # None when unset (the client decodes)
     }
-    await redis.set(_session_key(token), dumps(record), ex=settings.session_ttl_s)
+    await redis.set(session_key(token), dumps(record), ex=settings.session_ttl_s)
     return token
 
 
@@ -137,19 +137,30 @@ async def read_session(redis: Redis, token: str | None) -> dict[str, object] | N
     if not token or len(token) > 100:
         return None
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.get(_session_key(token))
+        pipe.get(session_key(token))
         pipe.get(streams.DASHBOARD_PASSWORD_HASH)
         raw, stored = await pipe.execute()
-    try:
-        record = loads(raw)
-    except ValueError:
-        record = None
-    if not isinstance(record, dict):
+    record = session_record(raw)
+    if record is None:
         return None
-    if not record.get("account") and record.get("epoch") != epoch(stored):
-        await redis.delete(_session_key(token))  # opened under a password that was changed since
+    if not record.get("account") and not owner_session_current(record, stored):
+        await redis.delete(session_key(token))  # opened under a password that was changed since
         return None
     return record
+
+
+def session_record(raw: object) -> dict[str, object] | None:
+    """A session record as stored in Redis, or None (missing, or not a record)."""
+    try:
+        record = loads(raw if isinstance(raw, str | bytes) else None)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def owner_session_current(record: dict[str, object], stored_hash: object) -> bool:
+    """Whether an owner's session was opened under the password hash in force (``stored_hash``)."""
+    return record.get("epoch") == epoch(stored_hash if isinstance(stored_hash, str) else None)
 
 
 async def session_valid(redis: Redis, token: str | None) -> bool:
@@ -161,7 +172,7 @@ async def session_valid(redis: Redis, token: str | None) -> bool:
 async def delete_session(redis: Redis, token: str | None) -> None:
     """End a session (logout); unknown tokens are ignored."""
     if token:
-        await redis.delete(_session_key(token))
+        await redis.delete(session_key(token))
 
 
 async def change_password(redis: Redis, new_password: str) -> None:

@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import BaseModel
 
+from backtest.config import BREAKER_KEYS
 from backtest.storage import report_paths
 from services.api.config import PROJECT_ROOT, ApiSettings
 from shared.events import now_ms
 from shared.logs import redact
+from shared.parameter_sets import SymbolSet, risk_of
 from shared.parameters import StrategyParameters
+from shared.trading.strategies import DEFAULT_STRATEGY
 
 logger = logging.getLogger(__name__)
 _MAX_SUMMARY_FIELDS = 40
@@ -42,15 +46,33 @@ class BacktestRunner:
     def reports_dir(self) -> Path:
         return self.settings.reports_dir.resolve()
 
-    def start(self, parameters: StrategyParameters) -> dict[str, Any]:
-        """Launch a backtest of ``parameters`` in the background; ``BacktestBusy`` if one runs."""
+    def _run_of(self, chosen: SymbolSet) -> tuple[StrategyParameters, str, Any]:
+        """The CLI's view of a symbol's set: the risk (and ema_cross_rsi) set, the strategy, and
+        the strategy's own parameters (None for ema_cross_rsi, whose set is the first)."""
+        strategy = self.settings.strategy_registry().get(chosen.strategy)
+        base = risk_of(chosen.parameters)
+        if strategy.name == DEFAULT_STRATEGY:
+            return base, strategy.name, None
+        own = strategy.Parameters.model_validate(
+            {name: getattr(chosen.parameters, name) for name in strategy.Parameters.model_fields}
+        )
+        return base, strategy.name, own
+
+    def start(self, chosen: SymbolSet) -> dict[str, Any]:
+        """Launch a backtest of a symbol's set in the background; ``BacktestBusy`` if one runs."""
         if self._task is not None and not self._task.done():
             raise BacktestBusy("a backtest is already running")
-        self.run = {"state": "running", "started_at_ms": now_ms(), "parameters": parameters.model_dump(mode="json")}
-        self._task = asyncio.create_task(self._execute(parameters), name="backtest")
+        self.run = {
+            "state": "running",
+            "started_at_ms": now_ms(),
+            "symbol": chosen.symbol,
+            "strategy": chosen.strategy,
+            "parameters": chosen.parameters.model_dump(mode="json"),
+        }
+        self._task = asyncio.create_task(self._execute(*self._run_of(chosen)), name="backtest")
         return dict(self.run)
 
-    async def _execute(self, parameters: StrategyParameters) -> None:
+    async def _execute(self, parameters: StrategyParameters, strategy: str, own: Any) -> None:
         self.reports_dir.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
@@ -59,12 +81,22 @@ class BacktestRunner:
             "--data",
             str(self.settings.backtest_data.resolve()),
             "--params",
-            " ".join(filter(None, (params_argument(parameters), self.settings.strategy_params_text))),
+            " ".join(
+                filter(
+                    None,
+                    (
+                        params_argument(parameters),
+                        params_argument(own) if own is not None else "",
+                        *self._breaker(),
+                        *self._protection(),
+                    ),
+                )
+            ),
             "--report-dir",
             str(self.reports_dir),
-            # The configured strategy (STRATEGY, with its STRATEGY_PARAMS), as the live service runs it.
+            # The symbol's strategy with its set in force, as the live service runs it.
             "--strategy",
-            self.settings.strategy_name,
+            strategy,
             *(["--strategy-path", self.settings.strategy_path] if self.settings.strategy_path else []),
         ]
         process = await asyncio.create_subprocess_exec(
@@ -89,11 +121,22 @@ class BacktestRunner:
         )
         logger.info("backtest %s exit_code=%s", self.run["state"], process.returncode)
 
-    def latest_report(self, parameters: StrategyParameters) -> dict[str, Any] | None:
-        """The report of ``parameters`` (a rerun replaces it): key, paths, time, summary."""
-        html, json_path = report_paths(
-            self.reports_dir, parameters, self.settings.strategy_name, self.settings.strategy_parameters()
-        )
+    def _breaker(self) -> list[str]:
+        """The executor's breaker limits in force, as ``--params`` assignments."""
+        s = self.settings
+        values = (s.breaker_daily_loss_pct, s.breaker_max_drawdown_pct, s.breaker_max_losing_streak)
+        limits = zip(BREAKER_KEYS, values, strict=True)
+        return [f"{name}={value.strip()}" for name, value in limits if value.strip()]
+
+    def _protection(self) -> list[str]:
+        """Who sells at the levels live, as ``--params`` assignments (the CLI checks them)."""
+        s = self.settings
+        pairs = (("PROTECTION", s.protection), ("STOP_LIMIT_OFFSET", s.stop_limit_offset))
+        return [f"{name}={value.strip()}" for name, value in pairs if value.strip()]
+
+    def latest_report(self, chosen: SymbolSet) -> dict[str, Any] | None:
+        """The report of a symbol's set (a rerun replaces it): key, paths, time, summary."""
+        html, json_path = report_paths(self.reports_dir, *self._run_of(chosen))
         body = _read_json(json_path)
         if not isinstance(body, dict):
             return None
@@ -128,7 +171,7 @@ def _scalars(summary: dict[str, Any]) -> dict[str, Any]:
     return dict(list(scalars.items())[:_MAX_SUMMARY_FIELDS])
 
 
-def params_argument(parameters: StrategyParameters) -> str:
+def params_argument(parameters: BaseModel) -> str:
     """The CLI's ``--params`` text: ``KEY=VALUE`` pairs separated by spaces."""
     values = parameters.model_dump(mode="json")
     return " ".join(

@@ -28,7 +28,22 @@ class ApiSettings(ParameterSettings):
     reports_dir: Path = Field(Path("var/reports"), alias="REPORTS_DIR")
     backtest_data: Path = Field(DEFAULT_BACKTEST_DATA, alias="BACKTEST_DATA")
     backtest_timeout_s: int = Field(900, alias="BACKTEST_TIMEOUT_S", ge=10)
+    # Where python -m backtest.optimize leaves each study's <name>.json and .html (its --report-dir).
+    optimize_reports_dir: Path = Field(Path("var/optimize/reports"), alias="OPTIMIZE_REPORT_DIR")
+    # A study started from the dashboard is stopped after this long.
+    optimize_timeout_s: int = Field(4 * 3600, alias="OPTIMIZE_TIMEOUT_S", ge=10)
+    # Its process and its LocalCluster's workers run this much below the api's CPU priority.
+    optimize_nice: int = Field(10, alias="OPTIMIZE_NICE", ge=0, le=19)
     frontend_dir: Path = Field(PROJECT_ROOT / "frontend", alias="FRONTEND_DIR")
+    # The executor's circuit breaker limits (its variables): the backtest panel applies them too,
+    # as the CLI's BREAKER_* parameters, which check them (a bad one fails the run, named).
+    breaker_daily_loss_pct: str = Field("", alias="BREAKER_DAILY_LOSS_PCT")
+    breaker_max_drawdown_pct: str = Field("", alias="BREAKER_MAX_DRAWDOWN_PCT")
+    breaker_max_losing_streak: str = Field("", alias="BREAKER_MAX_LOSING_STREAK")
+    # Who holds the levels live (the executor's variables): the backtest panel models the same
+    # (PROTECTION=exchange: the OCO's legs fill, not the bot's watch).
+    protection: str = Field("", alias="PROTECTION")
+    stop_limit_offset: str = Field("", alias="STOP_LIMIT_OFFSET")
 
     session_ttl_s: int = Field(12 * 3600, alias="SESSION_TTL_S", ge=60)
     session_cookie_secure: bool = Field(False, alias="SESSION_COOKIE_SECURE")

@@ -17,6 +17,8 @@ from services.api.config import ApiSettings
 from services.api.hub import Hub
 from services.api.ledger_view import LedgerView
 from services.api.live_state import LiveState
+from services.api.study_runs import StudyRunner
+from shared.account_cache import AccessCache
 from shared.accounts import Caller, Role
 
 
@@ -29,9 +31,11 @@ class Resources:
     engine: AsyncEngine
     hub: Hub
     backtests: BacktestRunner
+    study_runs: StudyRunner
     ledger: LedgerView
     live: LiveState
     candles: CandleStore
+    access: AccessCache
 
 
 # The dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a worker
@@ -61,6 +65,10 @@ async def _backtests(request: Request) -> BacktestRunner:
     return _resources(request).backtests
 
 
+async def _study_runs(request: Request) -> StudyRunner:
+    return _resources(request).study_runs
+
+
 async def _ledger(request: Request) -> LedgerView:
     return _resources(request).ledger
 
@@ -73,14 +81,26 @@ async def _candles(request: Request) -> CandleStore:
     return _resources(request).candles
 
 
+async def _access(request: Request) -> AccessCache:
+    return _resources(request).access
+
+
+async def _all(request: Request) -> Resources:
+    return _resources(request)
+
+
+# Everything in one dependency: a hot route resolves one instead of one per resource.
+ResourcesDep = Annotated[Resources, Depends(_all)]
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 HubDep = Annotated[Hub, Depends(_hub)]
 BacktestsDep = Annotated[BacktestRunner, Depends(_backtests)]
+StudyRunsDep = Annotated[StudyRunner, Depends(_study_runs)]
 LedgerDep = Annotated[LedgerView, Depends(_ledger)]
 LiveDep = Annotated[LiveState, Depends(_live)]
 CandlesDep = Annotated[CandleStore, Depends(_candles)]
+AccessDep = Annotated[AccessCache, Depends(_access)]
 SessionCookie = Annotated[str | None, Cookie(alias=auth.COOKIE_NAME, include_in_schema=False)]
 
 
@@ -100,14 +120,13 @@ token_scheme = HTTPBearer(auto_error=False, description="a personal API token (P
 
 async def require_session(
     request: Request,
-    redis: RedisDep,
-    engine: EngineDep,
+    resources: ResourcesDep,
     _cookie: Annotated[str | None, Depends(session_scheme)] = None,
     _token: Annotated[HTTPAuthorizationCredentials | None, Depends(token_scheme)] = None,
 ) -> Caller:
     """401 unless the request carries a live session cookie or a valid bearer token; 403 when
     the caller's role may not use this method (``access.authorise``)."""
-    caller = await access.identify(request, redis, engine)
+    caller = await access.identify(request, resources.redis, resources.access)
     if caller is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -64,6 +64,7 @@ class Hub:
         self._held: list[Entry] = []
         self._last_sent: dict[tuple[str, str], float] = {}
         self._pending: dict[tuple[str, str], Relayed] = {}
+        self._outbox: list[Relayed] = []
         self.ready = asyncio.Event()
         # Called with (stream, entry id, fields) for every entry, in delivery order, clients or not.
         self.observers: list[Callable[[str, str, dict[str, str]], None]] = []
@@ -95,10 +96,19 @@ class Hub:
             item = self.format(item)
         # Encoded once here, the whole frame, rather than once per client.
         item = dataclasses.replace(item, encoded=encoded_data(item))
-        item = dataclasses.replace(item, frame=sse_frame(item))
+        self._outbox.append(dataclasses.replace(item, frame=sse_frame(item)))
+
+    def _send_outbox(self) -> None:
+        """Queue what one read produced for every client at once, with no await in between: each
+        client's writer then wakes once and sends it all in one write, instead of once per event
+        (a candle close brings several events; 100 clients x several writes stalled requests)."""
+        items, self._outbox = self._outbox, []
+        if not items:
+            return
         for subscription in list(self.subscriptions):
             try:
-                subscription.queue.put_nowait(item)
+                for item in items:
+                    subscription.queue.put_nowait(item)
             except asyncio.QueueFull:
                 self._drop(subscription)
 
@@ -152,6 +162,7 @@ class Hub:
                 observe(cursor.stream, cursor.entry_id, fields)
             await self._deliver(cursor, fields)
         self._flush_throttled()
+        self._send_outbox()
 
     def _collect(self, reply: Any) -> None:
         for stream, entries in entries_by_stream(reply):
@@ -201,6 +212,17 @@ class Hub:
             return None
         now = time.monotonic()
         return max(0.0, min(self._last_sent.get(key, 0.0) + self.throttle_s - now for key in self._pending))
+
+    async def position(self) -> StreamCursor:
+        """The newest resumable entry on the bus now: a client that loads its snapshot after
+        asking, then resumes from here, misses nothing that happened in between."""
+        names = [name for name in self.stream_names if not is_ephemeral(name)]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for name in names:
+                pipe.xrevrange(name, count=1)
+            replies = await pipe.execute()
+        newest = [StreamCursor.of(name, reply[0][0]) for name, reply in zip(names, replies, strict=True) if reply]
+        return max(newest, default=StreamCursor(0, 0, "~"))
 
     async def backlog(self, after: StreamCursor) -> tuple[list[Relayed], bool]:
         """Resumable events ordered after ``after``, and whether there were too many to replay.

@@ -49,6 +49,7 @@ class Precisions:
         self._known: dict[str, Precision] = {}
         self._fallback: dict[str, Precision] = {}
         self._read_at = float("-inf")
+        self.version = 0  # counts the reads of the filters (what is formatted with them may change)
 
     def of(self, symbol: str) -> Precision:
         known = self._known.get(symbol)
@@ -69,6 +70,7 @@ class Precisions:
             if isinstance(body, dict):
                 self._known[symbol] = Precision.from_dict({**body, "symbol": symbol})
         self._read_at = time.monotonic()
+        self.version += 1
 
     @property
     def stale(self) -> bool:
@@ -252,6 +254,7 @@ class LedgerView:
             "return_pct": short_pct(p.return_pct),
             "duration_ms": r.duration_ms,
             "parameters_version": p.parameters_version,
+            "strategy": p.strategy,
             "stop_loss": f.price(p.stop_loss),
             "take_profit": f.price(p.take_profit),
             "dust_in": f.dust(r.dust_in),
@@ -286,6 +289,9 @@ class LedgerView:
             "executed_quantity": f.quantity(order.executed_quantity),
             "cumulative_quote": f.quote(order.cumulative_quote),
             "average_price": f.price(average),
+            "limit_price": f.price(order.limit_price),
+            "stop_price": f.price(order.stop_price),
+            "best_bid": f.price(order.best_bid),
             "fees_quote": f.quote(profit.order_fee_quote(order.commission_base, order.commission_quote, average)),
             "reason": order.reason,
             "market_time_ms": order.market_time_ms,

@@ -42,6 +42,8 @@ class LiveState:
         self.signals: dict[str, dict[str, Any]] = {}
         self.cursors: dict[str, tuple[int, int]] = {}
         self._clock: deque[tuple[int, int]] = deque()  # (wall ms, market ms)
+        # Counts the changes of what this keeps: a status built at one count is good until the next.
+        self.version = 0
 
     async def seed(self, redis: Redis) -> None:
         """What happened before this process started: read once, at start."""
@@ -79,6 +81,7 @@ class LiveState:
         if kind == "signal" and stream == streams.SIGNALS:
             event = self._decode(fields)
             if event is not None:
+                self.version += 1
                 self.signals[event.payload.symbol] = {
                     **event.payload.model_dump(mode="json"),
                     "ts_ms": event.ts_event_ms,
@@ -86,6 +89,7 @@ class LiveState:
         elif kind == "bot_state" and stream == streams.EXECUTOR_EVENTS:
             event = self._decode(fields)
             if event is not None:
+                self.version += 1
                 self.bot_event = {
                     "state": event.payload.state,
                     "reason": event.payload.reason,
@@ -94,6 +98,7 @@ class LiveState:
         elif kind == "market_status":
             event = self._decode(fields)
             if event is not None:
+                self.version += 1
                 self.market_status = {**event.payload.model_dump(mode="json"), "ts_ms": event.ts_event_ms}
 
     @staticmethod
@@ -111,6 +116,7 @@ class LiveState:
         if self._clock and market_ms <= self._clock[-1][1]:
             return
         self._clock.append((wall_ms, market_ms))
+        self.version += 1
         while len(self._clock) > 2 and wall_ms - self._clock[1][0] >= RATE_WINDOW_MS:
             self._clock.popleft()
 

@@ -15,11 +15,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, create_model
 from redis.asyncio import Redis
 
-from shared.control import current_parameters
-from shared.parameters import PERIOD_FIELDS, History, ParameterError, StrategyParameters, validate_parameters
+from shared.control import current_set
+from shared.parameter_sets import SymbolSet, set_model, validate_set
+from shared.parameters import PERIOD_FIELDS, History, ParameterError, StrategyParameters
+from shared.trading.strategies import DEFAULT_STRATEGY, Registry, builtin_registry
 
 # STRATEGY_WINDOW_CANDLES is at most this (services/strategy/config.py).
-MAX_WINDOW_CANDLES = 20_000
+MAX_WINDOW_CANDLES = 2_000
 MAX_INT = 2**31 - 1
 FRACTION_TEXT = r"^(0?\.[0-9]{1,18}|0(\.[0-9]{0,18})?|1(\.0{0,18})?)$"
 Fraction = Annotated[
@@ -60,23 +62,38 @@ BODY_SCHEMA = _body_schema(ParameterChange)
 
 
 async def check_bounds(
-    redis: Redis, values: dict[str, Any], default: StrategyParameters, history: History | None = None
+    redis: Redis,
+    values: dict[str, Any],
+    default: StrategyParameters | SymbolSet,
+    history: History | None = None,
+    registry: Registry | None = None,
 ) -> None:
     """Raise ``ParameterError`` for every field outside the schema, plus the rules the others break.
 
-    The rules (``shared.parameters``) are checked on the fields that are within bounds, merged
-    over the set in force, so one answer names every field that needs fixing.
+    ``default`` is a symbol's start set (validated with its strategy's model) or the shared
+    ema_cross_rsi set. The fields ``StrategyParameters`` declares are bounded as above (no
+    infinities, no overflows); a strategy's own fields by its model. The rules are checked on
+    the fields that are within bounds, merged over the set in force, so one answer names every
+    field that needs fixing.
     """
+    known = registry or builtin_registry()
+    chosen = default if isinstance(default, SymbolSet) else SymbolSet("", DEFAULT_STRATEGY, 0, default)
+    current = await current_set(redis, chosen, known)  # its strategy may have been switched since the start
+    strategy = known.get(current.strategy)
+    own = set_model(strategy).model_fields
+    common = {name: value for name, value in values.items() if name in ParameterChange.model_fields and name in own}
     try:
-        ParameterChange.model_validate(values)
-        return
+        ParameterChange.model_validate(common)
+        problems: list[tuple[str, str]] = []
     except ValidationError as e:
         problems = [(str(error["loc"][0]) if error["loc"] else "parameters", error["msg"]) for error in e.errors()]
+    if not problems and set(common) == set(values):
+        return
     refused = {field for field, _ in problems}
     within = {name: value for name, value in values.items() if name not in refused}
-    _, current = await current_parameters(redis, default)
     try:
-        validate_parameters(within, current, history)
+        validate_set(strategy, within, current.parameters, history)
     except ParameterError as rules:
         problems += [(field, message) for field, message in rules.problems if field not in refused]
-    raise ParameterError(problems)
+    if problems:
+        raise ParameterError(problems)

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from .decimals import fmt8, q8
 
 COMMISSION_RATE = Decimal("0.001")  # Binance's default 0.1 % for both maker and taker
+
+
+@dataclass(frozen=True)
+class Fees:
+    """The account's commission rates (fractions): a resting order's fills pay ``maker``, every
+    other fill ``taker``; ``commissionRates`` of ``GET /api/v3/account`` reports both."""
+
+    maker: Decimal = COMMISSION_RATE
+    taker: Decimal = COMMISSION_RATE
 
 
 class BalanceError(ValueError):
@@ -94,6 +104,7 @@ class Balances:
         return balances
 
 
-def commission(side: str, qty: Decimal, quote_qty: Decimal) -> Decimal:
-    """Fee on one fill, in the asset received: base for a BUY, quote for a SELL (8 decimals, half up)."""
-    return q8((qty if side == "BUY" else quote_qty) * COMMISSION_RATE)
+def commission(side: str, qty: Decimal, quote_qty: Decimal, rate: Decimal = COMMISSION_RATE) -> Decimal:
+    """Fee on one fill at ``rate`` (the maker or the taker rate), in the asset received: base for
+    a BUY, quote for a SELL (8 decimals, half up)."""
+    return q8((qty if side == "BUY" else quote_qty) * rate)

@@ -94,7 +94,7 @@ def register(app: web.Application, sim: Simulator) -> None:
             raise BadRequest("amounts must be non-negative")
         for asset, amount in amounts.items():
             sim.engine.balances.set(asset, amount)
-        now = wall_ms()
+        now = sim.exchange_time()
         sim.engine.update_time = now
         sim.engine.outbox.append(sim.engine.balances.position_event(sorted(amounts), now))
         sim.commit()

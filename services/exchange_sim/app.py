@@ -11,7 +11,7 @@ from collections import Counter
 from aiohttp import web
 
 from . import admin, state
-from .account import Balances
+from .account import Balances, Fees
 from .book import Book, build_book
 from .candles import DataError, Series
 from .config import ConfigError, SimSettings
@@ -22,7 +22,9 @@ from .ratelimit import RateLimiter
 from .rest import RestApi
 from .rest_lists import ROUTES as LIST_ROUTES
 from .rest_market import ROUTES as MARKET_ROUTES
+from .rest_replace import ROUTES as REPLACE_ROUTES
 from .rest_trade import ROUTES as TRADE_ROUTES
+from .scale import scale_series
 from .streams import StreamHub
 from .symbols import make_spec
 from .walk import MarketClock, wall_ms
@@ -43,7 +45,7 @@ def load_series(settings: SimSettings) -> list[Series]:
             series.append(one)
     except (DataError, OSError, ValueError) as exc:
         raise ConfigError(f"EXCHANGE_SIM_DATA: {exc}") from None
-    return series
+    return scale_series(series, settings.scale_symbols)
 
 
 class Simulator:
@@ -71,6 +73,8 @@ class Simulator:
             settings.market_depth_quote,
             settings.slippage_bps,
             settings.seed,
+            Fees(settings.maker_commission, settings.taker_commission),
+            settings.maker_fill_quote,
         )
         if saved:
             self.engine.load_state(saved["engine"])
@@ -84,8 +88,20 @@ class Simulator:
         self.save()
 
     def server_time(self) -> int:
-        """Binance ``serverTime``: the wall clock plus the injected offset (never replay time)."""
+        """Binance ``serverTime``: the wall clock plus the injected offset (never replay time).
+
+        It stays wall time because it is what signed requests are checked against: a client's
+        ``timestamp`` comes from its own wall clock, and the ``recvWindow`` check bounds how long
+        a request can wait before it executes, in real seconds, whatever the replay speed."""
         return wall_ms() + self.faults.clock_offset_ms
+
+    def exchange_time(self) -> int:
+        """The time the engine stamps on what it does (order, fill, list and account times, the
+        ``E``/``T``/``O``/``W`` of account events): the replay's market time, the walk brought up
+        to now first. Live Binance stamps them with its own clock, which live is market time, so
+        a client compares fill times with price and candle times the same way on both."""
+        self.sync_market()
+        return self.market.walked_ms
 
     def book(self, symbol: str) -> Book:
         """The synthetic book of ``symbol`` around its walk price now."""
@@ -101,9 +117,9 @@ class Simulator:
         ticks = self.market.advance()
         if not ticks:
             return
-        now = wall_ms()
         for tick in ticks:
-            self.engine.on_price(tick.symbol, tick.price, now)
+            # a resting order fills at its step: stamped with the step's market time
+            self.engine.on_price(tick.symbol, tick.price, tick.market_time)
         self.streams.publish(ticks)
         self.commit()
 
@@ -138,7 +154,7 @@ class Simulator:
     def build_app(self) -> web.Application:
         """The aiohttp application with every route on one port."""
         app = web.Application()
-        RestApi(self, MARKET_ROUTES + TRADE_ROUTES + LIST_ROUTES).register(app)
+        RestApi(self, MARKET_ROUTES + TRADE_ROUTES + LIST_ROUTES + REPLACE_ROUTES).register(app)
         app.router.add_get("/ws", self.streams.handle_raw)
         app.router.add_get("/ws/{name:.*}", self.streams.handle_raw)
         app.router.add_get("/stream", self.streams.handle_combined)
@@ -150,7 +166,7 @@ class Simulator:
         return app
 
     async def _start(self, app: web.Application) -> None:
-        self._tasks = [asyncio.create_task(self.market_loop()), asyncio.create_task(self.streams.array_loop())]
+        self._tasks = [asyncio.create_task(self.market_loop())]
 
     async def _close_sockets(self, app: web.Application) -> None:
         sockets = [c.conn.ws for c in self.streams.clients] + [c.conn.ws for c in self.wsapi.clients]

@@ -41,10 +41,14 @@ class SimSettings(BaseSettings):
     seed: int = 0
     slippage_bps: Decimal = Field(Decimal(0), ge=0, le=10_000)
     market_depth_quote: Decimal = Field(Decimal(1_000_000), gt=0)
+    maker_commission: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
+    taker_commission: Decimal = Field(Decimal("0.001"), ge=0, lt=1)
+    maker_fill_quote: Decimal = Field(Decimal(0), ge=0)  # > 0: quote a resting order fills per walk step
     state_file: Path | None = None
     weight_limit: int = Field(6000, gt=0)
     order_limit_10s: int = Field(100, gt=0)
     ping_interval: float = Field(20.0, gt=0)
+    scale_symbols: int = Field(0, ge=0, le=5000)  # > 0: this many re-based symbols from the data files
 
     @field_validator("start_ms", mode="before")
     @classmethod

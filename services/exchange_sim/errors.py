@@ -11,15 +11,25 @@ SYMBOLS_RANGE = r'^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'
 class ApiError(Exception):
     """An error answered as ``{"code": code, "msg": msg}`` with an HTTP status."""
 
-    def __init__(self, code: int, msg: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        msg: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        data: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(f"{code} {msg}")
         self.code = code
         self.msg = msg
         self.status = status
         self.headers = headers or {}
+        self.data = data  # the ``data`` of a cancel-replace answer (-2021 / -2022)
 
     def body(self) -> dict[str, object]:
         """The JSON error body."""
+        if self.data is not None:
+            return {"code": self.code, "msg": self.msg, "data": self.data}
         return {"code": self.code, "msg": self.msg}
 
 

@@ -160,6 +160,7 @@ class Market:
         self._closed_buckets: dict[tuple[str, str, int], KlineValues] = {}
         self._prefix: dict[tuple[str, str], tuple[int, int, KlineValues | None]] = {}
         now = clock.now()
+        self.walked_ms = now  # market time the walk has been advanced to: the exchange's "now"
         for one in series:
             anchor_index = min(history, len(one) - 1)
             offset = rebase_offset(clock.start_ms, one.interval_ms, one.open_times[anchor_index])
@@ -175,7 +176,7 @@ class Market:
 
     def advance(self) -> list[Tick]:
         """Walk every symbol up to the clock's now; closed candles enter the 24 h windows."""
-        now = self.clock.now()
+        now = self.walked_ms = max(self.walked_ms, self.clock.now())
         ticks: list[Tick] = []
         for symbol, replay in self.replays.items():
             window = self.windows[symbol]

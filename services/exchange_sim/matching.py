@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import errors
-from .account import Balances, commission
+from .account import Balances, Fees, commission
 from .decimals import ceil_to_step, floor_to_step, q8
 from .orderlists import OrderList
 from .orders import MARKET_STOPS, Fill, Order, execution_report, stop_reached
@@ -84,11 +84,20 @@ class Engine:
     """Orders, order lists, trades and balances of the account; every change queues user-data events."""
 
     def __init__(
-        self, specs: dict[str, SymbolSpec], balances: Balances, depth_quote: Decimal, slippage_bps: Decimal, seed: int
+        self,
+        specs: dict[str, SymbolSpec],
+        balances: Balances,
+        depth_quote: Decimal,
+        slippage_bps: Decimal,
+        seed: int,
+        fees: Fees | None = None,
+        maker_fill_quote: Decimal = ZERO,
     ) -> None:
         self.specs, self.balances = specs, balances
         self.level_quote = depth_quote / DEPTH_LEVELS
         self.slippage = slippage_bps / 10_000
+        self.fees = fees or Fees()
+        self.maker_fill_quote = maker_fill_quote  # > 0: what a resting order fills per walk step
         self._rng = random.Random(seed)
         self._ids = random.Random(seed + 1)
         self.orders: dict[int, Order] = {}
@@ -159,8 +168,10 @@ class Engine:
             self._position(spec, now)
             return order, []
         is_buy = req.side == "BUY"
+        # The book's best bid is the walk price and its best ask one tick above (book.py): a BUY
+        # at the walk price rests at the bid, a SELL there takes the bid.
         crossing = req.type == "MARKET" or (
-            req.price is not None and (req.price >= market_price if is_buy else req.price <= market_price)
+            req.price is not None and (req.price > market_price if is_buy else req.price <= market_price)
         )
         plan, exhausted = (
             self._plan(
@@ -329,13 +340,21 @@ class Engine:
                 continue  # the other leg of its OCO went first at this step
             if order.working:
                 self._activate(order, now)
-                self._fill(order, order.price, order.remaining, now, maker=True)
+                self._fill(order, order.price, self._maker_quantity(order), now, maker=True)
             else:
                 self._trigger(order, now)
             self._after_leg(order, now)
         if hit:
             self._position(self.specs[symbol], now)
         return bool(hit)
+
+    def _maker_quantity(self, order: Order) -> Decimal:
+        """What a resting order fills at one walk step that reaches it: all of it, or with
+        ``maker_fill_quote`` at most that much quote (whole steps, at least one step)."""
+        if self.maker_fill_quote <= ZERO:
+            return order.remaining
+        step = self.specs[order.symbol].step_size
+        return min(order.remaining, max(step, floor_to_step(self.maker_fill_quote / order.price, step)))
 
     @staticmethod
     def _reached(order: Order, price: Decimal) -> bool:
@@ -440,7 +459,7 @@ class Engine:
         spec = self.specs[order.symbol]
         is_buy = order.side == "BUY"
         quote_qty = q8(price * qty)
-        fee = commission(order.side, qty, quote_qty)
+        fee = commission(order.side, qty, quote_qty, self.fees.maker if maker else self.fees.taker)
         if order.lock_asset:
             complete = order.executed_qty + qty == order.orig_qty
             part = order.locked if complete else min(order.locked, q8(order.price * qty) if is_buy else qty)

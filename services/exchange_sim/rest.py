@@ -113,6 +113,11 @@ class RestApi:
         except ApiError as exc:
             payload, status = exc.body(), exc.status
             headers.update(exc.headers)
+            if route.order and exc.data is not None:
+                # a cancel-replace whose new order failed or was not attempted still counts it
+                count_10s, count_1d = sim.limiter.record_order(now, route.order_count)
+                headers["X-MBX-ORDER-COUNT-10S"] = str(count_10s)
+                headers["X-MBX-ORDER-COUNT-1D"] = str(count_1d)
         finally:
             sim.commit()
         if failure is not None and failure.execute:

@@ -10,7 +10,6 @@ from .oco import parse_oco
 from .orderlists import OrderList
 from .params import Params
 from .rest import Route
-from .walk import wall_ms
 
 if TYPE_CHECKING:
     from .app import Simulator
@@ -28,7 +27,7 @@ def new_oco(sim: Simulator, params: Params) -> object:
     average = sim.market.avg_price(symbol)[0] if symbol in sim.specs else None
     last = sim.market.price(symbol) if symbol in sim.specs else None
     request = parse_oco(params, sim.specs, average or Decimal(0), last or Decimal(0))
-    now = wall_ms()
+    now = sim.exchange_time()
     order_list = sim.engine.place_oco(
         request.list_client_order_id, request.below, request.above, sim.market.price(request.below.symbol), now
     )
@@ -52,7 +51,7 @@ def cancel_list(sim: Simulator, params: Params) -> object:
     order_list = _find_list(sim, params, "listClientOrderId")
     if order_list is None or order_list.symbol != symbol or not order_list.is_open:
         raise errors.ApiError(-2011, "Unknown order list sent.")
-    now = wall_ms()
+    now = sim.exchange_time()
     legs = sim.engine.cancel_list(order_list, cancel_id, now)
     return order_list.response(sim.engine.orders, [leg.cancel_response(cancel_id, now) for leg in legs])
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from . import errors
-from .account import COMMISSION_RATE
 from .decimals import fmt8
 from .filters import parse_order
 from .orders import Fill, Order
@@ -22,18 +22,18 @@ CANCEL_RESTRICTIONS = {"ONLY_NEW": "NEW", "ONLY_PARTIALLY_FILLED": "PARTIALLY_FI
 
 
 def account(sim: Simulator, params: Params) -> object:
-    rate = int(COMMISSION_RATE * 10_000)
+    fees = sim.engine.fees
     omit = (params.get("omitZeroBalances") or "").lower() == "true"
     return {
-        "makerCommission": rate,
-        "takerCommission": rate,
+        "makerCommission": int(fees.maker * 10_000),
+        "takerCommission": int(fees.taker * 10_000),
         "buyerCommission": 0,
         "sellerCommission": 0,
         "commissionRates": {
-            "maker": fmt8(COMMISSION_RATE),
-            "taker": fmt8(COMMISSION_RATE),
-            "buyer": fmt8(COMMISSION_RATE * 0),
-            "seller": fmt8(COMMISSION_RATE * 0),
+            "maker": fmt8(fees.maker),
+            "taker": fmt8(fees.taker),
+            "buyer": fmt8(Decimal(0)),
+            "seller": fmt8(Decimal(0)),
         },
         "canTrade": True,
         "canWithdraw": True,
@@ -65,7 +65,7 @@ def new_order(sim: Simulator, params: Params) -> object:
     symbol = params.get("symbol")
     average = sim.market.avg_price(symbol)[0] if symbol in sim.specs else None
     request, resp_type = parse_order(params, sim.specs, average)
-    now = wall_ms()
+    now = sim.exchange_time()
     order, fills = sim.engine.place(request, sim.market.price(request.symbol), now)
     return order.response(resp_type, now, fills)
 
@@ -77,9 +77,9 @@ def test_order(sim: Simulator, params: Params) -> object:
     parse_order(params, sim.specs, average)
     if (params.get("computeCommissionRates") or "").lower() != "true":
         return {}
-    zero = fmt8(COMMISSION_RATE * 0)
+    zero, fees = fmt8(Decimal(0)), sim.engine.fees
     return {
-        "standardCommissionForOrder": {"maker": fmt8(COMMISSION_RATE), "taker": fmt8(COMMISSION_RATE)},
+        "standardCommissionForOrder": {"maker": fmt8(fees.maker), "taker": fmt8(fees.taker)},
         "specialCommissionForOrder": {"maker": zero, "taker": zero},
         "taxCommissionForOrder": {"maker": zero, "taker": zero},
         "discount": {
@@ -116,7 +116,7 @@ def cancel_order(sim: Simulator, params: Params) -> object:
         raise errors.unknown_order()
     if restriction is not None and order.status != CANCEL_RESTRICTIONS[restriction]:
         raise errors.ApiError(-2011, "Order was not canceled due to cancel restrictions.")
-    now = wall_ms()
+    now = sim.exchange_time()
     sim.engine.cancel(order, cancel_id, now)
     return order.cancel_response(cancel_id, now)
 
@@ -133,7 +133,7 @@ def cancel_open_orders(sim: Simulator, params: Params) -> object:
     orders = sim.engine.open_orders(symbol)
     if not orders:
         raise errors.unknown_order()
-    now = wall_ms()
+    now = sim.exchange_time()
     result: list[object] = []
     cancel_id = sim.engine.new_client_id()  # one id for the whole request, as Binance answers
     for order in orders:
@@ -197,7 +197,7 @@ def all_orders(sim: Simulator, params: Params) -> object:
 
 
 def order_rate_limit(sim: Simulator, params: Params) -> object:
-    now, limiter = wall_ms(), sim.limiter
+    now, limiter = wall_ms(), sim.limiter  # rate limits count real seconds
     return [
         {
             "rateLimitType": "ORDERS",

@@ -26,6 +26,7 @@ def fingerprint(settings: SimSettings) -> dict[str, Any]:
         "speed": settings.speed,
         "history": settings.history,
         "start_ms": settings.start_ms,
+        "scale_symbols": settings.scale_symbols,
     }
 
 

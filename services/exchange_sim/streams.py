@@ -3,14 +3,13 @@
 Served with data at every walk step: ``<symbol>@kline_<interval>`` (the data interval and whole
 multiples of it), ``<symbol>@miniTicker``, ``@trade``, ``@aggTrade``, ``@bookTicker``, ``@depth``
 (diffs) and ``@depth<5|10|20>`` (with or without ``@100ms``/``@1000ms``); and
-``!miniTicker@arr[@1000ms]`` once a second. Other
+``!miniTicker@arr[@1000ms]`` at every step time (once a second at speed 1). Other
 well-formed Binance stream names are accepted and stay silent, as Binance does for an unknown
 symbol; a malformed name in SUBSCRIBE gets ``{"error":{"code":2,"msg":"Invalid request: invalid stream"}}``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import defaultdict
 from decimal import Decimal
@@ -24,7 +23,6 @@ from .faults import Faults
 from .market import Market, Tick
 from .symbols import SymbolSpec
 from .trades import trade_of
-from .walk import wall_ms
 from .wsconn import Connection, open_socket
 
 _INTERVALS = "|".join(sorted(VALID_INTERVALS, key=len, reverse=True))
@@ -42,6 +40,7 @@ _VALID = [
 ARRAY_STREAMS = ("!miniTicker@arr", "!miniTicker@arr@1000ms")
 METHODS = "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
 _ID = re.compile(r"^[A-Za-z0-9]{1,36}$")
+KLINE_EVERY_MS = 2000  # Binance's update speed of a kline stream (1s klines aside); the close always goes out
 
 
 def is_valid_stream(name: str) -> bool:
@@ -69,7 +68,7 @@ class StreamHub:
         self.clients: set[StreamClient] = set()
         self.by_stream: dict[str, set[StreamClient]] = defaultdict(set)
         self.by_symbol: dict[str, set[str]] = defaultdict(set)
-        self.changed: set[str] = set()
+        self._kline_sent: dict[str, int] = {}  # market time of the last forming kline sent per stream
         self.connections_total = 0
 
     async def handle_raw(self, request: web.Request) -> web.WebSocketResponse:
@@ -172,8 +171,8 @@ class StreamHub:
 
     def publish(self, ticks: list[Tick]) -> None:
         """Send the events of each walk step to their subscribers."""
+        self._publish_arrays(ticks)
         for tick in ticks:
-            self.changed.add(tick.symbol)
             names = self.by_symbol.get(tick.symbol.lower())
             if not names:
                 continue
@@ -184,7 +183,7 @@ class StreamHub:
                 payload: dict[str, object] | None = None
                 if kind == "miniTicker":
                     payload = tick.mini_ticker()
-                elif kind.startswith("kline_") and "@" not in kind:
+                elif kind.startswith("kline_") and "@" not in kind and self._kline_due(name, tick):
                     payload = self.market.kline_event(tick, kind[len("kline_") :])
                 elif kind in ("trade", "aggTrade") and trade is not None:
                     payload = trade.trade_event(tick.symbol) if kind == "trade" else trade.agg_event(tick.symbol)
@@ -201,19 +200,31 @@ class StreamHub:
             if book is not None:
                 self._books[tick.symbol] = book
 
+    def _kline_due(self, name: str, tick: Tick) -> bool:
+        """A forming kline goes out at most every ``KLINE_EVERY_MS`` of market time per stream."""
+        if tick.values.closed or name.endswith("_1s"):
+            return True
+        if tick.market_time - self._kline_sent.get(name, -KLINE_EVERY_MS) < KLINE_EVERY_MS:
+            return False
+        self._kline_sent[name] = tick.market_time
+        return True
+
     def _send(self, name: str, raw: bytes) -> None:
         wrapped = b'{"stream":"' + name.encode() + b'","data":' + raw + b"}"
         for client in self.by_stream.get(name, ()):
             client.conn.send(wrapped if client.combined else raw)
 
-    async def array_loop(self) -> None:
-        """Push ``!miniTicker@arr`` once a wall second with the symbols that changed."""
-        while True:
-            await asyncio.sleep(1.0)
-            if not self.changed or not any(self.by_stream.get(n) for n in ARRAY_STREAMS):
-                continue
-            raw = orjson.dumps([self.market.mini_ticker(s) for s in sorted(self.changed)])
-            self.changed.clear()
+    def _publish_arrays(self, ticks: list[Tick]) -> None:
+        """``!miniTicker@arr``: one array per market time at which symbols stepped, each symbol's
+        latest ticker of that time (at speed 1 every symbol steps once a second, Binance's
+        update speed; faster replays send every step, as the per-symbol streams do)."""
+        if not any(self.by_stream.get(n) for n in ARRAY_STREAMS):
+            return
+        groups: dict[int, dict[str, Tick]] = {}
+        for tick in ticks:
+            groups.setdefault(tick.market_time, {})[tick.symbol] = tick
+        for _, latest in sorted(groups.items()):
+            raw = orjson.dumps([tick.mini_ticker() for tick in latest.values()])
             for name in ARRAY_STREAMS:
                 self._send(name, raw)
 
@@ -227,7 +238,7 @@ class StreamHub:
     def shutdown_all(self) -> int:
         """Send ``serverShutdown`` (raw or combined form) and close with 1001 Going Away."""
         clients = list(self.clients)
-        event = orjson.dumps({"e": "serverShutdown", "E": wall_ms()})
+        event = orjson.dumps({"e": "serverShutdown", "E": self.market.clock.now()})
         for client in clients:
             client.conn.send(b'{"stream":"!serverShutdown","data":' + event + b"}" if client.combined else event)
             client.conn.close_after_queue(1001)

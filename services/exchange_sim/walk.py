@@ -2,7 +2,8 @@
 
 Market time runs at ``speed`` times wall time from an anchor; at speed 1 it equals the wall clock.
 Inside a candle the price walks open -> first extreme -> second extreme -> close (low first for a
-bullish candle, high first for a bearish one), so every high and low is visited exactly.
+bullish candle, high first for a bearish one), so every high and low is visited exactly; the
+step prices are ``shared.trading.walk``'s, which the backtester walks too.
 
 A candle is cut into ``4n`` equal steps; step ``s`` is due at ``open + interval * s / 4n``:
 
@@ -20,8 +21,12 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+from shared.trading.walk import step_due, step_price, substeps
+from shared.trading.walk import walk_points as _points
+
 from .candles import Candle
-from .decimals import round_to_step
+
+__all__ = ["MarketClock", "rebase_offset", "step_due", "step_price", "substeps", "walk_points", "wall_ms"]
 
 
 def wall_ms() -> int:
@@ -56,39 +61,6 @@ def rebase_offset(anchor_ms: int, interval_ms: int, history_open_time: int) -> i
     return anchor_ms // interval_ms * interval_ms - history_open_time
 
 
-def substeps(interval_ms: int, speed: float) -> int:
-    """Steps per walk segment: 1 when a quarter candle lasts under 2 wall seconds, else about
-    one per wall second."""
-    return max(1, int(interval_ms / 4 / speed / 1000))
-
-
 def walk_points(candle: Candle) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     """O, extreme 1, extreme 2, C: O->L->H->C when close >= open, else O->H->L->C."""
-    if candle.close >= candle.open:
-        return candle.open, candle.low, candle.high, candle.close
-    return candle.open, candle.high, candle.low, candle.close
-
-
-def step_price(points: tuple[Decimal, Decimal, Decimal, Decimal], step: int, n: int, tick: Decimal) -> Decimal:
-    """Price at walk step ``step`` (0 .. 4n-1); interpolated prices are rounded to ``tick``."""
-    open_, first, second, close = points
-    if step < n:
-        return open_
-    if step <= 2 * n:
-        return _between(first, second, step - n, n, tick)
-    if step <= 3 * n:
-        return _between(second, close, step - 2 * n, n, tick)
-    return close
-
-
-def _between(start: Decimal, end: Decimal, done: int, of: int, tick: Decimal) -> Decimal:
-    if done == 0:
-        return start
-    if done == of:
-        return end
-    return round_to_step(start + (end - start) * done / of, tick)
-
-
-def step_due(open_time: int, interval_ms: int, step: int, n: int) -> int:
-    """Market time at which walk step ``step`` happens (``step == 4n`` is the candle's end)."""
-    return open_time + interval_ms * step // (4 * n)
+    return _points(candle.open, candle.high, candle.low, candle.close)

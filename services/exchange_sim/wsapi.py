@@ -149,7 +149,7 @@ class WsApi:
 
     def _terminate(self, client: ApiClient, subscription: int) -> None:
         client.subscriptions.remove(subscription)
-        event = {"e": "eventStreamTerminated", "E": wall_ms()}
+        event = {"e": "eventStreamTerminated", "E": self.sim.market.walked_ms}
         client.conn.send(orjson.dumps({"subscriptionId": subscription, "event": event}))
 
     def broadcast(self, events: list[dict[str, object]]) -> None:
@@ -177,7 +177,7 @@ class WsApi:
     def shutdown_all(self) -> int:
         """Send the ws-api ``serverShutdown`` event and close with 1001."""
         clients = list(self.clients)
-        event = orjson.dumps({"event": {"e": "serverShutdown", "E": wall_ms()}})
+        event = orjson.dumps({"event": {"e": "serverShutdown", "E": self.sim.market.walked_ms}})
         for client in clients:
             client.conn.send(event)
             client.conn.close_after_queue(1001)

@@ -11,6 +11,7 @@ from services.executor.exchange import Exchange
 from services.executor.service import Executor
 from services.executor.startup import connect_exchange, prepare_database
 from shared.binance_client import close_client
+from shared.request_weight import WeightBudget
 from shared.runner import run_service
 from shared.store.database import session_factory
 
@@ -23,7 +24,10 @@ async def main(settings: ExecutorSettings, redis: Redis, stop: asyncio.Event, in
         if client is None:
             return
         exchange = Exchange(
-            client, request_timeout_s=settings.order_timeout_s, max_wait_s=settings.max_retry_after_wait_s
+            client,
+            request_timeout_s=settings.order_timeout_s,
+            max_wait_s=settings.max_retry_after_wait_s,
+            budget=WeightBudget(settings.request_weight_share),
         )
         await Executor(settings, redis, session_factory(engine), exchange, instance).run(stop)
     finally:

@@ -26,6 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
+from services.executor import metrics
 from services.executor.notify import Notifier
 from shared import streams
 from shared.codec import dumps, loads
@@ -153,7 +154,9 @@ class AccountBreaker:
 
     async def _record(self) -> dict[str, Any]:
         record = loads(await self.redis.get(streams.BREAKER))
-        return record if isinstance(record, dict) else {}
+        record = record if isinstance(record, dict) else {}
+        metrics.breaker(record.get("state"))
+        return record
 
     def _count(
         self, record: dict[str, Any], position_id: int, trade: ClosedTrade

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from shared.intervals import INTERVAL_MS
 from shared.settings import ParameterSettings
 from shared.trading.breaker import BreakerLimits
-from shared.trading.vocabulary import BotState
+from shared.trading.vocabulary import BotState, ProtectionMode
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ class ExecutorSettings(ParameterSettings):
     # Older names, read as market seconds; refused together with their replacements.
     signal_max_age_s: float | None = Field(None, gt=0, alias="SIGNAL_MAX_AGE_S")
     max_data_age_s: float | None = Field(None, gt=0, alias="MAX_DATA_AGE_S")
+    # Where stop-loss and take-profit are watched: ticks in the bot, or an OCO on the exchange.
+    protection: ProtectionMode = Field(ProtectionMode.BOT, alias="PROTECTION")
+    # A STOP_LOSS_LIMIT leg's limit this fraction below its stop (used only where the symbol
+    # does not take STOP_LOSS, which sells at market once triggered).
+    stop_limit_offset: Decimal = Field(Decimal("0.005"), gt=0, lt=Decimal("0.5"), alias="STOP_LIMIT_OFFSET")
     bot_start_state: BotState = Field(BotState.RUNNING, alias="BOT_START_STATE")
     order_timeout_s: float = Field(10.0, gt=0, alias="ORDER_TIMEOUT_S")
     order_send_attempts: int = Field(3, ge=1, le=10, alias="ORDER_SEND_ATTEMPTS")

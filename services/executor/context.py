@@ -17,6 +17,7 @@ from typing import Any, Protocol, assert_never
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from services.executor import metrics
 from services.executor.book import SymbolBook
 from services.executor.config import ExecutorSettings
 from services.executor.control import BotControl
@@ -78,6 +79,10 @@ class FlowHandlers(Protocol):
 
     async def settle_symbol(self, book: SymbolBook) -> None: ...
 
+    async def protect(self, book: SymbolBook) -> None: ...
+
+    async def reload_position(self, book: SymbolBook) -> None: ...
+
 
 class Shell:
     """Everything a flow needs to read the world and act on it."""
@@ -104,7 +109,7 @@ class Shell:
         self.control = control
         self.lease = lease
         self.clock = clock
-        self.bus_entry_ms = bus_entry_ms  # when the bus entry being handled was appended (Redis ms)
+        self.bus_entry_ms = bus_entry_ms  # when the bus entry being handled was appended (Redis ms; metrics)
         self.exit_policy = ExitPolicy(settings.order_query_delay_s, settings.exit_retry_s)
         self.send_policy = SendPolicy(
             settings.order_send_attempts,
@@ -147,6 +152,7 @@ class Shell:
     async def order_update(self, order: Order) -> None:
         """Publish the order as the ledger holds it."""
         average = order.cumulative_quote / order.executed_quantity if order.executed_quantity > ZERO else None
+        metrics.ORDERS.labels(order.purpose, order.status).inc()
         await self.sink.event(
             OrderUpdate(
                 symbol=order.symbol,
@@ -187,11 +193,9 @@ class Shell:
             case fx.AnswerCloses(outcome=outcome, reason=reason):
                 await self.answer_closes(book, outcome, reason)
             case fx.Snapshot():
-                await self.sink.snapshot(book.symbol, book.position)
+                await self.sink.snapshot(book.symbol, book.position, book.protection)
             case fx.Note(signal=signal, note=note):
                 await self.sink.decision(signal, note)
-            case fx.ForgetEntrySent(client_order_id=client_order_id):
-                await self.redis.hdel(streams.ENTRY_SENT, client_order_id)
             case fx.RequestExit():
                 await self._request_exit(book, effect)
             case fx.SettleLater(delay_s=delay_s):

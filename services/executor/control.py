@@ -52,7 +52,8 @@ class BotControl(ControlReader):
             redis,
             key=settings.signing_key(),
             history=settings.history(),
-            parameters=settings.initial_parameters(),
+            sets=settings.initial_sets(),
+            registry=settings.strategy_registry(),
             start_state=BotState(settings.bot_start_state),
         )
         self.settings = settings
@@ -77,7 +78,8 @@ class BotControl(ControlReader):
     async def load(self) -> None:
         """Read the state and parameters as they are now, and announce the state."""
         await super().load()
-        logger.info("bot state %s; parameters version %d", self.state, self.parameters_version)
+        versions = ", ".join(f"{s.symbol} {s.strategy} v{s.version}" for s in self.sets.values())
+        logger.info("bot state %s; parameters %s", self.state, versions)
         await self.notifier.event(BotStateChanged(state=BotState(self.state), reason=self.reason or "executor started"))
 
     async def alert(self, level: str, code: str, message: str) -> None:

@@ -24,13 +24,19 @@ from services.executor.core.entries import (
 )
 from services.executor.errors import ClockSkew, ExchangeError, RateLimited, RetryLater
 from services.executor.exchange import SymbolInfo
-from services.executor.sender import Sender
+from services.executor.klines import STOP_ATR_KEY, candle_atr
+from services.executor.sender import LIMIT_MAKER, Sender
+from services.executor.store.writes import MARKET
+from services.executor.watch import tick_before
 from shared import streams
 from shared.codec import dumps
 from shared.events import Envelope, Signal
 from shared.trading import ids
+from shared.trading.ledger import candle_open_ms
+from shared.trading.limit_entry import limit_price
 from shared.trading.sizing import format_decimal, size_entry
-from shared.trading.vocabulary import Side
+from shared.trading.stops import atr_window, stop_rules
+from shared.trading.vocabulary import EntryOrder, Side, StopMode
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +65,10 @@ class Entries:
         if refusal:
             await shell.perform(book, skipped(signal, refusal))
             return
+        atr = await self._stop_atr(book, signal)
+        if isinstance(atr, str):
+            await shell.perform(book, skipped(signal, atr))
+            return
         try:
             read = await self._read_before_sizing(book, signal)
         except ExchangeError as e:
@@ -69,18 +79,60 @@ class Entries:
             await shell.perform(book, skipped(signal, read))
             return
         info, free_quote = read
-        sizing = size_entry(free_quote, await self._sizing_price(book, signal), shell.control.parameters, info.filters)
+        params = shell.control.risk(book.symbol)
+        limit: Decimal | None = None
+        bid: Decimal | None = None
+        if params.ENTRY_ORDER is EntryOrder.LIMIT_MAKER:
+            try:
+                bid = await shell.exchange.best_bid(book.symbol)
+            except ExchangeError as e:
+                await shell.exchange_trouble(book, e)
+                await shell.perform(book, skipped(signal, f"best bid not read: {e.message}"))
+                return
+            limit = limit_price(bid, params.ENTRY_LIMIT_OFFSET_PERCENTAGE, info.filters.tick_size)
+        sizing = size_entry(free_quote, limit or await self._sizing_price(book, signal), params, info.filters)
         if sizing.quantity is None:
             await shell.perform(
                 book, skipped(signal, f"{sizing.reason} (free {format_decimal(free_quote)} {info.quote_asset})")
             )
             return
-        await self._enter(book, event, signal, client_id, sizing.quantity)
+        priced = (limit, bid) if limit is not None and bid is not None else None
+        await self._enter(book, event, signal, client_id, sizing.quantity, priced, atr)
+
+    async def _stop_atr(self, book: SymbolBook, signal: Signal) -> Decimal | str | None:
+        """With ``STOP_MODE=atr``, the ATR of the signal's candle the first stop is set from (kept
+        with the position, so the fill sets the stop from it whenever it is settled); why the
+        entry is skipped when the kline stream cannot give it; None in the percent mode."""
+        shell = self.shell
+        rules = stop_rules(shell.control.risk(book.symbol))
+        if rules.mode is not StopMode.ATR:
+            return None
+        interval = shell.settings.interval_ms
+        clock = await shell.market_clock(book.symbol)
+        newest = None if clock is None else candle_open_ms(clock, interval)
+        atr = await candle_atr(shell.redis, book.symbol, signal.candle_open_time_ms, rules.atr_period, interval, newest)
+        if atr is None:
+            return (
+                f"no ATR({rules.atr_period}) for its stop: the {atr_window(rules.atr_period)} closed candles up to "
+                "the signal's are not all in the kline stream (STOP_MODE=atr)"
+            )
+        return atr
 
     async def _enter(
-        self, book: SymbolBook, event: Envelope, signal: Signal, client_id: str, quantity: Decimal
+        self,
+        book: SymbolBook,
+        event: Envelope,
+        signal: Signal,
+        client_id: str,
+        quantity: Decimal,
+        priced: tuple[Decimal, Decimal] | None = None,
+        atr: Decimal | None = None,
     ) -> None:
+        """Write the entry intent and send it: MARKET, or a LIMIT_MAKER at ``priced`` (its limit
+        and the best bid it was derived from, both kept on the order)."""
         shell = self.shell
+        limit, bid = priced if priced is not None else (None, None)
+        indicators = signal.indicators if atr is None else {**signal.indicators, STOP_ATR_KEY: float(atr)}
         try:
             async with shell.sessions.begin() as session:
                 position, order = await store.create_entry_intent(
@@ -94,7 +146,11 @@ class Entries:
                     now_ms=shell.clock.now_ms(),
                     market_time_ms=signal.candle_open_time_ms + shell.settings.interval_ms,
                     parameters_version=signal.parameters_version,
-                    entry_indicators=dumps(signal.indicators),
+                    strategy=signal.strategy or None,
+                    entry_indicators=dumps(indicators),
+                    order_type=MARKET if limit is None else LIMIT_MAKER,
+                    limit_price=limit,
+                    best_bid=bid,
                 )
         except store.DuplicateOrderError:
             logger.info("%s entry %s already written", book.symbol, client_id)
@@ -102,7 +158,7 @@ class Entries:
         book.position = position
         await shell.sink.snapshot(book.symbol, position)
         await shell.order_update(order)
-        await self.sender.execute(book, order)
+        await self.sender.execute(book, order, signal, limit)
 
     async def _refusal(self, book: SymbolBook, signal: Signal) -> str:
         shell = self.shell
@@ -154,6 +210,11 @@ class Entries:
         )
         if price is not None:
             return price
+        tick = await tick_before(shell.redis, book.symbol, shell.bus_entry_ms())  # a flat symbol's ticks are unread
+        if tick is not None:
+            price = recent_price(tick[0], tick[1], clock, shell.settings.max_data_age_ms)
+            if price is not None:
+                return price
         last = await shell.redis.hget(streams.MARKET_LAST_PRICE, book.symbol)
         if last:
             try:

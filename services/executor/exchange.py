@@ -33,6 +33,7 @@ import aiohttp
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
+from services.executor import metrics
 from services.executor.errors import (
     ClockSkew,
     CredentialsRejected,
@@ -43,7 +44,11 @@ from services.executor.errors import (
     RetryLater,
     UnknownOutcome,
 )
+from services.executor.exchange_account import AccountCalls, Balances
+from services.executor.exchange_limits import ORDER_RECV_WINDOW_MS, LimitMakerCalls
+from services.executor.exchange_lists import OrderListCalls
 from shared.binance_client import resync_clock
+from shared.request_weight import ENDPOINT_WEIGHTS, RECENT_ACCOUNT_S, WeightBudget
 from shared.trading.sizing import SymbolFilters, format_decimal
 
 logger = logging.getLogger(__name__)
@@ -54,9 +59,6 @@ UNKNOWN_OUTCOME_CODES = frozenset({-1000, -1001, -1006, -1007})
 RATE_LIMIT_CODES = frozenset({-1003, -1015})
 CREDENTIAL_CODES = frozenset({-2014, -2015, -1022})
 DEFAULT_RETRY_AFTER_S = 1.0
-# Every order carries this recvWindow: a request the exchange has not accepted within it (after
-# its timestamp) never executes, which bounds how long a sent order can still appear.
-ORDER_RECV_WINDOW_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,11 @@ class SymbolInfo:
     base_asset: str
     quote_asset: str
     filters: SymbolFilters
+    order_types: tuple[str, ...] = ()  # exchangeInfo orderTypes: which OCO stop leg the symbol takes
 
 
-class Exchange:
-    """Account, trade and MARKET order calls on one ``AsyncClient``."""
+class Exchange(AccountCalls, LimitMakerCalls, OrderListCalls):
+    """Account, trade, MARKET and LIMIT_MAKER order calls on one ``AsyncClient``."""
 
     def __init__(
         self,
@@ -79,13 +82,19 @@ class Exchange:
         request_timeout_s: float = 10.0,
         max_wait_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        budget: WeightBudget | None = None,
     ) -> None:
         self.client = client
+        self.budget = budget or WeightBudget(3000)
         self.client.REQUEST_TIMEOUT = request_timeout_s
         self.max_wait_s = max_wait_s
         self._clock = clock
         self._blocked_until = 0.0
         self._symbols: dict[str, SymbolInfo] = {}
+        self._account: tuple[float, Balances] | None = None
+        self._open_orders: tuple[float, list[dict[str, Any]]] | None = None
+        self._open_orders_read = asyncio.Lock()
+        self._info_read = asyncio.Lock()
 
     # -- the rate-limit gate ---------------------------------------------------------------
 
@@ -119,20 +128,33 @@ class Exchange:
             # The caller waits itself, so it can check what a wait may have changed before sending.
             raise RateLimited(f"{what}: no request for another {self.blocked_for_s:.1f}s", None, self.blocked_for_s)
         await self._wait_gate()
+        await self.budget.take(ENDPOINT_WEIGHTS.get(what, 1), wait=not order)  # an order never waits behind reads
+        if order:
+            self._order_starts()
         try:
-            return await request()
+            answer = await request()
         except BinanceAPIException as e:
+            metrics.answered(what, "error", e.response, int(e.code) if e.code else None)
             raise await self._map_api_error(what, e, order) from None
         except BinanceRequestException as e:
+            metrics.answered(what, "unreadable", None)
             # A 2xx whose body is not JSON: the request reached the exchange.
             cls = UnknownOutcome if order else RetryLater
             raise cls(f"{what}: unreadable response ({e.message[:200]})") from None
         except TimeoutError as e:
+            metrics.answered(what, "timeout", None)
             cls = UnknownOutcome if order else RetryLater
             raise cls(f"{what}: timed out ({type(e).__name__})") from None
         except (aiohttp.ClientError, OSError) as e:
+            metrics.answered(what, "connection_error", None)
             cls = UnknownOutcome if order else RetryLater
             raise cls(f"{what}: connection error ({type(e).__name__}: {e})") from None
+        finally:
+            if order:
+                self._order_ends()
+        metrics.answered(what, "ok", getattr(self.client, "response", None))
+        self.budget.observe_response(getattr(self.client, "response", None))
+        return answer
 
     async def _map_api_error(self, what: str, e: BinanceAPIException, order: bool) -> ExchangeError:
         status = int(e.status_code or 0)
@@ -160,29 +182,25 @@ class Exchange:
     # -- reads -------------------------------------------------------------------------------
 
     async def symbol_info(self, symbol: str, refresh: bool = False) -> SymbolInfo:
-        """Filters and assets of ``symbol`` from ``exchangeInfo`` (cached per symbol)."""
-        if refresh or symbol not in self._symbols:
-            body = await self._call("exchangeInfo", self.client.get_exchange_info)
-            for item in body.get("symbols", []):
-                info = SymbolInfo(
-                    symbol=item["symbol"],
-                    base_asset=item["baseAsset"],
-                    quote_asset=item["quoteAsset"],
-                    filters=SymbolFilters.from_exchange_info(item),
-                )
-                self._symbols[info.symbol] = info
+        """Filters and assets of ``symbol`` from ``exchangeInfo`` (cached per symbol; symbols
+        asking at the same moment, 50 reconciled together, share one read and its parsing)."""
+        if not refresh and symbol in self._symbols:
+            return self._symbols[symbol]
+        async with self._info_read:
+            if refresh or symbol not in self._symbols:
+                body = await self._call("exchangeInfo", self.client.get_exchange_info)
+                for item in body.get("symbols", []):
+                    info = SymbolInfo(
+                        symbol=item["symbol"],
+                        base_asset=item["baseAsset"],
+                        quote_asset=item["quoteAsset"],
+                        filters=SymbolFilters.from_exchange_info(item),
+                        order_types=tuple(item.get("orderTypes", ())),
+                    )
+                    self._symbols[info.symbol] = info
             if symbol not in self._symbols:
                 raise Rejected(f"exchangeInfo: unknown symbol {symbol}", -1121)
         return self._symbols[symbol]
-
-    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
-        """Free and locked amount of every asset of the account."""
-        body = await self._call("account", lambda: self.client.get_account(omitZeroBalances="true"))
-        return {row["asset"]: (Decimal(row["free"]), Decimal(row["locked"])) for row in body.get("balances", [])}
-
-    async def free_balance(self, asset: str) -> Decimal:
-        """The free amount of ``asset`` (0 when the account has none)."""
-        return (await self.balances()).get(asset, (Decimal(0), Decimal(0)))[0]
 
     async def query_order(self, symbol: str, client_order_id: str) -> dict[str, Any]:
         """``GET /api/v3/order`` by client order id; ``OrderNotFound`` when it does not exist."""
@@ -200,9 +218,25 @@ class Exchange:
             "myTrades", lambda: self.client.get_my_trades(symbol=symbol, fromId=from_id, limit=limit)
         )
 
-    async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
-        """Orders of ``symbol`` still working on the exchange."""
-        return await self._call("openOrders", lambda: self.client.get_open_orders(symbol=symbol))
+    async def open_orders(self, symbol: str, max_age_s: float = RECENT_ACCOUNT_S) -> list[dict[str, Any]]:
+        """Orders of ``symbol`` still working on the exchange, from one read of every symbol's
+        (weight 80, at most ``max_age_s`` old) shared by the symbols of a reconciliation round:
+        per symbol (weight 6) a start-up of 500 symbols alone would spend 3,000."""
+        async with self._open_orders_read:  # symbols reconciled together share the one read
+            if self._open_orders is None or self._clock() - self._open_orders[0] > max_age_s:
+                rows = await self._call("openOrders all", self.client.get_open_orders)
+                self._open_orders = (self._clock(), rows)
+            snapshot = self._open_orders[1]
+        return [row for row in snapshot if row.get("symbol") == symbol]
+
+    async def current_candle_open(self, symbol: str, interval: str) -> int:
+        """Open time (exchange ms) of the exchange's newest ``interval`` kline of ``symbol``, the one
+        forming now: ``GET /api/v3/klines?limit=1``, weight 2. The exchange's own clock, ahead of
+        whatever the market feed has delivered so far."""
+        rows = await self._call("klines", lambda: self.client.get_klines(symbol=symbol, interval=interval, limit=1))
+        if not rows:
+            raise RetryLater(f"klines: no {interval} kline of {symbol} yet")
+        return int(rows[-1][0])
 
     # -- the order -----------------------------------------------------------------------------
 
@@ -220,7 +254,12 @@ class Exchange:
             "newOrderRespType": "FULL",
             "recvWindow": ORDER_RECV_WINDOW_MS,
         }
-        return await self._call("order", lambda: self.client.create_order(**params), order=True, wait=wait)
+        snapshot, events = self._before_order()
+        answer = await self._call("order", lambda: self.client.create_order(**params), order=True, wait=wait)
+        info = self._symbols.get(symbol)
+        if side == "BUY" and info is not None:
+            self._bought(snapshot, events, info.base_asset, info.quote_asset, answer)
+        return answer
 
 
 def _retry_after(e: BinanceAPIException) -> float:

@@ -4,14 +4,17 @@ the retry of an exit already decided. ``core.exits`` decides; this writes the in
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from services.executor import store
 from services.executor.book import SymbolBook
 from services.executor.context import NotOwned, Shell
+from services.executor.core.effects import Alert, AnswerCloses
 from services.executor.core.exits import Controls, ExitOrder, ExitRequest, Stop, plan, trigger, unavailable
 from services.executor.core.state import schedule_retry
 from services.executor.errors import ExchangeError
 from services.executor.exchange import SymbolInfo
+from services.executor.guard import Guard
 from services.executor.sender import Sender
 from services.executor.settle import Settler
 from shared.events import Outcome
@@ -26,10 +29,11 @@ logger = logging.getLogger(__name__)
 class Exits:
     """Turns exit triggers into exit orders."""
 
-    def __init__(self, shell: Shell, sender: Sender, settler: Settler) -> None:
+    def __init__(self, shell: Shell, sender: Sender, settler: Settler, guard: Guard) -> None:
         self.shell = shell
         self.sender = sender
         self.settler = settler
+        self.guard = guard
 
     async def request_exit(self, book: SymbolBook, request: ExitRequest) -> str:
         """Sell what the open position holds, with the bot's dust.
@@ -55,9 +59,16 @@ class Exits:
             )
             await shell.perform(book, effects)
             return ""
+        if book.legs and not await self._release(book, go):
+            return ""
+        position = book.position
+        assert position is not None
         async with shell.sessions() as session:
             exits = await store.orders_of_position(session, position.id, OrderPurpose.EXIT)
-            sold = (await store.totals_of(session, exits, info.base_asset, info.quote_asset)).quantity
+            # What a leg of the cancelled OCO sold before the cancel is not the bot's to sell.
+            legs = await store.orders_of_position(session, position.id, OrderPurpose.PROTECT)
+            sold_by = [*exits, *(leg for leg in legs if leg.executed_quantity > 0)]
+            sold = (await store.totals_of(session, sold_by, info.base_asset, info.quote_asset)).quantity
         market_time_ms = go.market_time_ms
         if market_time_ms is None:
             market_time_ms = book.market.market_time_ms or await shell.market_clock(book.symbol)
@@ -68,6 +79,28 @@ class Exits:
             await shell.perform(book, planned.effects)
             return planned.refusal
         return await self._send(book, position, go, planned, market_time_ms, info)
+
+    async def _release(self, book: SymbolBook, go: ExitRequest) -> bool:
+        """Cancel the OCO first (never two orders selling the same base). False: the exit does
+        not go on now; a leg sold (the position is closed by it) or the OCO may still rest, and
+        then the exit stays decided and is tried again soon."""
+        shell = self.shell
+        if await self.guard.release(book):
+            return True
+        position = book.position
+        if position is None or position.status != PositionStatus.OPEN:
+            return False  # closed by a leg that filled meanwhile (its close answers the operator)
+        book.exit, delay = schedule_retry(
+            replace(book.exit, pending=go.decided),
+            shell.clock.monotonic(),
+            shell.exit_policy,
+            shell.exchange.blocked_for_s,
+        )
+        message = (
+            f"{go.reason.value} exit waits: the OCO of the position is not cancelled yet; tried again in {delay:.1f}s"
+        )
+        await shell.perform(book, (Alert("warning", "exit_pending", message), AnswerCloses(Outcome.ACCEPTED, message)))
+        return False
 
     async def _send(
         self,
@@ -101,7 +134,7 @@ class Exits:
             return ""
         book.exit = book.exit.cleared()
         book.position = fresh
-        await shell.sink.snapshot(book.symbol, fresh)
+        await shell.sink.snapshot(book.symbol, fresh, book.protection)
         await shell.order_update(order)
         await shell.answer_closes(
             book,

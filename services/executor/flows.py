@@ -13,6 +13,9 @@ from services.executor.entries import Entries
 from services.executor.exchange import SymbolInfo
 from services.executor.exits import Exits
 from services.executor.fills import Fills
+from services.executor.follow import StopFollower
+from services.executor.guard import Guard
+from services.executor.limits import LimitEntries
 from services.executor.positions import Positions
 from services.executor.sender import Sender
 from services.executor.settle import Settler
@@ -29,8 +32,11 @@ class Flows:
         self.fills = Fills(shell, self.positions)
         self.settler = Settler(shell, self.fills, self.positions)
         self.sender = Sender(shell, self.settler)
-        self.exits = Exits(shell, self.sender, self.settler)
+        self.guard = Guard(shell, self.fills, self.settler)
+        self.follower = StopFollower(shell, self.guard)
+        self.exits = Exits(shell, self.sender, self.settler, self.guard)
         self.entries = Entries(shell, self.sender)
+        self.limits = LimitEntries(shell, self.fills, self.settler, self.sender)
         shell.flows = self
 
     async def request_exit(self, book: SymbolBook, request: ExitRequest) -> str:
@@ -53,6 +59,9 @@ class Flows:
 
     async def finalize(self, book: SymbolBook, client_order_id: str) -> None:
         await self.positions.finalize(book, client_order_id)
+
+    async def protect(self, book: SymbolBook) -> None:
+        await self.guard.protect(book)
 
     async def reload_position(self, book: SymbolBook) -> None:
         await self.positions.reload_position(book)

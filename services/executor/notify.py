@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.executor import metrics
 from shared import streams
 from shared.bus import publish
 from shared.codec import dumps
@@ -19,6 +20,7 @@ from shared.events import (
     ExecutorAlert,
     Outcome,
     Payload,
+    PositionClosed,
     PositionSnapshot,
     Signal,
     make_event,
@@ -36,11 +38,12 @@ FLAT = "FLAT"  # the snapshot's status of a symbol without an active position
 ACTIVE = (PositionStatus.OPENING, PositionStatus.OPEN, PositionStatus.CLOSING)
 
 
-def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
+def position_snapshot(symbol: str, position: Position | None, protection: str | None = None) -> dict[str, Any]:
     """The ``executor:positions`` value of ``symbol``: FLAT when there is no active position.
 
     ``entry_time_ms`` is the exchange's fill time, ``entry_market_time_ms`` the market time of
-    the entry decision; ``dust_quantity`` the bot's dust the position's exit will sell too.
+    the entry decision; ``dust_quantity`` the bot's dust the position's exit will sell too;
+    ``protection`` who watches the levels: ``exchange`` (an OCO rests) or ``bot`` (ticks).
     """
     if position is None or position.status not in ACTIVE:
         return {
@@ -54,6 +57,7 @@ def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
             "trade_id": None,
             "entry_market_time_ms": None,
             "dust_quantity": None,
+            "protection": None,
         }
     return {
         "symbol": symbol,
@@ -66,6 +70,7 @@ def position_snapshot(symbol: str, position: Position | None) -> dict[str, Any]:
         "trade_id": position.id,
         "entry_market_time_ms": position.entry_market_time_ms,
         "dust_quantity": _text(position.dust_in),
+        "protection": protection if position.status in (PositionStatus.OPEN, PositionStatus.CLOSING) else None,
     }
 
 
@@ -83,6 +88,8 @@ class Notifier:
 
     async def event(self, payload: Payload, *, event_id: str | None = None, ts_event_ms: int | None = None) -> None:
         """Append ``payload`` to ``executor:events``."""
+        if isinstance(payload, PositionClosed):
+            metrics.closed(payload.symbol, payload.quote_received - payload.quote_spent, payload.exit_reason)
         try:
             await publish(self.redis, streams.EXECUTOR_EVENTS, make_event(payload, SOURCE, ts_event_ms, event_id))
         except Exception as e:  # noqa: BLE001 - Redis trouble must not stop order handling
@@ -91,6 +98,7 @@ class Notifier:
     async def alert(self, level: str, code: str, message: str, symbol: str | None = None) -> None:
         """An ``ExecutorAlert`` for the dashboard, and the same text in the log."""
         message = redact(message)
+        metrics.alert(level, code, message)
         logger.log(_LEVELS.get(level, logging.WARNING), "%s%s: %s", f"{symbol} " if symbol else "", code, message)
         await self.event(ExecutorAlert(level=level, code=code, message=message, symbol=symbol))
 
@@ -148,6 +156,7 @@ class Notifier:
             indicators=dict(signal.indicators),
             parameters_version=signal.parameters_version,
             note=note,
+            strategy=signal.strategy,
         )
         event_id = f"decision-{signal.symbol}-{signal.candle_open_time_ms}-{signal.side}-executor"
         try:
@@ -157,10 +166,11 @@ class Notifier:
         except Exception as e:  # noqa: BLE001 - Redis trouble must not stop order handling
             logger.error("could not write the decision of %s: %s", event_id, e)
 
-    async def snapshot(self, symbol: str, position: Position | None) -> None:
+    async def snapshot(self, symbol: str, position: Position | None, protection: str | None = None) -> None:
         """Write the position snapshot of ``symbol`` to the ``executor:positions`` hash and, when it
         changed, announce it as a ``position_snapshot`` event (the dashboard's position panel)."""
-        body = position_snapshot(symbol, position)
+        body = position_snapshot(symbol, position, protection)
+        metrics.OPEN_POSITIONS.labels(symbol).set(0 if body["status"] == FLAT else 1)
         text = dumps(body)
         try:
             await self.redis.hset(streams.POSITIONS, symbol, text)

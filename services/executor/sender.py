@@ -2,35 +2,39 @@
 ``core.sending`` state machine against the exchange (never two orders for one id).
 
 Before every send, after any wait: an entry must still be within its signal's allowance (market
-time) and the symbol's lease is renewed; otherwise nothing is sent (an order no request of which
-can have reached the exchange is REJECTED at once).
+time: the market clock, then the exchange's current candle) and the symbol's lease is renewed;
+otherwise nothing is sent (an order no request of which can have reached the exchange is
+REJECTED at once; an entry abandoned so gets a decision-log note).
 """
 
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
-from services.executor import store
+from services.executor import metrics, store
 from services.executor.book import SymbolBook
 from services.executor.context import NotOwned, Shell
-from services.executor.core.entries import allowance_refusal
+from services.executor.core.effects import Effect, Note
+from services.executor.core.entries import (
+    READS_BEFORE_SIZING,
+    allowance_refusal,
+    exchange_allowance_refusal,
+    read_retry_delay,
+)
 from services.executor.core.sending import Next, Sending, Step, not_sent, on_query, on_reply
-from services.executor.errors import ClockSkew, RateLimited, Rejected, UnknownOutcome
+from services.executor.errors import ClockSkew, ExchangeError, RateLimited, Rejected, RetryLater, UnknownOutcome
 from services.executor.settle import Settler
-from shared import streams
+from shared.events import Signal
 from shared.store.models import Order
+from shared.trading import ids
+from shared.trading.limit_entry import limit_price
 from shared.trading.sizing import format_decimal
 from shared.trading.vocabulary import OrderPurpose, OrderStatus
 
 logger = logging.getLogger(__name__)
 
-# Stamp an entry with the Redis server time at which its order leaves: the clock of entry ids.
-_STAMP_SENT = """
-local t = redis.call('TIME')
-local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], ARGV[1], ms)
-return ms
-"""
+LIMIT_MAKER = "LIMIT_MAKER"
 
 
 class Sender:
@@ -40,29 +44,42 @@ class Sender:
         self.shell = shell
         self.settler = settler
 
-    async def execute(self, book: SymbolBook, order: Order) -> None:
-        """Send the written intent ``order`` and settle its outcome; raises ``NotOwned`` when the
-        lease was lost before a send."""
+    async def execute(
+        self, book: SymbolBook, order: Order, signal: Signal | None = None, price: Decimal | None = None
+    ) -> None:
+        """Send the written intent ``order`` (an entry: of BUY ``signal``; a LIMIT_MAKER at
+        ``price``) and settle its outcome; raises ``NotOwned`` when the lease was lost before a send."""
         shell, policy = self.shell, self.shell.send_policy
-        state = Sending(order.client_order_id)
+        maker = order.order_type == LIMIT_MAKER
+        if maker and price is None:
+            raise ValueError(f"LIMIT_MAKER {order.client_order_id} needs a price")
+        state = Sending(order.client_order_id, maker=maker)
         while True:
-            if not await self._prepare(book, order, state):
+            if not await self._prepare(book, order, state, signal):
                 return
             state = state.sent()
             logger.info(
-                "%s sending %s MARKET %s %s as %s (attempt %d)",
+                "%s sending %s %s %s %s%s as %s (attempt %d)",
                 book.symbol,
                 order.purpose,
+                order.order_type,
                 order.side,
                 format_decimal(order.requested_quantity),
+                f" at {format_decimal(price)}" if maker and price is not None else "",
                 order.client_order_id,
                 state.sends,
             )
             step: Step
+            metrics.sending(order.purpose, shell.bus_entry_ms(), state.sends == 1)
             try:
-                body = await shell.exchange.place_market_order(
-                    book.symbol, order.side, order.requested_quantity, order.client_order_id, wait=False
-                )
+                if maker and price is not None:
+                    body = await shell.exchange.place_limit_maker_order(
+                        book.symbol, order.side, order.requested_quantity, price, order.client_order_id, wait=False
+                    )
+                else:
+                    body = await shell.exchange.place_market_order(
+                        book.symbol, order.side, order.requested_quantity, order.client_order_id, wait=False
+                    )
             except (RateLimited, ClockSkew, Rejected, UnknownOutcome) as e:
                 step = on_reply(state, e, policy)
             else:
@@ -73,10 +90,35 @@ class Sender:
                 outcome = await self.settler.settle_by_query(book, order, first_delay=True)
                 step = on_query(state, outcome, policy)
                 await shell.perform(book, step.effects, order)
+            if step.next is Next.REPRICE:
+                price = await self._reprice(book, order, state)
+                if price is None:
+                    return
+                continue
             if step.next is not Next.SEND:
                 return
 
-    async def _prepare(self, book: SymbolBook, order: Order, state: Sending) -> bool:
+    async def _reprice(self, book: SymbolBook, order: Order, state: Sending) -> Decimal | None:
+        """The LIMIT_MAKER's price from a fresh best bid (None: the bid cannot be read, and the
+        order, refused so far, is not sent)."""
+        shell = self.shell
+        try:
+            bid = await shell.exchange.best_bid(book.symbol)
+            info = await shell.symbol_info(book)
+        except ExchangeError as e:
+            await shell.perform(book, not_sent(state, f"best bid not read: {e.message}", shell.send_policy), order)
+            return None
+        offset = shell.control.risk(book.symbol).ENTRY_LIMIT_OFFSET_PERCENTAGE
+        price = limit_price(bid, offset, info.filters.tick_size)
+        # The ledger keeps the price the order is sent at next (and the bid it came from).
+        async with shell.sessions.begin() as session:
+            fresh = await store.get_order(session, order.client_order_id)
+            if fresh is not None:
+                await store.update_order(session, fresh, now_ms=shell.clock.now_ms(), limit_price=price, best_bid=bid)
+        order.limit_price, order.best_bid = price, bid
+        return price
+
+    async def _prepare(self, book: SymbolBook, order: Order, state: Sending, signal: Signal | None) -> bool:
         """Wait for the exchange's Retry-After, then check that the order may still be sent
         (False: it is not, and has been dealt with)."""
         shell = self.shell
@@ -84,13 +126,20 @@ class Sender:
         if 0 < wait <= shell.settings.max_retry_after_wait_s:
             await shell.clock.sleep(wait)
         position = book.position
-        if order.purpose == OrderPurpose.ENTRY and position is not None and position.entry_candle_open_ms is not None:
-            clock = await shell.market_clock(book.symbol)
-            refusal = allowance_refusal(clock, position.entry_candle_open_ms, shell.allowance)
+        if (
+            order.purpose == OrderPurpose.ENTRY
+            and position is not None
+            and position.entry_candle_open_ms is not None
+            and not ids.is_fallback_id(order.client_order_id)  # decided at its limit entry's timeout
+        ):
+            refusal = await self._allowance_refusal(book.symbol, position.entry_candle_open_ms)
             if refusal:
-                await shell.perform(
-                    book, not_sent(state, f"not sent within its allowance: {refusal}", shell.send_policy), order
+                effects: tuple[Effect, ...] = not_sent(
+                    state, f"not sent within its allowance: {refusal}", shell.send_policy
                 )
+                if signal is not None and not state.maybe_sent:
+                    effects += (Note(signal, f"skipped: {refusal} (entry abandoned before sending)"),)
+                await shell.perform(book, effects, order)
                 return False
         if not await shell.lease.confirm(book.symbol):
             logger.warning(
@@ -101,10 +150,33 @@ class Sender:
             raise NotOwned(book.symbol)
         if state.sends or state.refusals:
             await self._touch(order)
-        if order.purpose == OrderPurpose.ENTRY and not state.maybe_sent:
-            # What the bus carried before the order left is from before the position.
-            await shell.redis.eval(_STAMP_SENT, 1, streams.ENTRY_SENT, order.client_order_id)
         return True
+
+    async def _allowance_refusal(self, symbol: str, candle_open_ms: int) -> str:
+        """Why the entry of the candle opening at ``candle_open_ms`` may no longer be sent ("" if
+        it may). The market clock first: it lags the exchange, so a signal too old by it is too
+        old. Then the exchange's own current candle (one klines read, weight 2), because the
+        feed can lag the exchange by many candles (a loaded machine, a replay, an outage); a
+        failed read is retried like the reads before sizing, and one that keeps failing
+        abandons the entry (its age cannot be known)."""
+        shell = self.shell
+        refusal = allowance_refusal(await shell.market_clock(symbol), candle_open_ms, shell.allowance)
+        if refusal:
+            return refusal
+        settings = shell.settings
+        for attempt in range(1, READS_BEFORE_SIZING + 1):
+            try:
+                current = await shell.exchange.current_candle_open(symbol, settings.timeframe)
+            except (RateLimited, RetryLater, ClockSkew) as e:
+                delay = read_retry_delay(e, attempt, settings.max_retry_after_wait_s, settings.order_query_delay_s)
+                if delay is None:
+                    return f"the exchange's time is unknown ({e.message})"
+                await shell.clock.sleep(delay)
+                continue
+            except ExchangeError as e:
+                return f"the exchange's time is unknown ({e.message})"
+            return exchange_allowance_refusal(current, candle_open_ms, shell.allowance)
+        raise AssertionError("unreachable")
 
     async def _touch(self, order: Order) -> None:
         """Stamp the order before sending it again: the grace of an intent counts from its last send."""

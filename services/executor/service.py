@@ -39,16 +39,17 @@ from services.executor.core.ticks import Tick, on_sell_signal, on_tick
 from services.executor.flows import Flows
 from services.executor.notify import Notifier
 from services.executor.ports import ExchangePort
-from services.executor.reconcile import reconcile_symbol
-from services.executor.store.ledger import Ledger
+from services.executor.reconciling import Reconciling, symbol_streams
+from services.executor.stops import StopMover
+from services.executor.watch import TickWatch
 from shared import signing, streams
 from shared.aio import sleep_or_stop
-from shared.bus import Consumer, ensure_group, entry_time_ms
+from shared.bus import Consumer, ensure_groups, entry_time_ms
 from shared.clock import SYSTEM_CLOCK, Clock
 from shared.events import BotCommand, Command, Envelope, ExecutionReport, Signal, Ticker
 from shared.leases import SymbolLeases
 from shared.trading import ids, ledger
-from shared.trading.vocabulary import Side
+from shared.trading.vocabulary import PositionStatus, Side
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +70,7 @@ def require_key(settings: ExecutorSettings) -> bytes:
     return key
 
 
-def symbol_streams(symbol: str) -> tuple[str, str, str, str]:
-    """The per-symbol streams the owner of ``symbol`` reads."""
-    return (
-        streams.ticker_stream(symbol),
-        streams.executor_inbox(symbol),
-        streams.symbol_commands(symbol),
-        streams.executions_stream(symbol),
-    )
-
-
-class Executor:
+class Executor(Reconciling):
     """Owns symbols through leases and turns their events into orders and ledger entries."""
 
     def __init__(
@@ -100,7 +91,10 @@ class Executor:
         self.notifier = Notifier(redis, instance)
         self.key = require_key(settings)
         self.control = BotControl(redis, settings, self.notifier)
-        self.books: dict[str, SymbolBook] = {}
+        self.books: dict[str, SymbolBook] = {}  # owned and reconciled: their streams are read
+        # Owned, waiting for (or in) their start-up reconciliation, which runs in its own task.
+        self.arriving: dict[str, SymbolBook] = {}
+        self._arrived = asyncio.Event()
         self.leases = SymbolLeases(
             redis, SERVICE, instance, settings.symbols, self._on_acquired, self._on_lost, ttl_ms=settings.lease_ttl_ms
         )
@@ -117,6 +111,8 @@ class Executor:
             settings, redis, sessions, exchange, self.notifier, self.control, self.leases, clock, self._bus_entry_ms
         )
         self.flows = Flows(self.shell)
+        self.stops = StopMover(self.shell)
+        self.watch = TickWatch(redis, self.consumer, SERVICE, instance)
         self._last_rebalance = 0.0
         self._last_periodic = clock.monotonic()
 
@@ -134,6 +130,7 @@ class Executor:
         background = [
             asyncio.create_task(self.leases.keep_alive(stop), name="executor-leases"),
             asyncio.create_task(self.control.follow(stop), name="executor-control"),
+            asyncio.create_task(self._reconciliation(stop), name="executor-reconcile"),
         ]
         try:
             while not stop.is_set():
@@ -155,7 +152,8 @@ class Executor:
                 logger.warning("could not release leases: %s", e)
 
     async def step(self) -> None:
-        """One round: rebalance leases (at most every second), poll once, due settling and exit retries."""
+        """One round: rebalance leases (at most every second), poll once, due settling and exit
+        retries. Reconciliation (at a start or takeover, and periodic) runs in its own task."""
         clock = self.clock
         if clock.monotonic() - self._last_rebalance >= REBALANCE_EVERY_S:
             self._last_rebalance = clock.monotonic()
@@ -163,47 +161,33 @@ class Executor:
         if self.consumer.streams:
             await self.consumer.poll_once()
         for book in [b for b in self.books.values() if b.settle_due is not None and b.settle_due <= clock.monotonic()]:
-            book.settle_due = None
-            await self.flows.settle_symbol(book)
+            async with book.lock:
+                book.settle_due = None
+                await self.flows.settle_symbol(book)
         for book in [b for b in self.books.values() if b.exit.due is not None and b.exit.due <= clock.monotonic()]:
-            book.exit = replace(book.exit, due=None)
-            await self.flows.exits.retry_exit(book)
-        if clock.monotonic() - self._last_periodic >= self.settings.reconcile_interval_s:
-            self._last_periodic = clock.monotonic()
-            for symbol in sorted(self.books):
-                await self.flows.settle_symbol(self.books[symbol])
+            async with book.lock:
+                book.exit = replace(book.exit, due=None)
+                await self.flows.exits.retry_exit(book)
+        await self.watch.sync(self.books)
 
     async def _on_acquired(self, symbol: str) -> None:
         ticker, inbox, commands, executions = symbol_streams(symbol)
         # A new group starts at the newest tick; an existing one resumes where the previous owner
         # stopped, so a stop-loss or take-profit crossed while nobody owned the symbol still fires
         # (and is recorded in the candle where it was crossed), as a resting stop order would have.
-        await ensure_group(self.redis, ticker, streams.GROUP_EXECUTOR, "$")
-        await ensure_group(self.redis, inbox, streams.GROUP_EXECUTOR, "0")
-        await ensure_group(self.redis, commands, streams.GROUP_EXECUTOR, "0")
         # Reconciliation reads the exchange for what happened before now; reports from now on follow.
-        await ensure_group(self.redis, executions, streams.GROUP_EXECUTOR, "$")
-        book = SymbolBook(symbol)
-        self.books[symbol] = book
-        try:
-            await reconcile_symbol(
-                book, settling=self.flows, ledger=Ledger(self.sessions), exchange=self.exchange, sink=self.notifier
-            )
-        except Exception as e:
-            logger.exception("reconciliation of %s failed", symbol)
-            await self.notifier.alert("error", "reconcile_failed", f"reconciliation failed: {e}", symbol)
-        try:  # a trade closed by a process that died before counting it is counted now
-            await self.flows.count_missed(book)
-        except Exception:
-            logger.exception("circuit breaker catch-up failed")
-        await self.flows.reload_position(book)
-        for stream in symbol_streams(symbol):
-            self.consumer.add_stream(stream, take_over=True)
+        group = streams.GROUP_EXECUTOR
+        await ensure_groups(
+            self.redis, [(ticker, group, "$"), (inbox, group, "0"), (commands, group, "0"), (executions, group, "$")]
+        )
+        self.arriving[symbol] = SymbolBook(symbol)
+        self._arrived.set()
 
     async def _on_lost(self, symbol: str) -> None:
         for stream in symbol_streams(symbol):
             self.consumer.remove_stream(stream)
         self.books.pop(symbol, None)
+        self.arriving.pop(symbol, None)
         logger.info("gave up %s", symbol)
 
     def _bus_entry_ms(self) -> int | None:
@@ -239,14 +223,16 @@ class Executor:
         if getattr(payload, "symbol", symbol) not in (symbol, None):
             logger.warning("ignored %s for %s on %s", event.type, getattr(payload, "symbol", "?"), stream)
             return
+        async with book.lock:
+            await self._apply(book, event, payload)
+
+    async def _apply(self, book: SymbolBook, event: Envelope, payload: object) -> None:
         if isinstance(payload, Ticker):
             await self.on_tick(book, event, payload)
         elif isinstance(payload, Signal) and payload.side == Side.BUY:
             await self.flows.entries.on_entry_signal(book, event, payload)
         elif isinstance(payload, Signal) and payload.side == Side.SELL:
-            effects = on_sell_signal(
-                payload, event.event_id, book.entry, self._bus_entry_ms(), self.settings.interval_ms
-            )
+            effects = on_sell_signal(payload, event.event_id, book.entry, self.settings.interval_ms)
             await self.shell.perform(book, effects)
         elif isinstance(payload, BotCommand) and payload.command == Command.CLOSE_POSITION:
             await self.on_close_command(book, event, payload)
@@ -258,13 +244,22 @@ class Executor:
     async def on_tick(self, book: SymbolBook, event: Envelope, tick: Ticker) -> None:
         """Watch the stop-loss and take-profit of the open position on every price (``core.ticks``)."""
         book.market = book.market.with_tick(tick.price, event.ts_event_ms)
+        if book.position is not None and book.position.status == PositionStatus.OPENING:
+            await self.flows.limits.check(book, event.ts_event_ms, tick.price)  # a resting limit entry
+        await self.stops.on_tick(book, event.ts_event_ms)  # closed candles first: the tick meets the moved stop
+        # A moved stop moves the resting stop first; then an OCO resting on the exchange sells at
+        # both levels (its legs' fills close the position), a single stop at the stop only.
+        stop_on_exchange = book.guarded and await self.flows.follower.follow(book)
+        if stop_on_exchange and book.take_profit_resting:
+            return
         effects = on_tick(
             book.position,
             book.exit,
             book.entry,
-            Tick(event.event_id, tick.price, event.ts_event_ms, self._bus_entry_ms()),
+            Tick(event.event_id, tick.price, event.ts_event_ms),
             interval_ms=self.settings.interval_ms,
             since_settle_s=self.clock.monotonic() - book.last_settle,
+            stop_on_exchange=stop_on_exchange,
         )
         await self.shell.perform(book, effects)
 
@@ -275,3 +270,6 @@ class Executor:
         if waiting is not None:
             book.closes = (*book.closes, waiting)
         await self.shell.perform(book, effects)
+        if waiting is not None and book.position is not None and book.position.status == PositionStatus.OPENING:
+            # a resting limit entry is cancelled: what filled opens and is sold, nothing filled is done
+            await self.flows.limits.check(book, None, None, close=True)

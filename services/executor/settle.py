@@ -12,7 +12,7 @@ from services.executor.fills import Fills
 from services.executor.positions import Positions
 from shared.store.models import Order
 from shared.trading.ledger import FINAL_STATUSES
-from shared.trading.vocabulary import PositionStatus
+from shared.trading.vocabulary import OrderPurpose, PositionStatus
 
 
 class Settler:
@@ -61,6 +61,8 @@ class Settler:
             orders = await store.orders_of_position(session, position.id) if position is not None else []
         if position is not None and position.status in (PositionStatus.OPENING, PositionStatus.CLOSING) and orders:
             last = orders[-1]
+            if last.purpose == OrderPurpose.PROTECT:  # the legs come after the entry: the one that sold
+                last = next((o for o in orders if o.client_order_id == position.exit_client_order_id), last)
             if last.status in FINAL_STATUSES:
                 await self.fills.complete_fills(book, last)
                 await self.positions.finalize(book, last.client_order_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
+from services.market_data import metrics
 from shared import streams
 from shared.bus import stream_fields
 from shared.codec import dumps, encode
@@ -32,47 +33,88 @@ class Publisher:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._append = redis.register_script(_APPEND_IF_NEWER)
 
-    async def ticker(self, ticker: Ticker, event_time_ms: int) -> None:
-        """Publish a price and refresh last price, exchange clock and freshness."""
-        event = make_event(ticker, SERVICE, event_time_ms)
-        stream = streams.ticker_stream(ticker.symbol)
+    async def tickers(self, items: list[tuple[Ticker, int]], clock: dict[str, int]) -> None:
+        """Publish prices (with their event times) and refresh last price, exchange clock
+        (``clock``: the newest exchange time heard per symbol) and freshness: one round trip."""
+        prices: dict[FieldT, EncodableT] = {}
+        clocks: dict[FieldT, EncodableT] = {}
+        fresh: dict[FieldT, EncodableT] = {}
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(stream, stream_fields(event), maxlen=streams.maxlen_for(stream), approximate=True)
-            pipe.hset(streams.MARKET_LAST_PRICE, ticker.symbol, format(ticker.price, "f"))
-            pipe.hset(streams.MARKET_CLOCK, ticker.symbol, event_time_ms)
-            pipe.hset(streams.MARKET_FRESHNESS, ticker.symbol, event.ts_init_ms)
-            await pipe.execute()
+            for ticker, event_time_ms in items:
+                event = make_event(ticker, SERVICE, event_time_ms)
+                stream = streams.ticker_stream(ticker.symbol)
+                pipe.xadd(stream, stream_fields(event), maxlen=streams.maxlen_for(stream), approximate=True)
+                prices[ticker.symbol] = format(ticker.price, "f")
+                clocks[ticker.symbol] = clock.get(ticker.symbol, event_time_ms)
+                fresh[ticker.symbol] = event.ts_init_ms
+                metrics.PUBLISHED.labels("ticker", ticker.symbol).inc()
+                metrics.LAST_MESSAGE.labels(ticker.symbol).set(event.ts_init_ms / 1000)
+            if prices:
+                pipe.hset(streams.MARKET_LAST_PRICE, mapping=prices)
+                pipe.hset(streams.MARKET_CLOCK, mapping=clocks)
+                pipe.hset(streams.MARKET_FRESHNESS, mapping=fresh)
+                await pipe.execute()
 
-    async def kline_update(self, kline: Kline, event_time_ms: int) -> None:
-        """Publish a forming (or final) candle for the chart; not consumed by trading."""
-        event = make_event(kline, SERVICE, event_time_ms)
+    async def kline_updates(self, items: list[tuple[Kline, int]], clock: dict[str, int]) -> None:
+        """Publish forming (or final) candles for the chart, not consumed by trading, and
+        refresh clock and freshness of their symbols: one round trip."""
+        clocks: dict[FieldT, EncodableT] = {}
+        fresh: dict[FieldT, EncodableT] = {}
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(
-                streams.KLINE_UPDATES,
-                stream_fields(event),
-                maxlen=streams.maxlen_for(streams.KLINE_UPDATES),
-                approximate=True,
-            )
-            pipe.hset(streams.MARKET_CLOCK, kline.symbol, event_time_ms)
-            pipe.hset(streams.MARKET_FRESHNESS, kline.symbol, event.ts_init_ms)
-            await pipe.execute()
+            for kline, event_time_ms in items:
+                event = make_event(kline, SERVICE, event_time_ms)
+                pipe.xadd(
+                    streams.KLINE_UPDATES,
+                    stream_fields(event),
+                    maxlen=streams.maxlen_for(streams.KLINE_UPDATES),
+                    approximate=True,
+                )
+                clocks[kline.symbol] = clock.get(kline.symbol, event_time_ms)
+                fresh[kline.symbol] = event.ts_init_ms
+            if clocks:
+                pipe.hset(streams.MARKET_CLOCK, mapping=clocks)
+                pipe.hset(streams.MARKET_FRESHNESS, mapping=fresh)
+                await pipe.execute()
 
     async def closed_kline(self, kline: Kline, event_time_ms: int) -> bool:
         """Append a closed candle unless it (or a later one) is already there; True if appended."""
-        event = make_event(
-            kline, SERVICE, event_time_ms, event_id=f"kline-{kline.symbol}-{kline.interval}-{kline.open_time_ms}"
-        )
-        stream = streams.kline_stream(kline.symbol)
-        flat: list[str] = []
-        for name, value in encode(event).items():
-            flat += [name, value]
-        added = await self._append(
-            keys=[stream, streams.KLINE_LAST_OPEN],
-            args=[kline.symbol, kline.open_time_ms, streams.maxlen_for(stream), *flat],
-        )
-        return bool(added)
+        return (await self.closed_klines([(kline, event_time_ms)]))[0]
+
+    async def closed_klines(self, items: list[tuple[Kline, int]]) -> list[bool]:
+        """``closed_kline`` for each of ``items`` in order, in one round trip (a back-fill page)."""
+        if not items:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for kline, event_time_ms in items:
+                event = make_event(
+                    kline,
+                    SERVICE,
+                    event_time_ms,
+                    event_id=f"kline-{kline.symbol}-{kline.interval}-{kline.open_time_ms}",
+                )
+                stream = streams.kline_stream(kline.symbol)
+                flat: list[str] = []
+                for name, value in encode(event).items():
+                    flat += [name, value]
+                # EVAL, not the registered script: a pipeline would check it with SCRIPT EXISTS,
+                # which market_data's ACL user is not granted.
+                pipe.eval(
+                    _APPEND_IF_NEWER,
+                    2,
+                    stream,
+                    streams.KLINE_LAST_OPEN,
+                    kline.symbol,
+                    kline.open_time_ms,
+                    streams.maxlen_for(stream),
+                    *flat,
+                )
+            replies = await pipe.execute()
+        added = [bool(reply) for reply in replies]
+        for (kline, _), appended in zip(items, added, strict=True):
+            if appended:
+                metrics.PUBLISHED.labels("kline", kline.symbol).inc()
+        return added
 
     async def advance_clock(self, symbol: str, exchange_time_ms: int) -> None:
         """Move the symbol's exchange clock forward to ``exchange_time_ms`` (never back), from an
@@ -96,6 +138,7 @@ class Publisher:
         event = make_event(report, SERVICE, event_time_ms)
         stream = streams.executions_stream(report.symbol)
         await self.redis.xadd(stream, stream_fields(event), maxlen=streams.maxlen_for(stream), approximate=True)
+        metrics.PUBLISHED.labels("execution_report", report.symbol).inc()
         if report.trade_id >= 0:
             await self.redis.hset(streams.ACCOUNT_LAST_TRADE, report.symbol, report.trade_id)
 
@@ -118,6 +161,7 @@ class Publisher:
 
     async def status(self, state: str, detail: str = "", symbol: str | None = None, attempt: int = 0) -> None:
         """Publish a connection/freshness change for the dashboard and the executor."""
+        metrics.STATUS.labels(state).inc()
         event = make_event(MarketStatus(state=state, symbol=symbol, detail=detail, attempt=attempt), SERVICE, now_ms())
         await self.redis.xadd(
             streams.MARKET_STATUS,

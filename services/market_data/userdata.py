@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from binance import AsyncClient
 
@@ -23,9 +24,11 @@ from shared import streams
 from shared.aio import quietly, sleep_or_stop
 from shared.binance_client import close_client, close_socket, open_client, socket_manager
 from shared.events import now_ms
+from shared.request_weight import WeightBudget
 
 logger = logging.getLogger(__name__)
 PING_EVERY_S = 15.0
+T = TypeVar("T")
 
 
 class Resubscribe(Exception):
@@ -35,11 +38,12 @@ class Resubscribe(Exception):
 class UserDataFeed:
     """Relays execution reports and balance changes; resubscribes and reconciles on loss."""
 
-    def __init__(self, settings: MarketDataSettings, publisher: Publisher) -> None:
+    def __init__(self, settings: MarketDataSettings, publisher: Publisher, budget: WeightBudget | None = None) -> None:
         self.settings = settings
         self.publisher = publisher
         self.backoff = Backoff(cap_s=settings.reconnect_max_delay_s)
         self.subscriptions = 0
+        self.budget = budget or WeightBudget(settings.request_weight_share)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -98,24 +102,39 @@ class UserDataFeed:
         elif event_type == "outboundAccountPosition":
             await self.publisher.balances(wire.account_position(message), event_time)
 
+    async def _weighed(
+        self, client: AsyncClient, weight: int, request: Callable[..., Awaitable[T]], **params: Any
+    ) -> T:
+        """One REST read within this service's request-weight share (queued until it fits)."""
+        await self.budget.spend(weight)
+        try:
+            return await request(**params)
+        finally:
+            self.budget.observe_response(getattr(client, "response", None))
+
     async def reconcile(self, client: AsyncClient) -> None:
-        """Balances snapshot, then fills missed since the last trade seen per symbol."""
-        account = await client.get_account()
+        """Balances snapshot, then fills missed since the last trade seen per symbol, every read
+        within this service's request-weight share (at market scale the catch-up spreads over
+        several minute windows instead of taking the IP past the exchange's limit)."""
+        account = await self._weighed(client, 20, client.get_account)
         await self.publisher.balances(wire.account_snapshot(account), now_ms())
-        for symbol in self.settings.symbols:
-            last = await self.publisher.redis.hget(streams.ACCOUNT_LAST_TRADE, symbol)
+        last_ids = await self.publisher.redis.hmget(streams.ACCOUNT_LAST_TRADE, list(self.settings.symbols))
+        for symbol, last in zip(self.settings.symbols, last_ids, strict=True):
             if last is None:
-                trades = await client.get_my_trades(symbol=symbol, limit=1000)
+                trades = await self._weighed(client, 20, client.get_my_trades, symbol=symbol, limit=1000)
                 newest = max((int(t["id"]) for t in trades), default=-1)
                 await self.publisher.redis.hset(streams.ACCOUNT_LAST_TRADE, symbol, newest)
-                continue
-            trades = await client.get_my_trades(symbol=symbol, fromId=int(last) + 1, limit=1000)
-            client_ids: dict[int, str] = {}
-            for trade in trades:
-                order_id = int(trade["orderId"])
-                if order_id not in client_ids:
-                    order = await client.get_order(symbol=symbol, orderId=order_id)
-                    client_ids[order_id] = order["clientOrderId"]
-                await self.publisher.execution(wire.trade_as_report(trade, client_ids[order_id]), int(trade["time"]))
-            if trades:
-                logger.info("reconciled symbol=%s missed_fills=%d", symbol, len(trades))
+            else:
+                await self._catch_up(client, symbol, int(last))
+
+    async def _catch_up(self, client: AsyncClient, symbol: str, last: int) -> None:
+        trades = await self._weighed(client, 20, client.get_my_trades, symbol=symbol, fromId=last + 1, limit=1000)
+        client_ids: dict[int, str] = {}
+        for trade in trades:
+            order_id = int(trade["orderId"])
+            if order_id not in client_ids:
+                order = await self._weighed(client, 4, client.get_order, symbol=symbol, orderId=order_id)
+                client_ids[order_id] = order["clientOrderId"]
+            await self.publisher.execution(wire.trade_as_report(trade, client_ids[order_id]), int(trade["time"]))
+        if trades:
+            logger.info("reconciled symbol=%s missed_fills=%d", symbol, len(trades))

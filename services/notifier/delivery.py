@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import apprise
 from redis.asyncio import Redis
 
+from services.notifier import metrics
 from services.notifier.messages import Notification
 from shared import streams
 from shared.aio import sleep_or_stop
@@ -114,5 +115,7 @@ class Deliverer:
             )
         except Exception as e:  # noqa: BLE001 - a plugin's failure is a failed delivery, retried
             logger.warning("notification to %s failed: %s", target.label, type(e).__name__)
+            metrics.DELIVERIES.labels(note.kind, "failed").inc()
             return False
+        metrics.DELIVERIES.labels(note.kind, "sent" if result else "failed").inc()
         return bool(result)

@@ -3,8 +3,9 @@
 Each replica owns some symbols (leases) and is the only reader of their kline streams, so a
 symbol's candles are evaluated in order by one process. A symbol's window is rebuilt from the
 candles its consumer group already handled, so a restart resumes without replaying history.
-The strategy (``STRATEGY``) reads indicators kept up to date incrementally per closed candle
-(``IndicatorTrack``), never a recomputation of the window.
+Each symbol's strategy (``STRATEGY`` / ``STRATEGIES``, or the dashboard's switch) reads
+indicators kept up to date incrementally per closed candle (``IndicatorTrack``), never a
+recomputation of the window.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
+from services.strategy import metrics
 from services.strategy.config import StrategySettings
 from services.strategy.window import CandleWindow
 from shared import streams
@@ -26,10 +29,10 @@ from shared.codec import DecodeError, decode, dumps
 from shared.control import ControlReader
 from shared.events import Condition, Decision, Envelope, Kline, Signal, make_event
 from shared.leases import SymbolLeases
-from shared.parameters import StrategyParameters
+from shared.parameter_sets import SymbolSet
 from shared.trading import rules
 from shared.trading.incremental import IndicatorSpec
-from shared.trading.strategies import DEFAULT_STRATEGY, Row
+from shared.trading.strategies import Row, Strategy
 from shared.trading.strategies.track import IndicatorTrack
 from shared.trading.vocabulary import Side
 
@@ -45,12 +48,15 @@ class StrategyService:
         self.redis = redis
         self.instance = instance
         self.interval_ms = settings.interval_ms
+        # Each symbol's strategy and parameter set, followed on control:parameters (a switch included).
+        self.registry = settings.strategy_registry()
         self.control = ControlReader(
-            redis, key=settings.signing_key(), history=settings.history(), parameters=settings.initial_parameters()
+            redis,
+            key=settings.signing_key(),
+            history=settings.history(),
+            sets=settings.initial_sets(),
+            registry=self.registry,
         )
-        self.strategy = settings.strategy()
-        # ema_cross_rsi follows the live parameter set; another strategy keeps STRATEGY_PARAMS.
-        self._fixed_parameters = None if self.strategy.name == DEFAULT_STRATEGY else settings.strategy_parameters()
         self.windows: dict[str, CandleWindow] = {}
         self.tracks: dict[str, IndicatorTrack] = {}
         # History candles whose decision waits for the next evaluation, with their (pending) entry ids.
@@ -58,23 +64,14 @@ class StrategyService:
         self.consumer = Consumer(redis, group=streams.GROUP_STRATEGY, name=f"{SERVICE}-{instance}", handler=self.handle)
         self.leases = SymbolLeases(redis, SERVICE, instance, settings.symbols, self._acquired, self._lost)
 
-    @property
-    def parameters(self) -> StrategyParameters:
-        """The parameter set in force (followed on ``control:parameters``)."""
-        return self.control.parameters
-
-    @property
-    def strategy_parameters(self) -> object:
-        """The parameters the strategy's rules read (an instance of its ``Parameters`` model)."""
-        return self.parameters if self._fixed_parameters is None else self._fixed_parameters
-
-    @property
-    def parameters_version(self) -> int:
-        return self.control.parameters_version
+    def strategy(self, symbol: str) -> Strategy:
+        """The strategy ``symbol`` runs now."""
+        return self.registry.get(self.control.set_of(symbol).strategy)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.control.load()
-        logger.info("strategy %s", self.strategy.name)
+        for symbol, chosen in self.control.sets.items():
+            logger.info("strategy of %s: %s (parameters version %d)", symbol, chosen.strategy, chosen.version)
         keep_alive = asyncio.create_task(self.leases.keep_alive(stop))
         follow = asyncio.create_task(self.control.follow(stop))
         try:
@@ -132,6 +129,10 @@ class StrategyService:
         for entry_id, fields in reversed(entries or []):
             if entry_id in pending:
                 continue
+            row = _closed_candle(cast(dict[str, str], fields or {}))
+            if row is not None:
+                window.add_row(row)
+                continue
             # Handled entries include those the bus dead-lettered (undecodable, or not a closed
             # candle): they are not candles of the window, and must not stop every later start.
             try:
@@ -167,14 +168,15 @@ class StrategyService:
         added = window.add(kline)
         if added:
             track = self.tracks.get(kline.symbol)
-            if track is not None and track.specs == self._specs():
+            if track is not None and track.specs == self._specs(kline.symbol):
                 track.add(*window.last)
             else:
                 self._track(kline.symbol, window)
         elif kline.open_time_ms != window.last_open_time:
             if any(candle.open_time_ms == kline.open_time_ms for candle, _ in deferred):
                 raise AckLater  # read again while its decision still waits for the batch's evaluation
-            return  # older than the window's newest candle: evaluated before
+            await self._decide_again(kline, window)
+            return
         if len(window) < 2:
             return
         if deferred and deferred[-1][0].open_time_ms == kline.open_time_ms:
@@ -184,7 +186,8 @@ class StrategyService:
             deferred.append((kline, self.consumer.current_entry_id))
             raise AckLater
         track = self._track(kline.symbol, window)
-        parameters = self.strategy_parameters
+        chosen = self.control.set_of(kline.symbol)
+        strategy = self.registry.get(chosen.strategy)
         items: list[tuple[str, Envelope]] = []
         for candle in [*(candle for candle, _ in deferred), kline]:
             pair = track.pair(candle.open_time_ms)
@@ -193,14 +196,42 @@ class StrategyService:
             previous, current = pair
             items += self._outcome(
                 candle,
-                self.strategy.evaluate(previous, current, parameters),
+                strategy.evaluate(previous, current, chosen.parameters),
                 current,
+                chosen,
                 recent=recent and candle is kline,
             )
-        acks = [(stream, self.consumer.group, entry_id) for _, entry_id in deferred if entry_id is not None]
+        # The candle's own entry is acknowledged in the transaction that publishes its decision
+        # too (one round trip less per closed candle than the bus's own acknowledgement after it).
+        entry = self.consumer.current_entry_id
+        handled = [entry_id for _, entry_id in deferred] + [entry]
+        acks = [(stream, self.consumer.group, entry_id) for entry_id in handled if entry_id is not None]
         await publish_atomically(self.redis, items, acks=acks)
+        metrics.published(items, entry)
         deferred.clear()
         await self._remember_signals(items)
+        if entry is not None:
+            raise AckLater  # acknowledged above
+
+    async def _decide_again(self, kline: Kline, window: CandleWindow) -> None:
+        """Publish again the decision of a candle delivered once more after newer ones were evaluated.
+
+        Only an unacknowledged entry comes back, and its decision may never have reached Redis: a
+        Redis restarted on its AOF loses its last second of writes, the decision with them, while
+        the kline and the newer candles survive in this process's window. Its decision and signal
+        keep their event ids, so one that did land is not doubled downstream; the signal is not
+        kept as the symbol's last one, a newer candle's is.
+        """
+        pair = self._track(kline.symbol, window).pair(kline.open_time_ms)
+        if pair is None:
+            return  # left the window: too old to matter
+        previous, current = pair
+        chosen = self.control.set_of(kline.symbol)
+        evaluation = self.registry.get(chosen.strategy).evaluate(previous, current, chosen.parameters)
+        items = self._outcome(kline, evaluation, current, chosen, recent=await self._is_recent(kline))
+        await publish_atomically(self.redis, items)
+        metrics.published(items, self.consumer.current_entry_id)
+        logger.info("decision published again symbol=%s candle=%d", kline.symbol, kline.open_time_ms)
 
     async def _remember_signals(self, items: list[tuple[str, Envelope]]) -> None:
         """Keep each symbol's newest signal in ``strategy:last_signal`` (the dashboard's status reads it
@@ -221,13 +252,13 @@ class StrategyService:
         except RedisError as e:
             logger.warning("last signal not kept: %s", e)
 
-    def _specs(self) -> tuple[IndicatorSpec, ...]:
-        return self.strategy.indicators(self.strategy_parameters)
+    def _specs(self, symbol: str) -> tuple[IndicatorSpec, ...]:
+        return self.strategy(symbol).indicators(self.control.set_of(symbol).parameters)
 
     def _track(self, symbol: str, window: CandleWindow) -> IndicatorTrack:
-        """The symbol's indicator track, rebuilt over the window when the strategy now asks for other
-        indicators (a parameter version with other periods) or none exists yet (after a start)."""
-        specs = self._specs()
+        """The symbol's indicator track, rebuilt over the window when its strategy now asks for other
+        indicators (a switch, a parameter version with other periods) or none exists yet (after a start)."""
+        specs = self._specs(symbol)
         track = self.tracks.get(symbol)
         if track is None or track.specs != specs:
             track = IndicatorTrack.over(window.candles(), specs, self.settings.window_candles)
@@ -235,7 +266,7 @@ class StrategyService:
         return track
 
     def _outcome(
-        self, kline: Kline, evaluation: rules.Evaluation, current: Row, *, recent: bool
+        self, kline: Kline, evaluation: rules.Evaluation, current: Row, chosen: SymbolSet, *, recent: bool
     ) -> list[tuple[str, Envelope]]:
         """The decision record of one candle and, for a recent candle that decided to trade, its signal."""
         values = {name: _finite(value) for name, value in current.values.items()}
@@ -252,7 +283,8 @@ class StrategyService:
                 for c in evaluation.conditions
             ],
             indicators={**values, "missing": list(evaluation.missing), "history": not recent},
-            parameters_version=self.parameters_version,
+            parameters_version=chosen.version,
+            strategy=chosen.strategy,
         )
         items = [
             (
@@ -261,21 +293,23 @@ class StrategyService:
                     record,
                     SERVICE,
                     kline.close_time_ms,
-                    event_id=f"decision-{kline.symbol}-{kline.open_time_ms}-{self.parameters_version}",
+                    event_id=f"decision-{kline.symbol}-{kline.open_time_ms}-{chosen.version}",
                 ),
             )
         ]
         side = Side.BUY if evaluation.entry else Side.SELL if evaluation.exit else None
         if side is not None and recent:
+            strategy = self.registry.get(chosen.strategy)
             signal = Signal(
                 symbol=kline.symbol,
                 side=side,
-                reason=self.strategy.entry_reason if side is Side.BUY else self.strategy.exit_reason,
+                reason=strategy.entry_reason if side is Side.BUY else strategy.exit_reason,
                 price=kline.close,
                 interval=kline.interval,
                 candle_open_time_ms=kline.open_time_ms,
                 indicators=values,
-                parameters_version=self.parameters_version,
+                parameters_version=chosen.version,
+                strategy=chosen.strategy,
             )
             event_id = f"signal-{kline.symbol}-{kline.interval}-{kline.open_time_ms}-{side}"
             signal_event = make_event(signal, SERVICE, kline.close_time_ms, event_id=event_id)
@@ -292,6 +326,29 @@ class StrategyService:
             return True
         lag = int(clock) - (kline.close_time_ms + 1)
         return lag <= self.settings.signal_max_lag_candles * self.interval_ms
+
+
+def _closed_candle(fields: dict[str, str]) -> tuple[int, float, float, float, float, float] | None:
+    """A closed candle of a kline stream read straight from its fields (the wire format market_data
+    writes, version 1): 1,000 candles for each of 500 symbols through the validating decode take
+    longer than a restart may. Anything else (another version, a forming candle, a malformed
+    entry) returns None and goes through ``decode``."""
+    if fields.get("type") != "kline" or fields.get("version") != "1" or fields.get("closed") != "true":
+        return None
+    try:
+        row = (
+            int(fields["open_time_ms"]),
+            float(fields["open"]),
+            float(fields["high"]),
+            float(fields["low"]),
+            float(fields["close"]),
+            float(fields["volume"]),
+        )
+    except (KeyError, ValueError):
+        return None
+    _, open_, high, low, close, volume = row
+    sane = all(math.isfinite(v) for v in row[1:]) and 0 < low <= min(open_, close) and max(open_, close) <= high
+    return row if sane and volume >= 0 else None
 
 
 def _finite(value: float) -> float | None:

@@ -39,6 +39,13 @@ class CandleWindow:
         )
         return True
 
+    def add_row(self, row: tuple[int, float, float, float, float, float]) -> bool:
+        """``add`` of a candle already read as ``(open_time, open, high, low, close, volume)``."""
+        if self._rows and row[0] <= self._rows[-1][0]:
+            return False
+        self._rows.append(row)
+        return True
+
     def candles(self) -> list[tuple[int, float, float, float, float, float]]:
         """``(open_time, open, high, low, close, volume)`` of every candle, oldest first."""
         return list(self._rows)

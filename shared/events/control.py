@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from shared.events.envelope import Payload
 
@@ -61,12 +61,18 @@ class ParametersChanged(Payload):
     """A new validated, versioned parameter set; ``previous`` is what it replaces."""
 
     TYPE = "parameters_changed"
+    VERSION = 2
+    SINCE: ClassVar[dict[str, int]] = {"symbol": 2, "strategy": 2}
 
     parameters_version: int
     parameters: dict[str, Any]
     previous: dict[str, Any]
     changed_by: str = ""
     command_id: str = ""
+    # Version 2: each symbol's set is versioned on its own; a switch changes ``strategy``
+    # (``previous`` is then the other strategy's set). Version 1 entries were the one global set.
+    symbol: str = ""
+    strategy: str = ""
 
 
 class LogRecord(Payload):

@@ -22,6 +22,9 @@ class Payload(BaseModel):
 
     TYPE: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
+    # Fields added by a later VERSION: an event of an older version is encoded without them, so
+    # its entry reads exactly as it was written (and older readers of the stream keep working).
+    SINCE: ClassVar[dict[str, int]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

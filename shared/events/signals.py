@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from shared.events.envelope import Payload
 from shared.trading.vocabulary import Side
@@ -13,6 +13,8 @@ class Signal(Payload):
     """An entry (BUY) or exit (SELL) signal on the close of one candle."""
 
     TYPE = "signal"
+    VERSION = 2
+    SINCE: ClassVar[dict[str, int]] = {"strategy": 2}
 
     symbol: str
     side: Side
@@ -22,6 +24,8 @@ class Signal(Payload):
     candle_open_time_ms: int
     indicators: dict[str, float | None]
     parameters_version: int
+    # The strategy that decided (its symbol's), and parameters_version is that symbol's set version.
+    strategy: str = ""
 
 
 class Condition(Payload):
@@ -37,6 +41,8 @@ class Decision(Payload):
     """Why the strategy did or did not signal on a closed candle."""
 
     TYPE = "decision"
+    VERSION = 2
+    SINCE: ClassVar[dict[str, int]] = {"strategy": 2}
 
     symbol: str
     interval: str
@@ -50,3 +56,4 @@ class Decision(Payload):
     parameters_version: int
     # Set by the executor when it did not act on the candle's signal: why ("skipped: entry pending").
     note: str = ""
+    strategy: str = ""

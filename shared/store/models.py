@@ -80,6 +80,11 @@ class Order(Base):
     # Market time of the decision that sent it: the signal candle's close, the SL/TP tick's
     # exchange time, or the market clock at a command (a replay runs ahead of the wall clock).
     market_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The price it rests at: a LIMIT_MAKER entry's limit (the last one sent) and the best bid it
+    # was priced from; an OCO leg's limit and stop. NULL for MARKET orders.
+    limit_price: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+    stop_price: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
+    best_bid: Mapped[Decimal | None] = mapped_column(Amount, nullable=True)
 
     __table_args__ = (Index("ix_orders_symbol_created", "symbol", "created_at_ms"),)
 
@@ -135,6 +140,8 @@ class Position(Base):
     dust_in: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0), server_default="0")
     dust_out: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0), server_default="0")
     parameters_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The strategy whose signal opened it; parameters_version is the version of its symbol's set.
+    strategy: Mapped[str | None] = mapped_column(String(64), nullable=True)
     entry_indicators: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON of the signal's indicators
 
     __table_args__ = (

@@ -95,6 +95,24 @@ class BreakerStep:
     cleared: Trip | None = None  # a daily trip this step's new market day cleared
 
 
+def account_equity(
+    balances: Mapping[str, tuple[Decimal, Decimal]], quote_asset: str, prices: Mapping[str, Decimal | None]
+) -> Decimal:
+    """The whole equity the limits are measured on, as the profit figures count it: the quote
+    balance (free and locked) plus each traded base asset (``prices``: asset -> last price in the
+    quote asset; one without a price yet counts nothing)."""
+
+    def held(asset: str) -> Decimal:
+        free, locked = balances.get(asset, (ZERO, ZERO))
+        return free + locked
+
+    equity = held(quote_asset)
+    for asset, price in prices.items():
+        if price is not None and asset != quote_asset:
+            equity += held(asset) * price
+    return equity
+
+
 def day_of(market_ms: int) -> int:
     """Start (ms) of the UTC day holding ``market_ms``."""
     return market_ms - market_ms % DAY_MS

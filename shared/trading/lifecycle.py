@@ -16,6 +16,7 @@ from shared.trading import ids
 from shared.trading.ledger import FillTotals, carried_dust
 from shared.trading.protection import protection_levels, realised_return_pct
 from shared.trading.sizing import SymbolFilters, sellable_quantity
+from shared.trading.stops import initial_levels
 from shared.trading.vocabulary import OrderStatus
 
 ZERO = Decimal(0)
@@ -43,6 +44,8 @@ class Opened:
     stop_loss: Decimal
     take_profit: Decimal
     entry_time_ms: int
+    # STOP_MODE=atr without a usable ATR: the percentage stop was set instead (and is told).
+    percent_fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,18 +78,29 @@ def held_quantity(quantity: Decimal, dust_in: Decimal, exit_statuses: Iterable[s
 
 
 def open_from_entry(
-    totals: FillTotals, fallback_time_ms: int, params: StrategyParameters, tick_size: Decimal
+    totals: FillTotals,
+    fallback_time_ms: int,
+    params: StrategyParameters,
+    tick_size: Decimal,
+    atr: Decimal | None = None,
 ) -> Opened | None:
     """The position a final entry order opens from its fills; None when nothing filled (it failed).
 
-    Levels come from the actual average fill price; the entry time is the last fill's exchange
-    time (``fallback_time_ms`` when the fills carry none).
+    Levels come from the actual average fill price (``stops.initial_levels``, with ``atr`` the
+    entry candle's ATR in the atr mode); the entry time is the last fill's exchange time
+    (``fallback_time_ms`` when the fills carry none). An atr stop that cannot be set (no ATR, or
+    one reaching below zero) leaves the percentage stop, never no stop.
     """
     if totals.quantity <= ZERO:
         return None
     entry_price = totals.average_price
     assert entry_price is not None
-    stop_loss, take_profit = protection_levels(entry_price, params, tick_size)
+    fallback = False
+    try:
+        stop_loss, take_profit = initial_levels(entry_price, params, tick_size, atr)
+    except ValueError:
+        stop_loss, take_profit = protection_levels(entry_price, params, tick_size)
+        fallback = True
     return Opened(
         entry_price=entry_price,
         quantity=totals.credited_base,
@@ -94,6 +108,7 @@ def open_from_entry(
         stop_loss=stop_loss,
         take_profit=take_profit,
         entry_time_ms=totals.last_time_ms or fallback_time_ms,
+        percent_fallback=fallback,
     )
 
 

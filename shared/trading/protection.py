@@ -63,6 +63,12 @@ def protection_levels(entry_price: Decimal, params: StrategyParameters, tick_siz
     return stop_loss, take_profit
 
 
+def stop_limit_price(stop: Decimal, offset: Decimal, tick_size: Decimal) -> Decimal:
+    """The limit price of a ``STOP_LOSS_LIMIT`` sell: ``offset`` (a fraction) below its stop,
+    rounded down to the tick. The executor's OCO leg and the backtester's model of it both use it."""
+    return _to_tick(stop * (ONE - offset), tick_size, ROUND_FLOOR)
+
+
 def exit_reason(price: Decimal | float, stop_loss: Decimal | float, take_profit: Decimal | float) -> ExitReason | None:
     """Protective exit triggered by a traded ``price``: at or below the stop-loss, at or above the take-profit.
 

@@ -51,6 +51,28 @@ class OrderPurpose(StrEnum):
 
     ENTRY = "entry"
     EXIT = "exit"
+    PROTECT = "protect"  # a leg of the OCO resting on the exchange (stop-loss below, take-profit above)
+
+
+class ProtectionMode(StrEnum):
+    """Where an open position's stop-loss and take-profit are watched (``PROTECTION``)."""
+
+    BOT = "bot"  # the executor watches every tick and sells at market
+    EXCHANGE = "exchange"  # an OCO rests on the exchange; the bot watches only if placing it failed
+
+
+class StopMode(StrEnum):
+    """How a stop-loss distance is measured (``shared.trading.stops``)."""
+
+    PERCENT = "percent"  # a fraction of the entry price
+    ATR = "atr"  # a multiple of the entry candle's average true range
+
+
+class EntryOrder(StrEnum):
+    """How an entry buys (``ENTRY_ORDER``)."""
+
+    MARKET = "market"  # a MARKET order: taker, fills at once
+    LIMIT_MAKER = "limit_maker"  # a LIMIT_MAKER below the best bid: maker, rests until filled or timed out
 
 
 class BotState(StrEnum):
@@ -71,6 +93,13 @@ class IndicatorKind(StrEnum):
     ATR = "atr"  # Wilder's average true range over n candles, seeded with the simple average
     HIGHEST = "highest"  # highest high of the last n candles (upper Donchian channel)
     LOWEST = "lowest"  # lowest low of the last n candles (lower Donchian channel)
+
+
+class OverlayPane(StrEnum):
+    """Where the chart draws a strategy's indicator line."""
+
+    PRICE = "price"  # over the candles, on the price scale
+    OSCILLATOR = "oscillator"  # in the pane below (0-100 scale: the RSI)
 
 
 class BreakerLimit(StrEnum):

@@ -193,3 +193,14 @@ async def test_a_report_link_without_a_session_shows_the_sign_in_page(anon: http
     script = await anon.get("/api/backtest/report", headers={"Accept": "application/json"})
     assert script.status_code == 401 and script.json() == {"detail": "sign in first"}
     assert (await anon.get("/api/status", headers={"Accept": "text/html"})).status_code == 401
+
+
+async def test_a_report_link_with_an_expired_session_shows_the_sign_in_page(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
+    # The session expires in Redis (its TTL) while the browser still sends its cookie.
+    for key in [key async for key in redis_client.scan_iter(f"{streams.SESSION_PREFIX}*")]:
+        await redis_client.delete(key)
+    assert client.cookies.get("bot_session")
+    browser = await client.get("/api/backtest/report", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert browser.status_code == 303 and browser.headers["location"] == "/?next=%2Fapi%2Fbacktest%2Freport"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,3 +86,34 @@ async def test_changing_parameters_points_at_another_report(client: httpx.AsyncC
     assert (await client.put("/api/parameters", json={"EMA_SHORT_PERIOD": 8})).status_code == 200
     assert (await client.get("/api/backtest/latest")).json()["report"] is None
     assert (await client.get("/api/backtest/report")).status_code == 404
+
+
+async def test_the_backtest_panel_applies_the_executors_circuit_breaker(
+    settings_factory: Callable[..., ApiSettings],
+) -> None:
+    app: FastAPI = create_app(settings_factory(BREAKER_DAILY_LOSS_PCT="0.05", BREAKER_MAX_LOSING_STREAK="2"))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            await client.post("/api/login", json={"password": PASSWORD})
+            assert (await client.post("/api/backtest")).status_code == 202
+            body = await wait_finished(client)
+            assert body["run"]["state"] == "finished", body["run"]
+            page = (await client.get(body["report"]["url"])).text
+    assert body["report"]["summary"]["skipped_entries"] > 0
+    assert "BREAKER_DAILY_LOSS_PCT" in page and "BREAKER_MAX_LOSING_STREAK" in page
+
+
+async def test_the_backtest_models_the_deployments_protection(
+    settings_factory: Callable[..., ApiSettings],
+) -> None:
+    # The executor's PROTECTION=exchange: the dashboard's backtest sells at the OCO's legs too.
+    settings = settings_factory(PROTECTION="exchange", STOP_LIMIT_OFFSET="0.01")
+    app: FastAPI = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            await client.post("/api/login", json={"password": PASSWORD})
+            assert (await client.post("/api/backtest")).status_code == 202
+            body = await wait_finished(client)
+    assert body["run"]["state"] == "finished", body["run"]
+    report = json.loads((settings.reports_dir / f"{body['report']['key']}.json").read_text())
+    assert report["summary"]["settings"]["PROTECTION"] == "exchange"

@@ -24,6 +24,15 @@ async def test_orders_newest_first_paginated_with_each_closed_trades_return(
     assert exit_order["return_pct"] == "6.8" and exit_order["exit_reason"] == "take_profit"
     assert exit_order["average_price"] == "107.12" and exit_order["cumulative_quote"] == "53.56"
     assert first["items"][2]["return_pct"] is None  # entry orders carry no result
+    # A limit entry shows the price it rested at and the bid it was priced from; MARKET orders none.
+    limit_entry = first["items"][0]
+    assert limit_entry["order_type"] == "LIMIT_MAKER"
+    assert (limit_entry["limit_price"], limit_entry["best_bid"], limit_entry["stop_price"]) == (
+        "2500.5",
+        "2500.6",
+        None,
+    )
+    assert (exit_order["order_type"], exit_order["limit_price"], exit_order["best_bid"]) == ("MARKET", None, None)
     second = (await client.get("/api/orders", params={"limit": 4, "offset": 4})).json()
     assert [item["client_order_id"] for item in second["items"]] == ["e3", "x2", "e2", "x1"]
     last = (await client.get("/api/orders", params={"limit": 4, "offset": 8})).json()

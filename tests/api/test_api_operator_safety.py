@@ -60,7 +60,7 @@ async def test_close_all_stops_and_asks_every_symbols_owner_to_close(
 async def test_a_period_longer_than_the_window_is_refused_naming_it(
     client: httpx.AsyncClient, redis_client: Redis
 ) -> None:
-    response = await client.put("/api/parameters", json={"EMA_FILTER_PERIOD": 5000})
+    response = await client.put("/api/parameters", json={"EMA_FILTER_PERIOD": 1500})
     assert response.status_code == 422, response.text
     [problem] = response.json()["detail"]
     assert problem["field"] == "EMA_FILTER_PERIOD" and problem["label"] == "EMA filter period"

@@ -65,6 +65,7 @@ async def test_every_acting_route_answers_403_to_a_viewer_session_and_a_viewer_t
         ("POST", "/api/bot/close-all"),
         ("POST", "/api/positions/{symbol}/close"),
         ("PUT", "/api/parameters"),
+        ("PUT", "/api/parameters/strategy"),
         ("POST", "/api/backtest"),
         ("POST", "/api/password"),
         ("POST", "/api/tokens"),

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from services.api.admission import Admission
 from services.api.config import ApiSettings
 from tests.api.conftest import LiveServer
 from tests.api.test_api_events import wait_subscribed
@@ -112,3 +113,17 @@ async def test_an_empty_header_is_a_fresh_start(live: LiveServer) -> None:
             "GET", "/api/events", params={"last_event_id": "1-0"}, headers={"Last-Event-ID": ""}
         ) as ok:
             assert ok.status_code == 200
+
+
+async def test_an_event_stream_that_cannot_start_within_its_time_limit_is_a_503_not_a_500() -> None:
+    async def slow_stream(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(5)  # a backlog read that takes longer than the stream may last
+
+    admission = Admission(
+        slow_stream, stream_path="/api/events", max_body_bytes=1024, max_requests=4, max_streams=4, max_stream_s=0.05
+    )
+    transport = httpx.ASGITransport(app=admission)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await asyncio.wait_for(client.get("/api/events"), 2)
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert admission.streams == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -45,6 +46,7 @@ async def test_status_shows_mode_state_prices_balances_position_and_last_signal(
                     "entry_time_ms": now - 60_000,
                     "stop_loss": "98000",
                     "take_profit": "105000",
+                    "protection": "exchange",
                 }
             ),
             "ETHUSDT": dumps({"symbol": "ETHUSDT", "status": "FLAT"}),
@@ -60,6 +62,7 @@ async def test_status_shows_mode_state_prices_balances_position_and_last_signal(
     assert btc["price"] == "105000.5" and 1500 <= btc["price_age_ms"] < 10_000
     assert btc["base_asset"] == "BTC" and btc["quote_asset"] == "USDT"
     assert btc["position"]["unrealised_pct"] == "5.00" and btc["position"]["stop_loss"] == "98000"
+    assert btc["position"]["protection"] == "exchange"
     assert btc["last_signal"]["side"] == "BUY" and btc["last_signal"]["reason"] == "ema_cross_up"
     assert eth["position"] is None and eth["price_age_ms"] is None and eth["last_signal"] is None
     assert body["balances"] == {
@@ -118,7 +121,37 @@ async def test_health_is_public_and_reports_heartbeats_and_group_lag(
     assert body["services"] == [
         {"service": "strategy", "instance": "h-1", "age_ms": body["services"][0]["age_ms"], "up": True}
     ]
-    assert body["groups"] == [{"stream": stream, "group": "strategy", "lag": 2, "pending": 1, "consumers": 1}]
+    [group] = body["groups"]
+    assert group["oldest_pending_age_ms"] is not None and group["oldest_pending_age_ms"] >= 0
+    assert group == {
+        "stream": stream,
+        "group": "strategy",
+        "lag": 2,
+        "pending": 1,
+        "consumers": 1,
+        "oldest_pending_age_ms": group["oldest_pending_age_ms"],
+    }
+
+
+async def test_health_counts_the_backlog_where_redis_lag_counter_is_lost(
+    anon: httpx.AsyncClient, redis_client: Redis
+) -> None:
+    # Redis' own lag counter is unknown once an entry after the group's position was removed
+    # (XDEL, or trimming past it): the health panel showed "?" although the backlog is countable.
+    stream = streams.kline_stream("BTCUSDT")
+    await redis_client.xgroup_create(stream, streams.GROUP_STRATEGY, id="$", mkstream=True)
+    ids = [await publish(redis_client, stream, kline("BTCUSDT", index, "100")) for index in range(10)]
+    await redis_client.xreadgroup(streams.GROUP_STRATEGY, "c1", {stream: ">"}, count=3)
+    await redis_client.xack(stream, streams.GROUP_STRATEGY, *ids[:3])
+    await redis_client.xdel(stream, ids[8])
+    [info] = await redis_client.xinfo_groups(stream)
+    assert info["lag"] is None
+    [group] = (await anon.get("/api/health")).json()["groups"]
+    assert (group["lag"], group["pending"], group["oldest_pending_age_ms"]) == (6, 0, None)
+    reply = await redis_client.xreadgroup(streams.GROUP_STRATEGY, "c1", {stream: ">"}, count=100)
+    await redis_client.xack(stream, streams.GROUP_STRATEGY, *[entry_id for entry_id, _ in reply[0][1]])
+    [group] = (await anon.get("/api/health")).json()["groups"]
+    assert (group["lag"], group["pending"]) == (0, 0)
 
 
 async def test_candles_join_each_closed_candle_with_its_indicators_and_markers(
@@ -259,3 +292,36 @@ async def test_status_shows_the_tripped_breaker_limit_with_its_figures_until_the
     [(_, fields)] = (await redis_client.xrange(streams.CONTROL_COMMANDS))[-1:]
     command = decode(dict(fields)).payload
     assert command.command == "reset_breaker" and command.command_id == sent["command_id"] and command.requested_by
+
+
+async def test_a_reused_status_body_follows_every_change_and_keeps_its_clock_fields_current(
+    client: httpx.AsyncClient, redis_client: Redis
+) -> None:
+    now = now_ms()
+    await redis_client.hset(streams.MARKET_LAST_PRICE, mapping={"BTCUSDT": "100000"})
+    await redis_client.hset(streams.MARKET_FRESHNESS, mapping={"BTCUSDT": str(now - 1000)})
+    first = (await client.get("/api/status")).json()
+    await asyncio.sleep(0.05)
+    again = (await client.get("/api/status")).json()
+    # Nothing changed: the same body, with the wall-clock fields moving on.
+    assert again["server_time_ms"] > first["server_time_ms"] and again["market"]["wall_ms"] > first["market"]["wall_ms"]
+    assert again["markets"][0]["price_age_ms"] > first["markets"][0]["price_age_ms"]
+    assert {**again, "server_time_ms": 0, "market": None, "markets": None} == {
+        **first,
+        "server_time_ms": 0,
+        "market": None,
+        "markets": None,
+    }
+    # Each kind of change shows at the next request: a key, a freshness stamp, a relayed event.
+    await redis_client.hset(streams.MARKET_LAST_PRICE, mapping={"BTCUSDT": "100500"})
+    assert (await client.get("/api/status")).json()["markets"][0]["price"] == "100500"
+    await redis_client.hset(streams.MARKET_FRESHNESS, mapping={"BTCUSDT": str(now_ms())})
+    assert (await client.get("/api/status")).json()["markets"][0]["price_age_ms"] < 1000
+    await redis_client.hset(streams.ACCOUNT_SNAPSHOT, mapping={"USDT": dumps({"free": "12.5", "locked": "1"})})
+    assert (await client.get("/api/status")).json()["balances"]["USDT"] == {"free": "12.5", "locked": "1"}
+    await publish(redis_client, streams.MARKET_STATUS, make_event(MarketStatus(state="reconnecting"), "market_data"))
+    assert (await client.get("/api/status")).json()["market_status"]["state"] == "reconnecting"
+    await publish(
+        redis_client, streams.EXECUTOR_EVENTS, make_event(BotStateChanged(state="stopped", reason="x"), "executor")
+    )
+    assert (await client.get("/api/status")).json()["bot"]["state"] == "stopped"

@@ -152,3 +152,33 @@ def test_an_unknown_strategy_or_a_bad_strategy_parameter_exits_2(sample_file: Pa
     (tmp_path / "broken.py").write_text("def broken(:\n")
     done = run_cli("--data", str(sample_file), "--strategy-path", str(tmp_path))
     assert done.returncode == 2 and "broken.py:1: SyntaxError" in done.stderr
+
+
+def test_the_circuit_breaker_options_apply_the_executors_breaker(sample_file: Path, tmp_path: Path) -> None:
+    free, tight = tmp_path / "free.json", tmp_path / "tight.json"
+    assert main(["--data", str(sample_file), "--params", "", "--json", str(free), "--quiet"]) == 0
+    as_option = ["--breaker-max-losing-streak", "2", "--json", str(tight), "--quiet"]
+    assert main(["--data", str(sample_file), "--params", "BREAKER_DAILY_LOSS_PCT=0.05", *as_option]) == 0
+    free_run, tight_run = json.loads(free.read_text()), json.loads(tight.read_text())
+    settings = tight_run["summary"]["settings"]
+    assert settings["BREAKER_DAILY_LOSS_PCT"] == "0.05" and settings["BREAKER_MAX_LOSING_STREAK"] == "2"
+    assert "BREAKER_DAILY_LOSS_PCT" not in free_run["summary"]["settings"]
+    assert 0 < tight_run["summary"]["trades"] < free_run["summary"]["trades"]
+    assert tight_run["summary"]["skipped_entries"] > free_run["summary"]["skipped_entries"]
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ("BREAKER_DAILY_LOSS_PCT=0", "BREAKER_DAILY_LOSS_PCT"),
+        ("BREAKER_MAX_DRAWDOWN_PCT=abc", "BREAKER_MAX_DRAWDOWN_PCT"),
+        ("BREAKER_MAX_LOSING_STREAK=1.5", "BREAKER_MAX_LOSING_STREAK"),
+    ],
+)
+def test_a_bad_breaker_limit_exits_2_naming_it(
+    sample_file: Path, tmp_path: Path, params: str, named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "o.json"
+    assert main(["--data", str(sample_file), "--params", params, "--json", str(out), "--quiet"]) == 2
+    assert f"parameter {named}:" in capsys.readouterr().err
+    assert not out.exists()

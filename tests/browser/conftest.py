@@ -41,7 +41,13 @@ class ApiProcess:
 
 
 @pytest.fixture
-def api_process(redis_url: str, tmp_path: Path) -> Iterator[ApiProcess]:
+def api_env() -> dict[str, str]:
+    """Extra environment of the api process (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def api_process(redis_url: str, tmp_path: Path, api_env: dict[str, str]) -> Iterator[ApiProcess]:
     """``python -m services.api`` on a free port with a migrated SQLite ledger."""
     port = free_port()
     database_url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
@@ -58,6 +64,7 @@ def api_process(redis_url: str, tmp_path: Path) -> Iterator[ApiProcess]:
         BINANCE_ENV="sim",
         SSE_PRICE_INTERVAL_MS="100",
     )
+    env.update(api_env)
     log = tmp_path / "api.log"
     with log.open("w") as sink:
         process = subprocess.Popen([sys.executable, "-m", "services.api"], cwd=tmp_path, env=env, stderr=sink)

@@ -191,6 +191,7 @@ async def seed_market(redis: Redis, database_url: str) -> dict[str, Any]:
                 "entry_time_ms": candles[96][0] + 500,
                 "stop_loss": str((entry_price * Decimal("0.98")).quantize(Decimal("0.01"))),
                 "take_profit": str((entry_price * Decimal("1.05")).quantize(Decimal("0.01"))),
+                "protection": "exchange",
             }
         ),
     )
@@ -236,15 +237,19 @@ async def seed_market(redis: Redis, database_url: str) -> dict[str, Any]:
         )
         session.add(trade)
         await session.flush()
-        for cid, side, purpose, px, at in (
-            ("seed-entry", "BUY", "entry", buy, entry_ms),
-            ("seed-exit", "SELL", "exit", sell, exit_ms),
+        for cid, side, purpose, px, at, order_type in (
+            ("seed-entry", "BUY", "entry", buy, entry_ms, "LIMIT_MAKER"),
+            ("seed-exit", "SELL", "exit", sell, exit_ms, "MARKET"),
         ):
+            limit = buy if order_type == "LIMIT_MAKER" else None  # a limit entry at the bid
             session.add(
                 Order(
                     client_order_id=cid,
                     symbol="BTCUSDT",
                     side=side,
+                    order_type=order_type,
+                    limit_price=limit,
+                    best_bid=limit,
                     purpose=purpose,
                     status="FILLED",
                     requested_quantity=Decimal("0.005"),
@@ -323,6 +328,7 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     await expect(page.get_by_test_id("balances")).to_contain_text("9,423.17")
     await expect(page.get_by_test_id("position")).to_contain_text("Stop-loss")
+    await expect(page.locator("#protection")).to_have_text("on the exchange (OCO)")
     await expect(page.get_by_test_id("logs")).to_contain_text("order book thin")
     await expect(page.get_by_test_id("decisions")).to_contain_text("entry signal")
     await expect(page.get_by_test_id("health")).to_contain_text("strategy")
@@ -402,7 +408,7 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     await form.get_by_label("EMA short period").fill("8")
     await form.get_by_role("button", name="Apply changes").click()
     await expect(page.locator("#params-message")).to_have_text("Saved as version 1.")
-    stored = loads(await redis_client.get(streams.PARAMETERS))
+    stored = loads(await redis_client.get(streams.parameters_key("BTCUSDT")))
     assert stored["version"] == 1 and stored["parameters"]["EMA_SHORT_PERIOD"] == 8
 
     # An invalid value is refused beside its field: first by the form, then by the server.
@@ -411,8 +417,18 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
     await form.get_by_label("EMA short period").fill("30")
     await form.get_by_role("button", name="Apply changes").click()
     await expect(page.get_by_test_id("error-EMA_SHORT_PERIOD")).to_contain_text("smaller than EMA_LONG_PERIOD")
-    assert loads(await redis_client.get(streams.PARAMETERS))["version"] == 1
+    assert loads(await redis_client.get(streams.parameters_key("BTCUSDT")))["version"] == 1
     await form.get_by_role("button", name="Discard").click()
+
+    # The stop rules: a trailing distance of 1 is refused by the form, 0.01 and the atr mode are saved.
+    await form.get_by_label("Trailing stop distance").fill("1")
+    await expect(page.get_by_test_id("error-TRAILING_STOP_PERCENTAGE")).to_contain_text("between 0 and 1")
+    await form.get_by_label("Trailing stop distance").fill("0.01")
+    await form.get_by_label("Stop-loss measured as").select_option("atr")
+    await form.get_by_role("button", name="Apply changes").click()
+    await expect(page.locator("#params-message")).to_have_text("Saved as version 2.")
+    stored = loads(await redis_client.get(streams.parameters_key("BTCUSDT")))["parameters"]
+    assert (stored["TRAILING_STOP_PERCENTAGE"], stored["STOP_MODE"]) == ("0.01", "atr")
 
     # Stop and start, each confirmed.
     await page.get_by_test_id("stop").click()
@@ -426,6 +442,13 @@ async def test_dashboard_end_to_end(api_process: ApiProcess, browser: Any, redis
 
     # An order written by the executor shows up when its event arrives.
     await expect(page.locator("[data-order-id='seed-exit']")).to_contain_text("%")
+    # The limit entry shows its type and the price it rested at, the bid it came from on hover.
+    entry_row = page.locator("[data-order-id='seed-entry']")
+    await expect(entry_row).to_contain_text("entry LIMIT_MAKER")
+    price_cell = entry_row.locator("td").nth(6)
+    await expect(price_cell).to_have_text(re.compile(r"^\d[\d,]*\.\d\d$"))
+    assert "priced from the best bid" in (await price_cell.get_attribute("title") or "")
+    await expect(page.locator("[data-order-id='seed-exit'] td").nth(6)).to_have_text("market")
     await add_order(api_process.database_url, "browser-order-1")
     await publish(
         redis_client,

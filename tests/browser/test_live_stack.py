@@ -61,12 +61,12 @@ async def test_dashboard_shows_the_live_replay_and_controls_the_bot(browser: Any
         await form.get_by_label("RSI overbought").fill("80")
         await form.get_by_role("button", name="Apply changes").click()
         await expect(page.locator("#params-message")).to_contain_text("Saved as version 1")
-        stored = loads(stack.client().get(streams.PARAMETERS))
+        stored = loads(stack.client().get(streams.parameters_key("BTCUSDT")))
         assert stored["parameters"]["RSI_OVERBOUGHT"] == 80
         await form.get_by_label("EMA short period").fill("30")
         await form.get_by_role("button", name="Apply changes").click()
         await expect(page.get_by_test_id("error-EMA_SHORT_PERIOD")).to_contain_text("smaller than EMA_LONG_PERIOD")
-        assert loads(stack.client().get(streams.PARAMETERS))["version"] == 1
+        assert loads(stack.client().get(streams.parameters_key("BTCUSDT")))["version"] == 1
         await form.get_by_role("button", name="Discard").click()
 
         # Stop, then start again: the executor follows.

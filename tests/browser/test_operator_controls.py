@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from shared import streams
 from shared.codec import loads
 from tests.browser.conftest import ApiProcess
-from tests.executor.harness import Bus, executor_env, start_process, wait_until
+from tests.executor.harness import Bus, candle, executor_env, start_process, wait_until
 from tests.support.simulator import SimulatorProcess, start_simulator
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -24,7 +24,9 @@ SYMBOLS = "BTCUSDT,ETHUSDT"
 
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
-    with start_simulator(tmp_path / "sim", speed=60, history=50) as sim:
+    # At 1x the exchange's clock is the wall clock, from which the test's BUY takes its candle
+    # (an entry is sent only while the exchange is within the signal's allowance).
+    with start_simulator(tmp_path / "sim", speed=1, history=50) as sim:
         yield sim
 
 
@@ -47,7 +49,7 @@ async def test_controls_show_each_answer_beside_their_button(
             return all([await redis_client.get(streams.lease_key("executor", s)) for s in SYMBOLS.split(",")])
 
         await wait_until(owned, 30, "the executor owning both symbols")
-        await Bus(redis_client).signal("BTCUSDT", "BUY", 1_750_000_000_000)
+        await Bus(redis_client).signal("BTCUSDT", "BUY", candle())
 
         async def opened() -> bool:
             return (loads(await redis_client.hget(streams.POSITIONS, "BTCUSDT")) or {}).get("status") == "OPEN"
@@ -94,7 +96,7 @@ async def test_controls_show_each_answer_beside_their_button(
         await form.get_by_label("Risk per trade").fill("0.5")
         await form.get_by_role("button", name="Apply changes").click()
         await expect(page.locator("#params-dangers")).to_contain_text("Risk per trade (RISK_PER_TRADE)")
-        assert await redis_client.get(streams.PARAMETERS) is None
+        assert await redis_client.get(streams.parameters_key("BTCUSDT")) is None
         await page.get_by_test_id("params-confirm").check()
         await form.get_by_role("button", name="Apply changes").click()
         await expect(page.locator("#params-message")).to_have_text("Saved as version 1.")
@@ -102,7 +104,7 @@ async def test_controls_show_each_answer_beside_their_button(
             "done: parameters version 1 in force", timeout=15_000
         )
         # Two bad fields: two errors, one beside each field.
-        await form.get_by_label("EMA filter period").fill("5000")
+        await form.get_by_label("EMA filter period").fill("1500")
         await form.get_by_label("RSI period").fill("1200")
         await form.get_by_role("button", name="Apply changes").click()
         await expect(page.get_by_test_id("error-EMA_FILTER_PERIOD")).to_contain_text("STRATEGY_WINDOW_CANDLES=1000")

@@ -23,6 +23,7 @@ ACTING = {
     "Apply changes",
     "Discard",
     "Run backtest",
+    "Switch",
 }
 
 

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--kills", type=int, help="SIGKILLs of services (default: 104, or 20 with --short)")
     parser.add_argument("--rows", type=int, help="candles per symbol, history included")
-    parser.add_argument("--speed", type=float, help="replay speed (default 240)")
+    parser.add_argument("--speed", type=float, help="replay speed (default 60, 120 with --short)")
     parser.add_argument("--short", action="store_true", help="the short version of make test")
     parser.add_argument("--sequential", action="store_true", help="run the clean replay first, then the chaos one")
     parser.add_argument("--json", type=Path, help="write both records and the verdict here")
@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="chaos-") as temporary:
         folder = args.folder or Path(temporary)
         clean, chaos = run(args.seed, sizes, folder, args.sequential)
-    report = compare(clean, chaos)
+        if args.json:  # the records first: a verdict that fails to run leaves them to study
+            args.json.write_text(json.dumps({"clean": clean, "chaos": chaos}, default=str))
+        report = compare(clean, chaos)  # reads the candle files of the runs' folders
     title = (
         f"seed {args.seed}: {sizes.rows} candles x {len(SYMBOLS)} symbols at {sizes.speed:g}x, "
         f"{platform.node()} ({platform.machine()}, Python {platform.python_version()}), "

@@ -11,8 +11,12 @@ end the ledger, the exchange's state and the bus are read into one JSON-able rec
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -24,7 +28,8 @@ import redis
 from shared import streams
 from tests.chaos.plan import SLOT_OF, Action, ActionKind, Fault, Sizes, schedule
 from tests.pipeline.ledger import MINUTE, REPLAYS
-from tests.support.stack import Stack, prepare_data, start_stack
+from tests.support.drain import groups_drained
+from tests.support.stack import ROOT, ServiceProcess, Stack, prepare_data, start_stack
 
 RISK = {"STOP_LOSS_PERCENTAGE": "0.002", "TAKE_PROFIT_PERCENTAGE": "0.004"}
 # The strategy publishes a signal up to 12 candles late and the executor acts on it up to 12
@@ -147,16 +152,22 @@ FAULT_PATHS = {
 }
 
 
+REST_ANY = "/api/"
+RETARGET_S = 8.0
+
+
 class Chaos:
     """Executes a schedule against a running stack and keeps the timeline of what happened."""
 
-    def __init__(self, stack: Stack, monitor: Monitor, seed: int) -> None:
+    def __init__(self, stack: Stack, monitor: Monitor, seed: int, zygotes: Zygotes) -> None:
         self.stack, self.monitor = stack, monitor
         self.timeline: list[dict] = []
         self.deferred: list[Action] = []
         self.later: list[tuple[float, object]] = []  # (seconds from start, call): the end of a clock offset
         self.start = time.monotonic()
         self.rng = random.Random(seed ^ 0x5EED)
+        self.running = {name: stack.processes[name][-1] for name in SERVICES_RUN}
+        self.zygotes = zygotes
 
     def run(self, actions: list[Action], start: float, until_s: float) -> None:
         """Execute ``actions`` at their times from ``start`` (monotonic); a fault whose slot is
@@ -184,6 +195,7 @@ class Chaos:
                     if action.kind is not ActionKind.FAULT:
                         self.do(action)
                 break
+            self.retarget()
             for action in list(self.deferred):
                 if not self.slot_busy(action):
                     self.deferred.remove(action)
@@ -199,6 +211,31 @@ class Chaos:
                 self.do(action)
                 continue
             time.sleep(0.1)
+
+    def retarget(self) -> None:
+        """A fault armed on the order path that no order hit within ``RETARGET_S`` is armed
+        again on every REST path: a chaos executor sends a few orders a minute, and a slot held
+        by one waiting fault kept every later fault of that slot (and kind) from firing."""
+        now = wall_ms()
+        with self.monitor.lock:
+            waiting = [
+                (slot, record)
+                for slot, record in self.monitor.slots.items()
+                if record["params"].get("path_prefix", REST_ANY) != REST_ANY
+                and now - record["start_ms"] > RETARGET_S * 1000
+            ]
+        if not waiting:
+            return
+        try:
+            armed = sim_get(self.stack, "faults")
+            for slot, record in waiting:
+                if armed.get(slot):  # still armed, not consumed meanwhile
+                    body = {**record["params"], "path_prefix": REST_ANY}
+                    sim_post(self.stack, FAULT_PATHS[Fault(record["target"])], body)
+                    record["retargeted_ms"] = wall_ms()
+                    record["params"] = body
+        except OSError:
+            pass  # the next round tries again
 
     def slot_busy(self, action: Action) -> bool:
         slot = SLOT_OF.get(Fault(action.target)) if action.kind is ActionKind.FAULT else None
@@ -216,16 +253,22 @@ class Chaos:
     def kill(self, action: Action) -> None:
         name = self.pick(action.target)
         record = {"kind": "kill", "target": name, "start_ms": wall_ms()}
-        self.stack.kill(name)
+        running = self.running[name]
+        running.process.send_signal(signal.SIGKILL)
+        running.process.wait(10)
         time.sleep(action.params["down_s"])
-        service = self.stack.start(name)
-        record.update(restart_ms=wall_ms(), instance=service.instance)
+        fresh = self.zygotes.fork(name)
+        self.running[name] = fresh
+        record.update(restart_ms=wall_ms(), instance=fresh.instance)
         self._track(record)
 
-    def all_starting(self) -> bool:
+    def starting(self) -> set[str]:
+        """Services coming back from their last kill."""
         with self.monitor.lock:
-            starting = {r["target"] for r in self.monitor.waiting}
-        return all(s in starting for s in SERVICES_RUN)
+            return {r["target"] for r in self.monitor.waiting}
+
+    def all_starting(self) -> bool:
+        return all(s in self.starting() for s in SERVICES_RUN)
 
     def pick(self, planned: str) -> str:
         """The planned service, unless it is still coming back from its last kill: then another
@@ -235,8 +278,7 @@ class Chaos:
         kill in ten hits a starting process anyway (a crash during start-up and reconciliation)."""
         if self.rng.random() < 0.1:
             return planned
-        with self.monitor.lock:
-            starting = {r["target"] for r in self.monitor.waiting}
+        starting = self.starting()
         if planned not in starting:
             return planned
         ready = [s for s in SERVICES_RUN if s not in starting]
@@ -287,6 +329,112 @@ class Chaos:
                 self.monitor.slots[slot] = record
 
 
+class Forked:
+    """A service process forked by a zygote, with the part of ``subprocess.Popen`` the stack uses."""
+
+    def __init__(self, pid: int, log: Path) -> None:
+        self.pid, self.exit_file = pid, log.with_name(log.name + ".exit")
+
+    def poll(self) -> int | None:
+        try:
+            return int(self.exit_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while (code := self.poll()) is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0)
+            time.sleep(0.02)
+        return code
+
+
+class Zygotes:
+    """One zygote per service (tests/support/zygote.py): the process that replaces a killed one
+    is forked from it, its imports already done. Started before the stack, so their imports do
+    not compete with the replay."""
+
+    def __init__(self, folder: Path, names: tuple[str, ...]) -> None:
+        self.folder = folder
+        self.stack: Stack | None = None
+        self.processes: dict[str, subprocess.Popen[str]] = {}
+        if not names:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        base = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"),
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            # No thread pools before the fork (a child would inherit them broken).
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "NUMBA_NUM_THREADS": "1",
+            "JE_ARROW_MALLOC_CONF": "background_thread:false",  # pyarrow's jemalloc thread
+        }
+        try:
+            for name in names:
+                with (folder / f"{name}.log").open("wb") as errors:
+                    self.processes[name] = subprocess.Popen(
+                        [sys.executable, "-m", "tests.support.zygote", name],
+                        cwd=ROOT,
+                        env=base,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=errors,
+                        text=True,
+                    )
+            for name, process in self.processes.items():
+                assert process.stdout is not None
+                line = process.stdout.readline()  # its imports may take a minute on a loaded machine
+                if line.strip() != "ready":
+                    raise RuntimeError(f"zygote of {name} did not start: {(folder / f'{name}.log').read_text()[-800:]}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def fork(self, name: str) -> ServiceProcess:
+        """A fresh process of ``name`` on the stack, as ``Stack.start`` would start it."""
+        stack = self.stack
+        assert stack is not None
+        replicas = stack.processes.setdefault(name, [])
+        log = stack.folder / f"{name}-{len(replicas)}-{int(time.time() * 1000)}.log"
+        instance = f"{name}-{len(replicas)}-{time.monotonic_ns()}"
+        env = {**stack.env, "REDIS_URL": stack.redis.user_url(name), "INSTANCE_ID": instance}
+        process = self.processes[name]
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(json.dumps({"log": str(log), "env": env}) + "\n")
+        process.stdin.flush()
+        pid = int(process.stdout.readline())
+        service = ServiceProcess(name, Forked(pid, log), log, instance)  # type: ignore[arg-type]
+        replicas.append(service)
+        return service
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.stdin is not None:
+                process.stdin.close()
+            process.kill()
+            process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
+
+
 def replay_files(folder: Path, symbols: list[str], rows: int) -> list[Path]:
     return [prepare_data(folder, REPLAYS[s][0], s, REPLAYS[s][1], rows) for s in symbols]
 
@@ -297,6 +445,23 @@ def run_replay(folder: Path, symbols: list[str], sizes: Sizes, seed: int | None,
     label = "chaos" if seed is not None else "clean"
     folder.mkdir(parents=True, exist_ok=True)
     data = replay_files(folder, symbols, sizes.rows)
+    zygotes = Zygotes(folder / "zygotes", SERVICES_RUN if seed is not None else ())
+    try:
+        return replay(folder, symbols, sizes, seed, log, label, data, zygotes)
+    finally:
+        zygotes.stop()
+
+
+def replay(
+    folder: Path,
+    symbols: list[str],
+    sizes: Sizes,
+    seed: int | None,
+    log,
+    label: str,
+    data: list[Path],
+    zygotes: Zygotes,
+) -> dict:
     stack = start_stack(
         folder / "stack",
         data=data,
@@ -308,8 +473,9 @@ def run_replay(folder: Path, symbols: list[str], sizes: Sizes, seed: int | None,
         appendonly=True,
         exchange_last=True,
     )
+    zygotes.stack = stack
     monitor = Monitor(stack, symbols)
-    chaos = Chaos(stack, monitor, seed or 0)
+    chaos = Chaos(stack, monitor, seed or 0, zygotes)
     try:
         monitor.start()
         anchor = sim_get(stack, "state")
@@ -417,8 +583,7 @@ def drained(stack: Stack, symbols: list[str], timeout: float = 90) -> None:
                 streams.kline_stream(symbol),
                 streams.executions_stream(symbol),
             ):
-                groups = client.xinfo_groups(stream) if client.exists(stream) else []
-                if any(group["pending"] or (group.get("lag") or 0) for group in groups):
+                if not groups_drained(client, stream):
                     return False
         return True
 
@@ -562,6 +727,7 @@ def collect(
         "fills": fills,
         "orders": orders,
         "allowance_candles": allowance_candles(stack.env),
+        "min_fired": sizes.min_fired,
         "requests": state["requests"],
         "exchange": {
             "trades": state["trades"],

@@ -4,12 +4,10 @@ A clean and a faulted replay of the same real candles run side by side; the faul
 20 SIGKILLs over market_data, strategy, executor and api, one Redis SIGKILL + restart on its
 AOF and one of each simulator fault. Then the verdict (tests/chaos/verdict.py):
 
-* asserted: the chaos was applied, no client order id reached the exchange twice, the ledger
-  equals the exchange (fills by trade id, balances), nothing is stuck 30 s after the last fault,
-  no process exited but the kills;
-* reported as an expected failure while the defects it finds are open (named in the message):
-  trades no rule allows, lost decisions, a clean run that does not follow its own inputs. Once
-  they are fixed the test passes; ``make chaos`` fails on them already.
+the chaos was applied, and the verdict passes: no client order id reached the exchange twice,
+the ledger equals the exchange (fills by trade id, balances), nothing is stuck 30 s after the
+last fault, no process exited but the kills, nothing was lost, both runs follow their own
+inputs and every difference between them is one a rule allows.
 """
 
 from __future__ import annotations
@@ -38,6 +36,5 @@ def test_short_chaos_run_changes_only_what_a_rule_allows(tmp_path: Path) -> None
     assert not report.mismatches, summary
     assert not report.stuck, summary
     assert not report.crashes, summary
-    if report.real or report.lost or report.clean_problems:
-        pytest.xfail("open defects (issue 18: prices and SELLs from before the fill under a lagging feed):\n" + summary)
+    assert not report.real and not report.lost and not report.clean_problems, summary
     assert report.passed, summary

@@ -125,7 +125,7 @@ def make_record(tmp_path: Path, label: str) -> dict:
                 "quote_quantity": "100",
                 "commission": "0.001",
                 "commission_asset": "BTC",
-                "time_ms": wall(T0 + 3 * M + 20),
+                "time_ms": T0 + 3 * M + 20,  # the exchange stamps market time
             },
             {
                 "client_order_id": exit_id,
@@ -136,7 +136,7 @@ def make_record(tmp_path: Path, label: str) -> dict:
                 "quote_quantity": "99.4005",
                 "commission": "0.0994005",
                 "commission_asset": "USDT",
-                "time_ms": wall(T0 + 5 * M + 30_000),
+                "time_ms": T0 + 5 * M + 30_000,
             },
         ],
         "exchange": {
@@ -195,6 +195,19 @@ def test_a_skipped_entry_is_allowed_only_with_its_record_and_an_outage(runs: tup
     report = compare(clean, chaos)
     assert [d.rule for d in report.allowed] == [] and len(report.real) == 1  # no outage: a real difference
 
+    # An outage after the BUY's allowance (one candle from its close) did not make it stale.
+    chaos["timeline"] = [
+        {
+            "kind": "kill",
+            "target": "executor",
+            "start_ms": wall(T0 + 5 * M),
+            "restart_ms": wall(T0 + 5 * M + 5),
+            "ready_ms": wall(T0 + 5 * M + 40),
+        }
+    ]
+    report = compare(clean, chaos)
+    assert [d.rule for d in report.allowed] == [] and len(report.real) == 1, report.allowed
+
     chaos["timeline"] = [
         {
             "kind": "kill",
@@ -211,7 +224,7 @@ def test_a_skipped_entry_is_allowed_only_with_its_record_and_an_outage(runs: tup
 
 def test_an_entry_filled_after_its_allowance_is_a_real_difference(runs: tuple[dict, dict]) -> None:
     clean, chaos = runs
-    chaos["fills"][0]["time_ms"] = wall(T0 + 4 * M + 20)  # the open of candle 4: one candle after the close
+    chaos["fills"][0]["time_ms"] = T0 + 4 * M  # the open of candle 4: one candle after the close
     chaos["timeline"] = [
         {
             "kind": "fault",
@@ -238,6 +251,36 @@ def test_duplicates_mismatches_and_stuck_items_fail(runs: tuple[dict, dict]) -> 
     broken = copy.deepcopy(chaos)
     broken["fills"][1]["trade_id"] = 3
     assert compare(clean, broken).mismatches
-    broken = copy.deepcopy(chaos)
-    broken["stuck"]["positions"] = ["BTCUSDT position 1 CLOSING"]
-    assert not compare(clean, broken).passed
+    for key, item in (
+        ("positions", ["BTCUSDT position 1 CLOSING"]),
+        ("orders", ["BTCUSDT order EB-1 SUBMITTED"]),
+        ("pending", ["executor:inbox:BTCUSDT 1-0 idle 31000 ms, delivered 1x to executor-2 (dead)"]),
+        ("dead_letters", {"deadletter:executor:inbox:BTCUSDT": 1}),
+    ):
+        broken = copy.deepcopy(chaos)
+        broken["stuck"][key] = item
+        report = compare(clean, broken)
+        assert not report.passed and len(report.stuck) == 1, (key, report.stuck)
+
+
+def test_a_fault_kind_fired_less_than_the_minimum_fails(runs: tuple[dict, dict]) -> None:
+    clean, chaos = runs
+    chaos["min_fired"] = 1
+    chaos["timeline"] = [
+        {
+            "kind": "fault",
+            "target": f.value,
+            "start_ms": wall(T0 + 6 * M),
+            "params": {},
+            "consumed_ms": wall(T0 + 6 * M),
+        }
+        for f in Fault
+        if f is not Fault.THROTTLE_429
+    ]
+    report = compare(clean, chaos)
+    assert not report.passed
+    assert report.too_few_faults == [f"{Fault.THROTTLE_429.value} fired 0 times (at least 1 required)"]
+    chaos["timeline"].append(
+        {"kind": "fault", "target": Fault.THROTTLE_429.value, "start_ms": wall(T0 + 6 * M), "params": {}}
+    )  # armed, never hit: does not count
+    assert compare(clean, chaos).too_few_faults

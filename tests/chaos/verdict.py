@@ -13,7 +13,8 @@ Besides, the chaos run alone must satisfy:
 * **ledger = exchange**: the same fills by trade id (price, quantity, commission) and the same
   balances (the starting balance plus the ledger's fills equals the exchange's account);
 * **nothing stuck** 30 s after the last fault: no pending entry older than the claim idle time,
-  no dead letter, no position OPENING/CLOSING, no order INTENT/SUBMITTED/UNKNOWN.
+  no dead letter, no position OPENING/CLOSING, no order INTENT/SUBMITTED/UNKNOWN;
+* **the chaos happened**: each simulator fault kind fired at least ``min_fired`` times.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ class Rule(StrEnum):
 
     SKIPPED_STALE = (
         "entry skipped: the executor could not act within the signal's allowance "
-        "(its record says so, and an executor/Redis outage or an exchange fault overlaps the signal)"
+        "(its record says so, and an executor/Redis outage, an exchange fault or a strategy-path outage "
+        "lies between the candle's close and the end of its allowance)"
     )
     SIGNAL_LATE = (
         "no signal: the candle reached the strategy after SIGNAL_MAX_LAG_CANDLES "
-        "(its decision is marked history, and a strategy/market_data/Redis outage or a stream fault overlaps it)"
+        "(its decision is marked history, and a strategy/market_data/Redis outage or a stream fault lies "
+        "between the candle's close and the end of that allowance)"
     )
     OTHER_FILL = (
         "exit from another fill: the entry filled at another walk step, both within the signal's allowance, "
@@ -92,6 +95,7 @@ class Report:
     mismatches: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     crashes: list[str] = field(default_factory=list)
+    too_few_faults: list[str] = field(default_factory=list)
     clean_problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -104,6 +108,7 @@ class Report:
             or self.mismatches
             or self.stuck
             or self.crashes
+            or self.too_few_faults
             or self.clean_problems
         )
 
@@ -133,7 +138,11 @@ class Run:
         for symbol in self.symbols:
             first = self.first_open[symbol]
             positions = [p for p in record["positions"] if p["symbol"] == symbol]
-            fill_times = {(p["entry_candle_open_ms"] - first) // MINUTE: self.fill_market_times(p) for p in positions}
+            fill_times = {
+                (p["entry_candle_open_ms"] - first) // MINUTE: t
+                for p in positions
+                if (t := self.fill_time(p)) is not None
+            }
             data = record["per_symbol"][symbol]
             self.walked[symbol] = walk_symbol(
                 self.candles[symbol], first, data["ticks"], data["inbox"], positions, fill_times
@@ -148,20 +157,17 @@ class Run:
         calibration = self.record["calibration"]
         return calibration["wall_ms"] + int((market - calibration["market_ms"]) / self.speed)
 
-    def fill_market_times(self, position: dict) -> list[int]:
-        """Candidate market times of a position's entry fill: its trade time as is, and corrected by
-        each clock offset the harness injected around it."""
+    def allowance_wall_ms(self) -> int:
+        """The signal allowance (candles) in wall milliseconds at the run's speed."""
+        return int(self.record["allowance_candles"] * MINUTE / self.speed)
+
+    def fill_time(self, position: dict) -> int | None:
+        """The exchange (market) time of a position's entry fill, as the simulator stamped it: the
+        walk's time when the order executed (the injected clock offset moves serverTime only)."""
         times = [
             f["time_ms"] for f in self.record["fills"] if f["client_order_id"] == position["entry_client_order_id"]
         ]
-        if not times:
-            return []
-        offsets = [0] + [
-            w["params"]["offset_ms"]
-            for w in self.record["timeline"]
-            if w.get("target") == Fault.TIMESTAMP_CLOCK.value and "params" in w
-        ]
-        return [self.market_ms(t - offset) for offset in offsets for t in times[:1]]
+        return times[0] if times else None
 
     def candle_wall(self, symbol: str, candle: int) -> int:
         """Wall time at which candle ``candle`` of ``symbol`` closed."""
@@ -271,11 +277,14 @@ def explain_missing_entry(symbol: str, clean: Run, chaos: Run, trade: Trade, all
         decision = chaos.decision(symbol, e)
         if decision is None or not decision["entry"] or not decision["history"]:
             return None
-        start, end = clean_close_wall(chaos, symbol, e), int(decision["id"].split("-")[0])
-        causes = chaos.overlapping(start, end, STRATEGY_PATH)
+        # What made the candle history happened while it could still be traded: between its
+        # close and the end of the lag allowance (a window anywhere before the late decision
+        # would explain any loss in a run this dense with faults).
+        close = clean_close_wall(chaos, symbol, e)
+        causes = chaos.overlapping(close - 1000, close + chaos.allowance_wall_ms(), STRATEGY_PATH)
         if not causes:
             return None
-        return Rule.SIGNAL_LATE, f"decision of candle {e} marked history; {describe(causes)}"
+        return Rule.SIGNAL_LATE, f"decision of candle {e} marked history; during its allowance: {describe(causes)}"
     if e in walked.blocked:
         holder = walked.blocked[e]
         if (symbol, "chaos", holder) in allowed:
@@ -288,19 +297,14 @@ def explain_missing_entry(symbol: str, clean: Run, chaos: Run, trade: Trade, all
         records = chaos.skip_records(symbol, e)
         if not records:
             return None
-        start = int(signal["id"].split("-")[0])
-        end = max(
-            [
-                int(a["id"].split("-")[0])
-                for a in chaos.record["alerts"]
-                if a["code"] == "entry_skipped" and f"candle {chaos.first_open[symbol] + e * MINUTE} " in a["message"]
-            ]
-            or [start]
-        )
-        causes = chaos.overlapping(start, end, EXECUTOR_PATH)
+        # The executor (or what feeds it) was disrupted while the BUY could still be acted on:
+        # from the candle's close to the end of its allowance, or to the signal's arrival.
+        close = clean_close_wall(chaos, symbol, e)
+        end = max(int(signal["id"].split("-")[0]), close + chaos.allowance_wall_ms())
+        causes = chaos.overlapping(close - 1000, end, EXECUTOR_PATH | STRATEGY_PATH)
         if not causes:
             return None
-        return Rule.SKIPPED_STALE, f"{records[0]}; {describe(causes)}"
+        return Rule.SKIPPED_STALE, f"{records[0]}; during its allowance: {describe(causes)}"
     return None
 
 
@@ -332,7 +336,11 @@ def explain_other_exit(
     late_chaos = (fill_chaos - first) // MINUTE - e
     late_clean = (fill_clean - clean.first_open[symbol]) // MINUTE - e
     if fill_chaos - first != fill_clean - clean.first_open[symbol]:
-        if max(lateness(chaos, symbol, e, fill_chaos), lateness(clean, symbol, e, fill_clean)) > allowance:
+        late = (
+            lateness(chaos, symbol, e, chaos.walked[symbol].fill_times[e]),
+            lateness(clean, symbol, e, clean.walked[symbol].fill_times[e]),
+        )
+        if max(late) > allowance:
             return None
         return Rule.OTHER_FILL, (
             f"entry filled at walk step {(fill_chaos - first) * STEPS // MINUTE % STEPS} of candle "
@@ -425,6 +433,12 @@ def compare(clean_record: dict, chaos_record: dict) -> Report:
         else:
             report.faults[event["target"]] += 1
 
+    minimum = chaos_record.get("min_fired", 0)
+    report.too_few_faults = [
+        f"{fault.value} fired {report.faults[fault.value]} times (at least {minimum} required)"
+        for fault in Fault
+        if report.faults[fault.value] < minimum
+    ]
     for symbol in clean.symbols:
         for problem in own_inputs(clean, symbol):
             report.clean_problems.append(f"clean run: {problem}")
@@ -477,7 +491,7 @@ def own_inputs(run: Run, symbol: str) -> list[str]:
     problems = [
         f"{symbol}: entry {e} filled {lateness(run, symbol, e, fill):.2f} candles after its candle closed "
         f"(allowance {allowance:g})"
-        for e, fill in sorted(run.walked[symbol].fills.items())
+        for e, fill in sorted(run.walked[symbol].fill_times.items())
         if lateness(run, symbol, e, fill) > allowance
     ]
     expected, actual = run.walked[symbol].trades, run.ledger[symbol]
@@ -601,8 +615,10 @@ def table(report: Report, title: str = "") -> str:
     row(
         "simulator faults (fired)",
         sum(report.faults.values()),
-        ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items())),
+        ", ".join(f"{fault.value} {report.faults[fault.value]}" for fault in Fault),
     )
+    if report.too_few_faults:
+        row("fault kinds fired too rarely", len(report.too_few_faults), "; ".join(report.too_few_faults))
     if report.faults_unfired:
         row(
             "faults not applied (never hit, or dropped at the quiet tail)",
@@ -631,6 +647,7 @@ def table(report: Report, title: str = "") -> str:
         ("mismatch", report.mismatches),
         ("stuck", report.stuck),
         ("crash", report.crashes),
+        ("too few", report.too_few_faults),
         ("clean", report.clean_problems),
         ("note", report.notes),
     ):

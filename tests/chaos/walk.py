@@ -8,13 +8,14 @@ trades a run must show:
   that it skipped the entry (an ``entry_skipped`` alert or an abandoned, FAILED position); the
   verdict decides whether such a skip is allowed;
 * the position's stop-loss and take-profit are the levels stored with it (from its fill);
-* only prices and SELL signals from after the entry fill count (issue 18, D2): a tick whose
-  market time is after the fill step, a SELL whose candle closed after it;
+* only prices and SELL signals from after the entry fill count: a tick whose market time is
+  after the fill's exchange time, a SELL whose candle closed after it (the simulator stamps
+  fills with the replay's market time, as Binance does with its own clock);
 * the first tick at or beyond a level exits, in that tick's candle; a SELL exits in its candle.
 
-The fill step is located on the simulator's price walk (docs/exchange_sim.md: at 240x each
-candle is four steps, open, first extreme, second extreme, close, each a quarter candle long):
-the last step due at or before the fill's time, checked against the fill price.
+The fill step is the step of the simulator's price walk current at the fill's time
+(docs/exchange_sim.md: at 120x and 240x each candle is four steps, open, first extreme, second
+extreme, close, each a quarter candle long), checked against the fill price.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Trade:
 class Held:
     entry: int
     position: dict
-    fill_step_ms: int  # market time of the walk step the entry filled at
+    fill_ms: int  # the entry fill's exchange (market) time
     arrival: str  # entry id of the BUY
 
 
@@ -68,7 +69,8 @@ class Walked:
     skipped: list[int] = field(default_factory=list)  # BUY candles met while flat with no position
     blocked: dict[int, int] = field(default_factory=dict)  # BUY candle -> entry candle of the position it met
     fills: dict[int, int] = field(default_factory=dict)  # entry candle -> fill step market ms
-    unlocated: list[int] = field(default_factory=list)  # entries whose fill is on no walk step
+    fill_times: dict[int, int] = field(default_factory=dict)  # entry candle -> fill exchange ms
+    unlocated: list[int] = field(default_factory=list)  # entries whose fill price is not their step's
 
 
 def step_price(candles: list[Candle], first_open: int, market_ms: int) -> Decimal | None:
@@ -78,13 +80,9 @@ def step_price(candles: list[Candle], first_open: int, market_ms: int) -> Decima
     return candles[index].points()[min(STEPS - 1, offset * STEPS // MINUTE)]
 
 
-def fill_step(candles: list[Candle], first_open: int, price: Decimal, market_times: list[int]) -> int | None:
-    """Market time of the walk step current at one of ``market_times`` whose price is ``price``."""
-    for market_ms in market_times:
-        step_ms = market_ms - (market_ms - first_open) % (MINUTE // STEPS)
-        if step_price(candles, first_open, step_ms) == price:
-            return step_ms
-    return None
+def fill_step(first_open: int, fill_ms: int) -> int:
+    """Market time of the walk step current at ``fill_ms``."""
+    return fill_ms - (fill_ms - first_open) % (MINUTE // STEPS)
 
 
 def walk_symbol(
@@ -93,10 +91,10 @@ def walk_symbol(
     ticks: list[tuple[str, int, str]],
     inbox: list[dict],
     positions: list[dict],
-    fill_times: dict[int, list[int]],
+    fill_times: dict[int, int],
 ) -> Walked:
     """Replay one symbol's inputs; ``positions`` are the ledger rows of the symbol (by entry
-    candle), ``fill_times`` the candidate market times of each entry's fill."""
+    candle), ``fill_times`` the exchange time of each entry's fill."""
     walked = Walked()
     by_entry = {(p["entry_candle_open_ms"] - first_open) // MINUTE: p for p in positions}
     events = [(_order(i), "tick", (ts, Decimal(price))) for i, ts, price in ticks]
@@ -113,7 +111,7 @@ def walk_symbol(
     for _, kind, value in events:
         if kind == "tick":
             ts, price = value
-            if held is None or ts <= held.fill_step_ms:
+            if held is None or ts <= held.fill_ms:
                 continue
             position = held.position
             if position["stop_loss"] is None or position["take_profit"] is None:
@@ -125,7 +123,7 @@ def walk_symbol(
         signal = value
         candle = (signal["candle"] - first_open) // MINUTE
         if signal["side"] == "SELL":
-            if held is not None and signal["candle"] + MINUTE > held.fill_step_ms:
+            if held is not None and signal["candle"] + MINUTE > held.fill_ms:
                 close(candle, "signal")
             continue
         if held is not None:
@@ -135,12 +133,15 @@ def walk_symbol(
         if position is None or position["status"] == "FAILED" or position["entry_price"] is None:
             walked.skipped.append(candle)
             continue
-        step = fill_step(candles, first_open, Decimal(position["entry_price"]), fill_times.get(candle, []))
-        if step is None:
+        fill_ms = fill_times.get(candle)
+        if fill_ms is None:  # a position without fills: nothing to locate, nothing before it
             walked.unlocated.append(candle)
-            step = signal["candle"] + MINUTE - 1
-        walked.fills[candle] = step
-        held = Held(candle, position, step, signal["id"])
+            fill_ms = signal["candle"] + MINUTE - 1
+        step = fill_step(first_open, fill_ms)
+        if step_price(candles, first_open, step) != Decimal(position["entry_price"]):
+            walked.unlocated.append(candle)
+        walked.fills[candle], walked.fill_times[candle] = step, fill_ms
+        held = Held(candle, position, fill_ms, signal["id"])
     if held is not None:
         walked.trades.append(Trade(held.entry, None, "open"))
     return walked

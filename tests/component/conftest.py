@@ -76,8 +76,15 @@ class Rig:
         executor = executor or self.executor
         await executor.prepare()
         await executor.leases.rebalance()
+        await executor.reconcile_arrivals()  # the reconciliation task's work, done here
         assert SYMBOL in executor.leases.owned
         return executor
+
+    async def round(self) -> None:
+        """One round of the executor's loop, then what its reconciliation task has due."""
+        await self.executor.step()
+        await self.executor.reconcile_arrivals()
+        await self.executor.reconcile_due()
 
     # -- what the other services write ------------------------------------------------------
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from services.executor.errors import ExchangeError, OrderNotFound, RateLimited, UnknownOutcome
+from services.executor.core.guard import OcoOrder
+from services.executor.errors import ExchangeError, OrderNotFound, RateLimited, Rejected, UnknownOutcome
 from services.executor.exchange import SymbolInfo
 from shared.trading.sizing import SymbolFilters, format_decimal
 from tests.support.fake_clock import FakeClock
@@ -32,6 +33,8 @@ FILTERS = SymbolFilters(
 COMMISSION = D("0.001")
 ONE = D(1)
 PRICE = D("100000")  # of the received asset, as Binance takes it without BNB
+MINUTE = 60_000
+ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT")
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,16 @@ class FakeExchange:
     def __init__(self, clock: FakeClock, price: Decimal = PRICE) -> None:
         self.clock = clock
         self.price = price
-        self.info = SymbolInfo(SYMBOL, "BTC", "USDT", FILTERS)
+        self.info = SymbolInfo(SYMBOL, "BTC", "USDT", FILTERS, ORDER_TYPES)
+        self.lists: dict[str, dict[str, Any]] = {}  # list client id -> {"open": bool, "legs": [ids]}
         self.free = {"USDT": D("10000"), "BTC": D(0)}
         self.orders: dict[str, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
         self.calls: list[tuple[str, str]] = []  # (endpoint, client order id or symbol)
-        self.fill_time_ms: int | None = None  # the exchange's stamp of the next fills (default: the wall clock)
+        self.fill_time_ms: int | None = None  # the exchange's stamp of the next fills (default: its time)
+        self.market_ms: int | None = None  # the exchange's time, ahead of the feed (default: the clock)
         self._script: dict[str, deque[Any]] = defaultdict(deque)
+        self.limit_prices: list[Decimal] = []  # the price of each LIMIT_MAKER sent
         self._blocked_until = 0.0
         self._order_ids = itertools.count(101)
         self._trade_ids = itertools.count(5001)
@@ -100,6 +106,9 @@ class FakeExchange:
         self.calls.append(("account", ""))
         return self._next("account") or {asset: (free, D(0)) for asset, free in self.free.items()}
 
+    async def recent_balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        return await self.balances()
+
     async def free_balance(self, asset: str) -> Decimal:
         return (await self.balances()).get(asset, (D(0), D(0)))[0]
 
@@ -124,6 +133,14 @@ class FakeExchange:
         self.calls.append(("open", symbol))
         return self._next("open") or []
 
+    async def current_candle_open(self, symbol: str, interval: str) -> int:
+        """The forming 1m kline's open time at the exchange's time (``market_ms``, else the clock)."""
+        assert interval == "1m", interval
+        self.calls.append(("klines", symbol))
+        scripted = self._next("klines")
+        now = self.market_ms if self.market_ms is not None else self.clock.now_ms()
+        return int(scripted) if scripted is not None else now // MINUTE * MINUTE
+
     # -- the order -------------------------------------------------------------------------------
 
     async def place_market_order(
@@ -140,9 +157,130 @@ class FakeExchange:
             raise UnknownOutcome("order: timed out (TimeoutError)")
         return body
 
+    # -- LIMIT_MAKER entries ------------------------------------------------------------------
+
+    async def best_bid(self, symbol: str) -> Decimal:
+        """The scripted ``bid`` answers in turn, else ``price``."""
+        self.calls.append(("bookTicker", symbol))
+        scripted = self._next("bid")
+        return D(scripted) if scripted is not None else self.price
+
+    async def place_limit_maker_order(
+        self, symbol: str, side: str, quantity: Decimal, price: Decimal, client_order_id: str, *, wait: bool = True
+    ) -> dict[str, Any]:
+        """A LIMIT_MAKER that rests (NEW), unless ``order`` is scripted with an error."""
+        self.calls.append(("order", client_order_id))
+        self.limit_prices.append(price)
+        if not wait and self.blocked_for_s > 0:
+            raise RateLimited(f"order: no request for another {self.blocked_for_s:.1f}s", None, self.blocked_for_s)
+        self._next("order")
+        if client_order_id in self.orders:
+            raise ExchangeError("the same client order id was placed twice")  # the test fails loudly
+        now = self.market_ms if self.market_ms is not None else self.clock.now_ms()
+        body = {
+            "symbol": SYMBOL,
+            "orderId": next(self._order_ids),
+            "clientOrderId": client_order_id,
+            "transactTime": now,
+            "updateTime": now,
+            "side": side,
+            "type": "LIMIT_MAKER",
+            "price": format_decimal(price),
+            "origQty": format_decimal(quantity),
+            "status": "NEW",
+            "executedQty": "0",
+            "cummulativeQuoteQty": "0",
+            "fills": [],
+        }
+        self.orders[client_order_id] = body
+        return body
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> dict[str, Any]:
+        """CANCELED with what it executed; -2011 when it is not open."""
+        self.calls.append(("cancel", client_order_id))
+        self._next("cancel")
+        order = self.orders.get(client_order_id)
+        if order is None or order["status"] not in ("NEW", "PARTIALLY_FILLED"):
+            raise Rejected("cancel order: -2011 Unknown order sent.", -2011)
+        order["status"] = "CANCELED"
+        return {**order, "origClientOrderId": client_order_id, "clientOrderId": "cancel-1"}
+
+    # -- order lists (OCO) ------------------------------------------------------------------------
+
+    async def place_oco(self, symbol: str, oco: OcoOrder) -> dict[str, Any]:
+        """Rest both legs (``then("oco", LOST)`` rests them and loses the answer)."""
+        self.calls.append(("oco", oco.list_client_order_id))
+        answer = self._next("oco") or FILL
+        if self.lists.get(oco.list_client_order_id, {}).get("open"):
+            raise Rejected("orderList/oco: -2010 Duplicate order sent.", -2010)
+        legs = [
+            (oco.stop_client_order_id, oco.stop_type, oco.stop_price),
+            (oco.take_profit_client_order_id, "LIMIT_MAKER", oco.take_profit),
+        ]
+        for client_id, order_type, price in legs:
+            self.orders[client_id] = {
+                "symbol": SYMBOL,
+                "orderId": next(self._order_ids),
+                "clientOrderId": client_id,
+                "side": "SELL",
+                "type": order_type,
+                "price": format_decimal(price),
+                "origQty": format_decimal(oco.quantity),
+                "status": "NEW",
+                "executedQty": "0",
+                "cummulativeQuoteQty": "0",
+                "updateTime": self.clock.now_ms(),
+            }
+        self.lists[oco.list_client_order_id] = {"open": True, "legs": [cid for cid, _, _ in legs]}
+        if not answer.answer:
+            raise UnknownOutcome("orderList/oco: timed out (TimeoutError)")
+        return self._list_body(oco.list_client_order_id)
+
+    async def cancel_order_list(self, symbol: str, list_client_order_id: str) -> dict[str, Any]:
+        """Cancel an open list; a scripted callable runs first (a leg that fills meanwhile)."""
+        self.calls.append(("cancel", list_client_order_id))
+        scripted = self._next("cancel")
+        if callable(scripted):
+            scripted()
+        order_list = self.lists.get(list_client_order_id)
+        if order_list is None or not order_list["open"]:
+            raise Rejected("cancel orderList: -2011 Unknown order sent.", -2011)
+        for client_id in order_list["legs"]:
+            if self.orders[client_id]["status"] in ("NEW", "PARTIALLY_FILLED"):
+                self.orders[client_id]["status"] = "CANCELED"
+        order_list["open"] = False
+        return self._list_body(list_client_order_id)
+
+    def fill_leg(self, client_order_id: str, part: Decimal = ONE) -> None:
+        """The walk reached a leg: it sells ``part`` at its price, the other leg EXPIREs (on the
+        first fill of either, as Binance's OCO does)."""
+        leg = self.orders[client_order_id]
+        order_list = next(ol for ol in self.lists.values() if client_order_id in ol["legs"])
+        for other in order_list["legs"]:
+            if other != client_order_id:
+                self.orders[other]["status"] = "EXPIRED"
+        time_ms = self.fill_time_ms if self.fill_time_ms is not None else self.clock.now_ms()
+        quantity, price = FILTERS.step_size * (D(leg["origQty"]) * part // FILTERS.step_size), D(leg["price"])
+        saved, self.price = self.price, price
+        self._trade(leg["orderId"], "SELL", quantity, time_ms)
+        self._settle_balances("SELL", quantity, quantity * price)
+        self.price = saved
+        done = quantity == D(leg["origQty"])
+        leg.update(
+            status="FILLED" if done else "PARTIALLY_FILLED",
+            executedQty=format_decimal(quantity),
+            cummulativeQuoteQty=format_decimal(quantity * price),
+        )
+        order_list["open"] = not done
+
+    def _list_body(self, list_client_order_id: str) -> dict[str, Any]:
+        legs = self.lists[list_client_order_id]["legs"]
+        return {"listClientOrderId": list_client_order_id, "orderReports": [dict(self.orders[c]) for c in legs]}
+
     def execute(self, side: str, quantity: Decimal, client_order_id: str, how: Execute = FILL) -> dict[str, Any]:
         """Execute an order as the book would, in ``how.trades`` equal trades at ``price``."""
-        time_ms = self.fill_time_ms if self.fill_time_ms is not None else self.clock.now_ms()
+        now = self.market_ms if self.market_ms is not None else self.clock.now_ms()
+        time_ms = self.fill_time_ms if self.fill_time_ms is not None else now
         executed = FILTERS.step_size * (quantity * how.part // FILTERS.step_size)
         order_id = next(self._order_ids)
         fills: list[dict[str, Any]] = []

@@ -164,3 +164,18 @@ async def test_trades_closed_while_every_limit_was_unset_are_not_counted_once_li
     assert record.get("state", {}).get("losing_streak", 0) == 0
     await losing_trade(rig, "97000")
     assert loads(await rig.redis.get(streams.BREAKER))["state"]["losing_streak"] == 1
+
+
+async def test_the_breaker_measures_the_whole_equity_quote_and_assets_at_their_last_price(rig: Rig) -> None:
+    # 0.1 BTC held besides the quote balance: the equity the day starts with counts it at the
+    # last price (as the dashboard's profit figures do), not the free USDT alone.
+    rig.exchange.free["BTC"] = D("0.1")
+    await rig.start()
+    await rig.redis.hset(streams.MARKET_LAST_PRICE, SYMBOL, "97000")
+    await losing_trade(rig, "97000")
+    state = loads(await rig.redis.get(streams.BREAKER))["state"]
+    usdt_before = D("10000")
+    held = D("0.1") * D("97000")
+    # Give or take the trade's fee dust (a fraction of one quantity step, counted at the price too).
+    assert abs(D(state["day_start_equity"]) - (usdt_before + held)) < D(1), state
+    assert D(state["equity"]) < usdt_before + held

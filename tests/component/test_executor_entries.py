@@ -1,5 +1,6 @@
 """Entries through the shell: a filled entry opens with levels, an unknown outcome is settled
-by query, and a fill that arrives after the next candle's first extreme is not exited on it."""
+by query, a fill that arrives after the next candle's first extreme is not exited on it, and an
+entry the exchange's own clock says is past its allowance is abandoned, never filled late."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from decimal import Decimal
 
 from services.executor.errors import Rejected, RetryLater
 from shared import streams
+from shared.codec import decode
 from shared.trading.ids import entry_client_order_id
 from tests.component.conftest import MINUTE, Rig
 from tests.component.fake_exchange import LOST, SYMBOL
@@ -32,7 +34,6 @@ async def test_a_filled_entry_opens_the_position_with_levels_from_its_fill(rig: 
         "position_opened",
         "position_snapshot",
     ]
-    assert await rig.redis.hget(streams.ENTRY_SENT, client_id) is not None
 
 
 async def test_an_unknown_outcome_is_resolved_by_query_without_a_second_order(rig: Rig) -> None:
@@ -110,3 +111,41 @@ async def test_an_entry_refused_by_the_exchange_never_opens_and_frees_the_symbol
     # The same signal handled again (redelivered) names the same order and sends nothing.
     await rig.signal("BUY", candle_open_ms=signal.candle_open_time_ms)
     assert rig.exchange.sent() == [client_id]
+
+
+async def decision_notes(rig: Rig) -> list[str]:
+    return [decode(fields).payload.note for _, fields in await rig.redis.xrange(streams.DECISIONS)]
+
+
+async def test_an_entry_whose_allowance_passed_at_the_exchange_is_abandoned_not_filled(rig: Rig) -> None:
+    await rig.start()
+    # The feed lags: by the market clock the signal's candle just closed, but the exchange is
+    # three candles further on (SIGNAL_MAX_AGE_CANDLES is 1).
+    rig.exchange.market_ms = rig.market_ms() + 3 * MINUTE
+    signal = await rig.signal("BUY")
+    client_id = entry_client_order_id(SYMBOL, signal.candle_open_time_ms)
+    assert rig.exchange.sent() == [] and ("klines", SYMBOL) in rig.exchange.calls
+    order = await rig.order(client_id)
+    assert order.status == "REJECTED" and "signal too old at the exchange" in order.reason
+    assert await rig.position() is None
+    [note] = await decision_notes(rig)
+    assert note.startswith("skipped: signal too old at the exchange: its candle closed 4 candles before")
+    assert note.endswith("(entry abandoned before sending)")
+
+
+async def test_the_candle_after_the_signals_is_within_the_allowance_at_the_exchange(rig: Rig) -> None:
+    await rig.start()
+    rig.exchange.market_ms = rig.market_ms() // MINUTE * MINUTE + MINUTE - 1  # its last millisecond
+    signal = await rig.signal("BUY")
+    assert rig.exchange.sent() == [entry_client_order_id(SYMBOL, signal.candle_open_time_ms)]
+
+
+async def test_an_exchange_time_that_cannot_be_read_abandons_the_entry(rig: Rig) -> None:
+    await rig.start()
+    rig.exchange.then("klines", *[RetryLater("klines: HTTP 503")] * 5)
+    signal = await rig.signal("BUY")
+    assert rig.exchange.sent() == []
+    assert rig.clock.slept == [1.0] * 4  # retried like the reads before sizing, ORDER_QUERY_DELAY_S apart
+    order = await rig.order(entry_client_order_id(SYMBOL, signal.candle_open_time_ms))
+    assert order.status == "REJECTED" and "the exchange's time is unknown" in order.reason
+    assert [n for n in await decision_notes(rig) if "unknown" in n]

@@ -55,7 +55,7 @@ async def test_a_partial_exit_whose_answer_was_lost_is_reconciled_and_the_rest_s
 
     # The decided exit is sent again on its own (no price needed), under the next id.
     rig.clock.advance(1.0)
-    await rig.executor.step()
+    await rig.round()
     [closed] = await rig.closed()
     assert rig.exchange.sent() == [entry_id, first, second]
     assert (await rig.order(second)).status == "FILLED"
@@ -75,7 +75,7 @@ async def test_a_refused_exit_is_sent_again_under_its_id_by_a_price_after_exit_r
     assert [a.code for a in await rig.alerts() if a.level == "error"] == ["insufficient_balance", "exit_refused"]
     # No timer: the answer will not change by itself; a price within EXIT_RETRY_S sends nothing.
     rig.clock.advance(5.0)
-    await rig.executor.step()
+    await rig.round()
     await rig.tick("97000")
     assert rig.exchange.sent(exit_id) == [exit_id]
     # After EXIT_RETRY_S the next price beyond the level sends the same id again.
@@ -96,10 +96,10 @@ async def test_an_exit_banned_before_it_could_execute_stays_decided_and_is_retri
     [pending] = await rig.alerts("exit_pending")
     assert "sent again in 60.0s with the same id" in pending.message
     rig.clock.advance(30.0)
-    await rig.executor.step()
+    await rig.round()
     assert rig.exchange.sent(exit_id) == [exit_id]
     rig.clock.advance(31.0)
-    await rig.executor.step()
+    await rig.round()
     assert rig.exchange.sent(exit_id) == [exit_id, exit_id]
     [closed] = await rig.closed()
     assert closed.exit_reason == "stop_loss" and closed.exit_candle_open_ms == crossed // MINUTE * MINUTE

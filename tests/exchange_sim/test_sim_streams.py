@@ -139,3 +139,24 @@ async def test_server_sends_pings(live: SimulatorProcess, session) -> None:
         message = await asyncio.wait_for(ws.receive(), 3)
         assert message.type is aiohttp.WSMsgType.PING  # EXCHANGE_SIM_PING_INTERVAL=0.5 in this suite
         await ws.pong(message.data)
+
+
+async def test_the_array_carries_every_step_of_the_symbol_streams(live: SimulatorProcess, session) -> None:
+    # One connection, both forms: the array must show each step's price, so that a bot reading
+    # only the array sees the same prices (the same stop crossings) as one reading each symbol.
+    url = live.ws_url + "/stream?streams=!miniTicker@arr/btcusdt@miniTicker"
+    single: dict[int, str] = {}
+    array: dict[int, str] = {}
+    async with session.ws_connect(url) as ws:
+        while len(array) < 12:
+            message = await next_json(ws, timeout=5)
+            if message["stream"] == "btcusdt@miniTicker":
+                single[message["data"]["E"]] = message["data"]["c"]  # the last of a market time
+            else:
+                for ticker in message["data"]:
+                    if ticker["s"] == "BTCUSDT":
+                        array[ticker["E"]] = ticker["c"]
+    shared = sorted(set(single) & set(array))
+    assert len(shared) >= 10
+    assert [array[t] for t in shared] == [single[t] for t in shared]
+    assert set(array) - set(single) <= {max(array)}  # the symbol's own message may still be on its way

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.exchange_sim.account import Balances
+from services.exchange_sim.account import Balances, Fees
 from services.exchange_sim.errors import ApiError
 from services.exchange_sim.matching import Engine, OrderRequest
 from services.exchange_sim.symbols import make_spec
@@ -171,10 +171,34 @@ def test_cancel_releases_lock_and_client_ids_are_unique_among_open_orders() -> N
 
 def test_limit_maker_that_would_take_is_rejected() -> None:
     e = engine()
-    with pytest.raises(ApiError) as caught:
-        e.place(req(type_="LIMIT_MAKER", qty="0.001", price="100000"), PRICE, NOW)
+    with pytest.raises(ApiError) as caught:  # the best ask is one tick above the walk price
+        e.place(req(type_="LIMIT_MAKER", qty="0.001", price="100000.01"), PRICE, NOW)
     assert caught.value.msg == "Order would immediately match and take."
     assert reports(e)[0]["r"] == "WOULD_MATCH_IMMEDIATELY"
+    with pytest.raises(ApiError):  # a SELL at the walk price takes the best bid
+        e.place(req("SELL", type_="LIMIT_MAKER", qty="0.001", price="100000"), PRICE, NOW)
+
+
+def test_limit_maker_buy_at_the_bid_rests_and_fills_as_maker_at_the_maker_rate() -> None:
+    e = engine()
+    e.fees = Fees(maker=D("0.0002"), taker=D("0.001"))
+    order, fills = e.place(req(type_="LIMIT_MAKER", qty="0.01", price="100000"), PRICE, NOW)
+    assert fills == [] and order.status == "NEW"
+    assert e.on_price("BTCUSDT", PRICE, NOW + 1)
+    [fill] = order.fills
+    assert order.status == "FILLED" and fill.is_maker and fill.price == PRICE
+    assert fill.commission == D("0.000002")  # 0.01 BTC x 0.02 %, in base
+
+
+def test_maker_fill_quote_fills_a_resting_order_in_parts() -> None:
+    e = engine()
+    e.maker_fill_quote = D("300")  # 0.003 BTC at 100000 per walk step
+    order, _ = e.place(req(type_="LIMIT_MAKER", qty="0.01", price="100000"), PRICE, NOW)
+    e.on_price("BTCUSDT", PRICE, NOW + 1)
+    assert order.status == "PARTIALLY_FILLED" and order.executed_qty == D("0.003")
+    for step in range(2, 5):
+        e.on_price("BTCUSDT", PRICE, NOW + step)
+    assert order.status == "FILLED" and [f.qty for f in order.fills] == [D("0.003")] * 3 + [D("0.001")]
 
 
 def test_slippage_is_adverse_and_deterministic_per_seed() -> None:

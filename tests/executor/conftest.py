@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from shared.store.database import migrate, open_engine, session_factory
+from tests.executor.harness import ExecutorProcess
 from tests.support.simulator import SimulatorProcess, start_simulator
 
 PG_SERVER = os.environ.get("EXECUTOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -90,6 +92,23 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker:
 
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    """One simulator per test module; tests reset its balances and faults themselves."""
-    with start_simulator(tmp_path_factory.mktemp("exchange_sim"), speed=60, history=50) as sim:
+    """One simulator per test module, at 1x: its exchange time is the wall clock the tests'
+    candles and prices are stamped with (``harness.candle``); tests reset balances and faults."""
+    with start_simulator(tmp_path_factory.mktemp("exchange_sim"), speed=1, history=50) as sim:
         yield sim
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[ExecutorProcess]]:
+    """Executor processes a test started; each is stopped at the end of the test."""
+    started: list[ExecutorProcess] = []
+    yield started
+    for process in started:
+        process.stop()

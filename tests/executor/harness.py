@@ -8,7 +8,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -46,6 +47,28 @@ FAST_ENV = {
     "ORDER_TIMEOUT_S": "5",
     "LOG_LEVEL": "INFO",
 }
+
+
+class _Candles:
+    """Candle open times for test signals: each used once in the process (client ids stay unique
+    on a simulator), and never before the candle that just closed on the exchange's clock. The
+    executor tests' simulators run at 1x from the wall clock, so exchange time is wall time: a
+    BUY is within its allowance at the exchange, and its fill comes after older prices."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def next(self) -> int:
+        self.last = max(self.last + MINUTE, now_ms() // MINUTE * MINUTE - MINUTE)
+        return self.last
+
+
+_CANDLES = _Candles()
+
+
+def candle() -> int:
+    """A candle open time no other test uses, the latest closed one or later (see ``_Candles``)."""
+    return _CANDLES.next()
 
 
 async def wait_until(predicate: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -211,7 +234,7 @@ class InProcess:
 
     async def owns(self, *symbols: str) -> None:
         async def ready() -> bool:
-            return all(streams.ticker_stream(s) in self.executor.consumer.streams for s in symbols)
+            return all(streams.executor_inbox(s) in self.executor.consumer.streams for s in symbols)
 
         await wait_until(ready, 15, f"executor owning {symbols}")
 
@@ -293,3 +316,13 @@ def start_process(folder: Path, env: dict[str, str], instance: str) -> ExecutorP
             [sys.executable, "-m", "services.executor"], cwd=folder, env=full, stdout=handle, stderr=subprocess.STDOUT
         )
     return ExecutorProcess(process, log, instance, full)
+
+
+@asynccontextmanager
+async def ledger_on(url: str) -> AsyncIterator[Ledger]:
+    """The ledger of the database at ``url``, for reading what an executor process wrote."""
+    engine = open_engine(url)
+    try:
+        yield Ledger(session_factory(engine))
+    finally:
+        await engine.dispose()

@@ -9,8 +9,6 @@ endpoint), a real redis-server and a SQLite ledger.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
 import time
 from decimal import Decimal
 
@@ -21,18 +19,13 @@ from shared.codec import decode
 from shared.events import now_ms
 from shared.store.database import open_engine, session_factory
 from shared.trading.ids import entry_client_order_id
-from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
+from tests.executor.harness import MINUTE, InProcess, candle, start_in_process, wait_until
 from tests.executor.test_executor_faults import ex, order_requests  # noqa: F401 - the fixture, shared
 from tests.support.simulator import SimulatorProcess
 
 SYMBOL = "BTCUSDT"
 ORDER_PATH = "/api/v3/order"
 ACCOUNT_PATH = "/api/v3/account"
-_candles = itertools.count(random.randrange(1_000_000) * 1000)
-
-
-def candle() -> int:
-    return 1_400_000_000_000 + next(_candles) * MINUTE
 
 
 async def drained(ex: InProcess, stream: str) -> bool:
@@ -73,31 +66,6 @@ async def test_prices_and_sell_signals_from_before_the_entry_fill_do_not_exit(ex
     await ex.bus.tick(SYMBOL, str(position.stop_loss), ts_event_ms=after)
     [closed] = await wait_until(lambda: ex.ledger.closed(SYMBOL), 10, "position CLOSED")
     assert closed.exit_reason == "stop_loss" and closed.exit_candle_open_ms == after // MINUTE * MINUTE
-
-
-async def test_a_backlog_published_before_the_entry_order_left_is_not_applied_to_it(
-    ex: InProcess, simulator: SimulatorProcess
-) -> None:
-    # The executor is busy with a BUY (its account read is slow) while prices keep coming: in a
-    # replay they carry market time, far ahead of the exchange's wall-clock fill stamps. They
-    # were on the bus before the order left, so they are not prices of the position.
-    market = Decimal((await ex.client.get_symbol_ticker(symbol=SYMBOL))["price"])
-    crash = str((market / 2).quantize(Decimal("0.01")))  # far below any stop-loss of this entry
-    simulator.delay_next(1_500, path_prefix=ACCOUNT_PATH)
-    ahead = now_ms() + 10 * 24 * 3600 * 1000
-    await ex.bus.signal(SYMBOL, "BUY", candle())
-    await asyncio.sleep(0.5)
-    for step in range(3):
-        await ex.bus.tick(SYMBOL, crash, ts_event_ms=ahead + step * 1000)
-    await ex.redis.hset(streams.MARKET_CLOCK, SYMBOL, str(ahead))
-    position = await wait_until(lambda: ex.ledger.open_position(SYMBOL), 10, "position OPEN")
-    await wait_until(lambda: drained(ex, streams.ticker_stream(SYMBOL)), 5, "backlog handled")
-    assert (await ex.ledger.active(SYMBOL)).status == "OPEN"
-    assert position.stop_loss > Decimal(crash)
-    later = ahead + 5 * MINUTE
-    await ex.bus.tick(SYMBOL, crash, ts_event_ms=later)
-    [closed] = await wait_until(lambda: ex.ledger.closed(SYMBOL), 10, "position CLOSED")
-    assert closed.exit_reason == "stop_loss" and closed.exit_candle_open_ms == later // MINUTE * MINUTE
 
 
 # -- D4: the reads before sizing retry like orders; refusals do not use up send attempts -------

@@ -3,24 +3,17 @@ insufficient balance. The exchange must end up with exactly one order per decisi
 
 from __future__ import annotations
 
-import itertools
-import random
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from shared.trading.ids import entry_client_order_id, exit_client_order_id
-from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
+from tests.executor.harness import InProcess, candle, start_in_process, wait_until
 from tests.support.simulator import SimulatorProcess
 
 SYMBOL = "BTCUSDT"
 ORDER_PATH = "/api/v3/order"
-_candles = itertools.count(random.randrange(1_000_000) * 1000)
-
-
-def candle() -> int:
-    return 1_500_000_000_000 + next(_candles) * MINUTE
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ entries, protective exits, signal and manual exits, sizing skips and the bot sta
 
 from __future__ import annotations
 
-import itertools
-import random
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -14,16 +12,10 @@ from shared.events import now_ms
 from shared.trading.ids import entry_client_order_id, exit_client_order_id
 from shared.trading.protection import protection_levels
 from shared.trading.sizing import round_down_to_step
-from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
+from tests.executor.harness import MINUTE, InProcess, candle, start_in_process, wait_until
 from tests.support.simulator import SimulatorProcess
 
 SYMBOL = "BTCUSDT"
-_candles = itertools.count(random.randrange(1_000_000) * 1000)
-
-
-def candle() -> int:
-    """A candle open time no other test of this module uses (client ids stay unique on the simulator)."""
-    return 1_600_000_000_000 + next(_candles) * MINUTE
 
 
 @pytest.fixture

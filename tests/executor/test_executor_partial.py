@@ -3,8 +3,6 @@ expires, fills arriving as several execution reports, dust after the exit."""
 
 from __future__ import annotations
 
-import itertools
-import random
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
@@ -14,15 +12,10 @@ from shared import streams
 from shared.bus import publish
 from shared.events import ExecutionReport, make_event
 from shared.trading.ids import entry_client_order_id, exit_client_order_id
-from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
+from tests.executor.harness import InProcess, candle, start_in_process, wait_until
 from tests.support.simulator import SimulatorProcess, start_simulator
 
 SYMBOL = "BTCUSDT"
-_candles = itertools.count(random.randrange(1_000_000) * 1000)
-
-
-def candle() -> int:
-    return 1_400_000_000_000 + next(_candles) * MINUTE
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +23,7 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorPro
     # 3000 USDT over 10 levels: an entry of ~5000 USDT fills ten times and expires.
     with start_simulator(
         tmp_path_factory.mktemp("thin_book"),
-        speed=60,
+        speed=1,  # exchange time = wall time, as the signals' candles assume (harness.candle)
         history=50,
         extra_env={"EXCHANGE_SIM_MARKET_DEPTH_QUOTE": "3000"},
     ) as sim:

@@ -3,50 +3,22 @@ recording its answer, restart and reconciliation; two replicas sharing the symbo
 
 from __future__ import annotations
 
-import itertools
-import random
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
 from redis.asyncio import Redis
 
 from shared import streams
-from shared.store.database import open_engine, session_factory
 from shared.trading.ids import entry_client_order_id, exit_client_order_id
-from tests.executor.harness import MINUTE, Bus, ExecutorProcess, Ledger, executor_env, start_process, wait_until
+from tests.executor.harness import (
+    Bus,
+    ExecutorProcess,
+    candle,
+    executor_env,
+    ledger_on,
+    start_process,
+    wait_until,
+)
 from tests.support.simulator import SimulatorProcess
-
-_candles = itertools.count(random.randrange(1_000_000) * 1000)
-
-
-def candle() -> int:
-    return 1_300_000_000_000 + next(_candles) * MINUTE
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@asynccontextmanager
-async def ledger_on(url: str) -> AsyncIterator[Ledger]:
-    engine = open_engine(url)
-    try:
-        yield Ledger(session_factory(engine))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-def processes() -> Iterator[list[ExecutorProcess]]:
-    started: list[ExecutorProcess] = []
-    yield started
-    for process in started:
-        process.stop()
 
 
 def sim_orders(sim: SimulatorProcess, client_id: str) -> list[dict]:

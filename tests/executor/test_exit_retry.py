@@ -10,8 +10,6 @@ endpoint), a real redis-server and a SQLite ledger.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import random
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -21,16 +19,11 @@ import pytest
 from shared import streams
 from shared.events import now_ms
 from shared.trading.ids import exit_client_order_id
-from tests.executor.harness import MINUTE, InProcess, start_in_process, wait_until
+from tests.executor.harness import MINUTE, InProcess, candle, start_in_process, wait_until
 from tests.support.simulator import SimulatorProcess
 
 SYMBOL = "BTCUSDT"
 ORDER_PATH = "/api/v3/order"
-_candles = itertools.count(random.randrange(1_000_000) * 1000)
-
-
-def candle() -> int:
-    return 1_600_000_000_000 + next(_candles) * MINUTE
 
 
 def sells(sim: SimulatorProcess, entry_id: str) -> list[dict]:

@@ -47,6 +47,40 @@ async def test_entry_intent_writes_an_opening_position_and_an_intent(sessions: a
         assert await store.active_position(session, "ETHUSDT") is None
 
 
+async def test_a_limit_entry_keeps_its_price_and_the_bid_it_came_from(sessions: async_sessionmaker) -> None:
+    """The ledger keeps the LIMIT_MAKER's limit and best bid (migration 0005), and the price it is
+    re-priced to; a MARKET entry has neither."""
+    async with sessions.begin() as session:
+        await store.create_entry_intent(
+            session,
+            symbol="BTCUSDT",
+            client_order_id=ENTRY,
+            quantity=D("0.02"),
+            signal_event_id="sig-1",
+            reason="signal",
+            entry_candle_open_ms=1_747_699_200_000,
+            now_ms=1,
+            order_type="LIMIT_MAKER",
+            limit_price=D("99990.12"),
+            best_bid=D("100000.13"),
+        )
+    async with sessions() as session:
+        stored = await store.get_order(session, ENTRY)
+        assert stored is not None and stored.order_type == "LIMIT_MAKER"
+        assert (stored.limit_price, stored.best_bid, stored.stop_price) == (D("99990.12"), D("100000.13"), None)
+    async with sessions.begin() as session:
+        stored = await store.get_order(session, ENTRY)
+        assert stored is not None
+        await store.update_order(session, stored, now_ms=2, limit_price=D("99980.01"), best_bid=D("99990.02"))
+    async with sessions() as session:
+        stored = await store.get_order(session, ENTRY)
+        assert stored is not None and (stored.limit_price, stored.best_bid) == (D("99980.01"), D("99990.02"))
+    await write_entry(sessions, "EB-ETHUSDT-1747699200000", "ETHUSDT")
+    async with sessions() as session:
+        market = await store.get_order(session, "EB-ETHUSDT-1747699200000")
+        assert market is not None and market.limit_price is None and market.best_bid is None
+
+
 async def test_the_same_client_id_cannot_be_written_twice(sessions: async_sessionmaker) -> None:
     await write_entry(sessions)
     with pytest.raises(store.DuplicateOrderError):

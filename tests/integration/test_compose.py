@@ -44,10 +44,13 @@ def test_check_script_verifies_build_contexts() -> None:
 
 def test_every_service_has_a_healthcheck_and_ports_bind_to_loopback() -> None:
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = spec["services"]
+    everything = spec["services"]
+    # The services of `docker compose up`; profiles (monitoring, ...) add tools beside them.
+    services = {name: service for name, service in everything.items() if "profiles" not in service}
     assert set(services) == {"redis", "exchange_sim", "market_data", "strategy", "executor", "notifier", "api"}
     for name, service in services.items():
         assert "healthcheck" in service, name
+    for name, service in everything.items():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
     for name in ("market_data", "strategy", "executor", "notifier", "api"):
@@ -166,3 +169,69 @@ def test_the_secrets_command_writes_an_acl_file_redis_accepts(tmp_path: Path) ->
     finally:
         server.terminate()
         server.wait(5)
+
+
+def test_the_monitoring_profile_scrapes_every_service_inside_the_network() -> None:
+    import json
+
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "REDIS_PASSWORD": "x"}
+    result = subprocess.run(
+        [str(BINARY), "-f", "docker-compose.yml", "--profile", "monitoring", "config", "--format", "json"],
+        cwd=ROOT,
+        env={**env, "DASHBOARD_PASSWORD": "y"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert {"prometheus", "grafana"} <= set(services)
+    for name in ("prometheus", "grafana"):
+        for volume in services[name]["volumes"]:
+            if volume["type"] == "bind":
+                assert Path(volume["source"]).exists(), (name, volume["source"])
+    scraped = yaml.safe_load((ROOT / "monitoring/prometheus/prometheus.yml").read_text())
+    targets = {t for job in scraped["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    for name, port in {"market_data": 9101, "strategy": 9102, "executor": 9103, "notifier": 9104, "api": 9105}.items():
+        assert f"{name}:{port}" in targets
+        environment = services[name]["environment"]
+        assert environment["METRICS_HOST"] == "0.0.0.0"
+        # Reached by Prometheus inside the network; never published on the host.
+        assert all(str(p.get("target")) != str(port) for p in services[name].get("ports", [])), name
+    assert services["api"]["environment"]["API_METRICS_PORT"] == "9105"
+
+
+def test_the_grafana_dashboard_is_valid_and_uses_the_provisioned_data_source() -> None:
+    import json
+
+    grafana = ROOT / "monitoring" / "grafana"
+    [source] = yaml.safe_load((grafana / "provisioning/datasources/prometheus.yml").read_text())["datasources"]
+    provider = yaml.safe_load((grafana / "provisioning/dashboards/bot.yml").read_text())["providers"][0]
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+    dashboard = json.loads((grafana / "dashboards/bot.json").read_text())
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert dashboard["uid"] and len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    for panel in panels:
+        assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+        assert panel["targets"] and all(t["expr"].strip() for t in panel["targets"]), panel["title"]
+
+
+def test_the_research_profile_is_a_dask_scheduler_and_scalable_workers_on_the_projects_image() -> None:
+    import json
+
+    result = subprocess.run(
+        [str(BINARY), "-f", "docker-compose.yml", "--profile", "research", "config", "--format", "json"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": "/root", "REDIS_PASSWORD": "x", "DASHBOARD_PASSWORD": "y"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    scheduler, worker = services["dask-scheduler"], services["dask-worker"]
+    assert scheduler["image"] == worker["image"] == services["api"]["image"]
+    assert scheduler["command"][:2] == ["dask", "scheduler"]
+    assert worker["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+    assert "container_name" not in worker  # --scale dask-worker=N needs unnamed containers
+    assert worker["depends_on"]["dask-scheduler"]["condition"] == "service_healthy"

@@ -113,6 +113,22 @@ def test_strategy_consumes_klines_through_its_group_without_appending(server: Re
         admin.close()
 
 
+def test_the_executor_reads_the_newest_klines_without_appending(server: RedisServer) -> None:
+    admin = redis.Redis.from_url(server.url, decode_responses=True)
+    executor = redis.Redis.from_url(server.user_url("executor"), decode_responses=True)
+    stream = streams.kline_stream("SOLUSDT")
+    try:
+        admin.xadd(stream, {"close": "1"})
+        admin.xadd(stream, {"close": "2"})
+        [(_, newest)] = executor.xrevrange(stream, count=1)  # what a moving stop reads
+        assert newest == {"close": "2"}
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            executor.xadd(stream, {"close": "3"})
+    finally:
+        executor.close()
+        admin.close()
+
+
 def test_the_api_user_can_send_every_operator_command(server: RedisServer) -> None:
     """Each command path of shared.control (close-all's transaction included) within the api's grant."""
     import asyncio
@@ -207,3 +223,33 @@ def test_credentials_join_tcp_and_unix_urls() -> None:
     assert (tcp["username"], tcp["password"], tcp["host"], tcp["port"]) == ("api", "p/w", "10.0.0.1", 6379)
     unix = parse_url(redis_acl.url_with_credentials("unix:///run/bot/redis.sock?db=0", "executor", "s3cret"))
     assert (unix["username"], unix["password"], unix["path"]) == ("executor", "s3cret", "/run/bot/redis.sock")
+
+
+async def test_the_executor_moves_only_the_ticker_groups_of_symbols_it_holds(server: RedisServer) -> None:
+    from redis.asyncio import Redis as AsyncRedis
+
+    from services.executor.book import SymbolBook
+    from services.executor.watch import TickWatch
+    from shared.bus import Consumer
+
+    admin = redis.Redis.from_url(server.url, decode_responses=True)
+    executor = AsyncRedis.from_url(server.user_url("executor"), decode_responses=True)
+    held, other = "SOLUSDT", "ADAUSDT"
+    try:
+        newest = {}
+        for symbol in (held, other):
+            stream = streams.ticker_stream(symbol)
+            admin.xgroup_create(stream, streams.GROUP_EXECUTOR, id="$", mkstream=True)
+            newest[symbol] = [admin.xadd(stream, {"price": str(i)}) for i in range(3)][-1]
+        admin.set(streams.lease_key("executor", held), "ex-1", px=60_000)
+        admin.set(streams.lease_key("executor", other), "ex-2", px=60_000)
+        consumer = Consumer(executor, group=streams.GROUP_EXECUTOR, name="ex-1", handler=lambda s, e: None)  # type: ignore[arg-type, return-value]
+        watch = TickWatch(executor, consumer, "executor", "ex-1")
+        await watch.sync({held: SymbolBook(held), other: SymbolBook(other)})  # flat: neither is read
+        delivered = {s: admin.xinfo_groups(streams.ticker_stream(s))[0]["last-delivered-id"] for s in (held, other)}
+        assert delivered[held] == newest[held]  # moved past its ticks, never read
+        assert delivered[other] == "0-0"  # another replica holds it: untouched
+        assert not consumer.streams
+    finally:
+        await executor.aclose()
+        admin.close()

@@ -263,3 +263,63 @@ def test_a_dead_lettered_candle_does_not_stop_the_strategy_after_a_restart(tmp_p
                 process.wait(30)
         admin.close()
         server.stop()
+
+
+async def test_a_redis_restart_that_lost_its_last_writes_loses_no_decision(tmp_path: Path) -> None:
+    """Redis SIGKILLed with ``appendfsync everysec`` comes back without its last second: here the
+    decisions of the last two candles, the acknowledgement of the first of them and the newest
+    kline itself (republished by market_data), while the strategy's window still holds both."""
+    server = start_redis(tmp_path / "redis", appendonly=True)
+    client = Redis.from_url(server.url, decode_responses=True)
+    own = Redis.from_url(server.url, decode_responses=True)  # the strategy's, closed with it
+    stop = asyncio.Event()
+    running: asyncio.Task[None] | None = None
+    try:
+        await client.config_set("appendfsync", "always")  # what this test writes is what survives
+        candles = klines(300)
+        await client.hset(streams.MARKET_CLOCK, SYMBOL, candles[-1].close_time_ms + 1 + 24 * 60 * MINUTE)
+        strategy = await service_over(server.url, own, candles)
+        await strategy.leases.rebalance()  # the symbol is this replica's from now on: no rebuild at run
+        await drain(strategy, client)
+        stream = streams.kline_stream(SYMBOL)
+        before_last, last = [entry_id for entry_id, _ in await client.xrevrange(stream, count=2)][::-1]
+        lost = {candles[-2].open_time_ms, candles[-1].open_time_ms}
+        for entry_id, fields in await client.xrange(streams.DECISIONS):
+            if int(fields["candle_open_time_ms"]) in lost:
+                await client.xdel(streams.DECISIONS, entry_id)
+        await client.xdel(stream, last)
+        await client.xclaim(stream, streams.GROUP_STRATEGY, strategy.consumer.name, 0, [before_last], force=True)
+
+        running = asyncio.create_task(strategy.run(stop))
+        await asyncio.sleep(0.5)
+        server.kill()
+        await asyncio.sleep(1.5)  # rounds fail while Redis is away
+        server.restart()
+        await client.aclose()
+        client = Redis.from_url(server.url, decode_responses=True)  # no connection from before the crash
+        for _ in range(100):
+            try:
+                await publish(client, stream, make_event(candles[-1], "market_data", candles[-1].close_time_ms))
+                break
+            except (redis.RedisError, OSError):
+                await asyncio.sleep(0.1)
+
+        def decided() -> list[int]:
+            return [int(fields["candle_open_time_ms"]) for _, fields in entries]
+
+        entries: list[tuple[str, dict[str, str]]] = []
+        for _ in range(100):  # well within the 30 s after which idle entries are claimed
+            entries = await client.xrange(streams.DECISIONS)
+            pending = (await client.xpending(stream, streams.GROUP_STRATEGY))["pending"]
+            if lost <= set(decided()) and not pending:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted(d for d in decided() if d in lost) == sorted(lost)
+        assert not pending
+    finally:
+        stop.set()
+        if running is not None:
+            await asyncio.wait_for(running, 30)
+        await own.aclose()
+        await client.aclose()
+        server.stop()

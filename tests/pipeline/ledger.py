@@ -10,10 +10,12 @@ from typing import Any
 
 import pandas as pd
 
-from backtest.engine import run_backtest
+from backtest.config import BacktestConfig
+from backtest.engine import Trade, run_backtest
 from shared import streams
 from shared.candles import shared_data_dir
 from shared.parameters import StrategyParameters
+from shared.trading.ids import is_protection_id
 from shared.trading.protection import ExitReason
 
 MINUTE = 60_000
@@ -58,6 +60,22 @@ def entry_fills(database: Path, symbol: str, first_open: int) -> dict[int, Decim
     return {key.entry: price for key, price in _positions(database, symbol, first_open) if price is not None}
 
 
+def leg_exits(database: Path, symbol: str, first_open: int) -> dict[int, tuple[str, Decimal]]:
+    """Exit reason and average exit price of each closed position of ``symbol`` that a leg of its
+    OCO sold (``PROTECTION=exchange``), by entry candle index."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT entry_candle_open_ms, exit_reason, exit_price, exit_client_order_id FROM positions"
+            " WHERE symbol = ? AND status = 'CLOSED'",
+            (symbol,),
+        ).fetchall()
+    return {
+        (entry - first_open) // MINUTE: (reason, Decimal(str(price)))
+        for entry, reason, price, exit_id in rows
+        if exit_id is not None and is_protection_id(exit_id)
+    }
+
+
 def _positions(database: Path, symbol: str, first_open: int) -> list[tuple[TradeKey, Decimal | None]]:
     with sqlite3.connect(database) as connection:
         rows = connection.execute(
@@ -76,6 +94,27 @@ def _positions(database: Path, symbol: str, first_open: int) -> list[tuple[Trade
     return positions
 
 
+def backtest_trades(
+    frame: pd.DataFrame,
+    params: StrategyParameters,
+    first_live: int,
+    entry_prices: dict[int, Decimal] | None = None,
+    strategy: Any = None,
+    strategy_params: Any = None,
+    config: BacktestConfig | None = None,
+) -> list[Trade]:
+    """The backtester's trades (``expected_trades``) that start once the replay is live."""
+    result = run_backtest(
+        frame.reset_index(drop=True),
+        params,
+        config,
+        entry_prices=entry_prices,
+        strategy=strategy,
+        strategy_params=strategy_params,
+    )
+    return [trade for trade in result.trades if trade.entry_index >= first_live]
+
+
 def expected_trades(
     frame: pd.DataFrame,
     params: StrategyParameters,
@@ -83,25 +122,18 @@ def expected_trades(
     entry_prices: dict[int, Decimal] | None = None,
     strategy: Any = None,
     strategy_params: Any = None,
+    config: BacktestConfig | None = None,
 ) -> list[TradeKey]:
     """The backtester's trades that start once the replay is live (after the warm-up history).
 
     A live entry fills at the first price the exchange has when the order arrives: the close of
     the signal candle, the next candle's open, or, when the order is slow, a later step of that
     candle. Its stop-loss and take-profit follow that fill, so ``entry_prices`` (the live fills)
-    replace the close for those entries; every decision is still the backtester's own.
+    replace the close for those entries; every decision is still the backtester's own. ``config``
+    carries the executor's ``PROTECTION``.
     """
-    result = run_backtest(
-        frame.reset_index(drop=True),
-        params,
-        entry_prices=entry_prices,
-        strategy=strategy,
-        strategy_params=strategy_params,
-    )
     keys = []
-    for trade in result.trades:
-        if trade.entry_index < first_live:
-            continue
+    for trade in backtest_trades(frame, params, first_live, entry_prices, strategy, strategy_params, config):
         if trade.exit_reason == ExitReason.END:
             keys.append(TradeKey(trade.entry_index, None, "open"))
         else:

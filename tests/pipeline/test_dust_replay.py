@@ -15,6 +15,7 @@ import pytest
 
 from shared import streams
 from tests.pipeline.ledger import BUNDLED, MINUTE
+from tests.support.drain import groups_drained
 from tests.support.stack import Stack, prepare_data, start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -38,8 +39,7 @@ def replay_done(stack: Stack) -> bool:
     if not (last and first) or (int(last) - int(first[0][1]["open_time_ms"])) // MINUTE < ROWS - 2:
         return False
     for stream in (streams.executor_inbox("BTCUSDT"), streams.ticker_stream("BTCUSDT")):
-        groups = client.xinfo_groups(stream) if client.exists(stream) else []
-        if any(group["pending"] or (group.get("lag") or 0) for group in groups):
+        if not groups_drained(client, stream):
             return False
     return True
 

@@ -46,6 +46,7 @@ class Stack:
     api_port: int
     password: str = "stack-test-password"
     processes: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+    root: Path = ROOT  # the checkout whose services run (a benchmark's baseline runs another one)
 
     @property
     def redis_url(self) -> str:
@@ -62,14 +63,26 @@ class Stack:
     def client(self) -> SyncRedis:
         return SyncRedis.from_url(self.redis_url, decode_responses=True)
 
-    def start(self, name: str, extra_env: dict[str, str] | None = None, *, held: Path | None = None) -> ServiceProcess:
+    def start(
+        self,
+        name: str,
+        extra_env: dict[str, str] | None = None,
+        *,
+        held: Path | None = None,
+        root: Path | None = None,
+    ) -> ServiceProcess:
         """Start one more process of ``name`` (a replica when one runs already). With ``held``,
-        the process imports its modules, touches ``held`` and waits for a line on its stdin."""
+        the process imports its modules, touches ``held`` and waits for a line on its stdin.
+        ``root``: the source tree to run it from (a benchmark's baseline checkout; the stack's
+        own, ``Stack.root``, by default)."""
+        tree = self.root if root is None else root
         replicas = self.processes.setdefault(name, [])
         log = self.folder / f"{name}-{len(replicas)}-{int(time.time() * 1000)}.log"
         instance = f"{name}-{len(replicas)}-{time.monotonic_ns()}"
         # Each service as its own ACL user: a permission missing from shared.streams.ACCESS breaks the replay.
         env = {**self.env, "REDIS_URL": self.redis.user_url(name), **(extra_env or {}), "INSTANCE_ID": instance}
+        if tree != ROOT:
+            env["PYTHONPATH"] = str(tree)
         command = (
             [sys.executable, "-m", f"services.{name}"]
             if held is None
@@ -78,7 +91,7 @@ class Stack:
         handle = log.open("wb")
         process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=tree,
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -177,6 +190,7 @@ def start_stack(
     extra_env: Mapping[str, str | None] | None = None,
     appendonly: bool = False,
     exchange_last: bool = False,
+    root: Path = ROOT,
 ) -> Stack:
     """Start redis (with ``appendonly``, on an AOF that survives a SIGKILL), the simulator and
     ``services``; return once the simulator answers. With ``exchange_last`` the services start
@@ -188,7 +202,7 @@ def start_stack(
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(root),
         "PYTHONUNBUFFERED": "1",
         "REDIS_URL": server.url,
         # The session's key (tests/conftest.py), or one for this run (bench): every service shares it.
@@ -214,13 +228,17 @@ def start_stack(
         "MAX_DATA_AGE_MS": str(100_000 * 60_000),
         "LEASE_TTL_MS": "5000",
         "LOG_LEVEL": "INFO",
+        # No metrics endpoints unless a test asks for them (parallel stacks would share 9101..).
+        **dict.fromkeys(
+            ("MARKET_DATA_METRICS_PORT", "STRATEGY_METRICS_PORT", "EXECUTOR_METRICS_PORT", "NOTIFIER_METRICS_PORT"), "0"
+        ),
         # Started before the simulator, market_data must not back off for long once it is up:
         # every second of backoff at 240x is four candles the strategy sees only as history.
         **({"RECONNECT_MAX_DELAY_S": "1"} if exchange_last else {}),
         **(extra_env or {}),
     }
     present = {name: value for name, value in env.items() if value is not None}  # None in extra_env: unset
-    stack = Stack(folder=folder, redis=server, env=present, sim_port=sim_port, api_port=api_port)
+    stack = Stack(folder=folder, redis=server, env=present, sim_port=sim_port, api_port=api_port, root=root)
     try:
         if exchange_last:
             started = [stack.start(name) for name in services]

@@ -127,3 +127,17 @@ def test_every_declared_package_is_pinned_in_the_locks() -> None:
     assert not missing, f"missing from requirements.lock: {sorted(missing)}"
     missing = (runtime | dev) - pinned("requirements-dev.lock")
     assert not missing, f"missing from requirements-dev.lock: {sorted(missing)}"
+
+
+def versions(lock: str) -> dict[str, str]:
+    lines = (ROOT / lock).read_text().splitlines()
+    return {canonical(m[1]): m[2] for line in lines if (m := re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line))}
+
+
+def test_the_two_locks_pin_the_same_version_of_every_package_they_share() -> None:
+    # The image runs requirements.lock and the tests run requirements-dev.lock: a package pinned
+    # differently in them is tested at one version and shipped at another.
+    runtime, dev = versions("requirements.lock"), versions("requirements-dev.lock")
+    differing = {name: (runtime[name], dev[name]) for name in runtime.keys() & dev.keys() if runtime[name] != dev[name]}
+    assert not differing, f"runtime vs dev lock: {differing}"
+    assert not runtime.keys() - dev.keys(), f"in requirements.lock only: {sorted(runtime.keys() - dev.keys())}"

@@ -9,10 +9,13 @@ from services.api.routes import (
     feeds,
     health,
     history,
+    metrics,
     parameters,
     profit,
     session,
     status,
+    strategies,
+    studies,
 )
 
 ROUTERS = [
@@ -21,11 +24,14 @@ ROUTERS = [
     access.router,
     status.router,
     parameters.router,
+    strategies.router,
     control.router,
     history.router,
     profit.router,
     feeds.router,
     candles.router,
     backtest.router,
+    studies.router,
     events.router,
+    metrics.router,
 ]

@@ -18,15 +18,13 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.api.candle_store import Bar, CandleStore, aggregate, bar_of
-from services.api.config import ApiSettings
 from services.api.deps import CandlesDep, LedgerDep, Protected, RedisDep, SettingsDep
 from services.api.errors import FieldProblem, unprocessable
 from services.api.ledger_view import LedgerTrade, LedgerView
 from services.api.routes.status import PositionView, position_view
 from shared import streams
-from shared.control import current_parameters
-from shared.intervals import INTERVAL_MS, INTERVALS
-from shared.parameters import StrategyParameters
+from shared.control import current_set
+from shared.intervals import INTERVAL_MS
 from shared.precision import Precision, short_pct
 from shared.trading.vocabulary import PositionStatus, Side
 
@@ -50,6 +48,13 @@ class Candle(BaseModel):
     ema_long: float | None = None
     ema_filter: float | None = None
     rsi: float | None = None
+    lines: dict[str, float | None] = {}
+
+
+class Overlay(BaseModel):
+    column: str  # the key of each candle's ``lines``
+    label: str
+    pane: str  # price | oscillator
 
 
 class Marker(BaseModel):
@@ -70,8 +75,11 @@ class Chart(BaseModel):
     candles: list[Candle]
     markers: list[Marker]
     position: PositionView | None
-    rsi_overbought: float
-    rsi_oversold: float
+    rsi_overbought: float | None
+    rsi_oversold: float | None
+    strategy: str
+    parameters_version: int
+    overlays: list[Overlay]
 
 
 def _number(value: Any) -> float | None:
@@ -93,6 +101,12 @@ def _candle(bar: Bar, indicators: dict[str, Any] | None, f: Precision) -> dict[s
     }
     for name in INDICATORS:
         row[name] = _number((indicators or {}).get(name))
+    # Every strategy's columns, for the lines its overlays name (the chart's series per strategy).
+    row["lines"] = {
+        name: _number(value)
+        for name, value in (indicators or {}).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
     return row
 
 
@@ -145,15 +159,6 @@ class _Drawn:
 # query gets the same candles and markers: they are encoded once, not once per request.
 _DRAWN: dict[tuple[str, str, int, int | None], _Drawn] = {}
 _DRAWN_LIMIT = 256
-_initial: tuple[ApiSettings, StrategyParameters] | None = None
-
-
-def _initial_parameters(settings: ApiSettings) -> StrategyParameters:
-    """The start-up parameter set, validated once per settings object rather than per request."""
-    global _initial
-    if _initial is None or _initial[0] is not settings:
-        _initial = (settings, settings.initial_parameters())
-    return _initial[1]
 
 
 def _bucket(time_ms: int, step_ms: int) -> int:
@@ -224,8 +229,10 @@ async def candles(
     store: CandlesDep,
     settings: SettingsDep,
     symbol: str | None = Query(None, pattern=r"^[A-Z0-9]{5,20}$"),
+    # The same values as ``timeframe``: an exchange interval the chart does not serve (3m, 1d)
+    # is no valid request, and the document says so.
     interval: str | None = Query(
-        None, pattern="^(" + "|".join(INTERVALS) + ")$", description="the bot's candle interval (alias of timeframe)"
+        None, pattern="^(" + "|".join(CHART_TIMEFRAMES) + ")$", description="alias of timeframe"
     ),
     timeframe: str | None = Query(
         None,
@@ -235,7 +242,9 @@ async def candles(
     limit: int = Query(300, ge=1, le=2000),
     end_ms: int | None = Query(None, ge=0, le=2**53, description="market time: candles opening before it"),
 ) -> Response:
-    """Candles of the timeframe, with EMA short/long/filter and RSI per candle, and the trade markers."""
+    """Candles of the timeframe, with the symbol's strategy's indicator values per candle (``lines``;
+    ``overlays`` says which to draw, with their label and pane; the EMA and RSI columns of
+    ema_cross_rsi also by name), and the trade markers."""
     symbol = symbol or settings.symbols[0]
     if symbol not in settings.symbols:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{symbol} is not traded here")
@@ -289,7 +298,9 @@ async def candles(
         if len(_DRAWN) >= _DRAWN_LIMIT:
             _DRAWN.clear()
         _DRAWN[key] = drawn
-    _, parameters = await current_parameters(redis, _initial_parameters(settings))
+    chosen = await current_set(redis, settings.initial_sets()[symbol], settings.strategy_registry())
+    parameters = chosen.parameters
+    overlays = [o.as_dict() for o in settings.strategy_registry().get(chosen.strategy).overlays(parameters)]
     known = ledger.precisions.known(symbol)
     position = position_view(position_raw, price, f)
     # Built as JSON directly: validating 500 candle models again would cost more than the rest.
@@ -303,8 +314,11 @@ async def candles(
                 "candles": drawn.candles,
                 "markers": drawn.markers,
                 "position": position.model_dump() if position is not None else None,
-                "rsi_overbought": parameters.RSI_OVERBOUGHT,
-                "rsi_oversold": parameters.RSI_OVERSOLD,
+                "rsi_overbought": getattr(parameters, "RSI_OVERBOUGHT", None),
+                "rsi_oversold": getattr(parameters, "RSI_OVERSOLD", None),
+                "strategy": chosen.strategy,
+                "parameters_version": chosen.version,
+                "overlays": overlays,
             }
         ),
         media_type="application/json",

@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 
 from services.api.deps import HubDep, Protected, SettingsDep
 from services.api.hub import Subscription
@@ -69,6 +70,20 @@ async def _resume_from(
         if text is not None and not re.fullmatch(ID_PATTERN, text):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be <ms>-<seq> or <ms>-<seq>@<stream>")
     return StreamCursor.parse(last_event_id or resume)
+
+
+class FeedPosition(BaseModel):
+    """Where the live feed stands: load a snapshot after asking, then open ``/api/events`` with
+    this id, and every event after the question arrives (some twice: the snapshot may hold it)."""
+
+    last_event_id: str = Field(description="<ms>-<seq>@<stream> of the newest resumable entry; 0-0 when none")
+
+
+@router.get("/events/position")
+async def feed_position(hub: HubDep) -> FeedPosition:
+    """The id to resume the live feed from after loading the page's snapshot."""
+    cursor = await hub.position()
+    return FeedPosition(last_event_id=cursor.entry_id if cursor.stream == "~" else cursor.text())
 
 
 @router.get(

@@ -1,16 +1,20 @@
-"""Service health for the dashboard and monitors: heartbeats, Redis, consumer-group lag."""
+"""Service health for the dashboard and monitors: heartbeats, Redis, consumer-group backlog.
+
+A group's ``lag`` is its real backlog (``shared.backlog``: entries after its last-delivered id),
+not Redis' ``lag`` counter, which MAXLEN trimming leaves wrong.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from services.api.deps import RedisDep, SettingsDep
 from shared import streams
+from shared.backlog import backlogs
 from shared.health import HEARTBEAT_TTL_S, read_heartbeats
 
 router = APIRouter(prefix="/api", tags=["health"])
@@ -27,9 +31,10 @@ class ServiceHealth(BaseModel):
 class GroupHealth(BaseModel):
     stream: str
     group: str
-    lag: int | None
+    lag: int | None  # entries after the group's last-delivered id (at least this many when capped)
     pending: int
     consumers: int
+    oldest_pending_age_ms: int | None = None  # Redis time since the oldest unacknowledged entry was added
 
 
 class Health(BaseModel):
@@ -49,31 +54,13 @@ def consumed_streams(symbols: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-async def _group_health(redis: RedisDep, stream: str, group: str) -> GroupHealth | None:
-    try:
-        groups: list[dict[str, Any]] = await redis.xinfo_groups(stream)
-    except ResponseError:  # the stream does not exist yet
-        return None
-    for info in groups:
-        if info.get("name") == group:
-            lag = info.get("lag")
-            return GroupHealth(
-                stream=stream,
-                group=group,
-                lag=None if lag is None else int(lag),
-                pending=int(info.get("pending", 0)),
-                consumers=int(info.get("consumers", 0)),
-            )
-    return None
-
-
 @router.get("/health", responses={503: {"description": "Redis is not reachable"}})
 async def health(redis: RedisDep, settings: SettingsDep, response: Response) -> Health:
     """Public: each service's heartbeat age, whether Redis answers, lag and pending per group."""
     try:
         await redis.ping()
         beats = await read_heartbeats(redis)
-        groups = [await _group_health(redis, stream, group) for stream, group in consumed_streams(settings.symbols)]
+        found = await backlogs(redis, consumed_streams(settings.symbols))
     except (RedisError, OSError) as e:
         logger.warning("health: Redis not reachable: %s", e)
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -87,6 +74,16 @@ async def health(redis: RedisDep, settings: SettingsDep, response: Response) -> 
         )
         for beat in beats
     ]
-    known = [group for group in groups if group is not None]
+    known = [
+        GroupHealth(
+            stream=b.stream,
+            group=b.group,
+            lag=b.entries,
+            pending=b.pending,
+            consumers=b.consumers,
+            oldest_pending_age_ms=b.oldest_pending_age_ms,
+        )
+        for b in found
+    ]
     degraded = any(not service.up for service in services) or not services
     return Health(status="degraded" if degraded else "ok", redis=True, services=services, groups=known)

@@ -133,6 +133,7 @@ async def entry_decision(redis: RedisDep, position: Position, written_at_ms: int
             "indicators": payload.indicators,
             "conditions": [c.model_dump(mode="json") for c in payload.conditions],
             "parameters_version": payload.parameters_version,
+            "strategy": payload.strategy,
         }
     return None
 

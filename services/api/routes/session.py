@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api import access, auth, throttle
 from services.api.config import ApiSettings
-from services.api.deps import AdminOnly, ClientIp, EngineDep, RedisDep, SessionCookie, SettingsDep
+from services.api.deps import AccessDep, AdminOnly, ClientIp, EngineDep, RedisDep, SessionCookie, SettingsDep
 from shared import accounts
 from shared.accounts import OWNER
 
@@ -122,6 +122,7 @@ async def login(
     response: Response,
     redis: RedisDep,
     engine: EngineDep,
+    cache: AccessDep,
     settings: SettingsDep,
     ip: ClientIp,
     device: DeviceCookie = None,
@@ -135,7 +136,7 @@ async def login(
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong account or password", refused.headers) from None
     logger.info("dashboard sign-in account=%s from %s", account or OWNER, ip)
     token = await _open_session(response, redis, settings, ip, device, account, stored)
-    caller = await access.session_caller(redis, engine, token)
+    caller = await access.session_caller(redis, cache, token)
     return SessionState(
         authenticated=True, account=account or OWNER, role=caller.role.value if caller is not None else None
     )
@@ -186,9 +187,9 @@ async def logout(
 
 
 @router.get("/session")
-async def session_state(redis: RedisDep, engine: EngineDep, token: SessionCookie = None) -> SessionState:
+async def session_state(redis: RedisDep, cache: AccessDep, token: SessionCookie = None) -> SessionState:
     """Whether the caller is signed in, as which account and role (the dashboard's first request)."""
-    caller = await access.session_caller(redis, engine, token)
+    caller = await access.session_caller(redis, cache, token)
     if caller is None:
         return SessionState(authenticated=False)
     return SessionState(authenticated=True, account=caller.account, role=caller.role.value)

@@ -8,21 +8,24 @@ market clock's rate). No stream entry is decoded per call.
 
 from __future__ import annotations
 
+import weakref
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from services.api.deps import LedgerDep, LiveDep, Protected, RedisDep, SettingsDep
+from services.api.breaker_view import BreakerView, breaker_view
+from services.api.config import ApiSettings
+from services.api.deps import LedgerDep, Protected, Resources, ResourcesDep, SettingsDep
 from services.api.ledger_view import Precisions
 from services.api.live_state import FOLLOWED, LiveState
 from shared import streams
 from shared.codec import loads
 from shared.events import STATE_MEANINGS, now_ms
 from shared.precision import QUOTE_ASSETS, Precision, pct, split_symbol
-from shared.trading.breaker import BreakerLimits, advance, state_from
-from shared.trading.vocabulary import BreakerLimit, PositionStatus
+from shared.trading.vocabulary import PositionStatus
 
 router = APIRouter(prefix="/api", tags=["status"], dependencies=Protected)
 
@@ -45,6 +48,7 @@ class PositionView(BaseModel):
     entry_time_ms: int | None = None
     stop_loss: str | None = None
     take_profit: str | None = None
+    protection: str | None = None  # who watches the levels: "exchange" (an OCO rests) or "bot" (ticks)
     unrealised_quote: str | None = None
     unrealised_pct: str | None = None
 
@@ -66,44 +70,6 @@ class MarketClock(BaseModel):
     wall_ms: int
     rate: str | None
     replay: bool
-
-
-class BreakerView(BaseModel):
-    """The account circuit breaker: the limit tripped (None: entries allowed) and its figures."""
-
-    tripped: str | None = None
-    tripped_at_ms: int | None = None  # market time
-    figures: dict[str, str] = {}
-    clears: str = ""  # when it clears by itself
-    equity: str | None = None
-    losing_streak: int = 0
-    last_reset: dict[str, Any] | None = None
-
-
-def breaker_view(raw: str | None, market_ms: int | None) -> BreakerView | None:
-    """The breaker's record as the executor wrote it, a daily trip shown cleared once the market
-    clock is in the next UTC day (the executor clears it at its next entry decision)."""
-    record = loads(raw)
-    if not isinstance(record, dict):
-        return None
-    state = state_from(record.get("state"))
-    if market_ms is not None:
-        state = advance(state, BreakerLimits(), market_ms).state
-    trip = state.tripped
-    clears = ""
-    if trip is not None:
-        clears = (
-            "at the next UTC day of market time" if trip.limit == BreakerLimit.DAILY_LOSS else "by an operator reset"
-        )
-    return BreakerView(
-        tripped=None if trip is None else str(trip.limit),
-        tripped_at_ms=None if trip is None else trip.at_ms,
-        figures=dict(trip.figures) if trip else {},
-        clears=clears,
-        equity=None if state.equity is None else format(state.equity, "f"),
-        losing_streak=state.losing_streak,
-        last_reset=record.get("last_reset"),
-    )
 
 
 class Status(BaseModel):
@@ -153,6 +119,7 @@ def position_view(raw: str | None, price: str | None, precision: Precision | Non
         entry_time_ms=body.get("entry_market_time_ms") or body.get("entry_time_ms"),
         stop_loss=f.price(_decimal(body.get("stop_loss"))),
         take_profit=f.price(_decimal(body.get("take_profit"))),
+        protection=body.get("protection"),
     )
     if view.status in (PositionStatus.OPEN, PositionStatus.CLOSING):
         view.unrealised_pct = unrealised_pct(body.get("entry_price"), price)
@@ -190,37 +157,22 @@ def effective_bot_state(requested_raw: str | None, live: LiveState) -> dict[str,
     return requested
 
 
-@router.get("/status")
-async def get_status(redis: RedisDep, settings: SettingsDep, live: LiveDep, ledger: LedgerDep) -> Status:
-    """Everything the status panel shows, from state kept up to date (no stream decoding)."""
+STATE_MEANING_TEXTS = {state.value: meaning for state, meaning in STATE_MEANINGS.items()}
+
+
+def _status_body(
+    settings: ApiSettings, live: LiveState, precisions: Precisions, replies: list[Any]
+) -> tuple[dict[str, Any], list[int | None], int | None]:
+    """The status without its wall-clock fields, validated by the ``Status`` model once, as JSON
+    values; the market data's ``seen`` stamps (for the price ages) and the market clock."""
     symbols = settings.symbols
-    precisions: Precisions = ledger.precisions
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.hmget(streams.MARKET_LAST_PRICE, symbols)
-        pipe.hmget(streams.MARKET_FRESHNESS, symbols)
-        pipe.hmget(streams.POSITIONS, symbols)
-        pipe.hgetall(streams.ACCOUNT_SNAPSHOT)
-        pipe.hmget(streams.LAST_SIGNAL, symbols)
-        pipe.hmget(streams.MARKET_CLOCK, symbols)
-        pipe.get(streams.BOT_STATE)
-        pipe.get(streams.BREAKER)
-        for stream in FOLLOWED:
-            pipe.xrevrange(stream, count=1)
-        if precisions.stale:
-            pipe.hmget(streams.SYMBOL_INFO, symbols)
-        replies = await pipe.execute()
-    prices, freshness, positions, snapshot, signals, clocks, requested, breaker = replies[:8]
-    await live.catch_up(redis, dict(zip(FOLLOWED, replies[8 : 8 + len(FOLLOWED)], strict=True)))
-    if len(replies) > 8 + len(FOLLOWED):
-        precisions.apply(replies[-1])
-    now = now_ms()
+    prices, freshness, positions, snapshot, signals, clocks, requested, breaker = replies
     markets = []
     assets: list[str] = []
     for index, symbol in enumerate(symbols):
         known = precisions.known(symbol)
         f = precisions.of(symbol)
         assets += [asset for asset in (f.base_asset, f.quote_asset) if asset not in assets]
-        seen = freshness[index]
         signal = newest_signal(loads(signals[index]), live.signals.get(symbol))
         markets.append(
             MarketView(
@@ -230,7 +182,7 @@ async def get_status(redis: RedisDep, settings: SettingsDep, live: LiveDep, ledg
                 precision=known.to_dict() if known else None,
                 price=f.price(_decimal(prices[index])),
                 price_time_ms=int(float(clocks[index])) if clocks[index] else None,
-                price_age_ms=None if seen is None else max(now - int(float(seen)), 0),
+                price_age_ms=None,
                 position=position_view(positions[index], prices[index], f),
                 last_signal=signal if isinstance(signal, dict) else None,
             )
@@ -240,19 +192,100 @@ async def get_status(redis: RedisDep, settings: SettingsDep, live: LiveDep, ledg
         body = loads(snapshot.get(asset)) or {"free": "0", "locked": "0"}
         balances[asset] = {"free": str(body.get("free", "0")), "locked": str(body.get("locked", "0"))}
     clock = max((int(float(c)) for c in clocks if c), default=None)
-    return Status(
+    status = Status(
         mode=settings.binance_env,
         timeframe=settings.timeframe,
         symbols=symbols,
         bot=BotState(**effective_bot_state(requested, live)),
-        market=MarketClock(**live.market(clock, now)),
+        market=MarketClock(**live.market(clock, 0)),
         markets=markets,
         balances=balances,
         market_status=live.market_status,
-        server_time_ms=now,
-        state_meanings={state.value: meaning for state, meaning in STATE_MEANINGS.items()},
+        server_time_ms=0,
+        state_meanings=STATE_MEANING_TEXTS,
         breaker=breaker_view(breaker, clock),
     )
+    seen = [None if value is None else int(float(value)) for value in freshness]
+    return status.model_dump(mode="json"), seen, clock
+
+
+class StatusMemo:
+    """The last status built, and what it was built from.
+
+    Most requests find the same Redis values and relay state as the one before (prices move
+    a few times a second; requests may come hundreds of times a second): those reuse its
+    validated body and only fill in the wall-clock fields, so a request costs one pipelined
+    read and one JSON encoding rather than a model built and validated again.
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] | None = None
+        self.built: tuple[dict[str, Any], list[int | None], int | None] | None = None
+
+    def body(self, settings: ApiSettings, live: LiveState, precisions: Precisions, replies: list[Any]) -> bytes:
+        # The freshness stamps only feed the price ages, computed per request below.
+        key = (live.version, precisions.version, *replies[:1], *replies[2:])
+        if self.built is None or key != self.key:
+            self.key, self.built = key, _status_body(settings, live, precisions, replies)
+        static, seen, clock = self.built
+        now = now_ms()
+        markets = [
+            {**market, "price_age_ms": None if stamp is None else max(now - stamp, 0)}
+            for market, stamp in zip(static["markets"], seen, strict=True)
+        ]
+        return orjson.dumps({**static, "markets": markets, "market": live.market(clock, now), "server_time_ms": now})
+
+
+_MEMOS: weakref.WeakKeyDictionary[LiveState, StatusMemo] = weakref.WeakKeyDictionary()
+
+
+def status_commands(symbols: list[str], precisions: Precisions) -> list[tuple[str, ...]]:
+    """The Redis commands a status is built from, in the order ``status_bytes`` takes their replies."""
+    commands = [
+        ("HMGET", streams.MARKET_LAST_PRICE, *symbols),
+        ("HMGET", streams.MARKET_FRESHNESS, *symbols),
+        ("HMGET", streams.POSITIONS, *symbols),
+        ("HGETALL", streams.ACCOUNT_SNAPSHOT),
+        ("HMGET", streams.LAST_SIGNAL, *symbols),
+        ("HMGET", streams.MARKET_CLOCK, *symbols),
+        ("GET", streams.BOT_STATE),
+        ("GET", streams.BREAKER),
+        *(("XREVRANGE", stream, "+", "-", "COUNT", "1") for stream in FOLLOWED),
+    ]
+    if precisions.stale:
+        commands.append(("HMGET", streams.SYMBOL_INFO, *symbols))
+    return commands
+
+
+def queue_status_reads(pipe: Any, symbols: list[str], precisions: Precisions) -> None:
+    """Queue ``status_commands`` on ``pipe`` (redis-py parses each reply by its command's name)."""
+    for command in status_commands(symbols, precisions):
+        pipe.execute_command(*command)
+
+
+async def status_bytes(resources: Resources, replies: list[Any]) -> bytes:
+    """The status body from the replies to ``queue_status_reads`` (in the same order)."""
+    redis, settings, live = resources.redis, resources.settings, resources.live
+    precisions: Precisions = resources.ledger.precisions
+    await live.catch_up(redis, dict(zip(FOLLOWED, replies[8 : 8 + len(FOLLOWED)], strict=True)))
+    if len(replies) > 8 + len(FOLLOWED):
+        precisions.apply(replies[-1])
+    memo = _MEMOS.get(live)
+    if memo is None:
+        memo = _MEMOS[live] = StatusMemo()
+    return memo.body(settings, live, precisions, replies[:8])
+
+
+@router.get("/status", response_model=Status)
+async def get_status(resources: ResourcesDep) -> Response:
+    """Everything the status panel shows, from state kept up to date (no stream decoding).
+
+    A signed-in request by session cookie is answered by ``status_fast`` before it gets here,
+    with the same body; this route serves the others (bearer tokens) and documents the answer."""
+    async with resources.redis.pipeline(transaction=False) as pipe:
+        queue_status_reads(pipe, resources.settings.symbols, resources.ledger.precisions)
+        replies = await pipe.execute()
+    return Response(await status_bytes(resources, replies), media_type="application/json")
 
 
 @router.get("/symbols")

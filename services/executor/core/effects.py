@@ -68,13 +68,6 @@ class Note:
     note: str
 
 
-@dataclass(frozen=True)
-class ForgetEntrySent:
-    """Drop the stamp of when the entry ``client_order_id`` was sent (its position is over)."""
-
-    client_order_id: str
-
-
 # -- orders and exits ----------------------------------------------------------------------------
 
 
@@ -147,7 +140,6 @@ Effect = (
     | AnswerCloses
     | Snapshot
     | Note
-    | ForgetEntrySent
     | RequestExit
     | RefuseOrder
     | ApplyAnswer

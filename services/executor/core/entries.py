@@ -42,6 +42,24 @@ def allowance_refusal(market_clock_ms: int | None, candle_open_ms: int, allowanc
     return ""
 
 
+def exchange_allowance_refusal(exchange_candle_open_ms: int, candle_open_ms: int, allowance: Allowance) -> str:
+    """Why a BUY of the candle opening at ``candle_open_ms`` may no longer be sent, judged by the
+    exchange's current candle (opening at ``exchange_candle_open_ms``) ("" if it may).
+
+    The exchange's now lies somewhere in its current candle, so the end of that candle is taken:
+    an order sent now fills before the allowance ends. A kline tells time to the candle, so the
+    candle right after the signal's is always allowed (an allowance below one candle is then
+    held by the market clock check alone)."""
+    interval = allowance.interval_ms
+    age_ms = exchange_candle_open_ms - candle_open_ms  # (current candle's end) - (signal candle's close)
+    if age_ms > max(allowance.max_age_ms, interval):
+        return (
+            f"signal too old at the exchange: its candle closed {age_ms / interval:.0f} candles before the end of "
+            f"the exchange's current candle (SIGNAL_MAX_AGE_CANDLES={allowance.max_age_candles:g})"
+        )
+    return ""
+
+
 def feed_refusal(freshness_ms: int | None, now_ms: int, max_silence_s: float) -> str:
     """Why the market feed cannot be trusted for an entry ("" if it can): it never spoke, or it
     has been silent (wall clock) longer than ``max_silence_s``."""

@@ -15,7 +15,6 @@ from services.executor.core.effects import (
     Alert,
     AnswerCloses,
     Effect,
-    ForgetEntrySent,
     LedgerChange,
     MarkClosed,
     MarkFailed,
@@ -48,6 +47,7 @@ class FinalFacts:
     exits: Sequence[OrderFacts] = ()  # the position's exit orders, oldest first (exit orders only)
     exit_totals: FillTotals = field(default_factory=FillTotals)
     mark: Decimal | None = None  # the latest price, for the minimum notional of what is left
+    entry_atr: Decimal | None = None  # the ATR the entry recorded for its stop (STOP_MODE=atr)
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,9 @@ def _settle_entry(
     facts: FinalFacts, market: Market, exit_state: ExitState, closes: tuple[CloseRequest, ...]
 ) -> FinalStep:
     order, position = facts.order, facts.position
-    opened = open_from_entry(facts.order_totals, order.updated_at_ms, market.parameters, market.filters.tick_size)
+    opened = open_from_entry(
+        facts.order_totals, order.updated_at_ms, market.parameters, market.filters.tick_size, facts.entry_atr
+    )
     if opened is None:
         message = f"entry {order.client_order_id} ended {order.status} without a fill"
         effects: tuple[Effect, ...] = (Alert("warning", "entry_unfilled", message), Snapshot())
@@ -113,6 +115,15 @@ def _settle_entry(
         return FinalStep(True, MarkFailed(), exit_state, effects)
     event = _opened_event(position, order.client_order_id, opened)
     effects = (Publish(event, f"{event.TYPE}:{order.client_order_id}"), Snapshot())
+    if opened.percent_fallback:
+        effects += (
+            Alert(
+                "warning",
+                "atr_stop_unavailable",
+                f"position {order.client_order_id}: no usable ATR of its entry candle, the stop-loss is the "
+                f"percentage one at {format_decimal(opened.stop_loss)}",
+            ),
+        )
     if closes:
         # A close asked for while the entry was being filled: sell now.
         effects += (
@@ -190,10 +201,7 @@ def _closed(
         exit_market_time_ms=position.exit_market_time_ms,
         dust_out=closed.dust_out,
     )
-    effects: tuple[Effect, ...] = (
-        ForgetEntrySent(position.entry_client_order_id),
-        Publish(event, f"{event.TYPE}:{order.client_order_id}"),
-    )
+    effects: tuple[Effect, ...] = (Publish(event, f"{event.TYPE}:{order.client_order_id}"),)
     if closed.remaining > ZERO:
         effects += (
             Alert(

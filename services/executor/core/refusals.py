@@ -16,7 +16,6 @@ from services.executor.core.effects import (
     Alert,
     AnswerCloses,
     Effect,
-    ForgetEntrySent,
     LedgerChange,
     MarkFailed,
     RejectOrder,
@@ -69,8 +68,6 @@ def refuse_order(
     decided: DecidedExit | None = None
     refused_exit = "the"
     effects: tuple[Effect, ...] = ()
-    if order.purpose == OrderPurpose.ENTRY:
-        effects += (ForgetEntrySent(order.client_order_id),)
     if position is not None and order.purpose == OrderPurpose.ENTRY and position.status == PositionStatus.OPENING:
         change = MarkFailed()
     elif position is not None and is_exit and position.status == PositionStatus.CLOSING:

@@ -4,7 +4,9 @@
 ``on_query`` the verdict of the queries that follow an unknown outcome; each returns the new
 state, the effects, and what the shell does next: send again (same id), query, or stop. Only a
 definite "does not exist" lets the same id be sent again, at most ``send_attempts`` sends; a
-refusal before execution (429/418/-1003) waits for Retry-After and uses up no send.
+refusal before execution (429/418/-1003) waits for Retry-After and uses up no send. A
+LIMIT_MAKER refused because it would take liquidity (-2010, the book moved between reading the
+bid and sending) did not execute: it is priced again from a fresh bid and sent with the same id.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from services.executor.errors import (
     RetryLater,
     UnknownOutcome,
 )
+from shared.trading.limit_entry import is_would_match
 from shared.trading.vocabulary import OrderStatus
 
 MAX_REFUSALS = 10  # rate-limit refusals of one order (they do not use up send attempts)
@@ -45,6 +48,7 @@ class Next(StrEnum):
     """What the shell does after a step."""
 
     SEND = "send"
+    REPRICE = "reprice"  # a LIMIT_MAKER that would have taken: read the bid, send again
     QUERY = "query"
     DONE = "done"
 
@@ -86,6 +90,7 @@ class Sending:
     sends: int = 0
     refusals: int = 0
     maybe_sent: bool = False
+    maker: bool = False  # a LIMIT_MAKER (an entry with ENTRY_ORDER=limit_maker)
 
     def sent(self) -> Sending:
         """One more send is being made."""
@@ -132,6 +137,12 @@ def on_reply(state: Sending, reply: SendReply, policy: SendPolicy) -> Step:
     if isinstance(reply, Rejected):
         if reply.code == -2010 and "duplicate" in reply.message.lower():
             return _unknown(state, reply)  # the id exists already: what became of it is asked
+        if state.maker and is_would_match(reply.code, reply.message):
+            if state.sends < policy.send_attempts:
+                alert = Alert("info", "entry_repriced", f"order {cid} would have taken liquidity; priced again")
+                return Step(state, (alert,), Next.REPRICE)
+            why = f"LIMIT_MAKER would have taken liquidity at each of {state.sends} prices: {reply.message}"
+            return Step(state, (RefuseOrder(why, reply.code, definite=True),), Next.DONE)
         refresh = (RefreshSymbolInfo(),) if reply.code == -1013 else ()
         return Step(state, (RefuseOrder(reply.message, reply.code, definite=True), *refresh), Next.DONE)
     if isinstance(reply, UnknownOutcome):

@@ -38,31 +38,26 @@ class MarketView:
 
 @dataclass(frozen=True)
 class EntryTimes:
-    """When the open position's entry happened: its fill (exchange ms) and the Redis time its
-    order was sent (comparable with bus entry ids)."""
+    """When the open position's entry filled: the exchange's stamp of its last entry fill (ms),
+    the clock that also stamps prices and candles (market time, live and in a replay)."""
 
     fill_ms: int | None = None
-    sent_ms: int | None = None
 
 
-def before_entry(times: EntryTimes, market_ms: int, bus_entry_ms: int | None) -> bool:
-    """Whether an event (a price or exit signal at ``market_ms``, read from a bus entry appended
-    at ``bus_entry_ms``) is from before the position's entry: stamped by the exchange no later
-    than the entry fill, or published before the entry order was sent (a backlog read late; in
-    a replay the exchange stamps fills in wall time, prices in market time)."""
-    if times.fill_ms is not None and market_ms <= times.fill_ms:
-        return True
-    return times.sent_ms is not None and bus_entry_ms is not None and bus_entry_ms <= times.sent_ms
+def before_entry(times: EntryTimes, market_ms: int) -> bool:
+    """Whether an event at market time ``market_ms`` (a price's exchange time, a SELL candle's
+    close) is from before the position's entry: no later than the entry fill. Arrival does not
+    matter: a backlog read late, after a takeover or a lagging feed, acts from the fill on."""
+    return times.fill_ms is not None and market_ms <= times.fill_ms
 
 
 @dataclass(frozen=True)
 class Tick:
-    """One price of the symbol: its bus event id, exchange time, and when it was appended."""
+    """One price of the symbol: its bus event id and exchange time."""
 
     event_id: str
     price: Decimal
     ts_event_ms: int
-    bus_entry_ms: int | None
 
 
 def on_tick(
@@ -73,9 +68,12 @@ def on_tick(
     *,
     interval_ms: int,
     since_settle_s: float,
+    stop_on_exchange: bool = False,
 ) -> tuple[Effect, ...]:
     """What one price does to the position: settle an order under way (at most every
-    ``SETTLE_THROTTLE_S``), send a decided exit, or trigger a stop-loss or take-profit."""
+    ``SETTLE_THROTTLE_S``), send a decided exit, or trigger a stop-loss or take-profit
+    (the take-profit alone when ``stop_on_exchange``: a stop order rests on the exchange, which
+    sells at it, and the bot watches the take-profit that no order holds any more)."""
     if position is None:
         return ()
     if position.status in (PositionStatus.OPENING, PositionStatus.CLOSING):
@@ -87,21 +85,21 @@ def on_tick(
         return (RequestExit(ExitReason(decided.reason), decided.candle_open_ms, decided.source_event_id, tick.price),)
     if position.stop_loss is None or position.take_profit is None:
         return ()
-    if before_entry(times, tick.ts_event_ms, tick.bus_entry_ms):
+    if before_entry(times, tick.ts_event_ms):
         return ()  # a price from before the entry: the position did not exist yet
     reason = exit_reason(tick.price, position.stop_loss, position.take_profit)
+    if stop_on_exchange and reason == ExitReason.STOP_LOSS:
+        reason = None  # the exchange's stop sells it
     if reason is None:
         return ()
     candle = candle_open_ms(tick.ts_event_ms, interval_ms)
     return (RequestExit(reason, candle, tick.event_id, tick.price, market_time_ms=tick.ts_event_ms),)
 
 
-def on_sell_signal(
-    signal: Signal, event_id: str, times: EntryTimes, bus_entry_ms: int | None, interval_ms: int
-) -> tuple[Effect, ...]:
-    """A SELL signal: exit the position, unless its candle closed before the entry."""
+def on_sell_signal(signal: Signal, event_id: str, times: EntryTimes, interval_ms: int) -> tuple[Effect, ...]:
+    """A SELL signal: exit the position, unless its candle closed no later than the entry fill."""
     closed_ms = signal.candle_open_time_ms + interval_ms
-    if before_entry(times, closed_ms, bus_entry_ms):
+    if before_entry(times, closed_ms):
         return (
             Alert(
                 "info",

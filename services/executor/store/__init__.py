@@ -8,6 +8,7 @@ Position statuses (``PositionStatus``): OPENING (entry order intended or working
 CLOSING (exit order intended or working), CLOSED, and FAILED (the entry order ended without any fill).
 """
 
+from services.executor.store.legs import create_leg_intents, live_legs, mark_leg_exit
 from services.executor.store.reads import (
     ACTIVE_POSITION_STATUSES,
     active_position,
@@ -46,12 +47,15 @@ __all__ = [
     "closed_positions",
     "create_entry_intent",
     "create_exit_intent",
+    "create_leg_intents",
     "fills_of",
     "get_order",
     "get_order_by_exchange_id",
     "get_position",
     "last_exit_ms",
     "last_trade_id",
+    "live_legs",
+    "mark_leg_exit",
     "mark_position_closed",
     "mark_position_failed",
     "mark_position_open",

@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from services.executor.core.guard import RESTING_LEG
 from services.executor.store.reads import (
     get_order,
     get_order_by_exchange_id,
     last_trade_id,
     orders_of_position,
+    symbols_with_history,
     totals_of,
     unsettled_orders,
 )
@@ -28,10 +30,17 @@ class Ledger:
     def __init__(self, sessions: async_sessionmaker) -> None:
         self.sessions = sessions
 
-    async def unsettled_count(self, symbol: str) -> int:
-        """How many of the symbol's orders have an outcome that is not final yet."""
+    async def symbols_with_history(self) -> set[str]:
+        """The symbols with any order or position in the ledger; the others have nothing to settle."""
         async with self.sessions() as session:
-            return len(await unsettled_orders(session, symbol))
+            return await symbols_with_history(session)
+
+    async def unsettled_count(self, symbol: str) -> int:
+        """How many of the symbol's orders have an outcome that is not final yet (a leg of an
+        OCO resting on the exchange is working as meant, not unsettled)."""
+        async with self.sessions() as session:
+            orders = await unsettled_orders(session, symbol)
+        return sum(1 for o in orders if not (o.purpose == OrderPurpose.PROTECT and o.status in RESTING_LEG))
 
     async def last_trade_id(self, symbol: str) -> int | None:
         """The highest trade id recorded for ``symbol`` (None before the first fill)."""

@@ -42,6 +42,12 @@ async def active_position(session: AsyncSession, symbol: str) -> Position | None
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def symbols_with_history(session: AsyncSession) -> set[str]:
+    """Every symbol the ledger holds an order or a position of (one query)."""
+    query = select(Order.symbol).union(select(Position.symbol))
+    return {str(symbol) for symbol in (await session.execute(query)).scalars()}
+
+
 async def fills_of(session: AsyncSession, client_order_ids: Sequence[str]) -> list[Fill]:
     """Every recorded fill of the given orders, oldest trade first."""
     if not client_order_ids:

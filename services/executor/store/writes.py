@@ -10,13 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.executor import metrics
 from services.executor.store.reads import bot_dust, get_order
 from shared.store.models import Fill, Order, Position
 from shared.trading.ledger import FillData
 from shared.trading.vocabulary import OrderPurpose, OrderStatus, PositionStatus, Side
 
 ZERO = Decimal(0)
-MARKET = "MARKET"  # the only order type the executor sends
+MARKET = "MARKET"  # exits, and entries unless ENTRY_ORDER=limit_maker (LIMIT_MAKER)
 
 
 class DuplicateOrderError(Exception):
@@ -35,7 +36,11 @@ async def create_entry_intent(
     now_ms: int,
     market_time_ms: int | None = None,
     parameters_version: int | None = None,
+    strategy: str | None = None,
     entry_indicators: str | None = None,
+    order_type: str = MARKET,
+    limit_price: Decimal | None = None,
+    best_bid: Decimal | None = None,
 ) -> tuple[Position, Order]:
     """An OPENING position and its entry order in status INTENT (before anything is sent).
 
@@ -56,11 +61,14 @@ async def create_entry_intent(
         dust_in=await bot_dust(session, symbol),
         dust_out=Decimal(0),
         parameters_version=parameters_version,
+        strategy=strategy,
         entry_indicators=entry_indicators,
     )
     order = _intent(
         client_order_id, symbol, Side.BUY, OrderPurpose.ENTRY, quantity, signal_event_id, reason, now_ms, market_time_ms
     )
+    order.order_type = order_type
+    order.limit_price, order.best_bid = limit_price, best_bid
     try:
         async with session.begin_nested():
             session.add(position)
@@ -171,6 +179,8 @@ async def update_order(
     commission_base: Decimal | None = None,
     commission_quote: Decimal | None = None,
     reason: str | None = None,
+    limit_price: Decimal | None = None,
+    best_bid: Decimal | None = None,
 ) -> Order:
     """Change the given fields of ``order`` (None leaves a field as it is)."""
     if status is not None:
@@ -187,6 +197,10 @@ async def update_order(
         order.commission_quote = commission_quote
     if reason is not None:
         order.reason = reason
+    if limit_price is not None:
+        order.limit_price = limit_price
+    if best_bid is not None:
+        order.best_bid = best_bid
     order.updated_at_ms = now_ms
     await session.flush()
     return order
@@ -215,6 +229,7 @@ async def record_fill(session: AsyncSession, order: Order, fill: FillData) -> bo
             await session.flush()
     except IntegrityError:
         return False
+    metrics.FILLS.labels(order.symbol, order.side).inc()
     return True
 
 

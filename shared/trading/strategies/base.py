@@ -25,6 +25,7 @@ from shared.parameters import ParameterError
 from shared.trading.incremental import IndicatorSpec
 from shared.trading.indicators import vectorised
 from shared.trading.rules import Evaluation
+from shared.trading.vocabulary import IndicatorKind, OverlayPane
 
 CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -40,7 +41,7 @@ def parameter(default: Any, *, label: str, help: str, unit: str = "", live_safe:
 class StrategyModel(BaseModel):
     """Base of a strategy's parameter model: frozen, unknown names refused, defaults checked against their bounds."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,36 @@ class Row:
             return float(self.__dict__["values"][name])
         except KeyError:
             raise AttributeError(name) from None
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """One indicator line the chart draws: its column, its label, and on which pane."""
+
+    column: str
+    label: str
+    pane: OverlayPane = OverlayPane.PRICE
+
+    def as_dict(self) -> dict[str, str]:
+        return {"column": self.column, "label": self.label, "pane": self.pane.value}
+
+
+# What the chart draws of each indicator kind by default: lines on the price, RSI in its own pane, ATR not at all.
+_DEFAULT_PANES = {
+    IndicatorKind.EMA: OverlayPane.PRICE,
+    IndicatorKind.SMA: OverlayPane.PRICE,
+    IndicatorKind.HIGHEST: OverlayPane.PRICE,
+    IndicatorKind.LOWEST: OverlayPane.PRICE,
+    IndicatorKind.RSI: OverlayPane.OSCILLATOR,
+}
+
+_LABELS = {
+    IndicatorKind.EMA: "EMA",
+    IndicatorKind.SMA: "SMA",
+    IndicatorKind.HIGHEST: "High",
+    IndicatorKind.LOWEST: "Low",
+    IndicatorKind.RSI: "RSI",
+}
 
 
 class Strategy(ABC):
@@ -84,6 +115,15 @@ class Strategy(ABC):
         """Closed candles before every required indicator has a value on two candles."""
         needed = {spec.name: spec.first_index for spec in self.indicators(params)}
         return max((needed[name] for name in self.required(params)), default=0) + 2
+
+    def overlays(self, params: Any) -> tuple[Overlay, ...]:
+        """The indicator lines the chart draws (default: each price-source indicator on the price
+        pane, the RSI on its own pane; volume and ATR columns are not drawn)."""
+        return tuple(
+            Overlay(spec.name, f"{_LABELS[spec.kind]} {spec.period}", _DEFAULT_PANES[spec.kind])
+            for spec in self.indicators(params)
+            if spec.kind in _DEFAULT_PANES and spec.source == "close"
+        )
 
     def missing(self, previous: Row, current: Row, params: Any) -> tuple[str, ...]:
         """Required columns still NaN on either candle (warm-up)."""

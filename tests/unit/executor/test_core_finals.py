@@ -117,8 +117,8 @@ def test_an_exit_that_sold_everything_closes_the_position() -> None:
         D(0),
     )
     assert step.exit.refusals == 0
-    assert kinds(step.effects) == ["ForgetEntrySent", "Publish", "Snapshot", "AnswerCloses"]
-    event = step.effects[1]
+    assert kinds(step.effects) == ["Publish", "Snapshot", "AnswerCloses"]
+    event = step.effects[0]
     assert isinstance(event, fx.Publish) and isinstance(event.payload, PositionClosed)
     assert event.payload.exit_reason == "stop_loss" and event.payload.exit_market_time_ms == 1_750
     answer = step.effects[-1]

@@ -7,7 +7,7 @@ from services.executor.core.refusals import Refusal, RefusalStep, refuse_order
 from services.executor.core.state import ExitState
 from shared.events import Outcome
 from shared.trading.lifecycle import DecidedExit
-from tests.unit.executor.facts import ENTRY_ID, EXIT_ID, POLICY, OrderRow, PositionRow, order, position
+from tests.unit.executor.facts import EXIT_ID, POLICY, OrderRow, PositionRow, order, position
 
 EXIT = order(client_order_id=EXIT_ID, purpose="exit", status="INTENT", signal_event_id="tick-3")
 CLOSING = position(status="CLOSING", exit_reason="stop_loss", exit_candle_open_ms=1_700)
@@ -30,7 +30,7 @@ def refuse(
     )
 
 
-def test_a_refused_entry_fails_its_position_and_forgets_when_it_was_sent() -> None:
+def test_a_refused_entry_fails_its_position() -> None:
     step = refuse(
         order(status="INTENT"),
         position(status="OPENING"),
@@ -38,7 +38,6 @@ def test_a_refused_entry_fails_its_position_and_forgets_when_it_was_sent() -> No
     )
     assert step.order_change == fx.RejectOrder("-2010 Account has insufficient balance")
     assert isinstance(step.position_change, fx.MarkFailed)
-    assert step.effects[0] == fx.ForgetEntrySent(ENTRY_ID)
     assert alerts(step.effects) == [("error", "insufficient_balance")]
     assert not any(isinstance(e, fx.AnswerCloses) for e in step.effects)
 

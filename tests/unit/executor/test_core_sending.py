@@ -134,3 +134,22 @@ def test_an_unknown_id_is_rejected_only_once_its_grace_is_over() -> None:
     assert after_settling_query("SUBMITTED", QueryOutcome.NOT_FOUND, 99.0, POLICY) == ()
     assert after_settling_query("INTENT", QueryOutcome.INCONCLUSIVE, 99.0, POLICY) == (fx.SettleLater(2.0),)
     assert after_settling_query("INTENT", QueryOutcome.FOUND, 99.0, POLICY) == ()
+
+
+WOULD_TAKE = Rejected("order: -2010 Order would immediately match and take.", -2010)
+
+
+def test_a_limit_maker_that_would_take_is_priced_again_with_the_same_id_until_the_sends_run_out() -> None:
+    state = Sending(CID, maker=True).sent()
+    step = on_reply(state, WOULD_TAKE, POLICY)
+    assert step.next is Next.REPRICE and codes(step.effects) == ["entry_repriced"]
+    last = Sending(CID, sends=POLICY.send_attempts, maker=True)
+    step = on_reply(last, WOULD_TAKE, POLICY)
+    assert step.next is Next.DONE
+    [refusal] = step.effects
+    assert isinstance(refusal, fx.RefuseOrder) and refusal.definite and refusal.code == -2010
+
+
+def test_a_market_order_refused_with_the_same_text_is_simply_refused() -> None:
+    step = on_reply(FIRST, WOULD_TAKE, POLICY)
+    assert step.next is Next.DONE and codes(step.effects) == ["RefuseOrder"]

@@ -14,11 +14,11 @@ from tests.unit.executor.facts import position
 
 D = Decimal
 MINUTE = 60_000
-AFTER = EntryTimes(fill_ms=1_000, sent_ms=900)
+AFTER = EntryTimes(fill_ms=1_000)
 
 
-def tick(price: str, ts: int = 2 * MINUTE + 5, bus_ms: int | None = 1_000_000) -> Tick:
-    return Tick("tick-1", D(price), ts, bus_ms)
+def tick(price: str, ts: int = 2 * MINUTE + 5) -> Tick:
+    return Tick("tick-1", D(price), ts)
 
 
 def test_a_late_tick_moves_the_market_clock_but_not_the_price() -> None:
@@ -27,12 +27,10 @@ def test_a_late_tick_moves_the_market_clock_but_not_the_price() -> None:
     assert MarketView(market_time_ms=9_000).with_tick(D("1"), 4_000).market_time_ms == 9_000
 
 
-def test_before_the_entry_by_its_fill_time_or_by_when_its_order_was_sent() -> None:
-    assert before_entry(AFTER, 1_000, None)
-    assert not before_entry(AFTER, 1_001, None)
-    assert before_entry(AFTER, 5_000, 900)  # published before the entry order left
-    assert not before_entry(AFTER, 5_000, 901)
-    assert not before_entry(EntryTimes(), 0, 0)
+def test_before_the_entry_is_by_the_exchange_time_of_its_fill_alone() -> None:
+    assert before_entry(AFTER, 1_000) and before_entry(AFTER, 999)
+    assert not before_entry(AFTER, 1_001)
+    assert not before_entry(EntryTimes(), 0)
 
 
 def test_a_stop_loss_crossed_exits_in_the_candle_of_the_tick() -> None:
@@ -83,9 +81,22 @@ def signal(candle_open_ms: int) -> Signal:
 
 
 def test_a_sell_signal_exits_in_its_candle_unless_the_candle_closed_before_the_entry() -> None:
-    [request] = on_sell_signal(signal(MINUTE), "signal-1", AFTER, None, MINUTE)
+    [request] = on_sell_signal(signal(MINUTE), "signal-1", AFTER, MINUTE)
     assert request == fx.RequestExit(
         ExitReason.SIGNAL, MINUTE, "signal-1", D("99000"), explicit=True, market_time_ms=2 * MINUTE
     )
-    ignored = on_sell_signal(signal(0), "signal-0", EntryTimes(fill_ms=MINUTE), None, MINUTE)
+    ignored = on_sell_signal(signal(0), "signal-0", EntryTimes(fill_ms=MINUTE), MINUTE)
     assert [type(e).__name__ for e in ignored] == ["Alert", "Note"]
+
+
+def test_with_the_stop_on_the_exchange_a_tick_triggers_the_take_profit_alone() -> None:
+    # After a moved stop replaced the OCO by a single stop order: the exchange sells at the stop,
+    # the bot at the take-profit that no order holds any more.
+    below = on_tick(
+        position(), ExitState(), AFTER, tick("97999"), interval_ms=MINUTE, since_settle_s=0, stop_on_exchange=True
+    )
+    assert below == ()
+    [request] = on_tick(
+        position(), ExitState(), AFTER, tick("104000"), interval_ms=MINUTE, since_settle_s=0, stop_on_exchange=True
+    )
+    assert isinstance(request, fx.RequestExit) and request.reason is ExitReason.TAKE_PROFIT

@@ -11,6 +11,9 @@ from shared.trading.ids import (
     exit_client_order_id,
     is_bot_id,
     is_exit_id,
+    is_stop_leg_id,
+    protection_generation,
+    protection_ids,
 )
 
 OPEN = 1_747_699_200_000
@@ -76,3 +79,35 @@ def test_classification() -> None:
 def test_invalid_inputs_are_refused(call, args) -> None:
     with pytest.raises(ClientOrderIdError):
         call(*args)
+
+
+def test_each_generation_of_the_oco_has_its_own_ids_from_the_entry_and_its_number() -> None:
+    entry = entry_client_order_id("BTCUSDT", 1747699200000)
+    first, second = protection_ids(entry), protection_ids(entry, 2)
+    assert (first.list_id, first.stop_loss, first.take_profit) == (
+        "PL-BTCUSDT-1747699200000",
+        "PS-BTCUSDT-1747699200000",
+        "PT-BTCUSDT-1747699200000",
+    )
+    assert (second.list_id, second.stop_loss, second.generation) == (
+        "PL2-BTCUSDT-1747699200000",
+        "PS2-BTCUSDT-1747699200000",
+        2,
+    )
+    assert protection_ids(entry, 2) == second  # the same generation always names the same list
+    assert [protection_generation(i) for i in (first.stop_loss, second.take_profit, "PL1-X", "XS-X", "PX2-X")] == [
+        1,
+        2,
+        None,
+        None,
+        None,
+    ]
+    assert is_stop_leg_id(second.stop_loss) and not is_stop_leg_id(second.take_profit)
+    assert is_bot_id(protection_ids(entry, 731).list_id)
+    # The longest entry id leaves room for two digits; beyond, the rest is hashed and stays distinct.
+    longest = entry_client_order_id("A" * 17, 1747699200000)
+    assert len(protection_ids(longest, 99).list_id) == 36
+    many = {protection_ids(longest, g).list_id for g in range(100, 5000, 7)}
+    assert len(many) == len(range(100, 5000, 7)) and all(CLIENT_ORDER_ID.match(i) for i in many)
+    with pytest.raises(ClientOrderIdError):
+        protection_ids(entry, 0)

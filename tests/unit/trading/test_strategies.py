@@ -72,6 +72,8 @@ def test_parameter_models_name_the_field_and_check_across_fields() -> None:
         Rsi2Reversion().parameters().ENTRY_RSI = 5  # type: ignore[misc]
 
 
+# Every candle of the six shared files (about 450,000) through evaluate(): a minute of CPU on a busy machine.
+@pytest.mark.timeout(360)
 @pytest.mark.parametrize("name", REGISTRY.names())
 def test_per_candle_rules_equal_the_vectorised_ones_on_every_shared_file(shared_data, name: str) -> None:
     strategy = REGISTRY.get(name)

@@ -1,0 +1,128 @@
+"""The search space: the parameters the user names, with bounds from the strategy's model or given.
+
+``--space "EMA_SHORT_PERIOD=5:30 STOP_LOSS_PERCENTAGE=0.005:0.05 USE_EMA_FILTER"``: a bare name
+takes its bounds from the parameter model's JSON schema (``ge``/``le``/``gt``/``lt``); a name
+with ``LOW:HIGH`` (or ``LOW:HIGH:STEP``) takes those. Integers are searched as integers, a
+boolean as one of both values, everything else as a float; the names of the risk set
+(``StrategyParameters``: stop-loss, take-profit, sizing) can be searched with any strategy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from shared.parameters import ParameterError, StrategyParameters
+
+# A float bound given as gt/lt moves inside by this much so the bound itself is never sampled.
+OPEN_MARGIN = 1e-6
+
+
+class Suggester(Protocol):
+    """The part of ``optuna.Trial`` a space needs."""
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1) -> int: ...
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None) -> float: ...
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched parameter; ``kind`` is ``int``, ``float`` or ``bool``."""
+
+    name: str
+    kind: str
+    low: float = 0.0
+    high: float = 1.0
+    step: float | None = None
+
+    def suggest(self, trial: Suggester) -> Any:
+        if self.kind == "bool":
+            return trial.suggest_categorical(self.name, [False, True])
+        if self.kind == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1))
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step)
+
+
+def field_kind(prop: dict[str, Any]) -> str:
+    types = {prop.get("type")} | {option.get("type") for option in prop.get("anyOf", [])}
+    if "boolean" in types:
+        return "bool"
+    if types == {"integer"}:
+        return "int"
+    return "float"
+
+
+def schema_bounds(name: str, prop: dict[str, Any], kind: str) -> tuple[float, float]:
+    low = prop.get("minimum", prop.get("exclusiveMinimum"))
+    high = prop.get("maximum", prop.get("exclusiveMaximum"))
+    if low is None or high is None:
+        raise ParameterError([(name, "has no bounds in the parameter model: give them as NAME=LOW:HIGH")])
+    shift = 1 if kind == "int" else OPEN_MARGIN * max(abs(float(high) - float(low)), 1.0)
+    low = float(low) + (shift if "exclusiveMinimum" in prop and "minimum" not in prop else 0)
+    high = float(high) - (shift if "exclusiveMaximum" in prop and "maximum" not in prop else 0)
+    return low, high
+
+
+def _properties(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
+    properties: dict[str, dict[str, Any]] = model.model_json_schema().get("properties", {})
+    return properties
+
+
+def parse_space(text: str, model: type[BaseModel]) -> list[Dimension]:
+    """The dimensions of ``text`` over ``model`` and the risk set; ``ParameterError`` names each bad entry."""
+    properties = {**_properties(StrategyParameters), **_properties(model)}
+    dims: list[Dimension] = []
+    problems: list[tuple[str, str]] = []
+    for token in [t for t in re.split(r"[\s,]+", text.strip()) if t]:
+        name, _, bounds = token.partition("=")
+        name = name.upper()
+        prop = properties.get(name)
+        if prop is None:
+            problems.append((name, "is not a parameter of this strategy or of the risk settings"))
+            continue
+        kind = field_kind(prop)
+        try:
+            if kind == "bool":
+                dims.append(Dimension(name, kind))
+                continue
+            if bounds:
+                parts = [float(p) for p in bounds.split(":")]
+                if len(parts) not in (2, 3):
+                    raise ValueError
+                low, high, step = parts[0], parts[1], parts[2] if len(parts) == 3 else None
+            else:
+                (low, high), step = schema_bounds(name, prop, kind), None
+        except ParameterError as e:
+            problems.extend(e.problems)
+            continue
+        except ValueError:
+            problems.append((name, f"bounds must be LOW:HIGH or LOW:HIGH:STEP, got {bounds!r}"))
+            continue
+        if not low < high:
+            problems.append((name, f"the low bound {low:g} must be below the high bound {high:g}"))
+            continue
+        dims.append(Dimension(name, kind, low, high, step))
+    if len({d.name for d in dims}) != len(dims):
+        problems.append(("space", "a parameter is named twice"))
+    if not dims and not problems:
+        problems.append(("space", "name at least one parameter to search"))
+    if problems:
+        raise ParameterError(problems)
+    return dims
+
+
+def assignment_text(values: dict[str, Any]) -> str:
+    """``{"A": 1, "B": True}`` -> ``"A=1 B=true"``: the ``--params`` form the backtester validates."""
+
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float):
+            return f"{value:.10g}"
+        return str(value)
+
+    return " ".join(f"{name}={text(value)}" for name, value in values.items())
