@@ -45,10 +45,28 @@ def _as_set(default: StrategyParameters | SymbolSet) -> SymbolSet:
 async def parameters_record(redis: Redis, symbol: str = "", strategy: str = DEFAULT_STRATEGY) -> dict[str, Any] | None:
     """The stored record ``{"version", "strategy", "parameters", "changed_at_ms", "changed_by", ...}``
     of ``symbol`` (the shared set when it has none and its ``strategy`` is ema_cross_rsi), or None."""
-    record = loads(await redis.get(set_key(symbol)))
+    own = await redis.get(set_key(symbol))
+    falls_back = loads(own) is None and symbol and strategy == DEFAULT_STRATEGY
+    return record_of(own, await redis.get(streams.PARAMETERS) if falls_back else None, symbol, strategy)
+
+
+def ask_set(pipe: Any, symbol: str) -> None:
+    """Queue the two reads ``record_of`` chooses from on a pipeline (one round trip with the rest)."""
+    pipe.get(set_key(symbol))
+    pipe.get(streams.PARAMETERS)
+
+
+def record_of(own: object, shared: object, symbol: str, strategy: str = DEFAULT_STRATEGY) -> dict[str, Any] | None:
+    """``parameters_record`` from the raw values of ``symbol``'s key and the shared set's key."""
+    record = loads(own if isinstance(own, str | bytes) else None)
     if record is None and symbol and strategy == DEFAULT_STRATEGY:
-        record = loads(await redis.get(streams.PARAMETERS))
+        record = loads(shared if isinstance(shared, str | bytes) else None)
     return record if isinstance(record, dict) else None
+
+
+def set_of(record: dict[str, Any] | None, default: SymbolSet, registry: Registry) -> SymbolSet:
+    """The set a stored record (``record_of``) holds; version 0 is ``default`` (nothing stored)."""
+    return _parse_record(record, default, registry)
 
 
 def _parse_record(record: object, default: SymbolSet, registry: Registry) -> SymbolSet:

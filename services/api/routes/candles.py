@@ -18,13 +18,15 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.api.candle_store import Bar, CandleStore, aggregate, bar_of
+from services.api.config import ApiSettings
 from services.api.deps import CandlesDep, LedgerDep, Protected, RedisDep, SettingsDep
 from services.api.errors import FieldProblem, unprocessable
 from services.api.ledger_view import LedgerTrade, LedgerView
 from services.api.routes.status import PositionView, position_view
 from shared import streams
-from shared.control import current_set
 from shared.intervals import INTERVAL_MS
+from shared.parameter_sets import SymbolSet
+from shared.parameter_store import ask_set, record_of, set_of
 from shared.precision import Precision, short_pct
 from shared.trading.vocabulary import PositionStatus, Side
 
@@ -161,6 +163,20 @@ _DRAWN: dict[tuple[str, str, int, int | None], _Drawn] = {}
 _DRAWN_LIMIT = 256
 
 
+# The parameter set in force per symbol, parsed (and validated) once per stored value, not per request.
+_SETS: dict[str, tuple[object, object, SymbolSet]] = {}
+
+
+def _symbol_set(settings: ApiSettings, symbol: str, own: object, shared: object) -> SymbolSet:
+    hit = _SETS.get(symbol)
+    if hit is not None and hit[0] == own and hit[1] == shared:
+        return hit[2]
+    default = settings.initial_sets()[symbol]
+    chosen = set_of(record_of(own, shared, symbol, default.strategy), default, settings.strategy_registry())
+    _SETS[symbol] = (own, shared, chosen)
+    return chosen
+
+
 def _bucket(time_ms: int, step_ms: int) -> int:
     return time_ms - time_ms % step_ms
 
@@ -270,13 +286,14 @@ async def candles(
         pipe.xrevrange(streams.KLINE_UPDATES, count=min(UPDATES_LOOKBACK, 10 * len(settings.symbols) + 10))
         pipe.hget(streams.POSITIONS, symbol)
         pipe.hget(streams.MARKET_LAST_PRICE, symbol)
+        ask_set(pipe, symbol)
         if ledger.precisions.stale:
             pipe.hmget(streams.SYMBOL_INFO, ledger.precisions.symbols)
         replies = await pipe.execute()
     followed = len(store.followed)
     await store.catch_up(replies[:followed])
-    update_entries, position_raw, price = replies[followed : followed + 3]
-    if len(replies) == followed + 4:
+    update_entries, position_raw, price, own_set, shared_set = replies[followed : followed + 5]
+    if len(replies) == followed + 6:
         ledger.precisions.apply(replies[-1])
     f = ledger.precisions.of(symbol)
     factor = step_ms // base_ms
@@ -298,7 +315,7 @@ async def candles(
         if len(_DRAWN) >= _DRAWN_LIMIT:
             _DRAWN.clear()
         _DRAWN[key] = drawn
-    chosen = await current_set(redis, settings.initial_sets()[symbol], settings.strategy_registry())
+    chosen = _symbol_set(settings, symbol, own_set, shared_set)
     parameters = chosen.parameters
     overlays = [o.as_dict() for o in settings.strategy_registry().get(chosen.strategy).overlays(parameters)]
     known = ledger.precisions.known(symbol)
