@@ -34,6 +34,15 @@ Item = tuple[str, dict[str, Any], tuple[int, int] | None]  # (key, parameter val
 
 
 @dataclass
+class Running:
+    """A batch submitted by ``TrialPool.start``: its trials, their tasks and the workers they went to."""
+
+    given: list[Item]
+    futures: list[Future[list[dict[str, Any]]]]
+    targets: list[str]
+
+
+@dataclass
 class TrialPool:
     """A Dask client with the data scattered to its workers.
 
@@ -57,6 +66,11 @@ class TrialPool:
         lost worker took the last copy of the data, or a task failed ``RETRIES`` times), the data
         is scattered again and the batch rerun: a trial is a pure function of its parameters, so
         running it twice changes nothing."""
+        return self.finish(self.start(batch), done)
+
+    def start(self, batch: Iterable[Item]) -> Running:
+        """Submit ``batch`` (each chunk as soon as it is yielded) without waiting for it: ``finish``
+        collects it, while the workers may already run the next one."""
         given: list[Item] = []
         futures: list[Future[list[dict[str, Any]]]] = []
         targets = self.workers()
@@ -66,6 +80,11 @@ class TrialPool:
                 futures.append(self._submit(given[-self.chunk :], 0, targets, len(futures)))
         if len(given) % self.chunk:
             futures.append(self._submit(given[-(len(given) % self.chunk) :], 0, targets, len(futures)))
+        return Running(given, futures, targets)
+
+    def finish(self, running: Running, done: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+        """The results of a ``start``ed batch, in its order (see ``run``)."""
+        given, futures = running.given, running.futures
         for attempt in range(1, RETRIES + 2):
             try:
                 return self._collect(futures, done)

@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from backtest.optimize.objectives import Constraints, Metrics, Objective
 from backtest.optimize.persist import write_trials
-from backtest.optimize.scheduler import Item, TrialPool
+from backtest.optimize.scheduler import Item, Running, TrialPool
 from backtest.optimize.space import Dimension, grid
 
 DEFAULT_STORAGE = Path("var") / "optimize" / "studies.sqlite3"
@@ -117,9 +117,7 @@ def default_sampler(objectives: Sequence[Objective]) -> str:
     return "tpe" if len(objectives) == 1 else "nsga2"
 
 
-def make_sampler(
-    kind: str, seed: int, previous: int, space: Sequence[Dimension] = ()
-) -> optuna.samplers.BaseSampler:
+def make_sampler(kind: str, seed: int, previous: int, space: Sequence[Dimension] = ()) -> optuna.samplers.BaseSampler:
     """The ``kind`` sampler of a study holding ``previous`` finished trials (see the module docstring)."""
     if kind == "grid":
         return GridSampler(grid(list(space)), seed=seed)
@@ -199,6 +197,17 @@ def ask(study: optuna.Study, search: Search, size: int, asked: list[optuna.Trial
         yield f"{study.study_name}-{trial.number}", {d.name: d.suggest(trial) for d in search.space}, search.span
 
 
+def _batches(study: optuna.Study, pool: TrialPool, search: Search) -> Iterator[tuple[list[optuna.Trial], Running]]:
+    """Each batch asked and submitted when the caller takes it, until the budget or the timeout is reached."""
+    started = time.monotonic()
+    done = finished(study)
+    while done < search.trials and (search.timeout is None or time.monotonic() - started < search.timeout):
+        asked: list[optuna.Trial] = []
+        size = min(search.batch, search.trials - done)
+        yield asked, pool.start(ask(study, search, size, asked))
+        done += size
+
+
 def optimise(
     studies: Studies, pool: TrialPool, search: Search, progress: Callable[[optuna.Study, int], None] | None = None
 ) -> None:
@@ -207,20 +216,30 @@ def optimise(
     Each trial of a batch goes to the workers as soon as it is asked, while the sampler asks the
     next ones (which see the earlier ones as running, as when the whole batch is asked first:
     the same trials either way); the batch is told in trial order once it is all in, then written
-    to the storage."""
+    to the storage. A sampler that does not learn from the results (grid, random) has the next
+    batch asked and running before the last one is told and written, so the workers never wait
+    for the client: the same trials, as they do not depend on what was told."""
     study = studies.memory
-    started = time.monotonic()
-    done = finished(study)
-    while done < search.trials and (search.timeout is None or time.monotonic() - started < search.timeout):
-        asked: list[optuna.Trial] = []
-        size = min(search.batch, search.trials - done)
-        results = pool.run(ask(study, search, size, asked), None if progress is None else lambda: progress(study, 1))
-        for trial, result in zip(asked, results, strict=True):
+    one = None if progress is None else lambda: progress(study, 1)
+
+    def told(asked: list[optuna.Trial], running: Running) -> None:
+        for trial, result in zip(asked, pool.finish(running, one), strict=True):
             tell(study, trial, result, search)
         studies.flush()
-        done += size
         if progress is not None:
             progress(study, 0)
+
+    ahead = (search.sampler or default_sampler(search.objectives)) not in LEARNING
+    previous: tuple[list[optuna.Trial], Running] | None = None
+    for batch in _batches(study, pool, search):
+        if not ahead:
+            told(*batch)
+            continue
+        if previous is not None:
+            told(*previous)
+        previous = batch
+    if previous is not None:
+        told(*previous)
     studies.flush()
 
 

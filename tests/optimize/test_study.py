@@ -175,7 +175,7 @@ def test_the_command_line_writes_the_json_and_the_report(candle_slice: Path, tmp
         (["--space", "EMA_SHORT_PERIOD=3:8", "--objective", "luck"], "'luck' is not a valid Objective"),
         (["--space", "EMA_SHORT_PERIOD=3:8", "--params", "FEE=2"], "parameter FEE"),
         (["--space", "EMA_SHORT_PERIOD=3:8", "--symbols", "ETHUSDT"], "holds BTCUSDT only"),
-        (["--space", "STOP_LOSS_PERCENTAGE=0.01:0.02", "--sampler", "grid"], "STOP_LOSS_PERCENTAGE: a float needs a step"),
+        (["--space", "STOP_LOSS_PERCENTAGE=0.01:0.02", "--sampler", "grid"], "STOP_LOSS_PERCENTAGE: a float needs"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_field(
