@@ -37,7 +37,7 @@ from backtest.optimize.verdict import verdict
 from shared.strategy_loader import load_registry
 
 Progress = Callable[[optuna.Study, int], None]
-GRID_CHUNK = 4
+GRID_CHUNK = 8
 
 
 @dataclass(frozen=True)
