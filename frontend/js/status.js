@@ -13,7 +13,11 @@ const STATE_LABELS = {
 };
 const MODE_LABELS = { sim: "SIM", testnet: "TESTNET", live: "LIVE" };
 // Where the stop-loss and take-profit are held: what protects the position while the bot is down.
-const PROTECTION = { exchange: "on the exchange (OCO)", bot: "watched by the bot" };
+const PROTECTION = {
+  exchange: "on the exchange (OCO)",
+  exchange_stop: "stop on the exchange, take-profit watched by the bot",
+  bot: "watched by the bot",
+};
 
 export class StatusPanel {
   constructor(app) {

@@ -15,7 +15,7 @@ from services.executor.core.state import CloseRequest, ExitState
 from services.executor.core.ticks import EntryTimes, MarketView
 from services.executor.exchange import SymbolInfo
 from shared.store.models import Position
-from shared.trading.vocabulary import ProtectionMode
+from shared.trading.vocabulary import Guard
 
 
 @dataclass
@@ -55,11 +55,13 @@ class SymbolBook:
         return self.stop_resting
 
     @property
-    def protection(self) -> ProtectionMode | None:
+    def protection(self) -> Guard | None:
         """Who watches the active position's levels (None when flat or still opening)."""
         if self.position is None or self.position.status not in ("OPEN", "CLOSING"):
             return None
-        return ProtectionMode.EXCHANGE if self.guarded else ProtectionMode.BOT
+        if not self.guarded:
+            return Guard.BOT
+        return Guard.EXCHANGE if self.take_profit_resting else Guard.EXCHANGE_STOP
 
     def settle_later(self, due: float) -> None:
         """Query the unsettled orders again at ``due`` (monotonic), or earlier if already due."""

@@ -61,6 +61,16 @@ class ProtectionMode(StrEnum):
     EXCHANGE = "exchange"  # an OCO rests on the exchange; the bot watches only if placing it failed
 
 
+class Guard(StrEnum):
+    """Who watches an open position's levels right now, as its snapshot and the dashboard say."""
+
+    EXCHANGE = "exchange"  # both legs of an OCO rest on the exchange
+    # The stop rests alone (a trailing stop moved it with cancelReplace, which replaces one
+    # order): the take-profit is the bot's, so it fires only while the executor runs.
+    EXCHANGE_STOP = "exchange_stop"
+    BOT = "bot"  # the executor watches every tick and sells at market
+
+
 class StopMode(StrEnum):
     """How a stop-loss distance is measured (``shared.trading.stops``)."""
 

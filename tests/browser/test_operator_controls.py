@@ -18,7 +18,7 @@ from tests.browser.conftest import ApiProcess
 from tests.executor.harness import Bus, candle, executor_env, start_process, wait_until
 from tests.support.simulator import SimulatorProcess, start_simulator
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 SYMBOLS = "BTCUSDT,ETHUSDT"
 
 
@@ -48,7 +48,8 @@ async def test_controls_show_each_answer_beside_their_button(
         async def owned() -> bool:
             return all([await redis_client.get(streams.lease_key("executor", s)) for s in SYMBOLS.split(",")])
 
-        await wait_until(owned, 30, "the executor owning both symbols")
+        # Its start includes importing every module, tens of seconds on a loaded machine.
+        await wait_until(owned, 120, "the executor owning both symbols")
         await Bus(redis_client).signal("BTCUSDT", "BUY", candle())
 
         async def opened() -> bool:

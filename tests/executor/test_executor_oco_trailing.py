@@ -203,7 +203,8 @@ async def test_each_candle_that_moves_the_stop_replaces_the_stop_atomically_and_
         assert open_lists(rising, entry) == []
         assert rising.state()["client_order_ids"].count(protection_ids(entry, 2).stop_loss) == 1
         assert await ex.bus.alerts("protection_fallback", SYMBOL) == []
-        assert (await ex.bus.snapshot(SYMBOL) or {}).get("protection") == "exchange"
+        # The stop rests alone now: the snapshot says the take-profit is the bot's to watch.
+        assert (await ex.bus.snapshot(SYMBOL) or {}).get("protection") == "exchange_stop"
         assert not [o for o in rising.state()["orders"] if o["clientOrderId"] == exit_client_order_id(entry)]
         await watch.stop()
         watch.assert_one_stop_throughout()

@@ -19,7 +19,7 @@ from shared.codec import decode, loads
 from shared.events import ExecutorAlert
 from shared.trading.breaker import DAY_MS
 from tests.pipeline.ledger import MINUTE, REPLAYS
-from tests.support.stack import Stack, prepare_data, start_stack
+from tests.support.stack import Stack, Warm, prepare_data, start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -70,21 +70,21 @@ def positions(stack: Stack) -> list[tuple[str, str, int | None, int | None]]:
         ).fetchall()
 
 
-def restart_every_service(stack: Stack) -> None:
-    """SIGKILL market_data, strategy and executor together and start fresh ones (imports done first)."""
-    names = ("market_data", "strategy", "executor")
-    old = {name: stack.processes[name][-1] for name in names}
-    held = {name: stack.folder / f"{name}-held-{time.monotonic_ns()}" for name in names}
-    fresh = {name: stack.start(name, held=held[name]) for name in names}
-    stack.wait_for(lambda: all(held[n].exists() or not fresh[n].alive() for n in names), 180, "fresh imports")
+RESTARTED = ("market_data", "strategy", "executor")
+
+
+def restart_every_service(stack: Stack, warm: dict[str, Warm]) -> None:
+    """SIGKILL market_data, strategy and executor together and let the imported ones run."""
+    old = {name: stack.processes[name][0] for name in RESTARTED}
+    stack.wait_for(lambda: all(w.held.exists() or not w.process.alive() for w in warm.values()), 180, "fresh imports")
     for service in old.values():
         service.process.kill()
         service.process.wait(10)
     time.sleep(0.5)
-    for service in fresh.values():
-        assert service.process.stdin is not None
-        service.process.stdin.write(b"run\n")
-        service.process.stdin.close()
+    for w in warm.values():
+        assert w.process.process.stdin is not None
+        w.process.process.stdin.write(b"run\n")
+        w.process.process.stdin.close()
 
 
 def test_a_tight_daily_limit_trips_pauses_entries_survives_restarts_and_clears_at_the_next_market_day(
@@ -99,12 +99,16 @@ def test_a_tight_daily_limit_trips_pauses_entries_survives_restarts_and_clears_a
         tmp_path / "stack", data=data, symbols=SYMBOLS, speed=SPEED, history=HISTORY, extra_env=env, exchange_last=True
     )
     try:
+        # Imported beside the running stack from the start: on a loaded machine imports take
+        # tens of seconds, hours of market time at this speed, which would leave the restarted
+        # services no market time before the midnight that clears the breaker.
+        warm = {name: stack.prepare(name) for name in RESTARTED}
         tripped = stack.wait_for(lambda: (breaker(stack).get("state") or {}).get("tripped"), 150, "the breaker to trip")
         assert tripped["limit"] == "daily_loss" and tripped["at_ms"] < midnight, tripped
         [trip] = alerts(stack, "breaker_daily_loss")
         assert "limit_pct 0.05" in trip.message
 
-        restart_every_service(stack)
+        restart_every_service(stack, warm)
         restarted = len(alerts(stack, "entry_skipped"))
         # The restarted executor still refuses entries, naming the limit, until the market day ends.
         stack.wait_for(

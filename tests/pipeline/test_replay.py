@@ -199,13 +199,16 @@ def test_another_strategy_replays_as_it_backtests(tmp_path: Path, name: str) -> 
 def test_sigkill_of_each_service_in_turn_changes_nothing(tmp_path: Path) -> None:
     def kill_each(stack: Stack) -> None:
         # market_data while flat; strategy while flat; executor while a position is open (197-204).
-        for name, index in (("market_data", 125), ("strategy", 160), ("executor", 197)):
+        kills = (("market_data", 125), ("strategy", 160), ("executor", 197))
+        # Imported now, so each kill lands at its candle however long imports take.
+        warm = {name: stack.prepare(name) for name, _ in kills}
+        for name, index in kills:
             wait_for_candle(stack, "BTCUSDT", index)
             if name == "executor":
                 stack.wait_for(
                     lambda: '"OPEN"' in (stack.client().hget(streams.POSITIONS, "BTCUSDT") or ""), 30, "the position"
                 )
-            stack.restart(name)  # SIGKILL, and a fresh process 0.5 s later
+            stack.restart(name, warm=warm[name])  # SIGKILL, and the fresh process 0.5 s later
 
     # Tickers from the all-market array (what market_data reads past a few symbols): the same ledger.
     stack, ledgers, expected = run_replay(

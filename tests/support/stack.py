@@ -37,6 +37,14 @@ class ServiceProcess:
         return self.process.poll() is None
 
 
+@dataclass(frozen=True)
+class Warm:
+    """A process started held (``Stack.prepare``): imported, waiting for its line on stdin."""
+
+    process: ServiceProcess
+    held: Path
+
+
 @dataclass
 class Stack:
     folder: Path
@@ -108,21 +116,31 @@ class Stack:
         service.process.send_signal(signal.SIGKILL)
         service.process.wait(10)
 
-    def restart(self, name: str, index: int = -1, pause_s: float = 0.5) -> ServiceProcess:
-        """SIGKILL one process of ``name`` and start a fresh one ``pause_s`` later, its imports
-        done before the kill: on a loaded machine they alone take seconds (many candles of a
-        fast replay), which is not what a restart test is about."""
-        old = self.processes[name][index]
+    def prepare(self, name: str) -> Warm:
+        """A fresh process of ``name`` that imports its modules now and waits to be let run by
+        ``restart``. A test that restarts at a given candle prepares before waiting for it: on a
+        loaded machine the imports take seconds, dozens of candles at 240x, by which the kill
+        would otherwise come late and the restarted service miss the candles it should trade."""
         held = self.folder / f"{name}-held-{time.monotonic_ns()}"
-        fresh = self.start(name, held=held)
-        self.wait_for(lambda: held.exists() or not fresh.alive(), 180, f"a fresh {name} to import its modules")
+        return Warm(self.start(name, held=held), held)
+
+    def restart(self, name: str, index: int = -1, pause_s: float = 0.5, warm: Warm | None = None) -> ServiceProcess:
+        """SIGKILL one process of ``name`` and let a fresh one run ``pause_s`` later, its imports
+        done before the kill (``warm`` from ``prepare``, or one prepared here): they alone take
+        seconds on a loaded machine, which is not what a restart test is about."""
+        old = [service for service in self.processes[name] if warm is None or service is not warm.process][index]
+        fresh = warm or self.prepare(name)
+        self.wait_for(
+            lambda: fresh.held.exists() or not fresh.process.alive(), 180, f"a fresh {name} to import its modules"
+        )
         old.process.send_signal(signal.SIGKILL)
         old.process.wait(10)
         time.sleep(pause_s)
-        assert fresh.process.stdin is not None
-        fresh.process.stdin.write(b"run\n")
-        fresh.process.stdin.close()
-        return fresh
+        stdin = fresh.process.process.stdin
+        assert stdin is not None
+        stdin.write(b"run\n")
+        stdin.close()
+        return fresh.process
 
     def stop_all(self) -> None:
         for replicas in reversed(list(self.processes.values())):

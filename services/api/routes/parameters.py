@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, cast
 
 from fastapi import APIRouter, Body, HTTPException, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
 
 from services.api.config import ApiSettings
 from services.api.deps import Protected, RedisDep, RequestedBy, SettingsDep
@@ -130,8 +132,44 @@ def _fields(strategy: Strategy) -> list[FieldInfo]:
     ]
 
 
-def _labels(strategy: Strategy) -> dict[str, str]:
+def labels_of(strategy: Strategy) -> dict[str, str]:
     return {name: prop.get("title", name) for name, prop in set_schema(strategy)["properties"].items()}
+
+
+@dataclass(frozen=True)
+class AskedChange:
+    """A parameter change asked for: the values, who asks, the set they apply to, its answer's id."""
+
+    values: dict[str, Any]
+    who: str
+    start: StrategyParameters | SymbolSet
+    command_id: str
+    confirm_dangerous: bool
+
+
+async def apply_change(
+    redis: Redis, settings: ApiSettings, change: AskedChange, labels: dict[str, str]
+) -> tuple[int, Any] | JSONResponse:
+    """Check ``change`` against the history and the strategy's model and store it as the next
+    version: ``(version, parameters)``, or the answer that refuses it (422 naming each field by
+    its label, 409 when a dangerous setting needs confirming); nothing is stored then."""
+    registry = settings.strategy_registry()
+    try:
+        await check_bounds(redis, change.values, change.start, settings.history(), registry)
+        return await update_parameters(
+            redis,
+            change.values,
+            change.who,
+            change.start,
+            history=settings.history(),
+            confirm_dangerous=change.confirm_dangerous,
+            command_id=change.command_id,
+            registry=registry,
+        )
+    except ParameterError as e:
+        return unprocessable([FieldProblem(field=f, label=labels.get(f, f), message=m) for f, m in e.problems])
+    except DangerousParameters as e:
+        return confirmation_needed(e)
 
 
 async def _current(redis: RedisDep, settings: ApiSettings, symbol: str | None) -> ParameterSet:
@@ -198,28 +236,15 @@ async def put_parameters(
     start = start_set(settings, symbol)
     registry = settings.strategy_registry()
     current = await current_set(redis, start, registry) if isinstance(start, SymbolSet) else None
-    labels = _labels(registry.get(current.strategy if current else DEFAULT_STRATEGY))
-    try:
-        await check_bounds(redis, values, start, settings.history(), registry)
-        version, _ = await update_parameters(
-            redis,
-            values,
-            who,
-            start,
-            history=settings.history(),
-            confirm_dangerous=confirm_dangerous,
-            command_id=command_id,
-            registry=registry,
-        )
-    except ParameterError as e:
-        return unprocessable(
-            [
-                FieldProblem(field=field, label=labels.get(field, field), message=message)
-                for field, message in e.problems
-            ]
-        )
-    except DangerousParameters as e:
-        return confirmation_needed(e)
+    applied = await apply_change(
+        redis,
+        settings,
+        AskedChange(values, who, start, command_id, confirm_dangerous),
+        labels_of(registry.get(current.strategy if current else DEFAULT_STRATEGY)),
+    )
+    if isinstance(applied, JSONResponse):
+        return applied
+    version, _ = applied
     view = await _current(redis, settings, symbol)
     if view.command_id != command_id:
         view.command_id = None  # nothing changed: no new version, nothing to answer
@@ -272,7 +297,7 @@ async def switch(
             redis, body.strategy, who, start, history=settings.history(), command_id=command_id, registry=registry
         )
     except ParameterError as e:
-        labels = _labels(registry.get(body.strategy))
+        labels = labels_of(registry.get(body.strategy))
         return unprocessable(
             [
                 FieldProblem(field=field, label=labels.get(field, field), message=message)

@@ -48,7 +48,9 @@ class PositionView(BaseModel):
     entry_time_ms: int | None = None
     stop_loss: str | None = None
     take_profit: str | None = None
-    protection: str | None = None  # who watches the levels: "exchange" (an OCO rests) or "bot" (ticks)
+    # Who watches the levels (``shared.trading.vocabulary.Guard``): "exchange" (an OCO rests),
+    # "exchange_stop" (the stop rests, the bot watches the take-profit) or "bot" (ticks).
+    protection: str | None = None
     unrealised_quote: str | None = None
     unrealised_pct: str | None = None
 

@@ -15,12 +15,10 @@ from pydantic import BaseModel
 
 from services.api.deps import Protected, RedisDep, RequestedBy, SettingsDep, StudyRunsDep
 from services.api.errors import FieldProblem, unprocessable
-from services.api.parameter_schema import check_bounds
-from services.api.routes.parameters import SymbolQuery, confirmation_needed, start_set
+from services.api.routes.parameters import AskedChange, SymbolQuery, apply_change, labels_of, start_set
 from services.api.study_runs import StudyBusy, StudyRequest, check_request
-from shared.control import current_parameters, current_set, new_command_id, update_parameters
-from shared.parameter_sets import SymbolSet, set_model, set_schema
-from shared.parameters import DangerousParameters, ParameterError
+from shared.control import current_parameters, current_set, new_command_id
+from shared.parameter_sets import SymbolSet, set_model
 from shared.trading.strategies import DEFAULT_STRATEGY
 
 router = APIRouter(prefix="/api", tags=["studies"], dependencies=Protected)
@@ -200,23 +198,11 @@ async def apply_study(
         return unprocessable(problems)
     before = current.version if current else (await current_parameters(redis, settings.initial_parameters()))[0]
     command_id = new_command_id()
-    labels = {name: prop.get("title", name) for name, prop in set_schema(registry.get(strategy))["properties"].items()}
-    try:
-        await check_bounds(redis, values, start, settings.history(), registry)
-        version, parameters = await update_parameters(
-            redis,
-            values,
-            who,
-            start,
-            history=settings.history(),
-            confirm_dangerous=confirm_dangerous,
-            command_id=command_id,
-            registry=registry,
-        )
-    except ParameterError as e:
-        return unprocessable([FieldProblem(field=f, label=labels.get(f, f), message=m) for f, m in e.problems])
-    except DangerousParameters as e:
-        return confirmation_needed(e)
+    change = AskedChange(values, who, start, command_id, confirm_dangerous)
+    applied = await apply_change(redis, settings, change, labels_of(registry.get(strategy)))
+    if isinstance(applied, JSONResponse):
+        return applied
+    version, parameters = applied
     # A set the study's values leave as it was is no new version: nothing for the executor to answer.
     changed = version != before
     logger.info(
