@@ -9,7 +9,9 @@ running (each batch is written once told) and the sampler continues from seed + 
 
 The sampler (``--sampler``): TPE by default for one objective, NSGA-II for several; ``random``;
 ``grid``, every point of the space's grid once (``space.grid``) in an order the seed shuffles,
-the same order on resuming (its seed is the study's, not moved by the stored trials).
+the same order on resuming (its seed is the study's, not moved by the stored trials). Grid and
+random trials do not depend on the results, so their next batch runs while the last one is told
+(``optimise``): a killed run of theirs loses at most two batches.
 """
 
 from __future__ import annotations
