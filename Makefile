@@ -21,7 +21,7 @@ help:
 	@echo "make user [ADD=name ROLE=viewer|operator] [NAME=name ROLE=...] [RESET=name] [REMOVE=name]   dashboard accounts"
 	@echo "make token [ADD=label ROLE=viewer|operator ACCOUNT=name] [REVOKE=id]   personal API tokens (Authorization: Bearer)"
 	@echo "make backtest DATA=file.csv.gz [PARAMS=\"EMA_SHORT_PERIOD=12 FEE=0.001\"] [JSON=out.json] [REPORT=out.html]"
-	@echo "make optimize DATA=file SPACE=\"EMA_SHORT_PERIOD=5:30 ...\" [TRIALS=100] [OBJECTIVE=sharpe] [WALK_FORWARD=K] [SEED=0] [SCHEDULER=tcp://host:8786] [PARAMS=...] [JSON=out.json] [REPORT=out.html]"
+	@echo "make optimize DATA=file SPACE=\"EMA_SHORT_PERIOD=5:30 ...\" [TRIALS=100] [SAMPLER=tpe|random|grid|nsga2] [OBJECTIVE=sharpe] [WALK_FORWARD=K] [SEED=0] [SCHEDULER=tcp://host:8786] [PARAMS=...] [JSON=out.json] [REPORT=out.html]"
 	@echo "make download SYMBOLS=BTCUSDT,ETHUSDT INTERVAL=1m START=2024-01-01 [END=2024-03-01] [OUT=data] [SOURCE=rest|archive]"
 	@echo "make bench                    benchmarks (tables printed, nothing asserted)"
 	@echo "make chaos [SEED=1] [KILLS=104] [JSON=out.json]   long tier: clean vs faulted replay, comparison table"
@@ -105,11 +105,11 @@ backtest: install
 
 # Optuna over the named parameters, trials on Dask (docs/optimize.md); studies in var/optimize/.
 optimize: install
-	@[ -n "$(DATA)" ] && [ -n "$(SPACE)" ] || { echo "usage: make optimize DATA=file SPACE=\"EMA_SHORT_PERIOD=5:30 EMA_LONG_PERIOD=20:120\" [TRIALS=100] [OBJECTIVE=sharpe] [WALK_FORWARD=K] [SEED=0] [SYMBOLS=..] [TIMEFRAME=1m] [SCHEDULER=tcp://host:8786] [PARAMS=...] [JSON=out.json] [REPORT=out.html]"; exit 2; }
-	$(PY) -m backtest.optimize --data "$(DATA)" --space "$(SPACE)" --params "$(PARAMS)" --trials "$(or $(TRIALS),100)" \
+	@[ -n "$(DATA)" ] && [ -n "$(SPACE)" ] || { echo "usage: make optimize DATA=file SPACE=\"EMA_SHORT_PERIOD=5:30 EMA_LONG_PERIOD=20:120\" [TRIALS=100] [SAMPLER=tpe|random|grid|nsga2] [OBJECTIVE=sharpe] [WALK_FORWARD=K] [SEED=0] [SYMBOLS=..] [TIMEFRAME=1m] [SCHEDULER=tcp://host:8786] [PARAMS=...] [JSON=out.json] [REPORT=out.html]"; exit 2; }
+	$(PY) -m backtest.optimize --data "$(DATA)" --space "$(SPACE)" --params "$(PARAMS)" $(if $(TRIALS),--trials "$(TRIALS)") \
 		--objective "$(or $(OBJECTIVE),sharpe)" --seed "$(or $(SEED),0)" $(if $(WALK_FORWARD),--walk-forward $(WALK_FORWARD)) \
 		$(if $(SYMBOLS),--symbols "$(SYMBOLS)") $(if $(TIMEFRAME),--timeframe "$(TIMEFRAME)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
-		$(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(STUDY),--study "$(STUDY)") $(if $(JSON),--json "$(JSON)") $(if $(REPORT),--report "$(REPORT)")
+		$(if $(SAMPLER),--sampler "$(SAMPLER)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(STUDY),--study "$(STUDY)") $(if $(JSON),--json "$(JSON)") $(if $(REPORT),--report "$(REPORT)")
 
 optimise: optimize
 

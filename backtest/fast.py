@@ -66,11 +66,13 @@ def units(value: Decimal, digits: int) -> int:
 
 
 class PriceUnits(NamedTuple):
-    """A series' open and close as whole units of 10^-digits (what ``Decimal(repr(price))`` is)."""
+    """A series' open and close as whole units of 10^-digits (what ``Decimal(repr(price))`` is),
+    and the highest close in those units."""
 
     digits: int
     open: npt.NDArray[np.int64]
     close: npt.NDArray[np.int64]
+    top: int = 0
 
 
 def price_units(arrays: CandleArrays, at_least: int = 0) -> PriceUnits | None:
@@ -90,7 +92,7 @@ def price_units(arrays: CandleArrays, at_least: int = 0) -> PriceUnits | None:
         if np.array_equal(whole / scale, prices):
             n = len(arrays.open)
             exact = whole.astype(np.int64)
-            return PriceUnits(digits, exact[:n], exact[n:])
+            return PriceUnits(digits, exact[:n], exact[n:], int(exact[n:].max()))
     return None
 
 
@@ -418,9 +420,12 @@ def fast_run(
     if scale is None:
         return None
     n = len(arrays)
-    grow = 10 ** (scale.price_digits - prices.digits)
-    open_u, close_u = prices.open * grow, prices.close * grow
-    if n == 0 or int(close_u.max()) >= MAX_PRICE_UNITS:
+    if scale.price_digits == prices.digits:  # the usual case: the series' own units, no copy per trial
+        open_u, close_u, top = prices.open, prices.close, prices.top
+    else:  # a tick finer than the data's prices
+        grow = 10 ** (scale.price_digits - prices.digits)
+        open_u, close_u, top = prices.open * grow, prices.close * grow, prices.top * grow
+    if n == 0 or top >= MAX_PRICE_UNITS:
         return None
     candidates = np.flatnonzero(entry[:-1])
     found = levels(close_u[candidates], params, scale.tick)

@@ -1,36 +1,33 @@
 """Optimiser speed in trials per second on the 130,708-candle file, against a loop of run_backtest.
 
-Usage: ``python bench/bench_optimize.py [--data CSV] [--grid N] [--loop N] [--trials N]``
-(``make bench`` runs it). Every row scores parameter sets of the same EMA grid
-(EMA_SHORT_PERIOD x EMA_LONG_PERIOD, the other settings the defaults) on data already loaded, in
-one run, so all of them see the same machine load:
+Usage: ``python bench/bench_optimize.py [--data CSV] [--loop N] [--trials N] [--rounds N]``
+(``make bench`` runs it). Every row scores parameter sets of one EMA grid, EMA_SHORT_PERIOD
+4..19 x EMA_LONG_PERIOD 21..97 step 4 (320 points, the other settings the defaults), on data
+already loaded, in one run, so all of them see the same machine load:
 
 * ``loop of run_backtest``: the baseline, one backtest after another in this process (full
   summary with the profit block, indicators computed per run), over the first ``--loop`` points;
-* ``trials on Dask, 1 worker`` / ``N workers``: the grid through the optimiser's trial path
-  (``backtest.optimize.trial.run_trial`` on a LocalCluster: shared indicator columns, no profit
-  block, daily returns for PBO), task overhead included, after a warm-up batch per worker;
-* ``optimiser (TPE) ... previous``: ``--trials`` trials of a real study as the optimiser ran them
-  before (the whole batch asked, then one task per trial, the finished trials copied to SQLite
-  with Optuna's ``add_trials`` every 5 s), on 1 and on N workers;
-* ``optimiser (TPE) ... now``: the same study as ``backtest.optimize.study.optimise`` runs it
-  (each trial sent as soon as it is asked, ``--chunk`` trials per task, each batch written to
-  SQLite in one transaction), on the same clusters, alternating with the previous approach
-  (``--rounds`` times each, the best round shown); both must give the same trials, which the
-  table says;
-* ``vectorbt broadcast sweep``: the same grid as one 2-D ``Portfolio.from_signals`` per chunk of
-  40 combinations in vectorbt's own venv (``bench/vendor_envs/vectorbt_run.py --sweep``, its own
+* ``optimiser, grid sampler``: the whole grid as ``python -m backtest.optimize --sampler grid``
+  runs it (``backtest.optimize.study.optimise`` with the grid sampler, its batch and trials per
+  task, each batch written to SQLite), on a LocalCluster of 1 and of N workers; the table says
+  whether every point was tried once and both clusters stored the same scores;
+* ``optimiser, TPE``: ``--trials`` trials of a TPE study (batch 16) on the same clusters; the
+  table says whether both stored the same trials;
+* ``vectorbt broadcast sweep``: the same 320 combinations as one 2-D ``Portfolio.from_signals``
+  per chunk of 40 in vectorbt's own venv (``bench/vendor_envs/vectorbt_run.py --sweep``, its own
   EWM indicators, one process), after a warm-up; "unavailable: <reason>" when the venv cannot be made.
 
-freqtrade's hyperopt on the same candles and strategy is quoted, not rerun: 20 epochs in 315 s
-with 2 jobs (0.064 epochs/s). Nothing is asserted; the table is printed and saved to
-``bench/results/bench_optimize.json``.
+The optimiser rows time the study loop, from the first trial asked to the last batch written,
+on workers that have computed the grid's indicator columns once (as vectorbt's warm-up
+compiles its kernels); starting the LocalCluster (a few seconds) is not in them. Each study
+row is the best of ``--rounds`` runs. freqtrade's hyperopt on the same candles and strategy is
+quoted, not rerun: 20 epochs in 315 s with 2 jobs (0.064 epochs/s). Nothing is asserted; the
+table is printed and saved to ``bench/results/bench_optimize.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
@@ -45,28 +42,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import optuna
-from distributed import as_completed
 
 from backtest import run_backtest
 from backtest.optimize.data import data_token, load_data
 from backtest.optimize.objectives import Constraints, Objective
-from backtest.optimize.scheduler import DEFAULT_CHUNK, TrialPool, trial_pool
-from backtest.optimize.space import parse_space
-from backtest.optimize.study import Search, Studies, finished, open_study, optimise, tell
-from backtest.optimize.trial import Job, run_trial, run_trials
+from backtest.optimize.run import chunk_of
+from backtest.optimize.scheduler import TrialPool, trial_pool
+from backtest.optimize.space import grid_points, parse_space
+from backtest.optimize.study import Search, open_study, optimise
+from backtest.optimize.trial import Job, run_trials
 from bench.bench_backtest import VECTORBT_SCRIPT, vectorbt_python
 from shared.candles import shared_data_dir
 from shared.parameters import StrategyParameters
 
 FREQTRADE_EPOCHS_PER_S = 20 / 315
-
-
-def grid(size: int) -> list[dict[str, Any]]:
-    points = [
-        {"EMA_SHORT_PERIOD": s, "EMA_LONG_PERIOD": long}
-        for s, long in itertools.product(range(4, 20), range(21, 101, 4))
-    ]
-    return points[:size]
+SPACE = "EMA_SHORT_PERIOD=4:19 EMA_LONG_PERIOD=21:97:4"
+JOB = Job("ema_cross_rsi")
 
 
 def loop_rate(frame: Any, points: list[dict[str, Any]]) -> float:
@@ -77,15 +68,6 @@ def loop_rate(frame: Any, points: list[dict[str, Any]]) -> float:
     return len(points) / (time.perf_counter() - started)
 
 
-def pool_rate(data: dict[str, Any], points: list[dict[str, Any]], workers: int) -> tuple[float, int]:
-    with trial_pool(data, data_token(data), Job("ema_cross_rsi"), workers=workers) as pool:
-        pool.run([(f"warm-{i}", points[i], None) for i in range(workers * 2)])
-        started = time.perf_counter()
-        results = pool.run([(f"grid-{i}", values, None) for i, values in enumerate(points)])
-        elapsed = time.perf_counter() - started
-    return len(points) / elapsed, len({r["worker"] for r in results})
-
-
 def warm(pool: TrialPool, points: list[dict[str, Any]]) -> None:
     """Every worker computes every indicator column of ``points`` once (shared by all later rows)."""
     for worker in pool.workers():
@@ -94,66 +76,36 @@ def warm(pool: TrialPool, points: list[dict[str, Any]]) -> None:
         future.result()
 
 
-def previous_run(pool: TrialPool, batch: list[tuple[str, dict[str, Any], Any]]) -> list[dict[str, Any]]:
-    """The pool as it ran a batch before: one task per trial, then a gather."""
-    futures = [
-        pool.client.submit(run_trial, pool.data, pool.token, pool.job, v, span, key=f"{k}-{pool.run_id}", pure=False)
-        for k, v, span in batch
-    ]
-    for _ in as_completed(futures):
-        pass
-    results: list[dict[str, Any]] = pool.client.gather(futures)
-    return results
-
-
-def previous_optimise(studies: Studies, pool: TrialPool, search: Search) -> None:
-    """The study loop as it was: ask the batch, then run it; Optuna's add_trials every 5 s."""
-    study, stored = studies.memory, studies.stored
-    flushed, done = time.monotonic(), finished(study)
-
-    def flush() -> None:
-        stored.add_trials(study.get_trials(deepcopy=False)[len(stored.get_trials(deepcopy=False)) :])
-
-    while done < search.trials:
-        asked = [study.ask() for _ in range(min(search.batch, search.trials - done))]
-        batch = [(f"{study.study_name}-{t.number}", {d.name: d.suggest(t) for d in search.space}, None) for t in asked]
-        for trial, result in zip(asked, previous_run(pool, batch), strict=True):
-            tell(study, trial, result, search)
-        if time.monotonic() - flushed >= 5.0:
-            flush()
-            flushed = time.monotonic()
-        done += len(asked)
-    flush()
-
-
 def scored(trial: optuna.trial.FrozenTrial) -> tuple[Any, ...]:
     """What a trial was asked and scored (which worker ran it may differ between runs)."""
     return trial.params, trial.values, {k: v for k, v in trial.user_attrs.items() if k != "worker"}
 
 
-def study_rates(data: dict[str, Any], args: argparse.Namespace, workers: int) -> tuple[float, float, bool]:
-    """Trials/s of the previous and the current study loop (best of ``args.rounds``), and whether
-    both asked the same trials and scored them the same."""
-    space = parse_space("EMA_SHORT_PERIOD=4:19 EMA_LONG_PERIOD=21:100", StrategyParameters)
-    search = Search(space, [Objective.SHARPE], Constraints(0), args.trials, batch=16)
-    rates: dict[str, list[float]] = {"previous": [], "now": []}
-    histories: dict[str, list[Any]] = {}
+def study_rates(
+    data: dict[str, Any], searches: dict[str, Search], workers: int, rounds: int
+) -> dict[str, tuple[float, list[Any]]]:
+    """Best trials/s of each search over ``rounds`` (alternating) on one warmed LocalCluster of
+    ``workers``, and the trials the first round stored."""
+    points = grid_points(next(iter(searches.values())).space)
+    found: dict[str, tuple[float, list[Any]]] = {}
     with (
         tempfile.TemporaryDirectory() as folder,
-        trial_pool(data, data_token(data), Job("ema_cross_rsi"), workers=workers, chunk=args.chunk) as pool,
+        trial_pool(data, data_token(data), JOB, workers=workers) as pool,
     ):
-        warm(pool, [{"EMA_SHORT_PERIOD": 4 + i % 16, "EMA_LONG_PERIOD": 21 + i} for i in range(80)])
-        for index, (name, loop) in enumerate([("previous", previous_optimise), ("now", optimise)] * args.rounds):
-            studies = open_study(f"bench-{index}", f"sqlite:///{folder}/bench.db", search.objectives, 0)
+        warm(pool, points)
+        storage = f"sqlite:///{folder}/bench.db"
+        for index, (name, search) in enumerate(list(searches.items()) * rounds):
+            pool.chunk = chunk_of(search)
+            studies = open_study(f"bench-{index}", storage, search.objectives, 0, search.sampler, search.space)
             started = time.perf_counter()
-            loop(studies, pool, search)
-            rates[name].append(args.trials / (time.perf_counter() - started))
-            stored = optuna.load_study(study_name=f"bench-{index}", storage=f"sqlite:///{folder}/bench.db")
-            scored = [
-                (t.params, t.values, {k: v for k, v in t.user_attrs.items() if k != "worker"}) for t in stored.trials
-            ]
-            histories.setdefault(name, scored)
-    return max(rates["previous"]), max(rates["now"]), histories["previous"] == histories["now"]
+            optimise(studies, pool, search)
+            rate = search.trials / (time.perf_counter() - started)
+            if name not in found:
+                trials = optuna.load_study(study_name=f"bench-{index}", storage=storage).trials
+                found[name] = (rate, [scored(t) for t in trials])
+            else:
+                found[name] = (max(rate, found[name][0]), found[name][1])
+    return found
 
 
 def cpu_name() -> str:
@@ -180,37 +132,50 @@ def vectorbt_rate(path: Path, points: list[dict[str, Any]]) -> tuple[float | Non
     return answer["combos"] / answer["seconds"], note
 
 
+def optimiser_rows(
+    data: dict[str, Any], args: argparse.Namespace, points: list[dict[str, Any]]
+) -> list[tuple[str, float, str]]:
+    space = parse_space(SPACE, StrategyParameters)
+    sharpe, constraints = [Objective.SHARPE], Constraints(0)
+    searches = {
+        "grid": Search(space, sharpe, constraints, len(points), batch=64, sampler="grid"),
+        "tpe": Search(space, sharpe, constraints, args.trials, batch=16, sampler="tpe"),
+    }
+    runs = {w: study_rates(data, searches, w, args.rounds) for w in sorted({1, args.workers})}
+    one, many = runs[1], runs[max(runs)]
+    tried = [trial[0] for trial in one["grid"][1]]
+    once = sorted(tried, key=str) == sorted(points, key=str)
+    rows = []
+    for name, label, note in [
+        ("grid", "grid sampler", f"{len(points)} points, batch 64, {chunk_of(searches['grid'])} trials per task"),
+        ("tpe", "TPE", f"{args.trials} trials, batch 16, {chunk_of(searches['tpe'])} trials per task"),
+    ]:
+        same = "yes" if one[name][1] == many[name][1] else "NO"
+        for workers, found in runs.items():
+            extra = f"; every point once: {'yes' if once else 'NO'}" if name == "grid" and workers == 1 else ""
+            extra += f"; same trials as 1 worker: {same}" if workers > 1 else ""
+            plural = "s" if workers > 1 else ""
+            rows.append((f"optimiser, {label}, {workers} worker{plural}", found[name][0], f"{note}, SQLite{extra}"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=shared_data_dir() / "BTCUSDT_1m_2025-05-20_2025-08-18.csv.gz")
-    parser.add_argument("--grid", type=int, default=160, help="grid points per Dask row (default 160)")
     parser.add_argument("--loop", type=int, default=20, help="grid points of the run_backtest loop (default 20)")
-    parser.add_argument("--trials", type=int, default=160, help="trials of the TPE study rows (default 160)")
+    parser.add_argument("--trials", type=int, default=320, help="trials of the TPE study rows (default 320)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="trials per Dask task of the study rows")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each study loop, alternating (default 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each study, alternating (default 2)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started_load = os.getloadavg()
     data = load_data(args.data, [], None)
     frame = next(iter(data.values()))
-    points = grid(args.grid)
+    points = grid_points(parse_space(SPACE, StrategyParameters))
     rows: list[tuple[str, float, str]] = []
     baseline = loop_rate(frame, points[: args.loop])
-    rows.append(("loop of run_backtest (1 process)", baseline, f"{args.loop} grid points"))
-    rate, used = pool_rate(data, points, 1)
-    rows.append(("trials on Dask, 1 worker", rate, f"{len(points)} grid points, {used} worker ran them"))
-    rate, used = pool_rate(data, points, args.workers)
-    rows.append(
-        (f"trials on Dask, {args.workers} workers", rate, f"{len(points)} grid points, {used} workers ran them")
-    )
-    for workers in sorted({1, args.workers}):
-        before, now, same = study_rates(data, args, workers)
-        label = f"optimiser (TPE), {workers} worker{'s' if workers > 1 else ''}"
-        note = f"{args.trials} trials, batch 16, SQLite"
-        rows.append((f"{label}, previous loop", before, f"{note}; add_trials every 5 s, a task per trial"))
-        rows.append(
-            (f"{label}, now", now, f"{note}; {args.chunk} trials per task; same trials: {'yes' if same else 'NO'}")
-        )
+    rows.append(("loop of run_backtest (1 process)", baseline, f"first {args.loop} grid points"))
+    rows += optimiser_rows(data, args, points)
     vbt_rate, vbt_note = vectorbt_rate(args.data, points)
     if vbt_rate is not None:
         rows.append(("vectorbt broadcast sweep", vbt_rate, vbt_note))
@@ -219,7 +184,8 @@ def main() -> None:
     rows.append(("freqtrade hyperopt, 2 jobs (quoted)", FREQTRADE_EPOCHS_PER_S, "20 epochs in 315 s, not rerun"))
     load = os.getloadavg()
     print(
-        f"{len(frame):,} candles of {args.data.name}; {cpu_name()}, {os.cpu_count()} cores, load average {load[0]:.1f}"
+        f"{len(frame):,} candles of {args.data.name}; {cpu_name()}, {os.cpu_count()} cores, "
+        f"load average {started_load[0]:.1f} at the start, {load[0]:.1f} at the end"
     )
     width = max(len(name) for name, _, _ in rows)
     print(f"{'row':<{width}}  {'trials/s':>9}  {'x loop':>7}  note")
@@ -227,7 +193,8 @@ def main() -> None:
         print(f"{name:<{width}}  {rate:>9.2f}  {rate / baseline:>7.2f}  {note}")
     out = REPO / "bench" / "results" / "bench_optimize.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"candles": len(frame), "load": load, "rows": rows}, indent=2) + "\n")
+    document = {"candles": len(frame), "load": {"start": started_load, "end": load}, "rows": rows}
+    out.write_text(json.dumps(document, indent=2) + "\n")
 
 
 if __name__ == "__main__":

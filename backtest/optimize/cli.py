@@ -1,5 +1,6 @@
 """Command line of the optimiser:
-``python -m backtest.optimize --data FILE --space "NAME[=LOW:HIGH] ..." [--objective sharpe] [--trials 100] ...``.
+``python -m backtest.optimize --data FILE --space "NAME[=LOW:HIGH[:STEP]] ..." [--objective sharpe] [--trials 100]
+[--sampler tpe|random|grid|nsga2] ...``.
 
 Exit status 0 on success, 2 on a bad argument, parameter or data file (nothing runs then).
 """
@@ -23,8 +24,8 @@ from backtest.optimize.objectives import Constraints, Objective
 from backtest.optimize.report import REPORT_DIR, render_study_report, report_files
 from backtest.optimize.run import Outcome, Plan, run_plan
 from backtest.optimize.scheduler import scheduler_address
-from backtest.optimize.space import parse_space
-from backtest.optimize.study import Search, storage_url
+from backtest.optimize.space import grid_size, parse_space
+from backtest.optimize.study import LEARNING, SAMPLERS, Search, default_sampler, storage_url
 from backtest.optimize.trial import Job
 from backtest.optimize.walkforward import WindowMode
 from backtest.storage import json_bytes, write_atomic
@@ -51,10 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", default="sharpe", help=f"one or more of {', '.join(Objective)}, comma-separated")
     p.add_argument("--min-trades", type=int, default=10, help="a trial with fewer trades is infeasible (default 10)")
     p.add_argument("--max-drawdown", type=float, default=None, help="infeasible beyond this drawdown, percent")
-    p.add_argument("--trials", type=int, default=100, help="trials per study (default 100)")
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=None,
+        help="tpe (default for one objective), nsga2 (default for several), random, or grid: every point "
+        "of --space once (integers every STEP, default 1; booleans both; floats need a STEP)",
+    )
+    p.add_argument("--trials", type=int, default=None, help="trials per study (default 100; grid: the whole grid)")
     p.add_argument("--timeout", type=float, default=None, help="stop starting batches after this many seconds")
     p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0): same seed, same study")
-    p.add_argument("--batch", type=int, default=16, help="trials asked and run together (default 16)")
+    p.add_argument(
+        "--batch", type=int, default=None, help="trials asked and run together (default 16; grid and random: 64)"
+    )
     p.add_argument("--walk-forward", type=int, default=0, metavar="K", help="K train/test windows (default none)")
     p.add_argument("--walk-forward-mode", choices=[m.value for m in WindowMode], default=WindowMode.ROLLING.value)
     p.add_argument("--train-ratio", type=int, default=3, help="train window length in test windows (default 3)")
@@ -106,16 +116,30 @@ def _plan(args: argparse.Namespace) -> Plan:
     for symbol in data:  # the fixed settings are validated now, not in every trial
         rest, _ = strategy_run_parameters(args.params, strategy)
         parse_run_settings(rest, symbol=symbol)
-    if args.trials < 1 or args.batch < 1:
+    sampler = args.sampler or default_sampler(objectives)
+    trials = 100 if args.trials is None else args.trials
+    if sampler == "grid":  # the whole grid by default, and never a point twice
+        size = grid_size(space)
+        trials = size if args.trials is None else min(args.trials, size)
+    batch = args.batch or (16 if sampler in LEARNING else 64)
+    if trials < 1 or batch < 1:
         raise ValueError("--trials and --batch must be at least 1")
     interval = next(iter(data.values())).attrs.get("interval")
-    name = args.study or f"{strategy.name}-{'+'.join(data)}-{interval}-{'+'.join(objectives)}-s{args.seed}"
+    # The default sampler keeps the name it always had; another one is a study of its own.
+    named = "" if sampler == default_sampler(objectives) else f"-{sampler}"
+    name = args.study or f"{strategy.name}-{'+'.join(data)}-{interval}-{'+'.join(objectives)}-s{args.seed}{named}"
     return Plan(
         data=data,
         token=data_token(data),
         job=Job(strategy.name, args.strategy_path, args.params),
         search=Search(
-            space, objectives, Constraints(args.min_trades, args.max_drawdown), args.trials, args.batch, args.timeout
+            space,
+            objectives,
+            Constraints(args.min_trades, args.max_drawdown),
+            trials,
+            batch,
+            args.timeout,
+            sampler=sampler,
         ),
         study=name,
         storage=storage_url(args.storage),
@@ -132,7 +156,8 @@ def _plan(args: argparse.Namespace) -> Plan:
 def format_outcome(outcome: Outcome) -> str:
     d = outcome.document
     best, figures, walk = d["best"], d["overfitting"], d["walk_forward"]
-    lines = [f"study {d['study']['name']}: {d['study']['trials']} trials, {d['study']['feasible']} feasible"]
+    study = d["study"]
+    lines = [f"study {study['name']} ({d['sampler']}): {study['trials']} trials, {study['feasible']} feasible"]
     if best:
         m = best["metrics"]
         lines.append("best " + " ".join(f"{k}={v}" for k, v in best["params"].items()))

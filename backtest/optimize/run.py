@@ -21,13 +21,23 @@ import pandas as pd
 from backtest.metrics import iso_time
 from backtest.optimize import overfitting, walkforward
 from backtest.optimize.objectives import Metrics
-from backtest.optimize.scheduler import TrialPool, trial_pool
-from backtest.optimize.study import Search, best_trial, feasible, open_study, optimise
+from backtest.optimize.scheduler import DEFAULT_CHUNK, TrialPool, trial_pool
+from backtest.optimize.study import (
+    LEARNING,
+    Search,
+    Studies,
+    best_trial,
+    default_sampler,
+    feasible,
+    open_study,
+    optimise,
+)
 from backtest.optimize.trial import Job, backtest, score, settings_text, time_slice
 from backtest.optimize.verdict import verdict
 from shared.strategy_loader import load_registry
 
 Progress = Callable[[optuna.Study, int], None]
+GRID_CHUNK = 8
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,7 @@ def _walk_forward(plan: Plan, pool: TrialPool, progress: Progress | None) -> dic
     for w in walkforward.windows(len(frame), plan.walk_forward, train_ratio=plan.train_ratio, mode=plan.mode):
         end = int(times[w.test_end - 1]) + 1
         train, test = (int(times[w.train_start]), int(times[w.train_end])), (int(times[w.test_start]), end)
-        studies = open_study(f"{plan.study}.wf{w.index}", plan.storage, plan.search.objectives, plan.seed + w.index + 1)
+        studies = _open(plan, f"{plan.study}.wf{w.index}", plan.seed + w.index + 1)
         optimise(studies, pool, replace(plan.search, span=train), progress)
         best = best_trial(studies.memory)
         row: dict[str, Any] = {
@@ -161,11 +171,27 @@ def _walk_forward(plan: Plan, pool: TrialPool, progress: Progress | None) -> dic
     }
 
 
+def _open(plan: Plan, name: str, seed: int) -> Studies:
+    return open_study(name, plan.storage, plan.search.objectives, seed, plan.search.sampler, plan.search.space)
+
+
+def sampler_of(search: Search) -> str:
+    return search.sampler or default_sampler(search.objectives)
+
+
+def chunk_of(search: Search) -> int:
+    """Trials per Dask task: two while a learning sampler asks them one by one, so that every
+    worker gets some of each batch; more when the whole batch is asked at once (grid, random),
+    for fewer round trips through the scheduler."""
+    return DEFAULT_CHUNK if sampler_of(search) in LEARNING else GRID_CHUNK
+
+
 def run_plan(plan: Plan, progress: Progress | None = None) -> Outcome:
     """Optimise on all the data, then walk forward when asked; see the module docstring."""
-    with trial_pool(plan.data, plan.token, plan.job, address=plan.address, workers=plan.workers) as pool:
+    chunk = chunk_of(plan.search)
+    with trial_pool(plan.data, plan.token, plan.job, address=plan.address, workers=plan.workers, chunk=chunk) as pool:
         workers = pool.workers()
-        studies = open_study(plan.study, plan.storage, plan.search.objectives, plan.seed)
+        studies = _open(plan, plan.study, plan.seed)
         optimise(studies, pool, plan.search, progress)
         study, stored = studies.memory, studies.stored
         best = best_trial(study)
@@ -187,6 +213,7 @@ def run_plan(plan: Plan, progress: Progress | None = None) -> Outcome:
         "space": [d.__dict__ for d in plan.search.space],
         "fixed": plan.job.fixed,
         "seed": plan.seed,
+        "sampler": sampler_of(plan.search),
         "batch": plan.search.batch,
         "cluster_workers": workers,
         "best": None
@@ -213,6 +240,7 @@ def run_plan(plan: Plan, progress: Progress | None = None) -> Outcome:
             "defaults": document["defaults"],
             "walk_forward_return_pct": None if walk is None else walk["stitched_return_pct"],
             "strategy": plan.job.strategy,
+            "sampler": document["sampler"],
             "symbols": list(plan.data),
             "interval": frame.attrs.get("interval"),
             "period": document["period"],

@@ -1,16 +1,24 @@
 """The search space: the parameters the user names, with bounds from the strategy's model or given.
 
 ``--space "EMA_SHORT_PERIOD=5:30 STOP_LOSS_PERCENTAGE=0.005:0.05 USE_EMA_FILTER"``: a bare name
-takes its bounds from the parameter model's JSON schema (``ge``/``le``/``gt``/``lt``); a name
+takes its bounds from the parameter model's JSON schema (``ge``/``le``/``gt``/``lt``, and its
+step from ``multiple_of`` when the model declares one); a name
 with ``LOW:HIGH`` (or ``LOW:HIGH:STEP``) takes those. Integers are searched as integers, a
 boolean as one of both values, everything else as a float; the names of the risk set
 (``StrategyParameters``: stop-loss, take-profit, sizing) can be searched with any strategy.
+
+``--sampler grid`` tries every point of the same space once (``grid``): an integer every STEP
+(default 1) from LOW to HIGH, a boolean both values, a float every STEP (a float without a step
+has no grid, and the error names it).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -46,6 +54,45 @@ class Dimension:
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1))
         return trial.suggest_float(self.name, self.low, self.high, step=self.step)
 
+    def grid_values(self) -> list[Any]:
+        """Every value ``suggest`` can give, in order; ``ParameterError`` for a float without a step."""
+        if self.kind == "bool":
+            return [False, True]
+        if self.kind == "int":
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if not self.step:
+            raise ParameterError([(self.name, "a float needs a step for --sampler grid: NAME=LOW:HIGH:STEP")])
+        # In decimal, so that 0.005 + 2 x 0.005 is 0.015 and not 0.015000000000000001.
+        low, step = Decimal(repr(self.low)), Decimal(repr(self.step))
+        count = math.floor((Decimal(repr(self.high)) - low) / step) + 1
+        return [float(low + i * step) for i in range(count)]
+
+
+def grid(dims: list[Dimension]) -> dict[str, list[Any]]:
+    """The grid of ``dims`` by name (``optuna.samplers.GridSampler``'s search space); ``ParameterError``
+    names every float without a step."""
+    values: dict[str, list[Any]] = {}
+    problems: list[tuple[str, str]] = []
+    for d in dims:
+        try:
+            values[d.name] = d.grid_values()
+        except ParameterError as e:
+            problems.extend(e.problems)
+    if problems:
+        raise ParameterError(problems)
+    return values
+
+
+def grid_size(dims: list[Dimension]) -> int:
+    """How many points ``grid(dims)`` has."""
+    return math.prod(len(v) for v in grid(dims).values())
+
+
+def grid_points(dims: list[Dimension]) -> list[dict[str, Any]]:
+    """Every point of ``grid(dims)`` as parameter values (for checking and comparing)."""
+    values = grid(dims)
+    return [dict(zip(values, point, strict=True)) for point in itertools.product(*values.values())]
+
 
 def field_kind(prop: dict[str, Any]) -> str:
     types = {prop.get("type")} | {option.get("type") for option in prop.get("anyOf", [])}
@@ -65,6 +112,14 @@ def schema_bounds(name: str, prop: dict[str, Any], kind: str) -> tuple[float, fl
     low = float(low) + (shift if "exclusiveMinimum" in prop and "minimum" not in prop else 0)
     high = float(high) - (shift if "exclusiveMaximum" in prop and "maximum" not in prop else 0)
     return low, high
+
+
+def on_step(low: float, high: float, step: float | None) -> float:
+    """``high`` lowered to the last whole step from ``low`` (what Optuna does, with a warning)."""
+    if not step:
+        return high
+    first, size = Decimal(repr(low)), Decimal(repr(step))
+    return float(first + math.floor((Decimal(repr(high)) - first) / size) * size)
 
 
 def _properties(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
@@ -94,8 +149,8 @@ def parse_space(text: str, model: type[BaseModel]) -> list[Dimension]:
                 if len(parts) not in (2, 3):
                     raise ValueError
                 low, high, step = parts[0], parts[1], parts[2] if len(parts) == 3 else None
-            else:
-                (low, high), step = schema_bounds(name, prop, kind), None
+            else:  # the model's bounds, and its step when it declares one (multiple_of)
+                (low, high), step = schema_bounds(name, prop, kind), prop.get("multipleOf")
         except ParameterError as e:
             problems.extend(e.problems)
             continue
@@ -105,7 +160,7 @@ def parse_space(text: str, model: type[BaseModel]) -> list[Dimension]:
         if not low < high:
             problems.append((name, f"the low bound {low:g} must be below the high bound {high:g}"))
             continue
-        dims.append(Dimension(name, kind, low, high, step))
+        dims.append(Dimension(name, kind, low, on_step(low, high, step), step))
     if len({d.name for d in dims}) != len(dims):
         problems.append(("space", "a parameter is named twice"))
     if not dims and not problems:

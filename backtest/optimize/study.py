@@ -6,6 +6,12 @@ batch size and the earlier results, never on which worker finished first or how 
 are: the same seed gives the same study on one core, on a LocalCluster or on a remote cluster.
 A study that was stopped resumes from its storage; a killed run loses at most the batch it was
 running (each batch is written once told) and the sampler continues from seed + trials already stored.
+
+The sampler (``--sampler``): TPE by default for one objective, NSGA-II for several; ``random``;
+``grid``, every point of the space's grid once (``space.grid``) in an order the seed shuffles,
+the same order on resuming (its seed is the study's, not moved by the stored trials). Grid and
+random trials do not depend on the results, so their next batch runs while the last one is told
+(``optimise``): a killed run of theirs loses at most two batches.
 """
 
 from __future__ import annotations
@@ -23,11 +29,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from backtest.optimize.objectives import Constraints, Metrics, Objective
 from backtest.optimize.persist import write_trials
-from backtest.optimize.scheduler import Item, TrialPool
-from backtest.optimize.space import Dimension
+from backtest.optimize.scheduler import Item, Running, TrialPool
+from backtest.optimize.space import Dimension, grid
 
 DEFAULT_STORAGE = Path("var") / "optimize" / "studies.sqlite3"
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+SAMPLERS = ("tpe", "random", "grid", "nsga2")
+# Samplers whose next trial depends on the results told so far: for them the batch size is part
+# of the study; for the others it only sets how many trials are asked ahead and written at once.
+LEARNING = ("tpe", "nsga2")
 
 
 def storage_url(explicit: str | None = None) -> str:
@@ -93,19 +103,53 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
-def open_study(name: str, storage: str, objectives: Sequence[Objective], seed: int) -> Studies:
-    """Create or resume ``name``: TPE for one objective, NSGA-II for several; every objective is maximised."""
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, which gives trial number i the i-th point of the shuffled grid,
+    without its end-of-trial check: that check scans every trial at each tell and, once the grid
+    is done, calls ``Study.stop``, which raises outside ``Study.optimize``. ``optimise`` stops at
+    the grid's size itself (``Search.trials`` is at most ``space.grid_size``)."""
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        return None
+
+
+def default_sampler(objectives: Sequence[Objective]) -> str:
+    return "tpe" if len(objectives) == 1 else "nsga2"
+
+
+def make_sampler(kind: str, seed: int, previous: int, space: Sequence[Dimension] = ()) -> optuna.samplers.BaseSampler:
+    """The ``kind`` sampler of a study holding ``previous`` finished trials (see the module docstring)."""
+    if kind == "grid":
+        return GridSampler(grid(list(space)), seed=seed)
+    resumed = seed + previous
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=resumed)
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=resumed)
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=resumed)
+    raise ValueError(f"--sampler: {kind!r} is not one of {', '.join(SAMPLERS)}")
+
+
+def open_study(
+    name: str,
+    storage: str,
+    objectives: Sequence[Objective],
+    seed: int,
+    sampler: str | None = None,
+    space: Sequence[Dimension] = (),
+) -> Studies:
+    """Create or resume ``name`` with ``sampler`` (default: TPE for one objective, NSGA-II for
+    several; ``grid`` needs the ``space``); every objective is maximised."""
     directions = [optuna.study.StudyDirection.MAXIMIZE] * len(objectives)
     backend = open_storage(storage)
     stored = optuna.create_study(study_name=name, storage=backend, directions=directions, load_if_exists=True)
     stored.set_user_attr("objectives", [o.value for o in objectives])
     previous = stored.get_trials(deepcopy=False, states=FINISHED)
-    sampler: optuna.samplers.BaseSampler
-    if len(objectives) == 1:
-        sampler = optuna.samplers.TPESampler(seed=seed + len(previous))
-    else:
-        sampler = optuna.samplers.NSGAIISampler(seed=seed + len(previous))
-    memory = optuna.create_study(study_name=name, sampler=sampler, directions=directions)
+    chosen = make_sampler(sampler or default_sampler(objectives), seed, len(previous), space)
+    memory = optuna.create_study(study_name=name, sampler=chosen, directions=directions)
     memory.add_trials(previous)
     # Trials another client left unfinished are not the sampler's, but keep their numbers.
     unfinished = len(stored.get_trials(deepcopy=False)) - len(previous)
@@ -127,6 +171,7 @@ class Search:
     batch: int = 16
     timeout: float | None = None
     span: tuple[int, int] | None = None
+    sampler: str | None = None  # None: default_sampler(objectives)
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, result: dict[str, Any], search: Search) -> None:
@@ -154,6 +199,17 @@ def ask(study: optuna.Study, search: Search, size: int, asked: list[optuna.Trial
         yield f"{study.study_name}-{trial.number}", {d.name: d.suggest(trial) for d in search.space}, search.span
 
 
+def _batches(study: optuna.Study, pool: TrialPool, search: Search) -> Iterator[tuple[list[optuna.Trial], Running]]:
+    """Each batch asked and submitted when the caller takes it, until the budget or the timeout is reached."""
+    started = time.monotonic()
+    done = finished(study)
+    while done < search.trials and (search.timeout is None or time.monotonic() - started < search.timeout):
+        asked: list[optuna.Trial] = []
+        size = min(search.batch, search.trials - done)
+        yield asked, pool.start(ask(study, search, size, asked))
+        done += size
+
+
 def optimise(
     studies: Studies, pool: TrialPool, search: Search, progress: Callable[[optuna.Study, int], None] | None = None
 ) -> None:
@@ -162,20 +218,30 @@ def optimise(
     Each trial of a batch goes to the workers as soon as it is asked, while the sampler asks the
     next ones (which see the earlier ones as running, as when the whole batch is asked first:
     the same trials either way); the batch is told in trial order once it is all in, then written
-    to the storage."""
+    to the storage. A sampler that does not learn from the results (grid, random) has the next
+    batch asked and running before the last one is told and written, so the workers never wait
+    for the client: the same trials, as they do not depend on what was told."""
     study = studies.memory
-    started = time.monotonic()
-    done = finished(study)
-    while done < search.trials and (search.timeout is None or time.monotonic() - started < search.timeout):
-        asked: list[optuna.Trial] = []
-        size = min(search.batch, search.trials - done)
-        results = pool.run(ask(study, search, size, asked), None if progress is None else lambda: progress(study, 1))
-        for trial, result in zip(asked, results, strict=True):
+    one = None if progress is None else lambda: progress(study, 1)
+
+    def told(asked: list[optuna.Trial], running: Running) -> None:
+        for trial, result in zip(asked, pool.finish(running, one), strict=True):
             tell(study, trial, result, search)
         studies.flush()
-        done += size
         if progress is not None:
             progress(study, 0)
+
+    ahead = (search.sampler or default_sampler(search.objectives)) not in LEARNING
+    previous: tuple[list[optuna.Trial], Running] | None = None
+    for batch in _batches(study, pool, search):
+        if not ahead:
+            told(*batch)
+            continue
+        if previous is not None:
+            told(*previous)
+        previous = batch
+    if previous is not None:
+        told(*previous)
     studies.flush()
 
 

@@ -12,6 +12,7 @@ project's code as installed there.
 
 from __future__ import annotations
 
+import pickle
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -237,6 +238,14 @@ def run_trials(
     strategy = load_registry(job.strategy_path).get(job.strategy)
     worker = _worker_address()
     return [_scored(strategy, data, token, job, values, span, worker) for values, span in items]
+
+
+def run_packed(
+    data: dict[str, pd.DataFrame], token: str, job: Job, items: list[tuple[dict[str, Any], tuple[int, int] | None]]
+) -> bytes:
+    """``run_trials`` pickled, as the pool's tasks return it: one opaque frame, which Dask neither
+    sizes nor serialises value by value (a trial's daily returns are a list of floats)."""
+    return pickle.dumps(run_trials(data, token, job, items), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _scored(

@@ -174,6 +174,33 @@ def signal_arrays(
     exit_ = np.zeros(n, dtype=bool)
     if n < 2:
         return entry, exit_
+    # A cross is rare (about one 1m candle in sixty): the candles where one may happen are found
+    # in two comparisons over the series, and every condition is checked at those only (the
+    # optimiser runs this once per trial, on columns no longer in the CPU's cache). Where both
+    # EMAs are known (which ``warm`` checks, the EMAs being required), "not <=" is ">" and
+    # "not <" is ">=".
+    at_or_below = ema_short <= ema_long
+    below = ema_short < ema_long
+    up = np.flatnonzero(at_or_below[:-1] & ~at_or_below[1:]) + 1
+    down = np.flatnonzero(~below[:-1] & below[1:]) + 1
+    required = [np.asarray(indicators[name], dtype=np.float64) for name in required_indicators(params)]
+
+    def warm(at: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+        """Every required indicator known on candles ``at`` and ``at - 1``."""
+        known = np.ones(len(at), dtype=bool)
+        for column in required:
+            known &= ~np.isnan(column[at]) & ~np.isnan(column[at - 1])
+        return known
+
+    go = warm(up) & (rsi[up] < params.RSI_OVERBOUGHT)
+    if params.USE_EMA_FILTER:
+        go &= close[up] > np.asarray(indicators["ema_filter"], dtype=np.float64)[up]
+    if params.USE_VOLUME_CONFIRMATION:
+        go &= np.asarray(volume, dtype=np.float64)[up] > np.asarray(indicators["volume_avg"], dtype=np.float64)[up]
+    stop = warm(down) & (rsi[down] > params.RSI_OVERSOLD)
+    entry[up[go]] = True
+    exit_[down[stop]] = True
+    return entry, exit_
 
     known = np.ones(n, dtype=bool)
     for name in required_indicators(params):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backtest.optimize.space import Dimension, assignment_text, parse_space
+from backtest.optimize.space import Dimension, assignment_text, grid, grid_points, grid_size, parse_space
 from shared.parameters import ParameterError, StrategyParameters
 from shared.trading.strategies import builtin_registry
 
@@ -38,3 +38,20 @@ def test_every_bad_entry_is_named() -> None:
 
 def test_assignment_text_is_what_the_backtester_parses() -> None:
     assert assignment_text({"A": 3, "B": True, "C": 0.0123456789012}) == "A=3 B=true C=0.0123456789"
+
+
+def test_the_grid_of_a_space() -> None:
+    dims = parse_space("EMA_SHORT_PERIOD=4:19 EMA_LONG_PERIOD=21:97:4 USE_EMA_FILTER", StrategyParameters)
+    values = grid(dims)
+    assert values["EMA_SHORT_PERIOD"] == list(range(4, 20))
+    assert values["EMA_LONG_PERIOD"] == list(range(21, 98, 4)) and values["USE_EMA_FILTER"] == [False, True]
+    assert grid_size(dims) == 16 * 20 * 2 == len(grid_points(dims))
+    # A float grid in decimal steps (0.005 + 2 x 0.005 would be 0.015000000000000001 in float).
+    (stop,) = parse_space("STOP_LOSS_PERCENTAGE=0.005:0.02:0.005", StrategyParameters)
+    assert stop.grid_values() == [0.005, 0.01, 0.015, 0.02]
+    # A high bound off the step is lowered to the last step (Optuna would warn and do the same).
+    (short,) = parse_space("EMA_SHORT_PERIOD=3:8:2", StrategyParameters)
+    assert short.high == 7 and short.grid_values() == [3, 5, 7]
+    with pytest.raises(ParameterError) as caught:
+        grid(parse_space("STOP_LOSS_PERCENTAGE=0.005:0.02 TAKE_PROFIT_PERCENTAGE=0.01:0.05", StrategyParameters))
+    assert {name for name, _ in caught.value.problems} == {"STOP_LOSS_PERCENTAGE", "TAKE_PROFIT_PERCENTAGE"}

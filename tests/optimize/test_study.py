@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from backtest.optimize.objectives import Constraints, Objective
 from backtest.optimize.persist import finished_trials
 from backtest.optimize.run import Plan, run_plan
 from backtest.optimize.scheduler import trial_pool
-from backtest.optimize.space import parse_space
+from backtest.optimize.space import grid_points, parse_space
 from backtest.optimize.study import Search, open_study, optimise, tell
 from backtest.optimize.trial import Job, backtest, run_trial, score, settings_text
 from shared.parameters import StrategyParameters
@@ -88,6 +89,41 @@ def test_trials_sent_as_asked_are_the_trials_of_a_batch_asked_first(
     ]
 
 
+def test_the_grid_sampler_visits_every_point_once_in_a_seeded_order(
+    candle_slice: Path, tmp_path: Path, cluster: str
+) -> None:
+    space = "EMA_SHORT_PERIOD=3:8 EMA_LONG_PERIOD=21:41:10"  # 6 x 3 points
+    points = grid_points(parse_space(space, StrategyParameters))
+
+    def run(name: str, seed: int, trials: int = 18) -> list[dict[str, Any]]:
+        plan = plan_for(candle_slice, tmp_path / "g.db", name, cluster, space, trials, seed=seed)
+        plan = replace(plan, search=replace(plan.search, sampler="grid"))
+        document = run_plan(plan).document
+        assert document["sampler"] == "grid"
+        return [t["params"] for t in document["history"]]
+
+    first, again, other = run("a", 4), run("b", 4), run("c", 5)
+    assert sorted(first, key=str) == sorted(points, key=str)  # every point, none twice
+    assert first == again and first != other and sorted(other, key=str) == sorted(points, key=str)
+    # Resumed from its storage, a grid study goes on with the points it has not tried, in the same order.
+    assert run("d", 4, trials=7) == first[:7]
+    assert run("d", 4) == first
+    stored = optuna.load_study(study_name="d", storage=f"sqlite:///{tmp_path / 'g.db'}").trials
+    assert [t.params for t in stored] == first
+
+
+def test_the_command_line_runs_the_whole_grid_by_default(candle_slice: Path, tmp_path: Path, cluster: str) -> None:
+    out = tmp_path / "g.json"
+    args = ["--data", str(candle_slice), "--space", "EMA_SHORT_PERIOD=3:8:2 USE_EMA_FILTER", "--sampler", "grid"]
+    args += ["--scheduler", cluster, "--storage", f"sqlite:///{tmp_path / 'c.db'}", "--min-trades", "1"]
+    assert cli.main([*args, "--json", str(out), "--quiet", "--report-dir", str(tmp_path)]) == 0
+    document = json.loads(out.read_text())
+    assert document["study"]["name"].endswith("-grid") and document["batch"] == 64
+    assert sorted((t["params"]["EMA_SHORT_PERIOD"], t["params"]["USE_EMA_FILTER"]) for t in document["history"]) == [
+        (period, flag) for period in (3, 5, 7) for flag in (False, True)
+    ]
+
+
 def test_a_planted_optimum_is_found(candle_slice: Path, tmp_path: Path, cluster: str) -> None:
     # The whole grid is small enough to backtest one by one: its best is the planted answer.
     strategy = builtin_registry().get("ema_cross_rsi")
@@ -139,6 +175,7 @@ def test_the_command_line_writes_the_json_and_the_report(candle_slice: Path, tmp
         (["--space", "EMA_SHORT_PERIOD=3:8", "--objective", "luck"], "'luck' is not a valid Objective"),
         (["--space", "EMA_SHORT_PERIOD=3:8", "--params", "FEE=2"], "parameter FEE"),
         (["--space", "EMA_SHORT_PERIOD=3:8", "--symbols", "ETHUSDT"], "holds BTCUSDT only"),
+        (["--space", "STOP_LOSS_PERCENTAGE=0.01:0.02", "--sampler", "grid"], "STOP_LOSS_PERCENTAGE: a float needs"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_field(
