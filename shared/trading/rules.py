@@ -201,22 +201,3 @@ def signal_arrays(
     entry[up[go]] = True
     exit_[down[stop]] = True
     return entry, exit_
-
-    known = np.ones(n, dtype=bool)
-    for name in required_indicators(params):
-        known &= ~np.isnan(np.asarray(indicators[name], dtype=np.float64))
-    warm = known[1:] & known[:-1]
-
-    short_now, long_now = ema_short[1:], ema_long[1:]
-    short_before, long_before = ema_short[:-1], ema_long[:-1]
-    rsi_now = rsi[1:]
-    go = warm & (short_before <= long_before) & (short_now > long_now) & (rsi_now < params.RSI_OVERBOUGHT)
-    if params.USE_EMA_FILTER:
-        go &= close[1:] > np.asarray(indicators["ema_filter"], dtype=np.float64)[1:]
-    if params.USE_VOLUME_CONFIRMATION:
-        volume_avg = np.asarray(indicators["volume_avg"], dtype=np.float64)[1:]
-        go &= np.asarray(volume, dtype=np.float64)[1:] > volume_avg
-    stop = warm & (short_before >= long_before) & (short_now < long_now) & (rsi_now > params.RSI_OVERSOLD)
-    entry[1:] = go
-    exit_[1:] = stop
-    return entry, exit_
