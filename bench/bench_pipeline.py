@@ -61,6 +61,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 PROCESSES = ("market_data", "strategy", "executor")
 WARMUP_CANDLES = 60
+ORDER_GRACE_S = 20  # after the steady state, for the orders of its last closes
 # Short EMAs and wide RSI bounds make the strategy trade often, so many latencies are sampled.
 BUSY_STRATEGY = {
     "EMA_SHORT_PERIOD": "2",
@@ -86,8 +87,10 @@ def sim_state(stack: Stack) -> dict:
         return json.loads(response.read())
 
 
-def order_latencies(stack: Stack, symbols: list[str], since_ms: int = 0) -> list[float]:
-    """kline received by market_data (its ts_init) -> entry order received by the simulator."""
+def order_latencies(stack: Stack, symbols: list[str], since_ms: int = 0, until_ms: int | None = None) -> list[float]:
+    """kline received by market_data (its ts_init, wall clock) -> entry order received by the
+    simulator (its wall-clock receipt; the order's own ``time`` is the replay's market time), for
+    the klines received between ``since_ms`` and ``until_ms``."""
     client = stack.client()
     received: dict[tuple[str, int], int] = {}
     for symbol in symbols:
@@ -95,12 +98,13 @@ def order_latencies(stack: Stack, symbols: list[str], since_ms: int = 0) -> list
         for _, fields in entries:
             received[(symbol, int(fields["open_time_ms"]))] = int(fields["ts_init_ms"])
     latencies = []
-    for order in sim_state(stack)["orders"]:
-        client_id = order["clientOrderId"]
-        if client_id.startswith("EB-") and order["time"] >= since_ms:
-            key = (order["symbol"], int(client_id.rsplit("-", 1)[1]))
-            if key in received:
-                latencies.append(order["time"] - received[key])
+    # (a simulator older than its wall-clock receipts gives no sample)
+    for client_id, wall in sim_state(stack).get("received_wall_ms", {}).items():
+        if client_id.startswith("EB-"):
+            symbol, open_ms = client_id[3:].rsplit("-", 1)
+            kline = received.get((symbol, int(open_ms)))
+            if kline is not None and since_ms <= kline <= (until_ms or kline):
+                latencies.append(wall - kline)
     return latencies
 
 
@@ -291,7 +295,10 @@ def cpu_run(
         _, behind, pending, _ = asyncio.run(real_backlog(stack.redis_url, symbols))
         row["backlog_after"], row["pending_after"] = behind, pending
         row["redis_used_mb"] = round(int(stack.client().info("memory")["used_memory"]) / 2**20, 1)
-        row["latencies"] = order_latencies(stack, symbols, since_ms)
+        # The orders of the window's last closes may still be on their way: wait for them.
+        until_ms = int(time.time() * 1000)
+        time.sleep(ORDER_GRACE_S)
+        row["latencies"] = order_latencies(stack, symbols, since_ms, until_ms)
         row["restart_s"] = restart_time(stack, symbols, warmup_timeout) if warm else None
         print(f"{run} {count} symbols: restart {row['restart_s']} s", file=sys.stderr, flush=True)
         row["load_average"] = round(os.getloadavg()[0], 1)

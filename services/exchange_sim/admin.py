@@ -155,6 +155,7 @@ async def _state(sim: Simulator) -> web.Response:
             "trades": [t.trade_row() for t in engine.trades],
             "requests": dict(sim.requests),
             "client_order_ids": list(engine.received_client_ids),
+            "received_wall_ms": dict(sim.received_wall_ms),
             "connections": {
                 "market_streams": len(sim.streams.clients),
                 "market_streams_total": sim.streams.connections_total,

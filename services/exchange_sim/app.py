@@ -82,6 +82,9 @@ class Simulator:
         self.limiter = RateLimiter(settings.weight_limit, settings.order_limit_10s)
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
+        # Wall-clock receipt of each client order id, for the admin state only: latency is
+        # measured in real time, while the orders' own stamps are the replay's market time.
+        self.received_wall_ms: dict[str, int] = {}
         self.streams = StreamHub(self.market, self.faults, settings.ping_interval, self.specs, self.engine.level_quote)
         self.wsapi = WsApi(self)
         self._tasks: list[asyncio.Task[None]] = []

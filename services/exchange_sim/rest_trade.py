@@ -61,6 +61,7 @@ def new_order(sim: Simulator, params: Params) -> object:
     client_id = params.get("newClientOrderId")
     if client_id is not None:
         sim.engine.received_client_ids.append(client_id)
+        sim.received_wall_ms.setdefault(client_id, wall_ms())
     sim.sync_market()
     symbol = params.get("symbol")
     average = sim.market.avg_price(symbol)[0] if symbol in sim.specs else None

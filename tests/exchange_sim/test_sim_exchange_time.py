@@ -67,3 +67,16 @@ async def test_server_time_and_the_recv_window_stay_wall_time(past: SimulatorPro
     url = f"{past.base_url}/api/v3/account?{past.signed_query({}, timestamp=market_now(past))}"
     async with session.get(url, headers={"X-MBX-APIKEY": past.api_key}) as response:
         assert response.status == 400 and (await response.json())["code"] == -1021
+
+
+async def test_the_admin_state_keeps_each_order_ids_wall_clock_receipt(past: SimulatorProcess, session) -> None:  # noqa: F811
+    # The order's own stamps are market time; a latency measurement needs when it really arrived.
+    client_id = "EB-BTCUSDT-1747699260000"
+    before = int(time.time() * 1000)
+    params = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001", "newClientOrderId": client_id}
+    status, order = await rest(session, past, "POST", "order", params)
+    after = int(time.time() * 1000)
+    assert status == 200, order
+    received = past.state()["received_wall_ms"]
+    assert before <= received[client_id] <= after
+    assert order["transactTime"] < MAY_2025_MS + YEAR_MS
