@@ -51,8 +51,7 @@ class Fills:
 
     async def _record(self, session: AsyncSession, book: SymbolBook, order: Order, state: ledger.OrderState) -> bool:
         before = (order.status, order.executed_quantity, order.exchange_order_id)
-        for fill in state.fills:
-            await store.record_fill(session, order, fill)
+        await store.record_fills(session, order, state.fills)
         info = await self.shell.symbol_info(book) if book.info is None else book.info
         fills = ledger.totals(await store.fills_of(session, [order.client_order_id]), info.base_asset, info.quote_asset)
         change = merge_answer(order, state, fills)
@@ -85,9 +84,8 @@ class Fills:
         async with self.shell.sessions.begin() as session:
             fresh = await store.get_order(session, order.client_order_id)
             assert fresh is not None
-            for row in rows:
-                if int(row.get("orderId", -1)) == order.exchange_order_id:
-                    await store.record_fill(session, fresh, ledger.fill_from_trade(row))
+            trades = [ledger.fill_from_trade(r) for r in rows if int(r.get("orderId", -1)) == order.exchange_order_id]
+            await store.record_fills(session, fresh, trades)
             await self._record(
                 session,
                 book,

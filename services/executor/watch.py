@@ -75,9 +75,13 @@ class TickWatch:
         """Read the ticker streams of watched books, stop reading the others, advance those."""
         unread = []
         busy = self.consumer.unfinished()
+        # One copy of the read set per round, not one per book: at 500 symbols the set holds
+        # some 1,500 streams and this runs after every poll. Each book adds or removes only its
+        # own stream, so the copy stays right for the books still to come.
+        read = self.consumer.streams
         for symbol, book in books.items():
             stream = streams.ticker_stream(symbol)
-            reading = stream in self.consumer.streams
+            reading = stream in read
             if watched(book):
                 if not reading:
                     self.consumer.add_stream(stream)

@@ -60,8 +60,12 @@ def _ensure_sqlite_folder(url: str) -> None:
 def open_engine(url: str) -> AsyncEngine:
     """An async engine on ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     _ensure_sqlite_folder(url)
-    engine = create_async_engine(async_url(url), pool_pre_ping=True)
-    if make_url(url).get_backend_name() == "sqlite":
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    # A server connection can be dropped while it sits in the pool, so each checkout pings it
+    # first; a SQLite connection is a local file handle that cannot be, and the ping was one more
+    # statement (a trip to the driver's thread) for every session of every entry.
+    engine = create_async_engine(async_url(url), pool_pre_ping=not sqlite)
+    if sqlite:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:

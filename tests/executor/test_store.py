@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.executor import store
+from shared.store.models import Fill
 from shared.trading import ledger
 from shared.trading.protection import realised_return_pct
 
@@ -105,6 +106,53 @@ async def test_fills_are_recorded_once_per_trade_id(sessions: async_sessionmaker
         assert [f.trade_id for f in fills] == [1, 2] and fills[1].quantity == D("0.01")
         assert await store.last_trade_id(session, "BTCUSDT") == 2
         assert await store.last_trade_id(session, "ETHUSDT") is None
+
+
+async def test_a_batch_of_fills_is_recorded_once_per_trade_id(sessions: async_sessionmaker) -> None:
+    # A large MARKET order's answer brings a fill per book level; a trade seen twice counts once.
+    await write_entry(sessions)
+    async with sessions.begin() as session:
+        order = await store.get_order(session, ENTRY)
+        assert await store.record_fill(session, order, fill(2))
+        assert await store.record_fills(session, order, [fill(1), fill(2), fill(3), fill(3, qty="0.5")]) == 2
+    async with sessions.begin() as session:
+        order = await store.get_order(session, ENTRY)
+        assert await store.record_fills(session, order, [fill(3), fill(4)]) == 1
+        assert await store.record_fills(session, order, [fill(1), fill(4)]) == 0
+        assert await store.record_fills(session, order, []) == 0
+    async with sessions() as session:
+        fills = await store.fills_of(session, [ENTRY])
+        assert [f.trade_id for f in fills] == [1, 2, 3, 4]
+        assert all(f.quantity == D("0.01") for f in fills)
+        assert {f.market_time_ms for f in fills} == {order.market_time_ms}
+
+
+async def test_a_fill_stored_by_another_writer_after_the_read_still_counts_once(
+    sessions: async_sessionmaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another replica stores trade 2 after this one read the known ids: the batch is refused
+    # by the unique trade id and each fill is stored on its own.
+    await write_entry(sessions)
+    async with sessions.begin() as session:
+        order = await store.get_order(session, ENTRY)
+        assert await store.record_fill(session, order, fill(2))
+    async with sessions.begin() as session:
+        order = await store.get_order(session, ENTRY)
+        real_execute = session.execute
+        missed = []
+
+        async def execute(statement, *args, **kwargs):
+            result = await real_execute(statement, *args, **kwargs)
+            if not missed and "fills.trade_id IN" in str(statement).replace("\n", " "):
+                missed.append(statement)
+                return await real_execute(statement.where(Fill.trade_id < 0))  # read before the other write
+            return result
+
+        monkeypatch.setattr(session, "execute", execute)
+        assert await store.record_fills(session, order, [fill(1), fill(2), fill(3)]) == 2
+        assert missed
+    async with sessions() as session:
+        assert [f.trade_id for f in await store.fills_of(session, [ENTRY])] == [1, 2, 3]
 
 
 async def test_position_round_trip_with_realised_return(sessions: async_sessionmaker) -> None:

@@ -34,6 +34,7 @@ from services.executor.store.writes import (
     mark_position_failed,
     mark_position_open,
     record_fill,
+    record_fills,
     reopen_position,
     update_order,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "orders_of_position",
     "recent_orders",
     "record_fill",
+    "record_fills",
     "reopen_position",
     "totals_of",
     "unsettled_orders",
