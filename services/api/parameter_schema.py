@@ -45,9 +45,24 @@ def _bounded(name: str, annotation: Any, description: str | None) -> tuple[Any, 
     return annotation, Field(None, description=description)
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every ``#/$defs/<name>`` reference replaced by its definition (the body is
+    embedded in the OpenAPI document, where the model's own ``$defs`` do not resolve)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {**_inline(defs[ref.removeprefix("#/$defs/")], defs), **_inline(rest, defs)}
+        return {key: _inline(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    return node
+
+
 def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema()
-    return {key: schema[key] for key in ("properties", "additionalProperties") if key in schema}
+    defs = schema.get("$defs", {})
+    return {key: _inline(schema[key], defs) for key in ("properties", "additionalProperties") if key in schema}
 
 
 _CHANGE_FIELDS: dict[str, Any] = {

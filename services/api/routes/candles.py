@@ -163,17 +163,19 @@ _DRAWN: dict[tuple[str, str, int, int | None], _Drawn] = {}
 _DRAWN_LIMIT = 256
 
 
-# The parameter set in force per symbol, parsed (and validated) once per stored value, not per request.
-_SETS: dict[str, tuple[object, object, SymbolSet]] = {}
+# The parameter set in force per symbol, parsed (and validated) once per stored value and start
+# set, not per request. The start set is part of the key: with nothing stored it is the answer,
+# and two apps of one process (the tests') may start a symbol on different strategies.
+_SETS: dict[str, tuple[object, object, SymbolSet, SymbolSet]] = {}
 
 
 def _symbol_set(settings: ApiSettings, symbol: str, own: object, shared: object) -> SymbolSet:
-    hit = _SETS.get(symbol)
-    if hit is not None and hit[0] == own and hit[1] == shared:
-        return hit[2]
     default = settings.initial_sets()[symbol]
+    hit = _SETS.get(symbol)
+    if hit is not None and hit[0] == own and hit[1] == shared and hit[2] == default:
+        return hit[3]
     chosen = set_of(record_of(own, shared, symbol, default.strategy), default, settings.strategy_registry())
-    _SETS[symbol] = (own, shared, chosen)
+    _SETS[symbol] = (own, shared, default, chosen)
     return chosen
 
 
