@@ -8,6 +8,7 @@ Position statuses (``PositionStatus``): OPENING (entry order intended or working
 CLOSING (exit order intended or working), CLOSED, and FAILED (the entry order ended without any fill).
 """
 
+from services.executor.store.fills import record_fill, record_fills
 from services.executor.store.legs import create_leg_intents, live_legs, mark_leg_exit
 from services.executor.store.reads import (
     ACTIVE_POSITION_STATUSES,
@@ -33,8 +34,6 @@ from services.executor.store.writes import (
     mark_position_closed,
     mark_position_failed,
     mark_position_open,
-    record_fill,
-    record_fills,
     reopen_position,
     update_order,
 )

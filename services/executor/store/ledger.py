@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.executor.core.guard import RESTING_LEG
+from services.executor.store.fills import record_fill
 from services.executor.store.reads import (
     get_order,
     get_order_by_exchange_id,
@@ -19,7 +20,6 @@ from services.executor.store.reads import (
     totals_of,
     unsettled_orders,
 )
-from services.executor.store.writes import record_fill
 from shared.trading.ledger import fill_from_trade
 from shared.trading.vocabulary import OrderPurpose
 
