@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.executor.config import ExecutorSettings
+from shared.backoff import Backoff
 from shared.binance_client import open_client
 from shared.store.database import migrate, open_engine
 
@@ -48,15 +49,20 @@ async def prepare_database(settings: ExecutorSettings) -> AsyncEngine:
     return engine
 
 
-async def connect_exchange(settings: ExecutorSettings, stop: asyncio.Event) -> AsyncClient | None:
-    """An exchange client, retried every 2 s until it answers (None if stopped first)."""
+async def connect_exchange(
+    settings: ExecutorSettings, stop: asyncio.Event, backoff: Backoff | None = None
+) -> AsyncClient | None:
+    """An exchange client, retried until it answers (None if stopped first). The pauses start
+    short and double up to 2 s: an exchange that comes up just after us is reached within a
+    fraction of a second, not a whole pause later, while its market (a replay's clock) runs on."""
+    backoff = backoff or Backoff(base_s=0.25, cap_s=2.0)
     while not stop.is_set():
         try:
             return await open_client(settings)
         except Exception as e:  # noqa: BLE001 - the exchange may come up after us
             logger.warning("exchange not reachable (%s: %s); retrying", type(e).__name__, e)
             try:
-                await asyncio.wait_for(stop.wait(), 2.0)
+                await asyncio.wait_for(stop.wait(), backoff.next_delay())
             except TimeoutError:
                 pass
     return None

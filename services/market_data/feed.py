@@ -23,11 +23,11 @@ from typing import Any
 from binance import AsyncClient
 
 from services.market_data import binance_wire as wire
-from services.market_data.backoff import Backoff
 from services.market_data.config import MarketDataSettings
 from services.market_data.publisher import Publisher
 from services.market_data.subscriptions import MarketSocket, connection_plan, stream_names, uses_array
 from shared.aio import quietly, sleep_or_stop
+from shared.backoff import Backoff
 from shared.binance_client import close_client, open_client
 from shared.events import Kline
 from shared.request_weight import WeightBudget

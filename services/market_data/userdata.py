@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 from binance import AsyncClient
 
 from services.market_data import binance_wire as wire
-from services.market_data.backoff import Backoff
 from services.market_data.config import MarketDataSettings
 from services.market_data.publisher import Publisher
 from shared import streams
 from shared.aio import quietly, sleep_or_stop
+from shared.backoff import Backoff
 from shared.binance_client import close_client, close_socket, open_client, socket_manager
 from shared.events import now_ms
 from shared.request_weight import WeightBudget

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.market_data import binance_wire as wire
-from services.market_data.backoff import Backoff
+from shared.backoff import Backoff
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "binance"
 

@@ -16,7 +16,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Seconds to wait before the next attempt (full jitter within the doubled window)."""
-        window = min(self.cap_s, self.base_s * (2**self.attempt))
+        window = min(self.cap_s, self.base_s * 2.0**self.attempt)
         self.attempt += 1
         return window / 2 + self._rng.random() * window / 2
 
