@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from services.executor import metrics
 from shared import streams
-from shared.bus import publish
+from shared.bus import publish, stream_fields
 from shared.codec import dumps
 from shared.events import (
     CommandOutcome,
@@ -72,6 +72,20 @@ def position_snapshot(symbol: str, position: Position | None, protection: str | 
         "dust_quantity": _text(position.dust_in),
         "protection": protection if position.status in (PositionStatus.OPEN, PositionStatus.CLOSING) else None,
     }
+
+
+def _snapshot_event(symbol: str, body: dict[str, Any]) -> PositionSnapshot:
+    return PositionSnapshot(
+        symbol=symbol,
+        status=body["status"],
+        trade_id=body["trade_id"],
+        entry_price=body["entry_price"],
+        quantity=body["quantity"],
+        dust_quantity=body["dust_quantity"],
+        entry_time_ms=body["entry_market_time_ms"] or body["entry_time_ms"],
+        stop_loss=body["stop_loss"],
+        take_profit=body["take_profit"],
+    )
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -168,31 +182,32 @@ class Notifier:
 
     async def snapshot(self, symbol: str, position: Position | None, protection: str | None = None) -> None:
         """Write the position snapshot of ``symbol`` to the ``executor:positions`` hash and, when it
-        changed, announce it as a ``position_snapshot`` event (the dashboard's position panel)."""
+        changed, announce it as a ``position_snapshot`` event (the dashboard's position panel).
+
+        Both in one round trip (three snapshots an entry: the intent, the fill, the protection),
+        not transactional: the hash is the state, the event a notice of it. A failed write is
+        logged and the event is announced again with the next snapshot."""
         body = position_snapshot(symbol, position, protection)
         metrics.OPEN_POSITIONS.labels(symbol).set(0 if body["status"] == FLAT else 1)
         text = dumps(body)
+        changed = self._last_snapshot.get(symbol) != text
         try:
-            await self.redis.hset(streams.POSITIONS, symbol, text)
-        except Exception as e:  # noqa: BLE001
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(streams.POSITIONS, symbol, text)
+                if changed:
+                    event = make_event(_snapshot_event(symbol, body), SOURCE)
+                    pipe.xadd(
+                        streams.EXECUTOR_EVENTS,
+                        stream_fields(event),
+                        maxlen=streams.maxlen_for(streams.EXECUTOR_EVENTS),
+                        approximate=True,
+                    )
+                await pipe.execute()
+        except Exception as e:  # noqa: BLE001 - Redis trouble must not stop order handling
             logger.error("could not write the position snapshot of %s: %s", symbol, e)
-            return
-        if self._last_snapshot.get(symbol) == text:
+            self._last_snapshot.pop(symbol, None)
             return
         self._last_snapshot[symbol] = text
-        await self.event(
-            PositionSnapshot(
-                symbol=symbol,
-                status=body["status"],
-                trade_id=body["trade_id"],
-                entry_price=body["entry_price"],
-                quantity=body["quantity"],
-                dust_quantity=body["dust_quantity"],
-                entry_time_ms=body["entry_market_time_ms"] or body["entry_time_ms"],
-                stop_loss=body["stop_loss"],
-                take_profit=body["take_profit"],
-            )
-        )
 
     async def symbol_info(self, info: Any) -> None:
         """Publish a symbol's filters (``market:symbols``) so the dashboard reads numbers in its precision."""

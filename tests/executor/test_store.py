@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.executor import store
-from shared.store.models import Fill
+from shared.store.models import Fill, Order, Position
 from shared.trading import ledger
 from shared.trading.protection import realised_return_pct
 
@@ -46,6 +46,39 @@ async def test_entry_intent_writes_an_opening_position_and_an_intent(sessions: a
         assert active is not None and active.status == "OPENING" and active.entry_candle_open_ms == 1_747_699_200_000
         assert [o.client_order_id for o in await store.unsettled_orders(session, "BTCUSDT")] == [ENTRY]
         assert await store.active_position(session, "ETHUSDT") is None
+
+
+async def test_the_written_intent_is_whole_and_changes_to_it_in_its_transaction_are_kept(
+    sessions: async_sessionmaker,
+) -> None:
+    """The rows come back as the ledger holds them, every column readable once the session is
+    gone, and they belong to the caller's session: a change to them there is written with it."""
+    async with sessions.begin() as session:
+        position, order = await store.create_entry_intent(
+            session,
+            symbol="BTCUSDT",
+            client_order_id=ENTRY,
+            quantity=D("0.02"),
+            signal_event_id="sig-1",
+            reason="signal",
+            entry_candle_open_ms=1_747_699_200_000,
+            now_ms=7,
+            market_time_ms=1_747_699_260_000,
+            strategy="ema_cross_rsi",
+        )
+        position.stop_loss = D("99000")
+        await store.update_order(session, order, now_ms=8, status="NEW", exchange_order_id=42)
+    returned_position = {c: getattr(position, c) for c in (col.name for col in Position.__table__.columns)}
+    returned_order = {c: getattr(order, c) for c in (col.name for col in Order.__table__.columns)}
+    async with sessions() as session:
+        stored_order = await store.get_order(session, ENTRY)
+        stored_position = await store.get_position(session, position.id)
+        assert stored_order is not None and stored_position is not None
+        assert returned_order == {c: getattr(stored_order, c) for c in returned_order}
+        assert returned_position == {c: getattr(stored_position, c) for c in returned_position}
+    assert (stored_position.stop_loss, stored_position.status, stored_position.quantity) == (D("99000"), "OPENING", 0)
+    assert (stored_order.status, stored_order.exchange_order_id, stored_order.position_id) == ("NEW", 42, position.id)
+    assert (stored_order.updated_at_ms, stored_order.created_at_ms, stored_position.strategy) == (8, 7, "ema_cross_rsi")
 
 
 async def test_a_limit_entry_keeps_its_price_and_the_bid_it_came_from(sessions: async_sessionmaker) -> None:

@@ -8,6 +8,7 @@ Position statuses (``PositionStatus``): OPENING (entry order intended or working
 CLOSING (exit order intended or working), CLOSED, and FAILED (the entry order ended without any fill).
 """
 
+from services.executor.store.entry import create_entry_intent
 from services.executor.store.fills import record_fill, record_fills
 from services.executor.store.legs import create_leg_intents, live_legs, mark_leg_exit
 from services.executor.store.reads import (
@@ -29,7 +30,6 @@ from services.executor.store.reads import (
 )
 from services.executor.store.writes import (
     DuplicateOrderError,
-    create_entry_intent,
     create_exit_intent,
     mark_position_closed,
     mark_position_failed,

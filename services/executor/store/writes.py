@@ -5,11 +5,11 @@ together)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.executor.store.reads import bot_dust, get_order
+from services.executor.store.reads import get_order
 from shared.store.models import Order, Position
 from shared.trading.vocabulary import OrderPurpose, OrderStatus, PositionStatus, Side
 
@@ -19,63 +19,6 @@ MARKET = "MARKET"  # exits, and entries unless ENTRY_ORDER=limit_maker (LIMIT_MA
 
 class DuplicateOrderError(Exception):
     """An order with this client order id is already in the ledger."""
-
-
-async def create_entry_intent(
-    session: AsyncSession,
-    *,
-    symbol: str,
-    client_order_id: str,
-    quantity: Decimal,
-    signal_event_id: str,
-    reason: str,
-    entry_candle_open_ms: int | None,
-    now_ms: int,
-    market_time_ms: int | None = None,
-    parameters_version: int | None = None,
-    strategy: str | None = None,
-    entry_indicators: str | None = None,
-    order_type: str = MARKET,
-    limit_price: Decimal | None = None,
-    best_bid: Decimal | None = None,
-) -> tuple[Position, Order]:
-    """An OPENING position and its entry order in status INTENT (before anything is sent).
-
-    The position takes over the bot's dust of the symbol (what the last exit left below one
-    step), so its exit sells it too. Raises ``DuplicateOrderError`` when the id was used
-    already: the signal was handled before.
-    """
-    if await get_order(session, client_order_id) is not None:
-        raise DuplicateOrderError(client_order_id)
-    position = Position(
-        symbol=symbol,
-        status=PositionStatus.OPENING,
-        entry_client_order_id=client_order_id,
-        quantity=Decimal(0),
-        quote_spent=Decimal(0),
-        entry_candle_open_ms=entry_candle_open_ms,
-        entry_market_time_ms=market_time_ms,
-        dust_in=await bot_dust(session, symbol),
-        dust_out=Decimal(0),
-        parameters_version=parameters_version,
-        strategy=strategy,
-        entry_indicators=entry_indicators,
-    )
-    order = _intent(
-        client_order_id, symbol, Side.BUY, OrderPurpose.ENTRY, quantity, signal_event_id, reason, now_ms, market_time_ms
-    )
-    order.order_type = order_type
-    order.limit_price, order.best_bid = limit_price, best_bid
-    try:
-        async with session.begin_nested():
-            session.add(position)
-            await session.flush()
-            order.position_id = position.id
-            session.add(order)
-            await session.flush()
-    except IntegrityError as e:
-        raise DuplicateOrderError(client_order_id) from e
-    return position, order
 
 
 async def create_exit_intent(
@@ -132,7 +75,7 @@ async def create_exit_intent(
     return order
 
 
-def _intent(
+def _intent_values(
     client_order_id: str,
     symbol: str,
     side: Side,
@@ -142,26 +85,31 @@ def _intent(
     reason: str,
     now_ms: int,
     market_time_ms: int | None,
-) -> Order:
-    """A new MARKET order in status INTENT, nothing executed yet."""
-    return Order(
-        client_order_id=client_order_id,
-        symbol=symbol,
-        side=side,
-        order_type=MARKET,
-        purpose=purpose,
-        status=OrderStatus.INTENT,
-        requested_quantity=quantity,
-        executed_quantity=ZERO,
-        cumulative_quote=ZERO,
-        commission_base=ZERO,
-        commission_quote=ZERO,
-        signal_event_id=signal_event_id,
-        reason=reason,
-        created_at_ms=now_ms,
-        updated_at_ms=now_ms,
-        market_time_ms=market_time_ms,
-    )
+) -> dict[str, Any]:
+    """The columns of a new MARKET order in status INTENT, nothing executed yet."""
+    return {
+        "client_order_id": client_order_id,
+        "symbol": symbol,
+        "side": side,
+        "order_type": MARKET,
+        "purpose": purpose,
+        "status": OrderStatus.INTENT,
+        "requested_quantity": quantity,
+        "executed_quantity": ZERO,
+        "cumulative_quote": ZERO,
+        "commission_base": ZERO,
+        "commission_quote": ZERO,
+        "signal_event_id": signal_event_id,
+        "reason": reason,
+        "created_at_ms": now_ms,
+        "updated_at_ms": now_ms,
+        "market_time_ms": market_time_ms,
+    }
+
+
+def _intent(*args: Any) -> Order:
+    """A new MARKET order in status INTENT (``_intent_values``' arguments)."""
+    return Order(**_intent_values(*args))
 
 
 async def update_order(

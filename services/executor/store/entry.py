@@ -1,0 +1,105 @@
+"""The entry intent: an OPENING position and its entry order in status INTENT, written in the
+caller's transaction before anything is sent.
+
+Core statements, one each (the duplicate check, the bot's dust, the two inserts): on the entry
+path the ORM's unit of work cost more than the writes themselves, and at a minute close many
+symbols enter one after the other.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+
+from services.executor.store.reads import bot_dust
+from services.executor.store.writes import MARKET, ZERO, DuplicateOrderError, _intent_values
+from shared.store.models import Order, Position
+from shared.trading.vocabulary import OrderPurpose, PositionStatus, Side
+
+ORDERS = cast(Table, Order.__table__)
+POSITIONS = cast(Table, Position.__table__)
+# Built once: executed with each intent's values as parameters, compiled once per connection.
+_TAKEN = select(ORDERS.c.id).where(ORDERS.c.client_order_id == bindparam("client_order_id"))
+_INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
+_INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
+
+
+async def create_entry_intent(
+    session: AsyncSession,
+    *,
+    symbol: str,
+    client_order_id: str,
+    quantity: Decimal,
+    signal_event_id: str,
+    reason: str,
+    entry_candle_open_ms: int | None,
+    now_ms: int,
+    market_time_ms: int | None = None,
+    parameters_version: int | None = None,
+    strategy: str | None = None,
+    entry_indicators: str | None = None,
+    order_type: str = MARKET,
+    limit_price: Decimal | None = None,
+    best_bid: Decimal | None = None,
+) -> tuple[Position, Order]:
+    """An OPENING position and its entry order in status INTENT (before anything is sent).
+
+    The position takes over the bot's dust of the symbol (what the last exit left below one
+    step), so its exit sells it too. Raises ``DuplicateOrderError`` when the id was used
+    already: the signal was handled before.
+    """
+    connection = await session.connection()
+    if (await connection.execute(_TAKEN, {"client_order_id": client_order_id})).first() is not None:
+        raise DuplicateOrderError(client_order_id)
+    position_values = _row(
+        POSITIONS,
+        symbol=symbol,
+        status=PositionStatus.OPENING,
+        entry_client_order_id=client_order_id,
+        quantity=ZERO,
+        quote_spent=ZERO,
+        entry_candle_open_ms=entry_candle_open_ms,
+        entry_market_time_ms=market_time_ms,
+        dust_in=await bot_dust(session, symbol),
+        dust_out=ZERO,
+        parameters_version=parameters_version,
+        strategy=strategy,
+        entry_indicators=entry_indicators,
+    )
+    intent = _intent_values(
+        client_order_id, symbol, Side.BUY, OrderPurpose.ENTRY, quantity, signal_event_id, reason, now_ms, market_time_ms
+    )
+    priced = {"order_type": order_type, "limit_price": limit_price, "best_bid": best_bid}
+    order_values = _row(ORDERS, **{**intent, **priced})
+    try:
+        async with connection.begin_nested():  # a raced duplicate leaves the caller's transaction usable
+            position_id = (await connection.execute(_INSERT_POSITION, position_values)).scalar_one()
+            order_values["position_id"] = position_id
+            order_id = (await connection.execute(_INSERT_ORDER, order_values)).scalar_one()
+    except IntegrityError as e:
+        raise DuplicateOrderError(client_order_id) from e
+    return _attached(session, Position(id=position_id, **position_values)), _attached(
+        session, Order(id=order_id, **order_values)
+    )
+
+
+def _attached[Row: (Position, Order)](session: AsyncSession, row: Row) -> Row:
+    """``row`` persistent in ``session``, as a row it loaded: a later change to it there is an UPDATE."""
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+def _row(table: Table, **values: Any) -> dict[str, Any]:
+    """Every column of ``table`` but its key, None unless given: a row object built from it has
+    every attribute loaded (one left out would be read back from the database)."""
+    names = [column.name for column in table.columns if not column.primary_key]
+    unknown = set(values) - set(names)
+    if unknown:
+        raise ValueError(f"not columns of {table.name}: {sorted(unknown)}")
+    return {name: values.get(name) for name in names}
