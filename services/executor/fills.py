@@ -39,17 +39,21 @@ class Fills:
             order = await store.get_order(session, client_id)
             if order is None:
                 return
-            changed = await self._record(session, book, order, state)
+            changed, recorded = await self._record(session, book, order, state)
         if changed:
             await self.shell.order_update(order)
-        await self.complete_fills(book, order)
+        await self.complete_fills(book, order, recorded)
         await self.positions.finalize(book, order.client_order_id)
 
     async def apply_answer(self, book: SymbolBook, order: Order, body: Mapping[str, Any]) -> None:
         """Apply an order response or query answer about ``order``."""
         await self.apply_order_state(book, ledger.order_from_response(body), known_id=order.client_order_id)
 
-    async def _record(self, session: AsyncSession, book: SymbolBook, order: Order, state: ledger.OrderState) -> bool:
+    async def _record(
+        self, session: AsyncSession, book: SymbolBook, order: Order, state: ledger.OrderState
+    ) -> tuple[bool, Decimal]:
+        """Record ``state``'s fills and the order's status; whether the order changed, and the
+        quantity of all its fills recorded now."""
         before = (order.status, order.executed_quantity, order.exchange_order_id)
         await store.record_fills(session, order, state.fills)
         info = await self.shell.symbol_info(book) if book.info is None else book.info
@@ -66,14 +70,16 @@ class Fills:
             commission_base=change.commission_base,
             commission_quote=change.commission_quote,
         )
-        return before != (order.status, order.executed_quantity, order.exchange_order_id)
+        return before != (order.status, order.executed_quantity, order.exchange_order_id), fills.quantity
 
-    async def complete_fills(self, book: SymbolBook, order: Order) -> None:
-        """A final order whose fills are not all recorded: fetch them with myTrades."""
+    async def complete_fills(self, book: SymbolBook, order: Order, recorded: Decimal | None = None) -> None:
+        """A final order whose fills are not all recorded: fetch them with myTrades.
+        ``recorded``: the quantity of its recorded fills, when the caller has just summed them."""
         if order.status not in ledger.FINAL_STATUSES or order.exchange_order_id is None:
             return
-        async with self.shell.sessions() as session:
-            recorded = sum((f.quantity for f in await store.fills_of(session, [order.client_order_id])), ZERO)
+        if recorded is None:
+            async with self.shell.sessions() as session:
+                recorded = sum((f.quantity for f in await store.fills_of(session, [order.client_order_id])), ZERO)
         if recorded >= order.executed_quantity:
             return
         try:
