@@ -120,6 +120,7 @@ download: install
 
 bench: install system
 	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_entry_burst.py
 	$(PY) bench/bench_backtest.py
 	$(PY) bench/bench_optimize.py
 	$(PY) bench/bench_strategy.py
