@@ -47,6 +47,10 @@ DEFAULTS = {
     "MAX_RETRY_AFTER_WAIT_S": "10",
     "ORDER_TIMEOUT_S": "10",
     "LOG_LEVEL": "WARNING",
+    # The signals are of the candle that closed last; a burst that runs over the next minute
+    # boundary would see its later entries refused as too old at the exchange (rightly: the
+    # default allowance is one candle), which is not the cost this measures.
+    "SIGNAL_MAX_AGE_CANDLES": "2",
     # One book level per order: 1,000 USDT at risk of a 100 M paper balance, whatever N.
     "RISK_PER_TRADE": "0.00001",
     "STOP_LOSS_PERCENTAGE": "0.01",
