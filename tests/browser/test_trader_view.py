@@ -50,6 +50,10 @@ SETTLED = [
     "max_drawdown_pct",
 ]
 NUMBER = re.compile(r"\d[\d,]*\.(\d+)")
+# The right edge of the trades panel's Result header, 0 while the panel has none.
+RESULT_HEADER_RIGHT = """(() => {
+    const header = [...document.querySelectorAll('[data-testid=trades] th')].find((n) => n.textContent.includes('Result'));
+    return header ? header.getBoundingClientRect().right : 0; })()"""
 
 
 async def get(page: Any, stack: Stack, path: str) -> Any:
@@ -235,7 +239,14 @@ async def test_trader_view_on_a_replay_at_speed_60(browser: Any, tmp_path: Path)
             assert wrap[0] <= wrap[1], f"{panel} scrolls sideways: {wrap}"
         result = phone_page.get_by_test_id("trades").locator("th", has_text="Result")
         await expect(result).to_be_visible()
-        right = await result.evaluate("(node) => node.getBoundingClientRect().right")
+        # Measured in one script run: the panel re-renders on every trade event of the replay, and a
+        # header found in one call can be detached (a zero rectangle) by the time a second call measures it.
+        right = 0.0
+        for _ in range(20):
+            right = await phone_page.evaluate(RESULT_HEADER_RIGHT)
+            if right > 0:
+                break
+            await phone_page.wait_for_timeout(100)
         assert 0 < right <= 390
         await phone_page.evaluate("window.scrollTo(0, 0)")
         await phone_page.wait_for_timeout(300)
