@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 
@@ -79,6 +80,11 @@ async def publish(redis: Redis, stream: str, event: Envelope) -> str:
     return cast(str, entry_id)  # the clients decode responses (shared/redis_conn.py)
 
 
+def queue_publish(pipe: Pipeline, stream: str, event: Envelope) -> None:
+    """Queue ``publish``'s append of ``event`` to ``stream`` in ``pipe`` (sent with the pipeline)."""
+    pipe.xadd(stream, stream_fields(event), maxlen=streams.maxlen_for(stream), approximate=True)
+
+
 async def publish_atomically(
     redis: Redis, items: Iterable[tuple[str, Envelope]], acks: Iterable[tuple[str, str, str]] = ()
 ) -> list[str]:
@@ -87,7 +93,7 @@ async def publish_atomically(
     are: they are acknowledged in the same transaction, never before their output exists."""
     async with redis.pipeline(transaction=True) as pipe:
         for stream, event in items:
-            pipe.xadd(stream, stream_fields(event), maxlen=streams.maxlen_for(stream), approximate=True)
+            queue_publish(pipe, stream, event)
         added = len(pipe)
         for stream, group, entry_id in acks:
             pipe.xack(stream, group, entry_id)

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from services.executor import metrics
 from shared import streams
-from shared.bus import publish, stream_fields
+from shared.bus import publish, queue_publish
 from shared.codec import dumps
 from shared.events import (
     CommandOutcome,
@@ -195,13 +195,7 @@ class Notifier:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(streams.POSITIONS, symbol, text)
                 if changed:
-                    event = make_event(_snapshot_event(symbol, body), SOURCE)
-                    pipe.xadd(
-                        streams.EXECUTOR_EVENTS,
-                        stream_fields(event),
-                        maxlen=streams.maxlen_for(streams.EXECUTOR_EVENTS),
-                        approximate=True,
-                    )
+                    queue_publish(pipe, streams.EXECUTOR_EVENTS, make_event(_snapshot_event(symbol, body), SOURCE))
                 await pipe.execute()
         except Exception as e:  # noqa: BLE001 - Redis trouble must not stop order handling
             logger.error("could not write the position snapshot of %s: %s", symbol, e)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.executor.core.guard import LIVE_STATUSES, OcoOrder
 from services.executor.store.reads import get_order
-from services.executor.store.writes import DuplicateOrderError, _intent
+from services.executor.store.writes import DuplicateOrderError, _intent_values
 from shared.store.models import Order, Position
 from shared.trading.vocabulary import OrderPurpose, OrderStatus, PositionStatus, Side
 
@@ -36,16 +36,18 @@ async def create_leg_intents(
             order.requested_quantity = oco.quantity
             order.updated_at_ms = now_ms
         else:
-            order = _intent(
-                client_id,
-                position.symbol,
-                Side.SELL,
-                OrderPurpose.PROTECT,
-                oco.quantity,
-                oco.list_client_order_id,
-                "stop-loss order replacing the stop leg" if oco.single else f"{note} of {oco.list_client_order_id}",
-                now_ms,
-                market_time_ms,
+            order = Order(
+                **_intent_values(
+                    client_id,
+                    position.symbol,
+                    Side.SELL,
+                    OrderPurpose.PROTECT,
+                    oco.quantity,
+                    oco.list_client_order_id,
+                    "stop-loss order replacing the stop leg" if oco.single else f"{note} of {oco.list_client_order_id}",
+                    now_ms,
+                    market_time_ms,
+                )
             )
             order.order_type = order_type
             order.position_id = position.id

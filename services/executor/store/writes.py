@@ -52,16 +52,18 @@ async def create_exit_intent(
         order.updated_at_ms = now_ms
         order.market_time_ms = market_time_ms
     else:
-        order = _intent(
-            client_order_id,
-            position.symbol,
-            Side.SELL,
-            OrderPurpose.EXIT,
-            quantity,
-            signal_event_id,
-            reason,
-            now_ms,
-            market_time_ms,
+        order = Order(
+            **_intent_values(
+                client_order_id,
+                position.symbol,
+                Side.SELL,
+                OrderPurpose.EXIT,
+                quantity,
+                signal_event_id,
+                reason,
+                now_ms,
+                market_time_ms,
+            )
         )
         order.position_id = position.id
         session.add(order)
@@ -105,11 +107,6 @@ def _intent_values(
         "updated_at_ms": now_ms,
         "market_time_ms": market_time_ms,
     }
-
-
-def _intent(*args: Any) -> Order:
-    """A new MARKET order in status INTENT (``_intent_values``' arguments)."""
-    return Order(**_intent_values(*args))
 
 
 async def update_order(
