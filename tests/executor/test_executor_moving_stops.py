@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import AsyncIterator
 from decimal import ROUND_CEILING, Decimal
 
@@ -29,10 +30,14 @@ from tests.support.simulator import SimulatorProcess
 SYMBOL = "BTCUSDT"
 TRAILING = Decimal("0.01")
 _candles = itertools.count(random.randrange(1_000_000) * 1000)
+# Never before the exchange's clock: a candle from the past would be refused as too old at the
+# exchange (its simulator runs at 1x from the wall clock); a day ahead plus a random offset keeps
+# the module's client ids apart from other runs' on the same simulator.
+_START = time.time_ns() // 1_000_000 // MINUTE * MINUTE + 1440 * MINUTE
 
 
 def candle() -> int:
-    return 1_550_000_000_000 + next(_candles) * MINUTE
+    return _START + next(_candles) * MINUTE
 
 
 @pytest.fixture
