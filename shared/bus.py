@@ -213,15 +213,16 @@ class Consumer:
                 logger.exception("consumer group=%s name=%s poll failed", self.group, self.name)
                 await sleep_or_stop(stop, 1.0)
 
-    async def poll_once(self) -> int:
-        """One round: set up streams, reclaim, then own pending entries merged with new ones."""
+    async def poll_once(self, wait: bool = True) -> int:
+        """One round: set up streams, reclaim, then own pending entries merged with new ones
+        (``wait``: block for new ones up to ``block_ms`` when there are none yet)."""
         try:
             await self._prepare_streams()
             await self._reclaim_stale()
             if self._recheck_pending:
                 # Carried entries are delivered, hence pending: they are read again from the list.
                 self._carry.clear()
-            return await self._handle_batch(pending=self._recheck_pending)
+            return await self._handle_batch(pending=self._recheck_pending, wait=wait)
         except Exception:
             # Entries delivered here may be unacknowledged now (a round cut short, or a Redis
             # restarted on its AOF that lost its last acknowledgements): the next round reads
@@ -284,7 +285,7 @@ class Consumer:
             (stream, entries) for stream, entries in entries_by_stream(reply) if stream in self._streams and entries
         ]
 
-    async def _handle_batch(self, *, pending: bool) -> int:
+    async def _handle_batch(self, *, pending: bool, wait: bool = True) -> int:
         ready = sorted(self._ready)
         if not ready:
             return 0
@@ -298,7 +299,7 @@ class Consumer:
             reads.append((own, PENDING_READ_COUNT))
         # ... and what no consumer received yet: both are merged by entry id below, so a signal
         # claimed from a dead owner is not handled before older ticks it never saw.
-        block = None if pending or self._carry else self.block_ms
+        block = None if pending or self._carry or not wait else self.block_ms
         reads.append((await self._read(ready, ">", self.count, block), self.count))
         batch = [item for item in self._carry if item[1] in self._streams]
         self._carry = []

@@ -36,6 +36,7 @@ from services.executor.errors import (
     UnknownOutcome,
 )
 from services.executor.exchange import SymbolInfo
+from services.executor.later import Later
 from services.executor.ports import EventSink, ExchangePort
 from shared import streams
 from shared.bus import NotMine
@@ -109,6 +110,7 @@ class Shell:
         self.control = control
         self.lease = lease
         self.clock = clock
+        self.later = Later(clock)  # entries' answers applied after their burst is sent
         self.bus_entry_ms = bus_entry_ms  # when the bus entry being handled was appended (Redis ms; metrics)
         self.exit_policy = ExitPolicy(settings.order_query_delay_s, settings.exit_retry_s)
         self.send_policy = SendPolicy(

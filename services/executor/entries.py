@@ -158,7 +158,9 @@ class Entries:
         book.position = position
         await shell.sink.snapshot(book.symbol, position)
         await shell.order_update(order)
-        await self.sender.execute(book, order, signal, limit)
+        work = await self.sender.send_first(book, order, signal, limit)
+        if work is not None:
+            shell.later.add(book, work)  # applied once the burst's other entries are sent too
 
     async def _refusal(self, book: SymbolBook, signal: Signal) -> str:
         shell = self.shell

@@ -129,6 +129,7 @@ class Reconciling:
             if book is None:
                 continue
             async with book.lock:
+                await self.shell.later.finish(book)
                 await self.flows.settle_symbol(book)
                 await self.flows.guard.check(book)
                 # a resting limit entry times out on the market clock even when no tick comes

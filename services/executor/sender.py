@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from functools import partial
 
 from services.executor import metrics, store
 from services.executor.book import SymbolBook
@@ -22,8 +23,9 @@ from services.executor.core.entries import (
     exchange_allowance_refusal,
     read_retry_delay,
 )
-from services.executor.core.sending import Next, Sending, Step, not_sent, on_query, on_reply
+from services.executor.core.sending import Next, Sending, SendReply, not_sent, on_query, on_reply
 from services.executor.errors import ClockSkew, ExchangeError, RateLimited, Rejected, RetryLater, UnknownOutcome
+from services.executor.later import Work
 from services.executor.settle import Settler
 from shared.events import Signal
 from shared.store.models import Order
@@ -49,41 +51,47 @@ class Sender:
     ) -> None:
         """Send the written intent ``order`` (an entry: of BUY ``signal``; a LIMIT_MAKER at
         ``price``) and settle its outcome; raises ``NotOwned`` when the lease was lost before a send."""
-        shell, policy = self.shell, self.shell.send_policy
+        await self._follow(book, order, self._start(order, price), signal, price, None)
+
+    async def send_first(
+        self, book: SymbolBook, order: Order, signal: Signal | None = None, price: Decimal | None = None
+    ) -> Work | None:
+        """Make the first send of ``order`` now and return what settles its outcome (None: it was
+        not sent and has been dealt with), to be run later under the book's lock: the entries of a
+        burst are all sent before any of their answers is applied (``later.Later``)."""
+        state = self._start(order, price)
+        if not await self._prepare(book, order, state, signal):
+            return None
+        state = state.sent()
+        reply = await self._send(book, order, state, price)
+        return partial(self._follow, book, order, state, signal, price, reply)
+
+    def _start(self, order: Order, price: Decimal | None) -> Sending:
         maker = order.order_type == LIMIT_MAKER
         if maker and price is None:
             raise ValueError(f"LIMIT_MAKER {order.client_order_id} needs a price")
-        state = Sending(order.client_order_id, maker=maker)
+        return Sending(order.client_order_id, maker=maker)
+
+    async def _follow(
+        self,
+        book: SymbolBook,
+        order: Order,
+        state: Sending,
+        signal: Signal | None,
+        price: Decimal | None,
+        reply: SendReply | None,
+    ) -> None:
+        """Go on from ``reply`` (the answer to the send just made; None: nothing sent yet) until
+        the order is settled or left."""
+        shell, policy = self.shell, self.shell.send_policy
         while True:
-            if not await self._prepare(book, order, state, signal):
-                return
-            state = state.sent()
-            logger.info(
-                "%s sending %s %s %s %s%s as %s (attempt %d)",
-                book.symbol,
-                order.purpose,
-                order.order_type,
-                order.side,
-                format_decimal(order.requested_quantity),
-                f" at {format_decimal(price)}" if maker and price is not None else "",
-                order.client_order_id,
-                state.sends,
-            )
-            step: Step
-            metrics.sending(order.purpose, shell.bus_entry_ms(), state.sends == 1)
-            try:
-                if maker and price is not None:
-                    body = await shell.exchange.place_limit_maker_order(
-                        book.symbol, order.side, order.requested_quantity, price, order.client_order_id, wait=False
-                    )
-                else:
-                    body = await shell.exchange.place_market_order(
-                        book.symbol, order.side, order.requested_quantity, order.client_order_id, wait=False
-                    )
-            except (RateLimited, ClockSkew, Rejected, UnknownOutcome) as e:
-                step = on_reply(state, e, policy)
-            else:
-                step = on_reply(state, body, policy)
+            if reply is None:
+                if not await self._prepare(book, order, state, signal):
+                    return
+                state = state.sent()
+                reply = await self._send(book, order, state, price)
+            step = on_reply(state, reply, policy)
+            reply = None
             state = step.state
             await shell.perform(book, step.effects, order)
             if step.next is Next.QUERY:
@@ -97,6 +105,33 @@ class Sender:
                 continue
             if step.next is not Next.SEND:
                 return
+
+    async def _send(self, book: SymbolBook, order: Order, state: Sending, price: Decimal | None) -> SendReply:
+        """One request for ``order``: the exchange's answer, or the error that stands for it."""
+        shell = self.shell
+        maker = state.maker
+        logger.info(
+            "%s sending %s %s %s %s%s as %s (attempt %d)",
+            book.symbol,
+            order.purpose,
+            order.order_type,
+            order.side,
+            format_decimal(order.requested_quantity),
+            f" at {format_decimal(price)}" if maker and price is not None else "",
+            order.client_order_id,
+            state.sends,
+        )
+        metrics.sending(order.purpose, shell.bus_entry_ms(), state.sends == 1)
+        try:
+            if maker and price is not None:
+                return await shell.exchange.place_limit_maker_order(
+                    book.symbol, order.side, order.requested_quantity, price, order.client_order_id, wait=False
+                )
+            return await shell.exchange.place_market_order(
+                book.symbol, order.side, order.requested_quantity, order.client_order_id, wait=False
+            )
+        except (RateLimited, ClockSkew, Rejected, UnknownOutcome) as e:
+            return e
 
     async def _reprice(self, book: SymbolBook, order: Order, state: Sending) -> Decimal | None:
         """The LIMIT_MAKER's price from a fresh best bid (None: the bid cannot be read, and the

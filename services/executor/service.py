@@ -147,6 +147,10 @@ class Executor(Reconciling):
             stop.set()
             await asyncio.gather(*background, return_exceptions=True)
             try:
+                await self.shell.later.finish_all()
+            except Exception:  # the sent orders are settled by reconciliation
+                logger.exception("answers not applied at the stop; reconciliation settles them")
+            try:
                 await self.leases.release_all()
             except Exception as e:  # noqa: BLE001 - the leases expire by themselves
                 logger.warning("could not release leases: %s", e)
@@ -158,14 +162,22 @@ class Executor(Reconciling):
         if clock.monotonic() - self._last_rebalance >= REBALANCE_EVERY_S:
             self._last_rebalance = clock.monotonic()
             await self.leases.rebalance()
+        later = self.shell.later
         if self.consumer.streams:
-            await self.consumer.poll_once()
+            added = later.added
+            await self.consumer.poll_once(wait=not later)  # sent entries wait only while new ones come
+            if later and (later.added == added or later.overdue()):
+                await later.finish_all()
+        elif later:
+            await later.finish_all()
         for book in [b for b in self.books.values() if b.settle_due is not None and b.settle_due <= clock.monotonic()]:
             async with book.lock:
+                await later.finish(book)
                 book.settle_due = None
                 await self.flows.settle_symbol(book)
         for book in [b for b in self.books.values() if b.exit.due is not None and b.exit.due <= clock.monotonic()]:
             async with book.lock:
+                await later.finish(book)
                 book.exit = replace(book.exit, due=None)
                 await self.flows.exits.retry_exit(book)
         await self.watch.sync(self.books)
@@ -188,6 +200,7 @@ class Executor(Reconciling):
             self.consumer.remove_stream(stream)
         self.books.pop(symbol, None)
         self.arriving.pop(symbol, None)
+        self.shell.later.drop(symbol)
         logger.info("gave up %s", symbol)
 
     def _bus_entry_ms(self) -> int | None:
@@ -224,6 +237,7 @@ class Executor(Reconciling):
             logger.warning("ignored %s for %s on %s", event.type, getattr(payload, "symbol", "?"), stream)
             return
         async with book.lock:
+            await self.shell.later.finish(book, raise_lost=True)  # the symbol's events apply in order
             await self._apply(book, event, payload)
 
     async def _apply(self, book: SymbolBook, event: Envelope, payload: object) -> None:

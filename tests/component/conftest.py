@@ -112,6 +112,9 @@ class Rig:
         )
         event = make_event(payload, "strategy", ts_event_ms=open_ms + MINUTE - 1, event_id=f"signal-{open_ms}-{side}")
         await self.executor.handle(streams.executor_inbox(SYMBOL), event)
+        # The consumer's batch ends here: the entry's answer, left until the burst is sent
+        # (``services.executor.later``), is applied as the executor's next round does.
+        await self.executor.shell.later.finish_all()
         return payload
 
     async def tick(self, price: str, ts_event_ms: int | None = None) -> Envelope:
