@@ -1,9 +1,10 @@
 """The entry intent: an OPENING position and its entry order in status INTENT, written in the
 caller's transaction before anything is sent.
 
-Core statements, one each (the duplicate check, the bot's dust, the two inserts): on the entry
-path the ORM's unit of work cost more than the writes themselves, and at a minute close many
-symbols enter one after the other.
+Three Core statements built once (the duplicate check and the bot's dust in one read, then the
+two inserts): on the entry path the ORM's unit of work and each statement's round trip to the
+database cost more than the writes themselves, and at a minute close many symbols enter one
+after the other.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from services.executor.store.reads import bot_dust
 from services.executor.store.writes import MARKET, ZERO, DuplicateOrderError, _intent_values
 from shared.store.models import Order, Position
 from shared.trading.vocabulary import OrderPurpose, PositionStatus, Side
@@ -24,7 +24,15 @@ from shared.trading.vocabulary import OrderPurpose, PositionStatus, Side
 ORDERS = cast(Table, Order.__table__)
 POSITIONS = cast(Table, Position.__table__)
 # Built once: executed with each intent's values as parameters, compiled once per connection.
-_TAKEN = select(ORDERS.c.id).where(ORDERS.c.client_order_id == bindparam("client_order_id"))
+# The id's order if the id is taken, and the dust the symbol's last closed position left.
+_TAKEN_AND_DUST = select(
+    select(ORDERS.c.id).where(ORDERS.c.client_order_id == bindparam("client_order_id")).scalar_subquery(),
+    select(POSITIONS.c.dust_out)
+    .where(POSITIONS.c.symbol == bindparam("symbol"), POSITIONS.c.status == PositionStatus.CLOSED)
+    .order_by(POSITIONS.c.id.desc())
+    .limit(1)
+    .scalar_subquery(),
+)
 _INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
 _INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
 
@@ -51,10 +59,14 @@ async def create_entry_intent(
 
     The position takes over the bot's dust of the symbol (what the last exit left below one
     step), so its exit sells it too. Raises ``DuplicateOrderError`` when the id was used
-    already: the signal was handled before.
+    already: the signal was handled before. The caller's transaction is then to be rolled back
+    (as leaving its ``sessions.begin()`` block with the error does): no savepoint is spent on a
+    duplicate that only a race between two replicas can produce after the check.
     """
     connection = await session.connection()
-    if (await connection.execute(_TAKEN, {"client_order_id": client_order_id})).first() is not None:
+    read = (await connection.execute(_TAKEN_AND_DUST, {"client_order_id": client_order_id, "symbol": symbol})).one()
+    taken, dust = read[0], read[1]
+    if taken is not None:
         raise DuplicateOrderError(client_order_id)
     position_values = _row(
         POSITIONS,
@@ -65,7 +77,7 @@ async def create_entry_intent(
         quote_spent=ZERO,
         entry_candle_open_ms=entry_candle_open_ms,
         entry_market_time_ms=market_time_ms,
-        dust_in=await bot_dust(session, symbol),
+        dust_in=ZERO if dust is None else dust,
         dust_out=ZERO,
         parameters_version=parameters_version,
         strategy=strategy,
@@ -77,10 +89,9 @@ async def create_entry_intent(
     priced = {"order_type": order_type, "limit_price": limit_price, "best_bid": best_bid}
     order_values = _row(ORDERS, **{**intent, **priced})
     try:
-        async with connection.begin_nested():  # a raced duplicate leaves the caller's transaction usable
-            position_id = (await connection.execute(_INSERT_POSITION, position_values)).scalar_one()
-            order_values["position_id"] = position_id
-            order_id = (await connection.execute(_INSERT_ORDER, order_values)).scalar_one()
+        position_id = (await connection.execute(_INSERT_POSITION, position_values)).scalar_one()
+        order_values["position_id"] = position_id
+        order_id = (await connection.execute(_INSERT_ORDER, order_values)).scalar_one()
     except IntegrityError as e:
         raise DuplicateOrderError(client_order_id) from e
     return _attached(session, Position(id=position_id, **position_values)), _attached(
