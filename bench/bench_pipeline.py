@@ -48,9 +48,13 @@ from redis.asyncio import Redis
 from bench.bench_backtest import machine
 from shared import streams
 from shared.backlog import backlogs
+from shared.bus import entry_time_ms
 from shared.candles import shared_data_dir
+from shared.codec import decode
+from shared.events import Signal
 from shared.strategy_loader import load_registry
 from shared.trading.strategies.track import IndicatorTrack
+from shared.trading.vocabulary import Side
 from tests.support.redis_server import start_redis
 from tests.support.stack import Stack, prepare_data, start_stack
 
@@ -87,24 +91,34 @@ def sim_state(stack: Stack) -> dict:
         return json.loads(response.read())
 
 
-def order_latencies(stack: Stack, symbols: list[str], since_ms: int = 0, until_ms: int | None = None) -> list[float]:
+def order_latencies(
+    stack: Stack, symbols: list[str], since_ms: int = 0, until_ms: int | None = None
+) -> list[tuple[float, float | None]]:
     """kline received by market_data (its ts_init, wall clock) -> entry order received by the
     simulator (its wall-clock receipt; the order's own ``time`` is the replay's market time), for
-    the klines received between ``since_ms`` and ``until_ms``."""
+    the klines received between ``since_ms`` and ``until_ms``; beside each, the part until the
+    strategy published the BUY signal (its entry's time on the signal stream; None when trimmed)."""
     client = stack.client()
     received: dict[tuple[str, int], int] = {}
     for symbol in symbols:
         entries: Any = client.xrange(streams.kline_stream(symbol))
         for _, fields in entries:
             received[(symbol, int(fields["open_time_ms"]))] = int(fields["ts_init_ms"])
-    latencies = []
+    published: dict[tuple[str, int], int] = {}
+    signals: Any = client.xrange(streams.SIGNALS)
+    for entry_id, fields in signals:
+        signal = decode(fields).payload
+        if isinstance(signal, Signal) and signal.side == Side.BUY:
+            published[(signal.symbol, signal.candle_open_time_ms)] = entry_time_ms(entry_id)
+    latencies: list[tuple[float, float | None]] = []
     # (a simulator older than its wall-clock receipts gives no sample)
     for client_id, wall in sim_state(stack).get("received_wall_ms", {}).items():
         if client_id.startswith("EB-"):
             symbol, open_ms = client_id[3:].rsplit("-", 1)
             kline = received.get((symbol, int(open_ms)))
             if kline is not None and since_ms <= kline <= (until_ms or kline):
-                latencies.append(wall - kline)
+                signal_ms = published.get((symbol, int(open_ms)))
+                latencies.append((wall - kline, None if signal_ms is None else signal_ms - kline))
     return latencies
 
 
@@ -334,7 +348,7 @@ def restart_time(stack: Stack, symbols: list[str], timeout: float) -> float | No
     return None
 
 
-def fast_latencies(folder: Path, seconds: float) -> list[float]:
+def fast_latencies(folder: Path, seconds: float) -> list[tuple[float, float | None]]:
     data = prepare_data(folder, BUNDLED, "BTCUSDT", 0, 5000)
     stack = start_stack(
         folder / "latency", data=[data], symbols=["BTCUSDT"], speed=240, history=100, extra_env=BUSY_STRATEGY
@@ -344,6 +358,22 @@ def fast_latencies(folder: Path, seconds: float) -> list[float]:
         return order_latencies(stack, ["BTCUSDT"])
     finally:
         stack.stop_all()
+
+
+def latency_row(label: str, samples: list[tuple[float, float | None]], baseline: dict[str, Any]) -> dict[str, Any]:
+    """One latency line: the whole kline -> order, and its part until the signal was published."""
+    totals = [total for total, _ in samples]
+    to_signal = [part for _, part in samples if part is not None]
+    return {
+        "symbols": label,
+        "samples": len(samples),
+        "pipeline_p50_ms": ms(percentile(totals, 0.5)),
+        "pipeline_p99_ms": ms(percentile(totals, 0.99)),
+        "pipeline_max_ms": ms(max(totals)) if totals else None,
+        "signal_p50_ms": ms(percentile(to_signal, 0.5)),
+        "signal_p99_ms": ms(percentile(to_signal, 0.99)),
+        **baseline,
+    }
 
 
 def ms(value: float | None) -> float | None:
@@ -405,16 +435,7 @@ def main() -> None:
             samples = fast_latencies(folder, args.latency_seconds)
             latency_rows.append(("1 (speed 240)", samples))
         latency_rows += [(f"{r['run']} {r['symbols']} (speed 1)", r.pop("latencies")) for r in cpu_rows]
-    latency = [
-        {
-            "symbols": label,
-            "samples": len(samples),
-            "pipeline_p50_ms": ms(percentile(samples, 0.5)),
-            "pipeline_p99_ms": ms(percentile(samples, 0.99)),
-            **baseline,
-        }
-        for label, samples in latency_rows
-    ]
+    latency = [latency_row(label, samples, baseline) for label, samples in latency_rows]
     print(f"\ncpu: % of one core over {args.cpu_seconds:g} s steady state at Binance's cadence; RSS in MB")
     columns = [
         "run",
@@ -431,8 +452,8 @@ def main() -> None:
     for row in cpu_rows:
         print(" ".join(show(row.get(c), max(9, len(c))) for c in columns))
     print("\nlatency: closed kline received by market_data -> order request received by the exchange (ms)")
-    columns = ["symbols", "samples", "pipeline_p50_ms", "pipeline_p99_ms", "baseline_p50_ms", "baseline_p99_ms"]
-    columns += ["compute_p99_ms"]
+    columns = ["symbols", "samples", "pipeline_p50_ms", "pipeline_p99_ms", "pipeline_max_ms"]
+    columns += ["signal_p50_ms", "signal_p99_ms", "baseline_p50_ms", "baseline_p99_ms", "compute_p99_ms"]
     print(" ".join(c.rjust(max(14, len(c))) for c in columns))
     for line in latency:
         print(" ".join(show(line.get(c), max(14, len(c))) for c in columns))
