@@ -128,6 +128,11 @@ class Simulator:
 
     def commit(self) -> None:
         """Deliver queued account events and persist the account if it changed."""
+        traded = self.engine.take_first_fills()
+        if traded:
+            # After the request's own order was counted (``rest``): a MARKET order that fills
+            # adds one and takes it off again. Rate limits count real seconds.
+            self.limiter.orders_traded(traded, wall_ms())
         events = self.engine.drain()
         if events:
             self.wsapi.broadcast(events)

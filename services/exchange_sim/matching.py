@@ -110,6 +110,12 @@ class Engine:
         self.received_client_ids: list[str] = []
         self.update_time = 0
         self.outbox: list[dict[str, object]] = []
+        self.first_fills = 0  # orders that traded for the first time, not yet taken off the order count
+
+    def take_first_fills(self) -> int:
+        """How many orders traded for the first time since the last call."""
+        count, self.first_fills = self.first_fills, 0
+        return count
 
     def drain(self) -> list[dict[str, object]]:
         """Take the queued user-data events."""
@@ -486,6 +492,8 @@ class Engine:
             order.order_list_id,
         )
         self.next_trade_id += 1
+        if order.executed_qty == 0:
+            self.first_fills += 1
         order.executed_qty += qty
         order.cumm_quote += quote_qty
         order.fills.append(fill)

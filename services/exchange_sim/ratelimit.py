@@ -38,6 +38,12 @@ class FixedWindow:
         self._roll(now)
         return self.count
 
+    def remove(self, amount: int, now: int) -> int:
+        """Take ``amount`` off the current window's count (never below zero)."""
+        self._roll(now)
+        self.count = max(0, self.count - amount)
+        return self.count
+
     def retry_after(self, now: int) -> int:
         """Whole seconds until the window resets (at least 1)."""
         return max(1, math.ceil((self.window_start + self.length_ms - now) / 1000))
@@ -116,6 +122,13 @@ class RateLimiter:
         if self.orders_1d.current(now) >= ORDER_LIMIT_1D:
             return self.orders_1d.retry_after(now)
         return self.orders_10s.retry_after(now)
+
+    def orders_traded(self, count: int, now: int) -> None:
+        """``count`` orders traded for the first time: Binance's unfilled order count goes down by
+        one for each, in every ORDERS interval (an order that trades does not count against the
+        limit; the maker bonus of more than one is not modelled)."""
+        self.orders_10s.remove(count, now)
+        self.orders_1d.remove(count, now)
 
     def record_order(self, now: int, count: int = 1) -> tuple[int, int]:
         """Count accepted orders (an OCO is 2); returns the (10 s, 1 day) counts for the headers."""

@@ -336,19 +336,26 @@ async def test_rate_limits_answer_429_with_retry_after(tmp_path, rest) -> None:
         tmp_path, speed=600, extra_env={"EXCHANGE_SIM_WEIGHT_LIMIT": "45", "EXCHANGE_SIM_ORDER_LIMIT_10S": "2"}
     ) as small:
         rest.sim = small
-        await wait_clear_of_boundary(10, 3)
-        for _ in range(2):
-            assert (
-                await rest.call(
-                    "POST",
-                    "order",
-                    {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0001"},
-                    signed=True,
-                )
-            )[0] == 200
-        status, body, headers = await rest.call(
-            "POST", "order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0001"}, signed=True
-        )
+        _, ticker, _ = await rest.call("GET", "ticker/price", {"symbol": "BTCUSDT"})
+        # A BUY 10 % under the market rests: it stays in the unfilled order count.
+        resting = {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.0001",
+            "price": str((Decimal(ticker["price"]) * Decimal("0.9")).quantize(Decimal("0.01"))),
+        }
+        market = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.0001"}
+        await wait_clear_of_boundary(10, 4)
+        # Orders that trade at once are taken off the count again (Binance's unfilled order count).
+        for _ in range(3):
+            status, _, headers = await rest.call("POST", "order", market, signed=True)
+            assert (status, headers["X-MBX-ORDER-COUNT-10S"]) == (200, "1")
+        for count in ("1", "2"):
+            status, _, headers = await rest.call("POST", "order", resting, signed=True)
+            assert (status, headers["X-MBX-ORDER-COUNT-10S"]) == (200, count)
+        status, body, headers = await rest.call("POST", "order", market, signed=True)
         assert (status, body) == (
             429,
             {"code": -1015, "msg": "Too many new orders; current limit is 2 orders per 10 SECOND."},
