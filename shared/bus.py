@@ -213,16 +213,19 @@ class Consumer:
                 logger.exception("consumer group=%s name=%s poll failed", self.group, self.name)
                 await sleep_or_stop(stop, 1.0)
 
-    async def poll_once(self, wait: bool = True) -> int:
+    async def poll_once(self, block_ms: int | None = None) -> int:
         """One round: set up streams, reclaim, then own pending entries merged with new ones
-        (``wait``: block for new ones up to ``block_ms`` when there are none yet)."""
+        (waiting for new ones, when there are none yet, up to ``block_ms``, by default the
+        consumer's; 0: not at all)."""
         try:
             await self._prepare_streams()
             await self._reclaim_stale()
             if self._recheck_pending:
                 # Carried entries are delivered, hence pending: they are read again from the list.
                 self._carry.clear()
-            return await self._handle_batch(pending=self._recheck_pending, wait=wait)
+            return await self._handle_batch(
+                pending=self._recheck_pending, block_ms=self.block_ms if block_ms is None else block_ms
+            )
         except Exception:
             # Entries delivered here may be unacknowledged now (a round cut short, or a Redis
             # restarted on its AOF that lost its last acknowledgements): the next round reads
@@ -285,7 +288,7 @@ class Consumer:
             (stream, entries) for stream, entries in entries_by_stream(reply) if stream in self._streams and entries
         ]
 
-    async def _handle_batch(self, *, pending: bool, wait: bool = True) -> int:
+    async def _handle_batch(self, *, pending: bool, block_ms: int) -> int:
         ready = sorted(self._ready)
         if not ready:
             return 0
@@ -299,7 +302,7 @@ class Consumer:
             reads.append((own, PENDING_READ_COUNT))
         # ... and what no consumer received yet: both are merged by entry id below, so a signal
         # claimed from a dead owner is not handled before older ticks it never saw.
-        block = None if pending or self._carry or not wait else self.block_ms
+        block = None if pending or self._carry or block_ms <= 0 else block_ms
         reads.append((await self._read(ready, ">", self.count, block), self.count))
         batch = [item for item in self._carry if item[1] in self._streams]
         self._carry = []

@@ -12,14 +12,18 @@ first, under its lock, so each symbol's events are applied in the same order as 
 wait, and a price is never checked against a position whose fill is not applied yet. The
 signal's bus entry is acknowledged once its order is sent: a crash before the answer is applied
 leaves an order the ledger knows was sent, which reconciliation settles by its client id, as
-for a crash during the send. The wait ends when a poll brings no new entry, and never lasts
-longer than ``MAX_WAIT_S`` of wall time (the exchange-side OCO of a filled entry is placed at
-most that much later; the bot's own tick watch is not delayed, see above).
+for a crash during the send. The wait ends once no new entry has been sent for ``QUIET_S``
+(the strategy publishes a close's signals over a few hundred milliseconds, in batches), and
+never lasts longer than ``MAX_WAIT_S`` of wall time: the exchange-side OCO of a filled entry is
+placed at most that much later, plus the time to apply the answers before it; the bot's own
+tick watch is not delayed (see above). These waits are wall time because they schedule work,
+not decisions: each symbol's events are applied in the same order whatever they are.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from services.executor.book import SymbolBook
@@ -30,7 +34,8 @@ logger = logging.getLogger(__name__)
 
 Work = Callable[[], Awaitable[None]]
 
-MAX_WAIT_S = 1.0
+QUIET_S = 0.1
+MAX_WAIT_S = 3.0
 MAX_WAITING = 500
 
 
@@ -40,8 +45,9 @@ class Later:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.work: dict[str, tuple[SymbolBook, list[Work]]] = {}
-        self.added = 0  # how many were added so far (a poll that adds none ends the wait)
-        self._since: float | None = None
+        self.added = 0  # how many were added so far
+        self._since: float | None = None  # when the oldest waiting work was added
+        self._last = 0.0  # when work was last added
 
     def __bool__(self) -> bool:
         return bool(self.work)
@@ -52,6 +58,15 @@ class Later:
             self._since = self.clock.monotonic()
         self.work.setdefault(book.symbol, (book, []))[1].append(work)
         self.added += 1
+        self._last = self.clock.monotonic()
+
+    def quiet(self) -> bool:
+        """No entry was sent for ``QUIET_S``: the burst is over."""
+        return self.clock.monotonic() - self._last >= QUIET_S
+
+    def block_ms(self) -> int:
+        """How long a poll may wait for new entries before the quiet time is over (at least 1 ms)."""
+        return max(1, math.ceil((QUIET_S - (self.clock.monotonic() - self._last)) * 1000))
 
     def overdue(self) -> bool:
         """The wait reached its bounds: everything waiting is applied now."""

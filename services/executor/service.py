@@ -164,9 +164,9 @@ class Executor(Reconciling):
             await self.leases.rebalance()
         later = self.shell.later
         if self.consumer.streams:
-            added = later.added
-            await self.consumer.poll_once(wait=not later)  # sent entries wait only while new ones come
-            if later and (later.added == added or later.overdue()):
+            # Sent entries wait while new ones keep coming: the poll waits no longer than that.
+            await self.consumer.poll_once(later.block_ms() if later else None)
+            if later and (later.quiet() or later.overdue()):
                 await later.finish_all()
         elif later:
             await later.finish_all()

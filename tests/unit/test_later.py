@@ -6,7 +6,7 @@ import pytest
 
 from services.executor.book import SymbolBook
 from services.executor.context import NotOwned
-from services.executor.later import MAX_WAIT_S, MAX_WAITING, Later
+from services.executor.later import MAX_WAIT_S, MAX_WAITING, QUIET_S, Later
 from tests.support.fake_clock import FakeClock
 
 
@@ -90,3 +90,17 @@ async def test_a_lease_found_lost_is_raised_when_asked_once_the_work_ran():
     with pytest.raises(NotOwned):
         await later.finish(book, raise_lost=True)
     assert done == ["after"] and not later
+
+
+async def test_the_burst_is_over_once_no_entry_came_for_the_quiet_time():
+    clock = FakeClock()
+    later = Later(clock)
+    book = SymbolBook("AUSDT")
+    later.add(book, _work([], "x"))
+    assert not later.quiet() and later.block_ms() == round(QUIET_S * 1000)
+    clock.advance(QUIET_S / 2)
+    later.add(SymbolBook("BUSDT"), _work([], "y"))  # another entry: the quiet time starts again
+    clock.advance(QUIET_S / 2)
+    assert not later.quiet() and 0 < later.block_ms() <= round(QUIET_S * 500) + 1
+    clock.advance(QUIET_S / 2 + 0.001)
+    assert later.quiet() and later.block_ms() == 1
