@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -18,23 +18,17 @@ from shared.codec import decode
 from shared.events import Envelope, PositionSnapshot, now_ms
 from shared.trading.ids import entry_client_order_id
 from tests.executor.harness import MINUTE, InProcess, candle, start_in_process, wait_until
-from tests.support.simulator import SimulatorProcess, start_simulator
+from tests.support.simulator import SimulatorProcess, simulator_fixture
 
 COUNT = 6
 # Re-based copies of the data files (``exchange_sim.scale``): BTC000USDT, ETH001USDT, ...
 SYMBOLS = [f"{('BTC', 'ETH')[i % 2]}{i:03d}USDT" for i in range(COUNT)]
 
 
-@pytest.fixture(scope="module")
-def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    with start_simulator(
-        tmp_path_factory.mktemp("burst"),
-        speed=1,  # exchange time = wall time, as the signals' candles assume (harness.candle)
-        history=50,
-        balances="USDT=1000000",
-        extra_env={"EXCHANGE_SIM_SCALE_SYMBOLS": str(COUNT)},
-    ) as sim:
-        yield sim
+# Exchange time = wall time, as the signals' candles assume (harness.candle).
+simulator = simulator_fixture(
+    speed=1, history=50, balances="USDT=1000000", extra_env={"EXCHANGE_SIM_SCALE_SYMBOLS": str(COUNT)}
+)
 
 
 @pytest.fixture
