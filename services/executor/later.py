@@ -45,7 +45,6 @@ class Later:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.work: dict[str, tuple[SymbolBook, list[Work]]] = {}
-        self.added = 0  # how many were added so far
         self._since: float | None = None  # when the oldest waiting work was added
         self._last = 0.0  # when work was last added
 
@@ -57,7 +56,6 @@ class Later:
         if not self.work:
             self._since = self.clock.monotonic()
         self.work.setdefault(book.symbol, (book, []))[1].append(work)
-        self.added += 1
         self._last = self.clock.monotonic()
 
     def quiet(self) -> bool:
