@@ -14,7 +14,6 @@ from services.executor.store.legs import create_leg_intents, live_legs, mark_leg
 from services.executor.store.reads import (
     ACTIVE_POSITION_STATUSES,
     active_position,
-    bot_dust,
     closed_after,
     closed_positions,
     fills_of,
@@ -42,7 +41,6 @@ __all__ = [
     "ACTIVE_POSITION_STATUSES",
     "DuplicateOrderError",
     "active_position",
-    "bot_dust",
     "closed_after",
     "closed_positions",
     "create_entry_intent",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,17 +79,6 @@ async def unsettled_orders(session: AsyncSession, symbol: str) -> list[Order]:
 async def last_trade_id(session: AsyncSession, symbol: str) -> int | None:
     """The highest trade id recorded for ``symbol``, or None before the first fill."""
     return (await session.execute(select(func.max(Fill.trade_id)).where(Fill.symbol == symbol))).scalar_one_or_none()
-
-
-async def bot_dust(session: AsyncSession, symbol: str) -> Decimal:
-    """The bot's base dust of ``symbol``: what its most recent closed position left behind."""
-    query = (
-        select(Position.dust_out)
-        .where(Position.symbol == symbol, Position.status == PositionStatus.CLOSED)
-        .order_by(Position.id.desc())
-        .limit(1)
-    )
-    return (await session.execute(query)).scalar_one_or_none() or Decimal(0)
 
 
 async def recent_orders(session: AsyncSession, symbol: str | None = None, limit: int = 100) -> list[Order]:
