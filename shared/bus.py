@@ -192,6 +192,11 @@ class Consumer:
             return None
         return {item[1] for item in self._carry} | self._to_take_over | (self._streams - self._ready)
 
+    def read_pending_again(self) -> None:
+        """Read this consumer's pending entries first in the next round: a handler's output that
+        was to acknowledge them (``AckLater``) was not published, so they must be handled again."""
+        self._recheck_pending = True
+
     def remove_stream(self, stream: str) -> None:
         """Stop reading ``stream`` (its pending entries stay in the group for the next owner)."""
         self._streams.discard(stream)

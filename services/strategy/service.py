@@ -21,6 +21,7 @@ from redis.typing import EncodableT, FieldT
 
 from services.strategy import metrics
 from services.strategy.config import StrategySettings
+from services.strategy.outbox import Outbox, Output
 from services.strategy.window import CandleWindow
 from shared import streams
 from shared.aio import sleep_or_stop
@@ -61,6 +62,10 @@ class StrategyService:
         self.tracks: dict[str, IndicatorTrack] = {}
         # History candles whose decision waits for the next evaluation, with their (pending) entry ids.
         self.deferred: dict[str, list[tuple[Kline, str | None]]] = {}
+        # The round's decisions and signals, published together when the round ends.
+        self.outbox = Outbox()
+        # The market clocks (``MARKET_CLOCK``), read once per round by the first candle that asks.
+        self._clocks: dict[str, str] | None = None
         self.consumer = Consumer(redis, group=streams.GROUP_STRATEGY, name=f"{SERVICE}-{instance}", handler=self.handle)
         self.leases = SymbolLeases(redis, SERVICE, instance, settings.symbols, self._acquired, self._lost)
 
@@ -79,7 +84,7 @@ class StrategyService:
                 try:
                     await self.leases.rebalance()
                     if self.consumer.streams:
-                        await self.consumer.poll_once()
+                        await self.poll_once()
                     else:
                         await sleep_or_stop(stop, 0.5)
                 except (RedisError, OSError) as e:
@@ -93,6 +98,22 @@ class StrategyService:
             follow.cancel()
             await asyncio.gather(keep_alive, follow, return_exceptions=True)
             await self.leases.release_all()
+
+    async def poll_once(self) -> None:
+        """One consumer round, then what its candles decided in one transaction (``Outbox``)."""
+        try:
+            await self.consumer.poll_once()
+            published = await self.outbox.flush(self.redis, self.windows)
+        except Exception:
+            # Whatever was queued is not published: its entries are pending and read again first.
+            self.outbox.discard()
+            self.consumer.read_pending_again()
+            raise
+        finally:
+            self._clocks = None
+        for output in published:
+            metrics.published(output.items, output.kline_entry_id)
+        await self._remember_signals([item for output in published for item in output.items])
 
     async def _acquired(self, symbol: str) -> None:
         self.windows[symbol] = await self._rebuild_window(symbol)
@@ -201,17 +222,15 @@ class StrategyService:
                 chosen,
                 recent=recent and candle is kline,
             )
-        # The candle's own entry is acknowledged in the transaction that publishes its decision
-        # too (one round trip less per closed candle than the bus's own acknowledgement after it).
+        # The candle's own entry is acknowledged in the round's transaction that publishes its
+        # decision, never before (``Outbox``).
         entry = self.consumer.current_entry_id
         handled = [entry_id for _, entry_id in deferred] + [entry]
         acks = [(stream, self.consumer.group, entry_id) for entry_id in handled if entry_id is not None]
-        await publish_atomically(self.redis, items, acks=acks)
-        metrics.published(items, entry)
+        self.outbox.add(Output(kline.symbol, items, acks, entry))
         deferred.clear()
-        await self._remember_signals(items)
         if entry is not None:
-            raise AckLater  # acknowledged above
+            raise AckLater  # acknowledged with the round's output
 
     async def _decide_again(self, kline: Kline, window: CandleWindow) -> None:
         """Publish again the decision of a candle delivered once more after newer ones were evaluated.
@@ -320,8 +339,13 @@ class StrategyService:
         return items
 
     async def _is_recent(self, kline: Kline) -> bool:
-        """Whether the candle is close enough to the market's present to act on it."""
-        clock = await self.redis.hget(streams.MARKET_CLOCK, kline.symbol)
+        """Whether the candle is close enough to the market's present to act on it (the market's
+        clock as the round's first candle found it: it only moves on, by far less than the lag
+        allowed, while a round is handled)."""
+        if self._clocks is None:
+            # The clients decode responses (shared/redis_conn.py).
+            self._clocks = cast(dict[str, str], await self.redis.hgetall(streams.MARKET_CLOCK))
+        clock = self._clocks.get(kline.symbol)
         if clock is None:
             return True
         lag = int(clock) - (kline.close_time_ms + 1)
