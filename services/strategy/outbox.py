@@ -35,19 +35,21 @@ class Outbox:
 
     def __init__(self) -> None:
         self.outputs: list[Output] = []
+        self.events = 0  # queued events, for the caller's bound on a transaction
 
     def add(self, output: Output) -> None:
         self.outputs.append(output)
+        self.events += len(output.items)
 
     def discard(self) -> None:
         """Forget what was queued: its entries stay pending and are evaluated again."""
-        self.outputs = []
+        self.outputs, self.events = [], 0
 
     async def flush(self, redis: Redis, owned: Container[str]) -> list[Output]:
         """Publish the outputs of the symbols still ``owned`` in one transaction, and return them.
         A symbol given up during the round (its lease lost) publishes nothing: its entries stay
         pending for its next owner, which evaluates them under the same event ids."""
-        outputs, self.outputs = self.outputs, []
+        outputs, self.outputs, self.events = self.outputs, [], 0
         kept = [output for output in outputs if output.symbol in owned]
         if kept:
             await publish_atomically(

@@ -39,6 +39,7 @@ from shared.trading.vocabulary import Side
 
 logger = logging.getLogger(__name__)
 SERVICE = "strategy"
+OUTBOX_MAX_EVENTS = 1_000  # a whole-market minute close (500 decisions and their signals) fits
 
 
 class StrategyService:
@@ -103,7 +104,7 @@ class StrategyService:
         """One consumer round, then what its candles decided in one transaction (``Outbox``)."""
         try:
             await self.consumer.poll_once()
-            published = await self.outbox.flush(self.redis, self.windows)
+            await self._publish_queued()
         except Exception:
             # Whatever was queued is not published: its entries are pending and read again first.
             self.outbox.discard()
@@ -111,6 +112,9 @@ class StrategyService:
             raise
         finally:
             self._clocks = None
+
+    async def _publish_queued(self) -> None:
+        published = await self.outbox.flush(self.redis, self.windows)
         for output in published:
             metrics.published(output.items, output.kline_entry_id)
         await self._remember_signals([item for output in published for item in output.items])
@@ -229,6 +233,10 @@ class StrategyService:
         acks = [(stream, self.consumer.group, entry_id) for entry_id in handled if entry_id is not None]
         self.outbox.add(Output(kline.symbol, items, acks, entry))
         deferred.clear()
+        if self.outbox.events >= OUTBOX_MAX_EVENTS:
+            # A start's catch-up decides thousands of history candles in one round: published
+            # in parts, so neither this process nor one transaction holds all of them.
+            await self._publish_queued()
         if entry is not None:
             raise AckLater  # acknowledged with the round's output
 

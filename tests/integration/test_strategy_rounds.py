@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.strategy import outbox
+from services.strategy import outbox, service
 from services.strategy.config import StrategySettings
 from services.strategy.service import StrategyService
 from services.strategy.window import CandleWindow
@@ -109,3 +109,24 @@ async def test_a_symbol_given_up_during_the_round_leaves_its_entries_to_the_next
     eth = [candle for symbol, candle in await decided(redis_client) if symbol == "ETHUSDT"]
     assert eth == [k.open_time_ms for k in klines(CANDLES)[1:]]
     assert await pending(redis_client, "ETHUSDT") == 0
+
+
+async def test_a_large_round_is_published_in_parts_each_with_its_acknowledgements(
+    redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    strategy = await three_symbols(redis_url, redis_client)
+    real_publish, sizes = outbox.publish_atomically, []
+
+    async def counted(redis: Redis, items: list[tuple[str, Envelope]], **kwargs: object) -> list[str]:
+        sizes.append(len(items))
+        return await real_publish(redis, items, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "publish_atomically", counted)
+    monkeypatch.setattr(service, "OUTBOX_MAX_EVENTS", 50)
+    await strategy.poll_once()
+    # A symbol's 39 history decisions come with its last candle: 39, then 78 >= 50 is published,
+    # and the third symbol's 39 at the round's end.
+    assert sizes == [78, 39]
+    expected = {(s, k.open_time_ms) for s in SYMBOLS for k in klines(CANDLES)[1:]}
+    assert sorted(await decided(redis_client)) == sorted(expected)
+    assert [await pending(redis_client, s) for s in SYMBOLS] == [0, 0, 0]
