@@ -62,14 +62,17 @@ async def state(url: str, symbols: list[str]) -> tuple[int, int, int, list[str]]
 
 
 @pytest.mark.parametrize(
-    ("count", "speed"),
+    ("count", "speed", "live"),
     [
-        pytest.param(50, 30, marks=pytest.mark.timeout(420), id="50"),
-        # The whole market: a short replay at a slower speed (every symbol's candle closes at once).
-        pytest.param(500, 5, marks=[pytest.mark.long, pytest.mark.timeout(1200)], id="500"),
+        # The whole market, short: a few live minute closes at a slower speed (every symbol's
+        # candle closes at once), with entries and exits on many symbols.
+        pytest.param(500, 10, 4, marks=pytest.mark.timeout(600), id="500"),
+        # The long tier: ten live closes, of 50 symbols at a faster replay and of the whole market.
+        pytest.param(50, 30, 10, marks=[pytest.mark.long, pytest.mark.timeout(420)], id="50"),
+        pytest.param(500, 5, 10, marks=[pytest.mark.long, pytest.mark.timeout(1200)], id="500-long"),
     ],
 )
-def test_the_market_ends_with_no_backlog_and_no_dead_letter(tmp_path: Path, count: int, speed: int) -> None:
+def test_the_market_ends_with_no_backlog_and_no_dead_letter(tmp_path: Path, count: int, speed: int, live: int) -> None:
     data = [
         prepare_data(tmp_path, ROOT / "data" / f"{symbol}_1m_2025-05-20_2025-05-27.csv.gz", symbol, 0, 400)
         for symbol in ("BTCUSDT", "ETHUSDT")
@@ -84,7 +87,7 @@ def test_the_market_ends_with_no_backlog_and_no_dead_letter(tmp_path: Path, coun
         client = stack.client()
         # Every symbol's candles arrive and are decided, and some orders go out.
         stack.wait_for(
-            lambda: all(client.xlen(streams.kline_stream(s)) >= 70 for s in symbols),
+            lambda: all(client.xlen(streams.kline_stream(s)) >= 60 + live for s in symbols),
             240 if count <= 50 else 900,
             "live candles of every symbol",
         )
