@@ -10,10 +10,17 @@ settings), against the simulator at speed 1, and each order's time from its sign
 to the simulator's receipt of its ``POST /api/v3/order`` (``received_wall_ms``) is taken.
 
     .venv/bin/python bench/bench_entry_burst.py [--entries 1,10,100] [--rounds 3] \
-        [--baseline REF] [--json FILE]
+        [--baseline REF] [--bare] [--json FILE]
+
+With ``--bare``, two more rows per burst size give the floor that no executor goes below on
+this machine: the same N MARKET buys sent straight to the same simulator by the exchange client
+the executor uses (python-binance's ``AsyncClient``, signed), with nothing of the bot around
+them, timed from the first request's start: ``bare sequential`` (one after the other, each
+awaiting its answer, as one executor sends a burst's entries) and ``bare concurrent`` (all at
+once, the simulator's own throughput on the cores it shares with the client).
 
 Per row: ``run`` (this tree, or the tree of ``--baseline`` exported with ``git archive``, in
-alternating order round by round), ``entries``, publication -> order ``first``/``p50``/``p99``/
+alternating order round by round; or a bare row), ``entries``, publication -> order ``first``/``p50``/``p99``/
 ``last`` in ms, the executor process' CPU per entry in ms (its SQLite thread included) and its
 wall time per entry (the last order's latency over N). Each row runs in a fresh process with its
 own redis-server, simulator and SQLite ledger.
@@ -57,6 +64,7 @@ DEFAULTS = {
     "TAKE_PROFIT_PERCENTAGE": "0.02",
 }
 BALANCE = "USDT=100000000"
+BARE_MODES = ("sequential", "concurrent")
 SETTLE_S = 1.0  # after the last order: its answer is applied before the process ends
 
 
@@ -141,11 +149,66 @@ async def burst(entries: int, folder: Path) -> dict[str, Any]:
     }
 
 
-def run_row(root: Path, entries: int, run: str) -> dict[str, Any]:
-    """``burst`` in a fresh interpreter importing from ``root``."""
+async def bare(entries: int, folder: Path, concurrent: bool) -> dict[str, Any]:
+    """``entries`` MARKET buys of ``entries`` symbols straight to the simulator, no bot."""
+    import aiohttp
+    from binance import AsyncClient
+
+    start_simulator = importlib.import_module("tests.support.simulator").start_simulator
+    sim = start_simulator(
+        folder / "sim", speed=1, history=60, balances=BALANCE, extra_env={"EXCHANGE_SIM_SCALE_SYMBOLS": str(entries)}
+    )
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{sim.base_url}/api/v3/ticker/price") as response:
+            symbols = sorted(row["symbol"] for row in await response.json())
+        client = AsyncClient(sim.api_key, sim.api_secret)
+        client.API_URL = f"{sim.base_url}/api"
+        try:
+            await client.ping()  # the connection is open before the clock starts, as the executor's is
+
+            async def buy(symbol: str) -> None:
+                await client.create_order(
+                    symbol=symbol,
+                    side="BUY",
+                    type="MARKET",
+                    quoteOrderQty="1000",
+                    newClientOrderId=f"EB-{symbol}",
+                    newOrderRespType="FULL",
+                )
+
+            started = int(time.time() * 1000)
+            cpu_before = time.process_time()
+            if concurrent:
+                await asyncio.gather(*(buy(symbol) for symbol in symbols))
+            else:
+                for symbol in symbols:
+                    await buy(symbol)
+            cpu = time.process_time() - cpu_before
+        finally:
+            await client.close_connection()
+        async with aiohttp.ClientSession() as http, http.get(f"{sim.base_url}/_sim/state") as response:
+            received = (await response.json())["received_wall_ms"]
+    finally:
+        sim.stop()
+    latencies = [float(received[f"EB-{symbol}"] - started) for symbol in symbols if f"EB-{symbol}" in received]
+    return {
+        "entries": entries,
+        "orders": len(latencies),
+        "first_ms": min(latencies),
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "last_ms": max(latencies),
+        "cpu_ms_per_entry": round(cpu * 1000 / entries, 2),
+        "wall_ms_per_entry": round(max(latencies) / entries, 2),
+    }
+
+
+def run_row(root: Path, entries: int, run: str, mode: str = "bot") -> dict[str, Any]:
+    """``burst`` (or a ``bare`` mode) in a fresh interpreter importing from ``root``."""
     with tempfile.TemporaryDirectory(prefix="entry-burst-") as folder:
         env = {**os.environ, "PYTHONPATH": str(root), "PYTHONDONTWRITEBYTECODE": "1"}
         command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(entries), "--folder", folder]
+        command += ["--mode", mode]
         done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             raise RuntimeError(f"{run} {entries}: {done.stderr[-2000:]}")
@@ -203,12 +266,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", help="a git ref to compare with, in the same run")
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--bare", action="store_true", help="also the bare client's floor rows")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="bot", choices=("bot", *BARE_MODES), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         sys.path.insert(0, os.getcwd())
-        print(json.dumps(asyncio.run(burst(args.worker, args.folder))))
+        if args.mode == "bot":
+            print(json.dumps(asyncio.run(burst(args.worker, args.folder))))
+        else:
+            print(json.dumps(asyncio.run(bare(args.worker, args.folder, args.mode == "concurrent"))))
         return
     sys.path.insert(0, str(REPO))
     from bench.bench_backtest import machine
@@ -224,8 +292,11 @@ def main() -> None:
             if round_index % 2:
                 order.reverse()  # neither tree always runs first
             for entries in sizes:
-                for run, root in order:
-                    row = run_row(root, entries, run)
+                runs = [(run, root, "bot") for run, root in order]
+                if args.bare:
+                    runs += [(f"bare {mode}", REPO, mode) for mode in BARE_MODES]
+                for run, root, mode in runs:
+                    row = run_row(root, entries, run, mode)
                     print(json.dumps(row), file=sys.stderr, flush=True)
                     rows.append(row)
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at the end")
