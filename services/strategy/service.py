@@ -233,9 +233,11 @@ class StrategyService:
         acks = [(stream, self.consumer.group, entry_id) for entry_id in handled if entry_id is not None]
         self.outbox.add(Output(kline.symbol, items, acks, entry))
         deferred.clear()
-        if self.outbox.events >= OUTBOX_MAX_EVENTS:
-            # A start's catch-up decides thousands of history candles in one round: published
-            # in parts, so neither this process nor one transaction holds all of them.
+        if any(stream == streams.SIGNALS for stream, _ in items) or self.outbox.events >= OUTBOX_MAX_EVENTS:
+            # A signal leaves at once (with what was queued before it, in order): the executor
+            # starts on it while the rest of the round is decided. A start's catch-up decides
+            # thousands of history candles in one round: published in parts, so neither this
+            # process nor one transaction holds all of them.
             await self._publish_queued()
         if entry is not None:
             raise AckLater  # acknowledged with the round's output

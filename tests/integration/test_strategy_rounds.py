@@ -4,6 +4,9 @@ only with its output, and a symbol given up during the round leaves its entries 
 
 from __future__ import annotations
 
+import asyncio
+
+import numpy as np
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -16,7 +19,7 @@ from shared import streams
 from shared.bus import ensure_group, publish
 from shared.codec import decode
 from shared.events import Envelope, make_event
-from tests.integration.test_strategy_service import klines
+from tests.integration.test_strategy_service import expected_flags, klines
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +38,7 @@ async def three_symbols(redis_url: str, redis: Redis) -> StrategyService:
             renamed = kline.model_copy(update={"symbol": symbol})
             await publish(redis, stream, make_event(renamed, "market_data", kline.close_time_ms))
         await redis.hset(streams.MARKET_CLOCK, symbol, candles[-1].close_time_ms + 1 + 24 * 3_600_000)
+        await asyncio.sleep(0.01)  # entry ids order streams by the millisecond: the symbols' entries in turn
     settings = StrategySettings(REDIS_URL=redis_url, SYMBOLS=",".join(SYMBOLS), _env_file=None)
     strategy = StrategyService(settings, redis, "rounds")
     # Only the re-read this round asks for may bring a pending entry back, not the idle claim.
@@ -130,3 +134,35 @@ async def test_a_large_round_is_published_in_parts_each_with_its_acknowledgement
     expected = {(s, k.open_time_ms) for s in SYMBOLS for k in klines(CANDLES)[1:]}
     assert sorted(await decided(redis_client)) == sorted(expected)
     assert [await pending(redis_client, s) for s in SYMBOLS] == [0, 0, 0]
+
+
+async def test_a_signal_leaves_before_the_rest_of_its_round_is_decided(redis_url: str, redis_client: Redis) -> None:
+    entry, _ = expected_flags(klines(450))
+    candles = klines(int(np.flatnonzero(entry)[0]) + 1)  # the last candle decides to buy
+    for symbol in ("BTCUSDT", "ETHUSDT"):  # BTC's entries are all before ETH's: one round, in turn
+        stream = streams.kline_stream(symbol)
+        await ensure_group(redis_client, stream, streams.GROUP_STRATEGY)
+        for kline in candles:
+            renamed = kline.model_copy(update={"symbol": symbol})
+            await publish(redis_client, stream, make_event(renamed, "market_data", kline.close_time_ms))
+        # Entry ids order the streams' entries by the millisecond: ETH's first may not share BTC's last.
+        await asyncio.sleep(0.01)
+    settings = StrategySettings(REDIS_URL=redis_url, SYMBOLS="BTCUSDT,ETHUSDT", _env_file=None)
+    strategy = StrategyService(settings, redis_client, "signals")
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        strategy.windows[symbol] = CandleWindow(settings.window_candles)
+        strategy.consumer.add_stream(streams.kline_stream(symbol))
+    real_handle, seen = strategy.consumer.handler, []
+
+    async def watching(stream: str, event: Envelope) -> None:
+        if stream == streams.kline_stream("ETHUSDT") and not seen:
+            seen.append(await redis_client.xlen(streams.SIGNALS))  # what the executor can read by now
+        await real_handle(stream, event)
+
+    strategy.consumer.handler = watching
+    await strategy.poll_once()
+
+    assert seen == [1]  # BTC's signal was out before ETH's first candle was decided
+    signals = [decode(fields).payload for _, fields in await redis_client.xrange(streams.SIGNALS)]
+    assert [(s.symbol, s.side) for s in signals] == [("BTCUSDT", "BUY"), ("ETHUSDT", "BUY")]
+    assert await pending(redis_client, "BTCUSDT") == 0 and await pending(redis_client, "ETHUSDT") == 0
