@@ -23,7 +23,8 @@ last two rows, the rules, and each candle's decision published in its own transa
 own read of the market clock. ``incremental`` is the same with the incremental indicators.
 ``round`` is the current one (``services/strategy/outbox.py``): incremental indicators, the
 market clock read once per round, and the round's decisions published in one transaction at its
-end, so every symbol's latency is the whole round's. At 500 symbols (the whole market) only the
+end (a signal at once, with what was queued before it), so a symbol without a signal waits for
+the whole round. At 500 symbols (the whole market) only the
 two incremental paths run. Nothing is asserted; the table is printed and saved to
 ``bench/results/bench_strategy.json``.
 """
@@ -148,6 +149,7 @@ async def measure(url: str, mode: str, symbols: int, closes: int, strategy: Stra
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         round_latencies: list[float] = []
         queued: list[Any] = []
+        waiting = 0  # symbols whose decisions are queued
         clocks = await redis.hgetall(streams.MARKET_CLOCK) if mode == "round" else None
         for name in names:
             windows[name].append(candles[index])
@@ -161,12 +163,18 @@ async def measure(url: str, mode: str, symbols: int, closes: int, strategy: Stra
             items = outcome(strategy, name, current, strategy.evaluate(previous, current, params))
             if mode == "round":
                 queued += items
+                waiting += 1
+                if not any(stream == streams.SIGNALS for stream, _ in items):
+                    continue  # a signal leaves at once, with what was queued before it
+                await publish_atomically(redis, queued)
+                round_latencies += [time.perf_counter() - wall_start] * waiting
+                queued, waiting = [], 0
                 continue
             await publish_atomically(redis, items)
             round_latencies.append(time.perf_counter() - wall_start)
-        if mode == "round":
+        if mode == "round" and queued:
             await publish_atomically(redis, queued)
-            round_latencies = [time.perf_counter() - wall_start] * symbols
+            round_latencies += [time.perf_counter() - wall_start] * waiting
         if index >= WINDOW:
             latencies += round_latencies
             cpu.append((time.process_time() - cpu_start) / symbols)

@@ -1,12 +1,13 @@
 """What one consumer round of the strategy decided, published in one transaction.
 
-At a minute close every owned symbol's candle closes at once: 500 symbols are 500 evaluations in
-one round. Each evaluation's output (its decision, its signal if any) and the acknowledgement of
-the entries it is the output of are queued here, and the round ends with all of them in one
-MULTI/EXEC instead of one transaction per candle, the last symbol's signal waiting for every
-round trip before it. An entry is still acknowledged only together with its output: a strategy
-killed before the flush, or a flush that failed, leaves every entry of the round pending, to be
-evaluated again under the same event ids.
+A round is whatever one read of the owned kline streams brought: at a minute close, the closes
+that arrived since the last read, of tens of symbols at once when the strategy is behind; at a
+start, thousands of history candles. Each evaluation's output (its decision, its signal if any)
+and the acknowledgement of the entries it is the output of are queued here, and the round ends
+with all of them in one MULTI/EXEC instead of one transaction per candle (a signal does not wait:
+the service publishes it at once with what was queued before it). An entry is still
+acknowledged only together with its output: a strategy killed before the flush, or a flush that
+failed, leaves every entry of the round pending, to be evaluated again under the same event ids.
 """
 
 from __future__ import annotations

@@ -65,8 +65,8 @@ class StrategyService:
         self.deferred: dict[str, list[tuple[Kline, str | None]]] = {}
         # The round's decisions and signals, published together when the round ends.
         self.outbox = Outbox()
-        # The market clocks (``MARKET_CLOCK``), read once per round by the first candle that asks.
-        self._clocks: dict[str, str] | None = None
+        # The market clocks (``MARKET_CLOCK``) read in this round, each by the first candle that asks.
+        self._clocks: dict[str, str | None] = {}
         self.consumer = Consumer(redis, group=streams.GROUP_STRATEGY, name=f"{SERVICE}-{instance}", handler=self.handle)
         self.leases = SymbolLeases(redis, SERVICE, instance, settings.symbols, self._acquired, self._lost)
 
@@ -111,7 +111,7 @@ class StrategyService:
             self.consumer.read_pending_again()
             raise
         finally:
-            self._clocks = None
+            self._clocks = {}
 
     async def _publish_queued(self) -> None:
         published = await self.outbox.flush(self.redis, self.windows)
@@ -349,13 +349,17 @@ class StrategyService:
         return items
 
     async def _is_recent(self, kline: Kline) -> bool:
-        """Whether the candle is close enough to the market's present to act on it (the market's
-        clock as the round's first candle found it: it only moves on, by far less than the lag
-        allowed, while a round is handled)."""
-        if self._clocks is None:
-            # The clients decode responses (shared/redis_conn.py).
-            self._clocks = cast(dict[str, str], await self.redis.hgetall(streams.MARKET_CLOCK))
-        clock = self._clocks.get(kline.symbol)
+        """Whether the candle is close enough to the market's present to act on it (the symbol's
+        market clock as the round's first candle of the symbol found it: it only moves on, by far
+        less than the lag allowed, while a round is handled)."""
+        if kline.symbol in self._clocks:
+            clock = self._clocks[kline.symbol]
+        else:
+            # One field, not the whole hash: a minute close comes in many small rounds, each of a
+            # few symbols out of hundreds (reading every symbol's clock per round cost more than
+            # one read per candle). A catch-up round of many candles of a symbol reads it once.
+            read = await self.redis.hget(streams.MARKET_CLOCK, kline.symbol)
+            clock = self._clocks[kline.symbol] = None if read is None else str(read)
         if clock is None:
             return True
         lag = int(clock) - (kline.close_time_ms + 1)
