@@ -19,12 +19,13 @@ per round:
   it); p50 and max.
 
 ``recompute`` is the first path: the window as a DataFrame, pandas-ta over all its candles, the
-last two rows, the rules, and each candle's decision published in its own transaction after its
-own read of the market clock. ``incremental`` is the same with the incremental indicators.
-``round`` is the current one (``services/strategy/outbox.py``): incremental indicators, the
-market clock read once per round, and the round's decisions published in one transaction at its
-end (a signal at once, with what was queued before it), so a symbol without a signal waits for
-the whole round. At 500 symbols (the whole market) only the
+last two rows, the rules, the market clock read, and each candle's decision published in its own
+transaction. ``incremental`` is the same with the incremental indicators.
+``round`` is the current one (``services/strategy/outbox.py``): incremental indicators and the
+round's decisions published in one transaction at its end (a signal at once, with what was
+queued before it), so a symbol without a signal waits for the whole round. Here a round holds
+every symbol's close, the case of a strategy that fell behind at a minute close; live rounds
+are often smaller. At 500 symbols (the whole market) only the
 two incremental paths run. Nothing is asserted; the table is printed and saved to
 ``bench/results/bench_strategy.json``.
 """
@@ -150,7 +151,6 @@ async def measure(url: str, mode: str, symbols: int, closes: int, strategy: Stra
         round_latencies: list[float] = []
         queued: list[Any] = []
         waiting = 0  # symbols whose decisions are queued
-        clocks = await redis.hgetall(streams.MARKET_CLOCK) if mode == "round" else None
         for name in names:
             windows[name].append(candles[index])
             if mode == "recompute":
@@ -158,8 +158,8 @@ async def measure(url: str, mode: str, symbols: int, closes: int, strategy: Stra
             else:
                 tracks[name].add(*candles[index])
                 previous, current = tracks[name].pair(candles[index][0])  # type: ignore[misc]
-            clock = clocks.get(name) if clocks is not None else await redis.hget(streams.MARKET_CLOCK, name)
-            assert clock is not None  # read as the service reads it, whether the candle is recent
+            # Read as the service reads it, whether the candle is recent (once per symbol and round).
+            assert await redis.hget(streams.MARKET_CLOCK, name) is not None
             items = outcome(strategy, name, current, strategy.evaluate(previous, current, params))
             if mode == "round":
                 queued += items
