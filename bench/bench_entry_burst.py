@@ -73,6 +73,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def summary(entries: int, latencies: list[float], cpu: float) -> dict[str, Any]:
+    """A row: the orders' latencies (ms) of a burst of ``entries`` and the process' CPU (s) over it."""
+    if not latencies:
+        return {"entries": entries, "orders": 0}
+    return {
+        "entries": entries,
+        "orders": len(latencies),
+        "first_ms": min(latencies),
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "last_ms": max(latencies),
+        "cpu_ms_per_entry": round(cpu * 1000 / entries, 2),
+        "wall_ms_per_entry": round(max(latencies) / entries, 2),
+    }
+
+
 async def burst(entries: int, folder: Path) -> dict[str, Any]:
     """One burst of ``entries`` entries in this process (imports from ``sys.path[0]``'s tree)."""
     import aiohttp
@@ -135,18 +151,7 @@ async def burst(entries: int, folder: Path) -> dict[str, Any]:
         server.stop()
     by_symbol = {cid.split("-")[1]: ms for cid, ms in received.items()}
     latencies = [float(by_symbol[s] - published[s]) for s in symbols if s in by_symbol]
-    if not latencies:
-        return {"entries": entries, "orders": 0}
-    return {
-        "entries": entries,
-        "orders": len(latencies),
-        "first_ms": min(latencies),
-        "p50_ms": percentile(latencies, 0.5),
-        "p99_ms": percentile(latencies, 0.99),
-        "last_ms": max(latencies),
-        "cpu_ms_per_entry": round(cpu * 1000 / entries, 2),
-        "wall_ms_per_entry": round(max(latencies) / entries, 2),
-    }
+    return summary(entries, latencies, cpu)
 
 
 async def bare(entries: int, folder: Path, concurrent: bool) -> dict[str, Any]:
@@ -191,16 +196,7 @@ async def bare(entries: int, folder: Path, concurrent: bool) -> dict[str, Any]:
     finally:
         sim.stop()
     latencies = [float(received[f"EB-{symbol}"] - started) for symbol in symbols if f"EB-{symbol}" in received]
-    return {
-        "entries": entries,
-        "orders": len(latencies),
-        "first_ms": min(latencies),
-        "p50_ms": percentile(latencies, 0.5),
-        "p99_ms": percentile(latencies, 0.99),
-        "last_ms": max(latencies),
-        "cpu_ms_per_entry": round(cpu * 1000 / entries, 2),
-        "wall_ms_per_entry": round(max(latencies) / entries, 2),
-    }
+    return summary(entries, latencies, cpu)
 
 
 def run_row(root: Path, entries: int, run: str, mode: str = "bot") -> dict[str, Any]:
