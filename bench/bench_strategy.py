@@ -158,7 +158,7 @@ async def measure(url: str, mode: str, symbols: int, closes: int, strategy: Stra
             else:
                 tracks[name].add(*candles[index])
                 previous, current = tracks[name].pair(candles[index][0])  # type: ignore[misc]
-            # Read as the service reads it, whether the candle is recent (once per symbol and round).
+            # Read as the service reads it, whether the candle is recent (for each candle).
             assert await redis.hget(streams.MARKET_CLOCK, name) is not None
             items = outcome(strategy, name, current, strategy.evaluate(previous, current, params))
             if mode == "round":

@@ -39,7 +39,7 @@ from shared.trading.vocabulary import Side
 
 logger = logging.getLogger(__name__)
 SERVICE = "strategy"
-OUTBOX_MAX_EVENTS = 1_000  # a whole-market minute close (500 decisions and their signals) fits
+OUTBOX_MAX_EVENTS = 1_000  # a whole-market minute close's 500 decisions fit in one transaction
 
 
 class StrategyService:
@@ -65,8 +65,6 @@ class StrategyService:
         self.deferred: dict[str, list[tuple[Kline, str | None]]] = {}
         # The round's decisions and signals, published together when the round ends.
         self.outbox = Outbox()
-        # The market clocks (``MARKET_CLOCK``) read in this round, each by the first candle that asks.
-        self._clocks: dict[str, str | None] = {}
         self.consumer = Consumer(redis, group=streams.GROUP_STRATEGY, name=f"{SERVICE}-{instance}", handler=self.handle)
         self.leases = SymbolLeases(redis, SERVICE, instance, settings.symbols, self._acquired, self._lost)
 
@@ -110,8 +108,6 @@ class StrategyService:
             self.outbox.discard()
             self.consumer.read_pending_again()
             raise
-        finally:
-            self._clocks = {}
 
     async def _publish_queued(self) -> None:
         published = await self.outbox.flush(self.redis, self.windows)
@@ -349,17 +345,13 @@ class StrategyService:
         return items
 
     async def _is_recent(self, kline: Kline) -> bool:
-        """Whether the candle is close enough to the market's present to act on it (the symbol's
-        market clock as the round's first candle of the symbol found it: it only moves on, by far
-        less than the lag allowed, while a round is handled)."""
-        if kline.symbol in self._clocks:
-            clock = self._clocks[kline.symbol]
-        else:
-            # One field, not the whole hash: a minute close comes in many small rounds, each of a
-            # few symbols out of hundreds (reading every symbol's clock per round cost more than
-            # one read per candle). A catch-up round of many candles of a symbol reads it once.
-            read = await self.redis.hget(streams.MARKET_CLOCK, kline.symbol)
-            clock = self._clocks[kline.symbol] = None if read is None else str(read)
+        """Whether the candle is close enough to the market's present to act on it.
+
+        Read for each candle, not once per round: a start's catch-up round lasts seconds, minutes
+        of market time in a fast replay, and a clock read at its start would take its last
+        history candles for recent ones. (Reading every symbol's clock once per round was slower
+        still: a minute close comes in many small rounds of a few symbols out of hundreds.)"""
+        clock = await self.redis.hget(streams.MARKET_CLOCK, kline.symbol)
         if clock is None:
             return True
         lag = int(clock) - (kline.close_time_ms + 1)
