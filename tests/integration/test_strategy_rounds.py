@@ -18,7 +18,7 @@ from services.strategy.window import CandleWindow
 from shared import streams
 from shared.bus import ensure_group, publish
 from shared.codec import decode
-from shared.events import Envelope, make_event
+from shared.events import Envelope, Kline, make_event
 from tests.integration.test_strategy_service import expected_flags, klines
 
 pytestmark = pytest.mark.integration
@@ -27,26 +27,49 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 CANDLES = 40
 
 
-async def three_symbols(redis_url: str, redis: Redis) -> StrategyService:
-    """A strategy owning three symbols whose 40 candles each are all in their streams (history:
-    the market is a day ahead), to be read in one round."""
-    candles = klines(CANDLES)
-    for symbol in SYMBOLS:
+async def strategy_over(
+    redis_url: str, redis: Redis, symbols: list[str], candles: list[Kline], *, history: bool
+) -> StrategyService:
+    """A strategy owning ``symbols``, each with ``candles`` (renamed) all in its stream, the
+    symbols' entries one after the other, to be read in one round; with ``history`` the market is
+    a day ahead of them (none may trade)."""
+    for symbol in symbols:
         stream = streams.kline_stream(symbol)
         await ensure_group(redis, stream, streams.GROUP_STRATEGY)
         for kline in candles:
             renamed = kline.model_copy(update={"symbol": symbol})
             await publish(redis, stream, make_event(renamed, "market_data", kline.close_time_ms))
-        await redis.hset(streams.MARKET_CLOCK, symbol, candles[-1].close_time_ms + 1 + 24 * 3_600_000)
+        if history:
+            await redis.hset(streams.MARKET_CLOCK, symbol, candles[-1].close_time_ms + 1 + 24 * 3_600_000)
         await asyncio.sleep(0.01)  # entry ids order streams by the millisecond: the symbols' entries in turn
-    settings = StrategySettings(REDIS_URL=redis_url, SYMBOLS=",".join(SYMBOLS), _env_file=None)
+    settings = StrategySettings(REDIS_URL=redis_url, SYMBOLS=",".join(symbols), _env_file=None)
     strategy = StrategyService(settings, redis, "rounds")
     # Only the re-read this round asks for may bring a pending entry back, not the idle claim.
     strategy.consumer.claim_idle_ms = 3_600_000
-    for symbol in SYMBOLS:
+    for symbol in symbols:
         strategy.windows[symbol] = CandleWindow(settings.window_candles)
         strategy.consumer.add_stream(streams.kline_stream(symbol))
     return strategy
+
+
+async def three_symbols(redis_url: str, redis: Redis) -> StrategyService:
+    """Three symbols of 40 history candles each."""
+    return await strategy_over(redis_url, redis, SYMBOLS, klines(CANDLES), history=True)
+
+
+def record_publishes(monkeypatch: pytest.MonkeyPatch, *, fail_first: bool = False) -> list[int]:
+    """The size of every transaction the outbox publishes, in order; with ``fail_first`` the first
+    one fails as a Redis gone for a moment does, nothing of it written."""
+    real_publish, sizes = outbox.publish_atomically, []
+
+    async def recorded(redis: Redis, items: list[tuple[str, Envelope]], **kwargs: object) -> list[str]:
+        sizes.append(len(items))
+        if fail_first and len(sizes) == 1:
+            raise RedisConnectionError("Redis went away")
+        return await real_publish(redis, items, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "publish_atomically", recorded)
+    return sizes
 
 
 async def pending(redis: Redis, symbol: str) -> int:
@@ -62,15 +85,7 @@ async def test_a_round_publishes_all_its_decisions_in_one_transaction_or_none(
     redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     strategy = await three_symbols(redis_url, redis_client)
-    real_publish, calls = outbox.publish_atomically, []
-
-    async def failing_once(redis: Redis, items: list[tuple[str, Envelope]], **kwargs: object) -> list[str]:
-        calls.append(len(items))
-        if len(calls) == 1:
-            raise RedisConnectionError("Redis went away")
-        return await real_publish(redis, items, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(outbox, "publish_atomically", failing_once)
+    calls = record_publishes(monkeypatch, fail_first=True)
     with pytest.raises(RedisConnectionError):
         await strategy.poll_once()
     # Every candle of the round was evaluated, none of its decisions landed and none of their
@@ -119,13 +134,7 @@ async def test_a_large_round_is_published_in_parts_each_with_its_acknowledgement
     redis_url: str, redis_client: Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     strategy = await three_symbols(redis_url, redis_client)
-    real_publish, sizes = outbox.publish_atomically, []
-
-    async def counted(redis: Redis, items: list[tuple[str, Envelope]], **kwargs: object) -> list[str]:
-        sizes.append(len(items))
-        return await real_publish(redis, items, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(outbox, "publish_atomically", counted)
+    sizes = record_publishes(monkeypatch)
     monkeypatch.setattr(service, "OUTBOX_MAX_EVENTS", 50)
     await strategy.poll_once()
     # A symbol's 39 history decisions come with its last candle: 39, then 78 >= 50 is published,
@@ -139,19 +148,8 @@ async def test_a_large_round_is_published_in_parts_each_with_its_acknowledgement
 async def test_a_signal_leaves_before_the_rest_of_its_round_is_decided(redis_url: str, redis_client: Redis) -> None:
     entry, _ = expected_flags(klines(450))
     candles = klines(int(np.flatnonzero(entry)[0]) + 1)  # the last candle decides to buy
-    for symbol in ("BTCUSDT", "ETHUSDT"):  # BTC's entries are all before ETH's: one round, in turn
-        stream = streams.kline_stream(symbol)
-        await ensure_group(redis_client, stream, streams.GROUP_STRATEGY)
-        for kline in candles:
-            renamed = kline.model_copy(update={"symbol": symbol})
-            await publish(redis_client, stream, make_event(renamed, "market_data", kline.close_time_ms))
-        # Entry ids order the streams' entries by the millisecond: ETH's first may not share BTC's last.
-        await asyncio.sleep(0.01)
-    settings = StrategySettings(REDIS_URL=redis_url, SYMBOLS="BTCUSDT,ETHUSDT", _env_file=None)
-    strategy = StrategyService(settings, redis_client, "signals")
-    for symbol in ("BTCUSDT", "ETHUSDT"):
-        strategy.windows[symbol] = CandleWindow(settings.window_candles)
-        strategy.consumer.add_stream(streams.kline_stream(symbol))
+    # BTC's entries are all before ETH's, all live: one round, in turn.
+    strategy = await strategy_over(redis_url, redis_client, ["BTCUSDT", "ETHUSDT"], candles, history=False)
     real_handle, seen = strategy.consumer.handler, []
 
     async def watching(stream: str, event: Envelope) -> None:
