@@ -42,7 +42,7 @@ from shared import streams
 from shared.bus import NotMine
 from shared.clock import Clock
 from shared.events import OrderUpdate, Outcome
-from shared.store.models import Order
+from shared.store.models import Order, Position
 from shared.trading.vocabulary import PositionStatus
 
 logger = logging.getLogger(__name__)
@@ -153,21 +153,26 @@ class Shell:
 
     async def order_update(self, order: Order) -> None:
         """Publish the order as the ledger holds it."""
+        await self.sink.event(self._order_event(order))
+
+    async def intent_written(self, symbol: str, position: Position, order: Order) -> None:
+        """Publish a new entry intent: its OPENING snapshot and its order, in one round trip."""
+        await self.sink.snapshot(symbol, position, also=self._order_event(order))
+
+    def _order_event(self, order: Order) -> OrderUpdate:
         average = order.cumulative_quote / order.executed_quantity if order.executed_quantity > ZERO else None
         metrics.ORDERS.labels(order.purpose, order.status).inc()
-        await self.sink.event(
-            OrderUpdate(
-                symbol=order.symbol,
-                client_order_id=order.client_order_id,
-                side=order.side,
-                status=order.status,
-                quantity=order.requested_quantity,
-                executed_quantity=order.executed_quantity,
-                quote_quantity=order.cumulative_quote,
-                average_price=average,
-                reason=order.reason,
-                signal_event_id=order.signal_event_id,
-            )
+        return OrderUpdate(
+            symbol=order.symbol,
+            client_order_id=order.client_order_id,
+            side=order.side,
+            status=order.status,
+            quantity=order.requested_quantity,
+            executed_quantity=order.executed_quantity,
+            quote_quantity=order.cumulative_quote,
+            average_price=average,
+            reason=order.reason,
+            signal_event_id=order.signal_event_id,
         )
 
     async def exchange_trouble(self, book: SymbolBook, error: ExchangeError) -> None:

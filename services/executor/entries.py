@@ -25,7 +25,7 @@ from services.executor.core.entries import (
 from services.executor.errors import ClockSkew, ExchangeError, RateLimited, RetryLater
 from services.executor.exchange import SymbolInfo
 from services.executor.klines import STOP_ATR_KEY, candle_atr
-from services.executor.sender import LIMIT_MAKER, Sender
+from services.executor.sender import LIMIT_MAKER, CandleRead, Sender
 from services.executor.store.writes import MARKET
 from services.executor.watch import tick_before
 from shared import streams
@@ -53,7 +53,8 @@ class Entries:
         shell = self.shell
         client_id = ids.entry_client_order_id(book.symbol, signal.candle_open_time_ms, Side.BUY)
         async with shell.sessions() as session:
-            if await store.get_order(session, client_id) is not None:
+            read = await store.read_entry(session, client_id, book.symbol)
+            if read.taken:
                 logger.info(
                     "%s BUY signal of candle %d already handled (%s)",
                     book.symbol,
@@ -70,15 +71,15 @@ class Entries:
             await shell.perform(book, skipped(signal, atr))
             return
         try:
-            read = await self._read_before_sizing(book, signal)
+            sizable = await self._read_before_sizing(book, signal)
         except ExchangeError as e:
             await shell.exchange_trouble(book, e)
             await shell.perform(book, skipped(signal, f"exchange unavailable: {e.message}"))
             return
-        if isinstance(read, str):
-            await shell.perform(book, skipped(signal, read))
+        if isinstance(sizable, str):
+            await shell.perform(book, skipped(signal, sizable))
             return
-        info, free_quote = read
+        info, free_quote = sizable
         params = shell.control.risk(book.symbol)
         limit: Decimal | None = None
         bid: Decimal | None = None
@@ -97,7 +98,7 @@ class Entries:
             )
             return
         priced = (limit, bid) if limit is not None and bid is not None else None
-        await self._enter(book, event, signal, client_id, sizing.quantity, priced, atr)
+        await self._enter(book, event, signal, client_id, sizing.quantity, priced, atr, read)
 
     async def _stop_atr(self, book: SymbolBook, signal: Signal) -> Decimal | str | None:
         """With ``STOP_MODE=atr``, the ATR of the signal's candle the first stop is set from (kept
@@ -127,12 +128,15 @@ class Entries:
         quantity: Decimal,
         priced: tuple[Decimal, Decimal] | None = None,
         atr: Decimal | None = None,
+        read: store.EntryRead | None = None,
     ) -> None:
         """Write the entry intent and send it: MARKET, or a LIMIT_MAKER at ``priced`` (its limit
-        and the best bid it was derived from, both kept on the order)."""
+        and the best bid it was derived from, both kept on the order). ``read``: the ledger's read
+        made for the entry by the duplicate check (None: made in the intent's transaction)."""
         shell = self.shell
         limit, bid = priced if priced is not None else (None, None)
         indicators = signal.indicators if atr is None else {**signal.indicators, STOP_ATR_KEY: float(atr)}
+        candle = CandleRead(shell, book.symbol)  # the exchange's time for the send, read meanwhile
         try:
             async with shell.sessions.begin() as session:
                 position, order = await store.create_entry_intent(
@@ -151,14 +155,17 @@ class Entries:
                     order_type=MARKET if limit is None else LIMIT_MAKER,
                     limit_price=limit,
                     best_bid=bid,
+                    read=read,
                 )
-        except store.DuplicateOrderError:
+        except BaseException as e:
+            candle.discard()
+            if not isinstance(e, store.DuplicateOrderError):
+                raise
             logger.info("%s entry %s already written", book.symbol, client_id)
             return
         book.position = position
-        await shell.sink.snapshot(book.symbol, position)
-        await shell.order_update(order)
-        work = await self.sender.send_first(book, order, signal, limit)
+        await shell.intent_written(book.symbol, position, order)
+        work = await self.sender.send_first(book, order, signal, limit, candle)
         if work is not None:
             shell.later.add(book, work)  # applied once the burst's other entries are sent too
 

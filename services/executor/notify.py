@@ -180,12 +180,15 @@ class Notifier:
         except Exception as e:  # noqa: BLE001 - Redis trouble must not stop order handling
             logger.error("could not write the decision of %s: %s", event_id, e)
 
-    async def snapshot(self, symbol: str, position: Position | None, protection: str | None = None) -> None:
+    async def snapshot(
+        self, symbol: str, position: Position | None, protection: str | None = None, also: Payload | None = None
+    ) -> None:
         """Write the position snapshot of ``symbol`` to the ``executor:positions`` hash and, when it
-        changed, announce it as a ``position_snapshot`` event (the dashboard's position panel).
+        changed, announce it as a ``position_snapshot`` event (the dashboard's position panel);
+        then ``also``, an event that goes with it (an entry's intent: its order update).
 
-        Both in one round trip (three snapshots an entry: the intent, the fill, the protection),
-        not transactional: the hash is the state, the event a notice of it. A failed write is
+        All in one round trip (three snapshots an entry: the intent, the fill, the protection),
+        not transactional: the hash is the state, the events notices of it. A failed write is
         logged and the event is announced again with the next snapshot."""
         body = position_snapshot(symbol, position, protection)
         metrics.OPEN_POSITIONS.labels(symbol).set(0 if body["status"] == FLAT else 1)
@@ -196,6 +199,8 @@ class Notifier:
                 pipe.hset(streams.POSITIONS, symbol, text)
                 if changed:
                     queue_publish(pipe, streams.EXECUTOR_EVENTS, make_event(_snapshot_event(symbol, body), SOURCE))
+                if also is not None:
+                    queue_publish(pipe, streams.EXECUTOR_EVENTS, make_event(also, SOURCE))
                 await pipe.execute()
         except Exception as e:  # noqa: BLE001 - Redis trouble must not stop order handling
             logger.error("could not write the position snapshot of %s: %s", symbol, e)

@@ -4,11 +4,14 @@
 Before every send, after any wait: an entry must still be within its signal's allowance (market
 time: the market clock, then the exchange's current candle) and the symbol's lease is renewed;
 otherwise nothing is sent (an order no request of which can have reached the exchange is
-REJECTED at once; an entry abandoned so gets a decision-log note).
+REJECTED at once; an entry abandoned so gets a decision-log note). The exchange's current candle
+of an entry's first send can be read while its intent is written (``CandleRead``): that read is
+a round trip to the exchange the entry no longer waits for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 from functools import partial
@@ -18,6 +21,7 @@ from services.executor.book import SymbolBook
 from services.executor.context import NotOwned, Shell
 from services.executor.core.effects import Effect, Note
 from services.executor.core.entries import (
+    READ_AHEAD_MAX_AGE_S,
     READS_BEFORE_SIZING,
     allowance_refusal,
     exchange_allowance_refusal,
@@ -39,6 +43,22 @@ logger = logging.getLogger(__name__)
 LIMIT_MAKER = "LIMIT_MAKER"
 
 
+class CandleRead:
+    """The exchange's current candle of ``symbol``, read in the background from now on."""
+
+    def __init__(self, shell: Shell, symbol: str) -> None:
+        self.started = shell.clock.monotonic()
+        self.task = asyncio.create_task(shell.exchange.current_candle_open(symbol, shell.settings.timeframe))
+        # Its error is the caller's when it is awaited; one left unawaited is not reported.
+        self.task.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+    def fresh(self, now: float) -> bool:
+        return now - self.started <= READ_AHEAD_MAX_AGE_S
+
+    def discard(self) -> None:
+        self.task.cancel()
+
+
 class Sender:
     """Sends orders and follows the state machine's answer until the order is settled or left."""
 
@@ -54,13 +74,24 @@ class Sender:
         await self._follow(book, order, self._start(order, price), signal, price, None)
 
     async def send_first(
-        self, book: SymbolBook, order: Order, signal: Signal | None = None, price: Decimal | None = None
+        self,
+        book: SymbolBook,
+        order: Order,
+        signal: Signal | None = None,
+        price: Decimal | None = None,
+        candle: CandleRead | None = None,
     ) -> Work | None:
         """Make the first send of ``order`` now and return what settles its outcome (None: it was
         not sent and has been dealt with), to be run later under the book's lock: the entries of a
-        burst are all sent before any of their answers is applied (``later.Later``)."""
+        burst are all sent before any of their answers is applied (``later.Later``). ``candle``:
+        the exchange's current candle, read since the intent was decided."""
         state = self._start(order, price)
-        if not await self._prepare(book, order, state, signal):
+        try:
+            prepared = await self._prepare(book, order, state, signal, candle)
+        finally:
+            if candle is not None:
+                candle.discard()  # a no-op once used
+        if not prepared:
             return None
         state = state.sent()
         reply = await self._send(book, order, state, price)
@@ -153,13 +184,18 @@ class Sender:
         order.limit_price, order.best_bid = price, bid
         return price
 
-    async def _prepare(self, book: SymbolBook, order: Order, state: Sending, signal: Signal | None) -> bool:
+    async def _prepare(
+        self, book: SymbolBook, order: Order, state: Sending, signal: Signal | None, candle: CandleRead | None = None
+    ) -> bool:
         """Wait for the exchange's Retry-After, then check that the order may still be sent
         (False: it is not, and has been dealt with)."""
         shell = self.shell
         wait = shell.exchange.blocked_for_s
         if 0 < wait <= shell.settings.max_retry_after_wait_s:
             await shell.clock.sleep(wait)
+            candle = None
+        if candle is not None and not candle.fresh(shell.clock.monotonic()):
+            candle = None
         position = book.position
         if (
             order.purpose == OrderPurpose.ENTRY
@@ -167,7 +203,7 @@ class Sender:
             and position.entry_candle_open_ms is not None
             and not ids.is_fallback_id(order.client_order_id)  # decided at its limit entry's timeout
         ):
-            refusal = await self._allowance_refusal(book.symbol, position.entry_candle_open_ms)
+            refusal = await self._allowance_refusal(book.symbol, position.entry_candle_open_ms, candle)
             if refusal:
                 effects: tuple[Effect, ...] = not_sent(
                     state, f"not sent within its allowance: {refusal}", shell.send_policy
@@ -187,13 +223,14 @@ class Sender:
             await self._touch(order)
         return True
 
-    async def _allowance_refusal(self, symbol: str, candle_open_ms: int) -> str:
+    async def _allowance_refusal(self, symbol: str, candle_open_ms: int, candle: CandleRead | None = None) -> str:
         """Why the entry of the candle opening at ``candle_open_ms`` may no longer be sent ("" if
         it may). The market clock first: it lags the exchange, so a signal too old by it is too
         old. Then the exchange's own current candle (one klines read, weight 2), because the
         feed can lag the exchange by many candles (a loaded machine, a replay, an outage); a
         failed read is retried like the reads before sizing, and one that keeps failing
-        abandons the entry (its age cannot be known)."""
+        abandons the entry (its age cannot be known). ``candle``: that read, made in advance (its
+        first attempt)."""
         shell = self.shell
         refusal = allowance_refusal(await shell.market_clock(symbol), candle_open_ms, shell.allowance)
         if refusal:
@@ -201,7 +238,10 @@ class Sender:
         settings = shell.settings
         for attempt in range(1, READS_BEFORE_SIZING + 1):
             try:
-                current = await shell.exchange.current_candle_open(symbol, settings.timeframe)
+                if candle is not None and attempt == 1:
+                    current = await candle.task
+                else:
+                    current = await shell.exchange.current_candle_open(symbol, settings.timeframe)
             except (RateLimited, RetryLater, ClockSkew) as e:
                 delay = read_retry_delay(e, attempt, settings.max_retry_after_wait_s, settings.order_query_delay_s)
                 if delay is None:

@@ -4,8 +4,13 @@ entry the exchange's own clock says is past its allowance is abandoned, never fi
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from typing import Any
 
+import pytest
+
+from services.executor import store
 from services.executor.errors import Rejected, RetryLater
 from shared import streams
 from shared.codec import decode
@@ -149,3 +154,43 @@ async def test_an_exchange_time_that_cannot_be_read_abandons_the_entry(rig: Rig)
     order = await rig.order(entry_client_order_id(SYMBOL, signal.candle_open_time_ms))
     assert order.status == "REJECTED" and "the exchange's time is unknown" in order.reason
     assert [n for n in await decision_notes(rig) if "unknown" in n]
+
+
+def slow_intents(rig: Rig, monkeypatch: pytest.MonkeyPatch, seconds: float, seen: list[bool]) -> None:
+    """Each entry intent's write takes ``seconds`` of the fake clock; ``seen`` records whether the
+    exchange's current candle was being read by the time the write began."""
+    write = store.create_entry_intent
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)  # a real write yields to the loop at its first statement
+        seen.append(("klines", SYMBOL) in rig.exchange.calls)
+        rig.clock.advance(seconds)
+        return await write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "create_entry_intent", slow)
+
+
+async def test_the_exchange_time_is_read_while_the_intent_is_written(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    await rig.start()
+    seen: list[bool] = []
+    slow_intents(rig, monkeypatch, 0.0, seen)
+    signal = await rig.signal("BUY")
+    assert seen == [True]
+    assert rig.exchange.sent() == [entry_client_order_id(SYMBOL, signal.candle_open_time_ms)]
+    assert rig.exchange.calls.count(("klines", SYMBOL)) == 1  # that read served the send
+
+
+async def test_an_exchange_time_read_over_a_second_before_the_send_is_read_again(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await rig.start()
+    # Read while the intent is written, the exchange's candle is the one after the signal's; the
+    # write takes 2 s, and by the read made before the send the exchange is three candles on.
+    now = rig.market_ms() // MINUTE * MINUTE
+    rig.exchange.then("klines", now, now + 3 * MINUTE)
+    slow_intents(rig, monkeypatch, 2.0, [])
+    signal = await rig.signal("BUY")
+    assert rig.exchange.sent() == []
+    assert rig.exchange.calls.count(("klines", SYMBOL)) == 2
+    order = await rig.order(entry_client_order_id(SYMBOL, signal.candle_open_time_ms))
+    assert order.status == "REJECTED" and "signal too old at the exchange" in order.reason

@@ -22,7 +22,9 @@ def fill(
     return ledger.FillData(trade_id, D(price), D(qty), D(price) * D(qty), D(commission), asset, 1_000 + trade_id)
 
 
-async def write_entry(sessions: async_sessionmaker, client_id: str = ENTRY, symbol: str = "BTCUSDT"):
+async def write_entry(
+    sessions: async_sessionmaker, client_id: str = ENTRY, symbol: str = "BTCUSDT", read: store.EntryRead | None = None
+):
     async with sessions.begin() as session:
         return await store.create_entry_intent(
             session,
@@ -33,6 +35,7 @@ async def write_entry(sessions: async_sessionmaker, client_id: str = ENTRY, symb
             reason="signal ema_cross",
             entry_candle_open_ms=1_747_699_200_000,
             now_ms=1,
+            read=read,
         )
 
 
@@ -121,6 +124,19 @@ async def test_the_same_client_id_cannot_be_written_twice(sessions: async_sessio
         await write_entry(sessions)
     async with sessions() as session:
         assert len(await store.recent_orders(session)) == 1
+
+
+async def test_an_intent_read_before_its_id_was_taken_is_still_refused(sessions: async_sessionmaker) -> None:
+    # The entry's read says the id is free, and another writer takes the id before the intent.
+    async with sessions() as session:
+        read = await store.read_entry(session, ENTRY, "BTCUSDT")
+    assert read == store.EntryRead(taken=False, dust=D(0))
+    await write_entry(sessions)
+    with pytest.raises(store.DuplicateOrderError):
+        await write_entry(sessions, read=read)
+    async with sessions() as session:
+        assert len(await store.recent_orders(session)) == 1
+        assert (await store.read_entry(session, ENTRY, "BTCUSDT")).taken
 
 
 async def test_fills_are_recorded_once_per_trade_id(sessions: async_sessionmaker) -> None:

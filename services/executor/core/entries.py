@@ -15,6 +15,10 @@ from services.executor.errors import ClockSkew, RateLimited, RetryLater
 from shared.events import Signal
 
 READS_BEFORE_SIZING = 5  # attempts of the account read, within the signal's allowance
+# The exchange's current candle of an entry's first send is read while its intent is written; it
+# is used by a send that follows within this many seconds (wall time: the age of an I/O answer).
+# Past it (a lock waited for, a Retry-After) it is read again, right before the send.
+READ_AHEAD_MAX_AGE_S = 1.0
 ALREADY_IN_POSITION = "a position is already"
 NO_MARKET_DATA = "no market data received yet"
 

@@ -8,7 +8,7 @@ Position statuses (``PositionStatus``): OPENING (entry order intended or working
 CLOSING (exit order intended or working), CLOSED, and FAILED (the entry order ended without any fill).
 """
 
-from services.executor.store.entry import create_entry_intent
+from services.executor.store.entry import EntryRead, create_entry_intent, read_entry
 from services.executor.store.fills import record_fill, record_fills
 from services.executor.store.legs import create_leg_intents, live_legs, mark_leg_exit
 from services.executor.store.reads import (
@@ -40,6 +40,7 @@ from services.executor.store.writes import (
 __all__ = [
     "ACTIVE_POSITION_STATUSES",
     "DuplicateOrderError",
+    "EntryRead",
     "active_position",
     "closed_after",
     "closed_positions",
@@ -58,6 +59,7 @@ __all__ = [
     "mark_position_failed",
     "mark_position_open",
     "orders_of_position",
+    "read_entry",
     "recent_orders",
     "record_fill",
     "record_fills",

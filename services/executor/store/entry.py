@@ -4,11 +4,13 @@ caller's transaction before anything is sent.
 Three Core statements built once (the duplicate check and the bot's dust in one read, then the
 two inserts): on the entry path the ORM's unit of work and each statement's round trip to the
 database cost more than the writes themselves, and at a minute close many symbols enter one
-after the other.
+after the other. The read (``read_entry``) can be made before the transaction, at the same time
+as the entry's other reads, so that the transaction is the two inserts alone.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
@@ -37,6 +39,22 @@ _INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
 _INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
 
 
+@dataclass(frozen=True, slots=True)
+class EntryRead:
+    """What an entry's intent depends on in the ledger: whether its client order id is taken (the
+    signal was handled before), and the dust of the symbol the new position takes over."""
+
+    taken: bool
+    dust: Decimal
+
+
+async def read_entry(session: AsyncSession, client_order_id: str, symbol: str) -> EntryRead:
+    """The ledger's ``EntryRead`` for the entry ``client_order_id`` of ``symbol`` (one statement)."""
+    connection = await session.connection()
+    row = (await connection.execute(_TAKEN_AND_DUST, {"client_order_id": client_order_id, "symbol": symbol})).one()
+    return EntryRead(row[0] is not None, ZERO if row[1] is None else row[1])
+
+
 async def create_entry_intent(
     session: AsyncSession,
     *,
@@ -54,19 +72,18 @@ async def create_entry_intent(
     order_type: str = MARKET,
     limit_price: Decimal | None = None,
     best_bid: Decimal | None = None,
+    read: EntryRead | None = None,
 ) -> tuple[Position, Order]:
     """An OPENING position and its entry order in status INTENT (before anything is sent).
 
     The position takes over the bot's dust of the symbol (what the last exit left below one
     step), so its exit sells it too. Raises ``DuplicateOrderError`` when the id was used
-    already: the signal was handled before. The caller's transaction is then to be rolled back
-    (as leaving its ``sessions.begin()`` block with the error does): no savepoint is spent on a
-    duplicate that only a race between two replicas can produce after the check.
-    """
-    connection = await session.connection()
-    read = (await connection.execute(_TAKEN_AND_DUST, {"client_order_id": client_order_id, "symbol": symbol})).one()
-    taken, dust = read[0], read[1]
-    if taken is not None:
+    already; the caller's transaction is then to be rolled back (leaving its ``sessions.begin()``
+    block with the error does). ``read``: this entry's ``read_entry``, made before this
+    transaction under the symbol's book lock (only a close, under that lock, changes the dust);
+    None reads it here. A duplicate that raced it fails on the ids' unique columns."""
+    read = read or await read_entry(session, client_order_id, symbol)
+    if read.taken:
         raise DuplicateOrderError(client_order_id)
     position_values = _row(
         POSITIONS,
@@ -77,7 +94,7 @@ async def create_entry_intent(
         quote_spent=ZERO,
         entry_candle_open_ms=entry_candle_open_ms,
         entry_market_time_ms=market_time_ms,
-        dust_in=ZERO if dust is None else dust,
+        dust_in=read.dust,
         dust_out=ZERO,
         parameters_version=parameters_version,
         strategy=strategy,
@@ -88,6 +105,7 @@ async def create_entry_intent(
     )
     priced = {"order_type": order_type, "limit_price": limit_price, "best_bid": best_bid}
     order_values = _row(ORDERS, **{**intent, **priced})
+    connection = await session.connection()
     try:
         position_id = (await connection.execute(_INSERT_POSITION, position_values)).scalar_one()
         order_values["position_id"] = position_id
