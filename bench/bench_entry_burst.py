@@ -10,7 +10,12 @@ settings), against the simulator at speed 1, and each order's time from its sign
 to the simulator's receipt of its ``POST /api/v3/order`` (``received_wall_ms``) is taken.
 
     .venv/bin/python bench/bench_entry_burst.py [--entries 1,10,100] [--rounds 3] \
-        [--baseline REF] [--bare] [--json FILE]
+        [--baseline REF] [--bare] [--serial] [--json FILE]
+
+With ``--serial``, one more row per tree and size: the N entries one at a time in one executor
+process, each signal published once the order before it was received (the first is left out:
+it pays the process' first statements and connections), the latency of a lone entry in a
+running executor (``entries`` is then N - 1, the samples).
 
 With ``--bare``, two more rows per burst size give the floor that no executor goes below on
 this machine: the same N MARKET buys sent straight to the same simulator by the exchange client
@@ -65,6 +70,7 @@ DEFAULTS = {
 }
 BALANCE = "USDT=100000000"
 BARE_MODES = ("sequential", "concurrent")
+SERIAL = "serial"
 SETTLE_S = 1.0  # after the last order: its answer is applied before the process ends
 
 
@@ -89,8 +95,10 @@ def summary(entries: int, latencies: list[float], cpu: float) -> dict[str, Any]:
     }
 
 
-async def burst(entries: int, folder: Path) -> dict[str, Any]:
-    """One burst of ``entries`` entries in this process (imports from ``sys.path[0]``'s tree)."""
+async def burst(entries: int, folder: Path, serial: bool = False) -> dict[str, Any]:
+    """One burst of ``entries`` entries in this process (imports from ``sys.path[0]``'s tree);
+    ``serial``: one entry at a time instead, each signal published once the order before it was
+    received, the first left out (it pays the process' first statements and connections)."""
     import aiohttp
 
     from shared import signing, streams
@@ -127,21 +135,30 @@ async def burst(entries: int, folder: Path) -> dict[str, Any]:
                 await executor.bus.fresh(symbol, candle + 60_000 + 500)
             events = {s: executor.bus.signal_event(s, "BUY", candle, prices[s]) for s in symbols}
             published: dict[str, int] = {}
-            cpu_before = time.process_time()
-            for symbol in symbols:
-                published[symbol] = int(time.time() * 1000)
-                event = events[symbol]
-                await publish_atomically(
-                    executor.redis, [(streams.SIGNALS, event), (streams.executor_inbox(symbol), event)]
-                )
             received: dict[str, int] = {}
-            deadline = time.monotonic() + 60 + entries
+            cpu_before = time.process_time()
             async with aiohttp.ClientSession() as http:
-                while len(received) < entries and time.monotonic() < deadline:
-                    await asyncio.sleep(0.05)
-                    async with http.get(f"{sim.base_url}/_sim/state") as response:
-                        state = await response.json()
-                    received = {cid: ms for cid, ms in state["received_wall_ms"].items() if cid.startswith("EB-")}
+
+                async def wait_for(count: int, poll_s: float) -> dict[str, int]:
+                    deadline = time.monotonic() + 60 + entries
+                    got: dict[str, int] = {}
+                    while len(got) < count and time.monotonic() < deadline:
+                        await asyncio.sleep(poll_s)
+                        async with http.get(f"{sim.base_url}/_sim/state") as response:
+                            state = await response.json()
+                        got = {cid: ms for cid, ms in state["received_wall_ms"].items() if cid.startswith("EB-")}
+                    return got
+
+                for count, symbol in enumerate(symbols, 1):
+                    published[symbol] = int(time.time() * 1000)
+                    event = events[symbol]
+                    await publish_atomically(
+                        executor.redis, [(streams.SIGNALS, event), (streams.executor_inbox(symbol), event)]
+                    )
+                    if serial:
+                        received = await wait_for(count, 0.02)
+                        await asyncio.sleep(0.3)  # its answer is applied before the next signal
+                received = received if serial else await wait_for(entries, 0.05)
             await asyncio.sleep(SETTLE_S)
             cpu = time.process_time() - cpu_before  # the settle wait after the last order is mostly idle
         finally:
@@ -150,8 +167,8 @@ async def burst(entries: int, folder: Path) -> dict[str, Any]:
         sim.stop()
         server.stop()
     by_symbol = {cid.split("-")[1]: ms for cid, ms in received.items()}
-    latencies = [float(by_symbol[s] - published[s]) for s in symbols if s in by_symbol]
-    return summary(entries, latencies, cpu)
+    latencies = [float(by_symbol[s] - published[s]) for s in symbols[1 if serial else 0 :] if s in by_symbol]
+    return summary(len(symbols) - 1 if serial else entries, latencies, cpu)
 
 
 async def bare(entries: int, folder: Path, concurrent: bool) -> dict[str, Any]:
@@ -209,7 +226,7 @@ def run_row(root: Path, entries: int, run: str, mode: str = "bot") -> dict[str, 
         if done.returncode != 0:
             raise RuntimeError(f"{run} {entries}: {done.stderr[-2000:]}")
         row = json.loads(done.stdout.strip().splitlines()[-1])
-    if row.get("orders", 0) < entries:
+    if row.get("orders", 0) < row.get("entries", entries):
         # Entries the executor did not send: its warnings say why.
         print(f"{run} {entries}: {row.get('orders', 0)} orders; executor log:\n{done.stderr[-3000:]}", file=sys.stderr)
     return {"run": run, **row}
@@ -264,13 +281,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--bare", action="store_true", help="also the bare client's floor rows")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--mode", default="bot", choices=("bot", *BARE_MODES), help=argparse.SUPPRESS)
+    parser.add_argument("--serial", action="store_true", help="also one entry at a time, N of them in one process")
+    parser.add_argument("--mode", default="bot", choices=("bot", SERIAL, *BARE_MODES), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         sys.path.insert(0, os.getcwd())
-        if args.mode == "bot":
-            print(json.dumps(asyncio.run(burst(args.worker, args.folder))))
+        if args.mode in ("bot", SERIAL):
+            print(json.dumps(asyncio.run(burst(args.worker, args.folder, args.mode == SERIAL))))
         else:
             print(json.dumps(asyncio.run(bare(args.worker, args.folder, args.mode == "concurrent"))))
         return
@@ -289,6 +307,8 @@ def main() -> None:
                 order.reverse()  # neither tree always runs first
             for entries in sizes:
                 runs = [(run, root, "bot") for run, root in order]
+                if args.serial:
+                    runs += [(f"{run} serial", root, SERIAL) for run, root in order]
                 if args.bare:
                     runs += [(f"bare {mode}", REPO, mode) for mode in BARE_MODES]
                 for run, root, mode in runs:
