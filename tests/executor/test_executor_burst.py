@@ -72,19 +72,25 @@ async def test_every_order_of_a_burst_is_sent_before_any_answer_is_applied(
     ids = {entry_client_order_id(s, entry_candle, "BUY") for s in SYMBOLS}
     received = simulator.state()["received_wall_ms"]
     last_sent = max(received[cid] for cid in ids)
-    # An answer applied moves the position on to OPEN, which the executor tells at once.
+    # An answer applied moves the position on to OPEN, which the executor tells right after the
+    # ledger's commit (the last one may still be on its way when the ledger shows it).
+    opened = await wait_until(lambda: _opened_at(ex, COUNT), 5, f"{COUNT} OPEN snapshots")
+    # One clock (the machine's wall clock, in ms) for the simulator's receipt and Redis' ids.
+    assert last_sent <= min(opened), f"an answer was applied {last_sent - min(opened)} ms before the last send"
+    for symbol in SYMBOLS:
+        position = await ex.ledger.open_position(symbol)
+        assert position is not None and position.stop_loss is not None and position.take_profit is not None
+
+
+async def _opened_at(ex: InProcess, count: int) -> list[int] | None:
+    """The Redis times (ms) of the OPEN position snapshots, once there are ``count`` of them."""
     entries = await ex.redis.xrange(streams.EXECUTOR_EVENTS)
     opened = [
         int(entry_id.split("-")[0])
         for entry_id, event in ((entry_id, decode(fields)) for entry_id, fields in entries)
         if isinstance(event.payload, PositionSnapshot) and event.payload.status == "OPEN"
     ]
-    assert len(opened) >= COUNT
-    # One clock (the machine's wall clock, in ms) for the simulator's receipt and Redis' ids.
-    assert last_sent <= min(opened), f"an answer was applied {last_sent - min(opened)} ms before the last send"
-    for symbol in SYMBOLS:
-        position = await ex.ledger.open_position(symbol)
-        assert position is not None and position.stop_loss is not None and position.take_profit is not None
+    return opened if len(opened) >= count else None
 
 
 async def test_a_tick_that_comes_while_the_answer_waits_is_checked_against_the_filled_position(
